@@ -1,0 +1,61 @@
+// Input checks shared by every binding. The rule (STYLE.md 5-6): take py::array without
+// conversion, check dtype, shape and layout here with a message that says what arrived and
+// what was wanted, and only then release the GIL around the pure C++ loop.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace pipeward::bind {
+
+namespace py = pybind11;
+
+// "float16 array of shape (3,)"
+inline std::string describe(const py::array& a) {
+  std::ostringstream s;
+  s << py::str(a.dtype()).cast<std::string>() << " array of shape (";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    s << a.shape(i);
+    if (a.ndim() == 1 || i + 1 < a.ndim()) s << (a.ndim() == 1 ? "," : ", ");
+  }
+  s << ")";
+  return s.str();
+}
+
+template <typename T>
+inline bool has_dtype(const py::array& a) {
+  return a.dtype().is(py::dtype::of<T>());
+}
+
+inline bool is_c_contiguous(const py::array& a) {
+  return (a.flags() & py::array::c_style) != 0;
+}
+
+// Throws TypeError unless `a` is a C-contiguous array of dtype T with `ndim` dimensions.
+template <typename T>
+inline void require(const py::array& a, const char* name, py::ssize_t ndim) {
+  if (!has_dtype<T>(a)) {
+    throw py::type_error(std::string(name) + ": expected a " +
+                         py::str(py::dtype::of<T>()).cast<std::string>() + " array, got a " +
+                         describe(a));
+  }
+  if (a.ndim() != ndim) {
+    throw py::value_error(std::string(name) + ": expected a " + std::to_string(ndim) +
+                          "-d array, got a " + describe(a));
+  }
+  if (!is_c_contiguous(a)) {
+    throw py::value_error(std::string(name) + ": expected a C-contiguous array, got a " +
+                          "non-contiguous " + describe(a));
+  }
+}
+
+// Number of OpenMP threads for `workers` (None / 0 -> the OpenMP default, which honours
+// threadpoolctl and OMP_NUM_THREADS).
+int resolve_workers(const py::object& workers);
+
+}  // namespace pipeward::bind
