@@ -1,0 +1,130 @@
+"""Ed25519 keys and signatures, through `cryptography`.
+
+Keys travel as PEM: private keys as unencrypted PKCS#8 (written with mode 0600), public keys
+as SubjectPublicKeyInfo. Every function that takes a key accepts the key object, PEM bytes,
+or a path to a PEM file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Union
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+__all__ = [
+    "KeyLike",
+    "generate_keypair",
+    "key_id",
+    "load_private_key",
+    "load_public_key",
+    "save_keypair",
+    "sign",
+    "verify",
+]
+
+KeyLike = Union[Ed25519PrivateKey, Ed25519PublicKey, bytes, str, "os.PathLike[str]"]
+
+
+def _pem_bytes(key: bytes | str | os.PathLike[str], what: str) -> bytes:
+    if isinstance(key, bytes):
+        return key
+    if isinstance(key, str) and key.lstrip().startswith("-----BEGIN"):
+        return key.encode()
+    path = Path(key)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot read the {what} key file: {exc.strerror}", str(path)) from None
+
+
+def load_private_key(key: KeyLike) -> Ed25519PrivateKey:
+    """An Ed25519 private key from a key object, PEM bytes/text or a PEM file."""
+    if isinstance(key, Ed25519PrivateKey):
+        return key
+    if isinstance(key, Ed25519PublicKey):
+        raise TypeError("expected an Ed25519 private key, got a public key")
+    if not isinstance(key, (bytes, str, os.PathLike)):
+        raise TypeError(f"expected an Ed25519 private key, PEM bytes or a path, got {type(key).__name__}")
+    pem = _pem_bytes(key, "private")
+    try:
+        loaded = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a readable unencrypted PEM private key: {exc}") from None
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise TypeError(f"expected an Ed25519 private key, got {type(loaded).__name__}")
+    return loaded
+
+
+def load_public_key(key: KeyLike) -> Ed25519PublicKey:
+    """An Ed25519 public key from a key object (a private key gives its public half),
+    PEM bytes/text or a PEM file."""
+    if isinstance(key, Ed25519PublicKey):
+        return key
+    if isinstance(key, Ed25519PrivateKey):
+        return key.public_key()
+    if not isinstance(key, (bytes, str, os.PathLike)):
+        raise TypeError(f"expected an Ed25519 public key, PEM bytes or a path, got {type(key).__name__}")
+    pem = _pem_bytes(key, "public")
+    if b"PRIVATE KEY-----" in pem:  # a private key file also names its public half
+        return load_private_key(pem).public_key()
+    try:
+        loaded = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a readable PEM public key: {exc}") from None
+    if not isinstance(loaded, Ed25519PublicKey):
+        raise TypeError(f"expected an Ed25519 public key, got {type(loaded).__name__}")
+    return loaded
+
+
+def generate_keypair() -> tuple[bytes, bytes]:
+    """A new Ed25519 key pair as ``(private_pem, public_pem)``."""
+    private = Ed25519PrivateKey.generate()
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return private_pem, public_pem(private.public_key())
+
+
+def public_pem(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def save_keypair(private_path: str | os.PathLike[str], public_path: str | os.PathLike[str], *,
+                 overwrite: bool = False) -> str:
+    """Generate a key pair and write it as PEM files; returns the key id.
+
+    The private key file is created with mode 0600 and never overwritten unless asked.
+    """
+    private_pem, pub_pem = generate_keypair()
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    fd = os.open(private_path, flags, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(private_pem)
+    Path(public_path).write_bytes(pub_pem)
+    return key_id(load_public_key(pub_pem))
+
+
+def key_id(key: KeyLike) -> str:
+    """SHA-256 (hex) of the raw 32-byte public key: a short, stable name for a key."""
+    public = load_public_key(key)
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def sign(private_key: KeyLike, message: bytes) -> bytes:
+    """Ed25519 signature (64 bytes) of ``message``."""
+    return load_private_key(private_key).sign(bytes(message))
+
+
+def verify(public_key: KeyLike, message: bytes, signature: bytes) -> bool:
+    """True when ``signature`` is a valid Ed25519 signature of ``message`` under the key."""
+    try:
+        load_public_key(public_key).verify(bytes(signature), bytes(message))
+    except InvalidSignature:
+        return False
+    return True

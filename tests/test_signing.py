@@ -1,0 +1,56 @@
+"""Ed25519 keys and signatures: round trips, wrong keys, tampering, bad key files."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from pipeward import signing
+
+
+def test_sign_verify_round_trip_with_pem_and_objects():
+    private_pem, public_pem = signing.generate_keypair()
+    sig = signing.sign(private_pem, b"message")
+    assert len(sig) == 64
+    assert signing.verify(public_pem, b"message", sig)
+    assert signing.verify(signing.load_private_key(private_pem), b"message", sig)
+    assert not signing.verify(public_pem, b"messagf", sig)
+    assert not signing.verify(public_pem, b"message", sig[:-1] + bytes([sig[-1] ^ 1]))
+
+
+def test_wrong_key_does_not_verify():
+    a_priv, _ = signing.generate_keypair()
+    _, b_pub = signing.generate_keypair()
+    assert not signing.verify(b_pub, b"m", signing.sign(a_priv, b"m"))
+
+
+def test_save_keypair_protects_the_private_key(tmp_path):
+    priv, pub = tmp_path / "k.pem", tmp_path / "k.pub"
+    kid = signing.save_keypair(priv, pub)
+    assert stat.S_IMODE(os.stat(priv).st_mode) == 0o600
+    assert kid == signing.key_id(pub) == signing.key_id(priv)
+    assert len(kid) == 64
+    with pytest.raises(FileExistsError):
+        signing.save_keypair(priv, pub)
+    signing.save_keypair(priv, pub, overwrite=True)
+    assert signing.key_id(pub) != kid
+
+
+def test_bad_keys_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="PEM"):
+        signing.load_private_key(b"-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n")
+    with pytest.raises(FileNotFoundError):
+        signing.load_public_key(tmp_path / "missing.pem")
+    with pytest.raises(TypeError, match="public key"):
+        signing.load_private_key(signing.load_public_key(signing.generate_keypair()[1]))
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    pem = ec_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                               serialization.NoEncryption())
+    with pytest.raises(TypeError, match="Ed25519"):
+        signing.load_private_key(pem)
+    with pytest.raises(TypeError):
+        signing.load_public_key(12345)
