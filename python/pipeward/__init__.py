@@ -11,6 +11,7 @@ from ._capabilities import capabilities
 from ._core import __version__
 
 # --- integrity ----------------------------------------------------------------------------
+from ._sha256_batch import sha256_batch
 
 # --- drift --------------------------------------------------------------------------------
 
@@ -25,6 +26,7 @@ __all__ = [
     "__version__",
     "capabilities",
     # integrity
+    "sha256_batch",
     # drift
     # privacy
     # outliers

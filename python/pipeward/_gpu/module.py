@@ -1,0 +1,117 @@
+"""Load ``cuda/*.cu`` with ``cupy.RawModule`` (NVRTC), cache per device, launch with checks.
+
+The ``.cu`` files are the same ones CI compiles with nvcc for sm_80 and sm_90. At run time NVRTC
+compiles them for the current device with the shared headers (``pipeward/*.hpp``) on its include
+path, plus ``cuda/nvrtc_std`` (minimal ``<cstdint>``-style headers NVRTC lacks).
+
+Every launch runs on the current device and the current CuPy stream; its scalar arguments are
+converted to the exact C types the kernel declares (CuPy passes raw bytes, a wrong width would
+be read as garbage), and the launch status is checked by CuPy. Asynchronous kernel faults surface
+at the next synchronising call, as usual for CUDA.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import _backend
+
+# extern "C" __global__ void NAME(  -> NAME; what the launchers may ask a module for.
+_KERNEL_RE = re.compile(r'extern\s+"C"\s+__global__\s+(?:__launch_bounds__\([^)]*\)\s+)?void\s+(\w+)\s*\(')
+
+# Per-module NVRTC options beyond the common ones. privacy: no FMA contraction, so the noise
+# transform rounds like the portable C++ code (same stream for the same seed).
+EXTRA_OPTIONS: dict[str, tuple[str, ...]] = {"privacy": ("-fmad=false",)}
+
+_lock = threading.Lock()
+_modules: dict[tuple[str, int, tuple[str, ...]], Any] = {}
+
+
+def source_path(name: str) -> Path:
+    """Path of ``cuda/<name>.cu``."""
+    return _backend.cuda_source_dir() / f"{name}.cu"
+
+
+def kernel_names(name: str) -> set[str]:
+    """The ``extern "C" __global__`` kernels that ``cuda/<name>.cu`` defines (no CuPy needed)."""
+    return set(_KERNEL_RE.findall(source_path(name).read_text(encoding="utf-8")))
+
+
+def nvrtc_options(extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """NVRTC options for every module: C++17, the shared headers, the NVRTC std stand-ins."""
+    cuda_dir = _backend.cuda_source_dir()
+    return (
+        "-std=c++17",
+        f"-I{_backend.cuda_include_dir()}",
+        f"-I{cuda_dir}",
+        f"-I{cuda_dir / 'nvrtc_std'}",
+        *extra,
+    )
+
+
+def module(name: str, extra_options: Sequence[str] | None = None) -> Any:
+    """The compiled ``cupy.RawModule`` for ``cuda/<name>.cu`` on the current device (cached)."""
+    if extra_options is None:
+        extra_options = EXTRA_OPTIONS.get(name, ())
+    cp = _backend.cupy()
+    device = cp.cuda.Device().id
+    key = (name, device, tuple(extra_options))
+    with _lock:
+        mod = _modules.get(key)
+        if mod is None:
+            path = source_path(name)
+            if not path.is_file():
+                raise _backend.GPUUnavailableError(f"CUDA source {path} is missing from this install")
+            mod = cp.RawModule(path=str(path), options=nvrtc_options(extra_options))
+            _modules[key] = mod
+    return mod
+
+
+def launch(
+    name: str,
+    kernel: str,
+    grid: int | tuple[int, ...],
+    block: int | tuple[int, ...],
+    args: Sequence[Any],
+    *,
+    shared_mem: int = 0,
+    extra_options: Sequence[str] | None = None,
+) -> None:
+    """Launch ``kernel`` of ``cuda/<name>.cu`` on the current stream.
+
+    ``args`` are CuPy arrays or NumPy scalars whose dtype matches the kernel's parameter type
+    exactly (``np.int64``, ``np.uint64``, ``np.float64``, ...); plain Python numbers are refused
+    because their C width would be a guess.
+    """
+    for i, a in enumerate(args):
+        if isinstance(a, (bool, int, float)):
+            raise TypeError(
+                f"{kernel}: argument {i} is a Python {type(a).__name__}; pass a NumPy scalar of "
+                "the kernel's exact C type"
+            )
+    cp = _backend.cupy()
+    fn = module(name, extra_options).get_function(kernel)
+    grid = grid if isinstance(grid, tuple) else (int(grid),)
+    block = block if isinstance(block, tuple) else (int(block),)
+    if any(g < 1 for g in grid) or any(b < 1 for b in block):
+        raise ValueError(f"{kernel}: empty launch grid={grid} block={block}")
+    fn(grid, block, tuple(args), shared_mem=shared_mem, stream=cp.cuda.get_current_stream())
+
+
+def blocks_for(n: int, threads: int, *, per_thread: int = 1, cap: int = 65535 * 8) -> int:
+    """Grid size for a grid-stride loop over ``n`` items (at least 1, at most ``cap``)."""
+    return max(1, min(cap, -(-n // (threads * per_thread))))
+
+
+def u64(x: int) -> np.uint64:
+    return np.uint64(x)
+
+
+def i64(x: int) -> np.int64:
+    return np.int64(x)
