@@ -1,0 +1,205 @@
+"""Launchers for ``cuda/drift.cu``: batched KS and PSI on CuPy arrays.
+
+KS: CuPy sorts each feature (NaNs last), one block per feature finds the ECDF gap extremes
+and their first location, and the asymptotic p-value is computed on the device. Exact
+p-values (``method="exact"``, or ``"auto"`` with both samples <= 10000) and the few asymptotic
+ones that need Durbin's matrix (n <= 140, or a tiny n*D^2) are computed on the host from the
+device statistics: only those features' (D, n1, n2) are read back, never the data.
+PSI: bin counts against fitted interior edges with shared-memory counters, (features, k + 2)
+with the NaN count last, exactly the CPU kernel's layout.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import _backend
+from . import module
+
+_THREADS = 256
+_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+# Codes shared with cuda/drift.cu and pipeward::drift::KsStatus.
+_OK, _LCM_TOO_LARGE, _EXACT_FAILED = 0, 1, 2
+_HOST_EXACT, _HOST_ASYMP = 8, 9
+_INT32_MAX = 2**31 - 1
+
+
+def _suffix(x: Any) -> str:
+    try:
+        return _SUFFIX[np.dtype(x.dtype)]
+    except KeyError:
+        raise TypeError(f"expected a float32 or float64 CuPy array, got {x.dtype}") from None
+
+
+def _sms(cp: Any) -> int:
+    return int(cp.cuda.Device().attributes["MultiProcessorCount"])
+
+
+def ks_2samp(v1: Any, v2: Any, alternative: int, method: int, omit_nan: bool) -> tuple:
+    """Batched ks_2samp over feature-major CuPy views ``(F, n1)`` and ``(F, n2)``.
+
+    ``alternative`` 0/1/2 = two-sided/less/greater, ``method`` 0/1/2 = auto/exact/asymp.
+    Returns CuPy ``(statistic, pvalue, location, sign, n1, n2, status)`` as the CPU kernel
+    (``_core.drift_ks_2samp``) does.
+    """
+    cp = _backend.cupy()
+    if v1.dtype != v2.dtype:
+        raise TypeError(f"data1 and data2 must share a dtype, got {v1.dtype} and {v2.dtype}")
+    suffix = _suffix(v1)
+    n_features, n1 = v1.shape
+    n2 = v2.shape[1]
+    s1 = cp.sort(v1, axis=1)  # a sorted device copy per feature; NaNs last, as NumPy
+    s2 = cp.sort(v2, axis=1)
+    stat = cp.empty(n_features, dtype=cp.float64)
+    pvalue = cp.empty_like(stat)
+    location = cp.empty_like(stat)
+    sign = cp.empty_like(stat)
+    used1 = cp.empty(n_features, dtype=cp.int64)
+    used2 = cp.empty_like(used1)
+    status = cp.empty(n_features, dtype=cp.int32)
+    if n_features:
+        module.launch("drift", f"drift_ks_2samp_sorted_{suffix}", min(n_features, 65535),
+                      _THREADS, (s1, np.int64(n1), s2, np.int64(n2), np.int64(n_features),
+                                 np.int32(alternative), np.int32(method), np.int32(omit_nan),
+                                 stat, pvalue, location, sign, used1, used2, status))
+        _host_pvalues(stat, pvalue, used1, used2, status, alternative, method)
+    return stat, pvalue, location, sign, used1, used2, status
+
+
+def _host_pvalues(stat: Any, pvalue: Any, used1: Any, used2: Any, status: Any,
+                  alternative: int, method: int) -> None:
+    """Fill the p-values the device left to the host (exact ones, Durbin-matrix regions)."""
+    cp = _backend.cupy()
+    need = status >= _HOST_EXACT
+    if not bool(need.any()):  # one flag read
+        return
+    from .. import _core  # noqa: PLC0415 - the CPU p-value routines of the drift family
+
+    idx = cp.flatnonzero(need)
+    d_all, a_all, b_all, st_all = (x[idx].get() for x in (stat, used1, used2, status))
+    new_d, new_p, new_st = d_all.copy(), np.empty_like(d_all), np.zeros_like(st_all)
+    for t, (d, n1, n2, st) in enumerate(zip(d_all, a_all.tolist(), b_all.tolist(), st_all)):
+        code = _OK
+        if st == _HOST_EXACT:
+            g = math.gcd(n1, n2)
+            if method == 1 and n1 // g >= _INT32_MAX / (n2 // g):
+                code, p = _LCM_TOO_LARGE, None
+            else:
+                lcm = (n1 // g) * n2
+                h = int(np.round(d * lcm))
+                d = h / lcm
+                if h == 0:
+                    p = 1.0
+                else:
+                    ok, p = _core.drift_ks_exact_pvalue(n1, n2, h, alternative)
+                    if not ok:
+                        code, p = _EXACT_FAILED, None
+            if p is None:
+                p = _asymp_host(_core, n1, n2, d, alternative)
+        else:
+            p = _asymp_host(_core, n1, n2, d, alternative)
+        new_d[t], new_p[t], new_st[t] = d, min(max(p, 0.0), 1.0), code
+    stat[idx] = cp.asarray(new_d)
+    pvalue[idx] = cp.asarray(new_p)
+    status[idx] = cp.asarray(new_st)
+
+
+def _asymp_host(core: Any, n1: int, n2: int, d: float, alternative: int) -> float:
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    en = m * n / (m + n)
+    if alternative == 0:
+        return float(core.drift_kolmogn_sf(float(np.round(en)), float(d)))
+    z = math.sqrt(en) * d
+    return math.exp(-2 * z**2 - 2 * z * (m + 2 * n) / math.sqrt(m * n * (m + n)) / 3.0)
+
+
+def psi_counts(x: Any, edges: Any) -> Any:
+    """Counts ``(F, k + 2)`` int64 of feature-major CuPy ``x`` ``(F, n)`` in the bins cut at
+    ``edges`` ``(F, k)`` (interior edges, float64): bins (-inf, e0), [e0, e1), ...,
+    [e_{k-1}, inf), then NaN."""
+    cp = _backend.cupy()
+    suffix = _suffix(x)
+    n_features, n = x.shape
+    edges = cp.asarray(edges, dtype=cp.float64)  # a few numbers per feature; host edges go up
+    if edges.ndim != 2 or edges.shape[0] != n_features:
+        raise ValueError(f"edges: expected shape ({n_features}, k), got {edges.shape}")
+    k = edges.shape[1]
+    counts = cp.zeros((n_features, k + 2), dtype=cp.uint64)
+    if n_features == 0 or n == 0:
+        return counts.view(cp.int64)
+    item = x.dtype.itemsize
+    fstride, sstride = x.strides[0] // item, x.strides[1] // item
+    estride = edges.strides[0] // 8 if n_features > 1 else k
+    if edges.strides[1] != 8 and k > 1:
+        edges = cp.ascontiguousarray(edges)
+        estride = k
+    sms = _sms(cp)
+    by_row = abs(fstride) < abs(sstride) and n_features > 1
+    smem = (32 * k * 8 + 32 * (k + 2) * 4) if by_row else (k * 8 + (k + 2) * 4)
+    if smem > 48 * 1024:
+        raise ValueError(f"psi on the GPU supports up to {(48 * 1024 - 8 * (32 if by_row else 1)) // (12 * (32 if by_row else 1))} "
+                         f"bins per feature in this layout, got {k + 1}")
+    if by_row:
+        tiles = -(-n_features // 32)
+        slices = max(1, min(-(-n // 1024), (8 * sms) // tiles + 1))
+        kernel, grid = f"drift_psi_counts_by_row_{suffix}", tiles * slices
+    else:
+        slices = max(1, min(-(-n // 4096), (8 * sms) // n_features + 1))
+        kernel, grid = f"drift_psi_counts_by_feature_{suffix}", n_features * slices
+    module.launch("drift", kernel, min(grid, 1 << 20), _THREADS,
+                  (x, np.int64(n_features), np.int64(n), np.int64(fstride), np.int64(sstride),
+                   edges, np.int64(k), np.int64(estride), np.int64(slices), counts),
+                  shared_mem=smem)
+    return counts.view(cp.int64)
+
+
+def quantile_edges(x: Any, bins: int) -> Any:
+    """Interior edges ``(F, bins - 1)``: the ``j/bins`` quantiles of each feature's finite
+    values with NumPy's linear rule (the CPU path's ``binning="quantile"``), on the device."""
+    cp = _backend.cupy()
+    s = cp.sort(x, axis=1).astype(cp.float64, copy=False)  # -inf first, then finite, inf, NaN
+    finite = cp.isfinite(s)
+    lo = (s == -cp.inf).sum(axis=1)
+    cnt = finite.sum(axis=1)
+    q = cp.arange(1, bins, dtype=cp.float64) / bins
+    pos = q[None, :] * cp.maximum(cnt - 1, 0)[:, None].astype(cp.float64)
+    below = cp.floor(pos).astype(cp.int64)
+    above = cp.minimum(below + 1, cp.maximum(cnt - 1, 0)[:, None])
+    frac = pos - below
+    rows = cp.arange(s.shape[0])[:, None]
+    start = lo[:, None]
+    v0 = s[rows, cp.minimum(start + below, s.shape[1] - 1)]
+    v1 = s[rows, cp.minimum(start + above, s.shape[1] - 1)]
+    # NumPy's linear interpolation form: v0 + (v1 - v0) * frac, with exact ends.
+    edges = v0 + (v1 - v0) * frac
+    return cp.where(cnt[:, None] > 0, edges, 0.0)
+
+
+def uniform_edges(x: Any, bins: int) -> Any:
+    """Interior edges of ``bins`` equal-width bins over each feature's finite range."""
+    cp = _backend.cupy()
+    x64 = x.astype(cp.float64, copy=False)
+    finite = cp.isfinite(x64)
+    lo = cp.where(finite, x64, cp.inf).min(axis=1)
+    hi = cp.where(finite, x64, -cp.inf).max(axis=1)
+    t = cp.arange(1, bins, dtype=cp.float64) / bins
+    # np.linspace(lo, hi, bins + 1)[1:-1]: lo + step * j with step = (hi - lo) / bins
+    step = (hi - lo) / bins
+    edges = lo[:, None] + t[None, :] * bins * step[:, None]
+    return cp.where(cp.isfinite(lo)[:, None], edges, 0.0)
+
+
+def psi_from_counts(ref_counts: Any, cur_counts: Any, eps: float) -> Any:
+    """PSI per feature from bin counts, zero proportions floored at ``eps`` (on the device)."""
+    cp = _backend.cupy()
+
+    def proportions(c: Any) -> Any:
+        c = c.astype(cp.float64)
+        p = c / c.sum(axis=-1, keepdims=True)
+        return cp.where(p == 0, eps, p)
+
+    e, a = proportions(cp.asarray(ref_counts)), proportions(cur_counts)
+    return ((a - e) * cp.log(a / e)).sum(axis=-1)
