@@ -164,17 +164,21 @@ def quantile_edges(x: Any, bins: int) -> Any:
     finite = cp.isfinite(s)
     lo = (s == -cp.inf).sum(axis=1)
     cnt = finite.sum(axis=1)
-    q = cp.arange(1, bins, dtype=cp.float64) / bins
-    pos = q[None, :] * cp.maximum(cnt - 1, 0)[:, None].astype(cp.float64)
-    below = cp.floor(pos).astype(cp.int64)
-    above = cp.minimum(below + 1, cp.maximum(cnt - 1, 0)[:, None])
-    frac = pos - below
+    q = (cp.arange(1, bins, dtype=cp.float64) / bins)[None, :]
+    n = cnt[:, None].astype(cp.float64)
+    pos = n * q + (1.0 + q * -1.0) - 1.0  # NumPy's virtual index for method="linear"
+    below = cp.clip(cp.floor(pos), 0, None).astype(cp.int64)
+    top = cp.maximum(cnt - 1, 0)[:, None]
+    below = cp.minimum(below, top)
+    above = cp.minimum(below + 1, top)
+    t = pos - below
     rows = cp.arange(s.shape[0])[:, None]
     start = lo[:, None]
-    v0 = s[rows, cp.minimum(start + below, s.shape[1] - 1)]
-    v1 = s[rows, cp.minimum(start + above, s.shape[1] - 1)]
-    # NumPy's linear interpolation form: v0 + (v1 - v0) * frac, with exact ends.
-    edges = v0 + (v1 - v0) * frac
+    a = s[rows, cp.minimum(start + below, s.shape[1] - 1)]
+    b = s[rows, cp.minimum(start + above, s.shape[1] - 1)]
+    # NumPy's _lerp: a + (b - a) t, or b - (b - a)(1 - t) for t >= 1/2.
+    diff = b - a
+    edges = cp.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
     return cp.where(cnt[:, None] > 0, edges, 0.0)
 
 
@@ -185,10 +189,9 @@ def uniform_edges(x: Any, bins: int) -> Any:
     finite = cp.isfinite(x64)
     lo = cp.where(finite, x64, cp.inf).min(axis=1)
     hi = cp.where(finite, x64, -cp.inf).max(axis=1)
-    t = cp.arange(1, bins, dtype=cp.float64) / bins
-    # np.linspace(lo, hi, bins + 1)[1:-1]: lo + step * j with step = (hi - lo) / bins
+    # np.linspace(lo, hi, bins + 1)[1:-1] = j * step + lo with step = (hi - lo) / bins
     step = (hi - lo) / bins
-    edges = lo[:, None] + t[None, :] * bins * step[:, None]
+    edges = cp.arange(1, bins, dtype=cp.float64)[None, :] * step[:, None] + lo[:, None]
     return cp.where(cp.isfinite(lo)[:, None], edges, 0.0)
 
 
