@@ -23,7 +23,9 @@ import numpy as np
 from .. import _backend
 
 # extern "C" __global__ void NAME(  -> NAME; what the launchers may ask a module for.
-_KERNEL_RE = re.compile(r'extern\s+"C"\s+__global__\s+(?:__launch_bounds__\([^)]*\)\s+)?void\s+(\w+)\s*\(')
+_KERNEL_RE = re.compile(
+    r'extern\s+"C"\s+__global__\s+(?:__launch_bounds__\([^)]*\)\s+)?void\s+'
+    r'(?:__launch_bounds__\([^)]*\)\s+)?(?!__launch_bounds__)(\w+)\s*\(')
 
 # Per-module NVRTC options beyond the common ones. privacy: no FMA contraction, so the noise
 # transform rounds like the portable C++ code (same stream for the same seed).
@@ -38,9 +40,24 @@ def source_path(name: str) -> Path:
     return _backend.cuda_source_dir() / f"{name}.cu"
 
 
+# #define NAME(first, ...) body-with-line-continuations
+_MACRO_RE = re.compile(r"^#define\s+(\w+)\((\w+)[^)]*\)((?:.*\\\n)*.*)$", re.MULTILINE)
+
+
 def kernel_names(name: str) -> set[str]:
-    """The ``extern "C" __global__`` kernels that ``cuda/<name>.cu`` defines (no CuPy needed)."""
-    return set(_KERNEL_RE.findall(source_path(name).read_text(encoding="utf-8")))
+    """The ``extern "C" __global__`` kernels that ``cuda/<name>.cu`` defines (no CuPy needed).
+
+    Kernels stamped out per dtype by a macro (``NAME##suffix``) are expanded for each
+    ``MACRO(suffix, ...)`` line, the way the preprocessor pastes the first argument.
+    """
+    text = source_path(name).read_text(encoding="utf-8")
+    names = set(_KERNEL_RE.findall(text))
+    for macro, param, body in _MACRO_RE.findall(text):
+        body = body.replace("\\\n", "\n")
+        for arg in re.findall(rf"^{macro}\((\w+)", text, re.MULTILINE):
+            pasted = re.sub(rf"\s*##\s*{param}\b\s*(##\s*)?", arg, body)
+            names.update(_KERNEL_RE.findall(pasted))
+    return names
 
 
 def nvrtc_options(extra: Sequence[str] = ()) -> tuple[str, ...]:
