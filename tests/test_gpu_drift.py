@@ -1,0 +1,150 @@
+"""GPU KS and PSI (cuda/drift.cu) against the C++ kernel, scipy and the NumPy public path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import requires_gpu
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pipeward as pw
+
+pytestmark = [pytest.mark.gpu, requires_gpu]
+
+
+@pytest.fixture(scope="module")
+def cp():
+    import cupy
+
+    return cupy
+
+
+@pytest.fixture(scope="module")
+def gpu():
+    from pipeward._gpu import drift
+
+    return drift
+
+
+def _core():
+    from pipeward import _core
+
+    if not hasattr(_core, "drift_ks_2samp"):
+        pytest.skip("the drift C++ kernels are not in this build")
+    return _core
+
+
+def _samples(rng, n, features, dtype, *, ties=False, nans=0.0):
+    x = rng.standard_normal((features, n))
+    if ties:
+        x = np.round(x, 1)
+    if nans:
+        x[rng.random(x.shape) < nans] = np.nan
+    return x.astype(dtype)
+
+
+def _assert_same_ks(got, want, dtype):
+    names = ("statistic", "pvalue", "location", "sign", "n1", "n2", "status")
+    got = [g.get() for g in got]
+    for name, g, w in zip(names, got, want, strict=True):
+        if name in ("n1", "n2", "status"):
+            np.testing.assert_array_equal(g, w, err_msg=name)
+        elif name == "pvalue":
+            np.testing.assert_allclose(g, w, rtol=1e-7, atol=1e-15, err_msg=name)
+        else:
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("alternative", [0, 1, 2])
+@pytest.mark.parametrize("method", [0, 1, 2])
+def test_ks_matches_the_cpu_kernel(cp, gpu, rng, dtype, alternative, method):
+    core = _core()
+    v1 = _samples(rng, 300, 20, dtype, ties=True)
+    v2 = _samples(rng, 451, 20, dtype, ties=True) + dtype(0.1)
+    want = core.drift_ks_2samp(v1, v2, alternative, method, False)
+    got = gpu.ks_2samp(cp.asarray(v1), cp.asarray(v2), alternative, method, False)
+    _assert_same_ks(got, want, dtype)
+
+
+@pytest.mark.parametrize("omit", [False, True])
+def test_ks_nan_policies_match_the_cpu_kernel(cp, gpu, rng, omit):
+    core = _core()
+    v1 = _samples(rng, 200, 12, np.float64, nans=0.05)
+    v2 = _samples(rng, 150, 12, np.float64, nans=0.05)
+    v1[3] = np.nan  # a feature left empty under "omit"
+    want = core.drift_ks_2samp(v1, v2, 0, 2, omit)
+    got = gpu.ks_2samp(cp.asarray(v1), cp.asarray(v2), 0, 2, omit)
+    _assert_same_ks(got, want, np.float64)
+
+
+def test_large_asymptotic_case_matches_scipy(cp, rng):
+    stats = pytest.importorskip("scipy.stats")
+    a = rng.standard_normal((20_000, 8))
+    b = rng.standard_normal((15_000, 8)) * 1.02
+    got = pw.ks_2samp(cp.asarray(a), cp.asarray(b))
+    assert isinstance(got.statistic, cp.ndarray)
+    for f in range(8):
+        want = stats.ks_2samp(a[:, f], b[:, f])
+        assert float(got.statistic[f]) == pytest.approx(want.statistic, rel=1e-12)
+        assert float(got.pvalue[f]) == pytest.approx(want.pvalue, rel=1e-7, abs=1e-300)
+        assert float(got.statistic_location[f]) == want.statistic_location
+        assert int(got.statistic_sign[f]) == want.statistic_sign
+
+
+@settings(max_examples=20)
+@given(n1=st.integers(1, 60), n2=st.integers(1, 60), alt=st.sampled_from(["two-sided", "less", "greater"]))
+def test_public_ks_on_cupy_matches_numpy(cp, n1, n2, alt):
+    rng = np.random.default_rng(n1 * 100 + n2)
+    a = np.round(rng.standard_normal((n1, 3)), 1)
+    b = np.round(rng.standard_normal((n2, 3)), 1)
+    want = pw.ks_2samp(a, b, alternative=alt)
+    got = pw.ks_2samp(cp.asarray(a), cp.asarray(b), alternative=alt)
+    for field in ("statistic", "pvalue", "statistic_location", "statistic_sign"):
+        np.testing.assert_allclose(cp.asnumpy(getattr(got, field)), getattr(want, field),
+                                   rtol=1e-7, err_msg=field)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["rows", "features"])
+def test_psi_counts_match_the_cpu_kernel(cp, gpu, rng, dtype, layout):
+    core = _core()
+    table = rng.standard_normal((50_000, 45)).astype(dtype)
+    table[rng.random(table.shape) < 0.01] = np.nan
+    table[0, 0], table[1, 1] = np.inf, -np.inf
+    # (features, samples) views: of a (samples, features) table, or of its transpose copy.
+    v = table.T if layout == "rows" else np.ascontiguousarray(table.T)
+    edges = np.sort(rng.standard_normal((45, 9)), axis=1)
+    edges[:, 4] = edges[:, 5]  # a repeated edge: an empty bin
+    want = core.drift_psi_counts(v, edges)
+    got = gpu.psi_counts(cp.asarray(v) if layout == "features" else cp.asarray(table).T, edges)
+    assert got.dtype == cp.int64
+    np.testing.assert_array_equal(got.get(), want)
+
+
+def test_device_edges_match_numpy(cp, gpu, rng):
+    x = rng.standard_normal((6, 1001))
+    x[0, :10] = np.nan
+    x[1, :5] = np.inf
+    x[2, :5] = -np.inf
+    x[3] = np.nan
+    got_q = gpu.quantile_edges(cp.asarray(x), 10).get()
+    got_u = gpu.uniform_edges(cp.asarray(x), 10).get()
+    for f in range(6):
+        finite = x[f][np.isfinite(x[f])]
+        if finite.size == 0:
+            assert (got_q[f] == 0).all() and (got_u[f] == 0).all()
+            continue
+        np.testing.assert_array_equal(got_q[f], np.quantile(finite, np.arange(1, 10) / 10))
+        np.testing.assert_allclose(got_u[f], np.linspace(finite.min(), finite.max(), 11)[1:-1],
+                                   rtol=1e-15)
+
+
+def test_public_psi_on_cupy_matches_numpy(cp, rng):
+    ref = rng.standard_normal((5000, 7))
+    cur = rng.standard_normal((3000, 7)) + 0.2
+    want = pw.psi(ref, cur)
+    got = pw.psi(cp.asarray(ref), cp.asarray(cur))
+    assert isinstance(got, cp.ndarray)
+    np.testing.assert_allclose(got.get(), want, rtol=1e-12)
