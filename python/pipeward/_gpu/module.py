@@ -12,6 +12,8 @@ at the next synchronising call, as usual for CUDA.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 import threading
 from collections.abc import Sequence
@@ -72,6 +74,17 @@ def nvrtc_options(extra: Sequence[str] = ()) -> tuple[str, ...]:
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _sources_stamp() -> str:
+    """Digest of every file a kernel may include (shared headers, .cuh, NVRTC stand-ins)."""
+    digest = hashlib.sha256()
+    roots = (_backend.cuda_include_dir() / "pipeward", _backend.cuda_source_dir())
+    for root in roots:
+        for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".cu"):
+            digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def module(name: str, extra_options: Sequence[str] | None = None) -> Any:
     """The compiled ``cupy.RawModule`` for ``cuda/<name>.cu`` on the current device (cached)."""
     if extra_options is None:
@@ -85,7 +98,10 @@ def module(name: str, extra_options: Sequence[str] | None = None) -> Any:
             path = source_path(name)
             if not path.is_file():
                 raise _backend.GPUUnavailableError(f"CUDA source {path} is missing from this install")
-            mod = cp.RawModule(path=str(path), options=nvrtc_options(extra_options))
+            # `code=`, not `path=` (which loads a compiled cubin/PTX). CuPy's disk cache keys on
+            # the code text, not on included headers: the stamp makes any header edit a miss.
+            code = f"// pipeward sources {_sources_stamp()}\n" + path.read_text(encoding="utf-8")
+            mod = cp.RawModule(code=code, options=nvrtc_options(extra_options))
             _modules[key] = mod
     return mod
 
