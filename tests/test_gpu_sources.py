@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import re
@@ -84,7 +85,9 @@ def test_gpu_array_without_cupy_is_a_clear_error(no_cupy):
     with pytest.raises(pw.GPUUnavailableError, match="installed without GPU support"):
         pw.sha256_batch([FakeDeviceArray((10,), np.float32)])
     with pytest.raises(pw.GPUUnavailableError, match="pip install pipeward\\[gpu\\]"):
-        module.launch("sha256", "sha256_chunks", 1, 1, ())
+        dev = FakeDeviceArray((4, 64), np.uint8)
+        module.launch("sha256", "sha256_chunks", 1, 1,
+                      (dev, np.uint64(4), np.uint64(64), np.uint64(64), dev))
 
 
 def test_numpy_calls_do_not_need_cupy(no_cupy, rng):
@@ -95,10 +98,13 @@ def test_numpy_calls_do_not_need_cupy(no_cupy, rng):
         assert bytes(digest) == hashlib.sha256(row.tobytes()).digest()
 
 
-def test_launch_refuses_python_scalars():
+def test_launch_refuses_python_scalars():  # checked before CuPy is imported
     # The width of a Python int in a kernel argument would be a guess; refuse before CuPy.
-    with pytest.raises(TypeError, match="NumPy scalar"):
-        module.launch("sha256", "sha256_chunks", 1, 1, (3,))
+    class Dev:
+        __cuda_array_interface__ = {}
+
+    with pytest.raises(TypeError, match="numpy.uint64"):
+        module.launch("sha256", "sha256_chunks", 1, 1, (Dev(), 3, np.uint64(1), np.uint64(1), Dev()))
 
 
 # ---- NVRTC: the run-time compile, without a GPU -------------------------------------------
@@ -212,3 +218,71 @@ def test_device_ks_pvalues_match_scipy(drift_pvalue_on_host, rng):
         on_device += 1
         assert p == pytest.approx(want, rel=1e-7, abs=1e-300)
     assert on_device > 150
+
+
+# ---- launch arguments against the kernel signatures, statically -----------------------------
+
+_NUMPY_SCALARS = {"int64": "int64_t", "uint64": "uint64_t", "float64": "double", "int32": "int",
+                  "uint32": "uint32_t", "float32": "float"}
+
+
+def _arg_types(node, assignments) -> list[str]:
+    """C-side types of a launch's argument tuple: np.X(...) scalars, anything else a pointer."""
+    types = []
+    for elt in node.elts:
+        if isinstance(elt, ast.Starred):
+            types += _arg_types(assignments[elt.value.id], assignments)
+        elif (isinstance(elt, ast.Call) and isinstance(elt.func, ast.Attribute)
+              and isinstance(elt.func.value, ast.Name) and elt.func.value.id == "np"):
+            types.append(_NUMPY_SCALARS[elt.func.attr])
+        else:
+            types.append("ptr")
+    return types
+
+
+def _launch_calls(family: str):
+    launcher = importlib.import_module(f"pipeward._gpu.{family}")
+    tree = ast.parse(Path(launcher.__file__).read_text())
+    for fn in ast.walk(tree):
+        if not isinstance(fn, ast.FunctionDef):
+            continue
+        assignments = {t.id: a.value for a in ast.walk(fn) if isinstance(a, ast.Assign)
+                       for t in a.targets if isinstance(t, ast.Name) and isinstance(a.value, ast.Tuple)}
+        for call in ast.walk(fn):
+            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                    and call.func.attr == "launch"):
+                name_node, args_node = call.args[1], call.args[4]
+                if isinstance(name_node, ast.Constant):
+                    pattern = re.escape(name_node.value)
+                else:  # f"kernel_{suffix}" -> kernel_\w+
+                    pattern = "".join(re.escape(v.value) if isinstance(v, ast.Constant) else r"\w+"
+                                      for v in name_node.values)
+                yield fn.name, pattern, _arg_types(args_node, assignments)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_launch_arguments_match_the_kernel_signatures(family):
+    signatures = module.kernel_signatures(family)
+    calls = list(_launch_calls(family))
+    assert calls
+    for where, pattern, types in calls:
+        matching = [k for k in signatures if re.fullmatch(pattern, k)]
+        assert matching, f"{where}: no kernel matches {pattern}"
+        for kernel in matching:
+            assert tuple(types) == signatures[kernel], f"{where} -> {kernel}"
+
+
+def test_check_args_refuses_wrong_scalar_widths():
+    class Dev:
+        __cuda_array_interface__ = {}
+
+    good = (Dev(), np.uint64(1), np.uint64(64), np.uint64(64), Dev())
+    module.check_args("sha256", "sha256_chunks", good)
+    with pytest.raises(TypeError, match="uint64_t"):
+        module.check_args("sha256", "sha256_chunks", (Dev(), 1, np.uint64(64), np.uint64(64), Dev()))
+    with pytest.raises(TypeError, match="device array"):
+        module.check_args("sha256", "sha256_chunks", (np.zeros(3), *good[1:]))
+    with pytest.raises(TypeError, match="takes 5 arguments"):
+        module.check_args("sha256", "sha256_chunks", good[:4])
+    with pytest.raises(ValueError, match="no kernel"):
+        module.check_args("sha256", "sha256_nope", good)

@@ -139,20 +139,21 @@ def psi_counts(x: Any, edges: Any) -> Any:
     sms = _sms(cp)
     by_row = abs(fstride) < abs(sstride) and n_features > 1
     smem = (32 * k * 8 + 32 * (k + 2) * 4) if by_row else (k * 8 + (k + 2) * 4)
-    if smem > 48 * 1024:
-        raise ValueError(f"psi on the GPU supports up to {(48 * 1024 - 8 * (32 if by_row else 1)) // (12 * (32 if by_row else 1))} "
-                         f"bins per feature in this layout, got {k + 1}")
+    if smem > 48 * 1024:  # the shared-memory counters and edges must fit in one block
+        raise ValueError(f"psi on the GPU supports up to {(48 * 1024) // (12 * (32 if by_row else 1))} "
+                         f"interior edges per feature in this layout, got {k}")
+    args = (x, np.int64(n_features), np.int64(n), np.int64(fstride), np.int64(sstride), edges,
+            np.int64(k), np.int64(estride))
     if by_row:
         tiles = -(-n_features // 32)
         slices = max(1, min(-(-n // 1024), (8 * sms) // tiles + 1))
-        kernel, grid = f"drift_psi_counts_by_row_{suffix}", tiles * slices
+        module.launch("drift", f"drift_psi_counts_by_row_{suffix}", min(tiles * slices, 1 << 20),
+                      _THREADS, (*args, np.int64(slices), counts), shared_mem=smem)
     else:
         slices = max(1, min(-(-n // 4096), (8 * sms) // n_features + 1))
-        kernel, grid = f"drift_psi_counts_by_feature_{suffix}", n_features * slices
-    module.launch("drift", kernel, min(grid, 1 << 20), _THREADS,
-                  (x, np.int64(n_features), np.int64(n), np.int64(fstride), np.int64(sstride),
-                   edges, np.int64(k), np.int64(estride), np.int64(slices), counts),
-                  shared_mem=smem)
+        module.launch("drift", f"drift_psi_counts_by_feature_{suffix}",
+                      min(n_features * slices, 1 << 20), _THREADS,
+                      (*args, np.int64(slices), counts), shared_mem=smem)
     return counts.view(cp.int64)
 
 

@@ -27,7 +27,7 @@ from .. import _backend
 # extern "C" __global__ void NAME(  -> NAME; what the launchers may ask a module for.
 _KERNEL_RE = re.compile(
     r'extern\s+"C"\s+__global__\s+(?:__launch_bounds__\([^)]*\)\s+)?void\s+'
-    r'(?:__launch_bounds__\([^)]*\)\s+)?(?!__launch_bounds__)(\w+)\s*\(')
+    r'(?:__launch_bounds__\([^)]*\)\s+)?(?!__launch_bounds__)(\w+)\s*\(([^)]*)\)')
 
 # Per-module NVRTC options beyond the common ones. privacy: no FMA contraction, so the noise
 # transform rounds like the portable C++ code (same stream for the same seed).
@@ -46,20 +46,64 @@ def source_path(name: str) -> Path:
 _MACRO_RE = re.compile(r"^#define\s+(\w+)\((\w+)[^)]*\)((?:.*\\\n)*.*)$", re.MULTILINE)
 
 
-def kernel_names(name: str) -> set[str]:
-    """The ``extern "C" __global__`` kernels that ``cuda/<name>.cu`` defines (no CuPy needed).
+def kernel_signatures(name: str) -> dict[str, tuple[str, ...]]:
+    """Kernels of ``cuda/<name>.cu`` and their parameter types (no CuPy needed).
 
+    A pointer parameter reads ``"ptr"``, a scalar its C type (``"int64_t"``, ``"double"``...).
     Kernels stamped out per dtype by a macro (``NAME##suffix``) are expanded for each
     ``MACRO(suffix, ...)`` line, the way the preprocessor pastes the first argument.
     """
     text = source_path(name).read_text(encoding="utf-8")
-    names = set(_KERNEL_RE.findall(text))
+    found = _KERNEL_RE.findall(text)
     for macro, param, body in _MACRO_RE.findall(text):
         body = body.replace("\\\n", "\n")
         for arg in re.findall(rf"^{macro}\((\w+)", text, re.MULTILINE):
-            pasted = re.sub(rf"\s*##\s*{param}\b\s*(##\s*)?", arg, body)
-            names.update(_KERNEL_RE.findall(pasted))
-    return names
+            found += _KERNEL_RE.findall(re.sub(rf"\s*##\s*{param}\b\s*(##\s*)?", arg, body))
+    signatures = {}
+    for kernel, params in found:
+        types = []
+        for p in filter(None, (q.strip() for q in params.split(","))):
+            decl = p.rsplit(None, 1)[0] if " " in p else p
+            types.append("ptr" if "*" in p else decl.replace("const ", "").strip())
+        signatures[kernel] = tuple(types)
+    return signatures
+
+
+_NUMPY_FOR_C = {"int64_t": np.int64, "uint64_t": np.uint64, "double": np.float64, "int": np.int32,
+                "int32_t": np.int32, "uint32_t": np.uint32, "float": np.float32}
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_signatures(name: str) -> dict[str, tuple[str, ...]]:
+    return kernel_signatures(name)
+
+
+def check_args(name: str, kernel: str, args: Sequence[Any]) -> None:
+    """Refuse a launch whose arguments do not match the kernel's C parameters one for one.
+
+    CuPy passes each argument's raw bytes, so a Python int where the kernel reads a uint64_t,
+    or an array where it reads a double, would be garbage on the device, not an error.
+    """
+    signature = _cached_signatures(name).get(kernel)
+    if signature is None:
+        raise ValueError(f"cuda/{name}.cu has no kernel {kernel!r}")
+    if len(args) != len(signature):
+        raise TypeError(f"{kernel} takes {len(signature)} arguments, got {len(args)}")
+    for i, (arg, ctype) in enumerate(zip(args, signature)):
+        if ctype == "ptr":
+            if not _backend.is_gpu_array(arg):
+                raise TypeError(f"{kernel}: argument {i} must be a device array (a {ctype} "
+                                f"parameter), got {type(arg).__name__}")
+        elif type(arg) is not _NUMPY_FOR_C.get(ctype):
+            want = _NUMPY_FOR_C.get(ctype)
+            raise TypeError(f"{kernel}: argument {i} is a C {ctype}; pass "
+                            f"{'numpy.' + want.__name__ if want else 'a matching scalar'}, "
+                            f"got {type(arg).__name__}")
+
+
+def kernel_names(name: str) -> set[str]:
+    """The ``extern "C" __global__`` kernels that ``cuda/<name>.cu`` defines."""
+    return set(kernel_signatures(name))
 
 
 def nvrtc_options(extra: Sequence[str] = ()) -> tuple[str, ...]:
@@ -119,15 +163,10 @@ def launch(
     """Launch ``kernel`` of ``cuda/<name>.cu`` on the current stream.
 
     ``args`` are CuPy arrays or NumPy scalars whose dtype matches the kernel's parameter type
-    exactly (``np.int64``, ``np.uint64``, ``np.float64``, ...); plain Python numbers are refused
-    because their C width would be a guess.
+    exactly (``np.int64``, ``np.uint64``, ``np.float64``, ...), checked against the ``.cu``
+    signature before anything is launched (:func:`check_args`).
     """
-    for i, a in enumerate(args):
-        if isinstance(a, (bool, int, float)):
-            raise TypeError(
-                f"{kernel}: argument {i} is a Python {type(a).__name__}; pass a NumPy scalar of "
-                "the kernel's exact C type"
-            )
+    check_args(name, kernel, args)
     cp = _backend.cupy()
     fn = module(name, extra_options).get_function(kernel)
     grid = grid if isinstance(grid, tuple) else (int(grid),)
