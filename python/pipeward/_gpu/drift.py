@@ -207,3 +207,32 @@ def psi_from_counts(ref_counts: Any, cur_counts: Any, eps: float) -> Any:
 
     e, a = proportions(cp.asarray(ref_counts)), proportions(cur_counts)
     return ((a - e) * cp.log(a / e)).sum(axis=-1)
+
+
+def psi(ref: Any, cur: Any, bins: Any, binning: str, eps: float) -> Any:
+    """``pw.psi`` on feature-major CuPy views ``(F, n_ref)``, ``(F, n_cur)``: (F,) float64.
+
+    Edges as the CPU path fits them (reference quantiles, equal widths over the reference's
+    finite range, or the given interior edges); ``binning="evidently"`` needs NumPy's Sturges
+    rule over both samples and is not offered on the GPU.
+    """
+    cp = _backend.cupy()
+    n_features = ref.shape[0]
+    if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool):
+        edges = np.asarray(bins, dtype=np.float64)  # user-given edges: host numbers, sent up
+        if edges.ndim != 1 or edges.size == 0 or np.isnan(edges).any() or np.any(np.diff(edges) < 0):
+            raise ValueError("bins: explicit edges must be a non-empty, non-decreasing 1-d array "
+                             f"without NaN, got shape {edges.shape}")
+        edges = cp.ascontiguousarray(cp.broadcast_to(cp.asarray(edges), (n_features, edges.size)))
+    elif bins < 1:
+        raise ValueError(f"bins must be a positive integer or an array of edges, got {bins}")
+    elif binning == "quantile":
+        edges = quantile_edges(ref, int(bins))
+    elif binning == "uniform":
+        edges = uniform_edges(ref, int(bins))
+    elif binning == "evidently":
+        raise ValueError("binning='evidently' is not available on the GPU (NumPy's Sturges "
+                         "edges over both samples); use 'quantile', 'uniform' or explicit edges")
+    else:
+        raise ValueError(f"binning must be one of quantile, uniform, evidently, got {binning!r}")
+    return psi_from_counts(psi_counts(ref, edges), psi_counts(cur, edges), eps)

@@ -133,7 +133,12 @@ def aggregate(grads: Sequence[Any], limits: Sequence[float], *, per_layer: bool,
     flat = [_as_2d(g) for g in grads]
     b = flat[0].shape[0]
     if per_sample_norms is not None:
-        norms = cp.asarray(per_sample_norms, dtype=cp.float64)
+        norms = cp.asarray(per_sample_norms, dtype=cp.float64)  # host norms go up (B numbers)
+        want = (b, len(flat)) if per_layer else (b,)
+        if norms.shape != want:
+            raise ValueError(f"per_sample_norms: expected shape {want}, got {norms.shape}")
+        if not bool((cp.isfinite(norms) & (norms >= 0)).all()):
+            raise ValueError("per_sample_norms must be finite and >= 0")
     else:
         sq = cp.stack([sq_norms(g) for g in flat], axis=1)
         norms = cp.sqrt(sq) if per_layer else cp.sqrt(sq.sum(axis=1))
