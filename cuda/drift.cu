@@ -104,9 +104,9 @@ __device__ void ks_2samp_sorted(const T* __restrict__ s1, int64_t n1, const T* _
       if (threadIdx.x == 0) {
         const double nan_value = nan("");
         statistic[f] = pvalue[f] = location[f] = sign[f] = nan_value;
-        used1[f] = omit_nan ? c1 : n1;
-        used2[f] = omit_nan ? c2 : n2;
-        status[f] = omit_nan ? kStatusEmpty : kStatusNan;
+        used1[f] = c1;  // the CPU kernel reports the non-NaN counts in both cases
+        used2[f] = c2;
+        status[f] = (has_nan && !omit_nan) ? kStatusNan : kStatusEmpty;
       }
       continue;  // uniform across the block: no barrier is skipped by part of it
     }

@@ -51,8 +51,9 @@ def ks_2samp(v1: Any, v2: Any, alternative: int, method: int, omit_nan: bool) ->
     suffix = _suffix(v1)
     n_features, n1 = v1.shape
     n2 = v2.shape[1]
-    s1 = cp.sort(v1, axis=1)  # a sorted device copy per feature; NaNs last, as NumPy
-    s2 = cp.sort(v2, axis=1)
+    # Sorted C-contiguous device copies, one row per feature; CuPy sorts NaNs last, as NumPy.
+    s1 = cp.ascontiguousarray(cp.sort(v1, axis=1))
+    s2 = cp.ascontiguousarray(cp.sort(v2, axis=1))
     stat = cp.empty(n_features, dtype=cp.float64)
     pvalue = cp.empty_like(stat)
     location = cp.empty_like(stat)
