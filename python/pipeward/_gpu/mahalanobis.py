@@ -39,9 +39,17 @@ def precision_factor(precision: Any) -> tuple[Any, bool]:
     cp = _backend.cupy()
     P = cp.asarray(precision, dtype=cp.float64)
     P = 0.5 * (P + P.T)
-    L = cp.linalg.cholesky(P)  # CuPy fills NaN instead of raising for a non-PD matrix
-    if bool(cp.isfinite(L).all()):
-        return L, True
+    import cupyx  # noqa: PLC0415 - CuPy is there: _backend.cupy() succeeded
+
+    try:
+        # By default CuPy does not check cuSOLVER's status (it would synchronise); here one
+        # flag read decides between the Cholesky and the eigen factor, as on the CPU.
+        with cupyx.errstate(linalg="raise"):
+            L = cp.linalg.cholesky(P)
+        if bool(cp.isfinite(L).all()):
+            return L, True
+    except np.linalg.LinAlgError:
+        pass
     w, V = cp.linalg.eigh(P)
     w_min, w_absmax = (float(v) for v in (w.min(), cp.abs(w).max()))
     scale = max(w_absmax, np.finfo(np.float64).tiny)
