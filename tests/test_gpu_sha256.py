@@ -83,3 +83,10 @@ def test_wrong_dtype_or_shape(cp):
         pw.sha256_batch(cp.zeros((2, 4), dtype=cp.float32))
     with pytest.raises(ValueError, match="2-D"):
         pw.sha256_batch(cp.zeros(8, dtype=cp.uint8))
+
+
+def test_capabilities_report_the_gpu(cp):
+    gpu = pw.capabilities()["gpu"]
+    assert gpu is not None and gpu["compute_capability"] == ".".join(
+        map(str, cp.cuda.Device(0).compute_capability))
+    assert {"sha256", "drift", "privacy", "mahalanobis"} <= set(gpu["kernels"])
