@@ -87,6 +87,6 @@ def test_wrong_dtype_or_shape(cp):
 
 def test_capabilities_report_the_gpu(cp):
     gpu = pw.capabilities()["gpu"]
-    assert gpu is not None and gpu["compute_capability"] == ".".join(
-        map(str, cp.cuda.Device(0).compute_capability))
+    assert gpu is not None
+    assert gpu["compute_capability"].replace(".", "") == cp.cuda.Device(0).compute_capability
     assert {"sha256", "drift", "privacy", "mahalanobis"} <= set(gpu["kernels"])
