@@ -1,0 +1,145 @@
+"""The GPU launchers and the public functions' CuPy dispatch, run on CPU with a NumPy stand-in
+for CuPy (tests/fake_cupy.py) whose kernels are NumPy emulations.
+
+This checks the glue on every machine: argument types against the .cu signatures (checked in
+``module.launch``), shapes, dtypes, strides, the host p-value step, the return types. The CUDA
+code itself is checked by nvcc/NVRTC, by running its host/device parts on the host
+(test_gpu_sources.py) and on a GPU (test_gpu_*.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+
+import fake_cupy
+import numpy as np
+import pytest
+
+import pipeward as pw
+from pipeward import _backend, _core
+from pipeward._gpu import module
+
+
+@pytest.fixture
+def cp(monkeypatch):
+    fake, fake_cupyx = fake_cupy.make_cupy()
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setitem(sys.modules, "cupyx", fake_cupyx)
+    _backend.cupy.cache_clear()
+    module._modules.clear()
+    fake_cupy.launches()
+    yield fake
+    _backend.cupy.cache_clear()
+    module._modules.clear()
+
+
+def _is_device(x) -> bool:
+    return isinstance(x, fake_cupy.FakeArray)
+
+
+def _digests(messages) -> np.ndarray:
+    return np.stack([np.frombuffer(hashlib.sha256(bytes(m)).digest(), np.uint8) for m in messages])
+
+
+def test_sha256_chunks_dispatch(cp, rng):
+    host = rng.integers(0, 256, size=(9, 130), dtype=np.uint8)
+    rows = cp.asarray(host)[:, 3:120]  # strided rows
+    got = pw.sha256_batch(rows)
+    assert _is_device(got) and got.shape == (9, 32)
+    np.testing.assert_array_equal(got.get(), _digests(host[:, 3:120]))
+    assert [name for name, _ in fake_cupy.launches()] == ["sha256_chunks"]
+
+
+def test_sha256_messages_dispatch(cp, rng):
+    arrays = [cp.asarray(rng.standard_normal(s)).astype(np.float32) for s in (0, 1, (4, 5), 1000)]
+    got = pw.sha256_batch(arrays)
+    np.testing.assert_array_equal(got.get(), _digests([a.get().tobytes() for a in arrays]))
+
+
+def _needs(name):
+    if not hasattr(_core, name):
+        pytest.skip(f"_core.{name} is not in this build (kernel family not merged)")
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_clip_and_noise_dispatch(cp, rng, dtype):
+    _needs("privacy_normals")
+    grads = [rng.standard_normal((16, 3, 5)).astype(dtype), rng.standard_normal((16, 7)).astype(dtype)]
+    for kwargs in ({}, {"reduction": "mean", "expected_batch_size": 20},
+                   {"convention": "tf_privacy"}):
+        want = pw.clip_and_noise(grads, 1.0, 1.3, seed=11, **kwargs)
+        got = pw.clip_and_noise([cp.asarray(g) for g in grads], 1.0, 1.3, seed=11, **kwargs)
+        for w, g in zip(want, got, strict=True):
+            assert _is_device(g) and g.shape == w.shape and g.dtype == w.dtype
+            np.testing.assert_allclose(g.get(), w, rtol=1e-6, atol=1e-6)
+    per_layer = pw.clip_and_noise([cp.asarray(g) for g in grads], [0.5, 2.0], 1.0, seed=3,
+                                  return_stats=True)
+    want = pw.clip_and_noise(grads, [0.5, 2.0], 1.0, seed=3, return_stats=True)
+    np.testing.assert_allclose(per_layer.per_sample_norms.get(), want.per_sample_norms, rtol=1e-6)
+    assert per_layer.clipped_fraction == pytest.approx(want.clipped_fraction)
+    secure = pw.clip_and_noise(cp.asarray(grads[1]), 1.0, 1.0, secure=True)
+    assert _is_device(secure) and secure.shape == (7,)
+
+
+def test_clip_and_noise_nan_is_refused(cp):
+    _needs("privacy_normals")
+    g = np.ones((4, 6), dtype=np.float32)
+    g[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        pw.clip_and_noise(cp.asarray(g), 1.0, 1.0, seed=1)
+
+
+@pytest.mark.parametrize("method", ["auto", "exact", "asymp"])
+@pytest.mark.parametrize("alternative", ["two-sided", "less", "greater"])
+def test_ks_2samp_dispatch(cp, rng, method, alternative):
+    _needs("drift_ks_2samp")
+    a = np.round(rng.standard_normal((300, 4)), 1)
+    b = np.round(rng.standard_normal((200, 4)), 1) + 0.2
+    a[5, 1] = np.nan
+    for nan_policy in ("propagate", "omit"):
+        want = pw.ks_2samp(a, b, alternative, method, nan_policy=nan_policy)
+        got = pw.ks_2samp(cp.asarray(a), cp.asarray(b), alternative, method, nan_policy=nan_policy)
+        for field in ("statistic", "pvalue", "statistic_location", "statistic_sign", "n1", "n2"):
+            value = getattr(got, field)
+            assert _is_device(value), field
+            np.testing.assert_allclose(value.get(), getattr(want, field), rtol=1e-12, err_msg=field)
+    one = pw.ks_2samp(cp.asarray(a[:, 0]), cp.asarray(b[:, 0]), alternative, method)
+    assert _is_device(one.statistic) and one.statistic.shape == ()
+
+
+@pytest.mark.parametrize("binning", ["quantile", "uniform"])
+def test_psi_dispatch(cp, rng, binning):
+    _needs("drift_psi_counts")
+    ref = rng.standard_normal((2000, 5))
+    cur = rng.standard_normal((1000, 5)) + 0.3
+    ref[3, 2] = np.nan
+    for data in ((ref, cur), (np.asfortranarray(ref), cur)):
+        want = pw.psi(*data, binning=binning)
+        got = pw.psi(*(cp.asarray(d) for d in data), binning=binning)
+        assert _is_device(got)
+        np.testing.assert_allclose(got.get(), want, rtol=1e-12)
+    edges = np.array([-1.0, 0.0, 0.5, 2.0])
+    np.testing.assert_allclose(pw.psi(cp.asarray(ref), cp.asarray(cur), bins=edges).get(),
+                               pw.psi(ref, cur, bins=edges), rtol=1e-12)
+
+
+@pytest.mark.parametrize("d", [3, 40])
+def test_mahalanobis_dispatch(cp, rng, d):
+    _needs("mahalanobis_sq_distances")
+    if not hasattr(pw, "mahalanobis"):
+        pytest.skip("pw.mahalanobis is not exported in this tree (outliers family not merged)")
+    A = rng.standard_normal((d, d))
+    prec = np.linalg.inv(A @ A.T + d * np.eye(d))
+    X = rng.standard_normal((500, d))
+    loc = X.mean(axis=0)
+    want = pw.mahalanobis(X, loc, prec)
+    got = pw.mahalanobis(cp.asarray(X), cp.asarray(loc), cp.asarray(prec))
+    assert _is_device(got)
+    np.testing.assert_allclose(got.get(), want, rtol=1e-10)
+    from pipeward._gpu import mahalanobis
+
+    count, mean, m2 = mahalanobis.comoment(cp.asarray(np.asfortranarray(X)))
+    c = X - X.mean(axis=0)
+    assert count == 500
+    np.testing.assert_allclose(m2.get(), c.T @ c, rtol=1e-10)
