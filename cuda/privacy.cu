@@ -20,6 +20,53 @@ __device__ __forceinline__ double load(const float* p, uint64_t j) { return p[j]
 __device__ __forceinline__ double load(const double* p, uint64_t j) { return p[j]; }
 __device__ __forceinline__ double load(const uint16_t* p, uint64_t j) { return half_to_float(p[j]); }
 
+// G consecutive values at p as doubles: one 16-byte (8-byte for float16) load per 16 bytes
+// when p is aligned for it, else element by element. Coalesced across the warp either way.
+template <int G>
+__device__ __forceinline__ void load_group(const float* p, double* v) {
+  if ((reinterpret_cast<uintptr_t>(p) & 15u) == 0) {
+#pragma unroll
+    for (int q = 0; q < G / 4; ++q) {
+      const float4 w = reinterpret_cast<const float4*>(p)[q];
+      v[4 * q] = w.x; v[4 * q + 1] = w.y; v[4 * q + 2] = w.z; v[4 * q + 3] = w.w;
+    }
+  } else {
+#pragma unroll
+    for (int k = 0; k < G; ++k) v[k] = p[k];
+  }
+}
+
+template <int G>
+__device__ __forceinline__ void load_group(const double* p, double* v) {
+  if ((reinterpret_cast<uintptr_t>(p) & 15u) == 0) {
+#pragma unroll
+    for (int q = 0; q < G / 2; ++q) {
+      const double2 w = reinterpret_cast<const double2*>(p)[q];
+      v[2 * q] = w.x; v[2 * q + 1] = w.y;
+    }
+  } else {
+#pragma unroll
+    for (int k = 0; k < G; ++k) v[k] = p[k];
+  }
+}
+
+template <int G>
+__device__ __forceinline__ void load_group(const uint16_t* p, double* v) {
+  if ((reinterpret_cast<uintptr_t>(p) & 7u) == 0) {
+#pragma unroll
+    for (int q = 0; q < G / 4; ++q) {
+      const uint2 w = reinterpret_cast<const uint2*>(p)[q];
+      v[4 * q] = half_to_float(static_cast<uint16_t>(w.x));
+      v[4 * q + 1] = half_to_float(static_cast<uint16_t>(w.x >> 16));
+      v[4 * q + 2] = half_to_float(static_cast<uint16_t>(w.y));
+      v[4 * q + 3] = half_to_float(static_cast<uint16_t>(w.y >> 16));
+    }
+  } else {
+#pragma unroll
+    for (int k = 0; k < G; ++k) v[k] = half_to_float(p[k]);
+  }
+}
+
 constexpr int kThreads = 256;
 
 // Block-wide sum of one double per thread (blockDim.x == kThreads); valid in thread 0.
@@ -78,8 +125,10 @@ __device__ void clip_sum_noise(const T* __restrict__ g, uint64_t rows, uint64_t 
       const T* row = g + i * cols;
       const double s = scale[i];
       if (whole) {
+        double v[G];
+        load_group<G>(row + j0, v);
 #pragma unroll
-        for (int k = 0; k < G; ++k) acc[k] += s * load(row, static_cast<uint64_t>(j0 + k));
+        for (int k = 0; k < G; ++k) acc[k] += s * v[k];
       } else {
 #pragma unroll
         for (int k = 0; k < G; ++k) {
