@@ -143,3 +143,18 @@ def test_mahalanobis_dispatch(cp, rng, d):
     c = X - X.mean(axis=0)
     assert count == 500
     np.testing.assert_allclose(m2.get(), c.T @ c, rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_feature_sort_keys_order_like_numpy(cp, rng, dtype):
+    from pipeward._gpu import drift
+
+    x = np.round(rng.standard_normal((6, 777)), 1).astype(dtype)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[0, :3], x[1, :3] = np.inf, -np.inf
+    x[2, :2] = [-0.0, 0.0]
+    x[3, :4] = [np.finfo(dtype).max, -np.finfo(dtype).max, np.finfo(dtype).tiny, -np.finfo(dtype).tiny]
+    for view in (cp.asarray(x), cp.asarray(np.asfortranarray(x)), cp.asarray(x.T.copy()).T):
+        got = drift.sort_features(view)
+        assert got.dtype == dtype and got.flags.c_contiguous
+        np.testing.assert_array_equal(got.get(), np.sort(x, axis=1))
