@@ -225,7 +225,9 @@ FileDigest hash_path(const char* path, bool overlap, Progress* progress) {
     const bool size_moved = before.st_size != after.st_size;
     const bool mtime_moved = mtime_ns(before) != mtime_ns(after);
     const bool short_read = before.st_size != 0 && total != static_cast<uint64_t>(before.st_size);
-    out.changed = size_moved || mtime_moved || short_read;
+    // Deleted or replaced (renamed over) while read: the path no longer names these bytes.
+    const bool unlinked = after.st_nlink == 0;
+    out.changed = size_moved || mtime_moved || short_read || unlinked;
   }
   finish(s, out.digest);
   out.size = total;
@@ -235,25 +237,30 @@ FileDigest hash_path(const char* path, bool overlap, Progress* progress) {
 }
 
 std::vector<FileDigest> hash_paths(const std::vector<std::string>& paths, int threads,
-                                   Progress* progress) {
+                                   Progress* progress, bool keep_going) {
   const long n = static_cast<long>(paths.size());
   std::vector<FileDigest> out(paths.size());
   std::atomic<bool> failed{false};
-  threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<long>(n, 1))));
-  // One file at a time gains from a reader thread; with a thread per file the threads already
-  // overlap one another's reads and hashing.
-  const bool overlap = threads == 1;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (long i = 0; i < n; ++i) {
+  const auto hash_one = [&](long i, bool overlap) {
     const bool cancelled = progress != nullptr && progress->cancelled.load();
-    if (failed.load(std::memory_order_relaxed) || cancelled) {
+    if (cancelled || (!keep_going && failed.load(std::memory_order_relaxed))) {
       out[i].skipped = true;
       out[i].error = ECANCELED;
-      continue;
+      return;
     }
     out[i] = hash_path(paths[i].c_str(), overlap, progress);
     if (out[i].error != 0 || out[i].changed) failed.store(true, std::memory_order_relaxed);
+  };
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<long>(n, 1))));
+  if (threads == 1) {
+    // One file at a time gains from a reader thread. (No OpenMP region: this path is also
+    // safe in a forked child.)
+    for (long i = 0; i < n; ++i) hash_one(i, true);
+    return out;
   }
+  // With a thread per file the threads already overlap one another's reads and hashing.
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (long i = 0; i < n; ++i) hash_one(i, false);
   return out;
 }
 

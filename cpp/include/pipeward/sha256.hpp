@@ -162,7 +162,7 @@ struct Progress {
 
 // What hashing one file gave. `error` is 0 on success, an errno value on failure
 // (ECANCELED when cancelled or skipped after an earlier error), and `changed` is set when the
-// file's size or modification time moved while it was read.
+// file's size or modification time moved while it was read (or it was deleted or replaced).
 struct FileDigest {
   uint8_t digest[kDigestSize] = {};
   uint64_t size = 0;       // bytes hashed (== st_size for a regular file that did not change)
@@ -176,10 +176,10 @@ struct FileDigest {
 // hashes the current chunk (double buffering); memory stays bounded by two chunks.
 FileDigest hash_path(const char* path, bool overlap, Progress* progress);
 
-// Hash many files on `threads` OpenMP threads, results in input order. After the first failure
-// the files not yet started are skipped (marked `skipped`).
+// Hash many files on `threads` OpenMP threads, results in input order. Unless `keep_going`,
+// the files not yet started after the first failure are skipped (marked `skipped`).
 std::vector<FileDigest> hash_paths(const std::vector<std::string>& paths, int threads,
-                                   Progress* progress);
+                                   Progress* progress, bool keep_going = false);
 
 }  // namespace pipeward::sha256
 #endif
