@@ -353,6 +353,24 @@ def test_hash_files_preserves_order(isa, files, workers):
     assert pw.hash_files([], workers=workers) == []
 
 
+def test_many_files_multibuffer_path(isa, tmp_path):
+    # Enough files to fill 16 lanes per thread, with sizes around the block and the per-lane
+    # read chunk (64 KiB), so lanes finish at different times and fall back to one stream.
+    assert _core.sha256_multibuffer_enabled() == (isa == "avx512")
+    rng = np.random.default_rng(5)
+    sizes = [0, 1, 55, 56, 63, 64, 65, 119, 128, 65535, 65536, 65537, 131072, 300_001]
+    sizes += [int(n) for n in rng.integers(0, 400_000, 26)]
+    paths, expected = [], []
+    for i, n in enumerate(sizes):
+        raw = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+        paths.append(tmp_path / f"m{i}")
+        paths[-1].write_bytes(raw)
+        expected.append(hashlib.sha256(raw).hexdigest())
+    for workers in (1, 2):
+        assert pw.hash_files(paths, workers=workers) == expected
+        assert pw.hash_files(paths[::-1], workers=workers) == expected[::-1]
+
+
 def test_hash_files_stat_reports_the_hashed_size_and_mtime(files):
     paths = [p for p, _ in files]
     for (path, digest), got in zip(files, hash_files_stat(paths, workers=2)):
@@ -461,27 +479,31 @@ def test_file_vanished_before_hashing(tmp_path, files):
     assert info.value.filename == os.fspath(gone)
 
 
-def test_first_failure_in_input_order_is_raised(tmp_path, files):
+@pytest.mark.parametrize("many", [False, True], ids=["few", "multibuffer"])
+def test_first_failure_in_input_order_is_raised(tmp_path, files, many):
     paths = [files[3][0], tmp_path / "missing-1", tmp_path, tmp_path / "missing-2"]
+    if many:
+        paths = [p for p, _ in files] * 2 + paths + [p for p, _ in files] * 2
     for workers in (1, 2):
         with pytest.raises(FileNotFoundError) as info:
             pw.hash_files(paths, workers=workers)
         assert info.value.filename == os.fspath(tmp_path / "missing-1")
 
 
-def _mutate_while_hashing(path: Path, mutate) -> list:
-    """Hash `path` on a thread, run `mutate` once some but not all of it is hashed, return
-    the raw results; None when the hashing got past the end first (retry with more data)."""
+def _mutate_while_hashing(path: Path, mutate, others=()) -> list:
+    """Hash `path` (and `others`) on a thread, run `mutate` once some but not all of it is
+    hashed, return the raw results; None when the hashing got past the end first."""
     size = path.stat().st_size
     progress = _core.Sha256Progress()
     box = {}
-    worker = threading.Thread(
-        target=lambda: box.setdefault("r", hash_files_raw([path], 1, progress=progress)))
+    worker = threading.Thread(target=lambda: box.setdefault(
+        "r", hash_files_raw([path, *others], 1, progress=progress)))
     worker.start()
     while progress.bytes_done == 0 and worker.is_alive():
         time.sleep(0.0005)
     mutate()
-    in_time = progress.bytes_done < size  # hashing was not finished when `mutate` returned
+    # Fewer bytes read in all than `path` holds: `path` was not finished when `mutate` returned.
+    in_time = progress.bytes_done < size
     worker.join()
     return box["r"] if in_time else None
 
@@ -519,11 +541,37 @@ def test_file_changing_while_hashed_raises(tmp_path, how):
                 break
         else:
             pytest.fail("the file was always hashed before it could be changed")
-        error = first_failure([path], results)
+        error = first_failure([path], results[:1])
         assert isinstance(error, FileChangedError) and isinstance(error, OSError)
         assert error.errno == errno.EAGAIN and error.filename == os.fspath(path)
     finally:
         _core.set_isa_limit("auto")
+
+
+@pytest.mark.skipif(not _core.sha256_multibuffer_enabled(), reason="no AVX-512")
+@pytest.mark.parametrize("how", ["append", "truncate"])
+def test_file_changing_while_hashed_multibuffer(tmp_path, how):
+    for attempt in range(4):
+        paths = [tmp_path / f"lane-{attempt}-{j}.bin" for j in range(16)]
+        for p in paths:
+            p.write_bytes(b"\x33" * (8 << 20 << attempt))
+        results = _mutate_while_hashing(paths[0], lambda: _MUTATIONS[how](paths[0]), paths[1:])
+        if results is not None:
+            break
+    else:
+        pytest.fail("the file was always hashed before it could be changed")
+    assert isinstance(first_failure(paths, results), FileChangedError)
+    assert results[0][4] is True
+
+
+def test_cancel_stops_the_multibuffer_job(tmp_path):
+    paths = [tmp_path / f"c{j}" for j in range(20)]
+    for p in paths:
+        p.write_bytes(b"c" * 1000)
+    progress = _core.Sha256Progress()
+    progress.cancel()
+    results = hash_files_raw(paths, 2, progress=progress)
+    assert [r[3] for r in results] == [errno.ECANCELED] * 20
 
 
 def test_cancel_stops_the_job(tmp_path):

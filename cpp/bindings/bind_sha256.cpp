@@ -155,6 +155,9 @@ void bind_sha256(py::module_& m) {
   m.def("sha256_selected_path", [] { return std::string(sha::selected_path()); },
         "The SHA-256 block function in use now: 'sha_ni' or 'portable'.");
 
+  m.def("sha256_multibuffer_enabled", &sha::multibuffer_enabled,
+        "Whether sha256_hash_files may hash 16 files at once per thread (AVX-512) now.");
+
   py::class_<Hasher>(m, "Sha256Hasher", "Streaming SHA-256 state with its own lock.")
       .def(py::init<>())
       .def("update", &Hasher::update, py::arg("data"), py::pos_only(),

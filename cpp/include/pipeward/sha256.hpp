@@ -141,7 +141,13 @@ using BlocksFn = void (*)(uint32_t h[8], const uint8_t* data, size_t nblocks);
 void blocks_portable(uint32_t h[8], const uint8_t* data, size_t nblocks);
 #if defined(PIPEWARD_X86)
 void blocks_shani(uint32_t h[8], const uint8_t* data, size_t nblocks);  // sha256_shani.cpp
+// 16 independent streams in lock-step (sha256_avx512.cpp): state[k][j] is word k of stream
+// j's chaining value; stream j reads `nblocks` consecutive blocks from data[j].
+void blocks_x16_avx512(uint32_t state[8][16], const uint8_t* const data[16], size_t nblocks);
 #endif
+
+// Whether hash_paths may hash many files at once with the AVX-512 multi-buffer path now.
+bool multibuffer_enabled();
 
 // The best block function the CPU and the PIPEWARD_ISA cap allow now.
 BlocksFn select_blocks();
