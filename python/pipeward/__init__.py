@@ -11,6 +11,7 @@ from ._capabilities import capabilities
 from ._core import __version__
 
 # --- integrity ----------------------------------------------------------------------------
+from .sha256 import Sha256, hash_file, hash_files, sha256
 
 # --- drift --------------------------------------------------------------------------------
 
@@ -25,6 +26,10 @@ __all__ = [
     "__version__",
     "capabilities",
     # integrity
+    "Sha256",
+    "hash_file",
+    "hash_files",
+    "sha256",
     # drift
     # privacy
     # outliers
