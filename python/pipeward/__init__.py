@@ -11,6 +11,7 @@ from ._capabilities import capabilities
 from ._core import __version__
 
 # --- integrity ----------------------------------------------------------------------------
+from .sha256 import Sha256, hash_file, hash_files, sha256
 from ._sha256_batch import sha256_batch
 
 # --- drift --------------------------------------------------------------------------------
@@ -26,6 +27,10 @@ __all__ = [
     "__version__",
     "capabilities",
     # integrity
+    "Sha256",
+    "hash_file",
+    "hash_files",
+    "sha256",
     "sha256_batch",
     # drift
     # privacy
