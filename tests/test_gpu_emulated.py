@@ -57,6 +57,11 @@ def test_sha256_messages_dispatch(cp, rng):
     np.testing.assert_array_equal(got.get(), _digests([a.get().tobytes() for a in arrays]))
 
 
+def test_sha256_of_one_device_array(cp, rng):
+    host = rng.standard_normal((5, 7))
+    assert pw.sha256(cp.asarray(host)) == hashlib.sha256(host.tobytes()).hexdigest()
+
+
 def _needs(name):
     if not hasattr(_core, name):
         pytest.skip(f"_core.{name} is not in this build (kernel family not merged)")

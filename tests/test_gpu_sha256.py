@@ -90,3 +90,8 @@ def test_capabilities_report_the_gpu(cp):
     assert gpu is not None
     assert gpu["compute_capability"].replace(".", "") == cp.cuda.Device(0).compute_capability
     assert {"sha256", "drift", "privacy", "mahalanobis"} <= set(gpu["kernels"])
+
+
+def test_sha256_of_one_device_array(cp, rng):
+    host = rng.standard_normal((33, 17)).astype(np.float32)
+    assert pw.sha256(cp.asarray(host)) == hashlib.sha256(host.tobytes()).hexdigest()

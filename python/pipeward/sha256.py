@@ -43,18 +43,24 @@ class HashedFile(NamedTuple):
 
 def _host_only(data: object, who: str) -> None:
     if is_gpu_array(data):
-        raise TypeError(f"{who}: CuPy arrays are not hashed on the GPU yet; copy the data to "
-                        "the host explicitly (array.get()) to hash it there")
+        raise TypeError(f"{who}: a streaming hash runs on the host and CuPy arrays are not "
+                        "copied there silently; use pw.sha256(array) or pw.sha256_batch(...) "
+                        "to hash GPU memory on the GPU, or copy it explicitly (array.get())")
 
 
 def sha256(data: Buffer, /) -> str:
     """Hex SHA-256 digest of ``data``'s raw bytes, equal to ``hashlib.sha256(data).hexdigest()``.
 
     ``data`` is any C-contiguous buffer: bytes, bytearray, memoryview, or a NumPy array of any
-    dtype (its bytes in memory order). A ``str`` is a ``TypeError`` (encode it first); a
+    dtype (its bytes in memory order). A CuPy array (or PyTorch CUDA tensor) is hashed on the
+    GPU without copying it to the host (one thread: SHA-256 of one message is sequential; see
+    ``sha256_batch`` for many messages or chunks at once). A ``str`` is a ``TypeError`` (encode it first); a
     non-contiguous array is a ``ValueError`` (no silent copy).
     """
-    _host_only(data, "sha256")
+    if is_gpu_array(data):  # one message is one GPU thread: cuda/sha256.cu; 32 bytes come back
+        from ._sha256_batch import sha256_batch  # noqa: PLC0415
+
+        return bytes(sha256_batch([data])[0].get()).hex()
     return _core.sha256_digest(data).hex()
 
 
