@@ -105,7 +105,7 @@ class _RawModule:
         if emulate is None:
             raise AttributeError(f"no emulation for kernel {name}")
 
-        def launch(grid, block, args, shared_mem=0, stream=None):
+        def launch(grid, block, args, *, shared_mem=0):  # RawKernel.__call__'s signature
             assert all(g >= 1 for g in grid) and all(b >= 1 for b in block)
             _LAUNCHES.append((name, args))
             emulate(name, *args)

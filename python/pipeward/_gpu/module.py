@@ -167,13 +167,14 @@ def launch(
     signature before anything is launched (:func:`check_args`).
     """
     check_args(name, kernel, args)
-    cp = _backend.cupy()
     fn = module(name, extra_options).get_function(kernel)
     grid = grid if isinstance(grid, tuple) else (int(grid),)
     block = block if isinstance(block, tuple) else (int(block),)
     if any(g < 1 for g in grid) or any(b < 1 for b in block):
         raise ValueError(f"{kernel}: empty launch grid={grid} block={block}")
-    fn(grid, block, tuple(args), shared_mem=shared_mem, stream=cp.cuda.get_current_stream())
+    # RawKernel launches on CuPy's current stream (it has no stream argument) and raises on a
+    # failed cuLaunchKernel; device-side faults surface at the next synchronising call.
+    fn(grid, block, tuple(args), shared_mem=shared_mem)
 
 
 def blocks_for(n: int, threads: int, *, per_thread: int = 1, cap: int = 65535 * 8) -> int:
