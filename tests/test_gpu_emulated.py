@@ -163,3 +163,21 @@ def test_feature_sort_keys_order_like_numpy(cp, rng, dtype):
         got = drift.sort_features(view)
         assert got.dtype == dtype and got.flags.c_contiguous
         np.testing.assert_array_equal(got.get(), np.sort(x, axis=1))
+
+
+def test_device_edges_follow_numpy_rounding(cp, rng):
+    from pipeward._gpu import drift
+
+    x = rng.standard_normal((5, 1001)) * 1e3
+    x[0, :10], x[1, :5], x[2, :5], x[3] = np.nan, np.inf, -np.inf, np.nan
+    for bins in (1, 2, 7, 10, 64):
+        got_q = drift.quantile_edges(cp.asarray(x), bins).get()
+        got_u = drift.uniform_edges(cp.asarray(x), bins).get()
+        for f in range(5):
+            finite = x[f][np.isfinite(x[f])]
+            if finite.size == 0:
+                assert not got_q[f].any() and not got_u[f].any()
+                continue
+            np.testing.assert_array_equal(got_q[f], np.quantile(finite, np.arange(1, bins) / bins))
+            np.testing.assert_array_equal(
+                got_u[f], np.linspace(finite.min(), finite.max(), bins + 1)[1:-1])

@@ -197,7 +197,7 @@ def quantile_edges(x: Any, bins: int) -> Any:
     cnt = finite.sum(axis=1)
     q = (cp.arange(1, bins, dtype=cp.float64) / bins)[None, :]
     n = cnt[:, None].astype(cp.float64)
-    pos = n * q + (1.0 + q * -1.0) - 1.0  # NumPy's virtual index for method="linear"
+    pos = (n - 1) * q  # NumPy's virtual index for method="linear"
     below = cp.clip(cp.floor(pos), 0, None).astype(cp.int64)
     top = cp.maximum(cnt - 1, 0)[:, None]
     below = cp.minimum(below, top)
@@ -220,10 +220,12 @@ def uniform_edges(x: Any, bins: int) -> Any:
     finite = cp.isfinite(x64)
     lo = cp.where(finite, x64, cp.inf).min(axis=1)
     hi = cp.where(finite, x64, -cp.inf).max(axis=1)
+    some = finite.any(axis=1)  # rows without a finite value get edges 0, as on the CPU
+    lo, hi = cp.where(some, lo, 0.0), cp.where(some, hi, 0.0)
     # np.linspace(lo, hi, bins + 1)[1:-1] = j * step + lo with step = (hi - lo) / bins
     step = (hi - lo) / bins
     edges = cp.arange(1, bins, dtype=cp.float64)[None, :] * step[:, None] + lo[:, None]
-    return cp.where(cp.isfinite(lo)[:, None], edges, 0.0)
+    return edges
 
 
 def psi_from_counts(ref_counts: Any, cur_counts: Any, eps: float) -> Any:
