@@ -11,6 +11,8 @@ from ._capabilities import capabilities
 from ._core import __version__
 
 # --- integrity ----------------------------------------------------------------------------
+from .manifest import Manifest, Verification, verify_inclusion
+from .signing import generate_keypair, save_keypair
 
 # --- drift --------------------------------------------------------------------------------
 
@@ -25,6 +27,11 @@ __all__ = [
     "__version__",
     "capabilities",
     # integrity
+    "Manifest",
+    "Verification",
+    "generate_keypair",
+    "save_keypair",
+    "verify_inclusion",
     # drift
     # privacy
     # outliers

@@ -1,0 +1,92 @@
+"""Turn a directory tree into manifest entries: walk, reuse cached digests, hash the rest in
+one parallel native call, and make sure nothing changed between the walk and the hashing."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+
+from ._hashing import FileChangedError, hash_paths, hash_paths_tolerant
+from .cache import HashCache
+from .entries import Entry
+from .progress import Progress
+from .walk import Found, Matcher, walk
+
+__all__ = ["build_entries", "digest_files"]
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns) == (b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns)
+
+
+def _changed(path: bytes) -> FileChangedError:
+    return FileChangedError(0, "file changed while the manifest was being built", os.fsdecode(path))
+
+
+def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCache | None,
+                 start_ns: int, progress: bool, tolerant: bool = False,
+                 ) -> tuple[list[str | None], dict[int, OSError]]:
+    """SHA-256 of each found file: from ``cache`` when its stat key matches, else hashed.
+
+    A hashed file is stat-ed again afterwards: if it is not the file the walk saw (size, mtime,
+    inode), it changed in between and its size and digest would disagree, so that is a
+    ``FileChangedError``. ``tolerant`` collects per-file errors instead of raising the first.
+    """
+    digests: list[str | None] = [None] * len(files)
+    todo = []
+    for i, f in enumerate(files):
+        hit = cache.lookup(f.st) if cache is not None else None
+        if hit is None:
+            todo.append(i)
+        else:
+            digests[i] = hit
+    bar = Progress(len(todo), "hashing") if todo and Progress.wanted(progress) else None
+    paths = [files[i].abspath for i in todo]
+    errors: dict[int, OSError] = {}
+    try:
+        if tolerant:
+            hashed, errs = hash_paths_tolerant(paths, workers, bar.advance if bar else None)
+            errors = {todo[j]: e for j, e in errs.items()}
+        else:
+            hashed = hash_paths(paths, workers, bar.advance if bar else None)  # type: ignore[assignment]
+    finally:
+        if bar:
+            bar.close()
+    for j, i in enumerate(todo):
+        if hashed[j] is None:
+            continue
+        f = files[i]
+        try:
+            err: OSError | None = None if _same_file(f.st, os.stat(f.abspath)) else _changed(f.path)
+        except FileNotFoundError as exc:  # vanished after it was hashed
+            err = exc
+        if err is not None:
+            if not tolerant:
+                raise err
+            errors[i] = err
+            continue
+        digests[i] = hashed[j]
+    if cache is not None:
+        for f, d in zip(files, digests):
+            if d is not None:
+                cache.record(f.st, d, start_ns)
+    return digests, errors
+
+
+def build_entries(root: str | os.PathLike[str] | bytes, *, workers: int | None,
+                  exclude: Matcher, follow_symlinks: bool, cache: HashCache | None,
+                  progress: bool) -> list[Entry]:
+    """The sorted entries of the tree under ``root``; any unreadable file or directory raises."""
+    start_ns = time.time_ns()
+    found = walk(root, exclude=exclude, follow_symlinks=follow_symlinks)
+    files = [f for f in found if f.kind == "file"]
+    digests, _ = digest_files(files, workers=workers, cache=cache, start_ns=start_ns,
+                              progress=progress)
+    entries = [Entry(f.path, "file", f.st.st_size, digest=d) for f, d in zip(files, digests)]
+    entries += [Entry(f.path, "link", len(f.target), target=f.target)  # type: ignore[arg-type]
+                for f in found if f.kind == "link"]
+    entries.sort(key=lambda e: e.raw_path)
+    if cache is not None:
+        cache.save()
+    return entries
