@@ -40,7 +40,7 @@ from .cache import HashCache
 from .checkfile import format_checkfile
 from .entries import Entry, ManifestError, encode_bytes_field
 from .verify import Verification, compare_tree
-from .walk import Found, Matcher, exact_pattern
+from .walk import Found, Matcher, exact_pattern, relative_inside
 
 __all__ = ["InclusionProof", "Manifest", "verify_inclusion"]
 
@@ -112,7 +112,7 @@ class Manifest:
         hash_cache = None
         if cache is not None:
             hash_cache = HashCache(cache)
-            inside = _relative_inside(cache, root)
+            inside = relative_inside(cache, root)
             if inside is not None:
                 exclude.append(exact_pattern(inside))
         entries = build_entries(root, workers=workers, exclude=Matcher(exclude),
@@ -303,13 +303,6 @@ def _check_signature_block(sig: Any) -> dict[str, str]:
     if len(value) != 64:
         raise ManifestError(f"an Ed25519 signature is 64 bytes, got {len(value)}")
     return dict(sig)
-
-
-def _relative_inside(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> str | None:
-    """``path`` relative to ``root`` (POSIX) when it lies inside it, else None."""
-    p, r = os.path.realpath(path), os.path.realpath(root)
-    rel = os.path.relpath(p, r)
-    return None if rel == os.curdir or rel.startswith(os.pardir) else Path(rel).as_posix()
 
 
 @dataclass(frozen=True)

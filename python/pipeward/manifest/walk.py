@@ -11,11 +11,12 @@ import os
 import re
 import stat
 import warnings
+from pathlib import Path
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Found", "ManifestWarning", "Matcher", "exact_pattern", "walk"]
+__all__ = ["Found", "ManifestWarning", "Matcher", "exact_pattern", "relative_inside", "walk"]
 
 
 class ManifestWarning(UserWarning):
@@ -57,6 +58,13 @@ class Matcher:
 def exact_pattern(rel: str) -> str:
     """A pattern matching exactly the relative path ``rel`` (``fnmatch`` specials escaped)."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in rel)
+
+
+def relative_inside(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> str | None:
+    """``path`` relative to ``root`` (POSIX) when it lies inside it, else None."""
+    p, r = os.path.realpath(path), os.path.realpath(root)
+    rel = os.path.relpath(p, r)
+    return None if rel == os.curdir or rel.startswith(os.pardir) else Path(rel).as_posix()
 
 
 def _warn(msg: str) -> None:
