@@ -7,7 +7,8 @@ import os
 import time
 from collections.abc import Sequence
 
-from ._hashing import FileChangedError, hash_paths, hash_paths_tolerant
+from . import _hashing
+from ._hashing import FileChangedError
 from .cache import HashCache
 from .entries import Entry
 from .progress import Progress
@@ -46,10 +47,10 @@ def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCach
     errors: dict[int, OSError] = {}
     try:
         if tolerant:
-            hashed, errs = hash_paths_tolerant(paths, workers, bar.advance if bar else None)
+            hashed, errs = _hashing.hash_paths_tolerant(paths, workers, bar.advance if bar else None)
             errors = {todo[j]: e for j, e in errs.items()}
         else:
-            hashed = hash_paths(paths, workers, bar.advance if bar else None)  # type: ignore[assignment]
+            hashed = _hashing.hash_paths(paths, workers, bar.advance if bar else None)  # type: ignore[assignment]
     finally:
         if bar:
             bar.close()
@@ -57,7 +58,7 @@ def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCach
         if hashed[j] is None:
             continue
         f = files[i]
-        try:
+        try:  # followed links carry their target's stat, which os.stat gives too
             err: OSError | None = None if _same_file(f.st, os.stat(f.abspath)) else _changed(f.path)
         except FileNotFoundError as exc:  # vanished after it was hashed
             err = exc

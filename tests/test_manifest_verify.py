@@ -1,0 +1,285 @@
+"""Manifest.verify: every kind of change is named; unreadable, vanishing and changing files are
+reported (verify) or raised (build), never swallowed."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+
+import pytest
+
+import pipeward as pw
+from pipeward.manifest import FileChangedError, _hashing, build
+
+from _manifest_trees import make_tree
+
+TREE = {b"a.txt": b"alpha", b"b.txt": b"bravo!", b"sub/c.bin": b"\x00" * 5000, b"sub/d": b"delta"}
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = make_tree(tmp_path / "t", TREE)
+    os.symlink(b"a.txt", os.path.join(root, b"link"))
+    return root
+
+
+@pytest.fixture
+def hashed_paths(monkeypatch):
+    """Record which files verification actually reads."""
+    seen: list[bytes] = []
+    real = _hashing.hash_paths
+
+    def spy(paths, workers=None, on_progress=None):
+        seen.extend(paths)
+        return real(paths, workers, on_progress)
+
+    monkeypatch.setattr(_hashing, "hash_paths", spy)
+    return seen
+
+
+def test_intact_tree_is_ok(tree):
+    v = pw.Manifest.build(tree).verify(tree)
+    assert v.ok and v.checked == 5
+    assert v.to_dict() == {"ok": True, "checked": 5, "added": [], "removed": [], "modified": [],
+                           "renamed": [], "errors": []}
+
+
+def test_every_kind_of_change_is_named(tree):
+    m = pw.Manifest.build(tree)
+    p = lambda rel: os.path.join(tree, rel)  # noqa: E731
+    with open(p(b"a.txt"), "wb") as f:
+        f.write(b"alphA")                         # same size, new content
+    with open(p(b"b.txt"), "ab") as f:
+        f.write(b"more")                          # new size
+    os.rename(p(b"sub/c.bin"), p(b"sub/c-renamed.bin"))
+    os.remove(p(b"sub/d"))
+    with open(p(b"new"), "wb") as f:
+        f.write(b"new file")
+    os.remove(p(b"link"))
+    os.symlink(b"b.txt", p(b"link"))              # link retargeted
+    v = m.verify(tree)
+    assert not v.ok
+    assert v.modified == ("a.txt", "b.txt", "link")
+    assert v.reasons == {"a.txt": "content changed", "b.txt": "size 6 -> 10",
+                         "link": "link target changed"}
+    assert v.added == ("new",)
+    assert v.removed == ("sub/d",)
+    assert v.renamed == (("sub/c.bin", "sub/c-renamed.bin"),)
+    assert v.errors == ()
+    d = v.to_dict()
+    assert d["renamed"] == [{"from": "sub/c.bin", "to": "sub/c-renamed.bin"}]
+    assert {"path": "b.txt", "reason": "size 6 -> 10"} in d["modified"]
+
+
+def test_type_changes_are_modifications(tree):
+    m = pw.Manifest.build(tree)
+    os.remove(os.path.join(tree, b"a.txt"))
+    os.symlink(b"b.txt", os.path.join(tree, b"a.txt"))
+    os.remove(os.path.join(tree, b"link"))
+    with open(os.path.join(tree, b"link"), "wb") as f:
+        f.write(b"now a file")
+    v = m.verify(tree)
+    assert v.modified == ("a.txt", "link")
+    assert v.reasons["a.txt"] == "was a file, now a link"
+    assert v.reasons["link"] == "was a link, now a file"
+
+
+def test_a_changed_size_is_reported_without_reading_the_file(tree, hashed_paths):
+    m = pw.Manifest.build(tree)
+    hashed_paths.clear()
+    with open(os.path.join(tree, b"sub/c.bin"), "ab") as f:
+        f.write(b"x")
+    v = m.verify(tree)
+    assert v.modified == ("sub/c.bin",)
+    read = {os.path.relpath(p, tree) for p in hashed_paths}
+    assert b"sub/c.bin" not in read
+    assert read == {b"a.txt", b"b.txt", b"sub/d"}
+
+
+def test_new_files_are_only_read_when_they_could_be_renames(tree, hashed_paths):
+    m = pw.Manifest.build(tree)
+    hashed_paths.clear()
+    with open(os.path.join(tree, b"big-new"), "wb") as f:
+        f.write(b"y" * 1234)   # no missing file has this size: never read
+    v = m.verify(tree)
+    assert v.added == ("big-new",)
+    assert os.path.join(tree, b"big-new") not in hashed_paths
+
+
+def test_a_moved_directory_is_a_set_of_renames(tree):
+    m = pw.Manifest.build(tree)
+    os.rename(os.path.join(tree, b"sub"), os.path.join(tree, b"moved"))
+    v = m.verify(tree)
+    assert v.renamed == (("sub/c.bin", "moved/c.bin"), ("sub/d", "moved/d"))
+    assert not v.added and not v.removed and not v.ok
+
+
+def test_verify_walks_with_the_manifests_own_options(tree):
+    m = pw.Manifest.build(tree, exclude=["*.tmp"])
+    with open(os.path.join(tree, b"scratch.tmp"), "wb") as f:
+        f.write(b"ignored")
+    assert m.verify(tree).ok
+    os.symlink(b"a.txt", os.path.join(tree, b"l2"))
+    assert m.verify(tree).added == ("l2",)
+
+
+def test_non_utf8_and_odd_names_verify(tmp_path):
+    root = make_tree(tmp_path, {b"\xff\xfe": b"1", b"a\nb": b"2", b"c\\d": b"3"})
+    m = pw.Manifest.build(root)
+    assert m.verify(root).ok
+    with open(os.path.join(root, b"\xff\xfe"), "wb") as f:
+        f.write(b"9")
+    assert m.verify(root).modified == (os.fsdecode(b"\xff\xfe"),)
+
+
+def test_verify_of_a_missing_directory_is_an_input_error(tree, tmp_path):
+    m = pw.Manifest.build(tree)
+    with pytest.raises(FileNotFoundError):
+        m.verify(tmp_path / "nope")
+
+
+# ------------------------------------------------------------ unreadable / vanishing / changing
+
+
+def _fail_for(monkeypatch, target: bytes, exc_type=PermissionError, code=errno.EACCES):
+    """Make reading one file fail as it would for real (tests run as root, where chmod 000
+    does not stop reads)."""
+    real = _hashing.hash_paths
+
+    def failing(paths, workers=None, on_progress=None):
+        for p in paths:
+            if p.endswith(target):
+                raise exc_type(code, os.strerror(code), os.fsdecode(p))
+        return real(paths, workers, on_progress)
+
+    monkeypatch.setattr(_hashing, "hash_paths", failing)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_really_unreadable_file(tree):
+    m = pw.Manifest.build(tree)
+    path = os.path.join(tree, b"b.txt")
+    os.chmod(path, 0)
+    try:
+        with pytest.raises(PermissionError, match="b.txt"):
+            pw.Manifest.build(tree)
+        assert m.verify(tree).errors == (("b.txt", "Permission denied"),)
+    finally:
+        os.chmod(path, 0o644)
+
+
+def test_unreadable_file_raises_in_build_and_is_an_error_in_verify(tree, monkeypatch):
+    m = pw.Manifest.build(tree)
+    _fail_for(monkeypatch, b"b.txt")
+    with pytest.raises(PermissionError, match="b.txt"):
+        pw.Manifest.build(tree)
+    v = m.verify(tree)
+    assert not v.ok
+    assert v.errors == (("b.txt", "Permission denied"),)
+    assert not v.modified and not v.removed  # the other files were still checked
+    assert v.to_dict()["errors"] == [{"path": "b.txt", "error": "Permission denied"}]
+
+
+def test_unreadable_directory(tree, monkeypatch):
+    m = pw.Manifest.build(tree)
+    real = os.scandir
+
+    def scandir(path):
+        if os.fsencode(path).endswith(b"/sub"):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(PermissionError, match="sub"):
+        pw.Manifest.build(tree)
+    v = m.verify(tree)
+    assert v.errors == (("sub", "cannot list directory: Permission denied"),)
+    assert not v.removed  # entries under it are unverified, not missing
+
+
+def test_file_vanishing_between_walk_and_hash(tree, monkeypatch):
+    m = pw.Manifest.build(tree)
+    real_walk = build.walk
+
+    def walk_then_delete(*args, **kwargs):
+        found = real_walk(*args, **kwargs)
+        os.remove(os.path.join(tree, b"sub/d"))
+        return found
+
+    monkeypatch.setattr(build, "walk", walk_then_delete)
+    with pytest.raises(FileNotFoundError, match="sub/d"):
+        pw.Manifest.build(tree)
+    # verify sees it gone at walk time already
+    monkeypatch.undo()
+    assert m.verify(tree).removed == ("sub/d",)
+
+
+def test_file_vanishing_during_verify_hashing_is_removed(tree, monkeypatch):
+    m = pw.Manifest.build(tree)
+    _fail_for(monkeypatch, b"sub/d", FileNotFoundError, errno.ENOENT)
+    v = m.verify(tree)
+    assert v.removed == ("sub/d",) and not v.errors
+
+
+def test_file_changing_while_hashed_raises_in_build_and_is_an_error_in_verify(tree, monkeypatch):
+    m = pw.Manifest.build(tree)
+    _fail_for(monkeypatch, b"a.txt", FileChangedError, errno.EAGAIN)
+    with pytest.raises(FileChangedError, match="a.txt"):
+        pw.Manifest.build(tree)
+    v = m.verify(tree)
+    assert [p for p, _ in v.errors] == ["a.txt"] and not v.ok
+
+
+def test_file_changing_after_the_walk_is_caught_by_the_second_stat(tree, monkeypatch):
+    """Hashing sees consistent content, but not the content the walk measured."""
+    m = pw.Manifest.build(tree)
+    real = _hashing.hash_paths
+
+    def hash_then_append(paths, workers=None, on_progress=None):
+        out = real(paths, workers, on_progress)
+        with open(os.path.join(tree, b"b.txt"), "ab") as f:
+            f.write(b"late")
+        return out
+
+    monkeypatch.setattr(_hashing, "hash_paths", hash_then_append)
+    with pytest.raises(FileChangedError, match="b.txt"):
+        pw.Manifest.build(tree)
+    with open(os.path.join(tree, b"b.txt"), "wb") as f:
+        f.write(b"bravo!")
+    v = m.verify(tree)
+    assert [p for p, _ in v.errors] == ["b.txt"]
+
+
+def test_file_replaced_by_another_inode_is_caught(tree, monkeypatch):
+    real = _hashing.hash_paths
+
+    def hash_then_replace(paths, workers=None, on_progress=None):
+        out = real(paths, workers, on_progress)
+        path = os.path.join(tree, b"a.txt")
+        shutil.copy(path, path + b".new")
+        os.replace(path + b".new", path)
+        return out
+
+    monkeypatch.setattr(_hashing, "hash_paths", hash_then_replace)
+    with pytest.raises(FileChangedError, match="a.txt"):
+        pw.Manifest.build(tree)
+
+
+def test_the_hashlib_stand_in_detects_a_growing_file(tmp_path, monkeypatch):
+    """The fallback used before the native kernel lands keeps the same contract."""
+    path = tmp_path / "grow"
+    path.write_bytes(b"x" * 100)
+    real_fstat = os.fstat
+    calls = []
+
+    def fstat(fd):
+        calls.append(fd)
+        if len(calls) == 2:  # after reading: pretend it grew
+            with open(path, "ab") as f:
+                f.write(b"more")
+        return real_fstat(fd)
+
+    monkeypatch.setattr(os, "fstat", fstat)
+    with pytest.raises(FileChangedError, match="grow"):
+        _hashing._hashlib_file(os.fsencode(path))
