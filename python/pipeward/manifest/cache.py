@@ -39,7 +39,7 @@ class HashCache:
     """Digests keyed on ``(device, inode, size, mtime_ns, ctime_ns)``, stored at ``path``."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.path = Path(os.fsdecode(path))
         self._old: dict[Key, str] = self._read()
         self._new: dict[Key, str] = {}
         self.hits = 0

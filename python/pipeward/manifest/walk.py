@@ -60,9 +60,9 @@ def exact_pattern(rel: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in rel)
 
 
-def relative_inside(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> str | None:
+def relative_inside(path: str | bytes | os.PathLike[str], root: str | bytes | os.PathLike[str]) -> str | None:
     """``path`` relative to ``root`` (POSIX) when it lies inside it, else None."""
-    p, r = os.path.realpath(path), os.path.realpath(root)
+    p, r = os.path.realpath(os.fsdecode(path)), os.path.realpath(os.fsdecode(root))
     rel = os.path.relpath(p, r)
     return None if rel == os.curdir or rel.startswith(os.pardir) else Path(rel).as_posix()
 
