@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 
 import pytest
 
 import pipeward as pw
 from pipeward.manifest import FileChangedError, _hashing, build
+from pipeward.manifest import verify as verify_module
 
 from _manifest_trees import make_tree
 
@@ -231,37 +231,46 @@ def test_file_changing_while_hashed_raises_in_build_and_is_an_error_in_verify(tr
     assert [p for p, _ in v.errors] == ["a.txt"] and not v.ok
 
 
-def test_file_changing_after_the_walk_is_caught_by_the_second_stat(tree, monkeypatch):
-    """Hashing sees consistent content, but not the content the walk measured."""
-    m = pw.Manifest.build(tree)
-    real = _hashing.hash_paths
+def _change_after_walk(monkeypatch, module, change):
+    """Run ``change()`` after the walk has measured the files and before they are hashed."""
+    real_walk = module.walk
 
-    def hash_then_append(paths, workers=None, on_progress=None):
-        out = real(paths, workers, on_progress)
+    def walk_then_change(*args, **kwargs):
+        found = real_walk(*args, **kwargs)
+        change()
+        return found
+
+    monkeypatch.setattr(module, "walk", walk_then_change)
+
+
+def test_file_growing_between_walk_and_hash_is_caught(tree, monkeypatch):
+    """The hashed bytes are consistent, but not the size the walk measured."""
+    m = pw.Manifest.build(tree)
+
+    def grow():
         with open(os.path.join(tree, b"b.txt"), "ab") as f:
             f.write(b"late")
-        return out
 
-    monkeypatch.setattr(_hashing, "hash_paths", hash_then_append)
+    _change_after_walk(monkeypatch, build, grow)
     with pytest.raises(FileChangedError, match="b.txt"):
         pw.Manifest.build(tree)
     with open(os.path.join(tree, b"b.txt"), "wb") as f:
         f.write(b"bravo!")
+    _change_after_walk(monkeypatch, verify_module, grow)
     v = m.verify(tree)
-    assert [p for p, _ in v.errors] == ["b.txt"]
+    assert [p for p, _ in v.errors] == ["b.txt"] and not v.ok
 
 
-def test_file_replaced_by_another_inode_is_caught(tree, monkeypatch):
-    real = _hashing.hash_paths
+def test_file_replaced_between_walk_and_hash_is_caught(tree, monkeypatch):
+    path = os.path.join(tree, b"a.txt")
+    os.utime(path, ns=(10**18, 10**18))  # an mtime the replacement cannot share
 
-    def hash_then_replace(paths, workers=None, on_progress=None):
-        out = real(paths, workers, on_progress)
-        path = os.path.join(tree, b"a.txt")
-        shutil.copy(path, path + b".new")
+    def replace():
+        with open(path + b".new", "wb") as f:
+            f.write(b"ALPHA")  # same size, other content
         os.replace(path + b".new", path)
-        return out
 
-    monkeypatch.setattr(_hashing, "hash_paths", hash_then_replace)
+    _change_after_walk(monkeypatch, build, replace)
     with pytest.raises(FileChangedError, match="a.txt"):
         pw.Manifest.build(tree)
 

@@ -3,6 +3,7 @@ one parallel native call, and make sure nothing changed between the walk and the
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Sequence
@@ -17,12 +18,8 @@ from .walk import Found, Matcher, walk
 __all__ = ["build_entries", "digest_files"]
 
 
-def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns) == (b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns)
-
-
 def _changed(path: bytes) -> FileChangedError:
-    return FileChangedError(0, "file changed while the manifest was being built", os.fsdecode(path))
+    return FileChangedError(errno.EAGAIN, "file changed between listing and hashing", os.fsdecode(path))
 
 
 def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCache | None,
@@ -30,9 +27,10 @@ def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCach
                  ) -> tuple[list[str | None], dict[int, OSError]]:
     """SHA-256 of each found file: from ``cache`` when its stat key matches, else hashed.
 
-    A hashed file is stat-ed again afterwards: if it is not the file the walk saw (size, mtime,
-    inode), it changed in between and its size and digest would disagree, so that is a
-    ``FileChangedError``. ``tolerant`` collects per-file errors instead of raising the first.
+    The hasher reports the size and mtime of the bytes it read; when they differ from what the
+    walk saw, the file changed in between and the recorded size would not match the digest,
+    so that is a ``FileChangedError``. ``tolerant`` collects per-file errors by index instead
+    of raising the first.
     """
     digests: list[str | None] = [None] * len(files)
     todo = []
@@ -54,20 +52,16 @@ def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCach
     finally:
         if bar:
             bar.close()
-    for j, i in enumerate(todo):
-        if hashed[j] is None:
+    for i, h in zip(todo, hashed):
+        if h is None:
             continue
-        f = files[i]
-        try:  # followed links carry their target's stat, which os.stat gives too
-            err: OSError | None = None if _same_file(f.st, os.stat(f.abspath)) else _changed(f.path)
-        except FileNotFoundError as exc:  # vanished after it was hashed
-            err = exc
-        if err is not None:
+        st = files[i].st
+        if h[1] != st.st_size or h[2] != st.st_mtime_ns:
             if not tolerant:
-                raise err
-            errors[i] = err
-            continue
-        digests[i] = hashed[j]
+                raise _changed(files[i].path)
+            errors[i] = _changed(files[i].path)
+        else:
+            digests[i] = h[0]
     if cache is not None:
         for f, d in zip(files, digests):
             if d is not None:

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import re
 import struct
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Any, Literal, NamedTuple
 
-__all__ = ["Entry", "ManifestError", "check_relative_path", "decode_bytes_field", "encode_bytes_field"]
+__all__ = ["Entry", "ManifestError", "check_relative_path", "decode_bytes_field", "encode_bytes_field",
+           "leaf_hashes"]
 
 Kind = Literal["file", "link"]
 _KIND_BYTE = {"file": b"f", "link": b"l"}
@@ -50,8 +52,7 @@ def check_relative_path(path: bytes) -> None:
             raise ValueError(f"path {path!r} has an empty, '.' or '..' component")
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One regular file (``digest`` set) or symbolic link (``target`` set) of a manifest."""
 
     raw_path: bytes
@@ -87,11 +88,7 @@ class Entry:
 
     def canonical_bytes(self) -> bytes:
         """The bytes the Merkle leaf is computed over (see the module docstring)."""
-        head = struct.pack(">I", len(self.raw_path)) + self.raw_path + _KIND_BYTE[self.kind]
-        head += struct.pack(">Q", self.size)
-        if self.kind == "file":
-            return head + bytes.fromhex(self.digest)  # type: ignore[arg-type]
-        return head + struct.pack(">I", len(self.target)) + self.target  # type: ignore[arg-type]
+        return _canonical(self.raw_path, self.kind, self.size, self.digest, self.target)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = encode_bytes_field("path", self.raw_path)
@@ -128,6 +125,21 @@ class Entry:
             entry = cls(raw_path, "link", len(target), target=target)
         entry.validate()
         return entry
+
+
+_U32, _U64 = struct.Struct(">I").pack, struct.Struct(">Q").pack
+
+
+def _canonical(path: bytes, kind: str, size: int, digest: str | None, target: bytes | None) -> bytes:
+    if kind == "file":
+        return b"".join((_U32(len(path)), path, b"f", _U64(size), bytes.fromhex(digest)))  # type: ignore[arg-type]
+    return b"".join((_U32(len(path)), path, b"l", _U64(size), _U32(len(target)), target))  # type: ignore[arg-type]
+
+
+def leaf_hashes(entries: Iterable[Entry]) -> list[bytes]:
+    """``SHA-256(0x00 || canonical bytes)`` of each entry (RFC 6962 leaf hashes), in order."""
+    sha = hashlib.sha256
+    return [sha(b"\x00" + _canonical(*e)).digest() for e in entries]
 
 
 def encode_bytes_field(name: str, value: bytes) -> dict[str, str]:

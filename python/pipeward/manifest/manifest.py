@@ -38,7 +38,7 @@ from ..merkle import verify_inclusion as _merkle_verify_inclusion
 from .build import build_entries, digest_files
 from .cache import HashCache
 from .checkfile import format_checkfile
-from .entries import Entry, ManifestError, encode_bytes_field
+from .entries import Entry, ManifestError, leaf_hashes
 from .verify import Verification, compare_tree
 from .walk import Found, Matcher, exact_pattern, relative_inside
 
@@ -83,7 +83,7 @@ class Manifest:
                 raise ValueError(f"duplicate entry {a.path!r}")
         self._entries = tuple(ordered)
         self._paths = [e.raw_path for e in self._entries]
-        self._leaves = [leaf_hash(e.canonical_bytes()) for e in self._entries]
+        self._leaves = leaf_hashes(self._entries)
         self.root: str = merkle_root(self._leaves).hex()
         self.exclude: tuple[str, ...] = tuple(Matcher(exclude).patterns)
         self.follow_symlinks = bool(follow_symlinks)

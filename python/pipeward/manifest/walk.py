@@ -13,8 +13,7 @@ import stat
 import warnings
 from pathlib import Path
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = ["Found", "ManifestWarning", "Matcher", "exact_pattern", "relative_inside", "walk"]
 
@@ -23,8 +22,7 @@ class ManifestWarning(UserWarning):
     """Something in the tree was left out of the manifest (a special file, a broken link)."""
 
 
-@dataclass(slots=True)
-class Found:
+class Found(NamedTuple):
     """One entry of the tree: ``path`` relative (``/``-joined bytes), ``abspath`` to open."""
 
     path: bytes
@@ -85,6 +83,7 @@ def walk(root: str | bytes | os.PathLike[str], *, exclude: Matcher, follow_symli
     if not stat.S_ISDIR(root_st.st_mode):
         raise NotADirectoryError(20, "not a directory", os.fsdecode(root_b))
     found: list[Found] = []
+    match = exclude if exclude.patterns else None
     # (absolute dir, relative prefix, (dev, inode) of the dirs above: loop detection)
     stack: list[tuple[bytes, bytes, frozenset[tuple[int, int]]]] = [
         (root_b, b"", frozenset({(root_st.st_dev, root_st.st_ino)}))]
@@ -102,10 +101,13 @@ def walk(root: str | bytes | os.PathLike[str], *, exclude: Matcher, follow_symli
             continue
         for de in children:
             rel = prefix + de.name
-            if exclude(rel, de.name):
+            if match is not None and match(rel, de.name):
                 continue
             try:
-                _visit(de, rel, above, follow_symlinks, found, stack)
+                if de.is_file(follow_symlinks=False):  # the common case, no extra call
+                    found.append(Found(rel, de.path, "file", de.stat(follow_symlinks=False)))
+                else:
+                    _visit(de, rel, above, follow_symlinks, found, stack)
             except FileNotFoundError:
                 continue
     return found
