@@ -4,6 +4,7 @@ reported (verify) or raised (build), never swallowed."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 
 import pytest
@@ -243,25 +244,35 @@ def _change_after_walk(monkeypatch, module, change):
     monkeypatch.setattr(module, "walk", walk_then_change)
 
 
-def test_file_growing_between_walk_and_hash_is_caught(tree, monkeypatch):
-    """The hashed bytes are consistent, but not the size the walk measured."""
-    m = pw.Manifest.build(tree)
-
+def _grow(tree):
     def grow():
         with open(os.path.join(tree, b"b.txt"), "ab") as f:
             f.write(b"late")
+    return grow
 
-    _change_after_walk(monkeypatch, build, grow)
+
+def test_file_growing_between_walk_and_hash_is_recorded_consistently(tree, monkeypatch):
+    """Without a cache the hasher measures what it reads, so size and digest always agree."""
+    _change_after_walk(monkeypatch, build, _grow(tree))
+    m = pw.Manifest.build(tree)
+    assert m["b.txt"].size == 10
+    assert m["b.txt"].digest == hashlib.sha256(b"bravo!late").hexdigest()
+
+
+def test_file_growing_between_walk_and_hash_is_caught_when_the_walk_measured_it(tree, tmp_path,
+                                                                               monkeypatch):
+    m = pw.Manifest.build(tree)
+    _change_after_walk(monkeypatch, build, _grow(tree))
     with pytest.raises(FileChangedError, match="b.txt"):
-        pw.Manifest.build(tree)
+        pw.Manifest.build(tree, cache=tmp_path / "cache.json")  # the cache needs walk stats
     with open(os.path.join(tree, b"b.txt"), "wb") as f:
         f.write(b"bravo!")
-    _change_after_walk(monkeypatch, verify_module, grow)
+    _change_after_walk(monkeypatch, verify_module, _grow(tree))
     v = m.verify(tree)
     assert [p for p, _ in v.errors] == ["b.txt"] and not v.ok
 
 
-def test_file_replaced_between_walk_and_hash_is_caught(tree, monkeypatch):
+def test_file_replaced_between_walk_and_hash_is_caught(tree, tmp_path, monkeypatch):
     path = os.path.join(tree, b"a.txt")
     os.utime(path, ns=(10**18, 10**18))  # an mtime the replacement cannot share
 
@@ -272,7 +283,7 @@ def test_file_replaced_between_walk_and_hash_is_caught(tree, monkeypatch):
 
     _change_after_walk(monkeypatch, build, replace)
     with pytest.raises(FileChangedError, match="a.txt"):
-        pw.Manifest.build(tree)
+        pw.Manifest.build(tree, cache=tmp_path / "cache.json")
 
 
 def test_the_hashlib_stand_in_detects_a_growing_file(tmp_path, monkeypatch):

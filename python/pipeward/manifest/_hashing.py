@@ -58,7 +58,7 @@ def hash_paths(paths: Sequence[PathT], workers: int | None = None,
     for lo in range(0, len(paths), batch):
         chunk = list(paths[lo:lo + batch])
         if hash_files_stat is not None:
-            out.extend(tuple(r) for r in hash_files_stat(chunk, workers=workers))
+            out.extend(hash_files_stat(chunk, workers=workers))
         else:
             with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
                 out.extend(pool.map(_hashlib_file, chunk))

@@ -24,22 +24,22 @@ def _changed(path: bytes) -> FileChangedError:
 
 def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCache | None,
                  start_ns: int, progress: bool, tolerant: bool = False,
-                 ) -> tuple[list[str | None], dict[int, OSError]]:
-    """SHA-256 of each found file: from ``cache`` when its stat key matches, else hashed.
+                 ) -> tuple[list[tuple[str, int] | None], dict[int, OSError]]:
+    """``(SHA-256, size)`` of each found file: from ``cache`` when its stat key matches, else
+    hashed, with the size of the bytes that were read.
 
-    The hasher reports the size and mtime of the bytes it read; when they differ from what the
-    walk saw, the file changed in between and the recorded size would not match the digest,
-    so that is a ``FileChangedError``. ``tolerant`` collects per-file errors by index instead
-    of raising the first.
+    When the walk measured a file (``st``), the size and mtime the hasher saw must match it:
+    otherwise the file changed in between, and that is a ``FileChangedError``. ``tolerant``
+    collects per-file errors by index (and leaves None) instead of raising the first.
     """
-    digests: list[str | None] = [None] * len(files)
+    out: list[tuple[str, int] | None] = [None] * len(files)
     todo = []
     for i, f in enumerate(files):
-        hit = cache.lookup(f.st) if cache is not None else None
+        hit = cache.lookup(f.st) if cache is not None and f.st is not None else None
         if hit is None:
             todo.append(i)
         else:
-            digests[i] = hit
+            out[i] = (hit, f.st.st_size)  # type: ignore[union-attr]
     bar = Progress(len(todo), "hashing") if todo and Progress.wanted(progress) else None
     paths = [files[i].abspath for i in todo]
     errors: dict[int, OSError] = {}
@@ -56,17 +56,17 @@ def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCach
         if h is None:
             continue
         st = files[i].st
-        if h[1] != st.st_size or h[2] != st.st_mtime_ns:
+        if st is not None and (h[1] != st.st_size or h[2] != st.st_mtime_ns):
             if not tolerant:
                 raise _changed(files[i].path)
             errors[i] = _changed(files[i].path)
         else:
-            digests[i] = h[0]
+            out[i] = (h[0], h[1])
     if cache is not None:
-        for f, d in zip(files, digests):
-            if d is not None:
-                cache.record(f.st, d, start_ns)
-    return digests, errors
+        for f, r in zip(files, out):
+            if r is not None and f.st is not None:
+                cache.record(f.st, r[0], start_ns)
+    return out, errors
 
 
 def build_entries(root: str | os.PathLike[str] | bytes, *, workers: int | None,
@@ -74,11 +74,13 @@ def build_entries(root: str | os.PathLike[str] | bytes, *, workers: int | None,
                   progress: bool) -> list[Entry]:
     """The sorted entries of the tree under ``root``; any unreadable file or directory raises."""
     start_ns = time.time_ns()
-    found = walk(root, exclude=exclude, follow_symlinks=follow_symlinks)
+    # Without a cache nothing needs the walk's sizes: the hasher measures what it reads.
+    found = walk(root, exclude=exclude, follow_symlinks=follow_symlinks,
+                 stat_files=cache is not None)
     files = [f for f in found if f.kind == "file"]
-    digests, _ = digest_files(files, workers=workers, cache=cache, start_ns=start_ns,
-                              progress=progress)
-    entries = [Entry(f.path, "file", f.st.st_size, digest=d) for f, d in zip(files, digests)]
+    hashed, _ = digest_files(files, workers=workers, cache=cache, start_ns=start_ns,
+                             progress=progress)
+    entries = [Entry(f.path, "file", h[1], h[0]) for f, h in zip(files, hashed)]  # type: ignore[index]
     entries += [Entry(f.path, "link", len(f.target), target=f.target)  # type: ignore[arg-type]
                 for f in found if f.kind == "link"]
     entries.sort(key=lambda e: e.raw_path)

@@ -141,7 +141,7 @@ def verify_checkfile(checkfile: bytes | str | os.PathLike[str], root: str | os.P
                 removed.append(f.path)
             else:
                 errors[f.path] = errs[i].strerror or str(errs[i])
-        elif d != w:
+        elif d[0] != w:  # type: ignore[index]
             modified.append(f.path)
     dec = os.fsdecode
     return Verification(

@@ -356,4 +356,4 @@ def verify_inclusion(proof: InclusionProof, root: str, *,
                                        progress=False, tolerant=True)
     except OSError:
         return False
-    return not errors and st.st_size == proof.entry.size and digests[0] == proof.entry.digest
+    return not errors and digests[0] == (proof.entry.digest, proof.entry.size)

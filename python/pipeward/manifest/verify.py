@@ -114,8 +114,8 @@ def compare_tree(entries: Sequence[Entry], root: str | os.PathLike[str] | bytes,
             else:
                 errors[f.path] = _message(exc)
         elif e is None:
-            new_digest[f.path] = d  # type: ignore[assignment]
-        elif d != e.digest:
+            new_digest[f.path] = d[0]  # type: ignore[index]
+        elif d[0] != e.digest:  # type: ignore[index]
             modified[f.path] = "content changed"
 
     # A rename is a missing entry and a new one with the same kind, size and digest/target.

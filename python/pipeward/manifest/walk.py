@@ -28,7 +28,7 @@ class Found(NamedTuple):
     path: bytes
     abspath: bytes
     kind: Literal["file", "link"]
-    st: os.stat_result
+    st: os.stat_result | None  # None for links, and for files when the walk was asked not to stat
     target: bytes | None = None
 
 
@@ -70,13 +70,15 @@ def _warn(msg: str) -> None:
 
 
 def walk(root: str | bytes | os.PathLike[str], *, exclude: Matcher, follow_symlinks: bool,
-         dir_errors: list[tuple[bytes, OSError]] | None = None) -> list[Found]:
+         dir_errors: list[tuple[bytes, OSError]] | None = None,
+         stat_files: bool = True) -> list[Found]:
     """Every regular file and link under ``root`` (the root itself is always followed).
 
     An unreadable directory raises, unless ``dir_errors`` is given to collect it. Entries that
     vanish while walking are left out: they are no longer part of the tree. With
     ``follow_symlinks``, a link whose target is missing or loops is kept as a link (warned),
     and a link back to a directory being walked is kept as a link instead of looping.
+    ``stat_files=False`` saves a system call per file when nobody needs the walk's sizes.
     """
     root_b = os.fsencode(root)
     root_st = os.stat(root_b)
@@ -105,7 +107,8 @@ def walk(root: str | bytes | os.PathLike[str], *, exclude: Matcher, follow_symli
                 continue
             try:
                 if de.is_file(follow_symlinks=False):  # the common case, no extra call
-                    found.append(Found(rel, de.path, "file", de.stat(follow_symlinks=False)))
+                    st = de.stat(follow_symlinks=False) if stat_files else None
+                    found.append(Found(rel, de.path, "file", st))
                 else:
                     _visit(de, rel, above, follow_symlinks, found, stack)
             except FileNotFoundError:
@@ -116,22 +119,21 @@ def walk(root: str | bytes | os.PathLike[str], *, exclude: Matcher, follow_symli
 def _visit(de: os.DirEntry[bytes], rel: bytes, above: frozenset[tuple[int, int]],
            follow: bool, found: list[Found], stack: list) -> None:
     if de.is_symlink():
-        lst = de.stat(follow_symlinks=False)
         target = os.readlink(de.path)
         if not follow:
-            found.append(Found(rel, de.path, "link", lst, target))
+            found.append(Found(rel, de.path, "link", None, target))
             return
         try:
             st = os.stat(de.path)
         except OSError as exc:  # missing target (ENOENT) or a loop of links (ELOOP)
             _warn(f"{os.fsdecode(rel)!r}: cannot follow the link ({exc.strerror}); recorded as a link")
-            found.append(Found(rel, de.path, "link", lst, target))
+            found.append(Found(rel, de.path, "link", None, target))
             return
         if stat.S_ISDIR(st.st_mode):
             ident = (st.st_dev, st.st_ino)
             if ident in above:
                 _warn(f"{os.fsdecode(rel)!r}: link to a directory above it (a loop); recorded as a link")
-                found.append(Found(rel, de.path, "link", lst, target))
+                found.append(Found(rel, de.path, "link", None, target))
             else:
                 stack.append((de.path, rel + b"/", above | {ident}))
         elif stat.S_ISREG(st.st_mode):
