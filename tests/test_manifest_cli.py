@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -130,3 +131,23 @@ def test_console_script_runs(data, tmp_path):
                            "-o", str(tmp_path / "m.json")], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # no progress bar when stderr is not a terminal
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal(data, monkeypatch):
+    tty = _Terminal()
+    monkeypatch.setattr(sys, "stderr", tty)
+    pw.Manifest.build(data, progress=True)
+    assert "hashing [" in tty.getvalue() and "3/3" in tty.getvalue()
+    pipe = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", pipe)
+    pw.Manifest.build(data, progress=True)
+    assert pipe.getvalue() == ""
+    monkeypatch.setattr(sys, "stderr", tty)
+    tty.truncate(0)
+    pw.Manifest.build(data, progress=False)
+    assert tty.getvalue() == ""
