@@ -409,3 +409,18 @@ def test_signing_message_is_the_documented_header(tmp_path, keys):
     m.sign(keys[0])
     sig = base64.b64decode(m.signature["value"])
     signing.load_public_key(keys[1]).verify(sig, expected)  # raises if invalid
+
+
+def test_constructor_checks_hand_made_entries():
+    good = Entry(b"a", "file", 1, digest="0" * 64)
+    assert pw.Manifest([good]).root == spec_mth([spec_entry_bytes(b"a", "file", 1, bytes(32), None)]).hex()
+    with pytest.raises(ValueError, match="entry b'a': sha256 must be"):
+        pw.Manifest([Entry(b"a", "file", 1, digest="zz")])
+    with pytest.raises(ValueError, match="absolute"):
+        pw.Manifest([Entry(b"/a", "file", 1, digest="0" * 64)])
+    with pytest.raises(ValueError, match="duplicate entry 'a'"):
+        pw.Manifest([good, good])
+    with pytest.raises(TypeError, match="expected Entry objects, got tuple"):
+        pw.Manifest([(b"a", "file", 1, "0" * 64, None)])
+    with pytest.raises(TypeError, match="metadata must map str to str"):
+        pw.Manifest([good], metadata={"k": 1})

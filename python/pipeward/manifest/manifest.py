@@ -76,7 +76,16 @@ class Manifest:
 
     def __init__(self, entries: Iterable[Entry], *, exclude: Sequence[str] = (),
                  follow_symlinks: bool = False, metadata: Mapping[str, str] | None = None,
-                 created: str | None = None) -> None:
+                 created: str | None = None, _checked: bool = False) -> None:
+        entries = list(entries)
+        if not _checked:  # entries from build() or load() were checked already
+            for e in entries:
+                if not isinstance(e, Entry):
+                    raise TypeError(f"expected Entry objects, got {type(e).__name__}")
+                try:
+                    e.validate()
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"entry {e.raw_path!r}: {exc}") from None
         ordered = sorted(entries, key=lambda e: e.raw_path)
         for a, b in zip(ordered, ordered[1:]):
             if a.raw_path == b.raw_path:
@@ -118,7 +127,8 @@ class Manifest:
         entries = build_entries(root, workers=workers, exclude=Matcher(exclude),
                                 follow_symlinks=follow_symlinks, cache=hash_cache,
                                 progress=progress)
-        return cls(entries, exclude=exclude, follow_symlinks=follow_symlinks, metadata=metadata)
+        return cls(entries, exclude=exclude, follow_symlinks=follow_symlinks, metadata=metadata,
+                   _checked=True)
 
     # ------------------------------------------------------------------------------ access
     @property
@@ -221,7 +231,7 @@ class Manifest:
                 raise ManifestError(f"entry {i}: {exc}") from None
         try:
             m = cls(entries, exclude=options["exclude"], follow_symlinks=options["follow_symlinks"],
-                    metadata=data["metadata"], created=data["created"])
+                    metadata=data["metadata"], created=data["created"], _checked=True)
         except (TypeError, ValueError) as exc:
             raise ManifestError(str(exc)) from None
         if data["tree_size"] != len(m):
