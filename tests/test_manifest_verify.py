@@ -8,6 +8,8 @@ import hashlib
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import pipeward as pw
 from pipeward.manifest import FileChangedError, _hashing, build
@@ -303,3 +305,56 @@ def test_the_hashlib_stand_in_detects_a_growing_file(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fstat", fstat)
     with pytest.raises(FileChangedError, match="grow"):
         _hashing._hashlib_file(os.fsencode(path))
+
+
+# ------------------------------------------------------------------ random edits, known answer
+
+EDITS = st.lists(st.tuples(st.sampled_from(["rewrite", "append", "delete", "rename", "add"]),
+                           st.integers(0, 7)), max_size=6)
+
+
+def _contents(root: bytes) -> dict[bytes, bytes]:
+    out = {}
+    for name in os.listdir(root):
+        with open(os.path.join(root, name), "rb") as f:
+            out[name] = f.read()
+    return out
+
+
+@given(n=st.integers(0, 8), edits=EDITS)
+def test_verify_names_exactly_the_random_edits(tmp_path_factory, n, edits):
+    """Random edits, then the answer worked out by reading every file (the oracle)."""
+    root = make_tree(tmp_path_factory.mktemp("r"), {b"f%d" % i: b"%d:" % i + b"x" * (3 * i)
+                                                     for i in range(n)})
+    original = _contents(root)
+    m = pw.Manifest.build(root)
+    for k, (op, i) in enumerate(edits):
+        names = sorted(os.listdir(root))
+        if op == "add" or not names:
+            with open(os.path.join(root, b"new%d" % k), "wb") as f:
+                f.write(b"new-%d" % k)
+            continue
+        path = os.path.join(root, names[i % len(names)])
+        if op == "delete":
+            os.remove(path)
+        elif op == "rename":
+            os.rename(path, path + b"-r")
+        else:
+            with open(path, "r+b" if op == "rewrite" else "ab") as f:
+                f.write(b"!")  # rewrite keeps the size, append grows it
+    now = _contents(root)
+    gone = sorted(p for p in original if p not in now)
+    new = sorted(q for q in now if q not in original)
+    renamed = []
+    for q in new:  # pair like the implementation: sorted, first unused match
+        match = next((p for p in gone if original[p] == now[q]), None)
+        if match is not None:
+            gone.remove(match)
+            renamed.append((match, q))
+    dec = os.fsdecode
+    v = m.verify(root)
+    assert v.modified == tuple(dec(p) for p in sorted(original) if p in now and now[p] != original[p])
+    assert v.renamed == tuple((dec(a), dec(b)) for a, b in sorted(renamed))
+    assert v.removed == tuple(dec(p) for p in gone)
+    assert v.added == tuple(dec(q) for q in new if q not in {b for _, b in renamed})
+    assert v.ok == (now == original)
