@@ -201,7 +201,7 @@ class Manifest:
             raise ManifestError(f"expected a JSON object, got {type(data).__name__}")
         if data.get("format") != FORMAT:
             raise ManifestError(f"not a pipeward manifest ('format' is {data.get('format')!r})")
-        if data.get("version") != VERSION:
+        if type(data.get("version")) is not int or data["version"] != VERSION:
             raise ManifestError(f"unsupported manifest version {data.get('version')!r} "
                                 f"(this pipeward reads version {VERSION})")
         unknown = sorted(set(data) - set(_HEADER_KEYS) - {"entries", "signature"})
@@ -234,7 +234,7 @@ class Manifest:
                     metadata=data["metadata"], created=data["created"], _checked=True)
         except (TypeError, ValueError) as exc:
             raise ManifestError(str(exc)) from None
-        if data["tree_size"] != len(m):
+        if type(data["tree_size"]) is not int or data["tree_size"] != len(m):
             raise ManifestError(f"'tree_size' is {data['tree_size']!r} but there are {len(m)} entries")
         if data["root"] != m.root:
             raise ManifestError(f"the stored root {data['root']!r} does not match the root of the "
