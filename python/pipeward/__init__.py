@@ -19,6 +19,8 @@ from ._core import __version__
 # --- outliers -----------------------------------------------------------------------------
 
 # --- governance ---------------------------------------------------------------------------
+from . import audit
+from .audit import AuditLog, AuditReport, ModelCard
 
 __all__ = [
     "GPUUnavailableError",
@@ -29,4 +31,8 @@ __all__ = [
     # privacy
     # outliers
     # governance
+    "AuditLog",
+    "AuditReport",
+    "ModelCard",
+    "audit",
 ]
