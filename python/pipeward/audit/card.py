@@ -92,7 +92,7 @@ class ModelCard:
             raise TypeError(f"log: expected a pipeward AuditLog, got {type(log).__name__}")
         report = log.verify(public_key)
         records = list(log.records(action=(MODEL_REGISTERED, DATA_MANIFEST, DATA_SCREEN, TRAINING_DP,
-                                           MONITOR_DRIFT, MODEL_EVALUATION)))
+                                           MONITOR_DRIFT, MODEL_EVALUATION), skip_unreadable=True))
         registrations = [r for r in records if r.action == MODEL_REGISTERED]
         if model_name is None:
             if not registrations:

@@ -242,11 +242,12 @@ class AuditLog:
 
     # --- reading ------------------------------------------------------------------------------
     def records(self, *, action: str | Sequence[str] | None = None, subject: str | None = None,
-                start: int = 0, stop: int | None = None) -> Iterator[Record]:
+                start: int = 0, stop: int | None = None, skip_unreadable: bool = False
+                ) -> Iterator[Record]:
         """Records in ``seq`` order, optionally only those with the given action(s) or subject.
 
         Read as stored (call :meth:`verify` to know whether they can be trusted); a record whose
-        body is not a record any more raises ``ValueError``.
+        body is not a record any more raises ``ValueError``, or is skipped if asked.
         """
         sql = "SELECT seq, body, prev_hash, hash FROM records WHERE seq >= ?"
         args: list[Any] = [start]
@@ -264,7 +265,9 @@ class AuditLog:
         for seq, body, prev, h in rows:
             try:
                 record = Record.from_body(body, prev, h)
-            except ValueError as exc:
+            except (TypeError, ValueError) as exc:
+                if skip_unreadable:
+                    continue
                 raise ValueError(f"record #{seq} is unreadable ({exc}): run verify()") from None
             if subject is None or record.subject == subject:
                 yield record
