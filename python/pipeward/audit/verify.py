@@ -198,7 +198,7 @@ def build_report(scan: Scan, checkpoints: Sequence[Checkpoint], *, log_id: str =
             findings.append(Finding(seq, "reordered", f"record #{seq} comes after #{expect - 1}"))
         flagged.update((expect, seq))
 
-    links = _classify_suspects(scan.suspects, scan.last_seq, flagged, findings)
+    links, renumbered_deletions = _classify_suspects(scan.suspects, scan.last_seq, flagged, findings)
 
     for seq in links:
         if seq in flagged or seq - 1 in flagged:
@@ -208,7 +208,10 @@ def build_report(scan: Scan, checkpoints: Sequence[Checkpoint], *, log_id: str =
                                 "links to a different hash"))
         flagged.add(seq - 1)
 
-    _check_checkpoints(checkpoints, scan.roots, scan.count, log_id, public_key, findings, flagged, report)
+    # Deletions in the middle are already named: only records missing past the end are truncation.
+    span = scan.last_seq + 1 + renumbered_deletions
+    _check_checkpoints(checkpoints, scan.roots, scan.count, span, log_id, public_key, findings, flagged,
+                       report)
 
     for seq, before, ts in scan.clock:
         if seq not in flagged:
@@ -230,8 +233,9 @@ def _body_seq(body: bytes) -> int | None:
 
 
 def _classify_suspects(suspects: list[tuple[Row, bytes]], last_seq: int, flagged: set[int],
-                       findings: list[Finding]) -> list[int]:
-    """Tell edits from moves; return the seqs that are intact but link to the wrong hash."""
+                       findings: list[Finding]) -> tuple[list[int], int]:
+    """Tell edits from moves. Returns the seqs that are intact but link to the wrong hash, and
+    how many records were deleted with the rest renumbered."""
     sha = hashlib.sha256
     moved: list[tuple[int, int]] = []  # (stored seq, seq in the body - stored seq)
     links: list[int] = []
@@ -251,16 +255,14 @@ def _classify_suspects(suspects: list[tuple[Row, bytes]], last_seq: int, flagged
         else:
             links.append(seq)
 
-    runs: list[list[tuple[int, int]]] = []
-    for seq, d in moved:
-        if runs and runs[-1][-1][0] == seq - 1 and runs[-1][-1][1] == d:
-            runs[-1].append((seq, d))
-        else:
-            runs.append([(seq, d)])
+    # A moved record's successors chain onto it unchanged, so they carry the same shift up to
+    # the next suspect: that is the run of records it moved with.
+    suspect_seqs = sorted(row[0] for row, _ in suspects)
     moved_seqs = {seq for seq, _ in moved}
-    for run in runs:
-        start, d = run[0]
-        end = run[-1][0]
+    renumbered_deletions = 0
+    for start, d in moved:
+        later = [s for s in suspect_seqs if s > start]
+        end = later[0] - 1 if later else last_seq
         # Renumbering after an insertion or deletion shifts every later record the same way;
         # a swap leaves shifts that cancel within a few records.
         shifted_to_end = end == last_seq and start - 1 not in moved_seqs
@@ -279,15 +281,19 @@ def _classify_suspects(suspects: list[tuple[Row, bytes]], last_seq: int, flagged
             findings.append(Finding(start, "deleted",
                                     f"record {span} was deleted and records #{start + d}..#{end + d} "
                                     f"renumbered down by {d}"))
-        else:
-            for seq, dd in run:
-                findings.append(Finding(seq, "reordered", f"record #{seq + dd} is stored at #{seq}"))
+            renumbered_deletions += d
+        elif start == end:
+            findings.append(Finding(start, "reordered", f"record #{start + d} is stored at #{start}"))
             flagged.add(end + 1)
-    return links
+        else:
+            findings.append(Finding(start, "reordered", f"records #{start + d}..#{end + d} are stored "
+                                                        f"at #{start}..#{end}"))
+            flagged.add(end + 1)
+    return links, renumbered_deletions
 
 
 def _check_checkpoints(checkpoints: Sequence[Checkpoint], roots: dict[int, bytes], count: int,
-                       log_id: str, public_key: signing.KeyLike | None, findings: list[Finding],
+                       span: int, log_id: str, public_key: signing.KeyLike | None, findings: list[Finding],
                        flagged: set[int], report: AuditReport) -> None:
     if not checkpoints:
         findings.append(Finding(None, "no_checkpoint",
@@ -315,10 +321,10 @@ def _check_checkpoints(checkpoints: Sequence[Checkpoint], roots: dict[int, bytes
             findings.append(Finding(None, "bad_signature",
                                     f"{name} was signed for log {cp.log_id}, not this log ({log_id})"))
             signed_ok = False
-        if cp.size > count:
-            findings.append(Finding(count, "truncated",
+        if cp.size > span:
+            findings.append(Finding(span, "truncated",
                                     f"{name} signed {cp.size} records but the log has {count}: records "
-                                    f"#{count}..#{cp.size - 1} were removed"))
+                                    f"#{span}..#{cp.size - 1} were removed"))
             continue
         root = roots.get(cp.size)
         if root is None or root.hex() != cp.root:
