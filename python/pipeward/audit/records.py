@@ -226,7 +226,8 @@ def record_drift_check(log: AuditLog, *, verdicts: Mapping[str, bool],
     for feature, drifted in verdicts.items():
         _str(feature, "verdicts key")
         if not isinstance(drifted, bool):
-            if type(drifted).__name__ != "bool_":  # NumPy's bool, read as a plain bool
+            kind = type(drifted)
+            if kind.__module__ != "numpy" or kind.__name__ not in ("bool", "bool_"):  # NumPy's bool is fine
                 raise TypeError(f"verdicts[{feature!r}]: expected bool, got {type(drifted).__name__}")
             drifted = bool(drifted)
         clean[feature] = drifted
