@@ -1,23 +1,26 @@
 """Re-derive an audit log's hash chain and Merkle roots, and name whatever does not match.
 
-One pass over the records (in ``seq`` order) recomputes every record hash, checks every link to
-the previous hash, and grows an RFC 6962 Merkle frontier whose root is read off at each
-checkpoint's size, so no tree is ever rebuilt. Only the records that fail are looked at again,
-to tell an edit from a move:
+One pass over the records (in ``seq`` order) checks ``SHA-256(previous hash || body) == hash``
+and the stored ``prev_hash`` for every record, compares timestamps, and grows an RFC 6962 Merkle
+frontier whose root is read off at each checkpoint's size, so no tree is ever rebuilt. Only the
+records that fail (the *suspects*) are looked at again, to tell an edit from a move:
 
-* a record whose stored hash matches its content hashed under a neighbouring ``seq`` was moved;
-  a run of moved records that reaches the end of the log means records were inserted (content
-  hashed as ``seq - k``) or deleted (``seq + k``) and the rest renumbered; shorter runs are a
-  reordering;
 * a gap in ``seq`` is a deletion;
-* a record whose hash matches nothing is an edit; a broken link between two records that both
-  hash correctly means the earlier one was rewritten and its hash recomputed;
-* a checkpoint root that no longer matches, with nothing else wrong in its range, means the
-  chain was recomputed without the signing key; a checkpoint larger than the log means
-  truncation; a signature that fails (or a key other than the pinned one) is a bad signature.
+* a suspect that hashes correctly under its own stored ``prev_hash`` is intact but out of place:
+  if its body names another ``seq`` it was moved, together with the records that chain on from
+  it up to the next suspect. A shift that runs to the end of the log means records were inserted
+  (bodies say ``seq - k``) or deleted (``seq + k``) and the rest renumbered; otherwise the records
+  were reordered. If its body names its own ``seq``, the record before it was rewritten and its
+  hash recomputed;
+* a suspect that hashes to nothing is an edit;
+* a checkpoint whose root no longer matches, with nothing else wrong before its size, means the
+  chain was recomputed without the signing key (``rewritten``); a checkpoint larger than the log
+  means truncation; a signature that fails, or a key other than the pinned one, or a checkpoint
+  made for another log, is a bad signature.
 
-Timestamps that go backwards and logs without a pinned key or without any checkpoint are
-*warnings*: they do not by themselves show tampering (clocks get stepped back; hosts disagree).
+Timestamps that go backwards, and logs with no pinned key or no checkpoint, are *warnings*: they
+are not by themselves evidence of tampering (clocks are stepped back; hosts disagree), so
+``report.ok`` stays True, but they are always reported.
 """
 
 from __future__ import annotations
