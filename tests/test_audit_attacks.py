@@ -252,3 +252,72 @@ def test_garbage_export_is_corrupt(tmp_path):
     out.write_text("not json\n")
     report = verify_jsonl(out)
     assert "corrupt" in report.kinds() and not report.ok
+
+
+# --- the same attacks at random positions, on the rows themselves ---------------------------
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from pipeward.audit.verify import verify_rows  # noqa: E402
+
+_PRIVATE, _PUBLIC = keypair()
+M = 12
+
+
+def _fresh_rows(tmp_dir):
+    path = tmp_dir / "h.db"
+    if not path.exists():
+        with AuditLog(path, clock=StepClock()) as log:
+            log.append_many([{"action": "a", "payload": {"i": i}} for i in range(M)])
+            log.checkpoint(_PRIVATE)
+    with AuditLog(path) as log:
+        cps = log.checkpoints()
+    return [tuple(bytes(x) if isinstance(x, (bytes, memoryview)) else x for x in r) for r in rows(path)], cps
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    return _fresh_rows(tmp_path_factory.mktemp("h"))
+
+
+def _check(rows_, cps):
+    report = verify_rows(rows_, cps, log_id=cps[0].log_id, public_key=_PUBLIC)
+    return [(f.seq, f.kind) for f in report.tampering]
+
+
+@given(st.integers(0, M - 1))
+def test_random_edit(sample, i):
+    rs, cps = sample
+    rs = list(rs)
+    seq, body, prev, h = rs[i]
+    rs[i] = (seq, body.replace(b'"a"', b'"b"', 1), prev, h)
+    assert _check(rs, cps) == [(i, "edited")]
+
+
+@given(st.integers(0, M - 2))
+def test_random_delete(sample, i):
+    rs, cps = sample
+    rs = rs[:i] + rs[i + 1:]
+    assert _check(rs, cps) == [(i, "deleted")]
+
+
+@given(st.integers(0, M - 2))
+def test_random_delete_renumbered(sample, i):
+    rs, cps = sample
+    rs = rs[:i] + [(s - 1, b, p, h) for s, b, p, h in rs[i + 1:]]
+    assert _check(rs, cps) == [(i, "deleted")]
+
+
+@given(st.integers(0, M - 2))
+def test_random_swap(sample, i):
+    rs, cps = sample
+    rs = list(rs)
+    a, b = rs[i], rs[i + 1]
+    rs[i], rs[i + 1] = (i,) + b[1:], (i + 1,) + a[1:]
+    assert _check(rs, cps) == [(i, "reordered"), (i + 1, "reordered")]
+
+
+@given(st.integers(1, M))
+def test_random_truncation(sample, k):
+    rs, cps = sample
+    assert _check(rs[:M - k], cps) == [(M - k, "truncated")]
