@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeward.audit import AuditLog, verify_file, verify_jsonl
+from pipeward.audit.verify import verify_rows
 
 from audit_helpers import StepClock, keypair, rehash_from, rows, tamper
 
@@ -255,11 +256,6 @@ def test_garbage_export_is_corrupt(tmp_path):
 
 
 # --- the same attacks at random positions, on the rows themselves ---------------------------
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from pipeward.audit.verify import verify_rows  # noqa: E402
-
 _PRIVATE, _PUBLIC = keypair()
 M = 12
 

@@ -27,7 +27,7 @@ from .. import merkle, signing
 from .canonical import JSONValue, _encode, canonical_json, canonical_text, check_json_value
 from .chain import GENESIS, Record, action_prefix, body_bytes, format_timestamp
 from .checkpoint import Checkpoint, MerkleFrontier, checkpoint_message
-from .verify import AuditReport, Finding, Row, verify_rows
+from .verify import AuditReport, Finding, verify_rows
 
 __all__ = ["AuditLog", "verify_file"]
 
@@ -354,7 +354,7 @@ class AuditLog:
             try:
                 db.execute("BEGIN")  # one read snapshot for checkpoints and records
                 cps = [Checkpoint(*row) for row in db.execute(_CHECKPOINTS_SQL).fetchall()]
-                rows = _batched(db.execute(_ROWS_SQL + " ORDER BY seq"))
+                rows = db.execute(_ROWS_SQL + " ORDER BY seq")  # streamed, never all in memory
                 return verify_rows(rows, cps, log_id=self.log_id, public_key=public_key)
             except sqlite3.DatabaseError as exc:
                 return AuditReport(0, [Finding(None, "corrupt", f"SQLite cannot read the log: {exc}")])
@@ -396,11 +396,6 @@ class AuditLog:
                 db.execute("ROLLBACK")
                 raise
         return log
-
-
-def _batched(cursor: sqlite3.Cursor) -> Iterator[Row]:
-    while rows := cursor.fetchmany(8192):
-        yield from rows
 
 
 def verify_file(path: str | os.PathLike[str], public_key: signing.KeyLike | None = None) -> AuditReport:
