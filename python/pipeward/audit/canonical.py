@@ -20,9 +20,10 @@ units); a value made of strings, integers and objects with ASCII keys has the sa
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
-__all__ = ["JSONValue", "canonical_json", "canonical_text", "check_json_value"]
+__all__ = ["JSONValue", "canonical_json", "canonical_text", "check_json_value", "check_text"]
 
 JSONValue = Any  # None | bool | int | float | str | list | tuple | dict[str, JSONValue]
 
@@ -31,27 +32,30 @@ _encode = json.JSONEncoder(
 ).encode
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def check_json_value(value: JSONValue, where: str = "value") -> None:
-    """Raise ``TypeError``/``ValueError`` unless ``value`` is in the canonical JSON subset."""
+    """Raise ``TypeError``/``ValueError`` unless ``value`` is in the canonical JSON subset
+    (text is checked for lone surrogates when it is encoded, by :func:`canonical_text`)."""
     kind = type(value)
-    if value is None or kind is bool or kind is int or kind is str:
-        if kind is str:
-            _check_text(value, where)
+    if kind in _PLAIN:
         return
     if kind is float:
-        if value != value or value in (float("inf"), float("-inf")):
+        if value != value or value in (math.inf, -math.inf):
             raise ValueError(f"{where}: NaN and infinities have no JSON form, got {value!r}")
-        return
-    if kind is list or kind is tuple:
-        for i, item in enumerate(value):
-            check_json_value(item, f"{where}[{i}]")
         return
     if kind is dict:
         for key, item in value.items():
             if type(key) is not str:
                 raise TypeError(f"{where}: object keys must be str, got {type(key).__name__} {key!r}")
-            _check_text(key, f"{where} key")
-            check_json_value(item, f"{where}[{key!r}]")
+            if type(item) not in _PLAIN:
+                check_json_value(item, f"{where}[{key!r}]")
+        return
+    if kind is list or kind is tuple:
+        for i, item in enumerate(value):
+            if type(item) not in _PLAIN:
+                check_json_value(item, f"{where}[{i}]")
         return
     hint = ""
     if hasattr(value, "item") and hasattr(value, "dtype"):
@@ -62,7 +66,8 @@ def check_json_value(value: JSONValue, where: str = "value") -> None:
     )
 
 
-def _check_text(text: str, where: str) -> None:
+def check_text(text: str, where: str) -> None:
+    """``ValueError`` unless ``text`` encodes as UTF-8 (no lone surrogates)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -72,7 +77,9 @@ def _check_text(text: str, where: str) -> None:
 def canonical_text(value: JSONValue) -> str:
     """The canonical JSON of ``value`` as ``str`` (see the module docstring)."""
     check_json_value(value)
-    return _encode(value)
+    text = _encode(value)
+    check_text(text, "value")
+    return text
 
 
 def canonical_json(value: JSONValue) -> bytes:

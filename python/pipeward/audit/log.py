@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import merkle, signing
-from .canonical import JSONValue, _encode, canonical_json, canonical_text, check_json_value
+from .canonical import JSONValue, _encode, canonical_json, check_json_value, check_text
 from .chain import GENESIS, Record, action_prefix, body_bytes, format_timestamp
 from .checkpoint import Checkpoint, MerkleFrontier, checkpoint_message
 from .verify import AuditReport, Finding, verify_rows
@@ -72,10 +72,9 @@ def _utc_now() -> datetime:
 
 
 def _text(value: Any, name: str) -> str:
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise TypeError(f"{name}: expected str, got {type(value).__name__}")
-    canonical_text(value)  # rejects lone surrogates
-    return value
+    return value  # lone surrogates are caught when the body is encoded
 
 
 class AuditLog:
@@ -188,7 +187,9 @@ class AuditLog:
                 raise ValueError(f"redact: the payload has no field {name!r} "
                                  f"(fields: {sorted(body)})")
             body[name] = self.pseudonym(body[name])
-        return action, actor, subject, body, _encode(body)
+        payload_json = _encode(body)
+        check_text(payload_json + action + actor + subject, "action, actor, subject or payload")
+        return action, actor, subject, body, payload_json
 
     def append(self, action: str, payload: Mapping[str, JSONValue] | None = None, *,
                subject: str = "", actor: str | None = None, redact: Iterable[str] = ()) -> Record:
