@@ -317,3 +317,30 @@ def test_random_swap(sample, i):
 def test_random_truncation(sample, k):
     rs, cps = sample
     assert _check(rs[:M - k], cps) == [(M - k, "truncated")]
+
+
+@given(st.lists(st.tuples(st.integers(0, M - 1), st.sampled_from(["body", "prev", "hash", "seq"]),
+                          st.integers(0, 255), st.integers(0, 200)), min_size=1, max_size=4))
+def test_arbitrary_damage_is_reported_never_raised(sample, damage):
+    rs, cps = sample
+    rs = [list(r) for r in rs]
+    for i, where, value, pos in damage:
+        seq, body, prev, h = rs[i]
+        if where == "seq":
+            rs[i][0] = seq + value - 128
+        else:
+            field = {"body": 1, "prev": 2, "hash": 3}[where]
+            data = bytearray(rs[i][field])
+            data[pos % len(data)] ^= value or 1
+            rs[i][field] = bytes(data)
+    rs.sort(key=lambda r: r[0])
+    report = verify_rows([tuple(r) for r in rs], cps, log_id=cps[0].log_id, public_key=_PUBLIC)
+    assert not report.ok or [tuple(r) for r in rs] == sample[0]
+    report.to_dict(), report.summary()
+
+
+def test_malformed_checkpoint_row(signed):
+    path, public = signed
+    tamper(path, "UPDATE checkpoints SET size = 'ten'")
+    report = verify(path, public)
+    assert tamper_kinds(report) == [(None, "bad_signature")] and "malformed" in report.summary()

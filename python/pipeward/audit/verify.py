@@ -309,8 +309,12 @@ def _check_checkpoints(checkpoints: Sequence[Checkpoint], roots: dict[int, bytes
                                 "signatures were checked against the keys stored in the log; pass the "
                                 "public key to pin it"))
     good_size = 0
-    for number, cp in enumerate(sorted(checkpoints, key=lambda c: (c.size, c.ts))):
+    for number, cp in enumerate(checkpoints):
         name = f"checkpoint {number} (size {cp.size}, {cp.ts})"
+        if type(cp.size) is not int or cp.size < 0 or not all(
+                isinstance(v, str) for v in (cp.root, cp.ts, cp.key_id, cp.public_key, cp.signature)):
+            findings.append(Finding(None, "bad_signature", f"{name} is malformed"))
+            continue
         signed_ok = True
         if pinned is not None and cp.key_id != pinned:
             findings.append(Finding(None, "bad_signature",
