@@ -294,3 +294,27 @@ def test_killed_writer_loses_nothing_committed(tmp_path):
         assert [r.payload.get("i") for r in lg.records(action="p")] == list(range(n - 1))
         lg.append("after")  # the log is still writable, the chain continues
         assert lg.verify().ok and len(lg) == n + 1
+
+
+def test_readonly_open_writes_nothing(tmp_path):
+    from pipeward.audit import verify_file
+    from audit_helpers import tamper
+
+    path = tmp_path / "a.db"
+    with AuditLog(path) as lg:
+        lg.append("x")
+    tamper(path)  # drops the triggers: an attacker's change that must stay visible
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert verify_file(path).ok
+    with AuditLog(path, readonly=True) as ro:
+        assert [r.action for r in ro.records()] == ["x"]
+        with pytest.raises(ValueError, match="read-only"):
+            ro.append("y")
+        with pytest.raises(ValueError, match="read-only"):
+            ro.checkpoint(keypair()[0])
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name in before}
+    assert after == before
+    import sqlite3
+
+    names = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
+    assert "records_append_only_u" not in names

@@ -90,28 +90,37 @@ class AuditLog:
 
     def __init__(self, path: str | os.PathLike[str], *, actor: str | None = None,
                  clock: Callable[[], datetime] | None = None, salt: bytes | None = None,
-                 durable: bool = False, create: bool = True, timeout: float = 60.0) -> None:
+                 durable: bool = False, create: bool = True, readonly: bool = False,
+                 timeout: float = 60.0) -> None:
         self.path = os.fspath(path)
-        if not create and self.path != ":memory:" and not Path(self.path).is_file():
+        self.readonly = bool(readonly)
+        if (not create or readonly) and self.path != ":memory:" and not Path(self.path).is_file():
             raise FileNotFoundError(f"no audit log at {self.path}")
         self.actor = _text(actor, "actor") if actor is not None else _default_actor()
         self._clock = clock or _utc_now
         if salt is not None and not isinstance(salt, (bytes, bytearray)):
             raise TypeError(f"salt: expected bytes, got {type(salt).__name__}")
         self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
         try:
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self._init_schema()
-        except sqlite3.DatabaseError as exc:
-            if hasattr(self, "_db"):
+            if readonly:
+                self._db = _connect_readonly(self.path, timeout)
+            else:
+                self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                                           check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._create_schema()
+            self._meta = self._read_meta()
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            if self._db is not None:
                 self._db.close()
+            if isinstance(exc, ValueError):
+                raise
             raise ValueError(f"{self.path} is not a readable pipeward audit log: {exc}") from None
-        self._salt = bytes(salt) if salt is not None else bytes.fromhex(self._meta["salt"])
+        self._salt = bytes(salt) if salt is not None else bytes.fromhex(self._meta.get("salt", ""))
 
-    def _init_schema(self) -> None:
+    def _create_schema(self) -> None:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -121,8 +130,7 @@ class AuditLog:
             for statement in _SCHEMA.split(";\n"):
                 if statement.strip():
                     db.execute(statement)
-            meta = dict(db.execute("SELECT key, value FROM meta"))
-            if not meta:
+            if db.execute("SELECT count(*) FROM meta").fetchone()[0] == 0:
                 meta = {"format": FORMAT, "version": VERSION, "log_id": uuid.uuid4().hex,
                         "salt": secrets.token_hex(32)}
                 db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
@@ -130,12 +138,23 @@ class AuditLog:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def _read_meta(self) -> dict[str, str]:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"meta", "records", "checkpoints"} <= tables:
+            raise ValueError(f"{self.path} is not a pipeward audit log (tables: {sorted(tables)})")
+        meta = dict(self._db.execute("SELECT key, value FROM meta"))
         if meta.get("format") != FORMAT:
             raise ValueError(f"{self.path} is not a pipeward audit log (format {meta.get('format')!r})")
         if meta.get("version") != VERSION:
             raise ValueError(f"{self.path}: audit log format version {meta.get('version')!r}, "
                              f"this pipeward reads version {VERSION}")
-        self._meta = meta
+        return meta
+
+    def _writable(self) -> sqlite3.Connection:
+        if self.readonly:
+            raise ValueError(f"{self.path} was opened read-only")
+        return self._db
 
     # --- properties ---------------------------------------------------------------------------
     @property
@@ -219,7 +238,7 @@ class AuditLog:
         sha = hashlib.sha256
         out: list[Record] = []
         with self._lock:
-            db = self._db
+            db = self._writable()
             db.execute("BEGIN IMMEDIATE")
             try:
                 head = db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
@@ -297,7 +316,7 @@ class AuditLog:
         """Sign the current record count and the RFC 6962 Merkle root over all record hashes."""
         key = signing.load_private_key(private_key)
         with self._lock:
-            db = self._db
+            db = self._writable()
             db.execute("BEGIN IMMEDIATE")
             try:
                 frontier = MerkleFrontier()
@@ -399,6 +418,24 @@ class AuditLog:
         return log
 
 
+def _connect_readonly(path: str, timeout: float) -> sqlite3.Connection:
+    """Open without writing anything, even the WAL index; an archived file in a read-only
+    place (no -shm beside it) is opened as immutable."""
+    uri = Path(path).resolve().as_uri()
+    try:
+        db = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=timeout, isolation_level=None,
+                             check_same_thread=False)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        # Only where the WAL index cannot be created: elsewhere "immutable" could skip the WAL.
+        folder = Path(path).resolve().parent
+        if os.access(folder, os.W_OK) or Path(path + "-wal").exists():
+            raise
+        return sqlite3.connect(uri + "?immutable=1", uri=True, timeout=timeout, isolation_level=None,
+                               check_same_thread=False)
+
+
 def verify_file(path: str | os.PathLike[str], public_key: signing.KeyLike | None = None) -> AuditReport:
     """Verify an audit log file: SQLite, or JSON Lines (``.jsonl``) as exported. A file that
     cannot be read as either is reported as ``corrupt`` rather than raised."""
@@ -410,7 +447,7 @@ def verify_file(path: str | os.PathLike[str], public_key: signing.KeyLike | None
     if path.endswith((".jsonl", ".ndjson")):
         return verify_jsonl(path, public_key)
     try:
-        log = AuditLog(path, create=False)
+        log = AuditLog(path, readonly=True)
     except ValueError as exc:
         return AuditReport(0, [Finding(None, "corrupt", str(exc))])
     with log:

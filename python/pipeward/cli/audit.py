@@ -69,12 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=run_checkpoint)
 
 
-def _open(path: str):  # noqa: ANN202
+def _open(path: str, *, readonly: bool = True):  # noqa: ANN202
     from ..audit import AuditLog  # noqa: PLC0415
 
     if not Path(path).is_file():
         raise CLIError(f"no audit log at {path}")
-    return AuditLog(path, create=False)
+    return AuditLog(path, readonly=readonly)
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -130,7 +130,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_checkpoint(args: argparse.Namespace) -> int:
-    with _open(args.log) as log:
+    with _open(args.log, readonly=False) as log:
         cp = log.checkpoint(args.key)
     if args.json:
         print(json.dumps(cp.to_dict(), indent=2))

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not Path(args.log).is_file():
         raise CLIError(f"no audit log at {args.log}")
-    with AuditLog(args.log, create=False) as log:
+    with AuditLog(args.log, readonly=True) as log:
         try:
             card = ModelCard.from_audit(log, args.model, public_key=args.pubkey)
         except ValueError as exc:
