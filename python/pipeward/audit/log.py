@@ -85,7 +85,9 @@ class AuditLog:
     ``salt`` keys the pseudonyms of redacted fields (default: a random salt kept in the
     database, never exported); ``durable=True`` syncs every commit to disk (SQLite
     ``synchronous=FULL``) so that even a power cut loses nothing committed -- without it, a
-    killed process loses nothing but an OS crash may lose the last commits.
+    killed process loses nothing but an OS crash may lose the last commits. ``readonly=True``
+    opens an existing log without writing anything to it (what verification and the CLI's
+    read commands use, so that checking evidence never changes it).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, actor: str | None = None,
