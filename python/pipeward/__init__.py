@@ -20,6 +20,8 @@ from .sha256 import Sha256, hash_file, hash_files, sha256
 # --- outliers -----------------------------------------------------------------------------
 
 # --- governance ---------------------------------------------------------------------------
+from . import audit
+from .audit import AuditLog, AuditReport, ModelCard
 
 __all__ = [
     "GPUUnavailableError",
@@ -34,4 +36,8 @@ __all__ = [
     # privacy
     # outliers
     # governance
+    "AuditLog",
+    "AuditReport",
+    "ModelCard",
+    "audit",
 ]
