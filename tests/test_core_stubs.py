@@ -5,8 +5,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import pipeward
 from pipeward import _core
+
+pytestmark = pytest.mark.native
 
 STUB = Path(pipeward.__file__).with_name("_core.pyi")
 

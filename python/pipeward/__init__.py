@@ -12,6 +12,7 @@ from ._core import __version__
 
 # --- integrity ----------------------------------------------------------------------------
 from .manifest import Manifest, Verification, verify_inclusion
+from .sha256 import Sha256, hash_file, hash_files, sha256
 from .signing import generate_keypair, save_keypair
 
 # --- drift --------------------------------------------------------------------------------
@@ -21,6 +22,8 @@ from .signing import generate_keypair, save_keypair
 # --- outliers -----------------------------------------------------------------------------
 
 # --- governance ---------------------------------------------------------------------------
+from . import audit
+from .audit import AuditLog, AuditReport, ModelCard
 
 __all__ = [
     "GPUUnavailableError",
@@ -28,12 +31,20 @@ __all__ = [
     "capabilities",
     # integrity
     "Manifest",
+    "Sha256",
     "Verification",
     "generate_keypair",
+    "hash_file",
+    "hash_files",
     "save_keypair",
+    "sha256",
     "verify_inclusion",
     # drift
     # privacy
     # outliers
     # governance
+    "AuditLog",
+    "AuditReport",
+    "ModelCard",
+    "audit",
 ]
