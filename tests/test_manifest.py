@@ -21,6 +21,10 @@ from pipeward.manifest import Entry, InclusionProof, ManifestError, ManifestWarn
 
 from _manifest_trees import make_tree
 
+# Odd names, empty and multi-block files and random trees all go through the native
+# hash_files: worth re-running under the sanitizers.
+pytestmark = pytest.mark.native
+
 # ----------------------------------------------------------------------------- independent spec
 
 
