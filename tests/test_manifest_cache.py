@@ -19,13 +19,13 @@ FILES = {f"d{i % 3}/f{i}".encode(): os.urandom(100 + i) for i in range(30)}
 @pytest.fixture
 def reads(monkeypatch):
     seen: list[bytes] = []
-    real = _hashing.hash_paths
+    real = _hashing.hash_files_raw
 
-    def spy(paths, workers=None, on_progress=None):
+    def spy(paths, workers=None, **kwargs):
         seen.extend(paths)
-        return real(paths, workers, on_progress)
+        return real(paths, workers, **kwargs)
 
-    monkeypatch.setattr(_hashing, "hash_paths", spy)
+    monkeypatch.setattr(_hashing, "hash_files_raw", spy)
     return seen
 
 

@@ -32,13 +32,13 @@ def tree(tmp_path):
 def hashed_paths(monkeypatch):
     """Record which files verification actually reads."""
     seen: list[bytes] = []
-    real = _hashing.hash_paths
+    real = _hashing.hash_files_raw
 
-    def spy(paths, workers=None, on_progress=None):
+    def spy(paths, workers=None, **kwargs):
         seen.extend(paths)
-        return real(paths, workers, on_progress)
+        return real(paths, workers, **kwargs)
 
-    monkeypatch.setattr(_hashing, "hash_paths", spy)
+    monkeypatch.setattr(_hashing, "hash_files_raw", spy)
     return seen
 
 
@@ -146,18 +146,18 @@ def test_verify_of_a_missing_directory_is_an_input_error(tree, tmp_path):
 # ------------------------------------------------------------ unreadable / vanishing / changing
 
 
-def _fail_for(monkeypatch, target: bytes, exc_type=PermissionError, code=errno.EACCES):
-    """Make reading one file fail as it would for real (tests run as root, where chmod 000
-    does not stop reads)."""
-    real = _hashing.hash_paths
+def _fail_for(monkeypatch, target: bytes, code: int = errno.EACCES, changed: bool = False):
+    """Make the native hasher report a failure for one file, exactly as it reports a real one
+    (tests run as root, where chmod 000 does not stop reads)."""
+    real = _hashing.hash_files_raw
 
-    def failing(paths, workers=None, on_progress=None):
-        for p in paths:
-            if p.endswith(target):
-                raise exc_type(code, os.strerror(code), os.fsdecode(p))
-        return real(paths, workers, on_progress)
+    def failing(paths, workers=None, **kwargs):
+        results = real(paths, workers, **kwargs)
+        return [(b"", 0, 0, 0, True) if p.endswith(target) and changed else
+                (b"", 0, 0, code, False) if p.endswith(target) else r
+                for p, r in zip(paths, results)]
 
-    monkeypatch.setattr(_hashing, "hash_paths", failing)
+    monkeypatch.setattr(_hashing, "hash_files_raw", failing)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
@@ -221,14 +221,14 @@ def test_file_vanishing_between_walk_and_hash(tree, monkeypatch):
 
 def test_file_vanishing_during_verify_hashing_is_removed(tree, monkeypatch):
     m = pw.Manifest.build(tree)
-    _fail_for(monkeypatch, b"sub/d", FileNotFoundError, errno.ENOENT)
+    _fail_for(monkeypatch, b"sub/d", errno.ENOENT)
     v = m.verify(tree)
     assert v.removed == ("sub/d",) and not v.errors
 
 
 def test_file_changing_while_hashed_raises_in_build_and_is_an_error_in_verify(tree, monkeypatch):
     m = pw.Manifest.build(tree)
-    _fail_for(monkeypatch, b"a.txt", FileChangedError, errno.EAGAIN)
+    _fail_for(monkeypatch, b"a.txt", changed=True)
     with pytest.raises(FileChangedError, match="a.txt"):
         pw.Manifest.build(tree)
     v = m.verify(tree)
