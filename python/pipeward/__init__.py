@@ -11,8 +11,10 @@ from ._capabilities import capabilities
 from ._core import __version__
 
 # --- integrity ----------------------------------------------------------------------------
-from .sha256 import Sha256, hash_file, hash_files, sha256
 from ._sha256_batch import sha256_batch
+from .manifest import Manifest, Verification, verify_inclusion
+from .sha256 import Sha256, hash_file, hash_files, sha256
+from .signing import generate_keypair, save_keypair
 
 # --- drift --------------------------------------------------------------------------------
 
@@ -21,19 +23,30 @@ from ._sha256_batch import sha256_batch
 # --- outliers -----------------------------------------------------------------------------
 
 # --- governance ---------------------------------------------------------------------------
+from . import audit
+from .audit import AuditLog, AuditReport, ModelCard
 
 __all__ = [
     "GPUUnavailableError",
     "__version__",
     "capabilities",
     # integrity
+    "Manifest",
     "Sha256",
+    "Verification",
+    "generate_keypair",
     "hash_file",
     "hash_files",
+    "save_keypair",
     "sha256",
     "sha256_batch",
+    "verify_inclusion",
     # drift
     # privacy
     # outliers
     # governance
+    "AuditLog",
+    "AuditReport",
+    "ModelCard",
+    "audit",
 ]
