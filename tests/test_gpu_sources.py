@@ -283,3 +283,16 @@ def test_check_args_refuses_wrong_scalar_widths():
         module.check_args("sha256", "sha256_chunks", good[:4])
     with pytest.raises(ValueError, match="no kernel"):
         module.check_args("sha256", "sha256_nope", good)
+
+
+def test_every_file_the_kernels_include_is_installed():
+    # CMake's install(DIRECTORY cuda/ ...) filter must ship the .cu, the .cuh and the NVRTC
+    # stand-ins, or an installed (non-editable) pipeward cannot compile its kernels.
+    rule = re.search(r"install\(DIRECTORY cuda/[^)]*\)", (ROOT / "CMakeLists.txt").read_text()).group(0)
+    patterns = re.findall(r'PATTERN "\*(\.\w+)"', rule)
+    regexes = re.findall(r'REGEX "([^"]+)"', rule)
+    for f in CUDA_DIR.rglob("*"):
+        if f.is_dir() or f.name == "README.md":
+            continue
+        rel = "/" + f.relative_to(CUDA_DIR).as_posix()
+        assert f.suffix in patterns or any(re.search(r, rel) for r in regexes), rel
