@@ -1,0 +1,167 @@
+// Batched ks_2samp: every feature's statistic in parallel, then its p-value. Exact p-values
+// depend only on (n1, n2, h, alternative), so features that share them are computed once.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <tuple>
+#include <vector>
+
+#include "pipeward/drift.hpp"
+
+namespace pipeward::drift {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr int64_t kMaxAutoN = 10000;  // scipy: 'auto' is exact when max(n1, n2) <= 10000
+
+// Copy feature f's values into buf, dropping NaNs; returns the count and whether any was NaN.
+template <typename T>
+int64_t gather(const Samples<T>& x, int64_t f, T* buf, bool* saw_nan) {
+  const T* p = x.data + f * x.feature_stride;
+  int64_t k = 0;
+  bool nan = false;
+  for (int64_t s = 0; s < x.n; ++s) {
+    const T v = p[s * x.sample_stride];
+    if (std::isnan(v)) { nan = true; continue; }
+    buf[k++] = v;
+  }
+  *saw_nan = nan;
+  return k;
+}
+
+// A feature's sorted, NaN-free values: either the fitted rows as they are or a sorted copy.
+template <typename T>
+struct Prepared {
+  std::vector<T> values;
+  std::vector<unsigned char> scratch;
+  const T* data = nullptr;
+  int64_t n = 0;
+  bool nan = false;
+
+  void load(const Samples<T>& x, int64_t f) {
+    if (x.sorted_counts != nullptr) {
+      data = x.data + f * x.feature_stride;
+      n = x.sorted_counts[f];
+      nan = n < x.n;
+      return;
+    }
+    values.resize(static_cast<size_t>(x.n));
+    n = gather(x, f, values.data(), &nan);
+    scratch.resize(static_cast<size_t>(2 * n) * sizeof(T) + 16);
+    sort_values(values.data(), n, scratch.data());
+    data = values.data();
+  }
+};
+
+}  // namespace
+
+template <typename T>
+void ks_2samp(const Samples<T>& x1, const Samples<T>& x2, Alternative alt, Method method,
+              bool omit_nan, const KsOut& out, int threads) {
+  const int64_t F = x1.n_features;
+  std::vector<KsStat> stats(static_cast<size_t>(F));
+
+#pragma omp parallel num_threads(threads)
+  {
+    Prepared<T> a, b;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t f = 0; f < F; ++f) {
+      a.load(x1, f);
+      b.load(x2, f);
+      KsStat s;
+      if ((a.nan || b.nan) && !omit_nan) {
+        s.status = KsStatus::nan_input;
+      } else if (a.n == 0 || b.n == 0) {
+        s.status = KsStatus::empty;
+      } else {
+        s = ks_merge(a.data, a.n, b.data, b.n);
+      }
+      s.n1 = a.n;
+      s.n2 = b.n;
+      stats[f] = s;
+    }
+  }
+
+  // Choose d, its side and the method per feature, as scipy does.
+  std::vector<double> d(F);
+  std::vector<int64_t> h(F, -1);  // lattice height when the exact method applies
+  for (int64_t f = 0; f < F; ++f) {
+    const KsStat& s = stats[f];
+    out.n1[f] = s.n1;
+    out.n2[f] = s.n2;
+    out.status[f] = static_cast<int32_t>(s.status);
+    if (s.status != KsStatus::ok) {
+      out.statistic[f] = out.pvalue[f] = out.location[f] = out.sign[f] = kNaN;
+      continue;
+    }
+    const bool minus = alt == Alternative::less || (alt == Alternative::two_sided && s.dminus > s.dplus);
+    d[f] = minus ? s.dminus : s.dplus;
+    out.location[f] = minus ? s.loc_minus : s.loc_plus;
+    out.sign[f] = minus ? -1.0 : 1.0;
+    bool exact;
+    if (method == Method::automatic) {
+      exact = std::max(s.n1, s.n2) <= kMaxAutoN;
+    } else if (method == Method::exact) {
+      const int64_t g = std::gcd(s.n1, s.n2);
+      exact = !(static_cast<double>(s.n1 / g) >=
+                static_cast<double>(std::numeric_limits<int32_t>::max()) / static_cast<double>(s.n2 / g));
+      if (!exact) out.status[f] = static_cast<int32_t>(KsStatus::lcm_too_large);
+    } else {
+      exact = false;
+    }
+    if (exact) {
+      const int64_t g = std::gcd(s.n1, s.n2);
+      const int64_t lcm = (s.n1 / g) * s.n2;
+      h[f] = static_cast<int64_t>(std::nearbyint(d[f] * static_cast<double>(lcm)));
+      d[f] = static_cast<double>(h[f]) * 1.0 / static_cast<double>(lcm);
+    }
+  }
+
+  // Exact p-values, once per distinct (n1, n2, h).
+  std::map<std::tuple<int64_t, int64_t, int64_t>, size_t> index;
+  std::vector<std::tuple<int64_t, int64_t, int64_t>> keys;
+  std::vector<size_t> key_of(F, 0);
+  for (int64_t f = 0; f < F; ++f) {
+    if (h[f] < 0) continue;
+    const auto key = std::make_tuple(stats[f].n1, stats[f].n2, h[f]);
+    auto it = index.find(key);
+    if (it == index.end()) {
+      it = index.emplace(key, keys.size()).first;
+      keys.push_back(key);
+    }
+    key_of[f] = it->second;
+  }
+  std::vector<double> exact_p(keys.size());
+  std::vector<unsigned char> exact_ok(keys.size());
+  const int64_t K = static_cast<int64_t>(keys.size());
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t k = 0; k < K; ++k) {
+    const auto [n1, n2, hh] = keys[k];
+    exact_ok[k] = ks_exact_pvalue(n1, n2, hh, alt, &exact_p[k]);
+  }
+
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
+  for (int64_t f = 0; f < F; ++f) {
+    const KsStat& s = stats[f];
+    if (s.status != KsStatus::ok) continue;
+    out.statistic[f] = d[f];
+    if (h[f] >= 0 && exact_ok[key_of[f]]) {
+      out.pvalue[f] = exact_p[key_of[f]];
+      continue;
+    }
+    if (h[f] >= 0) out.status[f] = static_cast<int32_t>(KsStatus::exact_failed);
+    out.pvalue[f] = ks_asymp_pvalue(s.n1, s.n2, d[f], alt);
+  }
+}
+
+template void ks_2samp<float>(const Samples<float>&, const Samples<float>&, Alternative, Method,
+                              bool, const KsOut&, int);
+template void ks_2samp<double>(const Samples<double>&, const Samples<double>&, Alternative, Method,
+                               bool, const KsOut&, int);
+
+}  // namespace pipeward::drift
