@@ -153,8 +153,8 @@ py::array_t<int64_t> psi_counts(const py::array& x, const py::array& edges,
   const double* e = static_cast<const double*>(edges.data());
   for (int64_t i = 0; i < edges.shape(0) * k; ++i) {
     if (std::isnan(e[i])) throw py::value_error("edges: contains NaN");
-    if (i % k != 0 && !(e[i - 1] < e[i])) {
-      throw py::value_error("edges: each feature's edges must be strictly increasing");
+    if (i % k != 0 && !(e[i - 1] <= e[i])) {
+      throw py::value_error("edges: each feature's edges must be non-decreasing");
     }
   }
   const int threads = resolve_workers(workers);

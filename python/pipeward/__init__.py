@@ -26,6 +26,12 @@ __all__ = [
     "capabilities",
     # integrity
     # drift
+    "DriftMonitor",
+    "DriftReport",
+    "KsResult",
+    "PsiProfile",
+    "ks_2samp",
+    "psi",
     # privacy
     # outliers
     # governance
