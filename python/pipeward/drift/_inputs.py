@@ -39,4 +39,7 @@ def feature_major(x: np.ndarray, axis: int, name: str) -> tuple[np.ndarray, tupl
         raise ValueError(f"axis {axis} is out of range for {name}, a {describe(x)}")
     moved = np.moveaxis(x, axis, -1)
     feature_shape = moved.shape[:-1]
+    if moved.shape[-1] == 0:
+        raise ValueError(f"{name}: expected at least one sample along axis {axis}, got a "
+                         f"{describe(x)} (scipy returns NaN here; an empty sample is an error)")
     return moved.reshape(-1, moved.shape[-1]), feature_shape
