@@ -37,7 +37,7 @@ inline T from_key(KeyOf<T> k) {
   return v;
 }
 
-constexpr int kDigitBits = 11;
+constexpr int kDigitBits = 8;
 constexpr int kBuckets = 1 << kDigitBits;
 
 }  // namespace

@@ -15,7 +15,9 @@ void psi_counts(const Samples<T>& x, const double* edges, int64_t k, int64_t edg
                 int64_t* counts, int threads) {
   const int64_t F = x.n_features;
   const int64_t nb = k + 2;
-  if (F >= threads || x.n < 65536) {
+  const bool row_major = x.feature_stride < x.sample_stride;  // (rows, features) tables
+  if (!row_major && F >= threads) {
+    // Each feature's values are contiguous: one feature per task.
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t f = 0; f < F; ++f) {
       const T* p = x.data + f * x.feature_stride;
@@ -28,22 +30,21 @@ void psi_counts(const Samples<T>& x, const double* edges, int64_t k, int64_t edg
     }
     return;
   }
-  // Few features, many rows: split the rows instead and add the partial counts.
-  for (int64_t f = 0; f < F; ++f) {
-    const T* p = x.data + f * x.feature_stride;
-    const double* e = edges + f * edge_stride;
-    int64_t* c = counts + f * nb;
+  // Row-major tables (or few features): split the rows, sweep each row across its features
+  // into per-thread counts, then add them up (counts are exact integers, so the sum is too).
 #pragma omp parallel num_threads(threads)
-    {
-      std::vector<int64_t> local(static_cast<size_t>(nb), 0);
+  {
+    std::vector<int64_t> local(static_cast<size_t>(F * nb), 0);
 #pragma omp for schedule(static)
-      for (int64_t s = 0; s < x.n; ++s) {
-        const T v = p[s * x.sample_stride];
-        ++local[std::isnan(v) ? k + 1 : psi_bin(v, e, k)];
+    for (int64_t s = 0; s < x.n; ++s) {
+      const T* row = x.data + s * x.sample_stride;
+      for (int64_t f = 0; f < F; ++f) {
+        const T v = row[f * x.feature_stride];
+        ++local[f * nb + (std::isnan(v) ? k + 1 : psi_bin(v, edges + f * edge_stride, k))];
       }
-#pragma omp critical
-      for (int64_t b = 0; b < nb; ++b) c[b] += local[b];
     }
+#pragma omp critical
+    for (int64_t i = 0; i < F * nb; ++i) counts[i] += local[i];
   }
 }
 
