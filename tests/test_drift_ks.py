@@ -281,3 +281,24 @@ def test_workers_argument(rng):
     assert_same(one, two, rtol=0)
     with pytest.raises(ValueError, match="positive"):
         pw.ks_2samp(a, b, workers=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("presorted", [False, True])
+def test_core_kernel_sorts_or_takes_sorted_rows(dtype, presorted, rng):
+    """The C++ path that gathers and radix-sorts strided columns itself, and the presorted one."""
+    a = rng.normal(size=(3000, 11)).astype(dtype)  # > 512 rows: the radix sort, not std::sort
+    b = np.round(rng.normal(0.05, size=(2500, 11)), 2).astype(dtype)  # heavy ties
+    a[::97, 3] = np.nan
+    a[5, 4] = -0.0
+    b[7, 4] = 0.0
+    x1, x2 = ((np.sort(np.ascontiguousarray(a.T), axis=1), np.sort(np.ascontiguousarray(b.T), axis=1))
+              if presorted else (a.T, b.T))
+    stat, p, loc, sign, n1, n2, status = _core.drift_ks_2samp(x1, x2, 0, 0, True, None,
+                                                             presorted, presorted)
+    theirs = scipy.stats.ks_2samp(a, b, nan_policy="omit")
+    np.testing.assert_array_equal(stat, theirs.statistic)
+    np.testing.assert_allclose(p, theirs.pvalue, rtol=1e-12)
+    np.testing.assert_array_equal(loc, theirs.statistic_location)
+    np.testing.assert_array_equal(sign, theirs.statistic_sign)
+    assert n1[3] == 3000 - len(range(0, 3000, 97)) and (status == 0).all()

@@ -46,22 +46,14 @@ void require_float_2d(const py::array& a, const char* name) {
 
 template <typename T>
 py::tuple ks_typed(const py::array& x1, const py::array& x2, int alt, int method, bool omit_nan,
-                   int threads, const py::object& sorted_counts) {
+                   int threads, bool x1_sorted, bool x2_sorted) {
   dr::Samples<T> a = view<T>(x1), b = view<T>(x2);
-  py::array_t<int64_t> counts;
-  if (!sorted_counts.is_none()) {
-    counts = sorted_counts.cast<py::array>();
-    require<int64_t>(counts, "x1_sorted_counts", 1);
-    if (counts.shape(0) != a.n_features) {
-      throw py::value_error("x1_sorted_counts: expected one count per feature (" +
-                            std::to_string(a.n_features) + "), got " + describe(counts));
+  for (auto* x : {&a, &b}) {
+    const bool sorted = x == &a ? x1_sorted : x2_sorted;
+    if (sorted && x->sample_stride != 1 && x->n > 1) {
+      throw py::value_error("a presorted sample must have contiguous rows (C order)");
     }
-    const int64_t* c = counts.data();
-    for (py::ssize_t f = 0; f < counts.shape(0); ++f) {
-      if (c[f] < 0 || c[f] > a.n) throw py::value_error("x1_sorted_counts: count out of range");
-    }
-    if (a.sample_stride != 1) throw py::value_error("a fitted reference must have contiguous rows");
-    a.sorted_counts = c;
+    x->presorted = sorted;
   }
   const py::ssize_t F = a.n_features;
   py::array_t<double> stat(F), p(F), loc(F), sign(F);
@@ -78,7 +70,7 @@ py::tuple ks_typed(const py::array& x1, const py::array& x2, int alt, int method
 }
 
 py::tuple ks_2samp(const py::array& x1, const py::array& x2, int alternative, int method,
-                   bool omit_nan, const py::object& workers, const py::object& x1_sorted_counts) {
+                   bool omit_nan, const py::object& workers, bool x1_sorted, bool x2_sorted) {
   require_float_2d(x1, "x1");
   require_float_2d(x2, "x2");
   if (!x1.dtype().is(x2.dtype())) {
@@ -93,45 +85,9 @@ py::tuple ks_2samp(const py::array& x1, const py::array& x2, int alternative, in
   if (method < 0 || method > 2) throw py::value_error("method must be 0, 1 or 2");
   const int threads = resolve_workers(workers);
   if (has_dtype<float>(x1)) {
-    return ks_typed<float>(x1, x2, alternative, method, omit_nan, threads, x1_sorted_counts);
+    return ks_typed<float>(x1, x2, alternative, method, omit_nan, threads, x1_sorted, x2_sorted);
   }
-  return ks_typed<double>(x1, x2, alternative, method, omit_nan, threads, x1_sorted_counts);
-}
-
-template <typename T>
-py::tuple sort_typed(const py::array& x, int threads) {
-  const dr::Samples<T> s = view<T>(x);
-  py::array_t<T> sorted({s.n_features, s.n});
-  py::array_t<int64_t> counts(s.n_features);
-  T* out = sorted.mutable_data();
-  int64_t* c = counts.mutable_data();
-  {
-    py::gil_scoped_release release;
-#pragma omp parallel num_threads(threads)
-    {
-      std::vector<unsigned char> scratch(static_cast<size_t>(2 * s.n) * sizeof(T) + 16);
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t f = 0; f < s.n_features; ++f) {
-        const T* p = s.data + f * s.feature_stride;
-        T* row = out + f * s.n;
-        int64_t k = 0, nan = 0;
-        for (int64_t i = 0; i < s.n; ++i) {
-          const T v = p[i * s.sample_stride];
-          if (std::isnan(v)) ++nan; else row[k++] = v;
-        }
-        dr::sort_values(row, k, scratch.data());
-        for (int64_t i = k; i < s.n; ++i) row[i] = std::numeric_limits<T>::quiet_NaN();
-        c[f] = k;
-      }
-    }
-  }
-  return py::make_tuple(sorted, counts);
-}
-
-py::tuple sort_features(const py::array& x, const py::object& workers) {
-  require_float_2d(x, "x");
-  const int threads = resolve_workers(workers);
-  return has_dtype<float>(x) ? sort_typed<float>(x, threads) : sort_typed<double>(x, threads);
+  return ks_typed<double>(x1, x2, alternative, method, omit_nan, threads, x1_sorted, x2_sorted);
 }
 
 template <typename T>
@@ -171,13 +127,10 @@ py::array_t<int64_t> psi_counts(const py::array& x, const py::array& edges,
 void bind_drift(py::module_& m) {
   m.def("drift_ks_2samp", &ks_2samp, py::arg("x1").noconvert(), py::arg("x2").noconvert(),
         py::arg("alternative"), py::arg("method"), py::arg("omit_nan"), py::arg("workers") = py::none(),
-        py::arg("x1_sorted_counts") = py::none(),
+        py::arg("x1_sorted") = false, py::arg("x2_sorted") = false,
         "Batched two-sample KS over (features, samples) views; alternative 0/1/2 = two-sided/"
-        "less/greater, method 0/1/2 = auto/exact/asymp. Returns (statistic, pvalue, location, "
-        "sign, n1, n2, status).");
-  m.def("drift_sort_features", &sort_features, py::arg("x").noconvert(),
-        py::arg("workers") = py::none(),
-        "Sort each feature row ascending, NaNs moved to the end; returns (sorted, counts).");
+        "less/greater, method 0/1/2 = auto/exact/asymp; xi_sorted: rows already ascending with "
+        "NaNs last (np.sort order). Returns (statistic, pvalue, location, sign, n1, n2, status).");
   m.def("drift_psi_counts", &psi_counts, py::arg("x").noconvert(), py::arg("edges").noconvert(),
         py::arg("workers") = py::none(),
         "Histogram each feature row into k+1 bins cut at its k interior edges, plus a NaN bin.");

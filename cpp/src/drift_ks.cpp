@@ -33,11 +33,13 @@ struct PreparedBlock {
   bool nan[kBlock] = {};
 
   void load(const Samples<T>& x, int64_t f0, int64_t count) {
-    if (x.sorted_counts != nullptr) {
+    if (x.presorted) {
       for (int64_t b = 0; b < count; ++b) {
         data[b] = x.data + (f0 + b) * x.feature_stride;
-        n[b] = x.sorted_counts[f0 + b];
-        nan[b] = n[b] < x.n;
+        int64_t k = x.n;
+        while (k > 0 && std::isnan(data[b][k - 1])) --k;  // NaNs sort last
+        n[b] = k;
+        nan[b] = k < x.n;
       }
       return;
     }

@@ -18,13 +18,10 @@ def omp_max_threads() -> int: ...
 # --- drift ---
 def drift_ks_2samp(
     x1: np.ndarray, x2: np.ndarray, alternative: int, method: int, omit_nan: bool,
-    workers: int | None = None, x1_sorted_counts: npt.NDArray[np.int64] | None = None,
+    workers: int | None = None, x1_sorted: bool = False, x2_sorted: bool = False,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64],
            npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64],
            npt.NDArray[np.int32]]: ...
-def drift_sort_features(
-    x: np.ndarray, workers: int | None = None
-) -> tuple[np.ndarray, npt.NDArray[np.int64]]: ...
 def drift_psi_counts(
     x: np.ndarray, edges: npt.NDArray[np.float64], workers: int | None = None
 ) -> npt.NDArray[np.int64]: ...

@@ -78,9 +78,9 @@ struct Samples {
   int64_t n;
   int64_t feature_stride;
   int64_t sample_stride;
-  // When set, each feature row is already sorted ascending with its NaNs removed to the end and
-  // counts[f] finite-or-inf values in front (a fitted reference): no copy, no sort.
-  const int64_t* sorted_counts = nullptr;
+  // Set when each feature row is already sorted ascending with its NaNs at the end (NumPy's
+  // np.sort order; rows contiguous): no copy, no sort.
+  bool presorted = false;
 };
 
 // The whole ks_2samp for every feature: statistic, p-value, location, sign, per scipy 1.17.

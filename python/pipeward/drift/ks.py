@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _core
 from .._validate import describe, workers_arg
-from ._inputs import feature_major, host_backend, sample_array
+from ._inputs import feature_major, host_backend, sample_array, sorted_rows
 
 Alternative = Literal["two-sided", "less", "greater"]
 Method = Literal["auto", "exact", "asymp"]
@@ -98,8 +98,9 @@ def ks_2samp(data1: Any, data2: Any, alternative: Alternative = "two-sided",
 
         out = ks_2samp_features(v1, v2, alternative, method, omit_nan=nan_policy == "omit")
     else:
-        out = _core.drift_ks_2samp(v1, v2, ALTERNATIVES.index(alternative), METHODS.index(method),
-                                   nan_policy == "omit", workers)
+        out = _core.drift_ks_2samp(sorted_rows(v1, workers), sorted_rows(v2, workers),
+                                   ALTERNATIVES.index(alternative), METHODS.index(method),
+                                   nan_policy == "omit", workers, x1_sorted=True, x2_sorted=True)
     return package_result(out, shape1)
 
 

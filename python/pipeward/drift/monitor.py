@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _core
 from .._validate import describe, workers_arg
-from ._inputs import host_backend
+from ._inputs import host_backend, sorted_rows
 from .corrections import CORRECTIONS, adjust_pvalues
 from .ks import ALTERNATIVES, METHODS, package_result
 from .psi import DEFAULT_EPS, bin_counts, psi_from_counts, reference_edges
@@ -64,7 +64,8 @@ class DriftMonitor:
             raise ValueError("reference: expected at least one row")
         if numeric is not None:
             view = np.ascontiguousarray(numeric.T)
-            self._sorted, self._sorted_counts = _core.drift_sort_features(view, self.workers)
+            self._sorted = sorted_rows(view, self.workers)
+            self._sorted_counts = np.count_nonzero(~np.isnan(self._sorted), axis=1).astype(np.int64)
             if np.any(self._sorted_counts == 0):
                 bad = [names[i] for i in self._numeric_index()[self._sorted_counts == 0]]
                 raise ValueError(f"reference: numeric features with no non-NaN value: {bad}")
@@ -109,9 +110,10 @@ class DriftMonitor:
             nan_ref[num_idx] = self._sorted.shape[1] - self._sorted_counts
             nan_cur[num_idx] = np.isnan(view).sum(axis=1)
             if "ks" in self.tests:
-                out = _core.drift_ks_2samp(self._sorted, view, ALTERNATIVES.index("two-sided"),
+                out = _core.drift_ks_2samp(self._sorted, sorted_rows(view, self.workers),
+                                           ALTERNATIVES.index("two-sided"),
                                            METHODS.index(self.method), True, self.workers,
-                                           self._sorted_counts)
+                                           x1_sorted=True, x2_sorted=True)
                 res = package_result(out, (len(num_idx),))
                 ks_stat[num_idx], ks_p[num_idx] = res.statistic, res.pvalue
             if "psi" in self.tests:
