@@ -6,7 +6,11 @@
 #include <cmath>
 #include <vector>
 
+#include "drift_psi_rows.hpp"
+#include "pipeward/cpu_features.hpp"
 #include "pipeward/drift.hpp"
+
+PIPEWARD_PSI_ROWS_DEFINE(portable)
 
 namespace pipeward::drift {
 
@@ -27,6 +31,32 @@ void psi_counts(const Samples<T>& x, const double* edges, int64_t k, int64_t edg
         const T v = p[s * x.sample_stride];
         ++c[std::isnan(v) ? k + 1 : psi_bin(v, e, k)];
       }
+    }
+    return;
+  }
+  if (row_major && x.feature_stride == 1 && k <= 64 && x.n > 0) {
+    // Contiguous rows, few edges: bin every feature of a row at once, vectorised.
+    std::vector<double> edges_t(static_cast<size_t>(k * F));
+    for (int64_t f = 0; f < F; ++f)
+      for (int64_t e = 0; e < k; ++e) edges_t[e * F + f] = edges[f * edge_stride + e];
+    const bool avx512 = isa_enabled(Isa::avx512), avx2 = isa_enabled(Isa::avx2);
+#pragma omp parallel num_threads(threads)
+    {
+      std::vector<int64_t> local(static_cast<size_t>(F * nb), 0);
+      std::vector<int32_t> bins(static_cast<size_t>(F));
+      const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t lo = x.n * t / nt, hi = x.n * (t + 1) / nt;
+      const T* start = x.data + lo * x.sample_stride;
+#if defined(PIPEWARD_X86)
+      if (avx512) psi_rows_avx512(start, hi - lo, F, x.sample_stride, edges_t.data(), k, local.data(), bins.data());
+      else if (avx2) psi_rows_avx2(start, hi - lo, F, x.sample_stride, edges_t.data(), k, local.data(), bins.data());
+      else
+#endif
+        psi_rows_portable(start, hi - lo, F, x.sample_stride, edges_t.data(), k, local.data(), bins.data());
+      (void)avx512;
+      (void)avx2;
+#pragma omp critical
+      for (int64_t i = 0; i < F * nb; ++i) counts[i] += local[i];
     }
     return;
   }

@@ -34,11 +34,18 @@ PIPEWARD_HD double ecdf_gap(int64_t i, int64_t n1, int64_t j, int64_t n2) {
 // <= v, so bins are [e[b-1], e[b]) with open-ended tails (bin 0 and bin k).
 template <typename T>
 PIPEWARD_HD int64_t psi_bin(T v, const double* edges, int64_t k) {
-  int64_t lo = 0, hi = k;
   const double x = static_cast<double>(v);
-  while (lo < hi) {
-    const int64_t mid = (lo + hi) / 2;
-    if (edges[mid] <= x) lo = mid + 1; else hi = mid;
+  if (k <= 32) {  // the usual 10-20 bins: count the edges, no branch to mispredict
+    int64_t count = 0;
+    for (int64_t e = 0; e < k; ++e) count += edges[e] <= x;
+    return count;
+  }
+  int64_t lo = 0, len = k;  // branch-free upper bound
+  while (len > 0) {
+    const int64_t half = len / 2;
+    const bool right = edges[lo + half] <= x;
+    lo = right ? lo + half + 1 : lo;
+    len = right ? len - half - 1 : half;
   }
   return lo;
 }
