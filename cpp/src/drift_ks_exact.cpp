@@ -48,22 +48,53 @@ double ks_prob_outside_band(int64_t m, int64_t n, int64_t g, int64_t h) {
   // R(i, j) = share of paths to (i, j) that have left the band |i*ng - j*mg| < h. Inside the
   // band R(i, j) = (i R(i-1, j) + j R(i, j-1)) / (i + j) (path counts divided by C(i+j, j));
   // on and beyond the boundary R = 1. One column of R is kept; j runs over the smaller sample.
+  // Each cell waits on the division before it, so four columns are swept together, each one
+  // row behind the previous: four independent division chains, the same arithmetic per cell.
   if (m < n) std::swap(m, n);
   const int64_t mg = m / g, ng = n / g;
   std::vector<double> R(static_cast<size_t>(n + 1), 1.0);
   int64_t maxj = std::min(ceil_div(h, mg), n + 1);
   for (int64_t j = 0; j < maxj; ++j) R[j] = 0.0;
-  for (int64_t i = 1; i <= m; ++i) {
-    const int64_t minj = std::min(std::max(floor_div(ng * i - h, mg) + 1, int64_t(0)), n);
-    maxj = std::min(ceil_div(ng * i + h, mg), n + 1);
-    if (maxj <= minj) return 1.0;
-    // Cells above the window were never written (the window only moves up): they hold 1.
-    double val = minj == 0 ? 0.0 : 1.0;
+  auto window = [&](int64_t i, int64_t* lo, int64_t* hi) {
+    *lo = std::min(std::max(floor_div(ng * i - h, mg) + 1, int64_t(0)), n);
+    *hi = std::min(ceil_div(ng * i + h, mg), n + 1);
+  };
+  constexpr int64_t kLanes = 4;
+  int64_t i = 1;
+  for (; i + kLanes - 1 <= m; i += kLanes) {
+    // Column i + c handles row j - c at step j: it reads column i + c - 1 at that row, which
+    // the column before finished one step earlier.
+    int64_t lo[kLanes], hi[kLanes];
+    double v[kLanes], di[kLanes];
+    for (int64_t c = 0; c < kLanes; ++c) {
+      window(i + c, &lo[c], &hi[c]);
+      if (hi[c] <= lo[c]) return 1.0;
+      v[c] = lo[c] == 0 ? 0.0 : 1.0;
+      di[c] = static_cast<double>(i + c);
+    }
+    const int64_t end = std::max(hi[0], hi[kLanes - 1] + kLanes - 1);
+    for (int64_t j = lo[0]; j < end; ++j) {
+      for (int64_t c = 0; c < kLanes; ++c) {
+        const int64_t r = j - c;
+        if (r >= lo[c] && r < hi[c]) {
+          v[c] = (R[r] * di[c] + v[c] * static_cast<double>(r)) / static_cast<double>(i + c + r);
+          R[r] = v[c];
+        }
+      }
+    }
+    maxj = hi[kLanes - 1];
+  }
+  for (; i <= m; ++i) {
+    int64_t lo, hi;
+    window(i, &lo, &hi);
+    if (hi <= lo) return 1.0;
+    double val = lo == 0 ? 0.0 : 1.0;
     const double di = static_cast<double>(i);
-    for (int64_t j = minj; j < maxj; ++j) {
+    for (int64_t j = lo; j < hi; ++j) {
       val = (R[j] * di + val * static_cast<double>(j)) / static_cast<double>(i + j);
       R[j] = val;
     }
+    maxj = hi;
   }
   return R[maxj - 1];
 }
