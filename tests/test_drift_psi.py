@@ -38,11 +38,17 @@ def test_counts_match_reference(n_ref, n_cur, k, seed, dtype, with_nan):
 
 
 def test_every_isa_counts_the_same(isa, rng):
-    x = rng.normal(size=(4, 100000))
-    edges = np.sort(rng.normal(size=(4, 9)), axis=1)
-    np.testing.assert_array_equal(_core.drift_psi_counts(x, edges), ref.psi_counts(x, edges))
-    one_feature = _core.drift_psi_counts(x[:1], edges[:1], 2)  # the split-rows path
-    np.testing.assert_array_equal(one_feature, ref.psi_counts(x[:1], edges[:1]))
+    rows = rng.normal(size=(20000, 13)).astype(np.float32)  # (rows, features): the row kernel
+    rows[::17, 5] = np.nan
+    edges = np.sort(rng.normal(size=(13, 9)), axis=1)
+    expected = ref.psi_counts(np.ascontiguousarray(rows.T), edges)
+    np.testing.assert_array_equal(_core.drift_psi_counts(rows.T, edges), expected)
+    np.testing.assert_array_equal(_core.drift_psi_counts(rows.T, edges, 1), expected)
+    many = np.sort(rng.normal(size=(13, 70)), axis=1)  # > 64 edges: binary search per value
+    np.testing.assert_array_equal(_core.drift_psi_counts(rows.T, many),
+                                  ref.psi_counts(np.ascontiguousarray(rows.T), many))
+    one_feature = _core.drift_psi_counts(rows[:, :1].T, edges[:1], 2)  # split rows, 1 feature
+    np.testing.assert_array_equal(one_feature, expected[:1])
 
 
 def test_quantile_binning_by_hand(rng):

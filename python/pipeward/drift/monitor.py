@@ -108,7 +108,6 @@ class DriftMonitor:
                 numeric = numeric.astype(self._sorted.dtype)  # frames: declared column dtypes
             view = numeric.T
             nan_ref[num_idx] = self._sorted.shape[1] - self._sorted_counts
-            nan_cur[num_idx] = np.isnan(view).sum(axis=1)
             if "ks" in self.tests:
                 out = _core.drift_ks_2samp(self._sorted, sorted_rows(view, self.workers),
                                            ALTERNATIVES.index("two-sided"),
@@ -116,9 +115,11 @@ class DriftMonitor:
                                            x1_sorted=True, x2_sorted=True)
                 res = package_result(out, (len(num_idx),))
                 ks_stat[num_idx], ks_p[num_idx] = res.statistic, res.pvalue
+                nan_cur[num_idx] = view.shape[1] - res.n2
             if "psi" in self.tests:
                 cur_counts = bin_counts(view, self._edges, workers=self.workers)
                 psi[num_idx] = psi_from_counts(self._ref_counts, cur_counts, self.eps)
+                nan_cur[num_idx] = cur_counts[:, -1]
         for j, col in enumerate(categorical or []):
             i = cat_idx[j]
             ref_counts, cur_counts = self._categorical_counts(j, col)
