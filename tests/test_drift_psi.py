@@ -132,3 +132,20 @@ def test_psi_bad_input(rng):
         _core.drift_psi_counts(r.T.copy(), np.array([[1.0, 0.0], [0.0, 1.0]]))
     all_nan = np.full((50, 1), np.nan)
     assert np.isfinite(pw.psi(all_nan, rng.normal(size=(50, 1))))  # documented: NaN bin vs data
+
+
+def test_categorical_psi(rng):
+    import pandas as pd
+
+    ref = rng.choice(["a", "b", "c"], size=1000, p=[0.5, 0.3, 0.2])
+    cur = rng.choice(["a", "b", "d", "e"], size=800, p=[0.4, 0.3, 0.2, 0.1])
+    rp = np.array([np.mean(ref == k) for k in ["a", "b", "c", "d", "e"]] + [0.0])
+    cp = np.array([np.mean(cur == k) for k in ["a", "b", "c", "d", "e"]] + [0.0])
+    rp, cp = np.where(rp == 0, 1e-4, rp), np.where(cp == 0, 1e-4, cp)
+    expected = float(np.sum((cp - rp) * np.log(cp / rp)))
+    assert pw.psi(ref, cur) == pytest.approx(expected, rel=1e-12)  # unseen d, e: own bins
+    assert pw.psi(pd.Series(ref, dtype="category"), pd.Series(cur)) == pytest.approx(expected, rel=1e-12)
+    with_none = np.array(list(cur[:-1]) + [None], dtype=object)
+    assert np.isfinite(pw.psi(ref.astype(object), with_none))
+    with pytest.raises(TypeError, match="strings"):
+        pw.psi(np.array(["a", 1.5], dtype=object), np.array(["a"], dtype=object))

@@ -13,7 +13,8 @@ from .._validate import describe, workers_arg
 from ._inputs import host_backend, sorted_rows
 from .corrections import CORRECTIONS, adjust_pvalues
 from .ks import ALTERNATIVES, METHODS, package_result
-from .psi import DEFAULT_EPS, bin_counts, psi_from_counts, reference_edges
+from .psi import (DEFAULT_EPS, as_categories, bin_counts, category_counts, psi_from_counts,
+                  reference_edges)
 from .report import DriftReport
 
 TESTS = ("ks", "psi")
@@ -79,7 +80,7 @@ class DriftMonitor:
         self._categories: list[np.ndarray] = []
         self._cat_counts: list[np.ndarray] = []
         for col in categorical or []:
-            values, missing = _as_strings(col)
+            values, missing = as_categories(col, "reference")
             cats, counts = np.unique(values[~missing], return_counts=True)
             self._categories.append(cats)
             self._cat_counts.append(np.append(counts, missing.sum()).astype(np.int64))
@@ -142,17 +143,10 @@ class DriftMonitor:
     def _categorical_counts(self, j: int, col: Any) -> tuple[np.ndarray, np.ndarray]:
         """Reference and current counts over the reference categories, then one bin per
         unseen category, then missing values."""
-        cats, ref = self._categories[j], self._cat_counts[j]
-        values, missing = _as_strings(col)
-        present = values[~missing]
-        pos = np.searchsorted(cats, present)
-        pos_clip = np.minimum(pos, max(len(cats) - 1, 0))
-        seen = (pos < len(cats)) & (cats[pos_clip] == present) if len(cats) else np.zeros(len(present), bool)
-        known = np.bincount(pos[seen], minlength=len(cats))
-        _, unseen = np.unique(present[~seen], return_counts=True)
-        cur = np.concatenate([known, unseen, [missing.sum()]]).astype(np.int64)
-        ref_full = np.concatenate([ref[:-1], np.zeros(len(unseen), np.int64), ref[-1:]])
-        return ref_full, cur
+        ref = self._cat_counts[j]
+        values, missing = as_categories(col, self.feature_names[self._categorical_index()[j]])
+        cur, unseen = category_counts(self._categories[j], values, missing)
+        return np.concatenate([ref[:-1], np.zeros(unseen, np.int64), ref[-1:]]), cur
 
     def _numeric_index(self) -> np.ndarray:
         return np.array([i for i, k in enumerate(self.kind) if k == "numeric"], dtype=np.intp)
@@ -261,12 +255,3 @@ def _split_columns(data: Any, feature_names: list[str] | None, name: str):
     if len(names) != F:
         raise ValueError(f"{name}: {F} features but {len(names)} feature names")
     return [str(n) for n in names], ["numeric"] * F, arr, None
-
-
-def _as_strings(col: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Values as a str array and a mask of missing entries (None / NaN / pd.NA)."""
-    import pandas as pd  # noqa: PLC0415 - categorical columns only arrive in DataFrames
-
-    missing = pd.isna(col).to_numpy()
-    values = np.asarray(col.astype(object).where(~missing, "").astype(str).to_numpy(), dtype=str)
-    return values, missing

@@ -145,6 +145,66 @@ class PsiProfile:
         return self.counts[:, -1]
 
 
+def is_categorical(x: Any) -> bool:
+    """Strings, pandas categoricals and string/object arrays are categorical data."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        return False
+    if str(dtype) in ("category", "string", "str"):
+        return True
+    return np.dtype(dtype).kind in "OUS"
+
+
+def as_categories(x: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(values as a str array, mask of missing entries) for a 1-d categorical column."""
+    if hasattr(x, "isna"):  # pandas Series / Categorical
+        import pandas as pd  # noqa: PLC0415
+
+        missing = np.asarray(pd.isna(x))
+        series = pd.Series(x)
+        values = series.astype(object).where(~missing, "").astype(str).to_numpy()
+        return np.asarray(values, dtype=str), missing
+    arr = np.asarray(x)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: categorical data must be 1-d, got a {describe(arr)}")
+    if arr.dtype.kind == "O":
+        missing = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in arr], bool)
+        bad = [type(v).__name__ for v, m in zip(arr, missing) if not m and not isinstance(v, str)]
+        if bad:
+            raise TypeError(f"{name}: an object array must hold strings (or None) to be "
+                            f"categorical; found {bad[0]} values")
+        return np.array(["" if m else v for v, m in zip(arr, missing)], dtype=str), missing
+    return arr.astype(str), np.zeros(arr.shape, dtype=bool)
+
+
+def category_counts(categories: np.ndarray, values: np.ndarray, missing: np.ndarray
+                    ) -> tuple[np.ndarray, int]:
+    """Counts over the sorted reference ``categories``, then one bin per unseen category (in
+    sorted order), then missing values; returns the counts and the number of unseen bins."""
+    present = values[~missing]
+    pos = np.searchsorted(categories, present)
+    seen = np.zeros(present.shape, dtype=bool)
+    if categories.size:
+        inside = pos < categories.size
+        seen[inside] = categories[pos[inside]] == present[inside]
+    known = np.bincount(pos[seen], minlength=categories.size)
+    _, unseen = np.unique(present[~seen], return_counts=True)
+    counts = np.concatenate([known, unseen, [missing.sum()]]).astype(np.int64)
+    return counts, int(unseen.size)
+
+
+def categorical_psi(reference: Any, current: Any, eps: float = DEFAULT_EPS) -> float:
+    """PSI over the reference's categories; each category unseen in the reference gets its own
+    bin (reference proportion 0, so eps), missing values one more bin."""
+    ref_values, ref_missing = as_categories(reference, "reference")
+    cur_values, cur_missing = as_categories(current, "current")
+    categories, counts = np.unique(ref_values[~ref_missing], return_counts=True)
+    ref_counts = np.append(counts, ref_missing.sum()).astype(np.int64)
+    cur_counts, unseen = category_counts(categories, cur_values, cur_missing)
+    ref_full = np.concatenate([ref_counts[:-1], np.zeros(unseen, np.int64), ref_counts[-1:]])
+    return float(psi_from_counts(ref_full, cur_counts, _check_eps(eps)))
+
+
 def psi(reference: Any, current: Any, *, bins: Any = 10, binning: str = "quantile",
         eps: float = DEFAULT_EPS, axis: int = 0, backend: str = "auto",
         workers: int | None = None) -> Any:
@@ -157,8 +217,14 @@ def psi(reference: Any, current: Any, *, bins: Any = 10, binning: str = "quantil
     interior edges. Zero proportions become ``eps`` (Evidently's 1e-4 by default), so an empty
     bin never makes PSI infinite. NaNs count in a bin of their own. Returns one float64 per
     feature (a float for 1-d input).
+
+    Categorical data (1-d string arrays, pandas categoricals or string Series) is
+    dictionary-encoded on the reference's categories instead of binned; every category unseen
+    in the reference gets its own bin, missing values another.
     """
     chosen = host_backend(backend, reference, current)
+    if is_categorical(reference) or is_categorical(current):
+        return categorical_psi(reference, current, eps)
     ref = _features(reference, axis, "reference")
     cur = _features(current, axis, "current")
     if ref.shape[0] != cur.shape[0]:
