@@ -302,3 +302,12 @@ def test_core_kernel_sorts_or_takes_sorted_rows(dtype, presorted, rng):
     np.testing.assert_array_equal(loc, theirs.statistic_location)
     np.testing.assert_array_equal(sign, theirs.statistic_sign)
     assert n1[3] == 3000 - len(range(0, 3000, 97)) and (status == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gather_rows_is_a_transposing_copy(dtype, rng):
+    table = rng.normal(size=(1037, 21)).astype(dtype)  # not a multiple of the tile sizes
+    for view in (table.T, table[::2, 3:].T, np.ascontiguousarray(table.T)):
+        out = _core.drift_gather_rows(view)
+        assert out.flags.c_contiguous and out.dtype == dtype
+        np.testing.assert_array_equal(out, view)

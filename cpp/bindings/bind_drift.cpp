@@ -91,6 +91,24 @@ py::tuple ks_2samp(const py::array& x1, const py::array& x2, int alternative, in
 }
 
 template <typename T>
+py::array gather_typed(const py::array& x, int threads) {
+  const dr::Samples<T> s = view<T>(x);
+  py::array_t<T> out({s.n_features, s.n});
+  T* o = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    dr::gather_rows<T>(s, o, threads);
+  }
+  return std::move(out);
+}
+
+py::array gather_rows(const py::array& x, const py::object& workers) {
+  require_float_2d(x, "x");
+  const int threads = resolve_workers(workers);
+  return has_dtype<float>(x) ? gather_typed<float>(x, threads) : gather_typed<double>(x, threads);
+}
+
+template <typename T>
 void psi_typed(const py::array& x, const double* e, int64_t k, int64_t* c, int threads) {
   const dr::Samples<T> s = view<T>(x);
   py::gil_scoped_release release;
@@ -131,6 +149,8 @@ void bind_drift(py::module_& m) {
         "Batched two-sample KS over (features, samples) views; alternative 0/1/2 = two-sided/"
         "less/greater, method 0/1/2 = auto/exact/asymp; xi_sorted: rows already ascending with "
         "NaNs last (np.sort order). Returns (statistic, pvalue, location, sign, n1, n2, status).");
+  m.def("drift_gather_rows", &gather_rows, py::arg("x").noconvert(), py::arg("workers") = py::none(),
+        "Copy a (features, samples) view of any strides into a C-ordered array, in cache tiles.");
   m.def("drift_psi_counts", &psi_counts, py::arg("x").noconvert(), py::arg("edges").noconvert(),
         py::arg("workers") = py::none(),
         "Histogram each feature row into k+1 bins cut at its k interior edges, plus a NaN bin.");

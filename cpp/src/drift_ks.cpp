@@ -170,6 +170,25 @@ void ks_2samp(const Samples<T>& x1, const Samples<T>& x2, Alternative alt, Metho
   }
 }
 
+template <typename T>
+void gather_rows(const Samples<T>& x, T* out, int threads) {
+  constexpr int64_t kTileF = 16, kTileS = 512;
+  const int64_t F = x.n_features, n = x.n;
+  const int64_t tiles_f = (F + kTileF - 1) / kTileF, tiles_s = (n + kTileS - 1) / kTileS;
+#pragma omp parallel for num_threads(threads) schedule(static) collapse(2)
+  for (int64_t tf = 0; tf < tiles_f; ++tf) {
+    for (int64_t ts = 0; ts < tiles_s; ++ts) {
+      const int64_t f1 = std::min(F, (tf + 1) * kTileF), s1 = std::min(n, (ts + 1) * kTileS);
+      for (int64_t s = ts * kTileS; s < s1; ++s) {
+        const T* src = x.data + s * x.sample_stride;
+        for (int64_t f = tf * kTileF; f < f1; ++f) out[f * n + s] = src[f * x.feature_stride];
+      }
+    }
+  }
+}
+
+template void gather_rows<float>(const Samples<float>&, float*, int);
+template void gather_rows<double>(const Samples<double>&, double*, int);
 template void ks_2samp<float>(const Samples<float>&, const Samples<float>&, Alternative, Method,
                               bool, const KsOut&, int);
 template void ks_2samp<double>(const Samples<double>&, const Samples<double>&, Alternative, Method,

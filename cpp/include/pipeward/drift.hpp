@@ -95,6 +95,11 @@ template <typename T>
 void ks_2samp(const Samples<T>& x1, const Samples<T>& x2, Alternative alt, Method method,
               bool omit_nan, const KsOut& out, int threads);
 
+// Copy a strided (features, samples) view into out (features x n, C order) in cache-sized
+// tiles: a transposing gather that reads each cache line of a (rows, features) table once.
+template <typename T>
+void gather_rows(const Samples<T>& x, T* out, int threads);
+
 // The statistic alone for one feature, from two ascending NaN-free arrays.
 template <typename T>
 KsStat ks_merge(const T* a, int64_t n1, const T* b, int64_t n2);

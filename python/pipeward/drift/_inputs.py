@@ -54,8 +54,12 @@ def sorted_rows(view: np.ndarray, workers: int | None) -> np.ndarray:
     are split across ``workers`` threads, which run in parallel because NumPy releases the GIL
     while it sorts. The KS merge and p-values then run in C++ on these rows.
     """
-    out = np.array(view, order="C", copy=True)
-    threads = min(workers or _core.omp_max_threads(), out.shape[0])
+    threads = workers or _core.omp_max_threads()
+    if view.flags.c_contiguous:
+        out = view.copy()
+    else:  # a (rows, features) table seen feature-major: a tiled transposing copy
+        out = _core.drift_gather_rows(view, threads)
+    threads = min(threads, out.shape[0])
     if threads <= 1:
         out.sort(axis=1)
         return out

@@ -140,4 +140,4 @@ def warn_fallbacks(status: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> None:
             msg = "ks_2samp: a sample is empty after omitting NaNs; its results are NaN."
         if hit.size > 1:
             msg += f" ({hit.size} features)"
-        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        warnings.warn(msg, RuntimeWarning, stacklevel=4)  # the caller of ks_2samp / check
