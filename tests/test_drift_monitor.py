@@ -128,6 +128,8 @@ def test_monitor_bad_input(rng):
     mon = pw.DriftMonitor(ref)
     with pytest.raises(ValueError, match="features"):
         mon.check(rng.normal(size=(50, 2)))
+    with pytest.raises(TypeError, match="same dtype"):
+        mon.check(rng.normal(size=(50, 3)).astype(np.float32))
     with pytest.raises(ValueError, match="at least one row"):
         mon.check(np.empty((0, 3)))
     with pytest.raises(TypeError, match="DataFrame"):

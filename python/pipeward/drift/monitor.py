@@ -106,7 +106,10 @@ class DriftMonitor:
         num_idx, cat_idx = self._numeric_index(), self._categorical_index()
         if numeric is not None:
             if numeric.dtype != self._sorted.dtype:
-                numeric = numeric.astype(self._sorted.dtype)  # frames: declared column dtypes
+                if not _is_frame(current):
+                    raise TypeError(f"current is {numeric.dtype}, the reference "
+                                    f"{self._sorted.dtype}: pass the same dtype (no silent casts)")
+                numeric = numeric.astype(self._sorted.dtype)  # frame columns: documented rule
             view = numeric.T
             nan_ref[num_idx] = self._sorted.shape[1] - self._sorted_counts
             if "ks" in self.tests:
