@@ -2,7 +2,7 @@
 NannyML and frouros do) and vs an Evidently-style NumPy histogram loop for PSI.
 
     pytest bench/bench_drift.py --benchmark-min-rounds=3         # pytest-benchmark groups
-    python bench/bench_drift.py [--scale 0.2]                    # the RESULTS table (markdown)
+    python bench/bench_drift.py [--scale 0.2] [--cases ks_asymp_100k] [--no-psi]  # RESULTS table
 
 Sizes follow the issue: 200 features x 100k rows (asymptotic p), 200 x 5k vs 5k and 5k vs 4k
 (exact p), PSI on 200 x 1M float32 values. PIPEWARD_BENCH_SCALE (or --scale) shrinks the
@@ -133,13 +133,15 @@ def _best(fn, rounds):
     return min(walls), min(cpus), out
 
 
-def results(scale: float) -> str:
+def results(scale: float, cases: list[str] | None = None, with_psi: bool = True) -> str:
     """Markdown rows: wall-clock ratios, and CPU-time ratios for the one-thread runs (robust on
     a shared machine: another tenant's load stretches wall time, not our CPU time)."""
     global SCALE
     SCALE = scale
     rows = []
     for name, (n1, n2, method) in CASES.items():
+        if cases is not None and name not in cases:
+            continue
         a, b = make(n1, n2, n_features())
         t_sc, c_sc, (d_sc, p_sc) = _best(lambda: scipy_loop(a, b, method=method), 1)
         monitor = pw.DriftMonitor(a, tests=("ks",), method=method, correction="none", workers=1)
@@ -159,6 +161,10 @@ def results(scale: float) -> str:
             cpu = f"{c_sc / c:.1f}x" if "1 thread" in label else "-"
             rows.append(f"| {name} x{a.shape[1]} | {label} | {t_sc:.3f} | {t:.4f} | "
                         f"{t_sc / t:.1f}x | {cpu} | {dev_d:.1e} | {dev_p:.1e} |")
+    head = ("| case | pipeward | peer wall s | pipeward wall s | wall ratio | CPU ratio | "
+            "max abs dev D (PSI) | max rel dev p |\n|---|---|---|---|---|---|---|---|")
+    if not with_psi:
+        return head + "\n" + "\n".join(rows)
     ref, cur = make(1_000_000, 1_000_000, n_features(), seed=1, dtype=np.float32)
     t_ev, c_ev, v_ev = _best(lambda: evidently_psi_loop(ref, cur), 1)
     profile = pw.PsiProfile.fit(ref)
@@ -169,8 +175,6 @@ def results(scale: float) -> str:
         rows.append(f"| psi_1M x{ref.shape[1]} float32 | {label} ({per_core:.2f} G values/s per "
                     f"core, CPU time) | {t_ev:.3f} | {t:.4f} | {t_ev / t:.1f}x | {cpu} | "
                     f"{np.max(np.abs(v - v_ev)):.1e} | - |")
-    head = ("| case | pipeward | peer wall s | pipeward wall s | wall ratio | CPU ratio | "
-            "max abs dev D (PSI) | max rel dev p |\n|---|---|---|---|---|---|---|---|")
     return head + "\n" + "\n".join(rows)
 
 
@@ -178,4 +182,5 @@ if __name__ == "__main__":
     scale = float(sys.argv[sys.argv.index("--scale") + 1]) if "--scale" in sys.argv else SCALE
     warnings.simplefilter("error")
     print(f"numpy {np.__version__}, scipy {scipy.__version__}, pipeward {pw.__version__}")
-    print(results(scale))
+    cases = sys.argv[sys.argv.index("--cases") + 1].split(",") if "--cases" in sys.argv else None
+    print(results(scale, cases, with_psi="--no-psi" not in sys.argv))

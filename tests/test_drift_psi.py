@@ -149,3 +149,14 @@ def test_categorical_psi(rng):
     assert np.isfinite(pw.psi(ref.astype(object), with_none))
     with pytest.raises(TypeError, match="strings"):
         pw.psi(np.array(["a", 1.5], dtype=object), np.array(["a"], dtype=object))
+
+
+def test_float32_rows_against_double_edges(isa):
+    """float data is compared with float edges rounded up: the same bins as in double."""
+    edges = np.array([[0.1, 1 / 3, 0.5 + 1e-12, 1e39, np.inf]])  # not floats; beyond float range
+    values = np.array([0.1, np.float32(0.1), np.nextafter(np.float32(1 / 3), 1), np.float32(1 / 3),
+                       0.5, np.nextafter(np.float32(0.5), 1), 3e38, np.inf, -np.inf, np.nan])
+    rows = values.astype(np.float32)[:, None].repeat(3, axis=1)  # (rows, features)
+    e3 = np.ascontiguousarray(edges.repeat(3, axis=0))
+    expected = ref.psi_counts(np.ascontiguousarray(rows.T), e3)
+    np.testing.assert_array_equal(_core.drift_psi_counts(rows.T, e3), expected)

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "drift_psi_rows.hpp"
@@ -36,9 +37,17 @@ void psi_counts(const Samples<T>& x, const double* edges, int64_t k, int64_t edg
   }
   if (row_major && x.feature_stride == 1 && k <= 64 && x.n > 0) {
     // Contiguous rows, few edges: bin every feature of a row at once, vectorised.
-    std::vector<double> edges_t(static_cast<size_t>(k * F));
-    for (int64_t f = 0; f < F; ++f)
-      for (int64_t e = 0; e < k; ++e) edges_t[e * F + f] = edges[f * edge_stride + e];
+    // Edges in the data's type: for float data, the smallest float >= the double edge, so that
+    // the float comparison v >= edge says exactly what the double one would.
+    std::vector<T> edges_t(static_cast<size_t>(k * F));
+    for (int64_t f = 0; f < F; ++f) {
+      for (int64_t e = 0; e < k; ++e) {
+        const double d = edges[f * edge_stride + e];
+        T t = static_cast<T>(d);
+        if (static_cast<double>(t) < d) t = std::nextafter(t, std::numeric_limits<T>::infinity());
+        edges_t[e * F + f] = t;
+      }
+    }
     const bool avx512 = isa_enabled(Isa::avx512), avx2 = isa_enabled(Isa::avx2);
 #pragma omp parallel num_threads(threads)
     {
