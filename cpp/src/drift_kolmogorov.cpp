@@ -164,7 +164,9 @@ double pomeranz_cdf(int64_t n, double x) {
         double s = 0.0;
         const int64_t lo = std::max<int64_t>(0, idx - (plen - 1));
         const int64_t hi = std::min<int64_t>(alen - 1, idx);
-        for (int64_t q = lo; q <= hi; ++q) s += V0[a0 + q] * pw[idx - q];
+        for (int64_t q = lo; q <= hi; ++q) {
+          if (a0 + q >= 0) s += V0[a0 + q] * pw[idx - q];  // the slice never starts below 0
+        }
         V1[c] = s;
         vmax = std::max(vmax, s);
       }
@@ -175,6 +177,7 @@ double pomeranz_cdf(int64_t n, double x) {
       V1s = V0s + j1 - k1;
     }
   }
+  if (n - V1s < 0 || n - V1s >= npwrs) return kNaN;  // outside the band: cannot happen
   double ans = V1[n - V1s];
   for (int64_t m = 1; m <= n; ++m) {
     if (std::fabs(ans) > big) {
