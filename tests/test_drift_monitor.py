@@ -162,3 +162,13 @@ def test_cli_exit_codes_and_formats(tmp_path, rng, capsys):
     assert main(["drift", str(tmp_path / "profile.npz"), str(tmp_path / "shift.parquet"), "-q"]) == 1
     assert main(["drift", str(tmp_path / "missing.npy"), str(tmp_path / "same.npz")]) == 2
     assert main(["drift", str(tmp_path / "ref.npy"), str(tmp_path / "ref.npy"), "--alpha", "2"]) == 2
+
+
+def test_nullable_and_boolean_columns(rng):
+    ref = pd.DataFrame({"n": pd.array([1, 2, None, 4] * 50, dtype="Int64"),
+                        "flag": rng.random(200) < 0.5,
+                        "s": pd.array(["x", None, "y", "x"] * 50, dtype="string")})
+    cur = ref.iloc[::-1].reset_index(drop=True)
+    rep = pw.DriftMonitor(ref).check(cur)
+    assert rep.kind == ["numeric", "numeric", "categorical"]
+    assert rep.nan_reference.tolist() == [50, 0, 50] and not rep.any_drift

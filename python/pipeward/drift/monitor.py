@@ -224,8 +224,9 @@ def _split_columns(data: Any, feature_names: list[str] | None, name: str):
             kind = col.dtype.kind
             if kind in "fiub":
                 kinds.append("numeric")
-                numeric_cols.append(col.to_numpy(dtype=np.float64 if kind != "f" or
-                                                 col.dtype.itemsize != 4 else np.float32))
+                as_f32 = kind == "f" and col.dtype.itemsize == 4
+                numeric_cols.append(col.to_numpy(dtype=np.float32 if as_f32 else np.float64,
+                                                 na_value=np.nan))  # nullable ints: NA -> NaN
             elif str(col.dtype) in ("category", "string", "str") or kind in "OUS":
                 kinds.append("categorical")
                 categorical.append(col)
