@@ -311,3 +311,17 @@ def test_gather_rows_is_a_transposing_copy(dtype, rng):
         out = _core.drift_gather_rows(view)
         assert out.flags.c_contiguous and out.dtype == dtype
         np.testing.assert_array_equal(out, view)
+
+
+@pytest.mark.parametrize("n1", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("n2", [1, 2, 3, 4, 5])
+def test_tiny_samples_every_alternative_and_method(n1, n2):
+    rng = np.random.default_rng(100 * n1 + n2)
+    a = rng.integers(0, 3, size=(n1, 6)).astype(np.float64)  # ties within and across samples
+    b = rng.integers(0, 3, size=(n2, 6)).astype(np.float64)
+    for alternative in ALTS:
+        for method in ("auto", "exact", "asymp"):
+            theirs, w_theirs = scipy_ks(a, b, alternative, method)
+            ours, w_ours = ours_ks(a, b, alternative, method)
+            assert_same(ours, theirs)
+            assert bool(w_theirs) == bool(w_ours)
