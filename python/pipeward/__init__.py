@@ -16,6 +16,7 @@ from .sha256 import Sha256, hash_file, hash_files, sha256
 from .signing import generate_keypair, save_keypair
 
 # --- drift --------------------------------------------------------------------------------
+from .drift import DriftMonitor, DriftReport, KsResult, PsiProfile, ks_2samp, psi
 
 # --- privacy ------------------------------------------------------------------------------
 
@@ -40,6 +41,12 @@ __all__ = [
     "sha256",
     "verify_inclusion",
     # drift
+    "DriftMonitor",
+    "DriftReport",
+    "KsResult",
+    "PsiProfile",
+    "ks_2samp",
+    "psi",
     # privacy
     # outliers
     # governance
