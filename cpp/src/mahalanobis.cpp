@@ -23,6 +23,15 @@ const detail::Variant& pick_variant() {
 
 std::size_t round_up(std::size_t x, std::size_t m) { return (x + m - 1) / m * m; }
 
+// Threads worth starting: each should get a few million multiply-adds, or waking the team
+// costs more than it saves (and a busy machine makes idle OpenMP threads expensive).
+int useful_threads(int threads, std::size_t n_blocks, double flops) {
+  const double per_thread = 4.0e6;
+  const auto by_work = static_cast<std::size_t>(flops / per_thread) + 1;
+  return static_cast<int>(std::max<std::size_t>(
+      1, std::min({static_cast<std::size_t>(std::max(threads, 1)), n_blocks, by_work})));
+}
+
 // Rows per block: the centred block (plus the factor panels) should stay in a core's L2.
 std::size_t block_rows(std::size_t d, std::size_t bytes_per_value, std::size_t mr) {
   const std::size_t budget = 192 * 1024;
@@ -97,7 +106,7 @@ void squared_distances(const MatrixView<T>& X, const T* location, const T* facto
   const std::size_t ldc = d;
   const std::size_t rb = block_rows(d, sizeof(T), mr);
   const std::size_t n_blocks = (n + rb - 1) / rb;
-  threads = static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(threads, n_blocks)));
+  threads = useful_threads(threads, n_blocks, 0.5 * double(n) * double(d) * double(d));
   // Every buffer is allocated here, before the parallel region, so nothing in it can throw.
   const std::size_t lanes = 16;  // the widest vector any variant stores per row
   std::vector<T> bufs(static_cast<std::size_t>(threads) * rb * ldc, T(0));
@@ -138,7 +147,7 @@ std::size_t comoment(const MatrixView<T>& X, const std::int64_t* rows, std::size
   const std::size_t ldc = round_up(round_up(d, mr), nr);
   const std::size_t rb = block_rows(ldc, sizeof(double), 1);
   const std::size_t n_blocks = (n + rb - 1) / rb;
-  threads = static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(threads, n_blocks)));
+  threads = useful_threads(threads, n_blocks, 0.5 * double(n) * double(d) * double(d));
   const std::size_t T_ = static_cast<std::size_t>(threads);
   std::vector<double> bufs(T_ * rb * ldc, 0.0);
   std::vector<double> part_m2(T_ * ldc * ldc, 0.0);  // upper triangle, ldc x ldc

@@ -17,6 +17,8 @@ from ._core import __version__
 # --- privacy ------------------------------------------------------------------------------
 
 # --- outliers -----------------------------------------------------------------------------
+from .outliers import (CovarianceStats, InputGuard, MahalanobisDetector, ScreenReport,
+                       mahalanobis, screen)
 
 # --- governance ---------------------------------------------------------------------------
 
@@ -28,5 +30,11 @@ __all__ = [
     # drift
     # privacy
     # outliers
+    "CovarianceStats",
+    "InputGuard",
+    "MahalanobisDetector",
+    "ScreenReport",
+    "mahalanobis",
+    "screen",
     # governance
 ]
