@@ -135,7 +135,7 @@ class MahalanobisDetector:
         return self
 
     def partial_fit(self, X: Any, y: Any = None) -> MahalanobisDetector:
-        """Add a batch to a streaming fit (method "empirical" or "oas"; exact merge).
+        """Add a batch to a streaming fit (method "empirical" or "oas"; exact merge; y ignored).
 
         Thresholds come from ``alpha`` (chi2 / hotelling) or, with ``contamination``, from
         the quantile of the current batch's distances.
@@ -144,8 +144,6 @@ class MahalanobisDetector:
         if self.method not in ("empirical", "oas"):
             raise ValueError(f"partial_fit needs method='empirical' or 'oas' (mergeable "
                              f"statistics), got method={self.method!r}")
-        if y is not None:
-            raise ValueError("partial_fit does not support the class-conditional mode")
         X, names = as_matrix(X)
         if hasattr(self, "stats_"):
             self._check_features(X, names)

@@ -38,14 +38,24 @@ def precision_factor(precision: np.ndarray) -> tuple[np.ndarray, bool]:
         return np.ascontiguousarray(V * np.sqrt(np.clip(w, 0.0, None))), False
 
 
+def native_float(X: np.ndarray) -> np.ndarray:
+    """X viewed with NumPy's own float32/float64 dtype object (no copy), which is what the
+    native kernels check for; byte-swapped data is converted (the one copy this makes)."""
+    if not X.dtype.isnative:
+        X = X.astype(X.dtype.newbyteorder("="))
+    canonical = np.dtype(np.float64 if X.dtype.itemsize == 8 else np.float32)
+    return X if X.dtype is canonical else X.view(canonical)
+
+
 def squared_distances_factored(X: np.ndarray, location: np.ndarray, factor: np.ndarray,
                                lower: bool, *, workers: int | None = None) -> np.ndarray:
     """The native kernel on a validated float array X (any strides) and a ready factor."""
+    X = native_float(X)
     dtype = X.dtype
     out = np.empty(X.shape[0], dtype=dtype)
     _core.mahalanobis_sq_distances(
-        X, np.ascontiguousarray(location, dtype=dtype), np.ascontiguousarray(factor, dtype=dtype),
-        bool(lower), out, workers)
+        X, native_float(np.ascontiguousarray(location, dtype=dtype)),
+        native_float(np.ascontiguousarray(factor, dtype=dtype)), bool(lower), out, workers)
     return out
 
 
@@ -95,7 +105,7 @@ class CovarianceStats:
 
     @classmethod
     def from_data(cls, X: Any, *, workers: int | None = None) -> CovarianceStats:
-        X = float_array(X, "X", ndim=2, finite=True)
+        X = native_float(float_array(X, "X", ndim=2, finite=True))
         count, mean, m2 = _core.mahalanobis_comoment(X, None, workers_arg(workers))
         return cls(int(count), mean, m2)
 
@@ -133,7 +143,7 @@ def comoment_of_rows(X: np.ndarray, rows: np.ndarray | None,
                      workers: int | None = None) -> tuple[int, np.ndarray, np.ndarray]:
     """(count, mean, M2) of X[rows] without gathering the rows into a copy."""
     idx = None if rows is None else np.ascontiguousarray(rows, dtype=np.int64)
-    count, mean, m2 = _core.mahalanobis_comoment(X, idx, workers)
+    count, mean, m2 = _core.mahalanobis_comoment(native_float(X), idx, workers)
     return int(count), mean, m2
 
 
@@ -145,6 +155,9 @@ def as_matrix(X: Any, name: str = "X") -> tuple[np.ndarray, np.ndarray | None]:
     Rejects non-numeric data, NaN/inf, non-2-d shapes and empty data with a message.
     """
     names = None
+    if hasattr(X, "nnz") and hasattr(X, "toarray"):
+        raise TypeError(f"{name}: sparse input is not supported; pass a dense array "
+                        "(X.toarray()) if it fits in memory")
     if hasattr(X, "columns") and hasattr(X, "dtypes"):  # a pandas DataFrame
         names = np.asarray([str(c) for c in X.columns], dtype=object)
         bad = [str(c) for c, t in zip(X.columns, X.dtypes) if not _numeric_kind(t)]
@@ -166,14 +179,21 @@ def as_matrix(X: Any, name: str = "X") -> tuple[np.ndarray, np.ndarray | None]:
         X = np.asarray(X)
         if X.dtype.kind in "biu":
             X = X.astype(np.float64)
-        elif X.dtype.kind == "c" or X.dtype not in FLOAT_DTYPES:
+        elif X.dtype.kind == "c":
+            raise ValueError(f"{name}: Complex data not supported, got a {describe(X)}")
+        elif X.dtype.kind != "f" or X.dtype.itemsize not in (4, 8):
             raise TypeError(f"{name}: expected real numeric data, got a {describe(X)}")
     if X.ndim != 2:
         raise ValueError(f"{name}: expected a 2-d array (n_samples, n_features), got a "
-                         f"{describe(X)}; reshape 1-d data with X.reshape(-1, 1)")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name}: expected at least one sample and one feature, got a "
-                         f"{describe(X)}")
+                         f"{describe(X)}. Reshape your data with X.reshape(-1, 1) for one "
+                         "feature or X.reshape(1, -1) for one sample")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name}: Found array with 0 sample(s) (shape={X.shape}) while a "
+                         "minimum of 1 is required.")
+    if X.shape[1] == 0:
+        raise ValueError(f"{name}: Found array with 0 feature(s) (shape={X.shape}) while a "
+                         "minimum of 1 is required.")
+    X = native_float(X)
     bad_rows = ~np.isfinite(X).all(axis=1)
     if bad_rows.any():
         first = int(np.flatnonzero(bad_rows)[0])
