@@ -119,6 +119,7 @@ def _screen(X: np.ndarray, Z: np.ndarray, y: np.ndarray | None, n: int, alpha: f
             kw: dict[str, Any], n_neighbors: int, flip_margin: float,
             spectral_z: float) -> ScreenReport:
     suspects = np.zeros(n, dtype=bool)
+    scaled = Z / Z.std(axis=0)
     for _round in range(2):
         keep = ~suspects
         det = _fit(Z[keep], None if y is None else y[keep], kw)
@@ -140,8 +141,10 @@ def _screen(X: np.ndarray, Z: np.ndarray, y: np.ndarray | None, n: int, alpha: f
         if y is not None:
             D_other = np.where(np.arange(D.shape[1])[None, :] == codes[:, None], np.inf, D)
             ratio = (own - D_other.min(axis=1)) / 2.0
-            agree = _neighbour_agreement(Z / Z.std(axis=0), y, n_neighbors)
-            flips = (ratio > flip_margin) & (agree < 0.5)
+            # Only rows the model already doubts need their neighbours counted.
+            doubted = np.flatnonzero(ratio > flip_margin)
+            agree = _neighbour_agreement(scaled, y, n_neighbors, doubted)
+            flips[doubted] = agree < 0.5
             spectral, backdoor = _spectral_signatures(_whiten(Z, det), y, spectral_z)
         suspects = outliers | flips | backdoor
     quarantine = np.flatnonzero(suspects)
@@ -178,19 +181,20 @@ def _whiten(Z: np.ndarray, det: MahalanobisDetector) -> np.ndarray:
     return (Z - det.location_) @ det._factor
 
 
-def _neighbour_agreement(white: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
-    """Share of each row's k nearest neighbours (whitened Euclidean) carrying its label."""
-    n = white.shape[0]
+def _neighbour_agreement(points: np.ndarray, y: np.ndarray, k: int,
+                         rows: np.ndarray) -> np.ndarray:
+    """Share of the k nearest neighbours (Euclidean) of each of `rows` carrying its label."""
+    n = points.shape[0]
     k = max(1, min(k, n - 1))
-    sq = np.einsum("ij,ij->i", white, white)
-    agree = np.empty(n)
-    block = max(1, 2_000_000 // max(n, 1))
-    for s in range(0, n, block):
-        e = min(n, s + block)
-        dist = sq[s:e, None] - 2.0 * white[s:e] @ white.T + sq[None, :]
-        dist[np.arange(e - s), np.arange(s, e)] = np.inf  # not its own neighbour
+    sq = np.einsum("ij,ij->i", points, points)
+    agree = np.empty(rows.size)
+    block = max(1, 4_000_000 // max(n, 1))
+    for s in range(0, rows.size, block):
+        r = rows[s:s + block]
+        dist = sq[r, None] - 2.0 * points[r] @ points.T + sq[None, :]
+        dist[np.arange(r.size), r] = np.inf  # not its own neighbour
         nn = np.argpartition(dist, k - 1, axis=1)[:, :k]
-        agree[s:e] = (y[nn] == y[s:e, None]).mean(axis=1)
+        agree[s:s + block] = (y[nn] == y[r, None]).mean(axis=1)
     return agree
 
 

@@ -159,20 +159,37 @@ def f_sf(x: np.ndarray | float, dfn: float, dfd: float) -> np.ndarray:
 
 
 def _invert(sf, p: float, lo: float, hi: float, *, grow: bool) -> float:
-    """The x with sf(x) = p for a decreasing sf, by bisection (grows hi while sf(hi) > p)."""
+    """The x with sf(x) = p for a decreasing sf: bracket, then the Illinois false-position
+    method on log(sf) (near-linear in x in the tails, so it converges in a few steps)."""
     _check_probability(p)
+    target = math.log(p)
+    g = lambda x: math.log(max(float(sf(x)), 1e-300)) - target  # noqa: E731
     if grow:
-        while float(sf(hi)) > p:
+        while g(hi) > 0:
             lo, hi = hi, hi * 2.0
+    g_lo, g_hi = g(lo), g(hi)
+    side = 0
+    x = 0.5 * (lo + hi)
     for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if float(sf(mid)) > p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-14 * max(1.0, abs(hi)):
+        x = (lo * g_hi - hi * g_lo) / (g_hi - g_lo) if g_hi != g_lo else 0.5 * (lo + hi)
+        if not lo < x < hi:
+            x = 0.5 * (lo + hi)
+        gx = g(x)
+        if gx == 0 or hi - lo <= 1e-14 * max(1.0, abs(x)):
             break
-    return 0.5 * (lo + hi)
+        if gx > 0:
+            lo, g_lo = x, gx
+            if side == 1:
+                g_hi *= 0.5
+            side = 1
+        else:
+            hi, g_hi = x, gx
+            if side == -1:
+                g_lo *= 0.5
+            side = -1
+        if abs(gx) < 1e-13:
+            break
+    return x
 
 
 @functools.lru_cache(maxsize=256)
