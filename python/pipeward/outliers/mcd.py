@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -263,13 +264,12 @@ def raw_mcd(X: np.ndarray, h: int, rng: np.random.Generator,
     if h >= n:
         est = _fit_rows(X, None, workers, max_cond)
         return est.location, est.covariance, np.arange(n), est.regularised
-    with _single_threaded_blas():
-        if d <= RANDOM_STARTS_MAX_D and d + 1 <= min(SUBSET_ROWS, n) // 2:
-            candidates = _random_start_candidates(X, h, rng, workers, max_cond)
-        else:
-            sample = rng.choice(n, size=DET_SAMPLE, replace=False) if n > DET_SAMPLE else None
-            candidates = deterministic_starts(X if sample is None else X[np.sort(sample)],
-                                              max_cond)
+    if d <= RANDOM_STARTS_MAX_D and d + 1 <= min(SUBSET_ROWS, n) // 2:
+        candidates = _random_start_candidates(X, h, rng, workers, max_cond)
+    else:
+        sample = rng.choice(n, size=DET_SAMPLE, replace=False) if n > DET_SAMPLE else None
+        candidates = deterministic_starts(X if sample is None else X[np.sort(sample)],
+                                          max_cond)
     refined = [_c_steps(X, h, c, 2, workers, max_cond) for c in candidates[:N_FULL]]
     est, rows = min(refined, key=lambda r: r[0].logdet)
     est, rows = _c_steps(X, h, est, MAX_C_STEPS, workers, max_cond)
@@ -306,6 +306,14 @@ def min_cov_det(X: np.ndarray, *, support_fraction: float | None = None,
                 random_state: int | np.random.Generator | None = None,
                 workers: int | None = None) -> MCDResult:
     """sklearn ``MinCovDet(support_fraction, random_state).fit(X)``'s estimates, scalably."""
+    # The native kernels carry the heavy work; the many small LAPACK calls run faster on one
+    # BLAS thread than with a team that must wake for each of them.
+    with _single_threaded_blas():
+        return _min_cov_det(X, support_fraction, random_state, workers)
+
+
+def _min_cov_det(X: np.ndarray, support_fraction: float | None, random_state: Any,
+                 workers: int | None) -> MCDResult:
     n, d = X.shape
     h = support_size(n, d, support_fraction)
     rng = np.random.default_rng(random_state)
