@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.covariance import OAS, EllipticEnvelope, EmpiricalCovariance, LedoitWolf, MinCovDet
 
 import pipeward as pw
@@ -246,3 +248,61 @@ def test_sklearn_check_estimator():
     failed = [r for r in results if r["status"] == "failed"]
     assert not failed, [(r["check_name"], str(r["exception"])[:200]) for r in failed]
     assert sum(r["status"] == "passed" for r in results) >= 30
+
+
+@st.composite
+def adversarial(draw):
+    """Random data with the shapes that break estimators: offsets, scales, near-collinearity."""
+    n = draw(st.integers(3, 200))
+    d = draw(st.integers(1, min(12, n - 1)))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    kind = draw(st.sampled_from(["plain", "offset", "scales", "collinear", "heavy"]))
+    if kind == "offset":
+        X += 1e6
+    elif kind == "scales":
+        X *= 10.0 ** rng.integers(-4, 5, size=d)
+    elif kind == "collinear" and d > 1:
+        X[:, -1] = X[:, 0] + 1e-6 * rng.normal(size=n)
+    elif kind == "heavy":
+        X = rng.standard_t(1.5, size=(n, d))
+    return X
+
+
+@settings(max_examples=40)
+@given(adversarial(), st.sampled_from(["empirical", "ledoit_wolf", "oas"]))
+def test_shrinkage_estimators_match_sklearn_on_adversarial_data(X, method):
+    peer = PEERS[method]().fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CovarianceWarning)
+        ours = pw.MahalanobisDetector(method).fit(X)
+    scale = np.sqrt(np.outer(np.diag(peer.covariance_), np.diag(peer.covariance_))) + 1e-300
+    assert np.max(np.abs(ours.covariance_ - peer.covariance_) / scale) < 1e-8
+    np.testing.assert_allclose(ours.location_, peer.location_, rtol=1e-12, atol=1e-9)
+    d2 = ours.mahalanobis(X)
+    assert np.isfinite(d2).all() and (d2 >= -1e-9).all()
+
+
+def test_one_feature_mcd_matches_sklearn(rng):
+    x = np.concatenate([rng.normal(size=300), rng.normal(size=40) + 9])[:, None]
+    ours = pw.MahalanobisDetector("mcd", random_state=0).fit(x)
+    peer = MinCovDet(random_state=0).fit(x)
+    np.testing.assert_allclose(ours.location_, peer.location_, rtol=1e-12)
+    np.testing.assert_allclose(ours.covariance_, peer.covariance_, rtol=1e-12)
+    np.testing.assert_array_equal(ours.support_, peer.support_)
+
+
+def test_float32_mcd_and_pickle(rng):
+    import pickle
+
+    X = _data(rng).astype(np.float32)
+    det = pw.MahalanobisDetector("mcd", random_state=0).fit(X)
+    assert det.mahalanobis(X).dtype == np.float32
+    peer = MinCovDet(random_state=0).fit(X.astype(np.float64))
+    scale = np.sqrt(np.diag(peer.covariance_))
+    assert np.max(np.abs(det.location_ - peer.location_) / scale) < 0.05
+    again = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(again.predict(X), det.predict(X))
+    stats = pw.CovarianceStats.from_data(X)
+    assert pickle.loads(pickle.dumps(stats)).count == stats.count  # ships to Dask workers
