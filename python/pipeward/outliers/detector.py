@@ -158,7 +158,7 @@ class MahalanobisDetector:
         self.n_samples_fit_ = stats.count
         rule = self._rule()
         if rule == "conformal":
-            rule = "hotelling" if self.method == "empirical" and stats.count > d_of(X) else "chi2"
+            rule = "hotelling" if self.method == "empirical" and stats.count > X.shape[1] else "chi2"
         self.threshold_rule_ = rule
         if rule == "contamination":
             dist = self._distances(X).astype(np.float64)
@@ -388,10 +388,6 @@ class MahalanobisDetector:
                 NotFittedError = ValueError  # noqa: N806
             raise NotFittedError("This MahalanobisDetector instance is not fitted yet; call "
                                  "'fit' with appropriate arguments before using it")
-
-
-def d_of(X: np.ndarray) -> int:
-    return int(X.shape[1])
 
 
 def _ledoit_wolf(S: np.ndarray, X: np.ndarray | None, mean: np.ndarray,

@@ -112,10 +112,10 @@ def screen(X: Any, y: Any = None, *, alpha: float = 1e-4, method: str = "ledoit_
     kw = dict(method=method, random_state=random_state, workers=workers_arg(workers))
 
     with _single_threaded_blas():
-        return _screen(X, Z, y, n, alpha, kw, n_neighbors, flip_margin, spectral_z)
+        return _screen(Z, y, n, alpha, kw, n_neighbors, flip_margin, spectral_z)
 
 
-def _screen(X: np.ndarray, Z: np.ndarray, y: np.ndarray | None, n: int, alpha: float,
+def _screen(Z: np.ndarray, y: np.ndarray | None, n: int, alpha: float,
             kw: dict[str, Any], n_neighbors: int, flip_margin: float,
             spectral_z: float) -> ScreenReport:
     suspects = np.zeros(n, dtype=bool)
