@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import pipeward as pw
@@ -44,7 +44,6 @@ def _layout(X, layout):
     return X
 
 
-@settings(max_examples=30)
 @given(problems())
 @example((1, 1, np.float64, "C", 0))
 @example((17, 25, np.float32, "F", 1))  # a row block shorter than a register tile
@@ -119,7 +118,6 @@ def test_gpu_array_is_a_clear_error():
         pw.mahalanobis(FakeCuPy(), FakeCuPy(), FakeCuPy())
 
 
-@settings(max_examples=30)
 @given(st.integers(1, 400), st.integers(1, 30), st.sampled_from([np.float64, np.float32]),
        st.integers(0, 2**32 - 1))
 def test_comoment_matches_two_pass_reference(n, d, dtype, seed):

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.covariance import OAS, EllipticEnvelope, EmpiricalCovariance, LedoitWolf, MinCovDet
 
@@ -270,7 +270,6 @@ def adversarial(draw):
     return X
 
 
-@settings(max_examples=40)
 @given(adversarial(), st.sampled_from(["empirical", "ledoit_wolf", "oas"]))
 def test_shrinkage_estimators_match_sklearn_on_adversarial_data(X, method):
     peer = PEERS[method]().fit(X)
