@@ -305,3 +305,17 @@ def test_float32_mcd_and_pickle(rng):
     np.testing.assert_array_equal(again.predict(X), det.predict(X))
     stats = pw.CovarianceStats.from_data(X)
     assert pickle.loads(pickle.dumps(stats)).count == stats.count  # ships to Dask workers
+
+
+def test_nan_at_scoring_time_names_the_row(rng):
+    det = pw.MahalanobisDetector("empirical").fit(rng.normal(size=(50, 3)))
+    Z = rng.normal(size=(10, 3))
+    Z[7, 2] = np.inf
+    with pytest.raises(ValueError, match=r"NaN or infinity in 1 row\(s\) \(first: row 7\)"):
+        det.predict(Z)
+    Z[7, 2] = np.nan
+    with pytest.raises(ValueError, match="row 7"):
+        pw.mahalanobis(Z, det.location_, det.precision_)
+    det_y = pw.MahalanobisDetector("empirical").fit(rng.normal(size=(50, 3)), np.arange(50) % 2)
+    with pytest.raises(ValueError, match="row 7"):
+        det_y.class_distances(Z)

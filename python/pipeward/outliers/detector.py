@@ -15,7 +15,8 @@ import numpy as np
 
 from .._validate import workers_arg
 from . import thresholds as th
-from .kernel import CovarianceStats, as_matrix, precision_factor, squared_distances_factored
+from .kernel import (CovarianceStats, as_matrix, precision_factor, require_finite_rows,
+                     squared_distances_factored)
 from .mcd import min_cov_det
 
 METHODS = ("empirical", "ledoit_wolf", "oas", "mcd")
@@ -243,18 +244,20 @@ class MahalanobisDetector:
     def mahalanobis(self, X: Any) -> np.ndarray:
         """Squared Mahalanobis distances (to the nearest class in the class-conditional mode)."""
         self._check_fitted()
-        X, names = as_matrix(X)
+        X, names = as_matrix(X, check_finite=False)
         self._check_features(X, names)
-        return self._distances(X)
+        return require_finite_rows(self._distances(X), "X")
 
     def class_distances(self, X: Any) -> np.ndarray:
         """(n, n_classes) squared distances to each class location (class-conditional mode)."""
         self._check_fitted()
         if self.classes_ is None:
             raise ValueError("class_distances needs a detector fitted with labels y")
-        X, names = as_matrix(X)
+        X, names = as_matrix(X, check_finite=False)
         self._check_features(X, names)
-        return self._class_distances(X)
+        D = self._class_distances(X)
+        require_finite_rows(D.sum(axis=1), "X")
+        return D
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Negative squared Mahalanobis distances (higher is more normal)."""
