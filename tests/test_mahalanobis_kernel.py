@@ -172,3 +172,13 @@ def test_threads_give_the_same_answer(rng):
     a = CovarianceStats.from_data(X, workers=1)
     b = CovarianceStats.from_data(X, workers=2)
     np.testing.assert_allclose(a.comoment, b.comoment, rtol=1e-12)
+
+
+def test_statistics_reject_non_finite_data(rng):
+    X = rng.normal(size=(100, 4))
+    X[50, 3] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        CovarianceStats.from_data(X)
+    X[50, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        CovarianceStats.from_data(X)

@@ -118,8 +118,11 @@ class CovarianceStats:
 
     @classmethod
     def from_data(cls, X: Any, *, workers: int | None = None) -> CovarianceStats:
-        X = native_float(float_array(X, "X", ndim=2, finite=True))
+        X = native_float(float_array(X, "X", ndim=2))
         count, mean, m2 = _core.mahalanobis_comoment(X, None, workers_arg(workers))
+        # One pass over X: a NaN or infinity anywhere shows up in the mean.
+        if not np.isfinite(mean).all():
+            raise ValueError(f"X: contains NaN or infinity ({describe(X)})")
         return cls(int(count), mean, m2)
 
     @classmethod
