@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -14,6 +15,12 @@ from pipeward.manifest import ManifestWarning, _hashing, cache
 from _manifest_trees import make_tree
 
 FILES = {f"d{i % 3}/f{i}".encode(): os.urandom(100 + i) for i in range(30)}
+
+
+def next_timestamp_tick() -> None:
+    """File-system timestamps tick every few ms (the kernel's clock granularity); with the racy
+    window off, an edit inside the build's own tick is invisible by design, so step past it."""
+    time.sleep(0.03)
 
 
 @pytest.fixture
@@ -49,6 +56,7 @@ def test_editing_one_file_rereads_only_that_file(tmp_path, reads, no_racy_window
     root = make_tree(tmp_path / "t", FILES)
     pw.Manifest.build(root, cache=tmp_path / "c.json")
     target = os.path.join(root, b"d1/f7")
+    next_timestamp_tick()
     with open(target, "r+b") as f:
         f.write(b"EDITED")  # same size
     reads.clear()
@@ -62,6 +70,7 @@ def test_restoring_mtime_after_an_edit_does_not_fool_the_cache(tmp_path, reads, 
     pw.Manifest.build(root, cache=tmp_path / "c.json")
     target = os.path.join(root, b"d0/f3")
     before = os.stat(target)
+    next_timestamp_tick()
     with open(target, "r+b") as f:
         f.write(b"sneaky")
     os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # ctime still moves
@@ -134,6 +143,7 @@ def test_verify_uses_the_cache_too(tmp_path, reads, no_racy_window):
     reads.clear()
     assert m.verify(root, cache=tmp_path / "c.json").ok
     assert reads == []
+    next_timestamp_tick()
     with open(os.path.join(root, b"d0/f0"), "r+b") as f:
         f.write(b"!")
     v = m.verify(root, cache=tmp_path / "c.json")

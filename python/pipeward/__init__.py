@@ -17,10 +17,13 @@ from .sha256 import Sha256, hash_file, hash_files, sha256
 from .signing import generate_keypair, save_keypair
 
 # --- drift --------------------------------------------------------------------------------
+from .drift import DriftMonitor, DriftReport, KsResult, PsiProfile, ks_2samp, psi
 
 # --- privacy ------------------------------------------------------------------------------
 
 # --- outliers -----------------------------------------------------------------------------
+from .outliers import (CovarianceStats, InputGuard, MahalanobisDetector, ScreenReport,
+                       mahalanobis, screen)
 
 # --- governance ---------------------------------------------------------------------------
 from . import audit
@@ -42,8 +45,20 @@ __all__ = [
     "sha256_batch",
     "verify_inclusion",
     # drift
+    "DriftMonitor",
+    "DriftReport",
+    "KsResult",
+    "PsiProfile",
+    "ks_2samp",
+    "psi",
     # privacy
     # outliers
+    "CovarianceStats",
+    "InputGuard",
+    "MahalanobisDetector",
+    "ScreenReport",
+    "mahalanobis",
+    "screen",
     # governance
     "AuditLog",
     "AuditReport",

@@ -42,7 +42,29 @@ def sha256_hash_files(
 ) -> list[tuple[bytes, int, int, int, bool]]: ...
 
 # --- drift ---
+def drift_ks_2samp(
+    x1: np.ndarray, x2: np.ndarray, alternative: int, method: int, omit_nan: bool,
+    workers: int | None = None, x1_sorted: bool = False, x2_sorted: bool = False,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64],
+           npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64],
+           npt.NDArray[np.int32]]: ...
+def drift_gather_rows(x: np.ndarray, workers: int | None = None) -> np.ndarray: ...
+def drift_psi_counts(
+    x: np.ndarray, edges: npt.NDArray[np.float64], workers: int | None = None
+) -> npt.NDArray[np.int64]: ...
+def drift_ks_exact_pvalue(n1: int, n2: int, h: int, alternative: int) -> tuple[bool, float]: ...
+def drift_kolmogn_sf(n: float, x: float) -> float: ...
+def drift_smirnov_sf(n: int, x: float) -> float: ...
 
 # --- privacy ---
 
 # --- mahalanobis ---
+def mahalanobis_sq_distances(
+    X: npt.NDArray[np.floating], location: npt.NDArray[np.floating],
+    factor: npt.NDArray[np.floating], lower: bool, out: npt.NDArray[np.floating],
+    workers: int | None = None,
+) -> None: ...
+def mahalanobis_comoment(
+    X: npt.NDArray[np.floating], rows: npt.NDArray[np.int64] | None = None,
+    workers: int | None = None,
+) -> tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
