@@ -23,6 +23,16 @@ def host_backend(backend: str, *arrays: Any) -> str:
     return chosen
 
 
+def array_backend(backend: str, *arrays: Any) -> str:
+    """'cpu', 'reference' or 'cuda' (CuPy arrays: the kernels of cuda/drift.cu)."""
+    chosen = resolve_backend(backend, *arrays)
+    if chosen == "cuda":
+        from .._backend import cupy  # noqa: PLC0415
+
+        cupy()  # a clear error when CuPy or a device is missing
+    return chosen
+
+
 def sample_array(x: Any, name: str) -> np.ndarray:
     """A float32/float64 array of at least one dimension, with a message for anything else."""
     if hasattr(x, "dtype") and np.dtype(x.dtype).kind in "OUS":

@@ -10,7 +10,8 @@ import numpy as np
 
 from .. import _core
 from .._validate import describe, workers_arg
-from ._inputs import feature_major, host_backend, sample_array, sorted_rows
+from .._backend import is_gpu_array
+from ._inputs import array_backend, feature_major, sample_array, sorted_rows
 
 Alternative = Literal["two-sided", "less", "greater"]
 Method = Literal["auto", "exact", "asymp"]
@@ -77,7 +78,7 @@ def ks_2samp(data1: Any, data2: Any, alternative: Alternative = "two-sided",
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if nan_policy not in NAN_POLICIES:
         raise ValueError(f"nan_policy must be one of {', '.join(NAN_POLICIES)}, got {nan_policy!r}")
-    chosen = host_backend(backend, data1, data2)
+    chosen = array_backend(backend, data1, data2)
     workers = workers_arg(workers)
     x1 = sample_array(data1, "data1")
     x2 = sample_array(data2, "data2")
@@ -97,6 +98,11 @@ def ks_2samp(data1: Any, data2: Any, alternative: Alternative = "two-sided",
         from ..reference.drift import ks_2samp_features  # noqa: PLC0415
 
         out = ks_2samp_features(v1, v2, alternative, method, omit_nan=nan_policy == "omit")
+    elif chosen == "cuda":  # CuPy arrays in, CuPy arrays out: cuda/drift.cu
+        from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only
+
+        out = gpu.ks_2samp(v1, v2, ALTERNATIVES.index(alternative), METHODS.index(method),
+                           nan_policy == "omit")
     else:
         out = _core.drift_ks_2samp(sorted_rows(v1, workers), sorted_rows(v2, workers),
                                    ALTERNATIVES.index(alternative), METHODS.index(method),
@@ -117,6 +123,8 @@ def package_result(out: tuple, feature_shape: tuple[int, ...]) -> KsResult:
     stat, p, loc, sign, n1, n2, status = out
     warn_fallbacks(status, n1, n2)
     fields = [stat, p, loc, sign, n1, n2]
+    if is_gpu_array(stat):  # stays on the device; 0-d CuPy arrays for 1-d input
+        return KsResult(*(a.reshape(feature_shape) for a in fields))
     if feature_shape == ():
         scalars = [np.float64(a[0]) for a in fields[:4]] + [int(n1[0]), int(n2[0])]
         if not np.isnan(sign[0]):

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _core
 from .._validate import describe, workers_arg
-from ._inputs import feature_major, host_backend, sample_array
+from ._inputs import array_backend, feature_major, host_backend, sample_array
 
 BINNINGS = ("quantile", "uniform", "evidently")
 DEFAULT_EPS = 1e-4
@@ -222,7 +222,7 @@ def psi(reference: Any, current: Any, *, bins: Any = 10, binning: str = "quantil
     dictionary-encoded on the reference's categories instead of binned; every category unseen
     in the reference gets its own bin, missing values another.
     """
-    chosen = host_backend(backend, reference, current)
+    chosen = array_backend(backend, reference, current)
     if is_categorical(reference) or is_categorical(current):
         return categorical_psi(reference, current, eps)
     ref = _features(reference, axis, "reference")
@@ -230,6 +230,12 @@ def psi(reference: Any, current: Any, *, bins: Any = 10, binning: str = "quantil
     if ref.shape[0] != cur.shape[0]:
         raise ValueError(f"reference and current must have the same features, got "
                          f"{ref.shape[0]} and {cur.shape[0]}")
+    if chosen == "cuda":  # CuPy arrays in, CuPy arrays out: cuda/drift.cu
+        from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only
+
+        value = gpu.psi(ref, cur, bins, binning, _check_eps(eps))
+        x = reference
+        return value.reshape(()) if x.ndim == 1 else value.reshape(_feature_shape(x, axis))
     edges = reference_edges(ref, bins, binning, cur)
     w = workers_arg(workers)
     value = psi_from_counts(bin_counts(ref, edges, backend=chosen, workers=w),

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._backend import GPUUnavailableError, cupy, resolve_backend
+from .._backend import cupy, resolve_backend
 from .._validate import FLOAT_DTYPES, describe, float_array, workers_arg
 from ..reference import mahalanobis as reference
 
@@ -71,8 +71,6 @@ def mahalanobis(X: Any, location: Any, precision: Any, *, backend: str = "auto",
     backend = resolve_backend(backend, X, location, precision)
     if backend == "cuda":
         cupy()  # explains a missing CuPy / device first
-        raise GPUUnavailableError("the CUDA Mahalanobis kernel is not part of this build; "
-                                  "copy the data to the host with .get() to score it on CPU")
     # X's finiteness is checked on the result: a NaN or infinity in a row always makes that
     # row's distance non-finite, and this saves a pass over X.
     X = float_array(X, "X", ndim=2)
@@ -87,6 +85,10 @@ def mahalanobis(X: Any, location: Any, precision: Any, *, backend: str = "auto",
                          f"got a {describe(precision)}")
     if backend == "reference":
         d2 = reference.squared_distances(X, location, precision).astype(X.dtype, copy=False)
+    elif backend == "cuda":  # CuPy arrays in, CuPy arrays out: cuda/mahalanobis.cu + cuBLAS
+        from .._gpu import mahalanobis as gpu  # noqa: PLC0415 - GPU path only
+
+        d2 = gpu.mahalanobis(X, location, precision)
     else:
         factor, lower = precision_factor(precision)
         d2 = squared_distances_factored(X, location, factor, lower, workers=workers_arg(workers))
