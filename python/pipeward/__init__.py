@@ -11,7 +11,7 @@ from ._capabilities import capabilities
 from ._core import __version__
 
 # --- integrity ----------------------------------------------------------------------------
-from .sha256 import Sha256, hash_file, hash_files, sha256
+from .sha256 import FileChangedError, Sha256, hash_file, hash_files, sha256
 
 # --- drift --------------------------------------------------------------------------------
 
@@ -26,6 +26,7 @@ __all__ = [
     "__version__",
     "capabilities",
     # integrity
+    "FileChangedError",
     "Sha256",
     "hash_file",
     "hash_files",
