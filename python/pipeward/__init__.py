@@ -12,7 +12,7 @@ from ._core import __version__
 
 # --- integrity ----------------------------------------------------------------------------
 from .manifest import Manifest, Verification, verify_inclusion
-from .sha256 import Sha256, hash_file, hash_files, sha256
+from .sha256 import FileChangedError, Sha256, hash_file, hash_files, sha256
 from .signing import generate_keypair, save_keypair
 
 # --- drift --------------------------------------------------------------------------------
@@ -33,6 +33,7 @@ __all__ = [
     "__version__",
     "capabilities",
     # integrity
+    "FileChangedError",
     "Manifest",
     "Sha256",
     "Verification",
