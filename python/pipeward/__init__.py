@@ -15,6 +15,15 @@ from ._core import __version__
 # --- drift --------------------------------------------------------------------------------
 
 # --- privacy ------------------------------------------------------------------------------
+from .privacy import (
+    ClipResult,
+    PLDAccountant,
+    RDPAccountant,
+    clip_and_noise,
+    epsilon,
+    noise_multiplier_for,
+    poisson_batches,
+)
 
 # --- outliers -----------------------------------------------------------------------------
 
@@ -27,6 +36,13 @@ __all__ = [
     # integrity
     # drift
     # privacy
+    "ClipResult",
+    "PLDAccountant",
+    "RDPAccountant",
+    "clip_and_noise",
+    "epsilon",
+    "noise_multiplier_for",
+    "poisson_batches",
     # outliers
     # governance
 ]
