@@ -20,6 +20,7 @@ parameters are split into tensors.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -108,7 +109,7 @@ def clip_and_noise(
             "clip_and_noise got CuPy arrays, but this build has no CUDA clip_and_noise kernel "
             "yet; copy the gradients to the host explicitly (cupy.asnumpy) to use the CPU kernel")
     b = grads[0].shape[0]
-    flat = [g.reshape(b, -1) for g in grads]  # views: C-contiguity was checked
+    flat = [g.reshape(b, math.prod(g.shape[1:])) for g in grads]  # views: C-contiguous
     per_layer = np.ndim(max_grad_norm) > 0
     if per_layer:
         limits = np.array([_checks.positive(c, "max_grad_norm") for c in max_grad_norm])
@@ -216,18 +217,22 @@ def _norms(flat: list[np.ndarray], given: Any, per_layer: bool, where: str,
         bad = ~np.isfinite(norms) | (norms < 0)
         if bad.any():
             raise ValueError(f"per_sample_norms must be finite and >= 0; sample(s) "
-                             f"{np.flatnonzero(bad.reshape(b, -1).any(axis=1))[:10].tolist()} are not")
+                             f"{np.flatnonzero(_by_sample(bad))[:10].tolist()} are not")
         return norms
     if where == "reference":
         sq = reference.per_sample_norms(flat) ** 2
     else:
         sq = np.stack([_core.privacy_sq_norms(g, workers=workers) for g in flat], axis=1)
     norms = np.sqrt(sq) if per_layer else np.sqrt(sq.sum(axis=1))
-    bad = ~np.isfinite(norms.reshape(b, -1)).all(axis=1)
+    bad = _by_sample(~np.isfinite(norms))
     if bad.any():
         raise ValueError(f"per_sample_grads contains NaN or infinity in sample(s) "
                          f"{np.flatnonzero(bad)[:10].tolist()}; nothing was aggregated")
     return norms
+
+
+def _by_sample(flags: np.ndarray) -> np.ndarray:
+    return flags.any(axis=1) if flags.ndim == 2 else flags
 
 
 def _clip_factor(norms: np.ndarray, limit: float, convention: str) -> np.ndarray:

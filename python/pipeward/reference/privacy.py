@@ -102,7 +102,7 @@ def chacha_normals(key: bytes, nonce: bytes, n: int, *, offset: int = 0) -> np.n
 
 def per_sample_norms(grads: Sequence[np.ndarray]) -> np.ndarray:
     """(B, L): the L2 norm of each sample's gradient in each of the L tensors (float64)."""
-    return np.stack([np.sqrt((g.reshape(g.shape[0], -1).astype(np.float64) ** 2).sum(axis=1))
+    return np.stack([np.sqrt((g.reshape(g.shape[0], math.prod(g.shape[1:])).astype(np.float64) ** 2).sum(axis=1))
                      for g in grads], axis=1)
 
 
@@ -141,7 +141,7 @@ def clip_and_noise(grads: Sequence[np.ndarray], max_grad_norm: float | Sequence[
         denom = float(expected_batch_size if expected_batch_size is not None else b)
     out = []
     for k, g in enumerate(grads):
-        flat = g.reshape(b, -1).astype(np.float64)
+        flat = g.reshape(b, math.prod(g.shape[1:])).astype(np.float64)
         summed = factors[k] @ flat if b else np.zeros(flat.shape[1])
         if noise is not None:
             summed = summed + std * np.asarray(noise[k], np.float64).reshape(-1)
