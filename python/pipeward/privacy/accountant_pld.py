@@ -175,7 +175,7 @@ class PLDAccountant:
     mechanism = "pld"
 
     def __init__(self, value_discretization_interval: float = 1e-4, *,
-                 max_bins: int = 1 << 21, tail_mass: float = 1e-15) -> None:
+                 max_bins: int = 1 << 22, tail_mass: float = 1e-15) -> None:
         self.interval = _checks.positive(value_discretization_interval, "value_discretization_interval")
         if isinstance(max_bins, bool) or not isinstance(max_bins, int) or max_bins < 64:
             raise ValueError(f"max_bins must be an integer >= 64, got {max_bins!r}")
