@@ -319,6 +319,8 @@ def test_core_rejects_what_the_binding_cannot_take():
         _core.privacy_normals(4, key=b"short", nonce=bytes(12))
     with pytest.raises(ValueError, match="not both"):
         _core.privacy_normals(4, seed=1, key=bytes(32), nonce=bytes(12))
+    with pytest.raises(ValueError, match="2\\^36"):
+        _core.privacy_normals(4, key=bytes(32), nonce=bytes(12), offset=(1 << 36) - 2)
 
 
 def test_poisson_batches_sizes_padding_and_empties():

@@ -66,6 +66,14 @@ void load_words(const std::string& bytes, uint32_t* words, std::size_t n) {
   }
 }
 
+// ChaCha20's block counter is 32 bits: past 2^32 blocks (2^36 elements) the keystream would
+// repeat, so such a request is refused rather than wrapped.
+void check_chacha_range(const NoiseSource& src, uint64_t offset, uint64_t n) {
+  if (src.kind == 2 && (offset + n + 15) / 16 > (uint64_t{1} << 32)) {
+    throw py::value_error("secure noise covers at most 2^36 elements per key (ChaCha20's 32-bit block counter)");
+  }
+}
+
 // seed -> Philox; key + nonce -> ChaCha20; neither -> no noise.
 NoiseSource noise_source(const py::object& seed, const py::object& key, const py::object& nonce,
                          uint32_t stream) {
@@ -113,6 +121,7 @@ py::tuple clip_sum_noise(const py::array& g, const py::array& scale, double nois
   const NoiseSource src = noise_source(seed, key, nonce, stream);
   const int threads = resolve_workers(workers);
   const auto rows = static_cast<std::size_t>(g.shape(0)), cols = static_cast<std::size_t>(g.shape(1));
+  check_chacha_range(src, offset, cols);
   const bool f64 = d == Dtype::f64;
   py::array out = f64 ? py::array(py::array_t<double>(static_cast<py::ssize_t>(cols)))
                       : py::array(py::array_t<float>(static_cast<py::ssize_t>(cols)));
@@ -133,6 +142,7 @@ py::array_t<float> normals(std::size_t n, uint64_t offset, const py::object& see
                            const py::object& workers) {
   const NoiseSource src = noise_source(seed, key, nonce, stream);
   if (src.kind == 0) throw py::value_error("normals needs a seed or a key");
+  check_chacha_range(src, offset, n);
   const int threads = resolve_workers(workers);
   py::array_t<float> out(static_cast<py::ssize_t>(n));
   float* op = out.mutable_data();
