@@ -344,3 +344,19 @@ def test_poisson_batches_sizes_padding_and_empties():
         pw.poisson_batches(10, 0.0)
     with pytest.raises(ValueError, match="n must be"):
         pw.poisson_batches(0, 0.5)
+
+
+class _FakeGpuArray:
+    """Looks like a CuPy array to the dispatcher (never touched as memory)."""
+
+    __cuda_array_interface__ = {"shape": (4, 3), "typestr": "<f4", "data": (0, False), "version": 3}
+    dtype = np.dtype(np.float32)
+    shape = (4, 3)
+    ndim = 2
+
+
+def test_gpu_arrays_are_a_clear_error_never_a_silent_copy():
+    with pytest.raises(pw.GPUUnavailableError, match="no CUDA clip_and_noise kernel"):
+        pw.clip_and_noise(_FakeGpuArray(), 1.0, 1.0)
+    with pytest.raises(TypeError, match="mix GPU"):
+        pw.clip_and_noise([_FakeGpuArray(), np.ones((4, 3), np.float32)], 1.0, 1.0)
