@@ -19,6 +19,15 @@ from .signing import generate_keypair, save_keypair
 from .drift import DriftMonitor, DriftReport, KsResult, PsiProfile, ks_2samp, psi
 
 # --- privacy ------------------------------------------------------------------------------
+from .privacy import (
+    ClipResult,
+    PLDAccountant,
+    RDPAccountant,
+    clip_and_noise,
+    epsilon,
+    noise_multiplier_for,
+    poisson_batches,
+)
 
 # --- outliers -----------------------------------------------------------------------------
 from .outliers import (CovarianceStats, InputGuard, MahalanobisDetector, ScreenReport,
@@ -51,6 +60,13 @@ __all__ = [
     "ks_2samp",
     "psi",
     # privacy
+    "ClipResult",
+    "PLDAccountant",
+    "RDPAccountant",
+    "clip_and_noise",
+    "epsilon",
+    "noise_multiplier_for",
+    "poisson_batches",
     # outliers
     "CovarianceStats",
     "InputGuard",
