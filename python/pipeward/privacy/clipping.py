@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import _core
-from .._backend import GPUUnavailableError, resolve_backend
+from .._backend import cupy, resolve_backend
 from .._validate import describe
 from ..reference import privacy as reference
 from . import _checks
@@ -105,9 +105,7 @@ def clip_and_noise(
     _check_grads(grads)
     where = resolve_backend(backend, *grads)
     if where == "cuda":
-        raise GPUUnavailableError(
-            "clip_and_noise got CuPy arrays, but this build has no CUDA clip_and_noise kernel "
-            "yet; copy the gradients to the host explicitly (cupy.asnumpy) to use the CPU kernel")
+        cupy()  # a clear error when CuPy or a device is missing
     b = grads[0].shape[0]
     flat = [g.reshape(b, math.prod(g.shape[1:])) for g in grads]  # views: C-contiguous
     per_layer = np.ndim(max_grad_norm) > 0
@@ -131,6 +129,25 @@ def clip_and_noise(
                              or not 0 <= seed < 2 ** 64):
         raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
 
+    noise = {}
+    if noise_std > 0:
+        if secure:
+            noise = {"key": os.urandom(32), "nonce": os.urandom(12)}
+        else:
+            noise = {"seed": int(seed) if seed is not None else int.from_bytes(os.urandom(8), "little")}
+    if where == "cuda":  # the whole aggregation on the device: cuda/privacy.cu
+        from .._gpu import privacy as gpu  # noqa: PLC0415 - GPU path only
+
+        out, norms, clipped = gpu.aggregate(
+            flat, limits, per_layer=per_layer, convention=convention, noise_std=noise_std,
+            denom=denom, noise=noise, per_sample_norms=per_sample_norms)
+        out = [o.reshape(g.shape[1:]) for o, g in zip(out, grads)]
+        result = out[0] if single else (tuple(out) if isinstance(per_sample_grads, tuple) else out)
+        if not return_stats:
+            return result
+        return ClipResult(grads=result, per_sample_norms=norms,
+                          clipped_fraction=float(clipped.mean()) if b else 0.0,
+                          noise_std=noise_std)
     norms = _norms(flat, per_sample_norms, per_layer, where, workers)
     if per_layer:
         factors = [_clip_factor(norms[:, k], limits[k], convention) for k in range(len(flat))]
@@ -140,12 +157,6 @@ def clip_and_noise(
         factors = [factor] * len(flat)
         clipped = factor < 1.0
 
-    noise = {}
-    if noise_std > 0:
-        if secure:
-            noise = {"key": os.urandom(32), "nonce": os.urandom(12)}
-        else:
-            noise = {"seed": int(seed) if seed is not None else int.from_bytes(os.urandom(8), "little")}
     out, offset = [], 0
     for k, g in enumerate(flat):
         if where == "reference":
