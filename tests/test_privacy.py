@@ -356,7 +356,8 @@ class _FakeGpuArray:
 
 
 def test_gpu_arrays_are_a_clear_error_never_a_silent_copy():
-    with pytest.raises(pw.GPUUnavailableError, match="no CUDA clip_and_noise kernel"):
+    # Without CuPy (or a device) the GPU path explains itself; it never copies to the host.
+    with pytest.raises(pw.GPUUnavailableError, match="installed without GPU support|CUDA device"):
         pw.clip_and_noise(_FakeGpuArray(), 1.0, 1.0)
     with pytest.raises(TypeError, match="mix GPU"):
         pw.clip_and_noise([_FakeGpuArray(), np.ones((4, 3), np.float32)], 1.0, 1.0)
