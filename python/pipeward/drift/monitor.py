@@ -87,8 +87,12 @@ class DriftMonitor:
 
     # -- checking ------------------------------------------------------------------------
 
-    def check(self, current: Any) -> DriftReport:
-        """Test ``current`` (same columns as the reference) against the fitted reference."""
+    def check(self, current: Any, *, audit: Any = None) -> DriftReport:
+        """Test ``current`` (same columns as the reference) against the fitted reference.
+
+        With ``audit=`` (a :class:`pipeward.AuditLog`) the verdict per feature is recorded
+        (``monitor.drift``), with the KS p-values and PSI values where every feature has one.
+        """
         host_backend("auto", current)
         names, kinds, numeric, categorical = _split_columns(
             current, self.feature_names if not _is_frame(current) else None, "current")
@@ -137,11 +141,14 @@ class DriftMonitor:
                 drifted |= adjusted < self.alpha
             if "psi" in self.tests:
                 drifted |= psi >= self.psi_threshold
-        return DriftReport(feature_names=list(names), kind=list(kinds), ks_statistic=ks_stat,
-                           ks_pvalue=ks_p, ks_pvalue_adjusted=adjusted, psi=psi,
-                           nan_reference=nan_ref, nan_current=nan_cur, drifted=drifted,
-                           alpha=self.alpha, correction=self.correction,
-                           psi_threshold=self.psi_threshold, tests=self.tests)
+        report = DriftReport(feature_names=list(names), kind=list(kinds), ks_statistic=ks_stat,
+                             ks_pvalue=ks_p, ks_pvalue_adjusted=adjusted, psi=psi,
+                             nan_reference=nan_ref, nan_current=nan_cur, drifted=drifted,
+                             alpha=self.alpha, correction=self.correction,
+                             psi_threshold=self.psi_threshold, tests=self.tests)
+        if audit is not None:
+            _record(audit, report)
+        return report
 
     def _categorical_counts(self, j: int, col: Any) -> tuple[np.ndarray, np.ndarray]:
         """Reference and current counts over the reference categories, then one bin per
@@ -259,3 +266,19 @@ def _split_columns(data: Any, feature_names: list[str] | None, name: str):
     if len(names) != F:
         raise ValueError(f"{name}: {F} features but {len(names)} feature names")
     return [str(n) for n in names], ["numeric"] * F, arr, None
+
+
+def _record(audit: Any, report: DriftReport) -> None:
+    """Write one ``monitor.drift`` record: per-feature verdicts, and the numbers that exist
+    for every feature (categorical features have no KS p-value)."""
+    from ..audit.records import record_drift_check  # noqa: PLC0415 - audit is optional here
+
+    names = [str(n) for n in report.feature_names]
+
+    def complete(values: np.ndarray) -> dict[str, float] | None:
+        return dict(zip(names, map(float, values))) if np.isfinite(values).all() else None
+
+    record_drift_check(audit, verdicts=dict(zip(names, map(bool, report.drifted))),
+                       statistics=complete(report.psi) if "psi" in report.tests else None,
+                       pvalues=complete(report.ks_pvalue_adjusted) if "ks" in report.tests else None,
+                       test="+".join(report.tests), alpha=report.alpha)

@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import signing
 from ..merkle import inclusion_proof as _merkle_inclusion_proof
@@ -41,6 +41,9 @@ from .checkfile import format_checkfile
 from .entries import Entry, ManifestError, leaf_hashes
 from .verify import Verification, compare_tree
 from .walk import Found, Matcher, exact_pattern, relative_inside
+
+if TYPE_CHECKING:
+    from ..audit import AuditLog
 
 __all__ = ["InclusionProof", "Manifest", "verify_inclusion"]
 
@@ -105,7 +108,7 @@ class Manifest:
     def build(cls, root: str | os.PathLike[str], *, workers: int | None = None,
               exclude: Sequence[str] = (), follow_symlinks: bool = False, progress: bool = False,
               cache: str | os.PathLike[str] | None = None,
-              metadata: Mapping[str, str] | None = None) -> Manifest:
+              metadata: Mapping[str, str] | None = None, audit: AuditLog | None = None) -> Manifest:
         """Walk ``root`` and hash every regular file in parallel.
 
         Symbolic links are recorded as links (their target string) unless ``follow_symlinks``;
@@ -127,8 +130,15 @@ class Manifest:
         entries = build_entries(root, workers=workers, exclude=Matcher(exclude),
                                 follow_symlinks=follow_symlinks, cache=hash_cache,
                                 progress=progress)
-        return cls(entries, exclude=exclude, follow_symlinks=follow_symlinks, metadata=metadata,
-                   _checked=True)
+        manifest = cls(entries, exclude=exclude, follow_symlinks=follow_symlinks,
+                       metadata=metadata, _checked=True)
+        if audit is not None:
+            from ..audit.records import record_manifest  # noqa: PLC0415 - audit is optional here
+
+            record_manifest(audit, manifest_root=manifest.root, n_files=len(manifest),
+                            total_bytes=sum(e.size for e in manifest.entries),
+                            dataset=os.fsdecode(os.path.basename(os.path.abspath(root))))
+        return manifest
 
     # ------------------------------------------------------------------------------ access
     @property
@@ -253,13 +263,25 @@ class Manifest:
 
     # ---------------------------------------------------------------------------- checking
     def verify(self, root: str | os.PathLike[str], *, workers: int | None = None,
-               cache: str | os.PathLike[str] | None = None, progress: bool = False) -> Verification:
+               cache: str | os.PathLike[str] | None = None, progress: bool = False,
+               audit: AuditLog | None = None) -> Verification:
         """Compare the tree under ``root`` with this manifest (walked with the same ``exclude``
-        and ``follow_symlinks``). Differences and unreadable files are in the result."""
-        return compare_tree(self._entries, root, exclude=Matcher(self.exclude),
-                            follow_symlinks=self.follow_symlinks, workers=workers,
-                            cache=HashCache(cache) if cache is not None else None,
-                            progress=progress)
+        and ``follow_symlinks``). Differences and unreadable files are in the result; with
+        ``audit=`` the outcome is also recorded (``data.manifest``, event ``verified``)."""
+        result = compare_tree(self._entries, root, exclude=Matcher(self.exclude),
+                              follow_symlinks=self.follow_symlinks, workers=workers,
+                              cache=HashCache(cache) if cache is not None else None,
+                              progress=progress)
+        if audit is not None:
+            from ..audit.records import record_manifest  # noqa: PLC0415
+
+            changed = list(result.modified) + [new for _, new in result.renamed]
+            record_manifest(audit, manifest_root=self.root, n_files=len(self), event="verified",
+                            ok=result.ok, added=list(result.added),
+                            removed=list(result.removed) + [old for old, _ in result.renamed],
+                            modified=changed + [path for path, _ in result.errors],
+                            dataset=os.fsdecode(os.path.basename(os.path.abspath(root))))
+        return result
 
     def signing_message(self) -> bytes:
         """The exact bytes the signature covers (see the module docstring)."""

@@ -86,7 +86,7 @@ class ScreenReport:
 def screen(X: Any, y: Any = None, *, alpha: float = 1e-4, method: str = "ledoit_wolf",
            n_neighbors: int = 10, flip_margin: float = 4.0, spectral_z: float = 12.0,
            random_state: Any = 0,
-           workers: int | None = None) -> ScreenReport:
+           workers: int | None = None, audit: Any = None) -> ScreenReport:
     """Screen training data for poisoned rows; see the module docstring for the rules.
 
     ``alpha``: false discovery rate of the outlier test; ``method``: the covariance
@@ -94,7 +94,9 @@ def screen(X: Any, y: Any = None, *, alpha: float = 1e-4, method: str = "ledoit_
     (a one-step reweighted estimate), measured better than MCD on real data whose columns
     are nearly constant (digits: MCD's regularised supports over-flag); ``n_neighbors`` and ``flip_margin``: the
     label-flip confirmation (k nearest neighbours, log-likelihood-ratio margin);
-    ``spectral_z``: robust z-score above which a spectral-signature projection is flagged.
+    ``spectral_z``: robust z-score above which a spectral-signature projection is flagged;
+    ``audit``: a :class:`pipeward.AuditLog` that receives the run's counts and a digest of the
+    quarantined indices (``data.screen``).
     """
     X, _ = as_matrix(X)
     n = X.shape[0]
@@ -112,7 +114,14 @@ def screen(X: Any, y: Any = None, *, alpha: float = 1e-4, method: str = "ledoit_
     kw = dict(method=method, random_state=random_state, workers=workers_arg(workers))
 
     with _single_threaded_blas():
-        return _screen(Z, y, n, alpha, kw, n_neighbors, flip_margin, spectral_z)
+        report = _screen(Z, y, n, alpha, kw, n_neighbors, flip_margin, spectral_z)
+    if audit is not None:
+        from ..audit.records import record_screen  # noqa: PLC0415 - audit is optional here
+
+        record_screen(audit, n_samples=n, n_outliers=int(report.outliers.size),
+                      n_label_suspects=int(report.label_suspects.size),
+                      quarantined=report.quarantine.tolist(), method=method)
+    return report
 
 
 def _screen(Z: np.ndarray, y: np.ndarray | None, n: int, alpha: float,

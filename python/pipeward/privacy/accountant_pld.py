@@ -24,12 +24,12 @@ epsilon(delta) = max over the two directions of the smallest e with delta(e) <= 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-from scipy import special
-from scipy.signal import lfilter
 
 from . import _checks
+from .recording import record_training
 
 
 class _Pmf:
@@ -100,15 +100,49 @@ def _delta_curve(eps: np.ndarray, sigma: float, q: float, direction: str) -> np.
             inside = eps > log1mq
             e = eps[inside]
             xs = s2 * (np.log(np.expm1(e) + q) - math.log(q)) + 0.5
-            out[inside] = q * special.ndtr(-(xs - 1) / sigma) - (np.expm1(e) + q) * special.ndtr(-xs / sigma)
+            out[inside] = q * _ndtr(-(xs - 1) / sigma) - (np.expm1(e) + q) * _ndtr(-xs / sigma)
             out[~inside] = -np.expm1(eps[~inside])
         else:
             inside = eps < -log1mq
             e = eps[inside]
             xs = s2 * (np.log(np.expm1(-e) + q) - math.log(q)) + 0.5
-            out[inside] = ((1 - (1 - q) * np.exp(e)) * special.ndtr(xs / sigma)
-                           - q * np.exp(e) * special.ndtr((xs - 1) / sigma))
+            out[inside] = ((1 - (1 - q) * np.exp(e)) * _ndtr(xs / sigma)
+                           - q * np.exp(e) * _ndtr((xs - 1) / sigma))
     return np.clip(out, 0.0, 1.0)
+
+
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _ndtr(x: np.ndarray) -> np.ndarray:
+    """Standard normal CDF, 0.5 erfc(-x / sqrt 2): accurate in both tails (the core depends on
+    NumPy alone, which has no vectorised erfc)."""
+    return 0.5 * _erfc(-np.asarray(x, dtype=np.float64) / math.sqrt(2.0)).astype(np.float64)
+
+
+def _discounted_tail(p: np.ndarray, decay: float) -> np.ndarray:
+    """s[j] = sum over i > j of p[i] * decay**(i - j), for 0 < decay < 1 and p >= 0.
+
+    Vectorised in blocks short enough that decay**(+-block length) stays inside float64's
+    range; within a block it is a scaled reverse cumulative sum (all terms are non-negative,
+    so the scaling loses no precision), and each block carries its neighbour's tail down.
+    """
+    n = p.size
+    s = np.zeros(n)
+    if n < 2 or decay <= 0.0:
+        return s
+    step = -math.log(decay)
+    block = max(1, int(600.0 / step)) if step > 0 else n
+    carry = 0.0  # p + s at the first index of the block above
+    for b in range(n, 0, -block):
+        a = max(0, b - block)
+        k = np.arange(b - a, dtype=np.float64)
+        up = np.exp(-step * k)                     # decay**(i - a) for i in [a, b)
+        scaled = np.append(np.cumsum((p[a:b] * up)[::-1])[::-1], 0.0)  # sum_{i >= a+k} ...
+        within = scaled[1:] / up                   # sum_{j < i < b} p_i decay**(i - j)
+        s[a:b] = within + carry * np.exp(-step * (b - a - k))
+        carry = p[a] + s[a]
+    return s
 
 
 def _loss_range(sigma: float, q: float, direction: str, z: float = 9.0) -> tuple[float, float]:
@@ -147,10 +181,7 @@ def _epsilon(pmf: _Pmf, delta: float) -> float:
     # tail[j] = sum_{i > j} p_i and s[j] = sum_{i > j} p_i e^{-(e_i - e_j)}, both from the top.
     tail = np.append(np.cumsum(p[::-1])[::-1][1:], 0.0)
     decay = math.exp(-d)
-    # s[j] = e^-d (p[j+1] + s[j+1]) from the top: a first-order recursion, run by lfilter on
-    # the reversed input [0, p[n-1], ..., p[1]].
-    rev = np.concatenate(([0.0], p[::-1][:-1]))
-    s = lfilter([decay], [1.0, -decay], rev)[::-1]
+    s = _discounted_tail(p, decay)
     curve = pmf.inf_mass + tail - s                 # delta(e_j)
     below = np.flatnonzero(curve <= delta)
     if below.size == 0:
@@ -214,6 +245,13 @@ class PLDAccountant:
         if pmfs is None:
             return math.inf
         return max(_epsilon(pmfs["remove"], d), _epsilon(pmfs["add"], d))
+
+    def record(self, audit: Any, *, delta: float, max_grad_norm: float | None = None,
+               model: str | None = None, dataset: str | None = None) -> float:
+        """Write this run (noise multiplier, sample rate, steps, epsilon, delta) to an
+        :class:`pipeward.AuditLog` as ``training.dp``; returns epsilon at ``delta``."""
+        return record_training(self, audit, delta=delta, max_grad_norm=max_grad_norm,
+                               model=model, dataset=dataset)
 
     def get_privacy_spent(self, *, delta: float) -> tuple[float, float]:
         """(epsilon, delta) -- the same shape as RDPAccountant's (epsilon, order) pair."""

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import _core
 from ..reference import privacy as reference
 from . import _checks
+from .recording import record_training
 
 OPACUS_ORDERS: tuple[float, ...] = tuple([1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)))
 DP_ACCOUNTING_ORDERS: tuple[float, ...] = tuple(
@@ -107,6 +109,13 @@ class RDPAccountant:
 
     def __len__(self) -> int:
         return len(self.history)
+
+    def record(self, audit: Any, *, delta: float, max_grad_norm: float | None = None,
+               model: str | None = None, dataset: str | None = None) -> float:
+        """Write this run (noise multiplier, sample rate, steps, epsilon, delta) to an
+        :class:`pipeward.AuditLog` as ``training.dp``; returns epsilon at ``delta``."""
+        return record_training(self, audit, delta=delta, max_grad_norm=max_grad_norm,
+                               model=model, dataset=dataset)
 
 
 def _with_orders(history: list[tuple[float, float, int]], orders: Sequence[float]) -> RDPAccountant:
