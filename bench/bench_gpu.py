@@ -1,7 +1,7 @@
 """GPU kernels against the issue's speed goals, the CPU path and a plain-CuPy peer.
 
 Run on a GPU host either as benchmarks (``pytest bench/bench_gpu.py``; skips without CuPy or
-a GPU) or as one script that prints the goal table for bench/RESULTS.gpu.md
+a GPU) or as one script that prints the goal table for the GPU section of bench/RESULTS.md
 (``python bench/bench_gpu.py [--quick]``). GPU times are CUDA-event times from
 ``cupyx.profiler.benchmark`` (median); bandwidths are bytes the kernel must move divided by
 that time, compared with a measured device-to-device copy (the achievable bandwidth).
