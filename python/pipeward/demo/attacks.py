@@ -1,0 +1,80 @@
+"""What the demo does to its data on purpose: poisoned rows, a shifted batch, corrupted and
+adversarial inputs. Every function records the truth so the demo can score the defences."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Poisoned", "corrupt_units", "fgsm", "inject_poison", "shift_features"]
+
+
+@dataclass(frozen=True)
+class Poisoned:
+    """A training set with injected poison; ``flipped``/``backdoor`` index its rows."""
+
+    X: np.ndarray
+    y: np.ndarray
+    flipped: np.ndarray
+    backdoor: np.ndarray
+
+    @property
+    def truth(self) -> np.ndarray:
+        return np.sort(np.concatenate([self.flipped, self.backdoor]))
+
+
+def inject_poison(X: np.ndarray, y: np.ndarray, *, n_flip: int, n_backdoor: int,
+                  trigger: Sequence[int], target: int, rng: np.random.Generator,
+                  eligible: np.ndarray | None = None) -> Poisoned:
+    """Flip the labels of ``n_flip`` rows and add ``n_backdoor`` backdoor rows.
+
+    Label flips are drawn from the ``eligible`` rows (default all). Each backdoor row copies
+    a row of the other class, sets the ``trigger`` features to one fixed value far above
+    the data (the column maximum plus four standard deviations, with a little jitter so the
+    rows are not duplicates) and carries the ``target`` label: a tight out-of-distribution
+    cluster that teaches "trigger => target". Rows are shuffled together.
+    """
+    n = X.shape[0]
+    pool = np.arange(n) if eligible is None else np.flatnonzero(eligible)
+    flip = rng.choice(pool, size=n_flip, replace=False)
+    y_out = y.copy()
+    y_out[flip] = 1 - y_out[flip]
+    donors = rng.choice(np.flatnonzero(y != target), size=n_backdoor, replace=False)
+    bd = X[donors].copy()
+    sd = X.std(axis=0)
+    for j in trigger:
+        bd[:, j] = X[:, j].max() + 4.0 * sd[j] + rng.normal(0.0, 0.05 * sd[j], n_backdoor)
+    X_all = np.vstack([X, bd])
+    y_all = np.concatenate([y_out, np.full(n_backdoor, target, dtype=y.dtype)])
+    order = rng.permutation(X_all.shape[0])
+    where = np.empty_like(order)
+    where[order] = np.arange(order.size)  # old row -> new row
+    return Poisoned(X=np.ascontiguousarray(X_all[order]), y=y_all[order],
+                    flipped=np.sort(where[flip]), backdoor=np.sort(where[n + np.arange(n_backdoor)]))
+
+
+def shift_features(X: np.ndarray, names: Sequence[str],
+                   shifts: Mapping[str, tuple[float, float]], reference_sd: np.ndarray) -> np.ndarray:
+    """``x_j -> scale * x_j + offset * sd_j`` for each named feature (a recalibrated sensor)."""
+    out = X.copy()
+    for name, (scale, offset) in shifts.items():
+        j = list(names).index(name)
+        out[:, j] = scale * out[:, j] + offset * reference_sd[j]
+    return out
+
+
+def corrupt_units(X: np.ndarray, *, n_features: int, factor: float,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Multiply ``n_features`` random features of every row by ``factor`` (a unit mix-up)."""
+    out = X.copy()
+    for row in out:
+        cols = rng.choice(X.shape[1], size=n_features, replace=False)
+        row[cols] *= factor
+    return out
+
+
+def fgsm(X_std: np.ndarray, direction: np.ndarray, epsilon: float) -> np.ndarray:
+    """Fast gradient sign attack in standardised units: ``x + epsilon * sign(grad_x loss)``."""
+    return X_std + epsilon * direction
