@@ -104,11 +104,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _add_audit(data: dict[str, Any], drift: list[dict[str, Any]], path: str, pubkey: bytes | None) -> bool:
+    if not Path(path).is_file():
+        raise CLIError(f"--audit file {path} does not exist")
     from ..audit import AuditLog, ModelCard  # noqa: PLC0415
     from ..report import inputs  # noqa: PLC0415
 
-    if not Path(path).is_file():
-        raise CLIError(f"--audit file {path} does not exist")
     try:
         log = AuditLog(path, create=False)
     except sqlite3.DatabaseError as exc:
