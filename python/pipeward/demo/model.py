@@ -6,8 +6,9 @@ runs through ``pipeward.clip_and_noise`` with no deep-learning framework install
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -77,29 +78,28 @@ class DPRun:
     clipped_fraction: float = 0.0
 
 
-def fit_dp_sgd(X: np.ndarray, y: np.ndarray, *, clip_and_noise: Callable[..., np.ndarray],
-               noise_multiplier: float, max_grad_norm: float, sample_rate: float, steps: int,
-               lr: float, seed: int, on_step: Callable[[int], None] | None = None) -> DPRun:
-    """DP-SGD with Poisson sampling: each step draws every row with probability
-    ``sample_rate``, clips each per-sample gradient to ``max_grad_norm``, adds Gaussian noise
-    of std ``noise_multiplier * max_grad_norm`` and divides by the expected batch size
+def fit_dp_sgd(X: np.ndarray, y: np.ndarray, batches: Iterable[np.ndarray], *,
+               clip_and_noise: Callable[..., Any], noise_multiplier: float,
+               max_grad_norm: float, expected_batch_size: int, lr: float, seed: int,
+               on_step: Callable[[int], None] | None = None) -> DPRun:
+    """DP-SGD over the given index ``batches`` (Poisson-sampled, as the accountant assumes):
+    every step clips each per-sample gradient to ``max_grad_norm``, adds Gaussian noise of
+    std ``noise_multiplier * max_grad_norm`` and divides by the expected batch size
     (Opacus' rule), all inside ``clip_and_noise``."""
     rng = np.random.default_rng(seed)
-    n = X.shape[0]
-    expected = max(1, round(n * sample_rate))
     model = LogisticModel.zeros(X.shape[1])
-    run = DPRun(model=model, steps=steps)
+    run = DPRun(model=model, steps=0)
     clipped = 0.0
-    for t in range(steps):
-        rows = np.flatnonzero(rng.random(n) < sample_rate)
+    for rows in batches:
         grads = per_sample_gradients(model, X[rows], y[rows])
         result = clip_and_noise(grads, max_grad_norm, noise_multiplier, reduction="mean",
-                                expected_batch_size=expected, return_stats=True,
+                                expected_batch_size=expected_batch_size, return_stats=True,
                                 seed=int(rng.integers(2**63)))
         model.params -= lr * result.grads
         clipped += result.clipped_fraction
+        run.steps += 1
         run.batch_sizes.append(int(rows.size))
         if on_step is not None:
-            on_step(t + 1)
-    run.clipped_fraction = clipped / max(steps, 1)
+            on_step(run.steps)
+    run.clipped_fraction = clipped / max(run.steps, 1)
     return run

@@ -59,7 +59,7 @@ class Settings:
     shift: tuple[tuple[str, float, float], ...] = (  # feature, scale, offset in sds
         ("mean texture", 1.25, 0.0), ("worst texture", 1.25, 0.0), ("mean smoothness", 1.0, 1.0))
     fgsm_epsilon: float = 0.5        # in standard deviations per feature
-    guard_contamination: float = 0.01
+    guard_alpha: float = 0.01        # the input guard's false-positive rate per row
 
     @classmethod
     def fast(cls, seed: int = 0) -> Settings:
@@ -237,25 +237,30 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
             return np.ascontiguousarray((A - center) / spread)
 
         Z_train = standardise(X_train)
-        screen = pw.screen(Z_train, y_train)
+        screen = pw.screen(Z_train, y_train, random_state=s.seed)
         quarantined = np.asarray(screen.quarantine, dtype=np.int64)
         truth = poisoned.truth
         precision, recall = _precision_recall(quarantined, truth)
         pw.audit.record_screen(log, n_samples=len(y_train), n_outliers=len(screen.outliers),
                                n_label_suspects=len(screen.label_suspects),
-                               quarantined=quarantined.tolist(), method="pipeward.screen",
+                               quarantined=quarantined.tolist(), method="pipeward.screen (mcd)",
                                dataset=DATASET)
         steps.check("screen", "poison recall >= 0.9", recall >= 0.9)
         steps.check("screen", "poison precision >= 0.8", precision >= 0.8)
         result.numbers.update(poison_injected=int(truth.size), quarantined=int(quarantined.size),
                               poison_precision=precision, poison_recall=recall,
                               backdoor_recall=_precision_recall(quarantined, poisoned.backdoor)[1],
-                              flip_recall=_precision_recall(quarantined, poisoned.flipped)[1])
+                              flip_recall=_precision_recall(quarantined, poisoned.flipped)[1],
+                              screen_counts=dict(screen.counts))
+        distances = np.asarray(screen.distances, dtype=np.float64)
         report["screen"] = {
-            "scores": np.asarray(screen.scores, dtype=np.float64), "cutoff": float(screen.threshold),
-            "injected": truth, "quarantined": quarantined, "precision": precision, "recall": recall,
-            "n_outliers": len(screen.outliers), "n_label_suspects": len(screen.label_suspects),
-            "score_label": "squared robust Mahalanobis distance",
+            "scores": distances, "injected": truth, "quarantined": quarantined,
+            # outliers are exactly the rows past the smallest flagged distance (BH is monotone)
+            "cutoff": float(distances[screen.outliers].min()) if len(screen.outliers) else None,
+            "precision": precision, "recall": recall, "n_outliers": len(screen.outliers),
+            "n_label_suspects": len(screen.label_suspects),
+            "n_backdoor_suspects": len(screen.backdoor_suspects),
+            "score_label": "squared robust Mahalanobis distance to the nearest class",
         }
         steps.say("screen", f"injected {truth.size} poisoned rows ({s.n_flip} flipped labels, "
                   f"{s.n_backdoor} backdoor rows); quarantined {quarantined.size}: "
@@ -281,9 +286,11 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
             if t in curve_at:
                 curve.append(accountant.get_epsilon(s.delta))
 
-        run = fit_dp_sgd(S_train, y_fit, clip_and_noise=pw.clip_and_noise, noise_multiplier=sigma,
-                         max_grad_norm=s.max_grad_norm, sample_rate=s.sample_rate, steps=s.steps,
-                         lr=s.lr, seed=s.seed, on_step=on_step)
+        batches = pw.poisson_batches(n_fit, s.sample_rate, steps=s.steps, seed=rng)
+        run = fit_dp_sgd(S_train, y_fit, batches, clip_and_noise=pw.clip_and_noise,
+                         noise_multiplier=sigma, max_grad_norm=s.max_grad_norm,
+                         expected_batch_size=max(1, round(n_fit * s.sample_rate)), lr=s.lr,
+                         seed=int(rng.integers(2**32)), on_step=on_step)
         eps = accountant.get_epsilon(s.delta)
         baseline = fit_plain(S_train, y_fit)
         acc_dp, acc_base = run.model.accuracy(S_test, y_test), baseline.accuracy(S_test, y_test)
@@ -329,28 +336,29 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         report["drift"] = [drift_section(rep.to_dict(), name) for name, rep in
                            (("held-out split", held_out), ("shifted split", shifted))]
 
-        guard = pw.MahalanobisDetector(method="mcd", contamination=s.guard_contamination).fit(S_train)
+        detector = pw.MahalanobisDetector(method="mcd", alpha=s.guard_alpha, random_state=s.seed)
+        guard = pw.InputGuard(detector.fit(S_train), alpha=s.guard_alpha)
         gen = np.random.default_rng(s.seed + 1)
         corrupted = (attacks.corrupt_units(X_test, n_features=2, factor=10.0, rng=gen) - mu) / sd
         adversarial = attacks.fgsm(S_test, run.model.input_gradient_sign(S_test, y_test), s.fgsm_epsilon)
         flipped = float(np.mean(run.model.predict(adversarial) != run.model.predict(S_test)))
-        batches = {"held-out": S_test, "corrupted (x10 units)": np.ascontiguousarray(corrupted),
-                   f"adversarial (FGSM {s.fgsm_epsilon:g} sd)": np.ascontiguousarray(adversarial)}
-        rates = {k: float(np.mean(guard.predict(v) == -1)) for k, v in batches.items()}
-        log.append("monitor.input_guard", {"model": MODEL, "method": "mahalanobis-mcd",
-                                           "contamination": s.guard_contamination,
-                                           "flag_rates": rates, "fgsm_prediction_flips": flipped},
-                   subject=MODEL)
+        batches_in = {"held-out": S_test, "corrupted (x10 units)": np.ascontiguousarray(corrupted),
+                      f"adversarial (FGSM {s.fgsm_epsilon:g} sd)": np.ascontiguousarray(adversarial)}
+        checked = {k: guard.check(v) for k, v in batches_in.items()}
+        rates = {k: float(np.mean(g.flags)) for k, g in checked.items()}
+        log.append("monitor.input_guard", {"model": MODEL, "method": "mahalanobis-mcd, conformal",
+                                           "alpha": s.guard_alpha, "flag_rates": rates,
+                                           "fgsm_prediction_flips": flipped}, subject=MODEL)
         r_held, r_corr, r_adv = rates.values()
         steps.check("monitoring", "guard quiet on held-out (<= 10%)", r_held <= 0.10)
         steps.check("monitoring", "guard flags corrupted (>= 90%)", r_corr >= 0.90)
         steps.check("monitoring", "guard flags adversarial (>= 90%)", r_adv >= 0.90)
         result.numbers.update(guard_rates=rates, fgsm_prediction_flips=flipped)
         report["guard"] = {
-            "rows": [{"name": k, "n": len(v), "flagged": int(np.sum(guard.predict(v) == -1))}
-                     for k, v in batches.items()],
-            "scores": {k: np.asarray(guard.mahalanobis(v)) for k, v in batches.items()},
-            "cutoff": _guard_cutoff(guard),
+            "rows": [{"name": k, "n": int(g.flags.size), "flagged": g.n_flagged} for k, g in checked.items()],
+            "scores": {k: g.distances for k, g in checked.items()},
+            "cutoff": float(detector.threshold_),
+            "cutoff_note": f" (conformal, false-positive rate {s.guard_alpha:g})",
         }
         steps.say("monitoring", f"held-out split: {_drift_words(held_out)}; shifted split: "
                   f"{_drift_words(shifted)}; input guard flags {r_held:.0%} of held-out, "
@@ -394,13 +402,6 @@ def _drift_words(rep: Any) -> str:
     if not rep.any_drift:
         return f"no drift in {len(rep.feature_names)} features"
     return "drift in " + ", ".join(rep.drifted_features)
-
-
-def _guard_cutoff(detector: Any) -> float | None:
-    for attr in ("threshold_", "cutoff_"):
-        if hasattr(detector, attr):
-            return float(getattr(detector, attr))
-    return None
 
 
 def _jsonable(value: Any) -> Any:

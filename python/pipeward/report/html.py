@@ -152,7 +152,8 @@ def _section_screen(d: Mapping[str, Any]) -> str:
     )
     rows = [("rows screened", _num(scores.size)),
             ("quarantined", _num(len(d.get("quarantined", []))))]
-    for key, label in (("n_outliers", "flagged as outliers"), ("n_label_suspects", "flagged as label suspects")):
+    for key, label in (("n_outliers", "flagged as outliers"), ("n_label_suspects", "flagged as label-flip suspects"),
+                       ("n_backdoor_suspects", "flagged by spectral signature (backdoor)")):
         if key in d:
             rows.append((label, _num(d[key])))
     if d.get("injected") is not None:
@@ -161,9 +162,9 @@ def _section_screen(d: Mapping[str, Any]) -> str:
         if d.get(key) is not None:
             rows.append((key + " vs the injected truth", _num(d[key])))
     return ('<section id="screen"><h2>2. Poisoning screen</h2>'
-            "<p>The screen scores every training row (robust Mahalanobis distance) and checks each "
-            "label against its neighbours; rows past the cut-off or with a suspect label are "
-            "quarantined before training.</p>" + chart + _kv_table(rows) + "</section>")
+            "<p>The screen scores every training row by its robust Mahalanobis distance, checks "
+            "each label against the class model and the row's neighbours, and looks for a "
+            "backdoor's spectral signature; flagged rows are quarantined before training.</p>" + chart + _kv_table(rows) + "</section>")
 
 
 def _section_privacy(d: Mapping[str, Any]) -> str:
