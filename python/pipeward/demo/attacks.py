@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Poisoned", "corrupt_units", "fgsm", "inject_poison", "shift_features"]
+__all__ = ["Poisoned", "clear_cut", "corrupt_units", "fgsm", "inject_poison", "shift_features"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,17 @@ def inject_poison(X: np.ndarray, y: np.ndarray, *, n_flip: int, n_backdoor: int,
     where[order] = np.arange(order.size)  # old row -> new row
     return Poisoned(X=np.ascontiguousarray(X_all[order]), y=y_all[order],
                     flipped=np.sort(where[flip]), backdoor=np.sort(where[n + np.arange(n_backdoor)]))
+
+
+def clear_cut(X: np.ndarray, y: np.ndarray, margin: float) -> np.ndarray:
+    """Rows whose own class has logit above ``margin`` under a plain logistic fit: the flips
+    that teach the model something wrong (a flip on the class boundary changes little)."""
+    from .model import fit_plain  # noqa: PLC0415
+
+    mu, sd = X.mean(axis=0), X.std(axis=0)
+    Z = (X - mu) / np.where(sd > 0, sd, 1.0)
+    logit = fit_plain(Z, y).decision(Z)
+    return np.where(y == 1, logit, -logit) > margin
 
 
 def shift_features(X: np.ndarray, names: Sequence[str],
