@@ -102,6 +102,15 @@ def _pixels(img: np.ndarray, colour: tuple[int, int, int]) -> int:
 
 @pytest.fixture(scope="module")
 def report_page(tmp_path_factory) -> Path:
+    """The report of a real (fast) demo run."""
+    from pipeward.demo import Settings, run_demo  # noqa: PLC0415
+
+    result = run_demo(tmp_path_factory.mktemp("demo"), settings=Settings.fast(), echo=None)
+    return Path(result.paths["report"])
+
+
+@pytest.fixture(scope="module")
+def sample_page(tmp_path_factory) -> Path:
     return write_report(sample_results(), tmp_path_factory.mktemp("report") / "report.html")
 
 
@@ -110,14 +119,14 @@ def test_loads_with_no_console_message_and_every_chart_in_the_dom(report_page, t
     assert run.returncode == 0, run.stderr[-2000:]
     assert _console(run.stderr) == []
     dom = run.stdout
-    assert dom.count("<svg") == 5
+    assert dom.count("<svg") == 5  # screen, epsilon, two drift checks, input guard
     assert "Content-Security-Policy" in dom and "</html>" in dom
 
 
-def test_a_fetch_would_be_caught(report_page, tmp_path):
+def test_a_fetch_would_be_caught(sample_page, tmp_path):
     """The console check can fail: the same page with one external image logs the block."""
     bad = tmp_path / "bad.html"
-    bad.write_text(report_page.read_text().replace("<footer>", '<img src="https://example.com/x.png"><footer>'))
+    bad.write_text(sample_page.read_text().replace("<footer>", '<img src="https://example.com/x.png"><footer>'))
     run = _chromium(bad, tmp_path / "profile", "--dump-dom")
     blocked = _console(run.stderr)
     assert blocked and any("example.com" in line for line in blocked)
@@ -127,12 +136,12 @@ def test_screenshot_shows_the_charts(report_page, tmp_path):
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTEFACTS / "report.png"
     shot.unlink(missing_ok=True)
-    run = _chromium(report_page, tmp_path / "profile", "--hide-scrollbars", "--window-size=1000,4400",
+    run = _chromium(report_page, tmp_path / "profile", "--hide-scrollbars", "--window-size=1000,5600",
                     f"--screenshot={shot.resolve()}")
     assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
     assert _console(run.stderr) == []
     img = _png_rgb(shot)
-    assert img.shape == (4400, 1000, 3)
+    assert img.shape == (5600, 1000, 3)
     # Bars, drifted bars / thresholds and the injected poison all reached the screen.
     assert _pixels(img, BAR) > 5000
     assert _pixels(img, ALERT) > 500

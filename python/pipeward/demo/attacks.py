@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Poisoned", "clear_cut", "corrupt_units", "fgsm", "inject_poison", "shift_features"]
+__all__ = ["Poisoned", "clear_cut", "corrupt_units", "deepfool_linear", "fgsm", "inject_poison",
+           "shift_features"]
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,11 @@ def corrupt_units(X: np.ndarray, *, n_features: int, factor: float,
 def fgsm(X_std: np.ndarray, direction: np.ndarray, epsilon: float) -> np.ndarray:
     """Fast gradient sign attack in standardised units: ``x + epsilon * sign(grad_x loss)``."""
     return X_std + epsilon * direction
+
+
+def deepfool_linear(X_std: np.ndarray, weights: np.ndarray, bias: float, *,
+                    overshoot: float = 0.1) -> np.ndarray:
+    """The smallest L2 step that carries each row across a linear decision boundary
+    (DeepFool, exact for a linear model): ``x - (1 + overshoot) (w.x + b) w / |w|^2``."""
+    margin = X_std @ weights + bias
+    return X_std - ((1.0 + overshoot) * margin / (weights @ weights))[:, None] * weights[None, :]
