@@ -1,14 +1,205 @@
 // Bindings for the sha256 kernel family: argument checks, GIL release, nothing else.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include "checks.hpp"
+#include "pipeward/sha256.hpp"
 
 namespace py = pybind11;
 
 namespace pipeward::bind {
+namespace {
+
+namespace sha = pipeward::sha256;
+
+// Below this many bytes, dropping and retaking the GIL costs more than the hashing.
+constexpr size_t kReleaseGilBytes = 4096;
+
+std::string describe_object(py::handle obj) {
+  if (py::hasattr(obj, "dtype") && py::hasattr(obj, "shape")) {
+    return py::str(obj.attr("dtype")).cast<std::string>() + " array of shape " +
+           py::str(obj.attr("shape")).cast<std::string>();
+  }
+  return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
+}
+
+// True when a struct-module format string holds Python object pointers ('O'), skipping
+// field names (":name:") of structured formats.
+bool format_has_objects(const char* format) {
+  if (format == nullptr) return false;
+  bool in_name = false;
+  for (const char* p = format; *p != '\0'; ++p) {
+    if (*p == ':') in_name = !in_name;
+    else if (!in_name && *p == 'O') return true;
+  }
+  return false;
+}
+
+// The raw bytes of a C-contiguous buffer (bytes, bytearray, memoryview, NumPy array of any
+// dtype, ...). Held with the GIL; the export also stops a bytearray from being resized while
+// the hashing runs without the GIL.
+class ByteView {
+ public:
+  ByteView(py::handle obj, const char* who) {
+    const std::string prefix = std::string(who) + ": expected a bytes-like object or a C-contiguous array, got ";
+    if (PyUnicode_Check(obj.ptr())) {
+      throw py::type_error(prefix + "str (encode text first, e.g. text.encode())");
+    }
+    if (!PyObject_CheckBuffer(obj.ptr())) throw py::type_error(prefix + describe_object(obj));
+    if (PyObject_GetBuffer(obj.ptr(), &view_, PyBUF_RECORDS_RO) != 0) throw py::error_already_set();
+    if (format_has_objects(view_.format)) {
+      PyBuffer_Release(&view_);
+      throw py::type_error(prefix + describe_object(obj) +
+                           " holding Python objects (their bytes are pointers, not data)");
+    }
+    if (!PyBuffer_IsContiguous(&view_, 'C')) {
+      PyBuffer_Release(&view_);
+      throw py::value_error(prefix + "a non-contiguous " + describe_object(obj) +
+                            " (make a contiguous copy first, e.g. numpy.ascontiguousarray)");
+    }
+  }
+  ~ByteView() { PyBuffer_Release(&view_); }
+  ByteView(const ByteView&) = delete;
+  ByteView& operator=(const ByteView&) = delete;
+
+  const uint8_t* data() const { return static_cast<const uint8_t*>(view_.buf); }
+  size_t size() const { return static_cast<size_t>(view_.len); }
+
+ private:
+  Py_buffer view_{};
+};
+
+py::bytes to_bytes(const uint8_t (&digest)[sha::kDigestSize]) {
+  return py::bytes(reinterpret_cast<const char*>(digest), sha::kDigestSize);
+}
+
+// A streaming hasher with its own lock, so concurrent update() calls never interleave inside
+// the state (each update is atomic; their order is the order the lock is taken).
+class Hasher {
+ public:
+  Hasher() { sha::init(state_); }
+  Hasher(const Hasher& other) {
+    std::lock_guard<std::mutex> lock(other.mu_);
+    state_ = other.state_;
+  }
+
+  void update(py::handle data) {
+    const ByteView view(data, "Sha256.update");
+    if (view.size() >= kReleaseGilBytes) {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(mu_);
+      sha::update(state_, view.data(), view.size());
+    } else {
+      std::lock_guard<std::mutex> lock(mu_);
+      sha::update(state_, view.data(), view.size());
+    }
+  }
+
+  py::bytes digest() const {
+    sha::State copy;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      copy = state_;
+    }
+    uint8_t out[sha::kDigestSize];
+    sha::finish(copy, out);
+    return to_bytes(out);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  sha::State state_;
+};
+
+std::vector<std::string> path_list(const py::sequence& paths) {
+  std::vector<std::string> out;
+  out.reserve(static_cast<size_t>(py::len(paths)));
+  for (py::handle p : paths) {
+    if (!PyBytes_Check(p.ptr())) {
+      throw py::type_error("sha256_hash_files: expected paths as bytes (os.fsencode), got " +
+                           describe_object(p));
+    }
+    std::string s = p.cast<std::string>();
+    if (s.find('\0') != std::string::npos) {
+      throw py::value_error("sha256_hash_files: path contains a NUL byte: " +
+                            py::repr(p).cast<std::string>());
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace
 
 void bind_sha256(py::module_& m) {
-  (void)m;  // filled in by the sha256 issue
+  m.def(
+      "sha256_digest",
+      [](py::handle data) {
+        const ByteView view(data, "sha256");
+        uint8_t out[sha::kDigestSize];
+        if (view.size() >= kReleaseGilBytes) {
+          py::gil_scoped_release release;
+          sha::digest(view.data(), view.size(), out);
+        } else {
+          sha::digest(view.data(), view.size(), out);
+        }
+        return to_bytes(out);
+      },
+      py::arg("data"), py::pos_only(),
+      "SHA-256 digest (32 bytes) of a C-contiguous buffer's raw bytes.");
+
+  m.def("sha256_selected_path", [] { return std::string(sha::selected_path()); },
+        "The SHA-256 block function in use now: 'sha_ni' or 'portable'.");
+
+  m.def("sha256_multibuffer_enabled", &sha::multibuffer_enabled,
+        "Whether sha256_hash_files may hash 16 files at once per thread (AVX-512) now.");
+
+  py::class_<Hasher>(m, "Sha256Hasher", "Streaming SHA-256 state with its own lock.")
+      .def(py::init<>())
+      .def("update", &Hasher::update, py::arg("data"), py::pos_only(),
+           "Absorb a buffer's bytes (the GIL is released for large buffers).")
+      .def("digest", &Hasher::digest, "Digest of everything absorbed so far (state unchanged).")
+      .def("copy", [](const Hasher& h) { return Hasher(h); }, "An independent copy of the state.");
+
+  py::class_<sha::Progress>(m, "Sha256Progress",
+                            "Counters a running sha256_hash_files job updates, and its stop flag.")
+      .def(py::init<>())
+      .def_property_readonly("bytes_done", [](const sha::Progress& p) { return p.bytes_done.load(); })
+      .def_property_readonly("files_done", [](const sha::Progress& p) { return p.files_done.load(); })
+      .def("cancel", [](sha::Progress& p) { p.cancelled.store(true); },
+           "Ask the job to stop: unstarted and running files end with errno ECANCELED.");
+
+  m.def(
+      "sha256_hash_files",
+      [](const py::sequence& paths, const py::object& workers, sha::Progress* progress,
+         bool keep_going) {
+        if (PyUnicode_Check(paths.ptr()) || PyBytes_Check(paths.ptr())) {
+          throw py::type_error("sha256_hash_files: expected a sequence of paths, got " +
+                               describe_object(paths));
+        }
+        const std::vector<std::string> list = path_list(paths);
+        const int threads = resolve_workers(workers);
+        std::vector<sha::FileDigest> results;
+        {
+          py::gil_scoped_release release;
+          results = sha::hash_paths(list, threads, progress, keep_going);
+        }
+        py::list out(results.size());
+        for (size_t i = 0; i < results.size(); ++i) {
+          const sha::FileDigest& r = results[i];
+          out[i] = py::make_tuple(to_bytes(r.digest), r.size, r.mtime_ns, r.error, r.changed);
+        }
+        return out;
+      },
+      py::arg("paths"), py::arg("workers") = py::none(), py::arg("progress") = py::none(),
+      py::arg("keep_going") = false,
+      "Hash files (paths as bytes) in parallel; per file (digest, size, mtime_ns, errno, changed).\n"
+      "errno is 0 on success; ECANCELED marks files skipped after a failure (unless keep_going)\n"
+      "or a cancel.");
 }
 
 }  // namespace pipeward::bind

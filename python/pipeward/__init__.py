@@ -11,6 +11,7 @@ from ._capabilities import capabilities
 from ._core import __version__
 
 # --- integrity ----------------------------------------------------------------------------
+from .sha256 import Sha256, hash_file, hash_files, sha256
 
 # --- drift --------------------------------------------------------------------------------
 
@@ -19,14 +20,24 @@ from ._core import __version__
 # --- outliers -----------------------------------------------------------------------------
 
 # --- governance ---------------------------------------------------------------------------
+from . import audit
+from .audit import AuditLog, AuditReport, ModelCard
 
 __all__ = [
     "GPUUnavailableError",
     "__version__",
     "capabilities",
     # integrity
+    "Sha256",
+    "hash_file",
+    "hash_files",
+    "sha256",
     # drift
     # privacy
     # outliers
     # governance
+    "AuditLog",
+    "AuditReport",
+    "ModelCard",
+    "audit",
 ]

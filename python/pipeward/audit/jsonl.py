@@ -1,0 +1,147 @@
+"""JSON Lines export and import, so a log can be archived or verified on another system.
+
+Every line is one canonical JSON object with a ``type``:
+
+* line 1, ``{"format": "pipeward-audit", "log_id": ..., "type": "header", "version": "1"}``;
+* one ``{"action", "actor", "hash", "payload", "prev_hash", "seq", "subject", "ts",
+  "type": "record"}`` per record, in ``seq`` order, hashes in hex (a stored body that no longer
+  parses is shipped as ``{"body_hex", "hash", "prev_hash", "seq", "type"}``);
+* one ``{"key_id", "log_id", "public_key", "root", "signature", "size", "ts",
+  "type": "checkpoint"}`` per checkpoint.
+
+A record's body, hence its hash, is re-derived from its line alone (see :mod:`pipeward.audit.chain`), so any
+system with a SHA-256 and an Ed25519 verifier can check an export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
+
+from .. import signing
+from .canonical import canonical_text
+from .chain import Record, body_bytes
+from .checkpoint import Checkpoint
+from .verify import AuditReport, Finding, Row, verify_rows
+
+if TYPE_CHECKING:
+    from .log import AuditLog
+
+__all__ = ["read_jsonl", "verify_jsonl", "write_jsonl"]
+
+
+@contextmanager
+def _open(target: str | os.PathLike[str] | IO[str], mode: str) -> Iterator[IO[str]]:
+    if isinstance(target, (str, os.PathLike)):
+        with open(target, mode, encoding="utf-8", newline="\n") as f:
+            yield f
+    else:
+        yield target
+
+
+def write_jsonl(log: AuditLog, dest: str | os.PathLike[str] | IO[str]) -> int:
+    """Write ``log`` to ``dest`` (a path or a text stream); returns the number of records."""
+    from .log import FORMAT, VERSION  # noqa: PLC0415
+
+    n = 0
+    with log._lock, _open(dest, "w") as out:
+        db = log._db
+        db.execute("BEGIN")
+        try:
+            out.write(canonical_text({"format": FORMAT, "log_id": log.log_id, "type": "header",
+                                      "version": VERSION}) + "\n")
+            for seq, body, prev, h in db.execute("SELECT seq, body, prev_hash, hash FROM records "
+                                                 "ORDER BY seq"):
+                line: dict[str, Any] = {"hash": bytes(h).hex(), "prev_hash": bytes(prev).hex(),
+                                        "type": "record"}
+                try:
+                    line.update(Record.from_body(body, prev, h).to_dict())
+                except (TypeError, ValueError):  # not a record any more: ship the stored bytes
+                    line.update(seq=seq, body_hex=bytes(body).hex())
+                out.write(canonical_text(line) + "\n")
+                n += 1
+            for row in db.execute("SELECT log_id, size, root, ts, key_id, public_key, signature "
+                                  "FROM checkpoints ORDER BY id"):
+                out.write(canonical_text({**Checkpoint(*row).to_dict(), "type": "checkpoint"}) + "\n")
+        finally:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+    return n
+
+
+def _record_row(obj: dict[str, Any]) -> Row:
+    seq = obj["seq"]
+    if type(seq) is not int:
+        raise ValueError(f"seq must be an integer, got {seq!r}")
+    if "body_hex" in obj:
+        body = bytes.fromhex(obj["body_hex"])
+    else:
+        try:
+            payload = canonical_text(obj["payload"])
+        except (TypeError, ValueError):
+            payload = json.dumps(obj["payload"])  # cannot be what was hashed: reads as edited
+        body = body_bytes(seq, str(obj["ts"]), str(obj["actor"]), str(obj["action"]),
+                          str(obj["subject"]), payload)
+    return seq, body, bytes.fromhex(obj["prev_hash"]), bytes.fromhex(obj["hash"])
+
+
+def read_jsonl(src: str | os.PathLike[str] | IO[str]
+               ) -> tuple[dict[str, Any], list[Row], list[Checkpoint], list[Finding]]:
+    """Parse an export: ``(header, record rows in seq order, checkpoints, findings)``.
+
+    Lines that are not valid are reported as ``corrupt`` findings; records out of order in the
+    file as ``reordered``; a second record with an existing ``seq`` as ``inserted``.
+    """
+    header: dict[str, Any] = {}
+    rows: dict[int, Row] = {}
+    cps: list[Checkpoint] = []
+    findings: list[Finding] = []
+    last_seq = -1
+    with _open(src, "r") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                kind = obj.get("type") if isinstance(obj, dict) else None
+                if kind == "header":
+                    header = obj
+                elif kind == "record":
+                    row = _record_row(obj)
+                    seq = row[0]
+                    if seq in rows:
+                        findings.append(Finding(seq, "inserted",
+                                                f"line {number}: a second record #{seq}"))
+                        continue
+                    if seq < last_seq:
+                        findings.append(Finding(seq, "reordered",
+                                                f"line {number}: record #{seq} comes after #{last_seq}"))
+                    last_seq = max(last_seq, seq)
+                    rows[seq] = row
+                elif kind == "checkpoint":
+                    cps.append(Checkpoint.from_dict(obj))
+                else:
+                    raise ValueError(f"unknown line type {kind!r}")
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                findings.append(Finding(None, "corrupt", f"line {number} is not a valid record: {exc}"))
+    if header.get("format") != "pipeward-audit":
+        findings.append(Finding(None, "corrupt", "no pipeward-audit header line"))
+    return header, [rows[s] for s in sorted(rows)], cps, findings
+
+
+def verify_jsonl(src: str | os.PathLike[str] | IO[str],
+                 public_key: signing.KeyLike | None = None) -> AuditReport:
+    """Verify an exported log without importing it (same checks as :meth:`AuditLog.verify`)."""
+    try:
+        header, rows, cps, findings = read_jsonl(src)
+    except UnicodeDecodeError as exc:
+        return AuditReport(0, [Finding(None, "corrupt", f"not UTF-8 text: {exc}")])
+    if public_key is not None:
+        public_key = signing.load_public_key(public_key)
+    return verify_rows(rows, cps, log_id=str(header.get("log_id", "")), public_key=public_key,
+                       extra=findings)
+
+

@@ -1,0 +1,139 @@
+"""``pipeward audit``: verify, show, export, import and checkpoint an audit log."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import EXIT_CHECK_FAILED, EXIT_OK, CLIError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "audit",
+        help="verify, show, export or checkpoint a tamper-evident audit log",
+        description="Work with a pipeward audit log (SQLite, or an exported .jsonl for verify).",
+        epilog="example: pipeward audit verify audit.db --pubkey audit.pub --json",
+    )
+    actions = p.add_subparsers(dest="audit_command", metavar="ACTION")
+    actions.required = True
+
+    v = actions.add_parser(
+        "verify", help="re-derive the hash chain and checkpoints; exit 1 on any tampering",
+        description="Re-derive every record hash, link and signed checkpoint. Exit 0 when the log "
+                    "is intact (warnings allowed), 1 when tampering is found, 2 on bad input.",
+        epilog="example: pipeward audit verify audit.db --pubkey audit.pub")
+    v.add_argument("log", help="audit log: SQLite file, or an export ending in .jsonl")
+    v.add_argument("--pubkey", help="Ed25519 public key (PEM) the checkpoints must be signed with")
+    v.add_argument("--strict", action="store_true", help="also exit 1 on warnings (clock, no key)")
+    v.add_argument("--json", action="store_true", help="machine-readable report")
+    v.add_argument("-q", "--quiet", action="store_true", help="print nothing; use the exit code")
+    v.set_defaults(func=run_verify)
+
+    s = actions.add_parser(
+        "show", help="print records (as stored: verify first)",
+        description="Print the records of an audit log, oldest first.",
+        epilog="example: pipeward audit show audit.db --action training.dp --last 5")
+    s.add_argument("log", help="audit log (SQLite)")
+    s.add_argument("--action", action="append", help="only this action (repeatable)")
+    s.add_argument("--subject", help="only this subject")
+    s.add_argument("--last", type=int, metavar="N", help="only the last N matching records")
+    s.add_argument("--json", action="store_true", help="one JSON object per line")
+    s.set_defaults(func=run_show)
+
+    e = actions.add_parser(
+        "export", help="write the log as JSON Lines (to archive it or verify it elsewhere)",
+        description="Export records and checkpoints as JSON Lines.",
+        epilog="example: pipeward audit export audit.db -o audit.jsonl")
+    e.add_argument("log", help="audit log (SQLite)")
+    e.add_argument("-o", "--output", help="output file (default: standard output)")
+    e.set_defaults(func=run_export)
+
+    i = actions.add_parser(
+        "import", help="load a JSON Lines export into a new SQLite log, as it is",
+        description="Load an export into a new SQLite file without recomputing anything.",
+        epilog="example: pipeward audit import audit.jsonl -o copy.db")
+    i.add_argument("jsonl", help="exported log (.jsonl)")
+    i.add_argument("-o", "--output", required=True, help="new SQLite file to create")
+    i.set_defaults(func=run_import)
+
+    c = actions.add_parser(
+        "checkpoint", help="sign the record count and Merkle root with an Ed25519 key",
+        description="Append a signed checkpoint over all records so far.",
+        epilog="example: pipeward audit checkpoint audit.db --key audit.key")
+    c.add_argument("log", help="audit log (SQLite)")
+    c.add_argument("--key", required=True, help="Ed25519 private key (PEM)")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    c.set_defaults(func=run_checkpoint)
+
+
+def _open(path: str, *, readonly: bool = True):  # noqa: ANN202
+    from ..audit import AuditLog  # noqa: PLC0415
+
+    if not Path(path).is_file():
+        raise CLIError(f"no audit log at {path}")
+    return AuditLog(path, readonly=readonly)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from ..audit import verify_file  # noqa: PLC0415
+
+    if not Path(args.log).is_file():
+        raise CLIError(f"no audit log at {args.log}")
+    report = verify_file(args.log, args.pubkey)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    elif not args.quiet:
+        print(report.summary())
+    failed = not report.ok or (args.strict and report.warnings)
+    return EXIT_CHECK_FAILED if failed else EXIT_OK
+
+
+def run_show(args: argparse.Namespace) -> int:
+    if args.last is not None and args.last < 0:
+        raise CLIError(f"--last expects a count >= 0, got {args.last}")
+    with _open(args.log) as log:
+        records = list(log.records(action=args.action, subject=args.subject))
+    if args.last is not None:
+        records = records[len(records) - args.last:] if args.last else []
+    for r in records:
+        if args.json:
+            print(json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True))
+        else:
+            payload = json.dumps(r.payload, ensure_ascii=False, sort_keys=True)
+            subject = f" [{r.subject}]" if r.subject else ""
+            print(f"#{r.seq} {r.ts} {r.actor} {r.action}{subject} {payload} {r.hash[:12]}")
+    return EXIT_OK
+
+
+def run_export(args: argparse.Namespace) -> int:
+    with _open(args.log) as log:
+        n = log.export_jsonl(args.output if args.output else sys.stdout)
+    if args.output:
+        print(f"exported {n} records to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from ..audit import AuditLog  # noqa: PLC0415
+
+    if not Path(args.jsonl).is_file():
+        raise CLIError(f"no export at {args.jsonl}")
+    if Path(args.output).exists():
+        raise CLIError(f"{args.output} exists; import into a new file")
+    with AuditLog.import_jsonl(args.jsonl, args.output) as log:
+        print(f"imported {len(log)} records into {args.output}; run `pipeward audit verify` on it",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def run_checkpoint(args: argparse.Namespace) -> int:
+    with _open(args.log, readonly=False) as log:
+        cp = log.checkpoint(args.key)
+    if args.json:
+        print(json.dumps(cp.to_dict(), indent=2))
+    else:
+        print(f"checkpoint: {cp.size} records, root {cp.root}, key {cp.key_id[:16]}")
+    return EXIT_OK

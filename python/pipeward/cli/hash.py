@@ -1,0 +1,166 @@
+"""``pipeward hash FILE...``: SHA-256 digests in ``sha256sum``'s output format."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from typing import IO, Any
+
+from . import EXIT_OK, EXIT_USAGE
+
+# Below this much data a progress bar would only flicker.
+PROGRESS_MIN_BYTES = 256 * 1024 * 1024
+STDIN_CHUNK = 1024 * 1024
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "hash",
+        help="print SHA-256 digests of files, like sha256sum",
+        description="Print the SHA-256 digest of each FILE in sha256sum's format "
+        "('DIGEST  NAME'; names holding a backslash, newline or carriage return are escaped "
+        "and the line starts with a backslash, as GNU does). '-' reads standard input. Files "
+        "are hashed in parallel; a progress bar shows on a terminal for long jobs.",
+        epilog="example: pipeward hash data/*.parquet model.safetensors > SHA256SUMS",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="files to hash ('-' for stdin)")
+    p.add_argument("-w", "--workers", type=int, default=None,
+                   help="threads hashing files at once (default: all cores)")
+    p.add_argument("-o", "--output", metavar="PATH", help="write the digests here, not stdout")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list of {path, sha256, size} (or {path, error})")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def escape_name(name: bytes) -> tuple[bytes, bool]:
+    """GNU coreutils' escaping of a file name in a checksum line: backslash, newline and
+    carriage return become ``\\\\``, ``\\n``, ``\\r``; the flag says the line needs a leading
+    backslash."""
+    if not any(c in name for c in (b"\\", b"\n", b"\r")):
+        return name, False
+    escaped = name.replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+    return escaped, True
+
+
+def checksum_line(hexdigest: str, name: bytes) -> bytes:
+    escaped, flagged = escape_name(name)
+    return (b"\\" if flagged else b"") + hexdigest.encode() + b"  " + escaped + b"\n"
+
+
+def hash_stdin() -> tuple[str, int]:
+    from ..sha256 import Sha256  # noqa: PLC0415
+
+    hasher = Sha256()
+    stream = sys.stdin.buffer
+    buf = bytearray(STDIN_CHUNK)
+    view = memoryview(buf)
+    total = 0
+    while n := stream.readinto(buf):
+        hasher.update(view[:n])
+        total += n
+    return hasher.hexdigest(), total
+
+
+def _total_size(paths: list[str]) -> int:
+    total = 0
+    for p in paths:
+        try:
+            total += os.stat(p).st_size
+        except OSError:
+            pass  # reported when it is hashed
+    return total
+
+
+def _hash_with_progress(paths: list[str], workers: int | None, show: bool) -> list[Any]:
+    """Hash on a worker thread while this one draws a bar on stderr (Ctrl-C cancels)."""
+    from .. import _core  # noqa: PLC0415
+    from ..sha256 import hash_files_raw  # noqa: PLC0415
+
+    total = _total_size(paths) if show else 0
+    if not show or total < PROGRESS_MIN_BYTES:
+        return hash_files_raw(paths, workers, keep_going=True)
+    progress = _core.Sha256Progress()
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["results"] = hash_files_raw(paths, workers, progress=progress, keep_going=True)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, name="pipeward-hash", daemon=True)
+    start = time.monotonic()
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)
+            _draw_bar(progress.bytes_done, total, progress.files_done, len(paths),
+                      time.monotonic() - start)
+    except KeyboardInterrupt:
+        progress.cancel()
+        thread.join()
+        raise
+    finally:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+    if "error" in box:
+        raise box["error"]
+    return box["results"]
+
+
+def _draw_bar(done: int, total: int, files_done: int, files: int, elapsed: float) -> None:
+    frac = min(1.0, done / total) if total else 1.0
+    width = 30
+    filled = int(frac * width)
+    rate = done / elapsed / 1e9 if elapsed > 0 else 0.0
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {frac:6.1%} "
+                     f"{files_done}/{files} files {rate:.2f} GB/s")
+    sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..sha256 import first_failure  # noqa: PLC0415
+    from . import CLIError  # noqa: PLC0415
+
+    if args.workers is not None and args.workers <= 0:
+        raise CLIError(f"--workers must be a positive integer, got {args.workers}")
+    names: list[str] = args.files
+    file_names = [n for n in names if n != "-"]
+    show = not args.quiet and sys.stderr.isatty()
+    results = iter(_hash_with_progress(file_names, args.workers, show))
+
+    records: list[dict[str, Any]] = []
+    failed = False
+    for name in names:
+        if name == "-":
+            digest, size = hash_stdin()
+            records.append({"path": name, "sha256": digest, "size": size})
+            continue
+        raw = next(results)
+        error = first_failure([name], [raw])
+        if error is not None:
+            failed = True
+            print(f"pipeward hash: {name}: {error.strerror}", file=sys.stderr)
+            records.append({"path": name, "error": error.strerror, "errno": error.errno})
+        else:
+            records.append({"path": name, "sha256": raw[0].hex(), "size": raw[1]})
+
+    out: IO[bytes]
+    out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+    try:
+        if args.json:
+            out.write(json.dumps(records, indent=2).encode() + b"\n")
+        else:
+            for rec in records:
+                if "sha256" in rec:
+                    out.write(checksum_line(rec["sha256"], os.fsencode(rec["path"])))
+        out.flush()
+    finally:
+        if args.output:
+            out.close()
+    return EXIT_USAGE if failed else EXIT_OK
