@@ -31,6 +31,8 @@ MISSING_FILE = {
     "hash": ["hash", "{missing}"],
     "manifest": ["manifest", "verify", "{missing}", "--dir", "."],
     "report": ["report", "--audit", "{missing}"],
+    "audit": ["audit", "verify", "{missing}"],
+    "card": ["card", "{missing}"],
 }
 
 

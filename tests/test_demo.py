@@ -86,7 +86,7 @@ def test_input_guard_flags_corrupted_inputs(demo):
 def test_audit_log_and_model_card(demo):
     _, out, results = demo
     public = (out / "keys" / "demo_ed25519.pub.pem").read_bytes()
-    with pw.AuditLog(out / "audit.db", create=False) as log:
+    with pw.AuditLog(out / "audit.db", readonly=True) as log:
         report = log.verify(public)
         actions = [r.action for r in log.records()]
     assert report.ok and report.n_records == results["numbers"]["audit_records"]

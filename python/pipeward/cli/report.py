@@ -110,7 +110,7 @@ def _add_audit(data: dict[str, Any], drift: list[dict[str, Any]], path: str, pub
     from ..report import inputs  # noqa: PLC0415
 
     try:
-        log = AuditLog(path, create=False)
+        log = AuditLog(path, readonly=True)
     except sqlite3.DatabaseError as exc:
         raise CLIError(f"--audit {path} is not a pipeward audit log: {exc}") from None
     with log:
