@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.quiet or args.json
     result = run_demo(out, settings=settings, echo=None if quiet else print)
     if args.json:
-        json.dump(json.loads((out / "results.json").read_text())
-                  | {"report": None}, sys.stdout, indent=2)
+        saved = json.loads((out / "results.json").read_text())
+        saved.pop("report", None)  # the plot data; it stays in results.json
+        json.dump(saved, sys.stdout, indent=2)
         print()
     elif not args.quiet:
         print(f"\nopen {result.paths['report']} in a browser; the model card is "
