@@ -19,7 +19,7 @@ from pipeward.demo import Settings, run_demo
 def demo(tmp_path_factory):
     """One fast demo through the real command line; its results.json and output lines."""
     out = tmp_path_factory.mktemp("demo") / "out"
-    run = subprocess.run([sys.executable, "-m", "pipeward", "demo", "--fast", "--out", str(out)],
+    run = subprocess.run([sys.executable, "-m", "pipeward", "demo", "--fast", "--out", str(out), "--json"],
                          capture_output=True, text=True, timeout=300, check=False)
     results = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
     return run, out, results
@@ -28,7 +28,9 @@ def demo(tmp_path_factory):
 def test_demo_exits_0_with_one_line_per_stage(demo):
     run, out, results = demo
     assert run.returncode == 0, run.stdout + run.stderr
-    lines = [ln for ln in run.stdout.splitlines() if re.match(r"\[\d/6\]", ln)]
+    printed = json.loads(run.stdout)  # --json: the numbers and checks, not the plot data
+    assert "report" not in printed and printed["numbers"] == results["numbers"]
+    lines = [ln for ln in printed["lines"] if re.match(r"\[\d/6\]", ln)]
     assert [ln.split()[1] for ln in lines] == ["integrity", "screen", "training", "monitoring",
                                                 "governance", "report"]
     assert results["ok"] is True and all(results["checks"].values())
@@ -121,6 +123,7 @@ def test_the_demo_is_fast(demo):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_screen_and_drift_hold_for_other_seeds(seed, tmp_path):
-    result = run_demo(tmp_path, settings=Settings.fast(seed), echo=None)
+def test_the_checks_hold_for_other_seeds(seed, tmp_path, capsys):
+    result = run_demo(tmp_path, settings=Settings.fast(seed))
     assert result.ok, {k: v for k, v in result.checks.items() if not v}
+    assert capsys.readouterr().out.splitlines() == result.lines and len(result.lines) == 6

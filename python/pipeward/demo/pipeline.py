@@ -396,8 +396,10 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         result.numbers.update(audit_records=audit.n_records, audit_ok=bool(audit.ok))
         report["audit"] = audit_section(log, public_pem) | {"path": audit_path.name}
         report["model_card"] = {"path": card_path.name, "text": card_path.read_text(encoding="utf-8")}
-        steps.say("governance", f"audit log verified: {audit.n_records} hash-chained records, signed "
-                  f"checkpoint ok; model card -> {card_path}")
+        chain = "verified" if audit.ok else "FAILED verification"
+        steps.say("governance", f"audit log {chain}: {audit.n_records} hash-chained records, "
+                  f"{audit.checkpoints_verified}/{audit.checkpoints_total} signed checkpoints "
+                  f"verified; model card -> {card_path}")
     finally:
         log.close()
 
@@ -411,11 +413,11 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
                         results=str(out / "results.json"))
     elapsed = time.perf_counter() - steps.start
     result.numbers["seconds"] = elapsed
-    (out / "results.json").write_text(json.dumps(
-        _jsonable({**result.to_dict(), "report": report}), indent=2))
     verdict = "all checks passed" if result.ok else "FAILED: " + ", ".join(
         k for k, v in result.checks.items() if not v)
     steps.say("report", f"{report_path} ({elapsed:.1f} s; {verdict})")
+    (out / "results.json").write_text(json.dumps(
+        _jsonable({**result.to_dict(), "report": report}), indent=2))
     return result
 
 
