@@ -179,6 +179,8 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         (key_dir / "demo_ed25519.pub.pem").write_bytes(public_pem)
         pw.audit.record_model(
             log, name=MODEL, version=pw.__version__, model_type="logistic regression (NumPy), DP-SGD",
+            description="malignant/benign classifier of fine-needle aspirate nucleus features",
+            owners=["pipeward demo"],
             intended_use="demonstration of a secured ML pipeline; not for diagnosis",
             out_of_scope_use="any clinical use", license="Apache-2.0",
             limitations=["569 rows from one 1995 study", "binary malignant/benign only"])
@@ -189,6 +191,11 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         # them too. Setting them aside first makes the precision below measure the poison.
         vetting = pw.screen(screen_features(X_all), y_all, method=s.screen_method, random_state=s.seed)
         base = np.setdiff1d(np.arange(len(y_all)), vetting.quarantine)
+        pw.audit.record_screen(log, n_samples=len(y_all), n_outliers=len(vetting.outliers),
+                               n_label_suspects=len(vetting.label_suspects),
+                               quarantined=vetting.quarantine.tolist(),
+                               method=f"pipeward.screen ({s.screen_method}, log features)",
+                               dataset=f"{DATASET} (as shipped, before poisoning)")
         X, y = X_all[base], y_all[base]
         train_rows, test_rows = _split(y, s.test_fraction, rng)
         X_train, y_train = X[train_rows], y[train_rows]
@@ -255,7 +262,7 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         precision, recall = _precision_recall(quarantined, truth)
         pw.audit.record_screen(log, n_samples=len(y_train), n_outliers=len(screen.outliers),
                                n_label_suspects=len(screen.label_suspects),
-                               quarantined=quarantined.tolist(), method="pipeward.screen (mcd)",
+                               quarantined=quarantined.tolist(), method=f"pipeward.screen ({s.screen_method}, log features)",
                                dataset=DATASET)
         steps.check("screen", "poison recall >= 0.9", recall >= 0.9)
         steps.check("screen", "poison precision >= 0.8", precision >= 0.8)
