@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -116,6 +118,40 @@ def test_pipeward_report_rebuilds_it_from_the_artefacts(demo, tmp_path):
                          capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stderr
     assert target.read_text().count("<svg") >= 5
+
+
+def _report(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipeward", "report", *args], capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def test_pipeward_report_from_the_audit_log_alone(demo, tmp_path):
+    _, out, _ = demo
+    run = _report("--audit", str(out / "audit.db"), "-o", str(tmp_path / "r.html"), "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["sections"] == ["drift", "audit", "model_card"]
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("<svg") == 2  # the two drift checks the log recorded
+    assert "Model card: pipeward-demo-logreg" in page and "verified" in page
+
+
+def test_pipeward_report_exits_1_on_a_tampered_audit_log(demo, tmp_path):
+    _, out, _ = demo
+    log = tmp_path / "audit.db"
+    shutil.copy(out / "audit.db", log)
+    con = sqlite3.connect(log)
+    con.execute("DROP TRIGGER records_append_only_u")
+    (seq, body), = con.execute("SELECT seq, body FROM records WHERE CAST(body AS TEXT) LIKE "
+                               "'%model.evaluation%' ORDER BY seq LIMIT 1").fetchall()
+    forged = bytes(body).replace(b"accuracy", b"accurate", 1)
+    assert forged != bytes(body)
+    con.execute("UPDATE records SET body = ? WHERE seq = ?", (forged, seq))
+    con.commit()
+    con.close()
+    run = _report("--audit", str(log), "-o", str(tmp_path / "r.html"))
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "FAILED verification" in run.stdout
+    assert "broken" in (tmp_path / "r.html").read_text()
 
 
 def test_the_demo_is_fast(demo):
