@@ -282,7 +282,14 @@ def test_killed_writer_loses_nothing_committed(tmp_path):
         lg.append("before")
     proc = _writer(path, 1_000_000, 7)
     assert proc.stdout.readline().strip() == "started"
-    time.sleep(0.3)
+    # Kill only once the writer has committed some records (a loaded machine can be slow to
+    # start it), so the test always exercises a kill in the middle of a stream of appends.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with AuditLog(path, readonly=True) as ro:
+            if len(ro) >= 3:
+                break
+        time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)  # mid-append, most likely mid-transaction
     proc.wait(timeout=30)
     proc.stdout.close()
