@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,24 @@ def test_report_from_drift_json(tmp_path):
     assert summary["sections"] == ["drift"]
     page = (tmp_path / "r.html").read_text()
     assert page.count("<svg") == 1 and "today" in page and "drift in 1 features" in page
+
+
+def test_report_from_screen_json(tmp_path):
+    """The JSON of ``pipeward screen --json`` (ScreenReport.to_dict()) without per-row scores."""
+    screen = {"counts": {"rows": 50, "outliers": 2, "label_suspects": 1, "backdoor_suspects": 0,
+                         "quarantine": 3},
+              "outliers": [4, 9], "label_suspects": [17], "backdoor_suspects": [], "quarantine": [4, 9, 17]}
+    (tmp_path / "screen.json").write_text(json.dumps(screen))
+    run = pipeward("report", "--screen", str(tmp_path / "screen.json"), "-o", str(tmp_path / "r.html"))
+    assert run.returncode == 0, run.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert "<svg" not in page
+    assert re.search(r"rows screened</th><td>50<", page) and re.search(r"quarantined</th><td>3<", page)
+    assert re.search(r"flagged as label-flip suspects</th><td>1<", page)
+
+
+def test_report_rejects_screen_json_of_another_shape(tmp_path):
+    (tmp_path / "s.json").write_text(json.dumps({"rows": [1, 2]}))
+    run = pipeward("report", "--screen", str(tmp_path / "s.json"), "-o", str(tmp_path / "r.html"))
+    assert run.returncode == EXIT_USAGE
+    assert "quarantine" in run.stderr and "Traceback" not in run.stderr

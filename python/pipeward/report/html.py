@@ -141,30 +141,36 @@ def _section_integrity(d: Mapping[str, Any]) -> str:
 
 
 def _section_screen(d: Mapping[str, Any]) -> str:
-    scores = np.asarray(d["scores"], dtype=np.float64)
-    injected = np.zeros(scores.size, bool)
-    if d.get("injected") is not None:
-        injected[np.asarray(d["injected"], dtype=np.int64)] = True
-    chart = svg.histogram(
-        scores, marked=injected if injected.any() else None, cutoff=d.get("cutoff"),
-        title="Outlier scores of the training rows", value_label=d.get("score_label", "outlier score"),
-        marked_label="injected poison", unmarked_label="clean rows",
-    )
-    rows = [("rows screened", _num(scores.size)),
-            ("quarantined", _num(len(d.get("quarantined", []))))]
+    chart = ""
+    n_rows = d.get("n_rows")
+    injected = None
+    if d.get("scores") is not None:
+        scores = np.asarray(d["scores"], dtype=np.float64)
+        n_rows = scores.size
+        injected = np.zeros(scores.size, bool)
+        if d.get("injected") is not None:
+            injected[np.asarray(d["injected"], dtype=np.int64)] = True
+        chart = svg.histogram(
+            scores, marked=injected if injected.any() else None, cutoff=d.get("cutoff"),
+            title="Outlier scores of the training rows",
+            value_label=d.get("score_label", "outlier score"),
+            marked_label="injected poison", unmarked_label="clean rows",
+        )
+    rows = [("rows screened", _num(n_rows)), ("quarantined", _num(len(d.get("quarantined", []))))]
     for key, label in (("n_outliers", "flagged as outliers"), ("n_label_suspects", "flagged as label-flip suspects"),
                        ("n_backdoor_suspects", "flagged by spectral signature (backdoor)")):
         if key in d:
             rows.append((label, _num(d[key])))
     if d.get("injected") is not None:
-        rows += [("injected poison", _num(int(injected.sum())))]
+        rows.append(("injected poison", _num(len(d["injected"]))))
     for key in ("precision", "recall"):
         if d.get(key) is not None:
             rows.append((key + " vs the injected truth", _num(d[key])))
     return ('<section id="screen"><h2>2. Poisoning screen</h2>'
             "<p>The screen scores every training row by its robust Mahalanobis distance, checks "
             "each label against the class model and the row's neighbours, and looks for a "
-            "backdoor's spectral signature; flagged rows are quarantined before training.</p>" + chart + _kv_table(rows) + "</section>")
+            "backdoor's spectral signature; flagged rows are quarantined before training.</p>"
+            + chart + _kv_table(rows) + "</section>")
 
 
 def _section_privacy(d: Mapping[str, Any]) -> str:

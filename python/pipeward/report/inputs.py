@@ -55,22 +55,30 @@ def drift_sections_from_audit(records: list[Any]) -> list[dict[str, Any]]:
 
 
 def screen_section(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The screen section from a screen report's JSON: per-row ``scores``, the cut-off
-    (``threshold`` or ``cutoff``), the ``quarantine`` indices and, when known, the
-    ``injected`` truth."""
-    scores = data.get("scores")
-    if scores is None:
-        raise ValueError(f"screen results: expected per-row 'scores', got keys {sorted(data)}")
-    quarantined = data.get("quarantine", data.get("quarantined", []))
-    out: dict[str, Any] = {"scores": [np.nan if v is None else float(v) for v in scores],
-                           "cutoff": data.get("threshold", data.get("cutoff")),
-                           "quarantined": list(quarantined)}
-    for key in ("injected", "precision", "recall", "n_outliers", "n_label_suspects"):
+    """The screen section from ``ScreenReport.to_dict()`` (``pipeward screen --json``): its
+    ``counts`` and ``quarantine`` indices; per-row ``scores`` (or ``distances``) with a
+    ``threshold``/``cutoff`` add the histogram, and ``injected`` indices mark the truth."""
+    if not isinstance(data, Mapping) or not ("quarantine" in data or "quarantined" in data):
+        keys = sorted(data) if isinstance(data, Mapping) else type(data).__name__
+        raise ValueError(f"screen results: expected ScreenReport.to_dict() output with a "
+                         f"'quarantine' list, got {keys}")
+    out: dict[str, Any] = {"quarantined": list(data.get("quarantine", data.get("quarantined", [])))}
+    scores = data.get("scores", data.get("distances"))
+    if scores is not None:
+        out["scores"] = [np.nan if v is None else float(v) for v in scores]
+        out["cutoff"] = data.get("threshold", data.get("cutoff"))
+    counts = data.get("counts") or {}
+    for key, count in (("outliers", "n_outliers"), ("label_suspects", "n_label_suspects"),
+                       ("backdoor_suspects", "n_backdoor_suspects")):
+        if key in counts:
+            out[count] = int(counts[key])
+        elif isinstance(data.get(key), list):
+            out[count] = len(data[key])
+    if "rows" in counts:
+        out["n_rows"] = int(counts["rows"])
+    for key in ("injected", "precision", "recall"):
         if data.get(key) is not None:
             out[key] = data[key]
-    for key, count in (("outliers", "n_outliers"), ("label_suspects", "n_label_suspects")):
-        if isinstance(data.get(key), list) and count not in out:
-            out[count] = len(data[key])
     return out
 
 
