@@ -11,9 +11,12 @@ from ._capabilities import capabilities
 from ._core import __version__
 
 # --- integrity ----------------------------------------------------------------------------
+from .manifest import Manifest, Verification, verify_inclusion
 from .sha256 import Sha256, hash_file, hash_files, sha256
+from .signing import generate_keypair, save_keypair
 
 # --- drift --------------------------------------------------------------------------------
+from .drift import DriftMonitor, DriftReport, KsResult, PsiProfile, ks_2samp, psi
 
 # --- privacy ------------------------------------------------------------------------------
 
@@ -28,11 +31,22 @@ __all__ = [
     "__version__",
     "capabilities",
     # integrity
+    "Manifest",
     "Sha256",
+    "Verification",
+    "generate_keypair",
     "hash_file",
     "hash_files",
+    "save_keypair",
     "sha256",
+    "verify_inclusion",
     # drift
+    "DriftMonitor",
+    "DriftReport",
+    "KsResult",
+    "PsiProfile",
+    "ks_2samp",
+    "psi",
     # privacy
     # outliers
     # governance

@@ -1,0 +1,156 @@
+"""``pipeward manifest build|verify``: record a tree's digests, later check nothing changed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import EXIT_CHECK_FAILED, EXIT_OK, CLIError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "manifest",
+        help="build or verify a signed manifest (SHA-256 + Merkle root) of a directory",
+        description="Build or verify a manifest of a directory tree.",
+        epilog="example: pipeward manifest build data/ -o data.manifest.json --sign key.pem",
+    )
+    msub = p.add_subparsers(dest="manifest_command", metavar="ACTION")
+    msub.required = True
+
+    b = msub.add_parser(
+        "build",
+        help="hash every file under DIR and write a manifest",
+        description="Hash every file under DIR in parallel and write a JSON manifest with the "
+                    "Merkle root of the tree; prints the root.",
+        epilog="example: pipeward manifest build data/ -o data.manifest.json --sign key.pem "
+               "--exclude '*.tmp' --cache ~/.cache/data.pwcache",
+    )
+    b.add_argument("dir", metavar="DIR", help="the directory to record")
+    b.add_argument("-o", "--output", required=True, metavar="FILE", help="manifest file to write")
+    b.add_argument("--sign", metavar="KEY", help="Ed25519 private key (PEM) to sign with")
+    b.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                   help="fnmatch pattern to leave out (repeatable; with '/': relative path, "
+                        "without: any name)")
+    b.add_argument("--follow-symlinks", action="store_true",
+                   help="hash what links point to instead of recording the links")
+    b.add_argument("--cache", metavar="FILE", help="digest cache for fast re-builds")
+    b.add_argument("--checkfile", metavar="FILE", help="also write a sha256sum -c check file")
+    b.add_argument("--workers", type=int, metavar="N", help="hashing threads (default: all)")
+    b.add_argument("--json", action="store_true", help="machine-readable output")
+    b.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    b.set_defaults(func=run_build)
+
+    v = msub.add_parser(
+        "verify",
+        help="check a directory against a manifest (exit 1 when anything changed)",
+        description="Check DIR against a manifest (or a sha256sum check file). Exit 0 when "
+                    "intact, 1 with the list of changes otherwise, 2 on an input error.",
+        epilog="example: pipeward manifest verify data.manifest.json --dir data/ --pubkey key.pub",
+    )
+    v.add_argument("manifest", metavar="FILE", help="manifest (JSON) or sha256sum check file")
+    v.add_argument("--dir", default=".", metavar="DIR", help="the tree to check (default: .)")
+    v.add_argument("--pubkey", metavar="KEY",
+                   help="Ed25519 public key (PEM): the manifest must carry its valid signature")
+    v.add_argument("--cache", metavar="FILE", help="digest cache (see build)")
+    v.add_argument("--workers", type=int, metavar="N", help="hashing threads (default: all)")
+    v.add_argument("--json", action="store_true", help="machine-readable output")
+    v.add_argument("-q", "--quiet", action="store_true", help="print only the changes")
+    v.set_defaults(func=run_verify)
+
+
+def _workers(n: int | None) -> int | None:
+    if n is not None and n <= 0:
+        raise CLIError(f"--workers must be positive, got {n}")
+    return n
+
+
+def _show(path: str) -> str:
+    """A path safe to print on one line (control characters and undecodable bytes escaped)."""
+    out = path.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in out)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from ..manifest import Manifest  # noqa: PLC0415
+    from ..manifest.walk import exact_pattern, relative_inside  # noqa: PLC0415
+
+    if not os.path.isdir(args.dir):
+        raise CLIError(f"not a directory: {args.dir!r}")
+    exclude = list(args.exclude)
+    for out in (args.output, args.checkfile):  # never record our own outputs
+        inside = relative_inside(out, args.dir) if out else None
+        if inside is not None:
+            exclude.append(exact_pattern(inside))
+    m = Manifest.build(args.dir, workers=_workers(args.workers), exclude=exclude,
+                       follow_symlinks=args.follow_symlinks, cache=args.cache,
+                       progress=not args.quiet)
+    if args.sign:
+        m.sign(args.sign)
+    m.save(args.output)
+    if args.checkfile:
+        m.to_checkfile(args.checkfile)
+    if args.json:
+        print(json.dumps({"root": m.root, "entries": len(m), "signed": m.signature is not None,
+                          "key_id": m.signature["key_id"] if m.signature else None,
+                          "output": args.output}))
+    elif not args.quiet:
+        files = sum(e.kind == "file" for e in m)
+        size = sum(e.size for e in m if e.kind == "file")
+        signed = f", signed by key {m.signature['key_id'][:16]}" if m.signature else ""
+        print(f"{m.root}  {len(m)} entries ({files} files, {size} bytes){signed} -> {args.output}")
+    return EXIT_OK
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from ..manifest import Manifest, verify_checkfile  # noqa: PLC0415
+
+    path = Path(args.manifest)
+    head = path.read_bytes()[:64].lstrip()
+    is_json = head.startswith(b"{")
+    if not is_json and args.pubkey:
+        raise CLIError("a sha256sum check file cannot carry a signature; --pubkey needs a manifest")
+    signature_ok: bool | None = None
+    if is_json:
+        m = Manifest.load(path)
+        if args.pubkey:
+            signature_ok = m.verify_signature(args.pubkey)
+        result = m.verify(args.dir, workers=_workers(args.workers), cache=args.cache,
+                          progress=not (args.quiet or args.json))
+        root = m.root
+    else:
+        result = verify_checkfile(path, args.dir, workers=_workers(args.workers))
+        root = None
+    ok = result.ok and signature_ok is not False
+    if args.json:
+        out = result.to_dict()
+        out.update(ok=ok, root=root, signature=signature_ok)
+        print(json.dumps(out, indent=1))
+        return EXIT_OK if ok else EXIT_CHECK_FAILED
+    if signature_ok is False:
+        why = "the manifest is not signed" if m.signature is None else \
+            "the signature does not verify with this key (wrong key, or the manifest was altered)"
+        print(f"signature: INVALID: {why}")
+    for p in result.modified:
+        print(f"modified  {_show(p)}  ({result.reasons.get(p, '')})")
+    for p in result.added:
+        print(f"added     {_show(p)}")
+    for p in result.removed:
+        print(f"removed   {_show(p)}")
+    for a, b in result.renamed:
+        print(f"renamed   {_show(a)} -> {_show(b)}")
+    for p, msg in result.errors:
+        print(f"error     {_show(p)}: {msg}")
+    if ok and not args.quiet:
+        sig = ", signature valid" if signature_ok else \
+            (", signature NOT checked (no --pubkey)" if is_json and m.signature else "")
+        print(f"OK: {result.checked} entries intact{sig}" + (f" (root {root})" if root else ""))
+    elif not ok:
+        n = (len(result.modified) + len(result.added) + len(result.removed) + len(result.renamed)
+             + len(result.errors))
+        print(f"FAILED: {n} change(s) or error(s)" + (" and a bad signature" if signature_ok is False else ""),
+              file=sys.stderr)
+    return EXIT_OK if ok else EXIT_CHECK_FAILED

@@ -1,0 +1,261 @@
+"""``DriftMonitor``: fit a reference once, then check many current windows against it."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from .._validate import describe, workers_arg
+from ._inputs import host_backend, sorted_rows
+from .corrections import CORRECTIONS, adjust_pvalues
+from .ks import ALTERNATIVES, METHODS, package_result
+from .psi import (DEFAULT_EPS, as_categories, bin_counts, category_counts, psi_from_counts,
+                  reference_edges)
+from .report import DriftReport
+
+TESTS = ("ks", "psi")
+_FORMAT = "pipeward-drift-profile/1"
+
+
+class DriftMonitor:
+    """A fitted reference profile and the drift checks against it.
+
+    Fitting sorts every numeric reference column once (for KS), fixes the PSI bin edges and
+    the reference bin counts, and dictionary-encodes categorical columns (strings, pandas
+    categoricals): each ``check(current)`` then costs one sort and a linear merge per numeric
+    feature plus one histogram pass. Numeric features get KS (``nan_policy="omit"``, scipy's
+    numbers) and PSI; categorical ones PSI only, with every category unseen in the reference
+    given its own bin. A feature drifted when its ``correction``-adjusted KS p-value is below
+    ``alpha`` or its PSI is at least ``psi_threshold``.
+
+    Accepts a 2-d NumPy array (rows, features), a 1-d array (one feature) or a pandas
+    DataFrame (its column names become the feature names; integer and boolean columns are
+    tested as float64). The profile saves to a ``.npz`` file without pickle (``save``/``load``).
+    """
+
+    def __init__(self, reference: Any, *, feature_names: list[str] | None = None,
+                 tests: tuple[str, ...] = TESTS, alpha: float = 0.05, correction: str = "holm",
+                 psi_threshold: float = 0.2, bins: Any = 10, binning: str = "quantile",
+                 eps: float = DEFAULT_EPS, method: str = "auto", workers: int | None = None):
+        tests = tuple(tests)
+        if not tests or any(t not in TESTS for t in tests):
+            raise ValueError(f"tests must be a non-empty subset of {TESTS}, got {tests!r}")
+        if correction not in CORRECTIONS:
+            raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+        if not psi_threshold > 0:
+            raise ValueError(f"psi_threshold must be positive, got {psi_threshold!r}")
+        if binning == "evidently":
+            raise ValueError("binning='evidently' depends on the current data; a monitor fixes "
+                             "its edges on the reference: use 'quantile', 'uniform' or edges")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        self.tests, self.alpha, self.correction = tests, float(alpha), correction
+        self.psi_threshold, self.eps, self.method = float(psi_threshold), float(eps), method
+        self.workers = workers_arg(workers)
+        names, kinds, numeric, categorical = _split_columns(reference, feature_names, "reference")
+        self.feature_names, self.kind = names, kinds
+        self.n_reference = _n_rows(numeric, categorical)
+        if self.n_reference < 1:
+            raise ValueError("reference: expected at least one row")
+        if numeric is not None:
+            view = np.ascontiguousarray(numeric.T)
+            self._sorted = sorted_rows(view, self.workers)
+            self._sorted_counts = np.count_nonzero(~np.isnan(self._sorted), axis=1).astype(np.int64)
+            if np.any(self._sorted_counts == 0):
+                bad = [names[i] for i in self._numeric_index()[self._sorted_counts == 0]]
+                raise ValueError(f"reference: numeric features with no non-NaN value: {bad}")
+            self._edges = reference_edges(view, bins, binning)
+            self._ref_counts = bin_counts(view, self._edges, workers=self.workers)
+        else:
+            self._sorted = np.empty((0, 0))
+            self._sorted_counts = np.empty(0, dtype=np.int64)
+            self._edges = np.empty((0, 0))
+            self._ref_counts = np.empty((0, 2), dtype=np.int64)
+        self._categories: list[np.ndarray] = []
+        self._cat_counts: list[np.ndarray] = []
+        for col in categorical or []:
+            values, missing = as_categories(col, "reference")
+            cats, counts = np.unique(values[~missing], return_counts=True)
+            self._categories.append(cats)
+            self._cat_counts.append(np.append(counts, missing.sum()).astype(np.int64))
+
+    # -- checking ------------------------------------------------------------------------
+
+    def check(self, current: Any) -> DriftReport:
+        """Test ``current`` (same columns as the reference) against the fitted reference."""
+        host_backend("auto", current)
+        names, kinds, numeric, categorical = _split_columns(
+            current, self.feature_names if not _is_frame(current) else None, "current")
+        if kinds != self.kind or (_is_frame(current) and names != self.feature_names):
+            raise ValueError(f"current has features {names} ({kinds}); the reference has "
+                             f"{self.feature_names} ({self.kind})")
+        if _n_rows(numeric, categorical) < 1:
+            raise ValueError("current: expected at least one row")
+        F = len(names)
+        ks_stat = np.full(F, np.nan)
+        ks_p = np.full(F, np.nan)
+        psi = np.full(F, np.nan)
+        nan_ref = np.zeros(F, dtype=np.int64)
+        nan_cur = np.zeros(F, dtype=np.int64)
+        num_idx, cat_idx = self._numeric_index(), self._categorical_index()
+        if numeric is not None:
+            if numeric.dtype != self._sorted.dtype:
+                if not _is_frame(current):
+                    raise TypeError(f"current is {numeric.dtype}, the reference "
+                                    f"{self._sorted.dtype}: pass the same dtype (no silent casts)")
+                numeric = numeric.astype(self._sorted.dtype)  # frame columns: documented rule
+            view = numeric.T
+            nan_ref[num_idx] = self._sorted.shape[1] - self._sorted_counts
+            if "ks" in self.tests:
+                out = _core.drift_ks_2samp(self._sorted, sorted_rows(view, self.workers),
+                                           ALTERNATIVES.index("two-sided"),
+                                           METHODS.index(self.method), True, self.workers,
+                                           x1_sorted=True, x2_sorted=True)
+                res = package_result(out, (len(num_idx),))
+                ks_stat[num_idx], ks_p[num_idx] = res.statistic, res.pvalue
+                nan_cur[num_idx] = view.shape[1] - res.n2
+            if "psi" in self.tests:
+                cur_counts = bin_counts(view, self._edges, workers=self.workers)
+                psi[num_idx] = psi_from_counts(self._ref_counts, cur_counts, self.eps)
+                nan_cur[num_idx] = cur_counts[:, -1]
+        for j, col in enumerate(categorical or []):
+            i = cat_idx[j]
+            ref_counts, cur_counts = self._categorical_counts(j, col)
+            nan_ref[i], nan_cur[i] = ref_counts[-1], cur_counts[-1]
+            if "psi" in self.tests:
+                psi[i] = psi_from_counts(ref_counts, cur_counts, self.eps)
+        adjusted = adjust_pvalues(ks_p, self.correction)
+        drifted = np.zeros(F, dtype=bool)
+        with np.errstate(invalid="ignore"):
+            if "ks" in self.tests:
+                drifted |= adjusted < self.alpha
+            if "psi" in self.tests:
+                drifted |= psi >= self.psi_threshold
+        return DriftReport(feature_names=list(names), kind=list(kinds), ks_statistic=ks_stat,
+                           ks_pvalue=ks_p, ks_pvalue_adjusted=adjusted, psi=psi,
+                           nan_reference=nan_ref, nan_current=nan_cur, drifted=drifted,
+                           alpha=self.alpha, correction=self.correction,
+                           psi_threshold=self.psi_threshold, tests=self.tests)
+
+    def _categorical_counts(self, j: int, col: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Reference and current counts over the reference categories, then one bin per
+        unseen category, then missing values."""
+        ref = self._cat_counts[j]
+        values, missing = as_categories(col, self.feature_names[self._categorical_index()[j]])
+        cur, unseen = category_counts(self._categories[j], values, missing)
+        return np.concatenate([ref[:-1], np.zeros(unseen, np.int64), ref[-1:]]), cur
+
+    def _numeric_index(self) -> np.ndarray:
+        return np.array([i for i, k in enumerate(self.kind) if k == "numeric"], dtype=np.intp)
+
+    def _categorical_index(self) -> np.ndarray:
+        return np.array([i for i, k in enumerate(self.kind) if k == "categorical"], dtype=np.intp)
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted profile to a ``.npz`` file (plain arrays and JSON; no pickle)."""
+        settings = {"format": _FORMAT, "tests": list(self.tests), "alpha": self.alpha,
+                    "correction": self.correction, "psi_threshold": self.psi_threshold,
+                    "eps": self.eps, "method": self.method, "n_reference": self.n_reference}
+        arrays = {
+            "settings": np.array(json.dumps(settings)),
+            "feature_names": np.array(self.feature_names, dtype=str),
+            "kind": np.array(self.kind, dtype=str),
+            "sorted": self._sorted, "sorted_counts": self._sorted_counts,
+            "edges": self._edges, "ref_counts": self._ref_counts,
+        }
+        for j, (cats, counts) in enumerate(zip(self._categories, self._cat_counts)):
+            arrays[f"categories_{j}"] = cats.astype(str)
+            arrays[f"category_counts_{j}"] = counts
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, workers: int | None = None) -> DriftMonitor:
+        """Read a profile written by :meth:`save` (``allow_pickle=False``)."""
+        with np.load(path, allow_pickle=False) as z:
+            settings = json.loads(str(z["settings"]))
+            if settings.get("format") != _FORMAT:
+                raise ValueError(f"{path}: not a pipeward drift profile ({settings.get('format')!r})")
+            self = cls.__new__(cls)
+            self.tests = tuple(settings["tests"])
+            self.alpha, self.correction = settings["alpha"], settings["correction"]
+            self.psi_threshold, self.eps = settings["psi_threshold"], settings["eps"]
+            self.method, self.n_reference = settings["method"], settings["n_reference"]
+            self.workers = workers_arg(workers)
+            self.feature_names = [str(s) for s in z["feature_names"]]
+            self.kind = [str(s) for s in z["kind"]]
+            self._sorted = np.ascontiguousarray(z["sorted"])
+            self._sorted_counts = np.ascontiguousarray(z["sorted_counts"])
+            self._edges = np.ascontiguousarray(z["edges"])
+            self._ref_counts = z["ref_counts"]
+            n_cat = self.kind.count("categorical")
+            self._categories = [z[f"categories_{j}"] for j in range(n_cat)]
+            self._cat_counts = [z[f"category_counts_{j}"] for j in range(n_cat)]
+        return self
+
+
+# -- input splitting ------------------------------------------------------------------------
+
+def _is_frame(x: Any) -> bool:
+    return hasattr(x, "columns") and hasattr(x, "dtypes") and hasattr(x, "iloc")
+
+
+def _n_rows(numeric: np.ndarray | None, categorical: list | None) -> int:
+    if numeric is not None:
+        return numeric.shape[0]
+    return len(categorical[0]) if categorical else 0
+
+
+def _split_columns(data: Any, feature_names: list[str] | None, name: str):
+    """(names, kinds, numeric (rows, n_numeric) or None, list of categorical columns)."""
+    if _is_frame(data):
+        names = [str(c) for c in data.columns]
+        kinds, numeric_cols, categorical = [], [], []
+        for c in data.columns:
+            col = data[c]
+            kind = col.dtype.kind
+            if kind in "fiub":
+                kinds.append("numeric")
+                as_f32 = kind == "f" and col.dtype.itemsize == 4
+                numeric_cols.append(col.to_numpy(dtype=np.float32 if as_f32 else np.float64,
+                                                 na_value=np.nan))  # nullable ints: NA -> NaN
+            elif str(col.dtype) in ("category", "string", "str") or kind in "OUS":
+                kinds.append("categorical")
+                categorical.append(col)
+            else:
+                raise TypeError(f"{name}: column {c!r} has dtype {col.dtype}; expected numeric, "
+                                "string or categorical")
+        if numeric_cols:
+            dtype = np.float32 if all(a.dtype == np.float32 for a in numeric_cols) else np.float64
+            numeric = np.stack([a.astype(dtype, copy=False) for a in numeric_cols], axis=1)
+        else:
+            numeric = None
+        return names, kinds, numeric, categorical or None
+    if hasattr(data, "__cuda_array_interface__"):
+        host_backend("auto", data)
+    arr = data if hasattr(data, "dtype") else np.asarray(data)
+    if arr.dtype.kind in "OUS":
+        raise TypeError(f"{name}: got a {describe(arr)}; pass categorical columns in a pandas "
+                        "DataFrame (strings or categoricals), numeric data as float32/float64")
+    if arr.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}: expected a float32 or float64 array (or a DataFrame), got a "
+                        f"{describe(arr)}")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-d (rows, features) array, got a {describe(arr)}")
+    F = arr.shape[1]
+    if F == 0:
+        raise ValueError(f"{name}: expected at least one feature, got a {describe(arr)}")
+    names = list(feature_names) if feature_names is not None else [f"f{i}" for i in range(F)]
+    if len(names) != F:
+        raise ValueError(f"{name}: {F} features but {len(names)} feature names")
+    return [str(n) for n in names], ["numeric"] * F, arr, None

@@ -1,0 +1,256 @@
+"""Population Stability Index with explicit binning and empty-bin conventions.
+
+PSI = sum over bins of (a - e) * ln(a / e), with e the reference and a the current proportion.
+Bins are cut at interior edges with open-ended tails, so every finite or infinite value lands
+in a bin; NaNs get one extra bin of their own (a change in missingness is drift too). A
+proportion of exactly 0 is replaced by ``eps`` before the formula (Evidently's convention with
+its default 1e-4), so PSI is never inf or NaN because a bin is empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from .._validate import describe, workers_arg
+from ._inputs import feature_major, host_backend, sample_array
+
+BINNINGS = ("quantile", "uniform", "evidently")
+DEFAULT_EPS = 1e-4
+
+
+def reference_edges(ref: np.ndarray, bins: Any, binning: str, current: np.ndarray | None = None,
+                    ) -> np.ndarray:
+    """Interior edges, shape (features, k), for (features, samples) data ``ref``.
+
+    quantile: the reference's ``j/bins`` quantiles (NumPy's linear rule, NaNs ignored);
+    uniform: ``bins`` equal-width bins over the reference's finite range; evidently: NumPy's
+    Sturges edges over reference and current combined, as Evidently bins numeric columns;
+    an array: the same interior edges for every feature.
+    """
+    F = ref.shape[0]
+    if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool):
+        edges = np.asarray(bins, dtype=np.float64)
+        if edges.ndim != 1 or edges.size == 0 or np.isnan(edges).any() or np.any(np.diff(edges) < 0):
+            raise ValueError(f"bins: explicit edges must be a non-empty, non-decreasing 1-d array "
+                             f"without NaN, got {describe(bins)}")
+        return np.ascontiguousarray(np.broadcast_to(edges, (F, edges.size)))
+    if bins < 1:
+        raise ValueError(f"bins must be a positive integer or an array of edges, got {bins}")
+    if binning not in BINNINGS:
+        raise ValueError(f"binning must be one of {', '.join(BINNINGS)}, got {binning!r}")
+    out = np.empty((F, max(int(bins) - 1, 0)), dtype=np.float64)
+    if binning == "evidently":
+        rows = [_sturges_interior(np.concatenate([ref[f], current[f]])) for f in range(F)]
+        width = max(len(r) for r in rows)
+        out = np.empty((F, width), dtype=np.float64)
+        for f, r in enumerate(rows):  # pad with the top edge: empty bins add nothing
+            out[f, : len(r)] = r
+            out[f, len(r):] = r[-1] if len(r) else 0.0
+        return out
+    for f in range(F):
+        finite = ref[f][np.isfinite(ref[f])]
+        if finite.size == 0:
+            out[f] = 0.0  # all-NaN/inf reference: every finite value in one bin
+            continue
+        if binning == "quantile":
+            out[f] = np.quantile(finite.astype(np.float64), np.arange(1, bins) / bins)
+        else:
+            out[f] = np.linspace(float(finite.min()), float(finite.max()), int(bins) + 1)[1:-1]
+    return out
+
+
+def _sturges_interior(values: np.ndarray) -> np.ndarray:
+    finite = values[np.isfinite(values)].astype(np.float64)
+    if finite.size == 0:
+        return np.zeros(0)
+    return np.histogram_bin_edges(finite, bins="sturges")[1:-1]
+
+
+def bin_counts(x: np.ndarray, edges: np.ndarray, *, backend: str = "cpu",
+               workers: int | None = None) -> np.ndarray:
+    """Counts (features, k + 2): bins (-inf, e0), [e0, e1), ..., [e_{k-1}, inf), then NaN."""
+    if backend == "reference":
+        from ..reference.drift import psi_counts  # noqa: PLC0415
+
+        return psi_counts(x, edges)
+    return _core.drift_psi_counts(x, edges, workers)
+
+
+def psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray, eps: float) -> np.ndarray:
+    """PSI per feature from bin counts (the last axis is bins); zero proportions become eps."""
+    e = _proportions(ref_counts, eps)
+    a = _proportions(cur_counts, eps)
+    return np.sum((a - e) * np.log(a / e), axis=-1)
+
+
+def _proportions(counts: np.ndarray, eps: float) -> np.ndarray:
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = counts / total
+    return np.where(p == 0, eps, p)
+
+
+@dataclass
+class PsiProfile:
+    """A reference histogram: bin edges and counts per feature. Profiles built on partitions of
+    the same data with the same edges ``merge`` into exactly the profile of the whole."""
+
+    edges: np.ndarray                    # (features, k) interior edges
+    counts: np.ndarray                   # (features, k + 2) int64, last column NaN
+    eps: float = DEFAULT_EPS
+    feature_names: list[str] | None = field(default=None)
+
+    @classmethod
+    def fit(cls, reference: Any, *, bins: Any = 10, binning: str = "quantile",
+            eps: float = DEFAULT_EPS, axis: int = 0, edges: np.ndarray | None = None,
+            backend: str = "auto", workers: int | None = None) -> PsiProfile:
+        chosen = host_backend(backend, reference)
+        ref = _features(reference, axis, "reference")
+        if binning == "evidently" and edges is None:
+            raise ValueError("binning='evidently' needs the current data: use psi(...) directly")
+        if edges is None:
+            edges = reference_edges(ref, bins, binning)
+        counts = bin_counts(ref, edges, backend=chosen, workers=workers_arg(workers))
+        return cls(edges=edges, counts=counts, eps=_check_eps(eps))
+
+    def count(self, current: Any, *, axis: int = 0, backend: str = "auto",
+              workers: int | None = None) -> np.ndarray:
+        """Bin counts of ``current`` with this profile's edges."""
+        chosen = host_backend(backend, current)
+        cur = _features(current, axis, "current")
+        if cur.shape[0] != self.edges.shape[0]:
+            raise ValueError(f"current has {cur.shape[0]} features, the profile {self.edges.shape[0]}")
+        return bin_counts(cur, self.edges, backend=chosen, workers=workers_arg(workers))
+
+    def psi(self, current: Any, *, axis: int = 0, backend: str = "auto",
+            workers: int | None = None) -> np.ndarray:
+        return psi_from_counts(self.counts, self.count(current, axis=axis, backend=backend,
+                                                       workers=workers), self.eps)
+
+    def merge(self, other: PsiProfile) -> PsiProfile:
+        """The profile of both partitions together (the edges must be the same)."""
+        if self.edges.shape != other.edges.shape or not np.array_equal(self.edges, other.edges):
+            raise ValueError("profiles with different bin edges cannot be merged; fit the "
+                             "partitions with the same `edges=`")
+        return PsiProfile(edges=self.edges, counts=self.counts + other.counts, eps=self.eps,
+                          feature_names=self.feature_names)
+
+    @property
+    def nan_counts(self) -> np.ndarray:
+        return self.counts[:, -1]
+
+
+def is_categorical(x: Any) -> bool:
+    """Strings, pandas categoricals and string/object arrays are categorical data."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        return False
+    if str(dtype) in ("category", "string", "str"):
+        return True
+    return np.dtype(dtype).kind in "OUS"
+
+
+def as_categories(x: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(values as a str array, mask of missing entries) for a 1-d categorical column."""
+    if hasattr(x, "isna"):  # pandas Series / Categorical
+        import pandas as pd  # noqa: PLC0415
+
+        missing = np.asarray(pd.isna(x))
+        series = pd.Series(x)
+        values = series.astype(object).where(~missing, "").astype(str).to_numpy()
+        return np.asarray(values, dtype=str), missing
+    arr = np.asarray(x)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: categorical data must be 1-d, got a {describe(arr)}")
+    if arr.dtype.kind == "O":
+        missing = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in arr], bool)
+        bad = [type(v).__name__ for v, m in zip(arr, missing) if not m and not isinstance(v, str)]
+        if bad:
+            raise TypeError(f"{name}: an object array must hold strings (or None) to be "
+                            f"categorical; found {bad[0]} values")
+        return np.array(["" if m else v for v, m in zip(arr, missing)], dtype=str), missing
+    return arr.astype(str), np.zeros(arr.shape, dtype=bool)
+
+
+def category_counts(categories: np.ndarray, values: np.ndarray, missing: np.ndarray
+                    ) -> tuple[np.ndarray, int]:
+    """Counts over the sorted reference ``categories``, then one bin per unseen category (in
+    sorted order), then missing values; returns the counts and the number of unseen bins."""
+    present = values[~missing]
+    pos = np.searchsorted(categories, present)
+    seen = np.zeros(present.shape, dtype=bool)
+    if categories.size:
+        inside = pos < categories.size
+        seen[inside] = categories[pos[inside]] == present[inside]
+    known = np.bincount(pos[seen], minlength=categories.size)
+    _, unseen = np.unique(present[~seen], return_counts=True)
+    counts = np.concatenate([known, unseen, [missing.sum()]]).astype(np.int64)
+    return counts, int(unseen.size)
+
+
+def categorical_psi(reference: Any, current: Any, eps: float = DEFAULT_EPS) -> float:
+    """PSI over the reference's categories; each category unseen in the reference gets its own
+    bin (reference proportion 0, so eps), missing values one more bin."""
+    ref_values, ref_missing = as_categories(reference, "reference")
+    cur_values, cur_missing = as_categories(current, "current")
+    categories, counts = np.unique(ref_values[~ref_missing], return_counts=True)
+    ref_counts = np.append(counts, ref_missing.sum()).astype(np.int64)
+    cur_counts, unseen = category_counts(categories, cur_values, cur_missing)
+    ref_full = np.concatenate([ref_counts[:-1], np.zeros(unseen, np.int64), ref_counts[-1:]])
+    return float(psi_from_counts(ref_full, cur_counts, _check_eps(eps)))
+
+
+def psi(reference: Any, current: Any, *, bins: Any = 10, binning: str = "quantile",
+        eps: float = DEFAULT_EPS, axis: int = 0, backend: str = "auto",
+        workers: int | None = None) -> Any:
+    """Population Stability Index of ``current`` against ``reference``, per feature.
+
+    ``PSI = sum_b (a_b - e_b) ln(a_b / e_b)`` over bins b, e and a the reference and current
+    proportions. ``binning="quantile"`` (default: reference deciles, open-ended tails),
+    ``"uniform"`` (equal width over the reference's range, open tails) or ``"evidently"``
+    (Sturges bins over both samples, as Evidently does); ``bins`` may also be an array of
+    interior edges. Zero proportions become ``eps`` (Evidently's 1e-4 by default), so an empty
+    bin never makes PSI infinite. NaNs count in a bin of their own. Returns one float64 per
+    feature (a float for 1-d input).
+
+    Categorical data (1-d string arrays, pandas categoricals or string Series) is
+    dictionary-encoded on the reference's categories instead of binned; every category unseen
+    in the reference gets its own bin, missing values another.
+    """
+    chosen = host_backend(backend, reference, current)
+    if is_categorical(reference) or is_categorical(current):
+        return categorical_psi(reference, current, eps)
+    ref = _features(reference, axis, "reference")
+    cur = _features(current, axis, "current")
+    if ref.shape[0] != cur.shape[0]:
+        raise ValueError(f"reference and current must have the same features, got "
+                         f"{ref.shape[0]} and {cur.shape[0]}")
+    edges = reference_edges(ref, bins, binning, cur)
+    w = workers_arg(workers)
+    value = psi_from_counts(bin_counts(ref, edges, backend=chosen, workers=w),
+                            bin_counts(cur, edges, backend=chosen, workers=w), _check_eps(eps))
+    x = reference if hasattr(reference, "ndim") else np.asarray(reference)
+    return float(value[0]) if x.ndim == 1 else value.reshape(_feature_shape(x, axis))
+
+
+def _feature_shape(x: Any, axis: int) -> tuple[int, ...]:
+    return np.moveaxis(np.empty(x.shape, dtype=np.int8), axis, -1).shape[:-1]
+
+
+def _features(x: Any, axis: int, name: str) -> np.ndarray:
+    arr = sample_array(x, name)
+    view, _ = feature_major(arr, axis, name)
+    if view.shape[1] == 0:
+        raise ValueError(f"{name}: expected at least one sample, got a {describe(arr)}")
+    return view
+
+
+def _check_eps(eps: float) -> float:
+    if not (isinstance(eps, (float, int)) and 0 < eps < 1):
+        raise ValueError(f"eps must be a number in (0, 1), got {eps!r}")
+    return float(eps)

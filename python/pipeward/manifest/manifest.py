@@ -1,0 +1,369 @@
+"""``Manifest``: the entries of a tree, their RFC 6962 Merkle root, an optional Ed25519
+signature, and the JSON file that carries them.
+
+JSON layout (version 1)::
+
+    {"format": "pipeward-manifest", "version": 1, "hash": "sha256", "tree": "rfc6962",
+     "root": <hex>, "tree_size": <entries>, "created": "YYYY-MM-DDTHH:MM:SSZ",
+     "options": {"exclude": [...], "follow_symlinks": false}, "metadata": {str: str},
+     "entries": [{"path" | "path_b64", "type": "file", "size", "sha256"} |
+                 {"path" | "path_b64", "type": "link", "target" | "target_b64"}, ...],
+     "signature": {"algorithm": "ed25519", "key_id": <hex>, "value": <base64>}}   # optional
+
+The signature covers ``b"pipeward-manifest-signature-v1\\n"`` followed by the header: every
+field above except ``entries`` and ``signature``, as JSON with sorted keys, no whitespace and
+ASCII escapes (``json.dumps(h, sort_keys=True, separators=(",", ":"))``). The root binds the
+entries, so the signature binds the whole manifest. On load the root is recomputed from the
+entries and must equal the stored one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import signing
+from ..merkle import inclusion_proof as _merkle_inclusion_proof
+from ..merkle import leaf_hash, merkle_root
+from ..merkle import verify_inclusion as _merkle_verify_inclusion
+from .build import build_entries, digest_files
+from .cache import HashCache
+from .checkfile import format_checkfile
+from .entries import Entry, ManifestError, leaf_hashes
+from .verify import Verification, compare_tree
+from .walk import Found, Matcher, exact_pattern, relative_inside
+
+__all__ = ["InclusionProof", "Manifest", "verify_inclusion"]
+
+FORMAT = "pipeward-manifest"
+VERSION = 1
+SIGNATURE_CONTEXT = b"pipeward-manifest-signature-v1\n"
+_HEADER_KEYS = ("format", "version", "hash", "tree", "root", "tree_size", "created", "options",
+                "metadata")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a mapping of str to str, got {type(metadata).__name__}")
+    for k, v in metadata.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise TypeError(f"metadata must map str to str, got {k!r}: {v!r}")
+    return dict(metadata)
+
+
+class Manifest:
+    """The sorted entries of a directory tree with their Merkle root.
+
+    Build one with :meth:`build`, read one with :meth:`load`. ``m.root`` is the hex RFC 6962
+    root over the entries' canonical bytes (see ``pipeward.manifest.entries``).
+    """
+
+    def __init__(self, entries: Iterable[Entry], *, exclude: Sequence[str] = (),
+                 follow_symlinks: bool = False, metadata: Mapping[str, str] | None = None,
+                 created: str | None = None, _checked: bool = False) -> None:
+        entries = list(entries)
+        if not _checked:  # entries from build() or load() were checked already
+            for e in entries:
+                if not isinstance(e, Entry):
+                    raise TypeError(f"expected Entry objects, got {type(e).__name__}")
+                try:
+                    e.validate()
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"entry {e.raw_path!r}: {exc}") from None
+        ordered = sorted(entries, key=lambda e: e.raw_path)
+        for a, b in zip(ordered, ordered[1:]):
+            if a.raw_path == b.raw_path:
+                raise ValueError(f"duplicate entry {a.path!r}")
+        self._entries = tuple(ordered)
+        self._paths = [e.raw_path for e in self._entries]
+        self._leaves = leaf_hashes(self._entries)
+        self.root: str = merkle_root(self._leaves).hex()
+        self.exclude: tuple[str, ...] = tuple(Matcher(exclude).patterns)
+        self.follow_symlinks = bool(follow_symlinks)
+        self.metadata: dict[str, str] = _check_metadata(metadata)
+        self.created = created or _utc_now()
+        self.signature: dict[str, str] | None = None
+
+    # ----------------------------------------------------------------------------- building
+    @classmethod
+    def build(cls, root: str | os.PathLike[str], *, workers: int | None = None,
+              exclude: Sequence[str] = (), follow_symlinks: bool = False, progress: bool = False,
+              cache: str | os.PathLike[str] | None = None,
+              metadata: Mapping[str, str] | None = None) -> Manifest:
+        """Walk ``root`` and hash every regular file in parallel.
+
+        Symbolic links are recorded as links (their target string) unless ``follow_symlinks``;
+        special files are skipped with a ``ManifestWarning``; ``exclude`` takes ``fnmatch``
+        patterns (with a ``/``: the relative path, without: any name). ``cache`` names a digest
+        cache file for incremental re-builds (excluded from the tree if it lies inside it).
+        An unreadable file or directory, or a file that changes while it is hashed, raises
+        ``OSError`` naming the path.
+        """
+        if isinstance(exclude, str):
+            raise TypeError("exclude must be a sequence of patterns, got a single str")
+        exclude = list(exclude)
+        hash_cache = None
+        if cache is not None:
+            hash_cache = HashCache(cache)
+            inside = relative_inside(cache, root)
+            if inside is not None:
+                exclude.append(exact_pattern(inside))
+        entries = build_entries(root, workers=workers, exclude=Matcher(exclude),
+                                follow_symlinks=follow_symlinks, cache=hash_cache,
+                                progress=progress)
+        return cls(entries, exclude=exclude, follow_symlinks=follow_symlinks, metadata=metadata,
+                   _checked=True)
+
+    # ------------------------------------------------------------------------------ access
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        return self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._entries)
+
+    def _index(self, path: str | bytes | os.PathLike[str]) -> int:
+        raw = os.fsencode(path)
+        i = bisect.bisect_left(self._paths, raw)
+        if i == len(self._paths) or self._paths[i] != raw:
+            raise KeyError(os.fsdecode(raw))
+        return i
+
+    def __getitem__(self, path: str | bytes | os.PathLike[str]) -> Entry:
+        return self._entries[self._index(path)]
+
+    def __contains__(self, path: object) -> bool:
+        try:
+            self._index(path)  # type: ignore[arg-type]
+        except (KeyError, TypeError):
+            return False
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Manifest):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Manifest({len(self)} entries, root={self.root[:16]}..., signed={self.signature is not None})"
+
+    # ------------------------------------------------------------------------ serialising
+    def header(self) -> dict[str, Any]:
+        """The signed fields (everything but the entries and the signature)."""
+        return {"format": FORMAT, "version": VERSION, "hash": "sha256", "tree": "rfc6962",
+                "root": self.root, "tree_size": len(self), "created": self.created,
+                "options": {"exclude": list(self.exclude), "follow_symlinks": self.follow_symlinks},
+                "metadata": dict(self.metadata)}
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.header()
+        out["entries"] = [e.to_dict() for e in self._entries]
+        if self.signature is not None:
+            out["signature"] = dict(self.signature)
+        return out
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the manifest as JSON (UTF-8)."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n",
+                              encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Manifest:
+        """Read a manifest written by :meth:`save`; ``ManifestError`` says what is wrong."""
+        raw = Path(path).read_bytes()
+        try:
+            return cls.from_dict(_parse_json(raw))
+        except ManifestError as exc:
+            raise ManifestError(f"{os.fspath(path)}: {exc}") from None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Manifest:
+        if not isinstance(data, dict):
+            raise ManifestError(f"expected a JSON object, got {type(data).__name__}")
+        if data.get("format") != FORMAT:
+            raise ManifestError(f"not a pipeward manifest ('format' is {data.get('format')!r})")
+        if type(data.get("version")) is not int or data["version"] != VERSION:
+            raise ManifestError(f"unsupported manifest version {data.get('version')!r} "
+                                f"(this pipeward reads version {VERSION})")
+        unknown = sorted(set(data) - set(_HEADER_KEYS) - {"entries", "signature"})
+        if unknown:
+            raise ManifestError(f"unknown field(s): {', '.join(map(repr, unknown))}")
+        for key in _HEADER_KEYS:
+            if key not in data:
+                raise ManifestError(f"missing field {key!r} (truncated?)")
+        if data["hash"] != "sha256" or data["tree"] != "rfc6962":
+            raise ManifestError(f"unsupported hash/tree {data['hash']!r}/{data['tree']!r}")
+        options = data["options"]
+        if (not isinstance(options, dict) or set(options) != {"exclude", "follow_symlinks"}
+                or not isinstance(options["exclude"], list)
+                or not all(isinstance(p, str) and p for p in options["exclude"])
+                or not isinstance(options["follow_symlinks"], bool)):
+            raise ManifestError(f"'options' must be {{'exclude': [patterns], 'follow_symlinks': "
+                                f"bool}}, got {options!r}")
+        if not isinstance(data["created"], str):
+            raise ManifestError(f"'created' must be a string, got {data['created']!r}")
+        if not isinstance(data.get("entries"), list):
+            raise ManifestError("missing or malformed 'entries' list (truncated?)")
+        entries = []
+        for i, item in enumerate(data["entries"]):
+            try:
+                entries.append(Entry.from_dict(item))
+            except ValueError as exc:
+                raise ManifestError(f"entry {i}: {exc}") from None
+        try:
+            m = cls(entries, exclude=options["exclude"], follow_symlinks=options["follow_symlinks"],
+                    metadata=data["metadata"], created=data["created"], _checked=True)
+        except (TypeError, ValueError) as exc:
+            raise ManifestError(str(exc)) from None
+        if type(data["tree_size"]) is not int or data["tree_size"] != len(m):
+            raise ManifestError(f"'tree_size' is {data['tree_size']!r} but there are {len(m)} entries")
+        if data["root"] != m.root:
+            raise ManifestError(f"the stored root {data['root']!r} does not match the root of the "
+                                f"entries {m.root}: the manifest was altered or corrupted")
+        if "signature" in data:
+            m.signature = _check_signature_block(data["signature"])
+        return m
+
+    def to_checkfile(self, path: str | os.PathLike[str] | None = None) -> bytes:
+        """GNU ``sha256sum -c`` text for the regular files (see ``checkfile``); written to
+        ``path`` when given. Bytes, because file names need not be UTF-8."""
+        text = format_checkfile(self._entries)
+        if path is not None:
+            Path(path).write_bytes(text)
+        return text
+
+    # ---------------------------------------------------------------------------- checking
+    def verify(self, root: str | os.PathLike[str], *, workers: int | None = None,
+               cache: str | os.PathLike[str] | None = None, progress: bool = False) -> Verification:
+        """Compare the tree under ``root`` with this manifest (walked with the same ``exclude``
+        and ``follow_symlinks``). Differences and unreadable files are in the result."""
+        return compare_tree(self._entries, root, exclude=Matcher(self.exclude),
+                            follow_symlinks=self.follow_symlinks, workers=workers,
+                            cache=HashCache(cache) if cache is not None else None,
+                            progress=progress)
+
+    def signing_message(self) -> bytes:
+        """The exact bytes the signature covers (see the module docstring)."""
+        return SIGNATURE_CONTEXT + json.dumps(self.header(), sort_keys=True,
+                                              separators=(",", ":")).encode("ascii")
+
+    def sign(self, private_key: signing.KeyLike) -> None:
+        """Sign the root and metadata with an Ed25519 key (object, PEM bytes or PEM file);
+        replaces any earlier signature."""
+        key = signing.load_private_key(private_key)
+        self.signature = {"algorithm": "ed25519", "key_id": signing.key_id(key),
+                          "value": base64.b64encode(signing.sign(key, self.signing_message())).decode()}
+
+    def verify_signature(self, public_key: signing.KeyLike) -> bool:
+        """True when the manifest carries a valid signature by ``public_key``; False when it is
+        unsigned, signed by another key, or anything signed was altered."""
+        key = signing.load_public_key(public_key)
+        if self.signature is None:
+            return False
+        sig = base64.b64decode(self.signature["value"])
+        return signing.verify(key, self.signing_message(), sig)
+
+    def inclusion_proof(self, path: str | bytes | os.PathLike[str]) -> InclusionProof:
+        """Proof that the entry at ``path`` is in the tree with this root."""
+        i = self._index(path)
+        hashes = _merkle_inclusion_proof(self._leaves, i)
+        return InclusionProof(self._entries[i], i, len(self), tuple(h.hex() for h in hashes), self.root)
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"not UTF-8 text: {exc}") from None
+    except json.JSONDecodeError as exc:
+        hint = " (truncated?)" if exc.pos >= len(raw.rstrip()) else ""
+        raise ManifestError(f"not valid JSON{hint}: {exc}") from None
+
+
+def _check_signature_block(sig: Any) -> dict[str, str]:
+    if not isinstance(sig, dict) or set(sig) != {"algorithm", "key_id", "value"}:
+        raise ManifestError(f"'signature' must have 'algorithm', 'key_id' and 'value', got {sig!r}")
+    if sig["algorithm"] != "ed25519":
+        raise ManifestError(f"unsupported signature algorithm {sig['algorithm']!r}")
+    if not isinstance(sig["key_id"], str) or not _HEX64.fullmatch(sig["key_id"]):
+        raise ManifestError(f"signature 'key_id' must be 64 hex characters, got {sig['key_id']!r}")
+    try:
+        value = base64.b64decode(sig["value"], validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise ManifestError(f"signature 'value' is not base64: {sig['value']!r}") from None
+    if len(value) != 64:
+        raise ManifestError(f"an Ed25519 signature is 64 bytes, got {len(value)}")
+    return dict(sig)
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """One entry, its index in the sorted tree, and the RFC 6962 audit path (hex, leaf-side
+    first) to the ``root`` the proof was made for."""
+
+    entry: Entry
+    index: int
+    tree_size: int
+    hashes: tuple[str, ...]
+    root: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entry": self.entry.to_dict(), "index": self.index, "tree_size": self.tree_size,
+                "hashes": list(self.hashes), "root": self.root}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> InclusionProof:
+        try:
+            return cls(Entry.from_dict(data["entry"]), int(data["index"]), int(data["tree_size"]),
+                       tuple(str(h) for h in data["hashes"]), str(data["root"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"malformed inclusion proof: {exc}") from None
+
+
+def verify_inclusion(proof: InclusionProof, root: str, *,
+                     file: str | os.PathLike[str] | None = None) -> bool:
+    """True when ``proof.entry`` is in the tree whose Merkle root is ``root`` (hex, e.g. from a
+    manifest whose signature you checked). With ``file``, the file on disk must also have the
+    entry's size and SHA-256. The proof's own ``root`` field is not trusted."""
+    try:
+        hashes = [bytes.fromhex(h) for h in proof.hashes]
+        want = bytes.fromhex(root)
+        proof.entry.validate()
+    except (ValueError, TypeError):
+        return False
+    if len(want) != 32 or any(len(h) != 32 for h in hashes):
+        return False
+    leaf = leaf_hash(proof.entry.canonical_bytes())
+    if not _merkle_verify_inclusion(leaf, proof.index, proof.tree_size, hashes, want):
+        return False
+    if file is None:
+        return True
+    if proof.entry.kind != "file":
+        return os.path.islink(file) and os.fsencode(os.readlink(file)) == proof.entry.target
+    try:
+        st = os.stat(file)
+        found = Found(proof.entry.raw_path, os.fsencode(file), "file", st)
+        digests, errors = digest_files([found], workers=1, cache=None, start_ns=0,
+                                       progress=False, tolerant=True)
+    except OSError:
+        return False
+    return not errors and digests[0] == (proof.entry.digest, proof.entry.size)

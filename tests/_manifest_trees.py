@@ -1,0 +1,16 @@
+"""Shared by the manifest tests: write a tree of files given as {relative path bytes: data}."""
+
+from __future__ import annotations
+
+import os
+
+
+def make_tree(base, files: dict[bytes, bytes]) -> bytes:
+    root = os.fsencode(base)
+    os.makedirs(root, exist_ok=True)
+    for rel, data in files.items():
+        full = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "wb") as f:
+            f.write(data)
+    return root

@@ -1,0 +1,174 @@
+"""DriftMonitor, DriftReport, corrections, save/load and the `pipeward drift` CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+
+import pipeward as pw
+from pipeward.cli import main
+from pipeward.drift import adjust_pvalues
+
+pytestmark = pytest.mark.native
+
+
+@pytest.fixture
+def frames(rng):
+    n, m = 3000, 2000
+    ref = pd.DataFrame({"age": rng.normal(40, 10, n), "clicks": rng.integers(0, 6, n),
+                        "country": rng.choice(["fr", "de", "uk"], n),
+                        "tier": pd.Categorical(rng.choice(["a", "b"], n))})
+    cur = pd.DataFrame({"age": rng.normal(44, 10, m), "clicks": rng.integers(0, 6, m),
+                        "country": rng.choice(["fr", "de", "us"], m),
+                        "tier": pd.Categorical(rng.choice(["a", "b"], m))})
+    return ref, cur
+
+
+def test_monitor_matches_scipy_and_psi(frames):
+    ref, cur = frames
+    report = pw.DriftMonitor(ref, correction="none").check(cur)
+    assert report.feature_names == ["age", "clicks", "country", "tier"]
+    assert report.kind == ["numeric", "numeric", "categorical", "categorical"]
+    for i, col in enumerate(["age", "clicks"]):
+        theirs = scipy.stats.ks_2samp(ref[col].to_numpy(float), cur[col].to_numpy(float))
+        assert report.ks_statistic[i] == theirs.statistic
+        assert report.ks_pvalue[i] == pytest.approx(theirs.pvalue, rel=1e-12, abs=1e-300)
+        assert report.psi[i] == pytest.approx(
+            pw.psi(ref[col].to_numpy(float), cur[col].to_numpy(float)), rel=1e-12)
+    assert np.isnan(report.ks_pvalue[2:]).all()
+    assert report.drifted.tolist() == [True, False, True, False]
+    assert report.any_drift and report.drifted_features == ["age", "country"]
+
+
+def test_unseen_category_gets_its_own_bin(frames):
+    ref, cur = frames
+    report = pw.DriftMonitor(ref).check(cur)
+    r = ref["country"].value_counts(normalize=True)
+    c = cur["country"].value_counts(normalize=True)
+    cats = ["de", "fr", "uk", "us"]
+    e = np.array([r.get(k, 0.0) for k in cats] + [0.0])
+    a = np.array([c.get(k, 0.0) for k in cats] + [0.0])
+    e, a = np.where(e == 0, 1e-4, e), np.where(a == 0, 1e-4, a)
+    assert report.psi[2] == pytest.approx(np.sum((a - e) * np.log(a / e)), rel=1e-9)
+
+
+def test_numpy_input_and_reuse(rng):
+    ref = rng.normal(size=(5000, 6))
+    mon = pw.DriftMonitor(ref, feature_names=list("abcdef"))
+    for shift in (0.0, 0.5):
+        cur = rng.normal(shift, size=(3000, 6))
+        rep = mon.check(cur)
+        theirs = scipy.stats.ks_2samp(ref, cur)
+        np.testing.assert_allclose(rep.ks_pvalue, theirs.pvalue, rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(rep.ks_pvalue_adjusted, adjust_pvalues(theirs.pvalue, "holm"))
+    assert rep.drifted.all()
+
+
+def test_nan_counts_reported(rng):
+    ref = rng.normal(size=(500, 2))
+    cur = rng.normal(size=(400, 2))
+    ref[:10, 0] = np.nan
+    cur[:30, 1] = np.nan
+    rep = pw.DriftMonitor(ref).check(cur)
+    assert rep.nan_reference.tolist() == [10, 0] and rep.nan_current.tolist() == [0, 30]
+    theirs = scipy.stats.ks_2samp(ref, cur, nan_policy="omit")
+    np.testing.assert_allclose(rep.ks_pvalue, theirs.pvalue, rtol=1e-12)
+
+
+def test_report_exports(frames):
+    ref, cur = frames
+    rep = pw.DriftMonitor(ref).check(cur)
+    d = rep.to_dict()
+    assert d["drift"] is True and d["n_features"] == 4
+    json.dumps(d)  # JSON-ready: NaN became None
+    assert d["features"][2]["ks_pvalue"] is None
+    frame = rep.to_frame()
+    assert list(frame.index) == rep.feature_names and frame.loc["age", "drifted"]
+    assert "drift: YES" in str(rep)
+
+
+def test_save_and_load_without_pickle(frames, tmp_path):
+    ref, cur = frames
+    mon = pw.DriftMonitor(ref, alpha=0.01)
+    path = tmp_path / "profile.npz"
+    mon.save(path)
+    with np.load(path, allow_pickle=False) as z:  # every array loads without pickle
+        assert all(z[k].dtype != object for k in z.files)
+    again = pw.DriftMonitor.load(path)
+    a, b = mon.check(cur), again.check(cur)
+    assert a.to_dict() == b.to_dict()
+
+
+@pytest.mark.parametrize("correction", ["bonferroni", "holm", "bh", "by"])
+def test_corrections(correction, rng):
+    p = rng.uniform(0, 0.2, size=25)
+    p[3] = np.nan
+    adj = adjust_pvalues(p, correction)
+    q = p[~np.isnan(p)]
+    m = q.size
+    if correction in ("bh", "by"):
+        expected = scipy.stats.false_discovery_control(q, method=correction)
+    elif correction == "bonferroni":
+        expected = np.minimum(q * m, 1)
+    else:  # Holm by definition: max over smaller-or-equal ranks of (m - rank) p
+        order = np.argsort(q)
+        s = np.minimum(np.maximum.accumulate((m - np.arange(m)) * q[order]), 1)
+        expected = np.empty(m)
+        expected[order] = s
+    np.testing.assert_allclose(adj[~np.isnan(p)], expected, rtol=1e-12)
+    assert np.isnan(adj[3])
+
+
+def test_monitor_bad_input(rng):
+    ref = rng.normal(size=(100, 3))
+    mon = pw.DriftMonitor(ref)
+    with pytest.raises(ValueError, match="features"):
+        mon.check(rng.normal(size=(50, 2)))
+    with pytest.raises(TypeError, match="same dtype"):
+        mon.check(rng.normal(size=(50, 3)).astype(np.float32))
+    with pytest.raises(ValueError, match="at least one row"):
+        mon.check(np.empty((0, 3)))
+    with pytest.raises(TypeError, match="DataFrame"):
+        pw.DriftMonitor(np.array([["a", "b"]], dtype=object))
+    with pytest.raises(ValueError, match="no non-NaN"):
+        pw.DriftMonitor(np.full((10, 1), np.nan))
+    with pytest.raises(ValueError, match="correction"):
+        pw.DriftMonitor(ref, correction="fdr")
+    with pytest.raises(ValueError, match="tests"):
+        pw.DriftMonitor(ref, tests=("chi2",))
+    with pytest.raises(ValueError, match="feature names"):
+        pw.DriftMonitor(ref, feature_names=["a"])
+
+
+# ---- CLI ------------------------------------------------------------------------------------
+
+def test_cli_exit_codes_and_formats(tmp_path, rng, capsys):
+    ref = rng.normal(size=(2000, 3))
+    same = rng.normal(size=(1500, 3))
+    shifted = same + np.array([0.0, 0.0, 0.5])
+    np.save(tmp_path / "ref.npy", ref)
+    np.savez(tmp_path / "same.npz", same)
+    pd.DataFrame(shifted, columns=["f0", "f1", "f2"]).to_csv(tmp_path / "shift.csv", index=False)
+    pd.DataFrame(shifted, columns=["f0", "f1", "f2"]).to_parquet(tmp_path / "shift.parquet")
+    assert main(["drift", str(tmp_path / "ref.npy"), str(tmp_path / "same.npz"), "-q"]) == 0
+    assert main(["drift", str(tmp_path / "ref.npy"), str(tmp_path / "shift.csv"), "--json",
+                 "-o", str(tmp_path / "profile.npz")]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["drift"] is True and [f["drifted"] for f in out["features"]] == [False, False, True]
+    assert main(["drift", str(tmp_path / "profile.npz"), str(tmp_path / "shift.parquet"), "-q"]) == 1
+    assert main(["drift", str(tmp_path / "missing.npy"), str(tmp_path / "same.npz")]) == 2
+    assert main(["drift", str(tmp_path / "ref.npy"), str(tmp_path / "ref.npy"), "--alpha", "2"]) == 2
+
+
+def test_nullable_and_boolean_columns(rng):
+    ref = pd.DataFrame({"n": pd.array([1, 2, None, 4] * 50, dtype="Int64"),
+                        "flag": rng.random(200) < 0.5,
+                        "s": pd.array(["x", None, "y", "x"] * 50, dtype="string")})
+    cur = ref.iloc[::-1].reset_index(drop=True)
+    rep = pw.DriftMonitor(ref).check(cur)
+    assert rep.kind == ["numeric", "numeric", "categorical"]
+    assert rep.nan_reference.tolist() == [50, 0, 50] and not rep.any_drift

@@ -1,0 +1,150 @@
+"""The digest cache: an unchanged tree is not re-read, an edit re-reads only the edited file,
+and nothing whose timestamps are too recent (or whose ctime moved) is trusted."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+import pipeward as pw
+from pipeward.manifest import ManifestWarning, _hashing, cache
+
+from _manifest_trees import make_tree
+
+FILES = {f"d{i % 3}/f{i}".encode(): os.urandom(100 + i) for i in range(30)}
+
+
+def next_timestamp_tick() -> None:
+    """File-system timestamps tick every few ms (the kernel's clock granularity); with the racy
+    window off, an edit inside the build's own tick is invisible by design, so step past it."""
+    time.sleep(0.03)
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    seen: list[bytes] = []
+    real = _hashing.hash_files_raw
+
+    def spy(paths, workers=None, **kwargs):
+        seen.extend(paths)
+        return real(paths, workers, **kwargs)
+
+    monkeypatch.setattr(_hashing, "hash_files_raw", spy)
+    return seen
+
+
+@pytest.fixture
+def no_racy_window(monkeypatch):
+    """Files a test just wrote would otherwise be too recent to cache for 2 s."""
+    monkeypatch.setattr(cache, "RACY_WINDOW_NS", -10**12)
+
+
+def test_unchanged_rebuild_reads_no_file(tmp_path, reads, no_racy_window):
+    root = make_tree(tmp_path / "t", FILES)
+    cold = pw.Manifest.build(root, cache=tmp_path / "c.json")
+    assert len(reads) == len(FILES)
+    reads.clear()
+    warm = pw.Manifest.build(root, cache=tmp_path / "c.json")
+    assert reads == []
+    assert warm.root == cold.root == pw.Manifest.build(root).root
+
+
+def test_editing_one_file_rereads_only_that_file(tmp_path, reads, no_racy_window):
+    root = make_tree(tmp_path / "t", FILES)
+    pw.Manifest.build(root, cache=tmp_path / "c.json")
+    target = os.path.join(root, b"d1/f7")
+    next_timestamp_tick()
+    with open(target, "r+b") as f:
+        f.write(b"EDITED")  # same size
+    reads.clear()
+    m = pw.Manifest.build(root, cache=tmp_path / "c.json")
+    assert reads == [target]
+    assert m.root == pw.Manifest.build(root).root
+
+
+def test_restoring_mtime_after_an_edit_does_not_fool_the_cache(tmp_path, reads, no_racy_window):
+    root = make_tree(tmp_path / "t", FILES)
+    pw.Manifest.build(root, cache=tmp_path / "c.json")
+    target = os.path.join(root, b"d0/f3")
+    before = os.stat(target)
+    next_timestamp_tick()
+    with open(target, "r+b") as f:
+        f.write(b"sneaky")
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # ctime still moves
+    reads.clear()
+    m = pw.Manifest.build(root, cache=tmp_path / "c.json")
+    assert reads == [target]
+    assert m["d0/f3"].digest == pw.Manifest.build(root)["d0/f3"].digest
+
+
+def test_a_replaced_file_with_the_same_size_and_mtime_is_rehashed(tmp_path, reads, no_racy_window):
+    root = make_tree(tmp_path / "t", FILES)
+    pw.Manifest.build(root, cache=tmp_path / "c.json")
+    target = os.path.join(root, b"d2/f5")
+    st = os.stat(target)
+    with open(target + b".new", "wb") as f:
+        f.write(b"z" * st.st_size)
+    os.utime(target + b".new", ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(target + b".new", target)  # new inode
+    reads.clear()
+    m = pw.Manifest.build(root, cache=tmp_path / "c.json")
+    assert reads == [target]
+    assert m["d2/f5"].digest == pw.Manifest.build(root)["d2/f5"].digest
+
+
+def test_recently_modified_files_are_not_trusted(tmp_path, reads):
+    """With the real 2 s window, files written just now are hashed again on the next build."""
+    root = make_tree(tmp_path / "t", {b"fresh": b"new", b"old": b"old"})
+    old = os.path.join(root, b"old")
+    pw.Manifest.build(root, cache=tmp_path / "c.json")
+    doc = json.loads((tmp_path / "c.json").read_text())
+    assert doc["entries"] == []  # both ctimes are too recent to trust
+    reads.clear()
+    pw.Manifest.build(root, cache=tmp_path / "c.json")
+    assert sorted(reads) == sorted([os.path.join(root, b"fresh"), old])
+
+
+def test_racy_rule_uses_mtime_and_ctime(tmp_path):
+    c = cache.HashCache(tmp_path / "c.json")
+    st = os.stat(make_tree(tmp_path / "t", {b"f": b"x"}) + b"/f")
+    c.record(st, "a" * 64, start_ns=st.st_ctime_ns + cache.RACY_WINDOW_NS)
+    c.record(st, "b" * 64, start_ns=max(st.st_mtime_ns, st.st_ctime_ns) + cache.RACY_WINDOW_NS + 1)
+    c.save()
+    assert cache.HashCache(tmp_path / "c.json").lookup(st) == "b" * 64
+
+
+def test_corrupt_cache_is_ignored_with_a_warning(tmp_path, no_racy_window):
+    root = make_tree(tmp_path / "t", FILES)
+    expected = pw.Manifest.build(root).root
+    for junk in (b"{not json", b'{"format": "other"}', b'{"format": "pipeward-hash-cache", '
+                 b'"version": 1, "entries": [[1, 2]]}'):
+        (tmp_path / "c.json").write_bytes(junk)
+        with pytest.warns(ManifestWarning, match="ignoring the hash cache"):
+            m = pw.Manifest.build(root, cache=tmp_path / "c.json")
+        assert m.root == expected
+    assert json.loads((tmp_path / "c.json").read_text())["format"] == "pipeward-hash-cache"
+
+
+def test_a_cache_inside_the_tree_is_left_out_of_it(tmp_path, no_racy_window):
+    root = make_tree(tmp_path / "t", FILES)
+    expected = pw.Manifest.build(root).root
+    for _ in range(2):
+        m = pw.Manifest.build(root, cache=os.path.join(root, b"[.cache]*"))
+        assert m.root == expected
+    assert m.verify(root).ok
+
+
+def test_verify_uses_the_cache_too(tmp_path, reads, no_racy_window):
+    root = make_tree(tmp_path / "t", FILES)
+    m = pw.Manifest.build(root, cache=tmp_path / "c.json")
+    reads.clear()
+    assert m.verify(root, cache=tmp_path / "c.json").ok
+    assert reads == []
+    next_timestamp_tick()
+    with open(os.path.join(root, b"d0/f0"), "r+b") as f:
+        f.write(b"!")
+    v = m.verify(root, cache=tmp_path / "c.json")
+    assert v.modified == ("d0/f0",) and reads == [os.path.join(root, b"d0/f0")]
