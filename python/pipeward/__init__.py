@@ -21,6 +21,8 @@ from .drift import DriftMonitor, DriftReport, KsResult, PsiProfile, ks_2samp, ps
 # --- privacy ------------------------------------------------------------------------------
 
 # --- outliers -----------------------------------------------------------------------------
+from .outliers import (CovarianceStats, InputGuard, MahalanobisDetector, ScreenReport,
+                       mahalanobis, screen)
 
 # --- governance ---------------------------------------------------------------------------
 from . import audit
@@ -49,6 +51,12 @@ __all__ = [
     "psi",
     # privacy
     # outliers
+    "CovarianceStats",
+    "InputGuard",
+    "MahalanobisDetector",
+    "ScreenReport",
+    "mahalanobis",
+    "screen",
     # governance
     "AuditLog",
     "AuditReport",

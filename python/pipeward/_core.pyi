@@ -59,3 +59,12 @@ def drift_smirnov_sf(n: int, x: float) -> float: ...
 # --- privacy ---
 
 # --- mahalanobis ---
+def mahalanobis_sq_distances(
+    X: npt.NDArray[np.floating], location: npt.NDArray[np.floating],
+    factor: npt.NDArray[np.floating], lower: bool, out: npt.NDArray[np.floating],
+    workers: int | None = None,
+) -> None: ...
+def mahalanobis_comoment(
+    X: npt.NDArray[np.floating], rows: npt.NDArray[np.int64] | None = None,
+    workers: int | None = None,
+) -> tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...

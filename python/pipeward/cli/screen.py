@@ -1,0 +1,121 @@
+"""``pipeward screen``: screen a training set for poisoned rows; exit 1 when any are found."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import EXIT_CHECK_FAILED, EXIT_OK, CLIError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "screen",
+        help="screen training data for outliers, flipped labels and backdoor clusters",
+        description="Screen a dataset (.npy, .npz, .csv, .parquet) for poisoned rows: "
+                    "outliers by robust Mahalanobis distance and, with labels, label-flip "
+                    "suspects and spectral-signature backdoor clusters. Exits 1 when rows "
+                    "should be quarantined.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  pipeward screen train.csv --labels target --quarantine suspects.csv\n"
+               "  pipeward screen features.npz --labels y --json\n"
+               "  pipeward screen X.npy --labels -1   # last column holds the labels",
+    )
+    p.add_argument("data", help="the data: .npy, .npz (array 'X' or the only one), .csv, .parquet")
+    p.add_argument("--labels", metavar="COLUMN",
+                   help="label column (name, or index for .npy), or an array name in a .npz")
+    p.add_argument("--quarantine", metavar="OUT",
+                   help="write the quarantined rows here (.npy, .csv or .parquet)")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the clean rows here")
+    p.add_argument("--alpha", type=float, default=1e-4, help="outlier test level (default 1e-4)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing; use the exit code")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..outliers import screen  # noqa: PLC0415
+
+    table, X, y = _load(Path(args.data), args.labels)
+    report = screen(X, y, alpha=args.alpha)
+    keep = np.ones(report.n_rows, dtype=bool)
+    keep[report.quarantine] = False
+    if args.quarantine:
+        _save(Path(args.quarantine), table, ~keep)
+    if args.output:
+        _save(Path(args.output), table, keep)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    elif not args.quiet:
+        print(report.summary())
+        if report.quarantine.size:
+            shown = ", ".join(str(i) for i in report.quarantine[:20])
+            more = " ..." if report.quarantine.size > 20 else ""
+            print(f"quarantine rows: {shown}{more}")
+    return EXIT_CHECK_FAILED if report.quarantine.size else EXIT_OK
+
+
+def _load(path: Path, labels: str | None) -> tuple[Any, np.ndarray, np.ndarray | None]:
+    """(the table to write rows from, features, labels or None)."""
+    if not path.exists():
+        raise CLIError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".parquet"):
+        try:
+            import pandas as pd  # noqa: PLC0415 - optional dependency
+        except ImportError:
+            raise CLIError("reading .csv/.parquet needs pandas: pip install pipeward[data]") from None
+        df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        if labels is None:
+            return df, df, None
+        if labels not in df.columns:
+            raise CLIError(f"--labels: no column {labels!r} in {path} "
+                           f"(columns: {', '.join(map(str, df.columns[:10]))})")
+        return df, df.drop(columns=[labels]), df[labels].to_numpy()
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        if "X" in arrays:
+            X = arrays["X"]
+        elif len([k for k in arrays if k != labels]) == 1:
+            X = next(v for k, v in arrays.items() if k != labels)
+        else:
+            raise CLIError(f"{path}: expected an array named 'X' (has {', '.join(arrays)})")
+        if labels is not None and labels in arrays:
+            return X, X, arrays[labels]
+        return _split_column(X, labels)
+    if suffix == ".npy":
+        return _split_column(np.load(path, allow_pickle=False), labels)
+    raise CLIError(f"{path}: unsupported format {suffix!r} (use .npy, .npz, .csv or .parquet)")
+
+
+def _split_column(X: np.ndarray, labels: str | None) -> tuple[Any, np.ndarray, np.ndarray | None]:
+    if labels is None:
+        return X, X, None
+    try:
+        col = int(labels)
+    except ValueError:
+        raise CLIError(f"--labels: expected a column index for an array, got {labels!r}") from None
+    if X.ndim != 2 or not -X.shape[1] <= col < X.shape[1]:
+        raise CLIError(f"--labels: column {col} is out of range for data of shape {X.shape}")
+    return X, np.delete(X, col, axis=1), X[:, col]
+
+
+def _save(path: Path, table: Any, rows: np.ndarray) -> None:
+    part = table.iloc[np.flatnonzero(rows)] if hasattr(table, "iloc") else table[rows]
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        np.save(path, part.to_numpy() if hasattr(part, "to_numpy") else part)
+    elif suffix in (".csv", ".parquet"):
+        if not hasattr(part, "to_csv"):
+            import pandas as pd  # noqa: PLC0415
+
+            part = pd.DataFrame(part)
+        part.to_csv(path, index=False) if suffix == ".csv" else part.to_parquet(path, index=False)
+    else:
+        raise CLIError(f"{path}: unsupported output format {suffix!r} (use .npy, .csv, .parquet)")

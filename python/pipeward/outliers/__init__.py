@@ -1,0 +1,10 @@
+"""Mahalanobis outlier scoring: the poisoning screen at ingestion and the input guard at
+inference, on one native kernel."""
+
+from .detector import CovarianceWarning, MahalanobisDetector
+from .guard import GuardResult, InputGuard
+from .kernel import CovarianceStats, mahalanobis
+from .screen import ScreenReport, screen
+
+__all__ = ["CovarianceStats", "CovarianceWarning", "GuardResult", "InputGuard",
+           "MahalanobisDetector", "ScreenReport", "mahalanobis", "screen"]
