@@ -59,3 +59,20 @@ def test_unknown_isa_limit_is_a_value_error():
 
     with pytest.raises(ValueError, match="unknown instruction-set limit"):
         _core.set_isa_limit("sse9")
+
+
+def test_kernels_accept_equal_dtypes_and_reject_byte_swapped_arrays():
+    """dtype checks compare by value: unpickled arrays pass, non-native byte order does not."""
+    import pickle
+
+    import numpy as np
+
+    import pipeward as pw
+
+    rng = np.random.default_rng(0)
+    X = pickle.loads(pickle.dumps(rng.normal(size=(50, 3))))
+    loc, prec = np.zeros(3), np.eye(3)
+    np.testing.assert_allclose(pw.mahalanobis(X, loc, prec), (X**2).sum(axis=1), rtol=1e-12)
+    swapped = X.astype(X.dtype.newbyteorder(">"))
+    with pytest.raises(TypeError):
+        pw.mahalanobis(swapped, loc, prec)

@@ -706,3 +706,18 @@ def test_cli_json_and_output_file(tmp_path, capsysbinary):
 def test_cli_bad_workers(tmp_path, capsysbinary):
     code, _, err = _run_cli(["-w", "0", str(tmp_path)], capsysbinary)
     assert code == cli.EXIT_USAGE and b"--workers" in err
+
+
+def test_cli_progress_bar_path(tmp_path, monkeypatch, capsys):
+    from pipeward.cli import hash as hash_cli
+
+    monkeypatch.setattr(hash_cli, "PROGRESS_MIN_BYTES", 0)
+    paths = []
+    for i in range(3):
+        paths.append(str(tmp_path / f"p{i}"))
+        Path(paths[-1]).write_bytes(bytes([i]) * (1 << 20))
+    results = hash_cli._hash_with_progress(paths + [str(tmp_path / "gone")], 2, True)
+    assert [r[0].hex() for r in results[:3]] == [
+        hashlib.sha256(bytes([i]) * (1 << 20)).hexdigest() for i in range(3)]
+    assert results[3][3] == errno.ENOENT  # the CLI keeps going past a failure
+    assert "\r" in capsys.readouterr().err

@@ -27,9 +27,17 @@ inline std::string describe(const py::array& a) {
   return s.str();
 }
 
+// By type number and byte order, not object identity: arrays that come back from pickle or a
+// memory map carry an equal but distinct dtype object, and a byte-swapped array must not pass.
 template <typename T>
 inline bool has_dtype(const py::array& a) {
-  return a.dtype().is(py::dtype::of<T>());
+  const py::dtype d = a.dtype();
+  if (d.num() != py::dtype::of<T>().num()) return false;
+  const char order = d.byteorder();
+  if (order == '=' || order == '|') return true;
+  const std::uint16_t probe = 1;
+  const bool little = *reinterpret_cast<const unsigned char*>(&probe) == 1;
+  return order == (little ? '<' : '>');
 }
 
 inline bool is_c_contiguous(const py::array& a) {

@@ -12,13 +12,22 @@ from ._core import __version__
 
 # --- integrity ----------------------------------------------------------------------------
 from .manifest import Manifest, Verification, verify_inclusion
-from .sha256 import Sha256, hash_file, hash_files, sha256
+from .sha256 import FileChangedError, Sha256, hash_file, hash_files, sha256
 from .signing import generate_keypair, save_keypair
 
 # --- drift --------------------------------------------------------------------------------
 from .drift import DriftMonitor, DriftReport, KsResult, PsiProfile, ks_2samp, psi
 
 # --- privacy ------------------------------------------------------------------------------
+from .privacy import (
+    ClipResult,
+    PLDAccountant,
+    RDPAccountant,
+    clip_and_noise,
+    epsilon,
+    noise_multiplier_for,
+    poisson_batches,
+)
 
 # --- outliers -----------------------------------------------------------------------------
 from .outliers import (CovarianceStats, InputGuard, MahalanobisDetector, ScreenReport,
@@ -33,6 +42,7 @@ __all__ = [
     "__version__",
     "capabilities",
     # integrity
+    "FileChangedError",
     "Manifest",
     "Sha256",
     "Verification",
@@ -50,6 +60,13 @@ __all__ = [
     "ks_2samp",
     "psi",
     # privacy
+    "ClipResult",
+    "PLDAccountant",
+    "RDPAccountant",
+    "clip_and_noise",
+    "epsilon",
+    "noise_multiplier_for",
+    "poisson_batches",
     # outliers
     "CovarianceStats",
     "InputGuard",

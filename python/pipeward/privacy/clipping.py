@@ -1,0 +1,253 @@
+"""``clip_and_noise``: DP-SGD's aggregation step (clip each sample's gradient, sum, add noise).
+
+For per-sample gradients g_i (one (B, ...) array per parameter tensor, or one (B, P) array):
+
+    n_i   = sqrt(sum_l ||g_il||^2)                       per-sample norm over all tensors
+    f_i   = min(1, C / (n_i + 1e-6))                     Opacus (default)
+          = min(1, C / n_i), 1 where n_i = 0             convention="tf_privacy" / "optax"
+    out   = (sum_i f_i g_i + sigma C z) / d,  z ~ N(0, I)
+    d     = 1 (reduction="sum"), expected_batch_size (reduction="mean"; Opacus), or the actual
+            batch size B when expected_batch_size is None and convention is tf_privacy/optax.
+
+Per-layer clipping (``max_grad_norm`` a sequence, one C_l per tensor; Opacus'
+``clipping="per_layer"``): f_il = min(1, C_l / (||g_il|| + 1e-6)) and the noise std is
+sigma * ||C||_2. The C++ kernel reads the gradients twice (norms, then the fused clip-sum-noise
+write) or once when ``per_sample_norms`` is given; the noise comes from Philox4x32-10 keyed by
+``seed`` (or ChaCha20 keyed from the OS with ``secure=True``) at each element's index in the
+flattened concatenation of the outputs, so it does not depend on thread count or on how the
+parameters are split into tensors.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from .. import _core
+from .._backend import GPUUnavailableError, resolve_backend
+from .._validate import describe
+from ..reference import privacy as reference
+from . import _checks
+
+Convention = Literal["opacus", "tf_privacy", "optax"]
+_CONVENTIONS = ("opacus", "tf_privacy", "optax")
+_GRAD_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """What ``clip_and_noise(..., return_stats=True)`` returns.
+
+    ``grads``: the aggregated gradient(s), same structure as the input without the batch
+    axis; ``per_sample_norms``: (B,) total norms, or (B, L) per-tensor norms with per-layer
+    clipping; ``clipped_fraction``: share of samples whose gradient was scaled down (any
+    layer, with per-layer clipping); ``noise_std``: sigma * C (before the mean's division).
+    """
+
+    grads: Any
+    per_sample_norms: np.ndarray
+    clipped_fraction: float
+    noise_std: float
+
+
+def clip_and_noise(
+    per_sample_grads: np.ndarray | Sequence[np.ndarray],
+    max_grad_norm: float | Sequence[float],
+    noise_multiplier: float,
+    *,
+    reduction: Literal["sum", "mean"] = "sum",
+    expected_batch_size: int | None = None,
+    convention: Convention = "opacus",
+    per_sample_norms: np.ndarray | None = None,
+    seed: int | None = None,
+    secure: bool = False,
+    return_stats: bool = False,
+    backend: str = "auto",
+    workers: int | None = None,
+) -> Any:
+    """Clip every sample's gradient to L2 norm ``max_grad_norm``, sum, add N(0, (sigma C)^2).
+
+    Parameters
+    ----------
+    per_sample_grads
+        One (B, P) array, or a list of (B, ...) arrays (one per parameter tensor, like
+        Opacus' ``p.grad_sample``); float16, float32 or float64, C-contiguous (never copied).
+        The result has the same structure without the batch axis: float64 for float64 input,
+        float32 otherwise (float16 is accumulated in float64 and written as float32).
+    max_grad_norm
+        C > 0; a sequence of one C_l per tensor selects per-layer clipping.
+    noise_multiplier
+        sigma >= 0; the noise std is sigma * C (sigma * ||C||_2 per-layer). 0 adds no noise.
+    reduction
+        "sum", or "mean": divide by ``expected_batch_size`` (Opacus' rule, also for an empty
+        Poisson batch, which still gets noise); tf_privacy/optax fall back to the actual B.
+    per_sample_norms
+        Norms computed elsewhere (ghost clipping): (B,), or (B, L) per-layer. The gradients
+        are then read once.
+    seed
+        Makes the noise reproducible (Philox4x32-10 key). None draws a key from the OS.
+    secure
+        Draw the noise from ChaCha20 keyed by 32 bytes from ``os.urandom`` (no seed allowed);
+        see docs/privacy.md for what this does and does not protect against.
+    return_stats
+        Return a :class:`ClipResult` (with per-sample norms and the clipped fraction).
+
+    Raises ``ValueError`` for NaN or infinite gradients (never aggregated silently), bad
+    norms, rates or shapes; ``TypeError`` for wrong dtypes.
+    """
+    single = not isinstance(per_sample_grads, (list, tuple))
+    grads = [per_sample_grads] if single else list(per_sample_grads)
+    _check_grads(grads)
+    where = resolve_backend(backend, *grads)
+    if where == "cuda":
+        raise GPUUnavailableError(
+            "clip_and_noise got CuPy arrays, but this build has no CUDA clip_and_noise kernel "
+            "yet; copy the gradients to the host explicitly (cupy.asnumpy) to use the CPU kernel")
+    b = grads[0].shape[0]
+    flat = [g.reshape(b, math.prod(g.shape[1:])) for g in grads]  # views: C-contiguous
+    per_layer = np.ndim(max_grad_norm) > 0
+    if per_layer:
+        limits = np.array([_checks.positive(c, "max_grad_norm") for c in max_grad_norm])
+        if single or len(limits) != len(grads):
+            raise ValueError(f"per-layer clipping needs one max_grad_norm per tensor: got "
+                             f"{len(limits)} norms for {len(grads)} tensor(s)")
+        noise_std = float(np.sqrt((limits ** 2).sum()))
+    else:
+        limits = np.array([_checks.positive(max_grad_norm, "max_grad_norm")])
+        noise_std = float(limits[0])
+    sigma = _checks.noise_multiplier(noise_multiplier)
+    noise_std *= sigma
+    if convention not in _CONVENTIONS:
+        raise ValueError(f"convention must be one of {', '.join(_CONVENTIONS)}, got {convention!r}")
+    denom = _denominator(reduction, expected_batch_size, convention, b)
+    if secure and seed is not None:
+        raise ValueError("secure=True draws its key from the OS; it cannot take a seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or not 0 <= seed < 2 ** 64):
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+
+    norms = _norms(flat, per_sample_norms, per_layer, where, workers)
+    if per_layer:
+        factors = [_clip_factor(norms[:, k], limits[k], convention) for k in range(len(flat))]
+        clipped = np.any(np.stack(factors, axis=1) < 1.0, axis=1) if b else np.zeros(0, bool)
+    else:
+        factor = _clip_factor(norms, limits[0], convention)
+        factors = [factor] * len(flat)
+        clipped = factor < 1.0
+
+    noise = {}
+    if noise_std > 0:
+        if secure:
+            noise = {"key": os.urandom(32), "nonce": os.urandom(12)}
+        else:
+            noise = {"seed": int(seed) if seed is not None else int.from_bytes(os.urandom(8), "little")}
+    out, offset = [], 0
+    for k, g in enumerate(flat):
+        if where == "reference":
+            summed = _reference_sum(g, factors[k], noise_std, noise, offset) / denom
+            summed = summed.astype(np.float64 if g.dtype == np.float64 else np.float32)
+            ok = bool(np.isfinite(summed).all())
+        else:
+            summed, ok = _core.privacy_clip_sum_noise(
+                g, factors[k], noise_std=noise_std, out_scale=1.0 / denom, offset=offset,
+                workers=workers, **noise)
+        if not ok:
+            raise ValueError(f"per_sample_grads{'' if single else f'[{k}]'} contains NaN or "
+                             "infinity (found in the clipped sum; nothing was aggregated)")
+        out.append(summed.reshape(grads[k].shape[1:]))
+        offset += g.shape[1]
+
+    result = out[0] if single else (tuple(out) if isinstance(per_sample_grads, tuple) else out)
+    if not return_stats:
+        return result
+    return ClipResult(grads=result, per_sample_norms=norms,
+                      clipped_fraction=float(clipped.mean()) if b else 0.0,
+                      noise_std=noise_std)
+
+
+def _check_grads(grads: list[Any]) -> None:
+    if not grads:
+        raise ValueError("per_sample_grads: expected at least one array, got an empty list")
+    for k, g in enumerate(grads):
+        name = "per_sample_grads" if len(grads) == 1 else f"per_sample_grads[{k}]"
+        if not hasattr(g, "dtype") or not hasattr(g, "shape"):
+            raise TypeError(f"{name}: expected an array, got {type(g).__name__}")
+        if np.dtype(g.dtype) not in _GRAD_DTYPES:
+            raise TypeError(f"{name}: expected a float16, float32 or float64 array, got a {describe(g)}")
+        if g.ndim < 1:
+            raise ValueError(f"{name}: expected a (batch, ...) array, got a {describe(g)}")
+        if g.shape[0] != grads[0].shape[0]:
+            raise ValueError(f"mismatched batch sizes: per_sample_grads[0] has {grads[0].shape[0]} "
+                             f"samples but {name} is a {describe(g)}")
+        if not hasattr(g, "__cuda_array_interface__") and not g.flags.c_contiguous:
+            raise ValueError(f"{name}: expected a C-contiguous array (it is never copied), got "
+                             f"a non-contiguous {describe(g)}")
+
+
+def _denominator(reduction: str, expected_batch_size: Any, convention: str, b: int) -> float:
+    if reduction == "sum":
+        return 1.0
+    if reduction != "mean":
+        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+    if expected_batch_size is not None:
+        return float(_checks.positive(expected_batch_size, "expected_batch_size"))
+    if convention == "opacus":
+        raise ValueError("reduction='mean' needs expected_batch_size with the Opacus convention "
+                         "(the mean divides by the expected, not the actual, batch size)")
+    if b == 0:
+        raise ValueError("reduction='mean' of an empty batch needs expected_batch_size")
+    return float(b)
+
+
+def _norms(flat: list[np.ndarray], given: Any, per_layer: bool, where: str,
+           workers: int | None) -> np.ndarray:
+    b = flat[0].shape[0]
+    if given is not None:
+        norms = np.asarray(given)
+        want = (b, len(flat)) if per_layer else (b,)
+        if norms.dtype.kind != "f" or norms.shape != want:
+            raise ValueError(f"per_sample_norms: expected a float array of shape {want}, got a "
+                             f"{describe(norms)}")
+        norms = norms.astype(np.float64, copy=False)
+        bad = ~np.isfinite(norms) | (norms < 0)
+        if bad.any():
+            raise ValueError(f"per_sample_norms must be finite and >= 0; sample(s) "
+                             f"{np.flatnonzero(_by_sample(bad))[:10].tolist()} are not")
+        return norms
+    if where == "reference":
+        sq = reference.per_sample_norms(flat) ** 2
+    else:
+        sq = np.stack([_core.privacy_sq_norms(g, workers=workers) for g in flat], axis=1)
+    norms = np.sqrt(sq) if per_layer else np.sqrt(sq.sum(axis=1))
+    bad = _by_sample(~np.isfinite(norms))
+    if bad.any():
+        raise ValueError(f"per_sample_grads contains NaN or infinity in sample(s) "
+                         f"{np.flatnonzero(bad)[:10].tolist()}; nothing was aggregated")
+    return norms
+
+
+def _by_sample(flags: np.ndarray) -> np.ndarray:
+    return flags.any(axis=1) if flags.ndim == 2 else flags
+
+
+def _clip_factor(norms: np.ndarray, limit: float, convention: str) -> np.ndarray:
+    if convention == "opacus":
+        return np.minimum(1.0, limit / (norms + 1e-6))
+    safe = np.where(norms > 0, norms, 1.0)
+    return np.where(norms > limit, limit / safe, 1.0)
+
+
+def _reference_sum(g: np.ndarray, factor: np.ndarray, noise_std: float, noise: dict,
+                   offset: int) -> np.ndarray:
+    summed = factor @ g.astype(np.float64) if g.shape[0] else np.zeros(g.shape[1])
+    if "seed" in noise:
+        summed = summed + noise_std * reference.philox_normals(noise["seed"], g.shape[1], offset=offset)
+    elif "key" in noise:
+        summed = summed + noise_std * reference.chacha_normals(noise["key"], noise["nonce"],
+                                                               g.shape[1], offset=offset)
+    return summed
