@@ -231,7 +231,9 @@ def histogram(
         cx = px(float(tr(cutoff)))
         out.append(f'<line class="threshold" x1="{cx:.1f}" x2="{cx:.1f}" y1="{top - 6}" y2="{py(0):.1f}">'
                    f"<title>cut-off {_fmt(cutoff)}</title></line>")
-        out.append(f'<text class="tick" x="{cx + 3:.1f}" y="{top - 8}">cut-off {_fmt(cutoff)}</text>')
+        # Inside the plot, beside the line, so it never meets the legend above.
+        side = 'x="{:.1f}" text-anchor="end"'.format(cx - 4) if cx > left + 0.7 * plot_w else f'x="{cx + 4:.1f}"'
+        out.append(f'<text class="tick" {side} y="{top + 10}">cut-off {_fmt(cutoff)}</text>')
     legend = [("bar", f"{unmarked_label} ({int(c_other.sum())})")]
     if mark.any():
         legend.append(("bar marked", f"{marked_label} ({int(c_mark.sum())})"))
