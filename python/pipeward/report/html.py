@@ -1,0 +1,318 @@
+"""One self-contained HTML page from plain pipeline results.
+
+The page needs nothing but itself: inline CSS, inline SVG charts, no script, and a
+Content-Security-Policy that forbids every fetch, so opening it offline shows all of it and a
+stray external reference would show up as a blocked request rather than a silent leak.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import svg
+
+__all__ = ["CSP", "build_report", "write_report"]
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+_CSS = """
+:root { --fg:#1d2430; --muted:#5b6472; --line:#d7dce3; --bar:#5b8def; --alert:#d9534f;
+        --mark:#f0a202; --ok:#2e8b57; --bg:#ffffff; --panel:#f6f8fa; }
+* { box-sizing: border-box; }
+body { margin: 0 auto; max-width: 980px; padding: 24px; color: var(--fg); background: var(--bg);
+       font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
+h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 32px 0 8px;
+     border-bottom: 1px solid var(--line); padding-bottom: 4px; } h3 { font-size: 15px; margin: 18px 0 6px; }
+p.lead { color: var(--muted); margin: 0 0 16px; }
+table { border-collapse: collapse; margin: 8px 0; }
+th, td { text-align: left; padding: 3px 10px 3px 0; vertical-align: top; border-bottom: 1px solid var(--line); }
+th { color: var(--muted); font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+code, .hash { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; word-break: break-all; }
+.badge { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px; font-weight: 600; color: #fff; }
+.badge.ok { background: var(--ok); } .badge.fail { background: var(--alert); } .badge.info { background: var(--muted); }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: 10px; }
+.card { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; }
+.card .stage { font-weight: 600; } .card .summary { color: var(--muted); font-size: 13px; }
+svg.chart { display: block; max-width: 100%; height: auto; margin: 6px 0 12px; font-size: 11px; }
+svg.chart text { fill: var(--fg); } svg.chart text.tick { fill: var(--muted); }
+svg.chart .grid { stroke: var(--line); stroke-width: 1; }
+svg.chart .axis { stroke: var(--fg); stroke-width: 1; }
+svg.chart .bar { fill: var(--bar); } svg.chart .bar.alert { fill: var(--alert); } svg.chart .bar.marked { fill: var(--mark); }
+svg.chart .threshold { stroke: var(--alert); stroke-width: 1.5; stroke-dasharray: 5 3; }
+svg.chart .line { fill: none; stroke-width: 2; } svg.chart .s0 { stroke: var(--bar); } svg.chart .s1 { stroke: var(--mark); }
+svg.chart .s2 { stroke: var(--ok); } svg.chart .s3 { stroke: var(--alert); }
+svg.chart .point { fill: var(--alert); }
+details { margin: 8px 0; } summary { cursor: pointer; color: var(--muted); }
+pre { background: var(--panel); border: 1px solid var(--line); padding: 10px; overflow-x: auto; font-size: 12px; }
+footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
+"""
+
+
+def _num(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    f = float(v)
+    if f != f:
+        return "n/a"
+    if f != 0 and (abs(f) < 1e-3 or abs(f) >= 1e6):
+        return f"{f:.{digits}g}"
+    text = f"{f:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _badge(ok: bool | None, yes: str = "ok", no: str = "failed") -> str:
+    if ok is None:
+        return '<span class="badge info">n/a</span>'
+    return f'<span class="badge {"ok" if ok else "fail"}">{escape(yes if ok else no)}</span>'
+
+
+def _kv_table(rows: Sequence[tuple[str, str]]) -> str:
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[int] = ()) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(
+            f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(r)
+        ) + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _paths(items: Sequence[str]) -> str:
+    return ", ".join(f"<code>{escape(str(p))}</code>" for p in items) or "none"
+
+
+def _section_checks(checks: Sequence[Mapping[str, Any]]) -> str:
+    cards = "".join(
+        f'<div class="card"><div class="stage">{escape(str(c["stage"]))} '
+        f'{_badge(c.get("ok"), c.get("yes", "ok"), c.get("no", "failed"))}</div>'
+        f'<div class="summary">{escape(str(c.get("summary", "")))}</div></div>'
+        for c in checks
+    )
+    return f'<section id="summary"><div class="cards">{cards}</div></section>'
+
+
+def _section_integrity(d: Mapping[str, Any]) -> str:
+    rows = [("files", _num(d.get("files"))), ("bytes", _num(d.get("bytes")))]
+    if d.get("root"):
+        rows.append(("Merkle root (RFC 6962)", f'<span class="hash">{escape(d["root"])}</span>'))
+    if "signature" in d:
+        sig = d["signature"]
+        rows.append(("Ed25519 signature", _badge(sig == "valid", "valid", str(sig))))
+    if d.get("public_key"):
+        rows.append(("public key", f'<span class="hash">{escape(d["public_key"])}</span>'))
+    parts = ['<section id="integrity"><h2>1. Ingestion integrity</h2>',
+             "<p>Every file of the dataset is hashed (SHA-256), the digests go into a manifest "
+             "whose Merkle root is signed; verification re-hashes the files and names any change.</p>",
+             "<h3>Manifest</h3>", _kv_table(rows)]
+    entries = d.get("entries") or []
+    if entries:
+        parts.append(_table(["file", "bytes", "sha256"],
+                            [[f"<code>{escape(e['path'])}</code>", _num(e.get("size")),
+                              f'<span class="hash">{escape(e.get("sha256", ""))}</span>'] for e in entries],
+                            numeric=(1,)))
+    t = d.get("tamper")
+    if t:
+        parts.append("<h3>Verification after tampering</h3>")
+        parts.append(_kv_table([
+            ("verification", _badge(t.get("ok"), "unchanged", "changes found")),
+            ("modified", _paths(t.get("modified", []))),
+            ("added", _paths(t.get("added", []))),
+            ("removed", _paths(t.get("removed", []))),
+            *([("tampered by the demo", _paths(t["tampered"]))] if t.get("tampered") else []),
+        ]))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _section_screen(d: Mapping[str, Any]) -> str:
+    chart = ""
+    n_rows = d.get("n_rows")
+    injected = None
+    if d.get("scores") is not None:
+        scores = np.asarray(d["scores"], dtype=np.float64)
+        n_rows = scores.size
+        injected = np.zeros(scores.size, bool)
+        if d.get("injected") is not None:
+            injected[np.asarray(d["injected"], dtype=np.int64)] = True
+        chart = svg.histogram(
+            scores, marked=injected if injected.any() else None, cutoff=d.get("cutoff"),
+            title="Outlier scores of the training rows",
+            value_label=d.get("score_label", "outlier score"),
+            marked_label="injected poison", unmarked_label="clean rows",
+        )
+    rows = [("rows screened", _num(n_rows)), ("quarantined", _num(len(d.get("quarantined", []))))]
+    for key, label in (("n_outliers", "flagged as outliers"), ("n_label_suspects", "flagged as label-flip suspects"),
+                       ("n_backdoor_suspects", "flagged by spectral signature (backdoor)")):
+        if key in d:
+            rows.append((label, _num(d[key])))
+    if d.get("injected") is not None:
+        rows.append(("injected poison", _num(len(d["injected"]))))
+    for key in ("precision", "recall"):
+        if d.get(key) is not None:
+            rows.append((key + " vs the injected truth", _num(d[key])))
+    return ('<section id="screen"><h2>2. Poisoning screen</h2>'
+            "<p>The screen scores every training row by its robust Mahalanobis distance, checks "
+            "each label against the class model and the row's neighbours, and looks for a "
+            "backdoor's spectral signature; flagged rows are quarantined before training.</p>"
+            + chart + _kv_table(rows) + "</section>")
+
+
+def _section_privacy(d: Mapping[str, Any]) -> str:
+    parts = ['<section id="privacy"><h2>3. Private training (DP-SGD)</h2>',
+             "<p>Per-sample gradients are clipped to norm C and Gaussian noise of standard deviation "
+             "&sigma;&middot;C is added to their sum; the RDP accountant turns the steps taken into "
+             "(&epsilon;, &delta;).</p>"]
+    if d.get("steps") is not None and d.get("epsilon") is not None:
+        steps = np.asarray(d["steps"], dtype=np.float64)
+        eps = np.asarray(d["epsilon"], dtype=np.float64)
+        final = (float(steps[-1]), float(eps[-1])) if steps.size else None
+        parts.append(svg.line_chart(
+            steps, {f"epsilon at delta={_num(d.get('delta'), 2)}": eps},
+            title="Privacy spent: epsilon against training steps", x_label="training steps",
+            y_label="epsilon", point=final))
+    rows = []
+    for key, label in (("accuracy", "test accuracy, DP-SGD"), ("baseline_accuracy", "test accuracy, non-private"),
+                       ("epsilon_final", "epsilon"), ("delta", "delta"),
+                       ("noise_multiplier", "noise multiplier sigma"), ("max_grad_norm", "clipping norm C"),
+                       ("sample_rate", "sample rate q"), ("steps_total", "steps"), ("epochs", "epochs"),
+                       ("model", "model")):
+        if d.get(key) is not None:
+            rows.append((label, escape(str(d[key])) if isinstance(d[key], str) else _num(d[key], 4)))
+    parts.append(_kv_table(rows) + "</section>")
+    return "".join(parts)
+
+
+def _section_drift(checks: Sequence[Mapping[str, Any]], guard: Mapping[str, Any] | None) -> str:
+    parts = ['<section id="drift"><h2>4. Inference monitoring</h2>',
+             "<p>A drift monitor fitted on the training data compares each incoming batch feature by "
+             "feature; the input guard scores each incoming row by its Mahalanobis distance to the "
+             "training data.</p>"]
+    for c in checks:
+        feats = list(c["features"])
+        stat = np.asarray(c["statistic"], dtype=np.float64)
+        drifted = np.asarray(c.get("drifted", np.zeros(stat.size, bool)), bool)
+        names = [f for f, x in zip(feats, drifted) if x]
+        parts.append(f"<h3>{escape(str(c['name']))}: "
+                     f"{_badge(not drifted.any(), 'no drift', f'drift in {len(names)} features')}</h3>")
+        parts.append(svg.bar_chart(
+            feats, stat, threshold=c.get("threshold"), flagged=drifted,
+            title=f"{c.get('statistic_label', 'statistic')} per feature: {c['name']}",
+            value_label=c.get("statistic_label", "statistic")))
+        if names:
+            parts.append(f"<p>Drifted features: {', '.join(escape(n) for n in names)}</p>")
+    if guard:
+        parts.append("<h3>Input guard</h3>")
+        rows = [[escape(str(r["name"])), _num(r["n"]), _num(r["flagged"]), _num(r["flagged"] / max(r["n"], 1))]
+                for r in guard["rows"]]
+        parts.append(_table(["inputs", "rows", "flagged", "rate"], rows, numeric=(1, 2, 3)))
+        if guard.get("cutoff") is not None:
+            parts.append(f"<p>Cut-off: squared Mahalanobis distance {_num(guard['cutoff'])}"
+                         f"{escape(guard.get('cutoff_note', ''))}.</p>")
+        if guard.get("scores"):
+            g = guard["scores"]
+            vals = np.concatenate([np.asarray(v, np.float64) for v in g.values()])
+            first = next(iter(g))
+            marked = np.concatenate([np.full(len(v), k != first) for k, v in g.items()])
+            parts.append(svg.histogram(
+                vals, marked=marked, cutoff=guard.get("cutoff"), title="Input guard scores",
+                value_label="squared Mahalanobis distance", unmarked_label=first,
+                marked_label="corrupted or adversarial"))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _section_audit(d: Mapping[str, Any] | None, card: Mapping[str, Any] | None) -> str:
+    parts = ['<section id="governance"><h2>5. Governance</h2>']
+    if d:
+        rows = [("hash chain", _badge(d.get("ok"), "verified", "broken")),
+                ("entries", _num(d.get("entries")))]
+        if d.get("head"):
+            rows.append(("head hash", f'<span class="hash">{escape(str(d["head"]))}</span>'))
+        if d.get("path"):
+            rows.append(("log", f"<code>{escape(str(d['path']))}</code>"))
+        if d.get("problem"):
+            rows.append(("problem", escape(str(d["problem"]))))
+        parts.append("<h3>Audit log</h3>" + _kv_table(rows))
+        events = d.get("events") or []
+        if events:
+            parts.append(_table(["#", "time", "event", "detail"],
+                                [[_num(e.get("seq", i)), escape(str(e.get("time", ""))),
+                                  escape(str(e.get("event", ""))), escape(str(e.get("detail", "")))]
+                                 for i, e in enumerate(events)], numeric=(0,)))
+    if card:
+        parts.append("<h3>Model card</h3>")
+        if card.get("path"):
+            parts.append(f'<p>Written to <a href="{escape(str(card["path"]))}">'
+                         f"{escape(str(card['path']))}</a>, built from the audit log.</p>")
+        if card.get("text"):
+            parts.append(f"<details open><summary>model card</summary><pre>{escape(card['text'])}</pre></details>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def build_report(results: Mapping[str, Any]) -> str:
+    """Render pipeline results as one self-contained HTML page.
+
+    ``results`` holds plain data; every section is optional:
+
+    - ``title``, ``meta`` (mapping shown under the title), ``checks`` (list of
+      ``{stage, ok, summary}`` cards)
+    - ``integrity``: ``files``, ``bytes``, ``root``, ``signature`` ("valid" or a problem),
+      ``entries`` (``{path, size, sha256}``), ``tamper`` (``{ok, modified, added, removed}``)
+    - ``screen``: ``scores`` (one per row), ``cutoff``, ``quarantined`` and ``injected``
+      (row indices), ``precision``, ``recall``
+    - ``privacy``: ``steps`` and ``epsilon`` (the curve), ``delta``, ``accuracy``,
+      ``baseline_accuracy``, ``epsilon_final``, ``noise_multiplier``, ``max_grad_norm``, ...
+    - ``drift``: list of ``{name, features, statistic, threshold, drifted, statistic_label}``
+    - ``guard``: ``rows`` (``{name, n, flagged}``), ``cutoff``, ``scores`` (name -> scores)
+    - ``audit``: ``ok``, ``entries``, ``head``, ``events`` (``{seq, time, event, detail}``)
+    - ``model_card``: ``path`` and/or ``text``
+    """
+    title = str(results.get("title", "pipeward report"))
+    meta = dict(results.get("meta") or {})
+    meta.setdefault("generated", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    lead = " &middot; ".join(f"{escape(str(k))}: {escape(str(v))}" for k, v in meta.items())
+    body = [f"<h1>{escape(title)}</h1>", f'<p class="lead">{lead}</p>']
+    if results.get("checks"):
+        body.append(_section_checks(results["checks"]))
+    if results.get("integrity"):
+        body.append(_section_integrity(results["integrity"]))
+    if results.get("screen"):
+        body.append(_section_screen(results["screen"]))
+    if results.get("privacy"):
+        body.append(_section_privacy(results["privacy"]))
+    if results.get("drift") or results.get("guard"):
+        body.append(_section_drift(results.get("drift") or [], results.get("guard")))
+    if results.get("audit") or results.get("model_card"):
+        body.append(_section_audit(results.get("audit"), results.get("model_card")))
+    body.append("<footer>Generated by pipeward. This file is self-contained: no script, no network.</footer>")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body) + "\n</body>\n</html>\n"
+    )
+
+
+def write_report(results: Mapping[str, Any], path: str | Path) -> Path:
+    """Write :func:`build_report` to ``path`` (UTF-8) and return the path."""
+    path = Path(path)
+    path.write_text(build_report(results), encoding="utf-8")
+    return path

@@ -1,0 +1,119 @@
+"""Report sections from what pipeward writes: drift and screen JSON, manifests, audit logs.
+
+Each function returns the plain dict that :func:`pipeward.report.build_report` takes for one
+section, so ``pipeward report`` can assemble a report from any mix of saved results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = ["audit_section", "drift_section", "drift_sections_from_audit", "manifest_section",
+           "screen_section"]
+
+_DRIFT_ACTION = "monitor.drift"
+
+
+def drift_section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """One drift chart from ``DriftReport.to_dict()`` (``pipeward drift --json``): PSI per
+    feature against ``psi_threshold``, bars coloured by the monitor's verdict."""
+    if "features" not in data or not isinstance(data["features"], list):
+        raise ValueError(f"drift results {name!r}: expected DriftReport.to_dict() output with a "
+                         f"'features' list, got keys {sorted(data)}")
+    feats = data["features"]
+    try:
+        names = [str(f["feature"]) for f in feats]
+        drifted = [bool(f["drifted"]) for f in feats]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"drift results {name!r}: each feature needs 'feature' and 'drifted' "
+                         f"({exc!r})") from None
+    use_psi = any(f.get("psi") is not None for f in feats)
+    key = "psi" if use_psi else "ks_statistic"
+    stat = [np.nan if f.get(key) is None else float(f[key]) for f in feats]
+    return {"name": name, "features": names, "statistic": stat, "drifted": drifted,
+            "threshold": data.get("psi_threshold") if use_psi else None,
+            "statistic_label": "PSI (population stability index)" if use_psi else "KS statistic"}
+
+
+def drift_sections_from_audit(records: list[Any]) -> list[dict[str, Any]]:
+    """Drift charts from the ``monitor.drift`` records of an audit log that carry statistics."""
+    out = []
+    for r in records:
+        if r.action != _DRIFT_ACTION or not isinstance(r.payload.get("statistics"), dict):
+            continue
+        verdicts = r.payload.get("verdicts", {})
+        stats = r.payload["statistics"]
+        names = list(stats)
+        out.append({"name": f"{r.payload.get('dataset') or r.subject or 'drift'} (audit #{r.seq})",
+                    "features": names, "statistic": [stats[n] for n in names],
+                    "drifted": [bool(verdicts.get(n, False)) for n in names], "threshold": None,
+                    "statistic_label": f"{r.payload.get('test', 'drift')} statistic"})
+    return out
+
+
+def screen_section(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The screen section from ``ScreenReport.to_dict()`` (``pipeward screen --json``): its
+    ``counts`` and ``quarantine`` indices; per-row ``scores`` (or ``distances``) with a
+    ``threshold``/``cutoff`` add the histogram, and ``injected`` indices mark the truth."""
+    if not isinstance(data, Mapping) or not ("quarantine" in data or "quarantined" in data):
+        keys = sorted(data) if isinstance(data, Mapping) else type(data).__name__
+        raise ValueError(f"screen results: expected ScreenReport.to_dict() output with a "
+                         f"'quarantine' list, got {keys}")
+    out: dict[str, Any] = {"quarantined": list(data.get("quarantine", data.get("quarantined", [])))}
+    scores = data.get("scores", data.get("distances"))
+    if scores is not None:
+        out["scores"] = [np.nan if v is None else float(v) for v in scores]
+        out["cutoff"] = data.get("threshold", data.get("cutoff"))
+    counts = data.get("counts") or {}
+    for key, count in (("outliers", "n_outliers"), ("label_suspects", "n_label_suspects"),
+                       ("backdoor_suspects", "n_backdoor_suspects")):
+        if key in counts:
+            out[count] = int(counts[key])
+        elif isinstance(data.get(key), list):
+            out[count] = len(data[key])
+    if "rows" in counts:
+        out["n_rows"] = int(counts["rows"])
+    for key in ("injected", "precision", "recall"):
+        if data.get(key) is not None:
+            out[key] = data[key]
+    return out
+
+
+def manifest_section(manifest: Any, public_key: Any = None) -> dict[str, Any]:
+    """The integrity section from a ``pw.Manifest``; the signature is checked when a public
+    key is given, otherwise reported as present or absent."""
+    if public_key is not None:
+        signature = "valid" if manifest.verify_signature(public_key) else "invalid"
+    else:
+        signature = "present, not checked (no public key)" if manifest.signature else "unsigned"
+    entries = list(manifest.entries)
+    return {"files": len(entries), "bytes": sum(e.size for e in entries), "root": manifest.root,
+            "signature": signature,
+            "entries": [{"path": e.path, "size": e.size, "sha256": e.digest or ""} for e in entries]}
+
+
+def audit_section(log: Any, public_key: Any = None) -> dict[str, Any]:
+    """The audit section from an open ``pw.AuditLog``: chain status and every record."""
+    report = log.verify(public_key)
+    events = []
+    for r in log.records():
+        detail = ", ".join(f"{k}={_short(v)}" for k, v in r.payload.items())
+        events.append({"seq": r.seq, "time": r.ts, "event": r.action,
+                       "detail": detail if len(detail) <= 110 else detail[:107] + "..."})
+    problem = "; ".join(f"{f.kind}: {f.detail}" for f in report.tampering) or None
+    return {"ok": report.ok, "entries": report.n_records, "head": report.head_hash,
+            "path": str(log.path), "events": events, "problem": problem}
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        items = list(value.items())
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in items[:3]) + (", ..." if len(items) > 3 else "") + "}"
+    if isinstance(value, list) and len(value) > 4:
+        return "[" + ", ".join(map(str, value[:4])) + ", ...]"
+    return str(value)

@@ -1,0 +1,303 @@
+"""Small inline-SVG charts for the HTML report: bars with a threshold, histograms, lines.
+
+No plotting library and no script: each function returns one ``<svg>`` element as a string,
+styled by the report's CSS classes, with a ``<title>`` on every mark so hovering shows the
+value. Inputs are plain sequences; NaN values are drawn as gaps, never as zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from html import escape
+
+import numpy as np
+
+__all__ = ["bar_chart", "histogram", "line_chart", "nice_ticks"]
+
+_FONT = 11  # px; the CSS sets the family
+_SERIES = ("s0", "s1", "s2", "s3")
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Round tick values (1, 2, 5 x 10^k steps) covering ``[lo, hi]``."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"tick range must be finite, got [{lo}, {hi}]")
+    if hi <= lo:
+        hi = lo + (abs(lo) if lo else 1.0)
+    raw = (hi - lo) / max(count, 1)
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start = math.floor(lo / step) * step
+    ticks = []
+    t = start
+    while t <= hi + step * 1e-9:
+        ticks.append(round(t, 12))
+        t += step
+    if ticks[-1] < hi:
+        ticks.append(round(t, 12))
+    return ticks
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """log10 positions of 1, 2, 5 x 10^k inside [lo, hi] (only the decades when they crowd)."""
+    decades = range(math.floor(lo), math.ceil(hi) + 1)
+    ticks = [k + math.log10(m) for k in decades for m in (1, 2, 5)]
+    ticks = [t for t in ticks if lo - 1e-9 <= t <= hi + 1e-9]
+    return ticks if len(ticks) <= 8 else [float(k) for k in decades if lo - 1e-9 <= k <= hi + 1e-9]
+
+
+def _fmt(v: float) -> str:
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1e5 or a < 1e-3:
+        return f"{v:.1e}"
+    if a >= 100:
+        return f"{v:.0f}"
+    return f"{v:.3g}"
+
+
+def _finite(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def _open(width: int, height: int, label: str) -> list[str]:
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'aria-label="{escape(label)}">',
+        f"<title>{escape(label)}</title>",
+    ]
+
+
+def _legend(entries: Sequence[tuple[str, str]], right_edge: float) -> str:
+    """Swatch + text pairs laid out right-aligned at the top of a chart."""
+    widths = [18 + 6.2 * len(text) for _, text in entries]
+    x = right_edge - sum(widths)
+    parts = []
+    for (cls, text), w in zip(entries, widths):
+        parts.append(f'<rect class="{cls}" x="{x:.1f}" y="6" width="10" height="10"/>'
+                     f'<text class="tick" x="{x + 14:.1f}" y="15">{escape(text)}</text>')
+        x += w
+    return "".join(parts)
+
+
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float] | np.ndarray,
+    *,
+    threshold: float | None = None,
+    flagged: Sequence[bool] | None = None,
+    title: str,
+    value_label: str = "",
+    width: int = 640,
+) -> str:
+    """Horizontal bars, one per label, with an optional dashed threshold line.
+
+    ``flagged`` bars (e.g. drifted features) get the alert colour. Bars are horizontal so
+    long feature names stay readable.
+    """
+    vals = _finite(values, "values")
+    if len(labels) != vals.size:
+        raise ValueError(f"{len(labels)} labels for {vals.size} values")
+    flags = np.zeros(vals.size, bool) if flagged is None else np.asarray(flagged, bool)
+    if flags.shape != vals.shape:
+        raise ValueError(f"flagged has shape {flags.shape}, values {vals.shape}")
+    row, top, bottom = 16, 10, 34
+    left = min(8 + 6.2 * max((len(s) for s in labels), default=4), width * 0.45)
+    right = 16
+    height = int(top + row * max(vals.size, 1) + bottom)
+    finite = vals[np.isfinite(vals)]
+    hi = max([0.0, *finite.tolist(), *([threshold] if threshold is not None else [])])
+    ticks = nice_ticks(0.0, hi if hi > 0 else 1.0)
+    x_max = ticks[-1]
+    plot_w = width - left - right
+
+    def x(v: float) -> float:
+        return left + plot_w * v / x_max
+
+    out = _open(width, height, title)
+    base = top + row * vals.size
+    for t in ticks:
+        out.append(f'<line class="grid" x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{base}"/>')
+        out.append(f'<text class="tick" x="{x(t):.1f}" y="{base + 13}" text-anchor="middle">'
+                   f"{_fmt(t)}</text>")
+    for i, (name, v, f) in enumerate(zip(labels, vals, flags)):
+        y = top + row * i
+        out.append(f'<text class="label" x="{left - 6:.1f}" y="{y + row * 0.72:.1f}" '
+                   f'text-anchor="end">{escape(str(name))}</text>')
+        if not math.isfinite(v):
+            out.append(f'<text class="tick" x="{left + 4:.1f}" y="{y + row * 0.72:.1f}">n/a</text>')
+            continue
+        cls = "bar alert" if f else "bar"
+        out.append(f'<rect class="{cls}" x="{left:.1f}" y="{y + 2}" '
+                   f'width="{max(x(v) - left, 0.5):.1f}" height="{row - 4}">'
+                   f"<title>{escape(str(name))}: {_fmt(float(v))}</title></rect>")
+    out.append(f'<line class="axis" x1="{left:.1f}" x2="{left:.1f}" y1="{top}" y2="{base}"/>')
+    if threshold is not None:
+        out.append(f'<line class="threshold" x1="{x(threshold):.1f}" x2="{x(threshold):.1f}" '
+                   f'y1="{top - 4}" y2="{base}"><title>threshold {_fmt(threshold)}</title></line>')
+    out.append(f'<text class="axis-label" x="{left + plot_w / 2:.1f}" y="{height - 4}" '
+               f'text-anchor="middle">{escape(value_label)}'
+               f'{f" (dashed: threshold {_fmt(threshold)})" if threshold is not None else ""}'
+               "</text>")
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def histogram(
+    values: Sequence[float] | np.ndarray,
+    *,
+    marked: Sequence[bool] | None = None,
+    cutoff: float | None = None,
+    bins: int = 40,
+    log_x: bool | None = None,
+    title: str,
+    value_label: str = "",
+    marked_label: str = "marked",
+    unmarked_label: str = "other",
+    width: int = 640,
+    height: int = 240,
+) -> str:
+    """Stacked histogram of ``values`` (``marked`` rows on top) with a cut-off line.
+
+    ``log_x=None`` picks a log10 axis when the largest value passes 20x the median, as
+    squared distances of out-of-distribution rows do.
+    """
+    vals = _finite(values, "values")
+    mark = np.zeros(vals.size, bool) if marked is None else np.asarray(marked, bool)
+    if mark.shape != vals.shape:
+        raise ValueError(f"marked has shape {mark.shape}, values {vals.shape}")
+    keep = np.isfinite(vals)
+    vals, mark = vals[keep], mark[keep]
+    if vals.size == 0:
+        raise ValueError("histogram needs at least one finite value")
+    positive = vals.min() > 0
+    if log_x is None:
+        log_x = bool(positive and vals.max() > 20 * np.median(vals))
+    if log_x and not positive:
+        raise ValueError("log_x needs positive values")
+
+    def tr(v: np.ndarray | float) -> np.ndarray | float:
+        return np.log10(v) if log_x else v
+
+    tv = tr(vals)
+    lo, hi = float(tv.min()), float(tv.max())
+    if cutoff is not None and (cutoff > 0 or not log_x):
+        lo, hi = min(lo, float(tr(cutoff))), max(hi, float(tr(cutoff)))
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    c_other, _ = np.histogram(tv[~mark], edges)
+    c_mark, _ = np.histogram(tv[mark], edges)
+    total = c_other + c_mark
+    left, right, top, bottom = 44, 12, 26, 36
+    plot_w, plot_h = width - left - right, height - top - bottom
+    y_ticks = nice_ticks(0, max(int(total.max()), 1), 4)
+    y_max = y_ticks[-1]
+
+    def px(t: float) -> float:
+        return left + plot_w * (t - lo) / (hi - lo)
+
+    def py(c: float) -> float:
+        return top + plot_h * (1 - c / y_max)
+
+    out = _open(width, height, title)
+    for t in y_ticks:
+        out.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{py(t):.1f}" y2="{py(t):.1f}"/>')
+        out.append(f'<text class="tick" x="{left - 4}" y="{py(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
+    for i in range(bins):
+        x0, x1 = px(edges[i]), px(edges[i + 1])
+        w = max(x1 - x0 - 1, 0.5)
+        rng = f"{_fmt(10 ** edges[i] if log_x else edges[i])}-{_fmt(10 ** edges[i + 1] if log_x else edges[i + 1])}"
+        if c_other[i]:
+            out.append(f'<rect class="bar" x="{x0:.1f}" y="{py(c_other[i]):.1f}" width="{w:.1f}" '
+                       f'height="{py(0) - py(c_other[i]):.1f}"><title>{escape(unmarked_label)} '
+                       f"{rng}: {c_other[i]}</title></rect>")
+        if c_mark[i]:
+            out.append(f'<rect class="bar marked" x="{x0:.1f}" y="{py(total[i]):.1f}" width="{w:.1f}" '
+                       f'height="{py(c_other[i]) - py(total[i]):.1f}"><title>{escape(marked_label)} '
+                       f"{rng}: {c_mark[i]}</title></rect>")
+    out.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{py(0):.1f}" y2="{py(0):.1f}"/>')
+    for t in _log_ticks(lo, hi) if log_x else nice_ticks(lo, hi, 6):
+        if lo - 1e-9 <= t <= hi + 1e-9:
+            lab = _fmt(10 ** t) if log_x else _fmt(t)
+            out.append(f'<text class="tick" x="{px(t):.1f}" y="{py(0) + 13:.1f}" text-anchor="middle">{lab}</text>')
+    if cutoff is not None and (cutoff > 0 or not log_x):
+        cx = px(float(tr(cutoff)))
+        out.append(f'<line class="threshold" x1="{cx:.1f}" x2="{cx:.1f}" y1="{top - 6}" y2="{py(0):.1f}">'
+                   f"<title>cut-off {_fmt(cutoff)}</title></line>")
+        # Inside the plot, beside the line, so it never meets the legend above.
+        side = 'x="{:.1f}" text-anchor="end"'.format(cx - 4) if cx > left + 0.7 * plot_w else f'x="{cx + 4:.1f}"'
+        out.append(f'<text class="tick" {side} y="{top + 10}">cut-off {_fmt(cutoff)}</text>')
+    legend = [("bar", f"{unmarked_label} ({int(c_other.sum())})")]
+    if mark.any():
+        legend.append(("bar marked", f"{marked_label} ({int(c_mark.sum())})"))
+    out.append(_legend(legend, width - right))
+    axis = f"{value_label}{' (log scale)' if log_x else ''}"
+    out.append(f'<text class="axis-label" x="{left + plot_w / 2:.1f}" y="{height - 4}" '
+               f'text-anchor="middle">{escape(axis)}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def line_chart(
+    x: Sequence[float] | np.ndarray,
+    series: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    title: str,
+    x_label: str = "",
+    y_label: str = "",
+    point: tuple[float, float] | None = None,
+    width: int = 640,
+    height: int = 240,
+) -> str:
+    """One polyline per named series over a shared ``x``; ``point`` marks one (x, y)."""
+    xs = _finite(x, "x")
+    ys = {k: _finite(v, k) for k, v in series.items()}
+    if not ys:
+        raise ValueError("line_chart needs at least one series")
+    for k, v in ys.items():
+        if v.shape != xs.shape:
+            raise ValueError(f"series {k!r} has {v.size} values for {xs.size} x values")
+    allv = np.concatenate([v[np.isfinite(v)] for v in ys.values()] + [np.zeros(1)])
+    x_ticks = nice_ticks(float(np.nanmin(xs)), float(np.nanmax(xs)), 6)
+    y_ticks = nice_ticks(min(0.0, float(allv.min())), float(allv.max()), 4)
+    left, right, top, bottom = 48, 16, 26, 36
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def px(v: float) -> float:
+        return left + plot_w * (v - x_ticks[0]) / (x_ticks[-1] - x_ticks[0])
+
+    def py(v: float) -> float:
+        return top + plot_h * (1 - (v - y_ticks[0]) / (y_ticks[-1] - y_ticks[0]))
+
+    out = _open(width, height, title)
+    for t in y_ticks:
+        out.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{py(t):.1f}" y2="{py(t):.1f}"/>')
+        out.append(f'<text class="tick" x="{left - 4}" y="{py(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
+    for t in x_ticks:
+        out.append(f'<text class="tick" x="{px(t):.1f}" y="{py(y_ticks[0]) + 13:.1f}" '
+                   f'text-anchor="middle">{_fmt(t)}</text>')
+    out.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{py(y_ticks[0]):.1f}" '
+               f'y2="{py(y_ticks[0]):.1f}"/>')
+    for n, (name, v) in enumerate(ys.items()):
+        cls = _SERIES[n % len(_SERIES)]
+        ok = np.isfinite(v)
+        pts = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(xs[ok], v[ok]))
+        out.append(f'<polyline class="line {cls}" points="{pts}"><title>{escape(name)}</title></polyline>')
+        out.append(f'<line class="line {cls}" x1="{left + 8 + 120 * n}" x2="{left + 24 + 120 * n}" y1="12" y2="12"/>'
+                   f'<text class="tick" x="{left + 28 + 120 * n}" y="16">{escape(name)}</text>')
+    if point is not None:
+        out.append(f'<circle class="point" cx="{px(point[0]):.1f}" cy="{py(point[1]):.1f}" r="4">'
+                   f"<title>{_fmt(point[0])}, {_fmt(point[1])}</title></circle>")
+    out.append(f'<text class="axis-label" x="{left + plot_w / 2:.1f}" y="{height - 4}" '
+               f'text-anchor="middle">{escape(x_label)}</text>')
+    out.append(f'<text class="axis-label" x="12" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
+               f'transform="rotate(-90 12 {top + plot_h / 2:.1f})">{escape(y_label)}</text>')
+    out.append("</svg>")
+    return "\n".join(out)

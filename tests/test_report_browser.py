@@ -1,0 +1,187 @@
+"""The report in a real browser: headless Chromium loads it with no console message (the page's
+Content-Security-Policy turns any attempted fetch into one), the DOM holds every chart, and a
+screenshot shows the charts' colours. The screenshot is kept as a test artefact in
+``$PIPEWARD_ARTEFACTS`` (default ``build/test-artefacts/`` under the working directory).
+
+Needs Debian's ``chromium`` (``apt-get install -y chromium``); skipped without it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from report_sample import sample_results
+
+from pipeward.report import write_report
+
+CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs a headless Chromium: apt-get install -y chromium")
+
+ARTEFACTS = Path(os.environ.get("PIPEWARD_ARTEFACTS", "build/test-artefacts"))
+# The report's CSS colours: bars, alert (drift / threshold), injected poison.
+BAR, ALERT, MARK = (0x5B, 0x8D, 0xEF), (0xD9, 0x53, 0x4F), (0xF0, 0xA2, 0x02)
+
+
+def _chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-extensions", "--host-resolver-rules=MAP * ~NOTFOUND",
+           "--enable-logging=stderr", "--v=0", f"--user-data-dir={profile}", *extra, page.as_uri()]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _console(stderr: str) -> list[str]:
+    """Chromium logs every page console message (errors, CSP violations) as ...:CONSOLE..."""
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
+
+
+def _png_rgb(path: Path) -> np.ndarray:
+    """Decode an 8-bit RGB/RGBA, non-interlaced PNG (what Chromium writes) to (H, W, 3)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, [], None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = header
+    assert depth == 8 and colour in (2, 6) and interlace == 0, header
+    channels = 3 if colour == 2 else 4
+    raw = zlib.decompress(b"".join(idat))
+    stride = width * channels
+    out = np.zeros((height, stride), dtype=np.uint8)
+    prev = np.zeros(stride, dtype=np.int64)
+    for r in range(height):
+        start = r * (stride + 1)
+        kind = raw[start]
+        line = np.frombuffer(raw, np.uint8, stride, start + 1).astype(np.int64)
+        if kind == 0:
+            cur = line
+        elif kind == 1:  # Sub: a running sum along each channel
+            cur = np.cumsum(line.reshape(width, channels), axis=0).reshape(-1) & 0xFF
+        elif kind == 2:  # Up
+            cur = (line + prev) & 0xFF
+        else:  # Average, Paeth: each byte needs its decoded left neighbour
+            cur = _sequential_row(line.tolist(), prev.tolist(), channels, kind)
+        out[r] = cur
+        prev = np.asarray(cur, dtype=np.int64)
+    return out.reshape(height, width, channels)[:, :, :3].astype(np.int64)
+
+
+def _sequential_row(line: list[int], prev: list[int], channels: int, kind: int) -> np.ndarray:
+    cur = [0] * len(line)
+    for i, x in enumerate(line):
+        a = cur[i - channels] if i >= channels else 0
+        b = prev[i]
+        if kind == 3:
+            pred = (a + b) >> 1
+        else:
+            c = prev[i - channels] if i >= channels else 0
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+        cur[i] = (x + pred) & 0xFF
+    return np.array(cur, dtype=np.int64)
+
+
+def _pixels(img: np.ndarray, colour: tuple[int, int, int]) -> int:
+    return int(np.all(np.abs(img - np.array(colour)) <= 6, axis=2).sum())
+
+
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory) -> Path:
+    """The report of a real (fast) demo run."""
+    from pipeward.demo import Settings, run_demo  # noqa: PLC0415
+
+    result = run_demo(tmp_path_factory.mktemp("demo"), settings=Settings.fast(), echo=None)
+    return Path(result.paths["report"])
+
+
+@pytest.fixture(scope="module")
+def sample_page(tmp_path_factory) -> Path:
+    return write_report(sample_results(), tmp_path_factory.mktemp("report") / "report.html")
+
+
+def test_loads_with_no_console_message_and_every_chart_in_the_dom(report_page, tmp_path):
+    run = _chromium(report_page, tmp_path / "profile", "--dump-dom")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert _console(run.stderr) == []
+    dom = run.stdout
+    assert dom.count("<svg") == 5  # screen, epsilon, two drift checks, input guard
+    assert "Content-Security-Policy" in dom and "</html>" in dom
+
+
+def test_a_fetch_would_be_caught(sample_page, tmp_path):
+    """The console check can fail: the same page with one external image logs the block."""
+    bad = tmp_path / "bad.html"
+    bad.write_text(sample_page.read_text().replace("<footer>", '<img src="https://example.com/x.png"><footer>'))
+    run = _chromium(bad, tmp_path / "profile", "--dump-dom")
+    blocked = _console(run.stderr)
+    assert blocked and any("example.com" in line for line in blocked)
+
+
+def test_screenshot_shows_the_charts(report_page, tmp_path):
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTEFACTS / "report.png"
+    shot.unlink(missing_ok=True)
+    run = _chromium(report_page, tmp_path / "profile", "--hide-scrollbars", "--window-size=1000,5600",
+                    f"--screenshot={shot.resolve()}")
+    assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
+    assert _console(run.stderr) == []
+    img = _png_rgb(shot)
+    assert img.shape == (5600, 1000, 3)
+    # Bars, drifted bars / thresholds and the injected poison all reached the screen.
+    assert _pixels(img, BAR) > 5000
+    assert _pixels(img, ALERT) > 500
+    assert _pixels(img, MARK) > 100
+    # And the page is not blank below the fold: the drift charts sit far down.
+    lower = img[2000:]
+    assert _pixels(lower, BAR) > 1000
+
+
+def test_png_decoder_reads_what_it_is_given(tmp_path):
+    """The decoder behind the screenshot check, on a PNG built here with every filter type."""
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (5, 4, 3)).astype(np.uint8)
+    raw = b""
+    prev = np.zeros(12, np.int32)
+    for r, kind in enumerate([0, 1, 2, 3, 4]):
+        line = img[r].reshape(-1).astype(np.int32)
+        enc = np.zeros(12, np.int32)
+        for i in range(12):
+            a = line[i - 3] if i >= 3 else 0
+            b, c = prev[i], prev[i - 3] if i >= 3 else 0
+            p = a + b - c
+            paeth = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else (b if abs(p - b) <= abs(p - c) else c)
+            pred = [0, a, b, (a + b) // 2, paeth][kind]
+            enc[i] = (line[i] - pred) & 0xFF
+        raw += bytes([kind]) + enc.astype(np.uint8).tobytes()
+        prev = line
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 5, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path = tmp_path / "t.png"
+    path.write_bytes(png)
+    np.testing.assert_array_equal(_png_rgb(path), img)
+
+
+def test_console_lines_are_recognised():
+    sample = ('[1:1:1126/015424.35:INFO:CONSOLE:319] "Loading the image violates CSP", source: x (319)\n'
+              "[1:1:1126/015424.35:WARNING:dbus/bus.cc:405] Failed to connect to the bus")
+    assert len(_console(sample)) == 1
+    assert re.search("CSP", _console(sample)[0])
