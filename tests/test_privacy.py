@@ -15,22 +15,14 @@ import pipeward as pw
 from pipeward import _core
 from pipeward.reference import privacy as ref
 
+from conftest import isa_fixture
+
 pytestmark = pytest.mark.native
 
 # The isa fixture is set once per parametrised test, not per example: that is intended.
 per_isa = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=25)
 # sha_ni adds nothing to this family (its kernels have portable, AVX2 and AVX-512 builds).
-KERNEL_ISAS = [i for i in _core.enabled_isas() if i != "sha_ni"]
-
-
-@pytest.fixture(params=KERNEL_ISAS)
-def isa(request):
-    before = _core.isa_limit()
-    _core.set_isa_limit(request.param)
-    try:
-        yield request.param
-    finally:
-        _core.set_isa_limit(before)
+isa = isa_fixture(skip=("sha_ni",))
 
 
 TOL = {np.float16: 2e-3, np.float32: 2e-5, np.float64: 1e-11}
