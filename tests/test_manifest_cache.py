@@ -148,3 +148,18 @@ def test_verify_uses_the_cache_too(tmp_path, reads, no_racy_window):
         f.write(b"!")
     v = m.verify(root, cache=tmp_path / "c.json")
     assert v.modified == ("d0/f0",) and reads == [os.path.join(root, b"d0/f0")]
+
+
+def test_an_unchanged_tree_leaves_the_cache_file_untouched(tmp_path, no_racy_window):
+    root = make_tree(tmp_path / "t", FILES)
+    cache_path = tmp_path / "c.json"
+    pw.Manifest.build(root, cache=cache_path)
+    before = cache_path.stat()
+    pw.Manifest.build(root, cache=cache_path)
+    after = cache_path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    next_timestamp_tick()
+    with open(os.path.join(root, b"d0/f0"), "r+b") as f:
+        f.write(b"?")
+    pw.Manifest.build(root, cache=cache_path)
+    assert cache_path.stat().st_ino != before.st_ino  # rewritten (atomically) when it changed

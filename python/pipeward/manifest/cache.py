@@ -40,6 +40,7 @@ class HashCache:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(os.fsdecode(path))
+        self._loaded = False  # True once an existing, valid cache file was read
         self._old: dict[Key, str] = self._read()
         self._new: dict[Key, str] = {}
         self.hits = 0
@@ -56,7 +57,9 @@ class HashCache:
         try:
             if data.get("format") != _FORMAT or data.get("version") != _VERSION:
                 raise ValueError("not a version 1 pipeward hash cache")
-            return {tuple(map(int, row[:5])): str(row[5]) for row in data["entries"]}  # type: ignore[misc]
+            old = {tuple(map(int, row[:5])): str(row[5]) for row in data["entries"]}  # type: ignore[misc]
+            self._loaded = True
+            return old
         except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
             warnings.warn(f"ignoring the hash cache {str(self.path)!r}: {exc}", ManifestWarning,
                           stacklevel=3)
@@ -74,7 +77,10 @@ class HashCache:
             self._new[cache_key(st)] = digest
 
     def save(self) -> None:
-        """Write what this build recorded (stale entries drop out), atomically."""
+        """Write what this build recorded (stale entries drop out), atomically; an unchanged
+        cache is left as it is, so re-checking an unchanged tree writes nothing."""
+        if self._loaded and self._new == self._old:
+            return
         rows = [[*k, d] for k, d in self._new.items()]
         payload = json.dumps({"format": _FORMAT, "version": _VERSION, "entries": rows},
                              separators=(",", ":")).encode()
