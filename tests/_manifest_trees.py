@@ -14,3 +14,18 @@ def make_tree(base, files: dict[bytes, bytes]) -> bytes:
         with open(full, "wb") as f:
             f.write(data)
     return root
+
+
+def spy_on_hashing(monkeypatch) -> list[bytes]:
+    """Record every path the manifest code hands to the native hasher (the files it reads)."""
+    from pipeward.manifest import _hashing
+
+    seen: list[bytes] = []
+    real = _hashing.hash_files_raw
+
+    def spy(paths, workers=None, **kwargs):
+        seen.extend(paths)
+        return real(paths, workers, **kwargs)
+
+    monkeypatch.setattr(_hashing, "hash_files_raw", spy)
+    return seen

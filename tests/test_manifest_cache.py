@@ -10,9 +10,9 @@ import time
 import pytest
 
 import pipeward as pw
-from pipeward.manifest import ManifestWarning, _hashing, cache
+from pipeward.manifest import ManifestWarning, cache
 
-from _manifest_trees import make_tree
+from _manifest_trees import make_tree, spy_on_hashing
 
 FILES = {f"d{i % 3}/f{i}".encode(): os.urandom(100 + i) for i in range(30)}
 
@@ -25,15 +25,7 @@ def next_timestamp_tick() -> None:
 
 @pytest.fixture
 def reads(monkeypatch):
-    seen: list[bytes] = []
-    real = _hashing.hash_files_raw
-
-    def spy(paths, workers=None, **kwargs):
-        seen.extend(paths)
-        return real(paths, workers, **kwargs)
-
-    monkeypatch.setattr(_hashing, "hash_files_raw", spy)
-    return seen
+    return spy_on_hashing(monkeypatch)
 
 
 @pytest.fixture

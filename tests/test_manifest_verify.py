@@ -16,7 +16,7 @@ import pipeward as pw
 from pipeward.manifest import FileChangedError, _hashing, build
 from pipeward.manifest import verify as verify_module
 
-from _manifest_trees import make_tree
+from _manifest_trees import make_tree, spy_on_hashing
 
 TREE = {b"a.txt": b"alpha", b"b.txt": b"bravo!", b"sub/c.bin": b"\x00" * 5000, b"sub/d": b"delta"}
 
@@ -31,15 +31,7 @@ def tree(tmp_path):
 @pytest.fixture
 def hashed_paths(monkeypatch):
     """Record which files verification actually reads."""
-    seen: list[bytes] = []
-    real = _hashing.hash_files_raw
-
-    def spy(paths, workers=None, **kwargs):
-        seen.extend(paths)
-        return real(paths, workers, **kwargs)
-
-    monkeypatch.setattr(_hashing, "hash_files_raw", spy)
-    return seen
+    return spy_on_hashing(monkeypatch)
 
 
 def test_intact_tree_is_ok(tree):
