@@ -65,6 +65,14 @@ GPU_SKIP_REASON = _gpu_reason()
 requires_gpu = pytest.mark.skipif(GPU_SKIP_REASON is not None, reason=GPU_SKIP_REASON or "")
 
 
+@pytest.fixture(scope="module")
+def cp():
+    """CuPy, for tests marked ``requires_gpu`` (imported only when such a test runs)."""
+    import cupy
+
+    return cupy
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261126)

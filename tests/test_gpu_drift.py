@@ -9,15 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pipeward as pw
+from pipeward import _core as core
 
 pytestmark = [pytest.mark.gpu, requires_gpu]
-
-
-@pytest.fixture(scope="module")
-def cp():
-    import cupy
-
-    return cupy
 
 
 @pytest.fixture(scope="module")
@@ -25,14 +19,6 @@ def gpu():
     from pipeward._gpu import drift
 
     return drift
-
-
-def _core():
-    from pipeward import _core
-
-    if not hasattr(_core, "drift_ks_2samp"):
-        pytest.skip("the drift C++ kernels are not in this build")
-    return _core
 
 
 def _samples(rng, n, features, dtype, *, ties=False, nans=0.0):
@@ -60,7 +46,6 @@ def _assert_same_ks(got, want, dtype):
 @pytest.mark.parametrize("alternative", [0, 1, 2])
 @pytest.mark.parametrize("method", [0, 1, 2])
 def test_ks_matches_the_cpu_kernel(cp, gpu, rng, dtype, alternative, method):
-    core = _core()
     v1 = _samples(rng, 300, 20, dtype, ties=True)
     v2 = _samples(rng, 451, 20, dtype, ties=True) + dtype(0.1)
     want = core.drift_ks_2samp(v1, v2, alternative, method, False)
@@ -70,7 +55,6 @@ def test_ks_matches_the_cpu_kernel(cp, gpu, rng, dtype, alternative, method):
 
 @pytest.mark.parametrize("omit", [False, True])
 def test_ks_nan_policies_match_the_cpu_kernel(cp, gpu, rng, omit):
-    core = _core()
     v1 = _samples(rng, 200, 12, np.float64, nans=0.05)
     v2 = _samples(rng, 150, 12, np.float64, nans=0.05)
     v1[3] = np.nan  # a feature left empty under "omit"
@@ -109,7 +93,6 @@ def test_public_ks_on_cupy_matches_numpy(cp, n1, n2, alt):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("layout", ["rows", "features"])
 def test_psi_counts_match_the_cpu_kernel(cp, gpu, rng, dtype, layout):
-    core = _core()
     table = rng.standard_normal((50_000, 45)).astype(dtype)
     table[rng.random(table.shape) < 0.01] = np.nan
     table[0, 0], table[1, 1] = np.inf, -np.inf

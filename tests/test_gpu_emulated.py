@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import pipeward as pw
-from pipeward import _backend, _core
+from pipeward import _backend
 from pipeward._gpu import module
 
 
@@ -62,14 +62,8 @@ def test_sha256_of_one_device_array(cp, rng):
     assert pw.sha256(cp.asarray(host)) == hashlib.sha256(host.tobytes()).hexdigest()
 
 
-def _needs(name):
-    if not hasattr(_core, name):
-        pytest.skip(f"_core.{name} is not in this build (kernel family not merged)")
-
-
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_clip_and_noise_dispatch(cp, rng, dtype):
-    _needs("privacy_normals")
     grads = [rng.standard_normal((16, 3, 5)).astype(dtype), rng.standard_normal((16, 7)).astype(dtype)]
     for kwargs in ({}, {"reduction": "mean", "expected_batch_size": 20},
                    {"convention": "tf_privacy"}):
@@ -88,7 +82,6 @@ def test_clip_and_noise_dispatch(cp, rng, dtype):
 
 
 def test_clip_and_noise_nan_is_refused(cp):
-    _needs("privacy_normals")
     g = np.ones((4, 6), dtype=np.float32)
     g[1, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
@@ -98,7 +91,6 @@ def test_clip_and_noise_nan_is_refused(cp):
 @pytest.mark.parametrize("method", ["auto", "exact", "asymp"])
 @pytest.mark.parametrize("alternative", ["two-sided", "less", "greater"])
 def test_ks_2samp_dispatch(cp, rng, method, alternative):
-    _needs("drift_ks_2samp")
     a = np.round(rng.standard_normal((300, 4)), 1)
     b = np.round(rng.standard_normal((200, 4)), 1) + 0.2
     a[5, 1] = np.nan
@@ -115,7 +107,6 @@ def test_ks_2samp_dispatch(cp, rng, method, alternative):
 
 @pytest.mark.parametrize("binning", ["quantile", "uniform"])
 def test_psi_dispatch(cp, rng, binning):
-    _needs("drift_psi_counts")
     ref = rng.standard_normal((2000, 5))
     cur = rng.standard_normal((1000, 5)) + 0.3
     ref[3, 2] = np.nan
@@ -131,7 +122,6 @@ def test_psi_dispatch(cp, rng, binning):
 
 @pytest.mark.parametrize("d", [3, 40])
 def test_mahalanobis_dispatch(cp, rng, d):
-    _needs("mahalanobis_sq_distances")
     if not hasattr(pw, "mahalanobis"):
         pytest.skip("pw.mahalanobis is not exported in this tree (outliers family not merged)")
     A = rng.standard_normal((d, d))

@@ -16,13 +16,6 @@ TOL = {np.float32: 2e-4, np.float64: 1e-10}
 
 
 @pytest.fixture(scope="module")
-def cp():
-    import cupy
-
-    return cupy
-
-
-@pytest.fixture(scope="module")
 def gpu():
     from pipeward._gpu import mahalanobis
 

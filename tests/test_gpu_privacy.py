@@ -8,15 +8,9 @@ import pytest
 from conftest import requires_gpu
 
 import pipeward as pw
+from pipeward import _core as core
 
 pytestmark = [pytest.mark.gpu, requires_gpu]
-
-
-@pytest.fixture(scope="module")
-def cp():
-    import cupy
-
-    return cupy
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +20,8 @@ def gpu():
     return privacy
 
 
-def _core():
-    from pipeward import _core
-
-    if not hasattr(_core, "privacy_normals"):
-        pytest.skip("the privacy C++ kernels are not in this build")
-    return _core
-
-
 @pytest.mark.parametrize("offset", [0, 1, 3, 4, 1_000_003])
 def test_philox_stream_matches_the_cpu(gpu, offset):
-    core = _core()
     for seed in (0, 12345, 2**64 - 1):
         want = core.privacy_normals(4099, offset=offset, seed=seed)
         got = gpu.normals(4099, offset=offset, seed=seed).get()
@@ -46,7 +31,6 @@ def test_philox_stream_matches_the_cpu(gpu, offset):
 
 @pytest.mark.parametrize("offset", [0, 5, 16, 999])
 def test_chacha_stream_matches_the_cpu(gpu, rng, offset):
-    core = _core()
     key, nonce = rng.bytes(32), rng.bytes(12)
     want = core.privacy_normals(2053, offset=offset, key=key, nonce=nonce)
     got = gpu.normals(2053, offset=offset, key=key, nonce=nonce).get()
@@ -66,7 +50,6 @@ TOL = {np.float16: 1e-3, np.float32: 1e-5, np.float64: 1e-12}
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(1, 1), (7, 5), (64, 70_001), (300, 33)])
 def test_norms_and_fused_sum_match_the_cpu(cp, gpu, rng, dtype, shape):
-    core = _core()
     g = rng.standard_normal(shape).astype(dtype)
     d = cp.asarray(g)
     sq = gpu.sq_norms(d).get()

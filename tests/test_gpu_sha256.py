@@ -15,13 +15,6 @@ import pipeward as pw
 pytestmark = [pytest.mark.gpu, requires_gpu]
 
 
-@pytest.fixture(scope="module")
-def cp():
-    import cupy
-
-    return cupy
-
-
 def _expected(rows) -> np.ndarray:
     return np.stack([np.frombuffer(hashlib.sha256(bytes(r)).digest(), np.uint8) for r in rows])
 
