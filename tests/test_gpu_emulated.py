@@ -171,3 +171,65 @@ def test_device_edges_follow_numpy_rounding(cp, rng):
             np.testing.assert_array_equal(got_q[f], np.quantile(finite, np.arange(1, bins) / bins))
             np.testing.assert_array_equal(
                 got_u[f], np.linspace(finite.min(), finite.max(), bins + 1)[1:-1])
+
+
+def test_psi_evidently_dispatch(cp, rng):
+    ref = rng.standard_normal((3000, 4)) * [1.0, 1e-3, 5.0, 1.0]
+    cur = rng.standard_normal((500, 4)) + 0.4
+    ref[:, 3], cur[:, 3] = 7.0, 7.0  # a constant feature: one Sturges bin
+    ref[4, 0], cur[2, 2] = np.nan, np.inf
+    for dtype in (np.float64, np.float32):
+        r, c = ref.astype(dtype), cur.astype(dtype)
+        want = pw.psi(r, c, binning="evidently")
+        got = pw.psi(cp.asarray(r), cp.asarray(c), binning="evidently")
+        assert _is_device(got) and got.dtype == np.float64
+        np.testing.assert_allclose(got.get(), want, rtol=1e-12)
+    one = pw.psi(cp.asarray(ref[:, 0]), cp.asarray(cur[:, 0]), binning="evidently")
+    assert _is_device(one) and one.shape == ()
+    assert float(one) == pytest.approx(pw.psi(ref[:, 0], cur[:, 0], binning="evidently"), rel=1e-12)
+
+
+def test_sturges_edges_from_the_range_match_numpy(rng):
+    from pipeward._gpu import drift
+
+    for size in (1, 2, 3, 7, 100, 1000, 12345):
+        for scale in (1.0, 1e-300, 1e300, 3.0):
+            v = rng.standard_normal(size) * scale
+            try:
+                want = np.histogram_bin_edges(v, "sturges")[1:-1]
+            except ValueError as exc:  # a range below float resolution: the same refusal
+                with pytest.raises(ValueError, match=str(exc)):
+                    drift._sturges_interior(float(v.min()), float(v.max()), v.size)
+                continue
+            got = drift._sturges_interior(float(v.min()), float(v.max()), v.size)
+            np.testing.assert_array_equal(got, want)
+    assert drift._sturges_interior(0.0, 0.0, 0).size == 0
+
+
+@pytest.mark.parametrize("binning", ["quantile", "uniform"])
+def test_psi_profile_dispatch(cp, rng, binning):
+    ref = rng.standard_normal((2000, 6)).astype(np.float32)
+    cur = rng.standard_normal((700, 6)).astype(np.float32) * 1.3
+    ref[7, 1] = cur[3, 4] = np.nan
+    want = pw.PsiProfile.fit(ref, binning=binning, bins=8)
+    got = pw.PsiProfile.fit(cp.asarray(ref), binning=binning, bins=8)
+    assert _is_device(got.edges) and _is_device(got.counts) and got.counts.dtype == np.int64
+    np.testing.assert_array_equal(got.edges.get(), want.edges)
+    np.testing.assert_array_equal(got.counts.get(), want.counts)
+    counts = got.count(cp.asarray(cur))
+    assert _is_device(counts)
+    np.testing.assert_array_equal(counts.get(), want.count(cur))
+    value = got.psi(cp.asarray(cur))
+    assert _is_device(value)
+    np.testing.assert_allclose(value.get(), want.psi(cur), rtol=1e-12)
+    parts = [pw.PsiProfile.fit(cp.asarray(p), edges=got.edges) for p in np.array_split(ref, 3)]
+    merged = parts[0].merge(parts[1]).merge(parts[2])
+    np.testing.assert_array_equal(merged.counts.get(), want.counts)
+    given = pw.PsiProfile.fit(cp.asarray(ref), edges=want.edges)  # host edges: sent up
+    np.testing.assert_array_equal(given.counts.get(), want.counts)
+    with pytest.raises(TypeError, match="fitted on CuPy arrays"):
+        got.psi(cur)
+    with pytest.raises(TypeError, match="fitted on NumPy arrays"):
+        want.count(cp.asarray(cur))
+    with pytest.raises(TypeError, match="cannot merge"):
+        got.merge(want)

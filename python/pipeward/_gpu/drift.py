@@ -7,7 +7,8 @@ p-values (``method="exact"``, or ``"auto"`` with both samples <= 10000) and the 
 ones that need Durbin's matrix (n <= 140, or a tiny n*D^2) are computed on the host from the
 device statistics: only those features' (D, n1, n2) are read back, never the data.
 PSI: bin counts against fitted interior edges with shared-memory counters, (features, k + 2)
-with the NaN count last, exactly the CPU kernel's layout.
+with the NaN count last, exactly the CPU kernel's layout; the edges are fitted on the device
+(quantile, uniform) or, for Sturges' ``"evidently"`` bins, from 3 numbers per feature read back.
 """
 
 from __future__ import annotations
@@ -46,14 +47,24 @@ def ks_2samp(v1: Any, v2: Any, alternative: int, method: int, omit_nan: bool) ->
     Returns CuPy ``(statistic, pvalue, location, sign, n1, n2, status)`` as the CPU kernel
     (``_core.drift_ks_2samp``) does.
     """
-    cp = _backend.cupy()
     if v1.dtype != v2.dtype:
         raise TypeError(f"data1 and data2 must share a dtype, got {v1.dtype} and {v2.dtype}")
-    suffix = _suffix(v1)
-    n_features, n1 = v1.shape
-    n2 = v2.shape[1]
-    s1 = sort_features(v1)  # sorted C-contiguous device copies, NaNs last
-    s2 = sort_features(v2)
+    _suffix(v1)
+    # sorted C-contiguous device copies, NaNs last
+    return ks_2samp_sorted(sort_features(v1), sort_features(v2), alternative, method, omit_nan)
+
+
+def ks_2samp_sorted(s1: Any, s2: Any, alternative: int, method: int, omit_nan: bool) -> tuple:
+    """:func:`ks_2samp` on rows already sorted by :func:`sort_features` (C-contiguous, NaNs
+    last): a fitted reference is sorted once and tested against many windows."""
+    cp = _backend.cupy()
+    if s1.dtype != s2.dtype:
+        raise TypeError(f"data1 and data2 must share a dtype, got {s1.dtype} and {s2.dtype}")
+    if not (s1.flags.c_contiguous and s2.flags.c_contiguous):
+        raise ValueError("ks_2samp_sorted needs C-contiguous sorted rows (sort_features)")
+    suffix = _suffix(s1)
+    n_features, n1 = s1.shape
+    n2 = s2.shape[1]
     stat = cp.empty(n_features, dtype=cp.float64)
     pvalue = cp.empty_like(stat)
     location = cp.empty_like(stat)
@@ -190,8 +201,13 @@ def psi_counts(x: Any, edges: Any) -> Any:
 def quantile_edges(x: Any, bins: int) -> Any:
     """Interior edges ``(F, bins - 1)``: the ``j/bins`` quantiles of each feature's finite
     values with NumPy's linear rule (the CPU path's ``binning="quantile"``), on the device."""
+    return quantile_edges_sorted(sort_features(x), bins)
+
+
+def quantile_edges_sorted(s: Any, bins: int) -> Any:
+    """:func:`quantile_edges` of rows already sorted by :func:`sort_features`."""
     cp = _backend.cupy()
-    s = sort_features(x).astype(cp.float64, copy=False)  # -inf first, then finite, inf, NaN
+    s = s.astype(cp.float64, copy=False)  # -inf first, then finite, inf, NaN
     finite = cp.isfinite(s)
     lo = (s == -cp.inf).sum(axis=1)
     cnt = finite.sum(axis=1)
@@ -241,30 +257,84 @@ def psi_from_counts(ref_counts: Any, cur_counts: Any, eps: float) -> Any:
     return ((a - e) * cp.log(a / e)).sum(axis=-1)
 
 
-def psi(ref: Any, cur: Any, bins: Any, binning: str, eps: float) -> Any:
-    """``pw.psi`` on feature-major CuPy views ``(F, n_ref)``, ``(F, n_cur)``: (F,) float64.
+def _finite_range(x: Any) -> tuple[Any, Any, Any]:
+    """Per-row (min, max, count) of the finite values of a (F, n) CuPy array (float64)."""
+    cp = _backend.cupy()
+    finite = cp.isfinite(x)
+    lo = cp.where(finite, x, cp.inf).min(axis=1).astype(cp.float64)
+    hi = cp.where(finite, x, -cp.inf).max(axis=1).astype(cp.float64)
+    return lo, hi, finite.sum(axis=1)
 
-    Edges as the CPU path fits them (reference quantiles, equal widths over the reference's
-    finite range, or the given interior edges); ``binning="evidently"`` needs NumPy's Sturges
-    rule over both samples and is not offered on the GPU.
+
+def evidently_edges(ref: Any, cur: Any) -> Any:
+    """Interior edges of ``binning="evidently"``: NumPy's Sturges edges
+    (``np.histogram_bin_edges(values, "sturges")``) over each feature's finite reference and
+    current values together, rows padded with their top edge to the widest (the CPU rule).
+
+    The data stays on the device: each feature's finite (min, max, count) is reduced there
+    and only those 3 numbers per feature come back; the edges are then computed with NumPy's
+    own formulas on the host (so the bin count, a ceil of a ratio, is NumPy's exactly) and
+    sent up, (F, k) float64.
     """
+    cp = _backend.cupy()
+    lo1, hi1, n1 = _finite_range(ref)
+    lo2, hi2, n2 = _finite_range(cur)
+    summary = cp.stack([cp.minimum(lo1, lo2), cp.maximum(hi1, hi2),
+                        (n1 + n2).astype(cp.float64)]).get()  # 3 x F numbers, deliberately
+    rows = [_sturges_interior(float(lo), float(hi), int(n)) for lo, hi, n in summary.T]
+    width = max((len(r) for r in rows), default=0)
+    out = np.empty((len(rows), width), dtype=np.float64)
+    for f, r in enumerate(rows):  # pad with the top edge: empty bins add nothing
+        out[f, :len(r)] = r
+        out[f, len(r):] = r[-1] if len(r) else 0.0
+    return cp.asarray(out)
+
+
+def _sturges_interior(lo: float, hi: float, count: int) -> np.ndarray:
+    """``np.histogram_bin_edges(v, "sturges")[1:-1]`` from v's min, max and size alone
+    (NumPy 2's _get_outer_edges, _hist_bin_sturges and linspace, step for step)."""
+    if count == 0:
+        return np.zeros(0)
+    lo64, hi64 = np.float64(lo), np.float64(hi)
+    first, last = (lo64 - 0.5, hi64 + 0.5) if lo64 == hi64 else (lo64, hi64)
+    width = (hi64 - lo64) / (np.log2(count) + 1.0)
+    n_bins = int(np.ceil((last - first) / width)) if width else 1
+    full = np.linspace(first, last, n_bins + 1)
+    if np.any(full[:-1] >= full[1:]):  # NumPy's own refusal (a range below float resolution)
+        raise ValueError(f"Too many bins for data range. Cannot create {n_bins} finite-sized bins.")
+    return full[1:-1]
+
+
+def edges(ref: Any, bins: Any, binning: str, cur: Any = None, sorted_ref: Any = None) -> Any:
+    """Interior edges ``(F, k)`` float64 on the device, as the CPU path fits them: reference
+    quantiles, equal widths over the reference's finite range, Sturges edges over reference
+    and current (``"evidently"``, needs ``cur``), or the given interior edges (an array of
+    host numbers, sent up). ``sorted_ref`` (rows of :func:`sort_features`) saves a sort."""
     cp = _backend.cupy()
     n_features = ref.shape[0]
     if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool):
-        edges = np.asarray(bins, dtype=np.float64)  # user-given edges: host numbers, sent up
-        if edges.ndim != 1 or edges.size == 0 or np.isnan(edges).any() or np.any(np.diff(edges) < 0):
+        given = bins.get() if _backend.is_gpu_array(bins) else bins
+        e = np.asarray(given, dtype=np.float64)  # user-given edges: a few numbers
+        if e.ndim != 1 or e.size == 0 or np.isnan(e).any() or np.any(np.diff(e) < 0):
             raise ValueError("bins: explicit edges must be a non-empty, non-decreasing 1-d array "
-                             f"without NaN, got shape {edges.shape}")
-        edges = cp.ascontiguousarray(cp.broadcast_to(cp.asarray(edges), (n_features, edges.size)))
-    elif bins < 1:
+                             f"without NaN, got shape {e.shape}")
+        return cp.ascontiguousarray(cp.broadcast_to(cp.asarray(e), (n_features, e.size)))
+    if bins < 1:
         raise ValueError(f"bins must be a positive integer or an array of edges, got {bins}")
-    elif binning == "quantile":
-        edges = quantile_edges(ref, int(bins))
-    elif binning == "uniform":
-        edges = uniform_edges(ref, int(bins))
-    elif binning == "evidently":
-        raise ValueError("binning='evidently' is not available on the GPU (NumPy's Sturges "
-                         "edges over both samples); use 'quantile', 'uniform' or explicit edges")
-    else:
-        raise ValueError(f"binning must be one of quantile, uniform, evidently, got {binning!r}")
-    return psi_from_counts(psi_counts(ref, edges), psi_counts(cur, edges), eps)
+    if binning == "quantile":
+        return (quantile_edges(ref, int(bins)) if sorted_ref is None
+                else quantile_edges_sorted(sorted_ref, int(bins)))
+    if binning == "uniform":
+        return uniform_edges(ref, int(bins))
+    if binning == "evidently":
+        if cur is None:
+            raise ValueError("binning='evidently' needs the current data")
+        return evidently_edges(ref, cur)
+    raise ValueError(f"binning must be one of quantile, uniform, evidently, got {binning!r}")
+
+
+def psi(ref: Any, cur: Any, bins: Any, binning: str, eps: float) -> Any:
+    """``pw.psi`` on feature-major CuPy views ``(F, n_ref)``, ``(F, n_cur)``: (F,) float64,
+    with the edges of :func:`edges`."""
+    e = edges(ref, bins, binning, cur)
+    return psi_from_counts(psi_counts(ref, e), psi_counts(cur, e), eps)

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from .. import _core
+from .._backend import is_gpu_array
 from .._validate import describe, workers_arg
-from ._inputs import array_backend, feature_major, host_backend, sample_array
+from ._inputs import array_backend, feature_major, sample_array
 
 BINNINGS = ("quantile", "uniform", "evidently")
 DEFAULT_EPS = 1e-4
@@ -98,7 +99,13 @@ def _proportions(counts: np.ndarray, eps: float) -> np.ndarray:
 @dataclass
 class PsiProfile:
     """A reference histogram: bin edges and counts per feature. Profiles built on partitions of
-    the same data with the same edges ``merge`` into exactly the profile of the whole."""
+    the same data with the same edges ``merge`` into exactly the profile of the whole.
+
+    Fitted on a CuPy array, the edges and counts are CuPy arrays: such a profile counts and
+    scores CuPy data on the GPU (results are CuPy arrays) and a NumPy-fitted one NumPy data;
+    mixing the two is a ``TypeError`` (move a profile explicitly, e.g.
+    ``PsiProfile(cupy.asarray(p.edges), cupy.asarray(p.counts), p.eps)``).
+    """
 
     edges: np.ndarray                    # (features, k) interior edges
     counts: np.ndarray                   # (features, k + 2) int64, last column NaN
@@ -109,32 +116,66 @@ class PsiProfile:
     def fit(cls, reference: Any, *, bins: Any = 10, binning: str = "quantile",
             eps: float = DEFAULT_EPS, axis: int = 0, edges: np.ndarray | None = None,
             backend: str = "auto", workers: int | None = None) -> PsiProfile:
-        chosen = host_backend(backend, reference)
+        chosen = array_backend(backend, reference)
         ref = _features(reference, axis, "reference")
         if binning == "evidently" and edges is None:
             raise ValueError("binning='evidently' needs the current data: use psi(...) directly")
+        if chosen == "cuda":  # edges and counts fitted and kept on the device
+            from .._backend import cupy  # noqa: PLC0415
+            from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only
+
+            cp = cupy()
+            edges = (gpu.edges(ref, bins, binning) if edges is None  # given edges: sent up
+                     else cp.ascontiguousarray(cp.asarray(edges, dtype=cp.float64)))
+            return cls(edges=edges, counts=gpu.psi_counts(ref, edges), eps=_check_eps(eps))
+        if is_gpu_array(edges):
+            raise TypeError("edges: a CuPy array was given for NumPy reference data; pass "
+                            "host edges (pipeward never copies between host and GPU silently)")
         if edges is None:
             edges = reference_edges(ref, bins, binning)
         counts = bin_counts(ref, edges, backend=chosen, workers=workers_arg(workers))
         return cls(edges=edges, counts=counts, eps=_check_eps(eps))
 
+    @property
+    def _on_gpu(self) -> bool:
+        """True when the edges and counts are CuPy arrays (a profile fitted on the GPU)."""
+        return is_gpu_array(self.edges)
+
     def count(self, current: Any, *, axis: int = 0, backend: str = "auto",
               workers: int | None = None) -> np.ndarray:
-        """Bin counts of ``current`` with this profile's edges."""
-        chosen = host_backend(backend, current)
+        """Bin counts of ``current`` with this profile's edges (CuPy in, CuPy out)."""
+        chosen = array_backend(backend, current)
+        if (chosen == "cuda") != self._on_gpu:
+            where = "CuPy" if self._on_gpu else "NumPy"
+            raise TypeError(f"this profile was fitted on {where} arrays, got current as a "
+                            f"{describe(current)}; pipeward never copies between host and GPU "
+                            "silently (move the data or the profile explicitly)")
         cur = _features(current, axis, "current")
         if cur.shape[0] != self.edges.shape[0]:
             raise ValueError(f"current has {cur.shape[0]} features, the profile {self.edges.shape[0]}")
+        if chosen == "cuda":
+            from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only
+
+            return gpu.psi_counts(cur, self.edges)
         return bin_counts(cur, self.edges, backend=chosen, workers=workers_arg(workers))
 
     def psi(self, current: Any, *, axis: int = 0, backend: str = "auto",
             workers: int | None = None) -> np.ndarray:
-        return psi_from_counts(self.counts, self.count(current, axis=axis, backend=backend,
-                                                       workers=workers), self.eps)
+        """PSI of ``current`` against the profile, per feature (float64; CuPy in, CuPy out)."""
+        counts = self.count(current, axis=axis, backend=backend, workers=workers)
+        if self._on_gpu:
+            from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only
+
+            return gpu.psi_from_counts(self.counts, counts, self.eps)
+        return psi_from_counts(self.counts, counts, self.eps)
 
     def merge(self, other: PsiProfile) -> PsiProfile:
         """The profile of both partitions together (the edges must be the same)."""
-        if self.edges.shape != other.edges.shape or not np.array_equal(self.edges, other.edges):
+        if self._on_gpu != other._on_gpu:
+            raise TypeError("cannot merge a GPU (CuPy) profile with a host (NumPy) one; move "
+                            "one of them explicitly")
+        same = self.edges.shape == other.edges.shape and bool((self.edges == other.edges).all())
+        if not same:
             raise ValueError("profiles with different bin edges cannot be merged; fit the "
                              "partitions with the same `edges=`")
         return PsiProfile(edges=self.edges, counts=self.counts + other.counts, eps=self.eps,
