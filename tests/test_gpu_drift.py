@@ -131,3 +131,59 @@ def test_public_psi_on_cupy_matches_numpy(cp, rng):
     got = pw.psi(cp.asarray(ref), cp.asarray(cur))
     assert isinstance(got, cp.ndarray)
     np.testing.assert_allclose(got.get(), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_public_psi_evidently_on_cupy_matches_numpy(cp, rng, dtype):
+    ref = (rng.standard_normal((4000, 9)) * rng.uniform(1e-3, 1e3, 9)).astype(dtype)
+    cur = (rng.standard_normal((2500, 9)) * 1.1 + 0.1).astype(dtype)
+    ref[:, 8] = cur[:, 8] = 2.5  # constant: one Sturges bin
+    ref[rng.random(ref.shape) < 0.01] = np.nan
+    cur[0, 0], cur[1, 1] = np.inf, -np.inf
+    want = pw.psi(ref, cur, binning="evidently")
+    got = pw.psi(cp.asarray(ref), cp.asarray(cur), binning="evidently")
+    assert isinstance(got, cp.ndarray)
+    np.testing.assert_allclose(got.get(), want, rtol=1e-12)
+
+
+@settings(max_examples=15)
+@given(n_ref=st.integers(1, 400), n_cur=st.integers(1, 400), bins=st.integers(1, 20),
+       binning=st.sampled_from(["quantile", "uniform"]), dtype=st.sampled_from([np.float32, np.float64]))
+def test_psi_profile_on_cupy_matches_numpy(cp, n_ref, n_cur, bins, binning, dtype):
+    rng = np.random.default_rng(n_ref * 1000 + n_cur)
+    ref = np.round(rng.standard_normal((n_ref, 4)), 1).astype(dtype)
+    cur = np.round(rng.standard_normal((n_cur, 4)) + 0.3, 1).astype(dtype)
+    ref[rng.random(ref.shape) < 0.05] = np.nan
+    want = pw.PsiProfile.fit(ref, bins=bins, binning=binning)
+    got = pw.PsiProfile.fit(cp.asarray(ref), bins=bins, binning=binning)
+    assert isinstance(got.edges, cp.ndarray) and isinstance(got.counts, cp.ndarray)
+    np.testing.assert_allclose(got.edges.get(), want.edges, rtol=1e-15)
+    np.testing.assert_array_equal(got.counts.get(), want.counts)
+    np.testing.assert_array_equal(got.count(cp.asarray(cur)).get(), want.count(cur))
+    value = got.psi(cp.asarray(cur))
+    assert isinstance(value, cp.ndarray)
+    np.testing.assert_allclose(value.get(), want.psi(cur), rtol=1e-12)
+    halves = [pw.PsiProfile.fit(cp.asarray(p), edges=got.edges) for p in np.array_split(ref, 2)
+              if len(p)]
+    merged = halves[0] if len(halves) == 1 else halves[0].merge(halves[1])
+    np.testing.assert_array_equal(merged.counts.get(), want.counts)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ["auto", "asymp"])
+def test_drift_monitor_on_cupy_matches_numpy(cp, rng, dtype, method):
+    ref = np.round(rng.standard_normal((3000, 12)), 2).astype(dtype)
+    cur = (np.round(rng.standard_normal((2000, 12)), 2) * rng.uniform(0.9, 1.2, 12)).astype(dtype)
+    ref[rng.random(ref.shape) < 0.01] = np.nan
+    cur[rng.random(cur.shape) < 0.02] = np.nan
+    want = pw.DriftMonitor(ref, method=method).check(cur)
+    monitor = pw.DriftMonitor(cp.asarray(ref), method=method)
+    got = monitor.check(cp.asarray(cur))
+    for field in ("ks_statistic", "ks_pvalue", "ks_pvalue_adjusted", "psi"):
+        np.testing.assert_allclose(getattr(got, field), getattr(want, field), rtol=1e-7,
+                                   atol=1e-15, err_msg=field)
+    for field in ("nan_reference", "nan_current", "drifted"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), field)
+    again = monitor.check(cp.asarray(cur[::2]))  # the fitted device profile is reused
+    np.testing.assert_allclose(again.psi, pw.DriftMonitor(ref, method=method).check(cur[::2]).psi,
+                               rtol=1e-12)

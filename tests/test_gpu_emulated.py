@@ -233,3 +233,38 @@ def test_psi_profile_dispatch(cp, rng, binning):
         want.count(cp.asarray(cur))
     with pytest.raises(TypeError, match="cannot merge"):
         got.merge(want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_drift_monitor_dispatch(cp, rng, dtype, tmp_path):
+    ref = np.round(rng.standard_normal((400, 5)), 2).astype(dtype)
+    cur = (np.round(rng.standard_normal((300, 5)), 2) + [0, 0.5, 0, 0, 1]).astype(dtype)
+    ref[3, 0] = cur[7, 2] = cur[8, 2] = np.nan
+    for kwargs in ({}, {"method": "asymp", "binning": "uniform"}, {"tests": ("ks",)},
+                   {"tests": ("psi",), "bins": np.array([-1.0, 0.0, 1.0])}):
+        want = pw.DriftMonitor(ref, **kwargs).check(cur)
+        monitor = pw.DriftMonitor(cp.asarray(ref), **kwargs)
+        assert _is_device(monitor._sorted) and _is_device(monitor._edges)
+        got = monitor.check(cp.asarray(cur))
+        for field in ("ks_statistic", "ks_pvalue", "ks_pvalue_adjusted", "psi"):
+            value = getattr(got, field)
+            assert type(value) is np.ndarray, field  # the report is host data
+            np.testing.assert_allclose(value, getattr(want, field), rtol=1e-12, err_msg=field)
+        for field in ("nan_reference", "nan_current", "drifted"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field), field)
+    one = pw.DriftMonitor(cp.asarray(ref[:, 1])).check(cp.asarray(cur[:, 1]))
+    assert one.ks_pvalue.shape == (1,) and one.any_drift
+    with pytest.raises(TypeError, match="fitted on CuPy data"):
+        monitor.check(cur)
+    with pytest.raises(TypeError, match="fitted on host data"):
+        pw.DriftMonitor(ref).check(cp.asarray(cur))
+    with pytest.raises(TypeError, match="same dtype"):
+        monitor.check(cp.asarray(cur.astype(np.float64 if dtype == np.float32 else np.float32)))
+    bad = ref.copy()
+    bad[:, 4] = np.nan
+    with pytest.raises(ValueError, match="no non-NaN value"):
+        pw.DriftMonitor(cp.asarray(bad))
+    path = tmp_path / "profile.npz"
+    monitor.save(path)  # writes the GPU profile through an explicit read-back
+    loaded = pw.DriftMonitor.load(path)
+    np.testing.assert_array_equal(loaded.check(cur).psi, want.psi)

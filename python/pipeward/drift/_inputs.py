@@ -8,19 +8,8 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._backend import GPUUnavailableError, is_gpu_array, resolve_backend
+from .._backend import resolve_backend
 from .._validate import describe, float_array
-
-
-def host_backend(backend: str, *arrays: Any) -> str:
-    """'cpu' or 'reference'; a CuPy array is a clear error (the CUDA kernels are not built yet)."""
-    chosen = resolve_backend(backend, *arrays)
-    if chosen == "cuda" or any(is_gpu_array(a) for a in arrays):
-        raise GPUUnavailableError(
-            "pipeward's drift statistics have no CUDA kernels in this build; pass NumPy arrays "
-            "(pipeward never copies GPU memory to the host silently)"
-        )
-    return chosen
 
 
 def array_backend(backend: str, *arrays: Any) -> str:

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from .. import _core
+from .._backend import array_module, is_gpu_array
 from .._validate import describe, workers_arg
-from ._inputs import host_backend, sorted_rows
+from ._inputs import array_backend, sorted_rows
 from .corrections import CORRECTIONS, adjust_pvalues
-from .ks import ALTERNATIVES, METHODS, package_result
+from .ks import ALTERNATIVES, METHODS, package_result, warn_fallbacks
 from .psi import (DEFAULT_EPS, as_categories, bin_counts, category_counts, psi_from_counts,
                   reference_edges)
 from .report import DriftReport
@@ -35,6 +36,12 @@ class DriftMonitor:
     Accepts a 2-d NumPy array (rows, features), a 1-d array (one feature) or a pandas
     DataFrame (its column names become the feature names; integer and boolean columns are
     tested as float64). The profile saves to a ``.npz`` file without pickle (``save``/``load``).
+
+    Fitted on a CuPy array, the profile (sorted reference, bin edges and counts) stays on the
+    GPU and ``check`` takes CuPy windows: sorting, KS, bin counting and PSI run on the device
+    and only the per-feature results (a few numbers per feature) come back, so the
+    :class:`DriftReport` is host data as always. ``save`` reads a GPU profile back to write
+    it; ``load`` gives a host monitor.
     """
 
     def __init__(self, reference: Any, *, feature_names: list[str] | None = None,
@@ -63,13 +70,13 @@ class DriftMonitor:
         self.n_reference = _n_rows(numeric, categorical)
         if self.n_reference < 1:
             raise ValueError("reference: expected at least one row")
-        if numeric is not None:
+        if numeric is not None and is_gpu_array(numeric):
+            self._fit_gpu(numeric, bins, binning)
+        elif numeric is not None:
             view = np.ascontiguousarray(numeric.T)
             self._sorted = sorted_rows(view, self.workers)
             self._sorted_counts = np.count_nonzero(~np.isnan(self._sorted), axis=1).astype(np.int64)
-            if np.any(self._sorted_counts == 0):
-                bad = [names[i] for i in self._numeric_index()[self._sorted_counts == 0]]
-                raise ValueError(f"reference: numeric features with no non-NaN value: {bad}")
+            self._check_counts()
             self._edges = reference_edges(view, bins, binning)
             self._ref_counts = bin_counts(view, self._edges, workers=self.workers)
         else:
@@ -85,6 +92,28 @@ class DriftMonitor:
             self._categories.append(cats)
             self._cat_counts.append(np.append(counts, missing.sum()).astype(np.int64))
 
+    def _fit_gpu(self, numeric: Any, bins: Any, binning: str) -> None:
+        """The reference profile on the device: sorted rows, edges and bin counts stay there;
+        the per-feature non-NaN counts (one number per feature) come back."""
+        from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only
+
+        view = numeric.T
+        self._sorted = gpu.sort_features(view)  # C-contiguous (F, n), NaNs last
+        self._sorted_counts = (~array_module(numeric).isnan(self._sorted)).sum(axis=1).get()
+        self._sorted_counts = self._sorted_counts.astype(np.int64)
+        self._check_counts()
+        self._edges = gpu.edges(view, bins, binning, sorted_ref=self._sorted)
+        self._ref_counts = gpu.psi_counts(view, self._edges)
+
+    def _check_counts(self) -> None:
+        if np.any(self._sorted_counts == 0):
+            bad = [self.feature_names[i] for i in self._numeric_index()[self._sorted_counts == 0]]
+            raise ValueError(f"reference: numeric features with no non-NaN value: {bad}")
+
+    @property
+    def _on_gpu(self) -> bool:
+        return is_gpu_array(self._sorted)
+
     # -- checking ------------------------------------------------------------------------
 
     def check(self, current: Any, *, audit: Any = None) -> DriftReport:
@@ -93,7 +122,10 @@ class DriftMonitor:
         With ``audit=`` (a :class:`pipeward.AuditLog`) the verdict per feature is recorded
         (``monitor.drift``), with the KS p-values and PSI values where every feature has one.
         """
-        host_backend("auto", current)
+        if is_gpu_array(current) != self._on_gpu:
+            raise TypeError(f"this monitor was fitted on {'CuPy' if self._on_gpu else 'host'} "
+                            f"data, got current as a {describe(current)}; pass the same kind "
+                            "(pipeward never copies between host and GPU silently)")
         names, kinds, numeric, categorical = _split_columns(
             current, self.feature_names if not _is_frame(current) else None, "current")
         if kinds != self.kind or (_is_frame(current) and names != self.feature_names):
@@ -116,7 +148,10 @@ class DriftMonitor:
                 numeric = numeric.astype(self._sorted.dtype)  # frame columns: documented rule
             view = numeric.T
             nan_ref[num_idx] = self._sorted.shape[1] - self._sorted_counts
-            if "ks" in self.tests:
+            if self._on_gpu:
+                ks_stat[num_idx], ks_p[num_idx], psi[num_idx], nan_cur[num_idx] = \
+                    self._check_gpu(view)
+            elif "ks" in self.tests:
                 out = _core.drift_ks_2samp(self._sorted, sorted_rows(view, self.workers),
                                            ALTERNATIVES.index("two-sided"),
                                            METHODS.index(self.method), True, self.workers,
@@ -124,7 +159,7 @@ class DriftMonitor:
                 res = package_result(out, (len(num_idx),))
                 ks_stat[num_idx], ks_p[num_idx] = res.statistic, res.pvalue
                 nan_cur[num_idx] = view.shape[1] - res.n2
-            if "psi" in self.tests:
+            if "psi" in self.tests and not self._on_gpu:
                 cur_counts = bin_counts(view, self._edges, workers=self.workers)
                 psi[num_idx] = psi_from_counts(self._ref_counts, cur_counts, self.eps)
                 nan_cur[num_idx] = cur_counts[:, -1]
@@ -150,6 +185,34 @@ class DriftMonitor:
             _record(audit, report)
         return report
 
+    def _check_gpu(self, view: Any) -> tuple[np.ndarray, ...]:
+        """KS and PSI of the (F, n) CuPy view on the device; only the per-feature results
+        (statistic, p-value, PSI, NaN count: a few numbers per feature) come back, at once."""
+        from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only
+
+        cp = array_module(view)
+        F, n = view.shape
+        wanted = []
+        if "ks" in self.tests:
+            out = gpu.ks_2samp_sorted(self._sorted, gpu.sort_features(view),
+                                      ALTERNATIVES.index("two-sided"), METHODS.index(self.method),
+                                      True)
+            wanted += [out[0], out[1], out[5], out[6]]  # statistic, pvalue, n2, status
+        if "psi" in self.tests:
+            cur_counts = gpu.psi_counts(view, self._edges)
+            wanted += [gpu.psi_from_counts(self._ref_counts, cur_counts, self.eps),
+                       cur_counts[:, -1]]
+        host = cp.stack([w.astype(cp.float64) for w in wanted]).get()  # one small transfer
+        stat = p = value = np.full(F, np.nan)
+        nan_cur = np.zeros(F, dtype=np.int64)
+        if "ks" in self.tests:
+            stat, p, n2, status = host[0], host[1], host[2].astype(np.int64), host[3]
+            warn_fallbacks(status.astype(np.int32), self._sorted_counts, n2)
+            nan_cur = n - n2
+        if "psi" in self.tests:
+            value, nan_cur = host[-2], host[-1].astype(np.int64)
+        return stat, p, value, nan_cur
+
     def _categorical_counts(self, j: int, col: Any) -> tuple[np.ndarray, np.ndarray]:
         """Reference and current counts over the reference categories, then one bin per
         unseen category, then missing values."""
@@ -171,12 +234,15 @@ class DriftMonitor:
         settings = {"format": _FORMAT, "tests": list(self.tests), "alpha": self.alpha,
                     "correction": self.correction, "psi_threshold": self.psi_threshold,
                     "eps": self.eps, "method": self.method, "n_reference": self.n_reference}
+        def host(a: Any) -> np.ndarray:  # a file is host data: a GPU profile is read back here
+            return a.get() if is_gpu_array(a) else a
+
         arrays = {
             "settings": np.array(json.dumps(settings)),
             "feature_names": np.array(self.feature_names, dtype=str),
             "kind": np.array(self.kind, dtype=str),
-            "sorted": self._sorted, "sorted_counts": self._sorted_counts,
-            "edges": self._edges, "ref_counts": self._ref_counts,
+            "sorted": host(self._sorted), "sorted_counts": self._sorted_counts,
+            "edges": host(self._edges), "ref_counts": host(self._ref_counts),
         }
         for j, (cats, counts) in enumerate(zip(self._categories, self._cat_counts)):
             arrays[f"categories_{j}"] = cats.astype(str)
@@ -246,8 +312,8 @@ def _split_columns(data: Any, feature_names: list[str] | None, name: str):
         else:
             numeric = None
         return names, kinds, numeric, categorical or None
-    if hasattr(data, "__cuda_array_interface__"):
-        host_backend("auto", data)
+    if is_gpu_array(data):
+        array_backend("auto", data)  # a clear error without CuPy or a device
     arr = data if hasattr(data, "dtype") else np.asarray(data)
     if arr.dtype.kind in "OUS":
         raise TypeError(f"{name}: got a {describe(arr)}; pass categorical columns in a pandas "
