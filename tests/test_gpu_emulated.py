@@ -19,6 +19,7 @@ import pytest
 import pipeward as pw
 from pipeward import _backend
 from pipeward._gpu import module
+from pipeward.outliers import CovarianceWarning
 
 
 @pytest.fixture
@@ -268,3 +269,95 @@ def test_drift_monitor_dispatch(cp, rng, dtype, tmp_path):
     monitor.save(path)  # writes the GPU profile through an explicit read-back
     loaded = pw.DriftMonitor.load(path)
     np.testing.assert_array_equal(loaded.check(cur).psi, want.psi)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_covariance_stats_dispatch(cp, rng, dtype):
+    X = (rng.standard_normal((300, 7)) * 4 + 100).astype(dtype)
+    want = pw.CovarianceStats.from_data(X)
+    got = pw.CovarianceStats.from_data(cp.asarray(np.asfortranarray(X)))
+    assert _is_device(got.mean) and _is_device(got.comoment) and got.count == 300
+    np.testing.assert_allclose(got.mean.get(), want.mean, rtol=1e-12)
+    np.testing.assert_allclose(got.comoment.get(), want.comoment, rtol=1e-9)
+    parts = [pw.CovarianceStats.from_data(cp.asarray(p)) for p in np.array_split(X, 3)]
+    merged = parts[0] + parts[1] + parts[2]
+    assert _is_device(merged.comoment)
+    np.testing.assert_allclose(merged.covariance().get(), want.covariance(), rtol=1e-9)
+    assert (pw.CovarianceStats.empty(7) + got).count == 300  # an empty host start merges
+    with pytest.raises(TypeError, match="cannot merge GPU"):
+        got.merge(want)
+    bad = X.copy()
+    bad[5, 2] = np.inf
+    # CuPy computes with the infinity silently; the NumPy stand-in's operators would warn.
+    with np.errstate(all="ignore"), pytest.raises(ValueError, match="NaN or infinity"):
+        pw.CovarianceStats.from_data(cp.asarray(bad))
+
+
+@pytest.mark.parametrize("method", ["empirical", "ledoit_wolf", "oas"])
+@pytest.mark.parametrize("kwargs", [{}, {"alpha": 0.05}, {"alpha": 0.05, "threshold": "chi2"},
+                                    {"alpha": 0.1, "threshold": "conformal", "random_state": 3}])
+def test_detector_fit_dispatch(cp, rng, method, kwargs):
+    if method != "empirical" and kwargs.get("alpha") and "threshold" not in kwargs:
+        kwargs = {**kwargs, "threshold": "chi2"}  # hotelling is for the empirical covariance
+    A = rng.standard_normal((6, 6))
+    X = rng.standard_normal((400, 6)) @ A + 3.0
+    X[:4] += 15.0
+    new = rng.standard_normal((50, 6)) @ A
+    want = pw.MahalanobisDetector(method, **kwargs).fit(X)
+    det = pw.MahalanobisDetector(method, **kwargs).fit(cp.asarray(X))
+    for name in ("location_", "covariance_", "precision_", "dist_"):
+        value = getattr(det, name)
+        assert _is_device(value), name
+        np.testing.assert_allclose(value.get(), getattr(want, name), rtol=1e-9, atol=1e-12,
+                                   err_msg=name)
+    assert det.threshold_ == pytest.approx(want.threshold_, rel=1e-9)
+    got = det.mahalanobis(cp.asarray(new))
+    assert _is_device(got)
+    np.testing.assert_allclose(got.get(), want.mahalanobis(new), rtol=1e-9)
+    labels = det.predict(cp.asarray(new))
+    assert _is_device(labels)
+    np.testing.assert_array_equal(labels.get(), want.predict(new))
+    np.testing.assert_allclose(det.decision_function(cp.asarray(new)).get(),
+                               want.decision_function(new), rtol=1e-9, atol=1e-9)
+    with pytest.raises(TypeError, match="fitted on CuPy data"):
+        det.mahalanobis(new)
+    with pytest.raises(TypeError, match="fitted on host data"):
+        want.predict(cp.asarray(new))
+    with pytest.raises(TypeError, match="pvalues runs on host arrays"):
+        det.pvalues(cp.asarray(new))
+
+
+def test_detector_partial_fit_dispatch(cp, rng):
+    X = rng.standard_normal((600, 4)) * [1.0, 2.0, 0.5, 3.0]
+    want, got = pw.MahalanobisDetector("oas"), pw.MahalanobisDetector("oas")
+    for part in np.array_split(X, 3):
+        want.partial_fit(part)
+        got.partial_fit(cp.asarray(part))
+    assert _is_device(got.covariance_) and got.n_samples_fit_ == 600
+    np.testing.assert_allclose(got.covariance_.get(), want.covariance_, rtol=1e-9)
+    assert got.threshold_ == pytest.approx(want.threshold_, rel=1e-9)
+    with pytest.raises(TypeError, match="fitted on CuPy data"):
+        got.partial_fit(X[:10])
+
+
+def test_detector_gpu_input_rules(cp, rng):
+    X = rng.standard_normal((100, 3))
+    with pytest.raises(ValueError, match="method='empirical'.*FastMCD"):
+        pw.MahalanobisDetector().fit(cp.asarray(X))  # the default method is mcd
+    with pytest.raises(ValueError, match="with labels y"):
+        pw.MahalanobisDetector("empirical").fit(cp.asarray(X), np.arange(100) % 2)
+    bad = X.copy()
+    bad[[3, 9], 1] = np.nan
+    with pytest.raises(ValueError, match=r"2 row\(s\) \(first: row 3\)"):
+        pw.MahalanobisDetector("empirical").fit(cp.asarray(bad))
+    ints = pw.MahalanobisDetector("empirical").fit(cp.asarray((X * 10).astype(np.int64)))
+    host = pw.MahalanobisDetector("empirical").fit((X * 10).astype(np.int64))
+    np.testing.assert_allclose(ints.covariance_.get(), host.covariance_, rtol=1e-9)
+    with pytest.raises(ValueError, match="2-d"):
+        pw.MahalanobisDetector("empirical").fit(cp.asarray(X[:, 0]))
+    singular = np.column_stack([X, X[:, 0]])  # rank 3 of 4: the eigen factor
+    with pytest.warns(CovarianceWarning, match="singular"):
+        det = pw.MahalanobisDetector("empirical").fit(cp.asarray(singular))
+    with pytest.warns(CovarianceWarning, match="singular"):
+        want = pw.MahalanobisDetector("empirical").fit(singular)
+    np.testing.assert_allclose(det.dist_.get(), want.dist_, rtol=1e-8, atol=1e-8)

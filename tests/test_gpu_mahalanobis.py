@@ -84,3 +84,61 @@ def test_public_mahalanobis_on_cupy_matches_numpy(cp, rng):
     got = pw.mahalanobis(cp.asarray(X), cp.asarray(loc), cp.asarray(prec))
     assert isinstance(got, cp.ndarray)
     np.testing.assert_allclose(got.get(), want, rtol=1e-10)
+
+
+@settings(max_examples=15)
+@given(n=st.integers(2, 400), d=st.integers(1, 30), dtype=st.sampled_from([np.float32, np.float64]),
+       order=st.sampled_from(["C", "F"]))
+def test_covariance_stats_on_cupy_match_numpy(cp, n, d, dtype, order):
+    rng = np.random.default_rng(n * 100 + d)
+    X = np.asarray(rng.standard_normal((n, d)) * 3 + 50, dtype=dtype, order=order)
+    want = pw.CovarianceStats.from_data(X)
+    got = pw.CovarianceStats.from_data(cp.asarray(X))
+    assert isinstance(got.mean, cp.ndarray) and isinstance(got.comoment, cp.ndarray)
+    assert got.count == want.count
+    np.testing.assert_allclose(got.mean.get(), want.mean, rtol=1e-12)
+    np.testing.assert_allclose(got.comoment.get(), want.comoment, rtol=1e-9, atol=1e-9)
+    half = n // 2
+    if half:
+        merged = (pw.CovarianceStats.from_data(cp.asarray(X[:half]))
+                  + pw.CovarianceStats.from_data(cp.asarray(X[half:])))
+        np.testing.assert_allclose(merged.comoment.get(), want.comoment, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ["empirical", "ledoit_wolf", "oas"])
+@pytest.mark.parametrize("kwargs", [{}, {"alpha": 0.05, "threshold": "chi2"},
+                                    {"alpha": 0.1, "threshold": "conformal", "random_state": 0}])
+def test_detector_fit_on_cupy_matches_numpy(cp, rng, dtype, method, kwargs):
+    X, _, _ = _problem(rng, 3000, 24)
+    X[:30] += 8.0  # some outliers
+    X = X.astype(dtype)
+    new = _problem(rng, 500, 24)[0].astype(dtype)
+    want = pw.MahalanobisDetector(method, **kwargs).fit(X)
+    det = pw.MahalanobisDetector(method, **kwargs).fit(cp.asarray(X))
+    tol = TOL[dtype] * (10 if dtype == np.float32 else 1)
+    for name in ("location_", "covariance_", "precision_"):
+        value = getattr(det, name)
+        assert isinstance(value, cp.ndarray), name
+        np.testing.assert_allclose(value.get(), getattr(want, name), rtol=tol, atol=tol,
+                                   err_msg=name)
+    np.testing.assert_allclose(det.dist_.get(), want.dist_, rtol=tol)
+    assert det.threshold_ == pytest.approx(want.threshold_, rel=tol)
+    got = det.mahalanobis(cp.asarray(new))
+    assert isinstance(got, cp.ndarray) and got.dtype == dtype
+    np.testing.assert_allclose(got.get(), want.mahalanobis(new), rtol=tol)
+    # Labels agree except for rows within rounding of the threshold.
+    labels, want_labels = det.predict(cp.asarray(new)).get(), want.predict(new)
+    near = np.isclose(want.mahalanobis(new), want.threshold_, rtol=10 * tol)
+    np.testing.assert_array_equal(labels[~near], want_labels[~near])
+
+
+def test_detector_partial_fit_on_cupy_matches_numpy(cp, rng):
+    X, _, _ = _problem(rng, 4000, 10)
+    want, got = pw.MahalanobisDetector("empirical"), pw.MahalanobisDetector("empirical")
+    for part in np.array_split(X, 4):
+        want.partial_fit(part)
+        got.partial_fit(cp.asarray(part))
+    assert isinstance(got.precision_, cp.ndarray)
+    np.testing.assert_allclose(got.precision_.get(), want.precision_, rtol=1e-9)
+    assert got.threshold_ == pytest.approx(want.threshold_, rel=1e-9)

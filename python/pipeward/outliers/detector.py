@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import workers_arg
+from .._backend import array_module, is_gpu_array
+from .._validate import describe, workers_arg
 from . import thresholds as th
 from .kernel import (CovarianceStats, as_matrix, precision_factor, require_finite_rows,
                      squared_distances_factored)
@@ -104,9 +105,17 @@ class MahalanobisDetector:
     # --- fitting ---------------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any = None) -> MahalanobisDetector:
-        """Fit location and covariance (per-class locations when y is given)."""
+        """Fit location and covariance (per-class locations when y is given).
+
+        A CuPy X (methods "empirical", "ledoit_wolf", "oas"; no labels) is fitted on its GPU:
+        the covariance statistics, eigendecomposition, factor and training distances are
+        computed there, and ``location_``, ``covariance_``, ``precision_``, ``dist_`` are CuPy
+        arrays; the threshold is a float. Score CuPy data with such a detector.
+        """
         self._check_params()
-        X, names = as_matrix(X)
+        X, names = as_matrix(X, allow_gpu=True)
+        if is_gpu_array(X):
+            self._check_gpu_fit(y)
         n, d = X.shape
         if n < 2:
             raise ValueError(f"MahalanobisDetector needs at least 2 samples, got n_samples = "
@@ -116,7 +125,8 @@ class MahalanobisDetector:
         fit_rows, cal_rows = np.arange(n), None
         if rule == "conformal":
             fit_rows, cal_rows = self._calibration_split(n)
-        Xf = X if cal_rows is None else X[fit_rows]
+        xp = array_module(X)
+        Xf = X if cal_rows is None else X[xp.asarray(fit_rows)]  # GPU: the indices go up
         yf = None if y is None else self._labels(y, n)[fit_rows]
         self._fit_covariance(Xf, yf)
         self.n_samples_fit_ = Xf.shape[0]
@@ -124,10 +134,11 @@ class MahalanobisDetector:
         self.dist_ = train.astype(np.float64)
         self.threshold_rule_ = rule
         if rule == "contamination":
-            self.offset_ = float(np.percentile(-self.dist_, 100.0 * self.contamination))
+            self.offset_ = float(xp.percentile(-self.dist_, 100.0 * self.contamination))
             self.threshold_ = -self.offset_
         elif rule == "conformal":
-            self.calibration_scores_ = np.sort(self._distances(X[cal_rows]).astype(np.float64))
+            cal = self._distances(X[xp.asarray(cal_rows)]).astype(np.float64)
+            self.calibration_scores_ = xp.sort(cal)
             self.threshold_ = th.conformal_threshold(self.calibration_scores_, self.alpha)
             self.offset_ = -self.threshold_
         else:
@@ -145,9 +156,10 @@ class MahalanobisDetector:
         if self.method not in ("empirical", "oas"):
             raise ValueError(f"partial_fit needs method='empirical' or 'oas' (mergeable "
                              f"statistics), got method={self.method!r}")
-        X, names = as_matrix(X)
+        X, names = as_matrix(X, allow_gpu=True)
         if hasattr(self, "stats_"):
             self._check_features(X, names)
+            self._check_same_device(X)
             stats = self.stats_.update(X, workers=workers_arg(self.workers))
         else:
             self._remember_features(X, names)
@@ -163,7 +175,8 @@ class MahalanobisDetector:
         self.threshold_rule_ = rule
         if rule == "contamination":
             dist = self._distances(X).astype(np.float64)
-            self.threshold_ = float(np.percentile(dist, 100.0 * (1 - self.contamination)))
+            self.threshold_ = float(array_module(dist).percentile(
+                dist, 100.0 * (1 - self.contamination)))
         else:
             self.threshold_ = self._law_threshold(rule, self.alpha)
         self.offset_ = -self.threshold_
@@ -213,39 +226,50 @@ class MahalanobisDetector:
         self._set_covariance(stats.mean, S)
 
     def _set_covariance(self, location: np.ndarray, covariance: np.ndarray) -> None:
-        """Store location_, covariance_, precision_ (= pinvh(covariance_)) and the factor."""
+        """Store location_, covariance_, precision_ (= pinvh(covariance_)) and the factor
+        (on the GPU for CuPy statistics: only the extreme eigenvalues and the rank are read)."""
+        xp = array_module(covariance)
         d = covariance.shape[0]
         covariance = 0.5 * (covariance + covariance.T)
-        w, V = np.linalg.eigh(covariance)
-        cutoff = max(float(w.max(initial=0.0)), 0.0) * d * np.finfo(np.float64).eps
+        w, V = xp.linalg.eigh(covariance)
+        w_min, w_max = float(w.min()), float(w.max())
+        cutoff = max(w_max, 0.0) * d * np.finfo(np.float64).eps
         keep = w > cutoff
-        if keep.sum() < d:
+        rank = int(keep.sum())
+        if rank < d:
             warnings.warn(
-                f"the covariance matrix is singular (rank {int(keep.sum())} of {d}: constant or "
+                f"the covariance matrix is singular (rank {rank} of {d}: constant or "
                 "duplicated features, or fewer samples than features); using its pseudo-"
                 "inverse, which ignores deviations along the missing directions. "
                 "method='ledoit_wolf' or 'oas' gives a full-rank estimate.",
                 CovarianceWarning, stacklevel=3)
-        elif w.min() < w.max() * 1e-12:
+        elif w_min < w_max * 1e-12:
             warnings.warn(f"the covariance matrix is nearly singular (condition number "
-                          f"{w.max() / w.min():.3g}); distances may be unstable",
+                          f"{w_max / w_min:.3g}); distances may be unstable",
                           CovarianceWarning, stacklevel=3)
-        inv = np.where(keep, 1.0 / np.where(keep, w, 1.0), 0.0)
-        self.location_ = np.asarray(location, dtype=np.float64)
+        inv = xp.where(keep, 1.0 / xp.where(keep, w, 1.0), 0.0)
+        self.location_ = xp.asarray(location, dtype=xp.float64)
         self.covariance_ = covariance
         self.precision_ = (V * inv) @ V.T
-        if keep.all():
+        if rank == d and xp is not np:
+            from .._gpu import mahalanobis as gpu  # noqa: PLC0415 - GPU path only
+
+            self._factor, self._lower = gpu.precision_factor(self.precision_)
+        elif rank == d:
             self._factor, self._lower = precision_factor(self.precision_)
         else:
-            self._factor, self._lower = np.ascontiguousarray(V * np.sqrt(inv)), False
+            self._factor, self._lower = xp.ascontiguousarray(V * xp.sqrt(inv)), False
 
     # --- scoring ---------------------------------------------------------------------------
 
     def mahalanobis(self, X: Any) -> np.ndarray:
-        """Squared Mahalanobis distances (to the nearest class in the class-conditional mode)."""
+        """Squared Mahalanobis distances (to the nearest class in the class-conditional mode).
+
+        CuPy X, for a detector fitted on CuPy data, is scored on its GPU (CuPy result)."""
         self._check_fitted()
-        X, names = as_matrix(X, check_finite=False)
+        X, names = as_matrix(X, check_finite=False, allow_gpu=True)
         self._check_features(X, names)
+        self._check_same_device(X)
         return require_finite_rows(self._distances(X), "X")
 
     def class_distances(self, X: Any) -> np.ndarray:
@@ -269,7 +293,8 @@ class MahalanobisDetector:
 
     def predict(self, X: Any) -> np.ndarray:
         """+1 for inliers, -1 for outliers."""
-        return np.where(self.decision_function(X) >= 0, 1, -1)
+        decision = self.decision_function(X)
+        return array_module(decision).where(decision >= 0, 1, -1)
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         return self.fit(X, y).predict(X)
@@ -280,6 +305,9 @@ class MahalanobisDetector:
         Conformal after a conformal fit; otherwise hotelling (empirical covariance with
         n > d) or chi2.
         """
+        if is_gpu_array(X):
+            raise TypeError(f"pvalues runs on host arrays, got a {describe(X)}; score on the "
+                            "GPU with mahalanobis(X) / predict(X), or pass X.get()")
         return self._pvalues_of(self.mahalanobis(X).astype(np.float64))
 
     def _pvalues_of(self, d2: np.ndarray) -> np.ndarray:
@@ -300,6 +328,10 @@ class MahalanobisDetector:
     def _distances(self, X: np.ndarray) -> np.ndarray:
         if getattr(self, "classes_", None) is not None:
             return self._class_distances(X).min(axis=1)
+        if is_gpu_array(X):
+            from .._gpu import mahalanobis as gpu  # noqa: PLC0415 - GPU path only
+
+            return gpu.squared_distances(X, self.location_, self._factor, self._lower)
         return squared_distances_factored(X, self.location_, self._factor, self._lower,
                                           workers=workers_arg(self.workers))
 
@@ -308,6 +340,21 @@ class MahalanobisDetector:
         return np.stack([squared_distances_factored(X, loc, self._factor, self._lower,
                                                     workers=workers)
                          for loc in self.class_locations_], axis=1)
+
+    def _check_gpu_fit(self, y: Any) -> None:
+        if self.method == "mcd" or y is not None:
+            raise ValueError(
+                "MahalanobisDetector.fit on CuPy arrays supports method='empirical', "
+                "'ledoit_wolf' or 'oas' without labels (got method="
+                f"{self.method!r}{', with labels y' if y is not None else ''}); "
+                "FastMCD and the class-conditional fit run on host arrays")
+
+    def _check_same_device(self, X: Any) -> None:
+        fitted_on_gpu = is_gpu_array(getattr(self, "location_", None))
+        if is_gpu_array(X) != fitted_on_gpu:
+            raise TypeError(f"this detector was fitted on {'CuPy' if fitted_on_gpu else 'host'} "
+                            f"data, got X as a {describe(X)}; pass the same kind (pipeward "
+                            "never copies between host and GPU silently)")
 
     def _rule(self) -> str:
         if self.alpha is None:
@@ -400,18 +447,23 @@ def _ledoit_wolf(S: np.ndarray, X: np.ndarray | None, mean: np.ndarray,
     if d == 1 or X is None:
         return S
     n = X.shape[0]
+    xp = array_module(S)
     # sum_i ||x_i - mean||^4: squared norms from the kernel with the identity factor.
-    norms = squared_distances_factored(X, mean, np.eye(d), True, workers=workers)
-    beta_ = float(np.sum(norms.astype(np.float64) ** 2))
-    delta_ = float(np.sum(S**2))
-    mu = float(np.trace(S)) / d
+    if xp is np:
+        norms = squared_distances_factored(X, mean, np.eye(d), True, workers=workers)
+    else:
+        from .._gpu import mahalanobis as gpu  # noqa: PLC0415 - GPU path only
+
+        norms = gpu.squared_distances(X, mean, xp.eye(d), True)
+    beta_ = float((norms.astype(np.float64) ** 2).sum())
+    delta_ = float((S**2).sum())
+    trace = float(S.trace())
+    mu = trace / d
     beta = (beta_ / n - delta_) / (d * n)
-    delta = (delta_ - 2.0 * mu * np.trace(S) + d * mu**2) / d
+    delta = (delta_ - 2.0 * mu * trace + d * mu**2) / d
     beta = min(beta, delta)
     shrinkage = 0.0 if beta == 0 else beta / delta
-    out = (1.0 - shrinkage) * S
-    out.flat[:: d + 1] += shrinkage * mu
-    return out
+    return _shrunk(S, shrinkage, mu)
 
 
 def _oas(S: np.ndarray, n: int) -> np.ndarray:
@@ -419,13 +471,19 @@ def _oas(S: np.ndarray, n: int) -> np.ndarray:
     d = S.shape[0]
     if d == 1:
         return S
-    alpha = float(np.mean(S**2))
-    mu = float(np.trace(S)) / d
+    alpha = float((S**2).mean())
+    mu = float(S.trace()) / d
     num = alpha + mu**2
     den = (n + 1) * (alpha - mu**2 / d)
     shrinkage = 1.0 if den == 0 else min(num / den, 1.0)
+    return _shrunk(S, shrinkage, mu)
+
+
+def _shrunk(S: np.ndarray, shrinkage: float, mu: float) -> np.ndarray:
+    """(1 - shrinkage) S + shrinkage mu I, on S's device."""
+    diagonal = array_module(S).arange(S.shape[0])
     out = (1.0 - shrinkage) * S
-    out.flat[:: d + 1] += shrinkage * mu
+    out[diagonal, diagonal] += shrinkage * mu
     return out
 
 

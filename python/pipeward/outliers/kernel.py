@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._backend import cupy, resolve_backend
+from .._backend import array_module, cupy, is_gpu_array, resolve_backend
 from .._validate import FLOAT_DTYPES, describe, float_array, workers_arg
 from ..reference import mahalanobis as reference
 
@@ -120,10 +120,20 @@ class CovarianceStats:
 
     @classmethod
     def from_data(cls, X: Any, *, workers: int | None = None) -> CovarianceStats:
-        X = native_float(float_array(X, "X", ndim=2))
-        count, mean, m2 = _core.mahalanobis_comoment(X, None, workers_arg(workers))
-        # One pass over X: a NaN or infinity anywhere shows up in the mean.
-        if not np.isfinite(mean).all():
+        """The statistics of the rows of X (float32/float64, any strides). A CuPy X is reduced
+        on its GPU (cuda/mahalanobis.cu centring + cuBLAS ``Xc^T Xc``) and gives CuPy
+        ``mean``/``comoment``; statistics merge with others of the same kind."""
+        X = float_array(X, "X", ndim=2)
+        if is_gpu_array(X):
+            from .._gpu import mahalanobis as gpu  # noqa: PLC0415 - GPU path only
+
+            cupy()  # a clear error without CuPy or a device
+            count, mean, m2 = gpu.comoment(X)
+        else:
+            X = native_float(X)
+            count, mean, m2 = _core.mahalanobis_comoment(X, None, workers_arg(workers))
+        # One pass over X: a NaN or infinity anywhere shows up in the mean (one flag read).
+        if not bool(array_module(mean).isfinite(mean).all()):
             raise ValueError(f"X: contains NaN or infinity ({describe(X)})")
         return cls(int(count), mean, m2)
 
@@ -141,6 +151,10 @@ class CovarianceStats:
         if other.n_features != self.n_features:
             raise ValueError(f"cannot merge statistics of {self.n_features} and "
                              f"{other.n_features} features")
+        if self.count and other.count and is_gpu_array(self.mean) != is_gpu_array(other.mean):
+            raise TypeError("cannot merge GPU (CuPy) statistics with host (NumPy) ones; move "
+                            "one of them explicitly (pipeward never copies between host and "
+                            "GPU silently)")
         n, mean, m2 = reference.merge_comoments((self.count, self.mean, self.comoment),
                                                 (other.count, other.mean, other.comoment))
         return CovarianceStats(int(n), mean, m2)
@@ -165,16 +179,20 @@ def comoment_of_rows(X: np.ndarray, rows: np.ndarray | None,
     return int(count), mean, m2
 
 
-def as_matrix(X: Any, name: str = "X", *,
-              check_finite: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+def as_matrix(X: Any, name: str = "X", *, check_finite: bool = True,
+              allow_gpu: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """(float array, column names or None) for an estimator input.
 
     pandas DataFrames give their column names and must be all-numeric; integer and boolean
     data become float64 (as in scikit-learn); float32/float64 arrays are used as they are.
     Rejects non-numeric data, NaN/inf, non-2-d shapes and empty data with a message (scoring
     paths pass ``check_finite=False`` and check the distances instead: one pass fewer).
+    With ``allow_gpu``, CuPy arrays (and ``__cuda_array_interface__`` objects, viewed in
+    place) are checked the same way on their device and come back as CuPy arrays.
     """
     names = None
+    if allow_gpu and is_gpu_array(X):
+        return _device_matrix(X, name, check_finite), None
     if hasattr(X, "nnz") and hasattr(X, "toarray"):
         raise TypeError(f"{name}: sparse input is not supported; pass a dense array "
                         "(X.toarray()) if it fits in memory")
@@ -220,6 +238,32 @@ def as_matrix(X: Any, name: str = "X", *,
         raise ValueError(f"{name}: contains NaN or infinity in {int(bad_rows.sum())} row(s) "
                          f"(first: row {first})")
     return X, names
+
+
+def _device_matrix(X: Any, name: str, check_finite: bool) -> Any:
+    """:func:`as_matrix` for GPU arrays: the same rules and messages, checked on the device."""
+    cp = cupy()
+    X = cp.asarray(X)  # a view for __cuda_array_interface__ objects; CuPy arrays as they are
+    kind = X.dtype.kind
+    if kind in "biu":
+        X = X.astype(cp.float64)  # as on the host (scikit-learn's rule), on the device
+    elif kind == "c":
+        raise ValueError(f"{name}: Complex data not supported, got a {describe(X)}")
+    elif kind != "f" or X.dtype.itemsize not in (4, 8):
+        raise TypeError(f"{name}: expected real numeric data, got a {describe(X)}")
+    if X.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-d array (n_samples, n_features), got a "
+                         f"{describe(X)}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name}: Found array with shape={X.shape} while at least one sample "
+                         "and one feature are required.")
+    if check_finite:
+        bad_rows = ~cp.isfinite(X).all(axis=1)
+        if bool(bad_rows.any()):  # one flag read; the row numbers only on failure
+            first = int(cp.flatnonzero(bad_rows)[0])
+            raise ValueError(f"{name}: contains NaN or infinity in {int(bad_rows.sum())} "
+                             f"row(s) (first: row {first})")
+    return X
 
 
 def _numeric_kind(dtype: Any) -> bool:

@@ -22,6 +22,8 @@ import math
 
 import numpy as np
 
+from .._backend import array_module
+
 _EPS = 1e-15
 _TINY = 1e-300
 _MAX_ITER = 10_000
@@ -265,7 +267,8 @@ def conformal_pvalues(scores: np.ndarray, calibration: np.ndarray) -> np.ndarray
 def conformal_threshold(calibration: np.ndarray, alpha: float) -> float:
     """The smallest t with p(s) <= alpha for every s > t (inf when N is too small for alpha)."""
     _check_probability(alpha)
-    cal = np.sort(np.asarray(calibration, dtype=np.float64))
+    xp = array_module(calibration)  # CuPy scores are sorted on their device; one value returns
+    cal = xp.sort(xp.asarray(calibration, dtype=xp.float64))
     k = math.floor(alpha * (cal.size + 1)) - 1  # at most k calibration scores may reach s
     if k < 0:
         return math.inf
