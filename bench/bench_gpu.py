@@ -2,7 +2,9 @@
 
 Run on a GPU host either as benchmarks (``pytest bench/bench_gpu.py``; skips without CuPy or
 a GPU) or as one script that prints the goal table for the GPU section of bench/RESULTS.md
-(``python bench/bench_gpu.py [--quick]``). GPU times are CUDA-event times from
+(``python bench/bench_gpu.py [--quick]``), then a second table for the fitted objects on the
+GPU (DriftMonitor, PsiProfile, evidently PSI, CovarianceStats, MahalanobisDetector.fit), which
+have no goal in the issue: their GPU time against the CPU path on the same data. GPU times are CUDA-event times from
 ``cupyx.profiler.benchmark`` (median); bandwidths are bytes the kernel must move divided by
 that time, compared with a measured device-to-device copy (the achievable bandwidth).
 """
@@ -130,9 +132,110 @@ def check_sha256_against_hashlib(n=256, chunk=65536):
 GOALS = [goal_clip_sum_noise, goal_ks, goal_psi, goal_mahalanobis, goal_sha256]
 
 
+# ---- the fitted objects on the GPU: no speed goal in the issue, GPU time vs the CPU path ----
+
+def _cpu_time(fn, *, repeat=3) -> float:
+    """Median wall seconds of fn() on the host."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def path_drift_monitor(F=200, n=100_000):
+    import cupy as cp
+
+    import pipeward as pw
+
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((n, F), dtype=np.float32)
+    cur = rng.standard_normal((n, F), dtype=np.float32)
+    ref_d, cur_d = cp.asarray(ref), cp.asarray(cur)
+    monitor, monitor_d = pw.DriftMonitor(ref, method="asymp"), pw.DriftMonitor(ref_d, method="asymp")
+    np.testing.assert_allclose(monitor_d.check(cur_d).psi, monitor.check(cur).psi, rtol=1e-12)
+    return {"path": f"DriftMonitor.check, {F} features x {n // 1000}k rows, fp32 (KS asymp + PSI)",
+            "time_s": _gpu_time(lambda: monitor_d.check(cur_d), repeat=5, warmup=1),
+            "cpu_s": _cpu_time(lambda: monitor.check(cur)),
+            "fit_s": _gpu_time(lambda: pw.DriftMonitor(ref_d, method="asymp"), repeat=3, warmup=1),
+            "cpu_fit_s": _cpu_time(lambda: pw.DriftMonitor(ref, method="asymp"))}
+
+
+def path_psi_profile(F=1000, n=1_000_000):
+    import cupy as cp
+
+    import pipeward as pw
+
+    rng = np.random.default_rng(1)
+    ref = rng.standard_normal((n, F), dtype=np.float32)
+    cur = rng.standard_normal((n, F), dtype=np.float32)
+    ref_d, cur_d = cp.asarray(ref), cp.asarray(cur)
+    profile, profile_d = pw.PsiProfile.fit(ref), pw.PsiProfile.fit(ref_d)
+    np.testing.assert_allclose(profile_d.psi(cur_d).get(), profile.psi(cur), rtol=1e-12)
+    return {"path": f"PsiProfile.psi (fitted quantile edges), {F} features x {n // 1000}k rows, fp32",
+            "time_s": _gpu_time(lambda: profile_d.psi(cur_d)),
+            "cpu_s": _cpu_time(lambda: profile.psi(cur)),
+            "fit_s": _gpu_time(lambda: pw.PsiProfile.fit(ref_d), repeat=3, warmup=1),
+            "cpu_fit_s": _cpu_time(lambda: pw.PsiProfile.fit(ref), repeat=1)}
+
+
+def path_psi_evidently(F=1000, n=1_000_000):
+    import cupy as cp
+
+    import pipeward as pw
+
+    rng = np.random.default_rng(2)
+    ref = rng.standard_normal((n, F), dtype=np.float32)
+    cur = rng.standard_normal((n // 2, F), dtype=np.float32) + 0.1
+    ref_d, cur_d = cp.asarray(ref), cp.asarray(cur)
+    np.testing.assert_allclose(pw.psi(ref_d, cur_d, binning="evidently").get(),
+                               pw.psi(ref, cur, binning="evidently"), rtol=1e-12)
+    return {"path": f"psi(binning='evidently'), {F} features x {n // 1000}k + {n // 2000}k rows, fp32",
+            "time_s": _gpu_time(lambda: pw.psi(ref_d, cur_d, binning="evidently"), repeat=5),
+            "cpu_s": _cpu_time(lambda: pw.psi(ref, cur, binning="evidently"), repeat=1)}
+
+
+def path_covariance_stats(n=1_000_000, d=256, dtype="float32"):
+    import cupy as cp
+
+    import pipeward as pw
+
+    X = cp.random.standard_normal((n, d), dtype=dtype)
+    t = _gpu_time(lambda: pw.CovarianceStats.from_data(X), repeat=5)
+    X64 = X.astype(cp.float64)
+    t_gemm = _gpu_time(lambda: X64.T @ X64, repeat=5)  # the float64 SYRK-sized GEMM alone
+    host = X.get()
+    return {"path": f"CovarianceStats.from_data n={n:,} d={d} {dtype} (float64 comoment)",
+            "time_s": t, "peer_s": t_gemm,
+            "cpu_s": _cpu_time(lambda: pw.CovarianceStats.from_data(host), repeat=1)}
+
+
+def path_detector_fit(n=1_000_000, d=64, method="ledoit_wolf"):
+    import cupy as cp
+
+    import pipeward as pw
+
+    X = cp.random.standard_normal((n, d), dtype=cp.float32)
+    host = X.get()
+    return {"path": f"MahalanobisDetector({method!r}).fit n={n:,} d={d} fp32 (stats, eigh, distances, threshold)",
+            "time_s": _gpu_time(lambda: pw.MahalanobisDetector(method).fit(X), repeat=3, warmup=1),
+            "cpu_s": _cpu_time(lambda: pw.MahalanobisDetector(method).fit(host), repeat=1)}
+
+
+PATHS = [path_drift_monitor, path_psi_profile, path_psi_evidently, path_covariance_stats,
+         path_detector_fit]
+
+
 @pytest.mark.parametrize("goal", GOALS, ids=lambda g: g.__name__)
 def test_goal(benchmark, goal):
     result = benchmark.pedantic(goal, rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.__name__)
+def test_path(benchmark, path):
+    result = benchmark.pedantic(path, rounds=1, iterations=1)
     benchmark.extra_info.update(result)
 
 
@@ -160,6 +263,18 @@ def main() -> int:
         peer = f"{r['peer_s']:.4g}" if "peer_s" in r else "-"
         met = "yes" if r["fraction"] >= r["target"] else "NO"
         print(f"| {r['goal']} | {r['time_s']:.4g} | {peer} | {r['fraction'] / r['target']:.2f} | {met} |")
+    quick_paths = {path_drift_monitor: {"F": 20}, path_psi_profile: {"n": 100_000},
+                   path_psi_evidently: {"n": 100_000}, path_covariance_stats: {"n": 100_000},
+                   path_detector_fit: {"n": 100_000}} if args.quick else {}
+    print()
+    print("| GPU path | GPU time (s) | CPU path (s) | CPU / GPU | fit: GPU / CPU (s) |")
+    print("|---|---|---|---|---|")
+    for path in PATHS:
+        r = path(**quick_paths.get(path, {}))
+        fit = f"{r['fit_s']:.4g} / {r['cpu_fit_s']:.4g}" if "fit_s" in r else "-"
+        extra = f" (bare GEMM {r['peer_s']:.4g} s)" if "peer_s" in r else ""
+        print(f"| {r['path']}{extra} | {r['time_s']:.4g} | {r['cpu_s']:.4g} | "
+              f"{r['cpu_s'] / r['time_s']:.1f}x | {fit} |")
     return 0
 
 
