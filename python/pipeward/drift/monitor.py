@@ -99,8 +99,8 @@ class DriftMonitor:
 
         view = numeric.T
         self._sorted = gpu.sort_features(view)  # C-contiguous (F, n), NaNs last
-        self._sorted_counts = (~array_module(numeric).isnan(self._sorted)).sum(axis=1).get()
-        self._sorted_counts = self._sorted_counts.astype(np.int64)
+        not_nan = ~array_module(numeric).isnan(self._sorted)
+        self._sorted_counts = not_nan.sum(axis=1).get().astype(np.int64)
         self._check_counts()
         self._edges = gpu.edges(view, bins, binning, sorted_ref=self._sorted)
         self._ref_counts = gpu.psi_counts(view, self._edges)
