@@ -149,6 +149,9 @@ void bind_drift(py::module_& m) {
         "Batched two-sample KS over (features, samples) views; alternative 0/1/2 = two-sided/"
         "less/greater, method 0/1/2 = auto/exact/asymp; xi_sorted: rows already ascending with "
         "NaNs last (np.sort order). Returns (statistic, pvalue, location, sign, n1, n2, status).");
+  m.def("drift_ks_bucketed", &dr::ks_bucketed_applies, py::arg("n1"), py::arg("n2"),
+        "Whether drift_ks_2samp takes samples of these sizes unsorted (its bucketed statistic); "
+        "otherwise it sorts them itself, more slowly than NumPy.");
   m.def("drift_gather_rows", &gather_rows, py::arg("x").noconvert(), py::arg("workers") = py::none(),
         "Copy a (features, samples) view of any strides into a C-ordered array, in cache tiles.");
   m.def("drift_psi_counts", &psi_counts, py::arg("x").noconvert(), py::arg("edges").noconvert(),

@@ -10,6 +10,7 @@
 #include <tuple>
 #include <vector>
 
+#include "drift_ks_buckets.hpp"
 #include "pipeward/drift.hpp"
 
 namespace pipeward::drift {
@@ -21,9 +22,10 @@ constexpr int64_t kMaxAutoN = 10000;  // scipy: 'auto' is exact when max(n1, n2)
 
 constexpr int64_t kBlock = 8;  // features gathered together: one pass over a row-major table
 
-// Sorted, NaN-free values of a block of features: the fitted rows as they are, or sorted copies
-// gathered in one sweep over the samples (a cache line of a (rows, features) table holds 8
-// features, so gathering columns one by one would read the table 8 times).
+// Sorted, NaN-free values of a block of features (samples too small for buckets): the fitted
+// rows as they are, or sorted copies gathered in one sweep over the samples (a cache line of a
+// (rows, features) table holds 8 features, so gathering columns one by one would read the
+// table 8 times).
 template <typename T>
 struct PreparedBlock {
   std::vector<T> values[kBlock];
@@ -43,18 +45,21 @@ struct PreparedBlock {
       }
       return;
     }
-    for (int64_t b = 0; b < count; ++b) {
-      values[b].resize(static_cast<size_t>(x.n));
-      n[b] = 0;
-    }
+    for (int64_t b = 0; b < count; ++b) values[b].resize(static_cast<size_t>(x.n));
     const T* base = x.data + f0 * x.feature_stride;
+    // Rows are a stride apart: fetch well ahead, or the sweep waits on memory at every row.
+    constexpr int64_t kAhead = 24;
     for (int64_t s = 0; s < x.n; ++s) {
       const T* row = base + s * x.sample_stride;
-      for (int64_t b = 0; b < count; ++b) {
-        const T v = row[b * x.feature_stride];
-        values[b][n[b]] = v;
-        n[b] += std::isnan(v) ? 0 : 1;  // a NaN is overwritten by the next value
+      if (s + kAhead < x.n) __builtin_prefetch(row + kAhead * x.sample_stride);
+      for (int64_t b = 0; b < count; ++b) values[b][s] = row[b * x.feature_stride];
+    }
+    for (int64_t b = 0; b < count; ++b) {  // NaNs are rare: drop them in a second pass
+      auto end = values[b].end();
+      if (std::any_of(values[b].begin(), end, [](T v) { return std::isnan(v); })) {
+        end = std::remove_if(values[b].begin(), end, [](T v) { return std::isnan(v); });
       }
+      n[b] = end - values[b].begin();
     }
     scratch.resize(static_cast<size_t>(2 * x.n) * sizeof(T) + 16);
     for (int64_t b = 0; b < count; ++b) {
@@ -73,13 +78,28 @@ void ks_2samp(const Samples<T>& x1, const Samples<T>& x2, Alternative alt, Metho
   const int64_t F = x1.n_features;
   std::vector<KsStat> stats(static_cast<size_t>(F));
 
-  const int64_t blocks = (F + kBlock - 1) / kBlock;
+  // Large samples skip the sorts (drift_ks_buckets.cpp).
+  const bool bucketed = !(x1.presorted && x2.presorted) && ks_bucketed_applies(x1.n, x2.n);
+  // Bucketed blocks are as wide as allowed, in a number of blocks the threads share evenly.
+  int64_t block = kBlock;
+  if (bucketed) {
+    int64_t wide = (F + kBlockFeatures - 1) / kBlockFeatures;
+    if (wide > 1) wide = (wide + threads - 1) / threads * threads;
+    block = (F + wide - 1) / wide;
+  }
+  const int64_t blocks = (F + block - 1) / block;
 #pragma omp parallel num_threads(threads)
   {
     PreparedBlock<T> a, b;
+    // Kept per thread between calls: fresh pages for every call cost more than the work.
+    static thread_local BucketScratch<T> scratch;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t blk = 0; blk < blocks; ++blk) {
-      const int64_t f0 = blk * kBlock, count = std::min(kBlock, F - f0);
+      const int64_t f0 = blk * block, count = std::min(block, F - f0);
+      if (bucketed) {
+        ks_bucketed_block(x1, x2, f0, count, omit_nan, &stats[f0], scratch);
+        continue;
+      }
       a.load(x1, f0, count);
       b.load(x2, f0, count);
       for (int64_t c = 0; c < count; ++c) {
@@ -96,6 +116,7 @@ void ks_2samp(const Samples<T>& x1, const Samples<T>& x2, Alternative alt, Metho
         stats[f0 + c] = s;
       }
     }
+    scratch.trim();
   }
 
   // Choose d, its side and the method per feature, as scipy does.

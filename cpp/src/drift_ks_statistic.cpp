@@ -6,6 +6,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "drift_ks_merge.hpp"
 #include "pipeward/drift.hpp"
 
 namespace pipeward::drift {
@@ -158,50 +159,9 @@ KsStat ks_merge(const T* a, int64_t n1, const T* b, int64_t n2) {
 
 template <typename T>
 KsStat ks_merge_general(const T* a, int64_t n1, const T* b, int64_t n2) {
-  // scipy evaluates F1 - F2 at every element of concat(sorted a, sorted b) with
-  // searchsorted(side="right"), i.e. at the end of each run of tied values, and takes the
-  // first argmax / argmin: a value from a beats an equal-gap value from b, and the smaller value
-  // wins within each sample. Track the extremes over a's values and b's values separately.
-  constexpr double inf = std::numeric_limits<double>::infinity();
-  double max_a = -inf, max_b = -inf, min_a = inf, min_b = inf;
-  T lmax_a{}, lmax_b{}, lmin_a{}, lmin_b{};
-  // One element of the pooled order per step, chosen without a branch (the comparison is a coin
-  // flip on continuous data); the gap is looked at when the run of equal values ends. The exact
-  // gap is key / (n1 n2) with the integer key = i n2 - j n1: while n1 n2 < 2^50 a key below the
-  // best one cannot round to a larger double, so the two divisions NumPy performs (and whose
-  // rounding decides ties) are only done for keys that can win.
-  const bool exact_keys = static_cast<double>(n1) * static_cast<double>(n2) < 0x1p50;
-  int64_t kmax_a = INT64_MIN, kmax_b = INT64_MIN, kmin_a = INT64_MAX, kmin_b = INT64_MAX;
-  int64_t i = 0, j = 0;
-  bool has_a = false, has_b = false;
-  for (int64_t step = 0, total = n1 + n2; step < total; ++step) {
-    const T va = a[i < n1 ? i : n1 - 1], vb = b[j < n2 ? j : n2 - 1];
-    const bool take_a = (i < n1) & ((j >= n2) | (va <= vb));
-    const T v = take_a ? va : vb;
-    i += take_a;
-    j += !take_a;
-    has_a |= take_a;
-    has_b |= !take_a;
-    const bool tie_a = (i < n1) & (a[i < n1 ? i : n1 - 1] == v);
-    const bool tie_b = (j < n2) & (b[j < n2 ? j : n2 - 1] == v);
-    if (tie_a | tie_b) continue;
-    const int64_t key = exact_keys ? i * n2 - j * n1 : 0;
-    const bool cand = !exact_keys || (has_a && (key >= kmax_a || key <= kmin_a)) ||
-                      (has_b && (key >= kmax_b || key <= kmin_b));
-    if (cand) {
-      const double gap = ecdf_gap(i, n1, j, n2);
-      if (has_a) {
-        if (gap > max_a) { max_a = gap; lmax_a = v; kmax_a = key; }
-        if (gap < min_a) { min_a = gap; lmin_a = v; kmin_a = key; }
-      }
-      if (has_b) {
-        if (gap > max_b) { max_b = gap; lmax_b = v; kmax_b = key; }
-        if (gap < min_b) { min_b = gap; lmin_b = v; kmin_b = key; }
-      }
-    }
-    has_a = has_b = false;
-  }
-  return finish(max_a, lmax_a, max_b, lmax_b, min_a, lmin_a, min_b, lmin_b, n1, n2);
+  KsMerge<T> merge(n1, n2);
+  merge.run(a, n1, b, n2, 0, 0);
+  return merge.result();
 }
 
 template void sort_values<float>(float*, int64_t, void*);

@@ -95,6 +95,11 @@ template <typename T>
 void ks_2samp(const Samples<T>& x1, const Samples<T>& x2, Alternative alt, Method method,
               bool omit_nan, const KsOut& out, int threads);
 
+// Whether ks_2samp takes samples of n1 and n2 values unsorted (the bucketed statistic of
+// drift_ks_buckets.cpp: large enough to gain, small enough for 32-bit bucket offsets and exact
+// integer gap keys); otherwise it sorts them, and callers with a faster sort may do it first.
+bool ks_bucketed_applies(int64_t n1, int64_t n2);
+
 // Copy a strided (features, samples) view into out (features x n, C order) in cache-sized
 // tiles: a transposing gather that reads each cache line of a (rows, features) table once.
 template <typename T>

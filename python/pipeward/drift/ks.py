@@ -104,9 +104,14 @@ def ks_2samp(data1: Any, data2: Any, alternative: Alternative = "two-sided",
         out = gpu.ks_2samp(v1, v2, ALTERNATIVES.index(alternative), METHODS.index(method),
                            nan_policy == "omit")
     else:
-        out = _core.drift_ks_2samp(sorted_rows(v1, workers), sorted_rows(v2, workers),
+        # Large samples go in as they are (the kernel's bucketed statistic never sorts them
+        # whole); small ones are sorted by NumPy first, which beats the kernel's own sort.
+        presort = not _core.drift_ks_bucketed(v1.shape[1], v2.shape[1])
+        out = _core.drift_ks_2samp(sorted_rows(v1, workers) if presort else v1,
+                                   sorted_rows(v2, workers) if presort else v2,
                                    ALTERNATIVES.index(alternative), METHODS.index(method),
-                                   nan_policy == "omit", workers, x1_sorted=True, x2_sorted=True)
+                                   nan_policy == "omit", workers, x1_sorted=presort,
+                                   x2_sorted=presort)
     return package_result(out, shape1)
 
 

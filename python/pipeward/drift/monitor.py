@@ -152,10 +152,14 @@ class DriftMonitor:
                 ks_stat[num_idx], ks_p[num_idx], psi[num_idx], nan_cur[num_idx] = \
                     self._check_gpu(view)
             elif "ks" in self.tests:
-                out = _core.drift_ks_2samp(self._sorted, sorted_rows(view, self.workers),
+                # The sorted reference is merged with the window as it is when it is large
+                # (the bucketed statistic), or with a sorted copy of it.
+                presort = not _core.drift_ks_bucketed(self._sorted.shape[1], view.shape[1])
+                out = _core.drift_ks_2samp(self._sorted,
+                                           sorted_rows(view, self.workers) if presort else view,
                                            ALTERNATIVES.index("two-sided"),
                                            METHODS.index(self.method), True, self.workers,
-                                           x1_sorted=True, x2_sorted=True)
+                                           x1_sorted=True, x2_sorted=presort)
                 res = package_result(out, (len(num_idx),))
                 ks_stat[num_idx], ks_p[num_idx] = res.statistic, res.pvalue
                 nan_cur[num_idx] = view.shape[1] - res.n2

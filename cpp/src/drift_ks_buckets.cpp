@@ -1,0 +1,431 @@
+// The KS statistic of a large feature without sorting its samples. Values are counted into
+// buckets by a monotone map of their value; the ECDF gap at each bucket's end is then known
+// exactly, and inside a bucket it can rise by at most its count from sample 1 (and fall by at
+// most its count from sample 2). Only buckets whose bound reaches the best gap seen so far can
+// hold scipy's extremes, so only they are refined: bucketed again, or sorted and merged when
+// small. On continuous data a few dozen buckets of a few dozen values survive, so a feature
+// costs three linear passes instead of two sorts. Every value that can tie the extremes is
+// still merged in ascending order, so statistic and location are scipy's to the bit.
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "drift_ks_buckets.hpp"
+#include "drift_ks_merge.hpp"
+#include "drift_ks_sweep.hpp"
+#include "pipeward/cpu_features.hpp"
+
+namespace pipeward::drift {
+
+namespace {
+
+constexpr int64_t kLeafValues = 384;  // below this a stretch is sorted and merged outright
+constexpr int kMaxDepth = 4;          // past this (pathological clustering) sort as well
+constexpr int64_t kMinBuckets = 64, kMaxBuckets = 8192;  // ids are 16-bit, NaN bucket included
+
+// About 16 values a bucket: small enough that few values survive, few enough to stay in cache.
+int64_t bucket_count(int64_t values) {
+  int64_t buckets = kMinBuckets;
+  while (buckets < values / 16 && buckets < kMaxBuckets) buckets *= 2;
+  return buckets;
+}
+
+// v -> bucket in [0, buckets) by bucket_of (drift_ks_sweep.hpp): equal-width over [lo, hi].
+struct BucketMap {
+  double lo = 0.0, scale = 1.0, last = 0.0;
+
+  BucketMap(double lo_, double hi, int64_t buckets) : lo(lo_), last(double(buckets - 1)) {
+    double s = static_cast<double>(buckets) / (hi - lo);
+    if (std::isinf(hi - lo)) s = static_cast<double>(buckets) * 0.5 / (hi * 0.5 - lo * 0.5);
+    scale = hi > lo && std::isfinite(s) && s > 0 ? s : 1.0;
+  }
+  int64_t operator()(double v) const { return bucket_of(v, lo, scale, last); }
+  // out[i] = bucket of x[i] (NaN-free).
+  template <typename T>
+  void assign(const T* x, int64_t n, uint32_t* out) const {
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<uint32_t>((*this)(static_cast<double>(x[i])));
+  }
+};
+
+// Widens [*lo, *hi] to x's values, infinities clamped to +-DBL_MAX (no NaN arrives here).
+// Eight running extremes per side break the dependency chain and let the compiler vectorise.
+template <typename T>
+void value_range(const T* x, int64_t n, double* lo, double* hi) {
+  constexpr int kLanes = 8;
+  double l[kLanes], h[kLanes];
+  for (int k = 0; k < kLanes; ++k) {
+    l[k] = *lo;
+    h[k] = *hi;
+  }
+  const auto widen = [&l, &h](int k, T x_value) {
+    double v = static_cast<double>(x_value);
+    v = v > -DBL_MAX ? v : -DBL_MAX;
+    v = v < DBL_MAX ? v : DBL_MAX;
+    l[k] = v < l[k] ? v : l[k];
+    h[k] = v > h[k] ? v : h[k];
+  };
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int k = 0; k < kLanes; ++k) widen(k, x[i + k]);
+  }
+  for (int k = 0; i < n; ++i, ++k) widen(k, x[i]);
+  for (int k = 0; k < kLanes; ++k) {
+    *lo = std::min(*lo, l[k]);
+    *hi = std::max(*hi, h[k]);
+  }
+}
+
+// Copies each value whose bucket was kept to its bucket's next slot (next[k] < 0: not kept).
+template <typename T>
+void gather_kept(const T* x, const uint32_t* bucket, int64_t n, int32_t* next, T* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    int32_t& p = next[bucket[i]];
+    if (p >= 0) out[p++] = x[i];
+  }
+}
+
+// A kept bucket: where its values sit (in the level's buffers, or in a sorted sample) and how
+// many values of each sample lie below it.
+struct Stretch {
+  int64_t start_a, count_a, start_b, count_b, i0, j0;
+};
+
+template <typename T>
+struct Refiner {
+  KsMerge<T> merge;
+  bool a_sorted;               // sample 1 arrives sorted (a fitted reference): never re-sorted
+  int64_t lb_plus, lb_minus;   // extreme gap keys attained so far: bounds on the result
+  BucketScratch<T>& scratch;
+
+  Refiner(int64_t n1, int64_t n2, bool sorted, BucketScratch<T>& s)
+      : merge(n1, n2), a_sorted(sorted), lb_plus(INT64_MIN), lb_minus(INT64_MAX), scratch(s) {
+    scratch.level(kMaxDepth);  // every level exists up front: references to them stay valid
+  }
+
+  // From the bucket counts of a stretch with i0 / j0 values below it: tighten the bounds with
+  // the gap after each non-empty bucket (attained: a run of ties never spans two buckets), then
+  // list the buckets whose gap can reach a bound inside them (>=: an equal gap further left
+  // would be scipy's location), with offsets for their values in start_a / start_b (-1: not
+  // kept). A sorted sample 1's offsets are positions in it.
+  std::vector<Stretch> keep(const uint32_t* ca, const uint32_t* cb, int64_t buckets, int64_t i0,
+                            int64_t j0, int32_t* start_a, int32_t* start_b, int64_t* size_a,
+                            int64_t* size_b) {
+    const int64_t n1 = merge.n1, n2 = merge.n2;
+    int64_t key = i0 * n2 - j0 * n1;
+    for (int64_t k = 0; k < buckets; ++k) {
+      if (ca[k] == 0 && cb[k] == 0) continue;
+      key += static_cast<int64_t>(ca[k]) * n2 - static_cast<int64_t>(cb[k]) * n1;
+      lb_plus = std::max(lb_plus, key);
+      lb_minus = std::min(lb_minus, key);
+    }
+    std::vector<Stretch> kept;
+    int64_t below_a = 0, below_b = 0;
+    *size_a = *size_b = 0;
+    key = i0 * n2 - j0 * n1;
+    for (int64_t k = 0; k < buckets; ++k) {
+      const int64_t ck = ca[k], dk = cb[k];
+      start_a[k] = start_b[k] = -1;
+      if (ck == 0 && dk == 0) continue;
+      if (key + ck * n2 >= lb_plus || key - dk * n1 <= lb_minus) {
+        start_a[k] = static_cast<int32_t>(a_sorted ? below_a : *size_a);
+        start_b[k] = static_cast<int32_t>(*size_b);
+        kept.push_back({start_a[k], ck, start_b[k], dk, i0 + below_a, j0 + below_b});
+        *size_a += ck;
+        *size_b += dk;
+      }
+      below_a += ck;
+      below_b += dk;
+      key += ck * n2 - dk * n1;
+    }
+    return kept;
+  }
+
+  // Values a[0..na) and b[0..nb) (one stretch of the pooled order, unsorted unless a_sorted),
+  // with i0 and j0 values of each sample below them; depth >= 1 (the top level is the block's).
+  void refine(const T* a, int64_t na, const T* b, int64_t nb, int64_t i0, int64_t j0, int depth) {
+    double lo = DBL_MAX, hi = -DBL_MAX;  // infinities count as +-DBL_MAX: they land in the ends
+    value_range(a, na, &lo, &hi);
+    value_range(b, nb, &lo, &hi);
+    if (na + nb <= kLeafValues || depth >= kMaxDepth || !(lo < hi)) {
+      leaf(a, na, b, nb, i0, j0);
+      return;
+    }
+    const int64_t buckets = bucket_count(na + nb);
+    const BucketMap map(lo, hi, buckets);
+    auto& level = scratch.level(depth);
+    level.bucket_a.resize(static_cast<size_t>(na));
+    level.bucket_b.resize(static_cast<size_t>(nb));
+    map.assign(a, na, level.bucket_a.data());
+    map.assign(b, nb, level.bucket_b.data());
+    level.count_a.assign(static_cast<size_t>(buckets), 0);
+    level.count_b.assign(static_cast<size_t>(buckets), 0);
+    for (int64_t i = 0; i < na; ++i) ++level.count_a[level.bucket_a[i]];
+    for (int64_t j = 0; j < nb; ++j) ++level.count_b[level.bucket_b[j]];
+    level.start_a.resize(static_cast<size_t>(buckets));
+    level.start_b.resize(static_cast<size_t>(buckets));
+    int64_t size_a, size_b;
+    const std::vector<Stretch> kept =
+        keep(level.count_a.data(), level.count_b.data(), buckets, i0, j0, level.start_a.data(),
+             level.start_b.data(), &size_a, &size_b);
+    // The kept values, grouped by bucket in the order met, into buffers this level owns while
+    // its children run; a sorted sample needs no copy, its buckets are runs of it.
+    std::vector<T> own_a(std::move(level.values_a)), own_b(std::move(level.values_b));
+    own_b.resize(static_cast<size_t>(size_b));
+    if (!a_sorted) {
+      own_a.resize(static_cast<size_t>(size_a));
+      level.next = level.start_a;
+      gather_kept(a, level.bucket_a.data(), na, level.next.data(), own_a.data());
+    }
+    level.next = level.start_b;
+    gather_kept(b, level.bucket_b.data(), nb, level.next.data(), own_b.data());
+    const T* from_a = a_sorted ? a : own_a.data();
+    for (const Stretch& k : kept) {
+      refine(from_a + k.start_a, k.count_a, own_b.data() + k.start_b, k.count_b, k.i0, k.j0,
+             depth + 1);
+    }
+    // Hand the buffers back for reuse by the next stretch.
+    scratch.level(depth).values_a = std::move(own_a);
+    scratch.level(depth).values_b = std::move(own_b);
+  }
+
+  void leaf(const T* a, int64_t na, const T* b, int64_t nb, int64_t i0, int64_t j0) {
+    if (na + nb == 0) return;
+    // Sort copies: a sorted sample's stretch is the caller's memory.
+    std::vector<T>& sa = scratch.leaf_a;
+    std::vector<T>& sb = scratch.leaf_b;
+    sa.assign(a, a + na);
+    sb.assign(b, b + nb);
+    if (!a_sorted) sort_stretch(sa);
+    sort_stretch(sb);
+    merge.run(sa.data(), na, sb.data(), nb, i0, j0);
+  }
+
+  void sort_stretch(std::vector<T>& v) {
+    if (v.size() < 512) {
+      std::sort(v.begin(), v.end());
+      return;
+    }
+    scratch.radix.resize(2 * v.size() * sizeof(T) + 16);
+    sort_values(v.data(), static_cast<int64_t>(v.size()), scratch.radix.data());
+  }
+};
+
+// The finite-clamped range of the block's features in x, widened into lo / hi: exact from the
+// ends of a sorted sample, else from about 1,024 rows spread over it. Values outside an
+// estimated range only land in the end buckets, which refinement sorts out.
+template <typename T>
+void block_range(const Samples<T>& x, int64_t f0, int64_t count, double* lo, double* hi) {
+  const int64_t step = std::max<int64_t>(1, x.n / 1024);
+  for (int64_t c = 0; c < count; ++c) {
+    const T* row = x.data + (f0 + c) * x.feature_stride;
+    const auto widen = [&](T value) {
+      if (std::isnan(value)) return;
+      const double v = std::clamp(static_cast<double>(value), -DBL_MAX, DBL_MAX);
+      lo[c] = std::min(lo[c], v);
+      hi[c] = std::max(hi[c], v);
+    };
+    if (x.presorted) {
+      int64_t k = x.n;
+      while (k > 0 && std::isnan(row[k - 1])) --k;  // NaNs sort last
+      if (k > 0) {
+        widen(row[0]);
+        widen(row[k - 1]);
+      }
+    } else {
+      for (int64_t s = 0; s < x.n; s += step) widen(row[s * x.sample_stride]);
+    }
+  }
+}
+
+}  // namespace
+
+bool ks_bucketed_applies(int64_t n1, int64_t n2) {
+  return n1 >= kBucketedMinValues && n2 >= kBucketedMinValues && n1 <= kBucketedMaxValues &&
+         n2 <= kBucketedMaxValues && static_cast<double>(n1) * static_cast<double>(n2) < 0x1p50;
+}
+
+template <typename T>
+void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, int64_t count,
+                       bool omit_nan, KsStat* out, BucketScratch<T>& scratch) {
+  const int64_t buckets = bucket_count(x1.n + x2.n);
+  const int64_t width = buckets + 1;  // the last bucket holds the NaNs
+  double lo[kBlockFeatures], hi[kBlockFeatures];
+  std::fill(lo, lo + count, DBL_MAX);
+  std::fill(hi, hi + count, -DBL_MAX);
+  block_range(x1, f0, count, lo, hi);
+  block_range(x2, f0, count, lo, hi);
+  std::vector<BucketMap> maps;
+  double map_lo[kBlockFeatures], map_scale[kBlockFeatures];
+  for (int64_t c = 0; c < count; ++c) {
+    maps.emplace_back(lo[c] <= hi[c] ? lo[c] : 0.0, lo[c] <= hi[c] ? hi[c] : 0.0, buckets);
+    map_lo[c] = maps[c].lo;
+    map_scale[c] = maps[c].scale;
+  }
+  const SweepMaps sweep_maps{map_lo, map_scale, static_cast<double>(buckets - 1), width};
+
+  // Count every value into its bucket, remembering the bucket of each unsorted one (row by row:
+  // rows of a (rows, features) table hold the block's features side by side, so one sweep
+  // reads each cache line once).
+  auto count_sample = [&](const Samples<T>& x, std::vector<uint32_t>& counts,
+                          std::vector<uint16_t>& ids) {
+    counts.assign(static_cast<size_t>(count * width), 0);
+    if (x.presorted) {
+      for (int64_t c = 0; c < count; ++c) {
+        const T* row = x.data + (f0 + c) * x.feature_stride;
+        uint32_t* cnt = counts.data() + c * width;
+        int64_t k = x.n;
+        while (k > 0 && std::isnan(row[k - 1])) --k;
+        cnt[buckets] = static_cast<uint32_t>(x.n - k);
+        // Sorted: each bucket is one run, so note where runs end (stores only, no chain).
+        int64_t* end = scratch.run_end(buckets);
+        if (isa_enabled(Isa::avx512)) {
+          ks_sorted_ends_avx512(row, k, maps[c].lo, maps[c].scale, maps[c].last, end);
+        } else {
+          ks_sorted_ends_portable(row, k, maps[c].lo, maps[c].scale, maps[c].last, end);
+        }
+        int64_t prev = 0;
+        for (int64_t b = 0; b < buckets; ++b) {
+          if (end[b] > prev) {
+            cnt[b] = static_cast<uint32_t>(end[b] - prev);
+            prev = end[b];
+          }
+        }
+      }
+      return;
+    }
+    ids.resize(static_cast<size_t>(count * x.n));
+    const T* base = x.data + f0 * x.feature_stride;
+    if (isa_enabled(Isa::avx512)) {
+      ks_sweep_avx512(base, x.n, x.sample_stride, x.feature_stride, count, sweep_maps, ids.data(),
+                      counts.data());
+    } else {
+      ks_sweep_portable(base, x.n, x.sample_stride, x.feature_stride, count, sweep_maps,
+                        ids.data(), counts.data());
+    }
+  };
+  count_sample(x1, scratch.block_count_a, scratch.block_ids_a);
+  count_sample(x2, scratch.block_count_b, scratch.block_ids_b);
+
+  // Per feature: sizes, NaN policy, and the buckets that can hold the extremes.
+  std::vector<Refiner<T>> refiners;
+  std::vector<std::vector<Stretch>> kept(static_cast<size_t>(count));
+  int64_t kept_a = 0, kept_b = 0;  // values to copy out, all features
+  scratch.start_a.assign(static_cast<size_t>(count * width), -1);
+  scratch.start_b.assign(static_cast<size_t>(count * width), -1);
+  scratch.block_values_a.resize(static_cast<size_t>(count));
+  scratch.block_values_b.resize(static_cast<size_t>(count));
+  for (int64_t c = 0; c < count; ++c) {
+    const uint32_t* ca = scratch.block_count_a.data() + c * width;
+    const uint32_t* cb = scratch.block_count_b.data() + c * width;
+    KsStat& s = out[c];
+    s = KsStat();
+    s.n1 = x1.n - ca[buckets];
+    s.n2 = x2.n - cb[buckets];
+    if ((ca[buckets] > 0 || cb[buckets] > 0) && !omit_nan) {
+      s.status = KsStatus::nan_input;
+    } else if (s.n1 == 0 || s.n2 == 0) {
+      s.status = KsStatus::empty;
+    }
+    refiners.emplace_back(std::max<int64_t>(s.n1, 1), std::max<int64_t>(s.n2, 1), x1.presorted,
+                          scratch);
+    if (s.status != KsStatus::ok) continue;
+    int64_t size_a, size_b;
+    kept[c] = refiners[c].keep(ca, cb, buckets, 0, 0, &scratch.start_a[c * width],
+                               &scratch.start_b[c * width], &size_a, &size_b);
+    if (!x1.presorted) scratch.block_values_a[c].resize(static_cast<size_t>(size_a));
+    scratch.block_values_b[c].resize(static_cast<size_t>(size_b));
+    kept_a += x1.presorted ? 0 : size_a;
+    kept_b += size_b;
+  }
+  // Copy out the kept buckets' values (the NaN bucket is never kept; a sorted sample's kept
+  // buckets are runs of it and need no copy). Their rows have left the cache by now and a kept
+  // value is a coin flip away, so a branch-free pass first lists the kept values, then a second
+  // fetches them with independent, prefetched loads.
+  auto extract = [&](const Samples<T>& x, const std::vector<uint16_t>& ids, int64_t total,
+                     const std::vector<int32_t>& start, std::vector<std::vector<T>>& values) {
+    // Which buckets are kept, one bit each: the whole block's bitmap sits in L1.
+    const int64_t words = (width + 63) / 64;
+    std::vector<uint64_t>& kept_bits = scratch.kept_bits;
+    kept_bits.assign(static_cast<size_t>(count * words), 0);
+    for (int64_t c = 0; c < count; ++c) {
+      for (int64_t k = 0; k < width; ++k) {
+        if (start[c * width + k] >= 0) kept_bits[c * words + k / 64] |= uint64_t{1} << (k % 64);
+      }
+    }
+    std::vector<PendingValue>& pending = scratch.pending;
+    pending.resize(static_cast<size_t>(total) + 1);
+    const uint16_t* id = ids.data();
+    int64_t m = 0;
+    for (int64_t i = 0; i < x.n; ++i) {
+      for (int64_t c = 0; c < count; ++c) {
+        const uint32_t k = id[i * count + c];
+        pending[m] = {i * x.sample_stride + c * x.feature_stride, static_cast<int32_t>(c),
+                      static_cast<int32_t>(k)};
+        m += (kept_bits[c * words + k / 64] >> (k % 64)) & 1;
+      }
+    }
+    std::vector<int32_t>& next = scratch.next;
+    next = start;
+    const T* base = x.data + f0 * x.feature_stride;
+    constexpr int64_t kAhead = 16;
+    for (int64_t q = 0; q < m; ++q) {
+      if (q + kAhead < m) __builtin_prefetch(base + pending[q + kAhead].offset);
+      const PendingValue& v = pending[q];
+      values[v.feature][next[v.feature * width + v.bucket]++] = base[v.offset];
+    }
+  };
+  if (!x1.presorted) {
+    extract(x1, scratch.block_ids_a, kept_a, scratch.start_a, scratch.block_values_a);
+  }
+  extract(x2, scratch.block_ids_b, kept_b, scratch.start_b, scratch.block_values_b);
+
+  // Refine each feature's kept buckets in ascending order.
+  for (int64_t c = 0; c < count; ++c) {
+    KsStat& s = out[c];
+    if (s.status != KsStatus::ok) continue;
+    const T* from_a = x1.presorted ? x1.data + (f0 + c) * x1.feature_stride
+                                   : scratch.block_values_a[c].data();
+    const T* from_b = scratch.block_values_b[c].data();
+    for (const Stretch& k : kept[c]) {
+      refiners[c].refine(from_a + k.start_a, k.count_a, from_b + k.start_b, k.count_b, k.i0,
+                         k.j0, 1);
+    }
+    const int64_t n1 = s.n1, n2 = s.n2;
+    s = refiners[c].merge.result();
+    s.n1 = n1;
+    s.n2 = n2;
+  }
+}
+
+template <typename T>
+typename BucketScratch<T>::Level& BucketScratch<T>::level(int depth) {
+  if (levels.size() <= static_cast<size_t>(depth)) levels.resize(static_cast<size_t>(depth) + 1);
+  return levels[static_cast<size_t>(depth)];
+}
+
+template <typename T>
+int64_t* BucketScratch<T>::run_end(int64_t buckets) {
+  run_ends.assign(static_cast<size_t>(buckets), 0);
+  return run_ends.data();
+}
+
+template <typename T>
+void BucketScratch<T>::trim() {
+  // A thread keeps its buffers between calls unless they grew large.
+  size_t bytes = (block_ids_a.capacity() + block_ids_b.capacity()) * sizeof(uint16_t);
+  for (const auto& v : block_values_a) bytes += v.capacity() * sizeof(T);
+  for (const auto& v : block_values_b) bytes += v.capacity() * sizeof(T);
+  for (const Level& l : levels) bytes += (l.values_a.capacity() + l.values_b.capacity()) * sizeof(T);
+  if (bytes > (size_t{64} << 20)) *this = BucketScratch<T>();
+}
+
+template struct BucketScratch<float>;
+template struct BucketScratch<double>;
+template void ks_bucketed_block<float>(const Samples<float>&, const Samples<float>&, int64_t,
+                                       int64_t, bool, KsStat*, BucketScratch<float>&);
+template void ks_bucketed_block<double>(const Samples<double>&, const Samples<double>&, int64_t,
+                                        int64_t, bool, KsStat*, BucketScratch<double>&);
+
+}  // namespace pipeward::drift

@@ -1,0 +1,112 @@
+// The KS bucket sweep with AVX-512 (see drift_ks_sweep.hpp): each eight contiguous features of
+// a row are one vector; the map is the same subtract and multiply as bucket_of, lane by lane,
+// so the buckets agree bit for bit with the portable build.
+#include <immintrin.h>
+
+#include "drift_ks_sweep.hpp"
+
+namespace pipeward::drift {
+
+namespace {
+
+inline __m512d load_row(const double* row) { return _mm512_loadu_pd(row); }
+inline __m512d load_row(const float* row) { return _mm512_cvtps_pd(_mm256_loadu_ps(row)); }
+
+template <typename T>
+void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
+           int64_t count, const SweepMaps& maps, uint16_t* ids, uint32_t* counts) {
+  const int64_t groups = feature_stride == 1 ? count / 8 : 0;  // whole vectors of features
+  constexpr int kMaxGroups = 4;
+  if (groups == 0 || groups > kMaxGroups) {
+    ks_sweep_scalar(base, n, sample_stride, feature_stride, count, maps, 0, ids, counts);
+    return;
+  }
+  const int64_t rest = count - groups * 8;
+  __m512d lo[kMaxGroups], scale[kMaxGroups];
+  __m256i offsets[kMaxGroups];
+  for (int64_t g = 0; g < groups; ++g) {
+    lo[g] = _mm512_loadu_pd(maps.lo + 8 * g);
+    scale[g] = _mm512_loadu_pd(maps.scale + 8 * g);
+    offsets[g] = _mm256_mullo_epi32(
+        _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                         _mm256_set1_epi32(static_cast<int32_t>(8 * g))),
+        _mm256_set1_epi32(static_cast<int32_t>(maps.width)));
+  }
+  const __m512d zero = _mm512_setzero_pd(), last = _mm512_set1_pd(maps.last);
+  const __m256i nan_bucket = _mm256_set1_epi32(static_cast<int32_t>(maps.width - 1));
+  const int64_t nan_scalar = maps.width - 1;
+  alignas(32) int32_t slot[8];
+  for (int64_t s = 0; s < n; ++s) {
+    const T* row = base + s * sample_stride;
+    if (s + kSweepAhead < n) {  // every cache line of the row ahead
+      const char* ahead = reinterpret_cast<const char*>(row + kSweepAhead * sample_stride);
+      for (int64_t line = 0; line < count * static_cast<int64_t>(sizeof(T)); line += 64) {
+        __builtin_prefetch(ahead + line);
+      }
+    }
+    uint16_t* id = ids + s * count;
+    for (int64_t g = 0; g < groups; ++g) {
+      const __m512d v = load_row(row + 8 * g);
+      const __mmask8 nan = _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q);
+      __m512d t = _mm512_mul_pd(_mm512_sub_pd(v, lo[g]), scale[g]);
+      t = _mm512_max_pd(t, zero);  // t > 0 ? t : 0 as bucket_of; NaN lanes are replaced below
+      t = _mm512_min_pd(t, last);
+      __m256i b = _mm512_cvttpd_epi32(t);
+      b = _mm256_mask_mov_epi32(b, nan, nan_bucket);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(id + 8 * g), _mm256_cvtepi32_epi16(b));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(slot), _mm256_add_epi32(b, offsets[g]));
+      for (int c = 0; c < 8; ++c) ++counts[slot[c]];
+    }
+    for (int64_t c = groups * 8; c < groups * 8 + rest; ++c) {
+      const T v = row[c];
+      const int64_t b = v != v ? nan_scalar
+                               : bucket_of(static_cast<double>(v), maps.lo[c], maps.scale[c],
+                                           maps.last);
+      id[c] = static_cast<uint16_t>(b);
+      ++counts[c * maps.width + b];
+    }
+  }
+}
+
+// Eight buckets at a time; a scatter's overlapping lanes land in lane order, so the last
+// index of a run is what stays, as in the scalar loop.
+template <typename T>
+void sorted_ends(const T* a, int64_t n, double lo, double scale, double last, int64_t* end) {
+  const __m512d vlo = _mm512_set1_pd(lo), vscale = _mm512_set1_pd(scale);
+  const __m512d zero = _mm512_setzero_pd(), vlast = _mm512_set1_pd(last);
+  __m512i next = _mm512_setr_epi64(1, 2, 3, 4, 5, 6, 7, 8);
+  const __m512i eight = _mm512_set1_epi64(8);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m512d t = _mm512_mul_pd(_mm512_sub_pd(load_row(a + i), vlo), vscale);
+    t = _mm512_min_pd(_mm512_max_pd(t, zero), vlast);
+    _mm512_i32scatter_epi64(end, _mm512_cvttpd_epi32(t), next, 8);
+    next = _mm512_add_epi64(next, eight);
+  }
+  ks_sorted_ends_scalar(a, i, n, lo, scale, last, end);
+}
+
+}  // namespace
+
+void ks_sorted_ends_avx512(const float* a, int64_t n, double lo, double scale, double last,
+                           int64_t* end) {
+  sorted_ends(a, n, lo, scale, last, end);
+}
+
+void ks_sorted_ends_avx512(const double* a, int64_t n, double lo, double scale, double last,
+                           int64_t* end) {
+  sorted_ends(a, n, lo, scale, last, end);
+}
+
+void ks_sweep_avx512(const float* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
+                     int64_t count, const SweepMaps& maps, uint16_t* ids, uint32_t* counts) {
+  sweep(base, n, sample_stride, feature_stride, count, maps, ids, counts);
+}
+
+void ks_sweep_avx512(const double* base, int64_t n, int64_t sample_stride,
+                     int64_t feature_stride, int64_t count, const SweepMaps& maps,
+                     uint16_t* ids, uint32_t* counts) {
+  sweep(base, n, sample_stride, feature_stride, count, maps, ids, counts);
+}
+
+}  // namespace pipeward::drift
