@@ -34,22 +34,25 @@ struct KsMerge {
 
   // Walk a[0..na) and b[0..nb), both ascending, with i0 / j0 values of each sample before them.
   void run(const T* a, int64_t na, const T* b, int64_t nb, int64_t i0, int64_t j0) {
-    if (na == 0) a = b;  // an empty side is never read, but its pointer must stay valid
+    // An empty side is never taken, but the branch-free loads below still read it: point it at
+    // the other side's first value.
+    if (na == 0) a = b;
     if (nb == 0) b = a;
+    const int64_t last_a = na > 0 ? na - 1 : 0, last_b = nb > 0 ? nb - 1 : 0;
     int64_t i = 0, j = 0;
     bool has_a = false, has_b = false;
     for (int64_t step = 0, total = na + nb; step < total; ++step) {
       // One element of the pooled order per step, chosen without a branch (the comparison is a
       // coin flip on continuous data); the gap is looked at when the run of equal values ends.
-      const T va = a[i < na ? i : na - 1], vb = b[j < nb ? j : nb - 1];
+      const T va = a[i < na ? i : last_a], vb = b[j < nb ? j : last_b];
       const bool take_a = (i < na) & ((j >= nb) | (va <= vb));
       const T v = take_a ? va : vb;
       i += take_a;
       j += !take_a;
       has_a |= take_a;
       has_b |= !take_a;
-      const bool tie_a = (i < na) & (a[i < na ? i : na - 1] == v);
-      const bool tie_b = (j < nb) & (b[j < nb ? j : nb - 1] == v);
+      const bool tie_a = (i < na) & (a[i < na ? i : last_a] == v);
+      const bool tie_b = (j < nb) & (b[j < nb ? j : last_b] == v);
       if (tie_a | tie_b) continue;
       const int64_t gi = i0 + i, gj = j0 + j;
       const int64_t key = exact_keys ? gi * n2 - gj * n1 : 0;
