@@ -231,6 +231,15 @@ def test_axis_and_one_d(rng):
     assert_same(pw.ks_2samp(three, three2), scipy.stats.ks_2samp(three, three2))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_d_result_scalar_types_are_scipys(dtype, rng):
+    a = rng.normal(size=60).astype(dtype)
+    b = rng.normal(size=45).astype(dtype)
+    ours, theirs = pw.ks_2samp(a, b), scipy.stats.ks_2samp(a, b)
+    for field in FIELDS:
+        assert type(getattr(ours, field)) is type(getattr(theirs, field)), field
+
+
 def test_infinities_are_values_like_scipy():
     a = np.array([-np.inf, 0.0, 1.0, np.inf])
     b = np.array([0.5, np.inf, 2.0])

@@ -112,7 +112,7 @@ def ks_2samp(data1: Any, data2: Any, alternative: Alternative = "two-sided",
                                    ALTERNATIVES.index(alternative), METHODS.index(method),
                                    nan_policy == "omit", workers, x1_sorted=presort,
                                    x2_sorted=presort)
-    return package_result(out, shape1)
+    return package_result(out, shape1, x1.dtype)
 
 
 def _features(x: np.ndarray, axis: int, name: str) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -123,8 +123,10 @@ def _features(x: np.ndarray, axis: int, name: str) -> tuple[np.ndarray, tuple[in
     return view, shape
 
 
-def package_result(out: tuple, feature_shape: tuple[int, ...]) -> KsResult:
-    """Warn as scipy does for fallbacks, then shape the per-feature arrays."""
+def package_result(out: tuple, feature_shape: tuple[int, ...],
+                   dtype: np.dtype | None = None) -> KsResult:
+    """Warn as scipy does for fallbacks, then shape the per-feature arrays (for 1-d input,
+    NumPy scalars as scipy's: the location in the data's ``dtype``, the sign an int8)."""
     stat, p, loc, sign, n1, n2, status = out
     warn_fallbacks(status, n1, n2)
     fields = [stat, p, loc, sign, n1, n2]
@@ -132,6 +134,8 @@ def package_result(out: tuple, feature_shape: tuple[int, ...]) -> KsResult:
         return KsResult(*(a.reshape(feature_shape) for a in fields))
     if feature_shape == ():
         scalars = [np.float64(a[0]) for a in fields[:4]] + [int(n1[0]), int(n2[0])]
+        if dtype is not None:
+            scalars[2] = np.dtype(dtype).type(loc[0])
         if not np.isnan(sign[0]):
             scalars[3] = np.int8(sign[0])
         return KsResult(*scalars)
