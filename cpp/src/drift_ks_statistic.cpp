@@ -92,30 +92,12 @@ bool has_ties(const T* x, int64_t n) {
   return tie;
 }
 
-template <typename T>
-KsStat finish(double max_a, T lmax_a, double max_b, T lmax_b, double min_a, T lmin_a,
-              double min_b, T lmin_b, int64_t n1, int64_t n2) {
-  KsStat s;
-  s.n1 = n1;
-  s.n2 = n2;
-  if (max_a >= max_b) { s.dplus = max_a; s.loc_plus = static_cast<double>(lmax_a); }
-  else { s.dplus = max_b; s.loc_plus = static_cast<double>(lmax_b); }
-  double mn;
-  if (min_a <= min_b) { mn = min_a; s.loc_minus = static_cast<double>(lmin_a); }
-  else { mn = min_b; s.loc_minus = static_cast<double>(lmin_b); }
-  s.dminus = std::min(std::max(-mn, 0.0), 1.0);
-  return s;
-}
-
 // The merge when no value repeats within a sample: every pooled element ends its own run
 // unless it equals the other sample's next value; the loop notices that and returns false
 // (the general merge then redoes the feature).
 template <typename T>
 bool merge_distinct(const T* a, int64_t n1, const T* b, int64_t n2, KsStat* out) {
-  constexpr double inf = std::numeric_limits<double>::infinity();
-  double max_a = -inf, max_b = -inf, min_a = inf, min_b = inf;
-  T lmax_a{}, lmax_b{}, lmin_a{}, lmin_b{};
-  int64_t kmax_a = INT64_MIN, kmax_b = INT64_MIN, kmin_a = INT64_MAX, kmin_b = INT64_MAX;
+  KsMerge<T> m(n1, n2);  // its extremes and result(); the walk below is the tie-free one
   int64_t i = 0, j = 0, key = 0;
   bool cross_tie = false;
   for (int64_t step = 0, total = n1 + n2; step < total; ++step) {
@@ -127,21 +109,21 @@ bool merge_distinct(const T* a, int64_t n1, const T* b, int64_t n2, KsStat* out)
     i += take_a;
     j += !take_a;
     key += take_a ? n2 : -n1;  // i n2 - j n1: the exact gap times n1 n2
-    const bool cand = take_a ? ((key >= kmax_a) | (key <= kmin_a))
-                             : ((key >= kmax_b) | (key <= kmin_b));
+    const bool cand = take_a ? ((key >= m.kmax_a) | (key <= m.kmin_a))
+                             : ((key >= m.kmax_b) | (key <= m.kmin_b));
     if (cand) {
       const double gap = ecdf_gap(i, n1, j, n2);
       if (take_a) {
-        if (gap > max_a) { max_a = gap; lmax_a = v; kmax_a = key; }
-        if (gap < min_a) { min_a = gap; lmin_a = v; kmin_a = key; }
+        if (gap > m.max_a) { m.max_a = gap; m.lmax_a = v; m.kmax_a = key; }
+        if (gap < m.min_a) { m.min_a = gap; m.lmin_a = v; m.kmin_a = key; }
       } else {
-        if (gap > max_b) { max_b = gap; lmax_b = v; kmax_b = key; }
-        if (gap < min_b) { min_b = gap; lmin_b = v; kmin_b = key; }
+        if (gap > m.max_b) { m.max_b = gap; m.lmax_b = v; m.kmax_b = key; }
+        if (gap < m.min_b) { m.min_b = gap; m.lmin_b = v; m.kmin_b = key; }
       }
     }
   }
   if (cross_tie) return false;
-  *out = finish(max_a, lmax_a, max_b, lmax_b, min_a, lmin_a, min_b, lmin_b, n1, n2);
+  *out = m.result();
   return true;
 }
 
