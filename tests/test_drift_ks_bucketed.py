@@ -34,6 +34,8 @@ def draw_values(rng, kind, n, features, shift):
         return np.round(rng.normal(shift, 1.0, size=(n, features)), 2)
     if kind == "cauchy":  # one bucket would hold almost everything: refinement recurses
         return rng.standard_cauchy(size=(n, features)) * 10.0 ** rng.integers(-3, 4) + shift
+    if kind == "lognormal":  # positive, many magnitudes: buckets equal in log |v|
+        return rng.lognormal(shift, 3.0, size=(n, features))
     if kind == "clusters":  # point masses and needles far apart: the deepest levels
         centres = np.array([-1e6, -1.0, 0.0, 1e-9, 2e-9, 3.0, 1e12])
         x = centres[rng.integers(0, len(centres), size=(n, features))]
@@ -50,7 +52,8 @@ def draw_values(rng, kind, n, features, shift):
     raise AssertionError(kind)
 
 
-KINDS = ("normal", "integers", "rounded", "cauchy", "clusters", "extremes", "constant")
+KINDS = ("normal", "integers", "rounded", "cauchy", "lognormal", "clusters", "extremes",
+         "constant")
 
 
 @st.composite
@@ -139,8 +142,11 @@ def test_drift_monitor_uses_the_sorted_reference(rng):
 
 
 def test_every_isa_and_thread_count_agree(isa, rng):
+    """Both bucket maps (equal width in v, in symlog v) in the vector and the scalar sweep."""
     a = np.round(rng.normal(size=(9000, 40)), 1)
     b = np.round(rng.normal(0.02, size=(7000, 40)), 1)
+    a[:, 20:] = rng.lognormal(0, 4, size=(9000, 20)) * rng.choice([-1, 1], size=(9000, 20))
+    b[:, 20:] = rng.lognormal(0.1, 4, size=(7000, 20)) * rng.choice([-1, 1], size=(7000, 20))
     a[::50, 5] = np.inf
     ours = pw.ks_2samp(a, b, method="asymp", workers=1)
     assert_scipy_bits(ours, scipy_ks(a, b, method="asymp"))

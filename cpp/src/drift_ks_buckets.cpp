@@ -10,6 +10,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "drift_ks_buckets.hpp"
@@ -32,16 +33,19 @@ int64_t bucket_count(int64_t values) {
   return buckets;
 }
 
-// v -> bucket in [0, buckets) by bucket_of (drift_ks_sweep.hpp): equal-width over [lo, hi].
+// v -> bucket in [0, buckets) by bucket_of (drift_ks_sweep.hpp): equal-width over [lo, hi] of
+// v, or of symlog(v) when eps_bits >= 0.
 struct BucketMap {
   double lo = 0.0, scale = 1.0, last = 0.0;
+  int64_t eps_bits = -1;
 
-  BucketMap(double lo_, double hi, int64_t buckets) : lo(lo_), last(double(buckets - 1)) {
+  BucketMap(double lo_, double hi, int64_t buckets, int64_t eps = -1)
+      : lo(lo_), last(double(buckets - 1)), eps_bits(eps) {
     double s = static_cast<double>(buckets) / (hi - lo);
     if (std::isinf(hi - lo)) s = static_cast<double>(buckets) * 0.5 / (hi * 0.5 - lo * 0.5);
     scale = hi > lo && std::isfinite(s) && s > 0 ? s : 1.0;
   }
-  int64_t operator()(double v) const { return bucket_of(v, lo, scale, last); }
+  int64_t operator()(double v) const { return bucket_of(v, lo, scale, last, eps_bits); }
   // out[i] = bucket of x[i] (NaN-free).
   template <typename T>
   void assign(const T* x, int64_t n, uint32_t* out) const {
@@ -148,6 +152,10 @@ struct Refiner {
     double lo = DBL_MAX, hi = -DBL_MAX;  // infinities count as +-DBL_MAX: they land in the ends
     value_range(a, na, &lo, &hi);
     value_range(b, nb, &lo, &hi);
+    if (lo == hi && std::fabs(lo) < DBL_MAX) {  // one value (heavy ties): one run, no sort
+      merge.run_tied(na > 0 ? a[0] : b[0], na, nb, i0, j0);
+      return;
+    }
     if (na + nb <= kLeafValues || depth >= kMaxDepth || !(lo < hi)) {
       leaf(a, na, b, nb, i0, j0);
       return;
@@ -169,6 +177,11 @@ struct Refiner {
     const std::vector<Stretch> kept =
         keep(level.count_a.data(), level.count_b.data(), buckets, i0, j0, level.start_a.data(),
              level.start_b.data(), &size_a, &size_b);
+    // Bucketing that keeps most values (clustered data) costs more than it saves: sort instead.
+    if (size_a + size_b > (na + nb) / 2) {
+      leaf(a, na, b, nb, i0, j0);
+      return;
+    }
     // The kept values, grouped by bucket in the order met, into buffers this level owns while
     // its children run; a sorted sample needs no copy, its buckets are runs of it.
     std::vector<T> own_a(std::move(level.values_a)), own_b(std::move(level.values_b));
@@ -212,31 +225,55 @@ struct Refiner {
   }
 };
 
-// The finite-clamped range of the block's features in x, widened into lo / hi: exact from the
-// ends of a sorted sample, else from about 1,024 rows spread over it. Values outside an
-// estimated range only land in the end buckets, which refinement sorts out.
+// About 1,024 values of feature c of x (all but NaNs; a sorted sample's both ends included).
 template <typename T>
-void block_range(const Samples<T>& x, int64_t f0, int64_t count, double* lo, double* hi) {
-  const int64_t step = std::max<int64_t>(1, x.n / 1024);
-  for (int64_t c = 0; c < count; ++c) {
-    const T* row = x.data + (f0 + c) * x.feature_stride;
-    const auto widen = [&](T value) {
-      if (std::isnan(value)) return;
-      const double v = std::clamp(static_cast<double>(value), -DBL_MAX, DBL_MAX);
-      lo[c] = std::min(lo[c], v);
-      hi[c] = std::max(hi[c], v);
-    };
-    if (x.presorted) {
-      int64_t k = x.n;
-      while (k > 0 && std::isnan(row[k - 1])) --k;  // NaNs sort last
-      if (k > 0) {
-        widen(row[0]);
-        widen(row[k - 1]);
-      }
-    } else {
-      for (int64_t s = 0; s < x.n; s += step) widen(row[s * x.sample_stride]);
-    }
+void sample_values(const Samples<T>& x, int64_t f0, int64_t c, std::vector<double>* out) {
+  const T* row = x.data + (f0 + c) * x.feature_stride;
+  int64_t n = x.n;
+  if (x.presorted) {
+    while (n > 0 && std::isnan(row[n - 1])) --n;  // NaNs sort last
+    if (n > 0) out->push_back(static_cast<double>(row[n - 1]));
   }
+  const int64_t step = std::max<int64_t>(1, n / 1024);
+  for (int64_t s = 0; s < n; s += step) {
+    const T v = row[s * x.sample_stride];
+    if (!std::isnan(v)) out->push_back(static_cast<double>(v));
+  }
+}
+
+// The fullest bucket's count of the values under a map: what bucketing will leave to refine.
+int64_t fullest_bucket(const BucketMap& map, const std::vector<double>& values,
+                       std::vector<int64_t>* counts) {
+  counts->assign(static_cast<size_t>(map.last) + 1, 0);
+  int64_t best = 0;
+  for (double v : values) best = std::max(best, ++(*counts)[map(v)]);
+  return best;
+}
+
+// A feature's top-level map, chosen on a sample of both samples: equal width in v over their
+// range, unless equal width in symlog(v) spreads the sample at least twice as well (values
+// spanning many magnitudes). symlog's floor eps is the 1% quantile of the non-zero |v|, so all
+// but about 1% of the values sit above it. Values outside a sampled range land in the end
+// buckets, which refinement sorts out; the choice only ever costs speed.
+BucketMap choose_map(std::vector<double>& values, int64_t buckets, std::vector<int64_t>* counts) {
+  if (values.empty()) return BucketMap(0.0, 0.0, buckets);
+  double lo = DBL_MAX, hi = -DBL_MAX;
+  std::vector<double> magnitudes;
+  for (double& v : values) {
+    v = std::clamp(v, -DBL_MAX, DBL_MAX);
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+    if (v != 0.0) magnitudes.push_back(std::fabs(v));
+  }
+  const BucketMap linear(lo, hi, buckets);
+  if (magnitudes.size() < 16) return linear;
+  const size_t q = magnitudes.size() / 100;
+  std::nth_element(magnitudes.begin(), magnitudes.begin() + q, magnitudes.end());
+  int64_t eps_bits;
+  std::memcpy(&eps_bits, &magnitudes[q], sizeof(eps_bits));
+  const BucketMap log(symlog(lo, eps_bits), symlog(hi, eps_bits), buckets, eps_bits);
+  return 2 * fullest_bucket(log, values, counts) < fullest_bucket(linear, values, counts) ? log
+                                                                                  : linear;
 }
 
 }  // namespace
@@ -251,19 +288,20 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
                        bool omit_nan, KsStat* out, BucketScratch<T>& scratch) {
   const int64_t buckets = bucket_count(x1.n + x2.n);
   const int64_t width = buckets + 1;  // the last bucket holds the NaNs
-  double lo[kBlockFeatures], hi[kBlockFeatures];
-  std::fill(lo, lo + count, DBL_MAX);
-  std::fill(hi, hi + count, -DBL_MAX);
-  block_range(x1, f0, count, lo, hi);
-  block_range(x2, f0, count, lo, hi);
   std::vector<BucketMap> maps;
   double map_lo[kBlockFeatures], map_scale[kBlockFeatures];
+  int64_t map_eps[kBlockFeatures];
   for (int64_t c = 0; c < count; ++c) {
-    maps.emplace_back(lo[c] <= hi[c] ? lo[c] : 0.0, lo[c] <= hi[c] ? hi[c] : 0.0, buckets);
+    std::vector<double>& values = scratch.sampled;
+    values.clear();
+    sample_values(x1, f0, c, &values);
+    sample_values(x2, f0, c, &values);
+    maps.push_back(choose_map(values, buckets, &scratch.sampled_counts));
     map_lo[c] = maps[c].lo;
     map_scale[c] = maps[c].scale;
+    map_eps[c] = maps[c].eps_bits;
   }
-  const SweepMaps sweep_maps{map_lo, map_scale, static_cast<double>(buckets - 1), width};
+  const SweepMaps sweep_maps{map_lo, map_scale, map_eps, static_cast<double>(buckets - 1), width};
 
   // Count every value into its bucket, remembering the bucket of each unsorted one (row by row:
   // rows of a (rows, features) table hold the block's features side by side, so one sweep
@@ -281,9 +319,11 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
         // Sorted: each bucket is one run, so note where runs end (stores only, no chain).
         int64_t* end = scratch.run_end(buckets);
         if (isa_enabled(Isa::avx512)) {
-          ks_sorted_ends_avx512(row, k, maps[c].lo, maps[c].scale, maps[c].last, end);
+          ks_sorted_ends_avx512(row, k, maps[c].lo, maps[c].scale, maps[c].last,
+                                maps[c].eps_bits, end);
         } else {
-          ks_sorted_ends_portable(row, k, maps[c].lo, maps[c].scale, maps[c].last, end);
+          ks_sorted_ends_portable(row, k, maps[c].lo, maps[c].scale, maps[c].last,
+                                  maps[c].eps_bits, end);
         }
         int64_t prev = 0;
         for (int64_t b = 0; b < buckets; ++b) {

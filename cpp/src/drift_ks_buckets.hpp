@@ -40,6 +40,8 @@ struct BucketScratch {
   std::vector<PendingValue> pending;
   std::vector<uint64_t> kept_bits;
   std::vector<int64_t> run_ends;
+  std::vector<double> sampled;          // a feature's sample, to choose its bucket map
+  std::vector<int64_t> sampled_counts;
   std::vector<T> leaf_a, leaf_b;
   std::vector<unsigned char> radix;
 

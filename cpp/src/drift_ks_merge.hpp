@@ -54,22 +54,30 @@ struct KsMerge {
       const bool tie_a = (i < na) & (a[i < na ? i : last_a] == v);
       const bool tie_b = (j < nb) & (b[j < nb ? j : last_b] == v);
       if (tie_a | tie_b) continue;
-      const int64_t gi = i0 + i, gj = j0 + j;
-      const int64_t key = exact_keys ? gi * n2 - gj * n1 : 0;
-      const bool cand = !exact_keys || (has_a && (key >= kmax_a || key <= kmin_a)) ||
-                        (has_b && (key >= kmax_b || key <= kmin_b));
-      if (cand) {
-        const double gap = ecdf_gap(gi, n1, gj, n2);
-        if (has_a) {
-          if (gap > max_a) { max_a = gap; lmax_a = v; kmax_a = key; }
-          if (gap < min_a) { min_a = gap; lmin_a = v; kmin_a = key; }
-        }
-        if (has_b) {
-          if (gap > max_b) { max_b = gap; lmax_b = v; kmax_b = key; }
-          if (gap < min_b) { min_b = gap; lmin_b = v; kmin_b = key; }
-        }
-      }
+      record(v, i0 + i, j0 + j, has_a, has_b);
       has_a = has_b = false;
+    }
+  }
+
+  // A stretch of na + nb values that are all equal to v: one run of ties, one gap at its end.
+  void run_tied(T v, int64_t na, int64_t nb, int64_t i0, int64_t j0) {
+    if (na + nb > 0) record(v, i0 + na, j0 + nb, na > 0, nb > 0);
+  }
+
+  // The gap after a run of ties ending at v, with gi / gj values of each sample up to it.
+  void record(T v, int64_t gi, int64_t gj, bool has_a, bool has_b) {
+    const int64_t key = exact_keys ? gi * n2 - gj * n1 : 0;
+    const bool cand = !exact_keys || (has_a && (key >= kmax_a || key <= kmin_a)) ||
+                      (has_b && (key >= kmax_b || key <= kmin_b));
+    if (!cand) return;
+    const double gap = ecdf_gap(gi, n1, gj, n2);
+    if (has_a) {
+      if (gap > max_a) { max_a = gap; lmax_a = v; kmax_a = key; }
+      if (gap < min_a) { min_a = gap; lmin_a = v; kmin_a = key; }
+    }
+    if (has_b) {
+      if (gap > max_b) { max_b = gap; lmax_b = v; kmax_b = key; }
+      if (gap < min_b) { min_b = gap; lmin_b = v; kmin_b = key; }
     }
   }
 

@@ -15,13 +15,13 @@ void ks_sweep_portable(const double* base, int64_t n, int64_t sample_stride,
 }
 
 void ks_sorted_ends_portable(const float* a, int64_t n, double lo, double scale, double last,
-                             int64_t* end) {
-  ks_sorted_ends_scalar(a, 0, n, lo, scale, last, end);
+                             int64_t eps_bits, int64_t* end) {
+  ks_sorted_ends_scalar(a, 0, n, lo, scale, last, eps_bits, end);
 }
 
 void ks_sorted_ends_portable(const double* a, int64_t n, double lo, double scale, double last,
-                             int64_t* end) {
-  ks_sorted_ends_scalar(a, 0, n, lo, scale, last, end);
+                             int64_t eps_bits, int64_t* end) {
+  ks_sorted_ends_scalar(a, 0, n, lo, scale, last, eps_bits, end);
 }
 
 }  // namespace pipeward::drift

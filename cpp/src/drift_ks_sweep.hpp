@@ -5,24 +5,40 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace pipeward::drift {
 
-// Bucket of v under the map t = (v - lo) * scale clamped to [0, last]: non-decreasing in v
-// (each IEEE step is monotone; an overflow to +-inf clamps to an end), -0.0 with +0.0. No
-// multiply-add is involved, so every build and lane rounds it alike. v is not NaN.
-inline int64_t bucket_of(double v, double lo, double scale, double last) {
+// A "symmetric log" that preserves order: how far |v|'s IEEE bits lie above eps_bits (0 below),
+// signed like v. IEEE bits grow about linearly in log2 |v|, so equal-width buckets of it suit
+// data spanning many magnitudes (heavy tails, skewed positives) where equal width in v would
+// put nearly everything in one bucket.
+inline double symlog(double v, int64_t eps_bits) {
+  int64_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  const int64_t magnitude = bits & INT64_MAX;
+  const double x = static_cast<double>(magnitude > eps_bits ? magnitude - eps_bits : 0);
+  return bits < 0 ? -x : x;
+}
+
+// Bucket of v under the map t = (x - lo) * scale clamped to [0, last], x = v or, with
+// eps_bits >= 0, symlog(v): non-decreasing in v (each step is monotone; an overflow to +-inf
+// clamps to an end), -0.0 with +0.0. No multiply-add is involved, so every build and lane
+// rounds it alike. v is not NaN.
+inline int64_t bucket_of(double v, double lo, double scale, double last, int64_t eps_bits = -1) {
+  if (eps_bits >= 0) v = symlog(v, eps_bits);
   double t = (v - lo) * scale;
   t = t > 0.0 ? t : 0.0;
   t = t < last ? t : last;
   return static_cast<int32_t>(t);
 }
 
-// A block's maps: feature c's lo[c] and scale[c], buckets 0..last, NaNs in bucket last + 1;
-// counts are `width` = last + 2 per feature.
+// A block's maps: feature c's lo[c], scale[c] and eps_bits[c] (-1: linear), buckets 0..last,
+// NaNs in bucket last + 1; counts are `width` = last + 2 per feature.
 struct SweepMaps {
   const double* lo;
   const double* scale;
+  const int64_t* eps_bits;
   double last;
   int64_t width;
 };
@@ -37,9 +53,9 @@ struct SweepMaps {
                          int64_t feature_stride, int64_t count, const SweepMaps& maps,         \
                          uint16_t* ids, uint32_t* counts);                                     \
   void ks_sorted_ends_##suffix(const float* a, int64_t n, double lo, double scale, double last, \
-                               int64_t* end);                                                  \
+                               int64_t eps_bits, int64_t* end);                                \
   void ks_sorted_ends_##suffix(const double* a, int64_t n, double lo, double scale,            \
-                               double last, int64_t* end);
+                               double last, int64_t eps_bits, int64_t* end);
 // For ascending a[0..n): end[b] = 1 + the last index whose bucket is b (buckets are runs, so
 // the counts follow from these ends; end[] of empty buckets is left as it was).
 PIPEWARD_KS_SWEEP_DECL(portable)
@@ -67,7 +83,7 @@ inline void ks_sweep_scalar(const T* base, int64_t n, int64_t sample_stride,
       const T v = row[c * feature_stride];
       const int64_t b = v != v ? nan_bucket
                                : bucket_of(static_cast<double>(v), maps.lo[c], maps.scale[c],
-                                           maps.last);
+                                           maps.last, maps.eps_bits[c]);
       ids[s * count + c] = static_cast<uint16_t>(b);
       ++counts[c * maps.width + b];
     }
@@ -76,8 +92,10 @@ inline void ks_sweep_scalar(const T* base, int64_t n, int64_t sample_stride,
 
 template <typename T>
 inline void ks_sorted_ends_scalar(const T* a, int64_t i0, int64_t n, double lo, double scale,
-                                  double last, int64_t* end) {
-  for (int64_t i = i0; i < n; ++i) end[bucket_of(static_cast<double>(a[i]), lo, scale, last)] = i + 1;
+                                  double last, int64_t eps_bits, int64_t* end) {
+  for (int64_t i = i0; i < n; ++i) {
+    end[bucket_of(static_cast<double>(a[i]), lo, scale, last, eps_bits)] = i + 1;
+  }
 }
 
 }  // namespace

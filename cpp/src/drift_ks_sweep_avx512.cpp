@@ -12,6 +12,18 @@ namespace {
 inline __m512d load_row(const double* row) { return _mm512_loadu_pd(row); }
 inline __m512d load_row(const float* row) { return _mm512_cvtps_pd(_mm256_loadu_ps(row)); }
 
+// symlog (drift_ks_sweep.hpp) in the lanes of `log`, v itself in the others.
+inline __m512d maybe_symlog(__m512d v, __m512i eps_bits, __mmask8 log) {
+  const __m512i bits = _mm512_castpd_si512(v);
+  const __m512i sign = _mm512_and_si512(bits, _mm512_set1_epi64(INT64_MIN));
+  const __m512i magnitude = _mm512_and_si512(bits, _mm512_set1_epi64(INT64_MAX));
+  const __m512i above = _mm512_max_epi64(_mm512_sub_epi64(magnitude, eps_bits),
+                                         _mm512_setzero_si512());
+  const __m512d x = _mm512_castsi512_pd(
+      _mm512_or_si512(_mm512_castpd_si512(_mm512_cvtepi64_pd(above)), sign));
+  return _mm512_mask_blend_pd(log, v, x);
+}
+
 template <typename T>
 void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
            int64_t count, const SweepMaps& maps, uint16_t* ids, uint32_t* counts) {
@@ -23,10 +35,14 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
   }
   const int64_t rest = count - groups * 8;
   __m512d lo[kMaxGroups], scale[kMaxGroups];
+  __m512i eps[kMaxGroups];
+  __mmask8 log[kMaxGroups];
   __m256i offsets[kMaxGroups];
   for (int64_t g = 0; g < groups; ++g) {
     lo[g] = _mm512_loadu_pd(maps.lo + 8 * g);
     scale[g] = _mm512_loadu_pd(maps.scale + 8 * g);
+    eps[g] = _mm512_loadu_si512(maps.eps_bits + 8 * g);
+    log[g] = _mm512_cmpge_epi64_mask(eps[g], _mm512_setzero_si512());
     offsets[g] = _mm256_mullo_epi32(
         _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                          _mm256_set1_epi32(static_cast<int32_t>(8 * g))),
@@ -48,7 +64,8 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
     for (int64_t g = 0; g < groups; ++g) {
       const __m512d v = load_row(row + 8 * g);
       const __mmask8 nan = _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q);
-      __m512d t = _mm512_mul_pd(_mm512_sub_pd(v, lo[g]), scale[g]);
+      const __m512d x = log[g] ? maybe_symlog(v, eps[g], log[g]) : v;
+      __m512d t = _mm512_mul_pd(_mm512_sub_pd(x, lo[g]), scale[g]);
       t = _mm512_max_pd(t, zero);  // t > 0 ? t : 0 as bucket_of; NaN lanes are replaced below
       t = _mm512_min_pd(t, last);
       __m256i b = _mm512_cvttpd_epi32(t);
@@ -61,7 +78,7 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
       const T v = row[c];
       const int64_t b = v != v ? nan_scalar
                                : bucket_of(static_cast<double>(v), maps.lo[c], maps.scale[c],
-                                           maps.last);
+                                           maps.last, maps.eps_bits[c]);
       id[c] = static_cast<uint16_t>(b);
       ++counts[c * maps.width + b];
     }
@@ -71,31 +88,36 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
 // Eight buckets at a time; a scatter's overlapping lanes land in lane order, so the last
 // index of a run is what stays, as in the scalar loop.
 template <typename T>
-void sorted_ends(const T* a, int64_t n, double lo, double scale, double last, int64_t* end) {
+void sorted_ends(const T* a, int64_t n, double lo, double scale, double last, int64_t eps_bits,
+                 int64_t* end) {
   const __m512d vlo = _mm512_set1_pd(lo), vscale = _mm512_set1_pd(scale);
+  const __m512i eps = _mm512_set1_epi64(eps_bits);
+  const __mmask8 log = eps_bits >= 0 ? 0xFF : 0;
   const __m512d zero = _mm512_setzero_pd(), vlast = _mm512_set1_pd(last);
   __m512i next = _mm512_setr_epi64(1, 2, 3, 4, 5, 6, 7, 8);
   const __m512i eight = _mm512_set1_epi64(8);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    __m512d t = _mm512_mul_pd(_mm512_sub_pd(load_row(a + i), vlo), vscale);
+    __m512d x = load_row(a + i);
+    if (log) x = maybe_symlog(x, eps, log);
+    __m512d t = _mm512_mul_pd(_mm512_sub_pd(x, vlo), vscale);
     t = _mm512_min_pd(_mm512_max_pd(t, zero), vlast);
     _mm512_i32scatter_epi64(end, _mm512_cvttpd_epi32(t), next, 8);
     next = _mm512_add_epi64(next, eight);
   }
-  ks_sorted_ends_scalar(a, i, n, lo, scale, last, end);
+  ks_sorted_ends_scalar(a, i, n, lo, scale, last, eps_bits, end);
 }
 
 }  // namespace
 
 void ks_sorted_ends_avx512(const float* a, int64_t n, double lo, double scale, double last,
-                           int64_t* end) {
-  sorted_ends(a, n, lo, scale, last, end);
+                           int64_t eps_bits, int64_t* end) {
+  sorted_ends(a, n, lo, scale, last, eps_bits, end);
 }
 
 void ks_sorted_ends_avx512(const double* a, int64_t n, double lo, double scale, double last,
-                           int64_t* end) {
-  sorted_ends(a, n, lo, scale, last, end);
+                           int64_t eps_bits, int64_t* end) {
+  sorted_ends(a, n, lo, scale, last, eps_bits, end);
 }
 
 void ks_sweep_avx512(const float* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
