@@ -386,25 +386,27 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
   auto extract = [&](const Samples<T>& x, const std::vector<uint16_t>& ids, int64_t total,
                      const std::vector<int32_t>& start, std::vector<std::vector<T>>& values) {
     // Which buckets are kept, one bit each: the whole block's bitmap sits in L1.
-    const int64_t words = (width + 63) / 64;
-    std::vector<uint64_t>& kept_bits = scratch.kept_bits;
+    const int64_t words = (width + 31) / 32;
+    std::vector<uint32_t>& kept_bits = scratch.kept_bits;
     kept_bits.assign(static_cast<size_t>(count * words), 0);
     for (int64_t c = 0; c < count; ++c) {
       for (int64_t k = 0; k < width; ++k) {
-        if (start[c * width + k] >= 0) kept_bits[c * words + k / 64] |= uint64_t{1} << (k % 64);
+        if (start[c * width + k] >= 0) kept_bits[c * words + k / 32] |= uint32_t{1} << (k % 32);
       }
     }
+    std::vector<int64_t>& kept_at = scratch.kept_at;  // flat (row, feature) positions
+    kept_at.resize(static_cast<size_t>(total) + 1);
+    const int64_t m =
+        isa_enabled(Isa::avx512)
+            ? ks_kept_avx512(ids.data(), x.n * count, count, kept_bits.data(), words, kept_at.data())
+            : ks_kept_portable(ids.data(), x.n * count, count, kept_bits.data(), words,
+                               kept_at.data());
     std::vector<PendingValue>& pending = scratch.pending;
-    pending.resize(static_cast<size_t>(total) + 1);
-    const uint16_t* id = ids.data();
-    int64_t m = 0;
-    for (int64_t i = 0; i < x.n; ++i) {
-      for (int64_t c = 0; c < count; ++c) {
-        const uint32_t k = id[i * count + c];
-        pending[m] = {i * x.sample_stride + c * x.feature_stride, static_cast<int32_t>(c),
-                      static_cast<int32_t>(k)};
-        m += (kept_bits[c * words + k / 64] >> (k % 64)) & 1;
-      }
+    pending.resize(static_cast<size_t>(m));
+    for (int64_t q = 0; q < m; ++q) {
+      const int64_t e = kept_at[q], i = e / count, c = e % count;
+      pending[q] = {i * x.sample_stride + c * x.feature_stride, static_cast<int32_t>(c),
+                    static_cast<int32_t>(ids[e])};
     }
     std::vector<int32_t>& next = scratch.next;
     next = start;

@@ -38,7 +38,8 @@ struct BucketScratch {
   std::vector<int32_t> start_a, start_b, next;        // the block's kept-bucket offsets
   std::vector<std::vector<T>> block_values_a, block_values_b;
   std::vector<PendingValue> pending;
-  std::vector<uint64_t> kept_bits;
+  std::vector<uint32_t> kept_bits;
+  std::vector<int64_t> kept_at;
   std::vector<int64_t> run_ends;
   std::vector<double> sampled;          // a feature's sample, to choose its bucket map
   std::vector<int64_t> sampled_counts;

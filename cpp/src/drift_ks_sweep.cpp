@@ -24,4 +24,9 @@ void ks_sorted_ends_portable(const double* a, int64_t n, double lo, double scale
   ks_sorted_ends_scalar(a, 0, n, lo, scale, last, eps_bits, end);
 }
 
+int64_t ks_kept_portable(const uint16_t* ids, int64_t n, int64_t count, const uint32_t* kept,
+                         int64_t words_per_feature, int64_t* out) {
+  return ks_kept_scalar(ids, 0, n, count, kept, words_per_feature, out);
+}
+
 }  // namespace pipeward::drift

@@ -56,6 +56,16 @@ struct SweepMaps {
                                int64_t eps_bits, int64_t* end);                                \
   void ks_sorted_ends_##suffix(const double* a, int64_t n, double lo, double scale,            \
                                double last, int64_t eps_bits, int64_t* end);
+// The kept values of a sweep: for the flat ids[0..n) (row-major, `count` features a row), write
+// each e whose bucket ids[e] of feature e % count has its bit set in kept (words_per_feature
+// 32-bit words a feature) to out, in order; returns how many.
+#define PIPEWARD_KS_KEPT_DECL(suffix)                                                         \
+  int64_t ks_kept_##suffix(const uint16_t* ids, int64_t n, int64_t count, const uint32_t* kept, \
+                           int64_t words_per_feature, int64_t* out);
+PIPEWARD_KS_KEPT_DECL(portable)
+PIPEWARD_KS_KEPT_DECL(avx512)
+#undef PIPEWARD_KS_KEPT_DECL
+
 // For ascending a[0..n): end[b] = 1 + the last index whose bucket is b (buckets are runs, so
 // the counts follow from these ends; end[] of empty buckets is left as it was).
 PIPEWARD_KS_SWEEP_DECL(portable)
@@ -88,6 +98,18 @@ inline void ks_sweep_scalar(const T* base, int64_t n, int64_t sample_stride,
       ++counts[c * maps.width + b];
     }
   }
+}
+
+inline int64_t ks_kept_scalar(const uint16_t* ids, int64_t e0, int64_t n, int64_t count,
+                              const uint32_t* kept, int64_t words_per_feature, int64_t* out) {
+  int64_t m = 0, c = e0 % count;
+  for (int64_t e = e0; e < n; ++e) {
+    const uint32_t k = ids[e];
+    out[m] = e;  // branch-free: kept values are a coin flip away
+    m += (kept[c * words_per_feature + k / 32] >> (k % 32)) & 1;
+    c = c + 1 == count ? 0 : c + 1;
+  }
+  return m;
 }
 
 template <typename T>
