@@ -20,9 +20,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "pipeward/privacy.hpp"
+#if defined(PIPEWARD_PRIVACY_HAND_AVX512)
+#include "privacy_noise_avx512.hpp"
+#endif
 
 namespace pipeward::privacy::PIPEWARD_PRIVACY_NS {
 namespace {
@@ -82,6 +86,12 @@ PIPEWARD_STREAMING void sq_norms_impl(const In* g, std::size_t rows, std::size_t
 
 // Normals for global element indices [first, first + n) into out (n <= kColBlock).
 inline void noise_block(const NoiseSource& src, uint64_t first, std::size_t n, float* out) {
+#if defined(PIPEWARD_PRIVACY_HAND_AVX512)
+  if (src.kind == 1) {
+    philox_normals_avx512(src.seed, src.stream, first, n, out);
+    return;
+  }
+#endif
   if (src.kind == 1) {
     const uint64_t b0 = first / 4, lane = first % 4;
     const std::size_t nb = static_cast<std::size_t>((lane + n + 3) / 4);
@@ -123,11 +133,24 @@ bool clip_sum_noise_impl(const In* g, std::size_t rows, std::size_t cols, const 
                          uint64_t offset, Out* out, int threads) {
   const long long blocks = static_cast<long long>((cols + kColBlock - 1) / kColBlock);
   int bad = 0;
+// (rows + 1): an empty batch still draws the noise, which is work worth threads.
 #pragma omp parallel for schedule(static) num_threads(threads) reduction(| : bad) \
-    if (rows * cols >= kParallelMin)
+    if ((rows + 1) * cols >= kParallelMin)
   for (long long t = 0; t < blocks; ++t) {
     const std::size_t c0 = static_cast<std::size_t>(t) * kColBlock;
     const std::size_t w = std::min(kColBlock, cols - c0);
+    if constexpr (std::is_same_v<Out, float>) {
+      if (rows == 0 && src.kind != 0 && noise_std != 0.0) {  // the noise alone: straight out
+        float* o = out + c0;
+        noise_block(src, offset + c0, w, o);
+        if (noise_std != 1.0 || out_scale != 1.0) {
+#pragma omp simd
+          for (std::size_t j = 0; j < w; ++j)
+            o[j] = static_cast<float>(out_scale * (noise_std * static_cast<double>(o[j])));
+        }
+        continue;
+      }
+    }
     alignas(64) double acc[kColBlock];
     for (std::size_t j = 0; j < w; ++j) acc[j] = 0.0;
     std::size_t i = 0;
