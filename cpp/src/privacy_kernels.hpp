@@ -9,6 +9,9 @@
 //   * clip + sum + noise: the output is cut into fixed column blocks; a thread owns a block,
 //     reads that slice of all rows, accumulates in float64 and writes the block once with the
 //     noise of those element indices fused in.
+//   * flat clipping in one sweep (clip_sum_noise_fused): see the section comment below.
+// The float32 loops of the AVX-512 build and the Philox noise are hand-written
+// (privacy_clip_avx512.cpp, privacy_noise_avx512.cpp).
 #pragma once
 
 #ifndef PIPEWARD_PRIVACY_NS
@@ -20,11 +23,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
 #include "pipeward/privacy.hpp"
 #if defined(PIPEWARD_PRIVACY_HAND_AVX512)
+#include "privacy_clip_avx512.hpp"
 #include "privacy_noise_avx512.hpp"
 #endif
 
@@ -41,16 +47,98 @@ inline float load(const float* p, std::size_t j) { return p[j]; }
 inline double load(const double* p, std::size_t j) { return p[j]; }
 inline float load(const uint16_t* p, std::size_t j) { return half_to_float(p[j]); }
 
-// A pure streaming reduction: 256-bit vectors keep up with memory and, measured on the
-// Xeon, beat 512-bit ones here (the noise loops are the opposite).
-#if defined(__GNUC__) && !defined(__clang__) && defined(PIPEWARD_X86)
-#define PIPEWARD_STREAMING __attribute__((target("prefer-vector-width=256")))
-#else
-#define PIPEWARD_STREAMING
+
+// ---- one sweep over memory: norms and the clipped sum of a group of rows ---------------------
+//
+// Two passes over B x P gradients (norms, then the weighted sum) read them twice from memory.
+// Here the rows go by in groups small enough that a group stays in the last-level cache: each
+// thread owns a fixed range of column chunks and, chunk by chunk, computes the squared-norm
+// partials of group s while it accumulates f_i g_i of group s - 1 (whose norms are complete),
+// so the second read of every element comes from cache and overlaps the first read of the
+// next group. One barrier per group. Every partial is one (row, chunk) sum combined in chunk
+// order, and every column's sum runs over the rows in order: the result does not depend on the
+// thread count.
+
+constexpr std::size_t kFuseChunk = 4096;  // columns per norm partial and per accumulation step
+
+// One core alone cannot keep enough cache-line misses in flight to reach memory bandwidth on
+// this Xeon; a software prefetch a few kilobytes ahead of a stream helps it. Harmless past the
+// end of a row (prefetches do not fault).
+constexpr int kPrefetchBytes = 2048;  // measured: 1-4 KiB ahead all help; 8 KiB is too far
+template <typename In>
+inline void prefetch_ahead(const In* p) {
+  __builtin_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, 0, 3);
+}
+
+// Sum of squares of w elements (float64 lanes, the sq_norms_impl pattern).
+template <typename In>
+double sum_squares(const In* x, std::size_t w) {
+  alignas(64) double lanes[32] = {};
+  std::size_t j = 0;
+  for (; j + 32 <= w; j += 32) {
+    prefetch_ahead(x + j);
+#pragma omp simd
+    for (std::size_t k = 0; k < 32; ++k) {
+      const double v = static_cast<double>(load(x, j + k));
+      lanes[k] += v * v;
+    }
+  }
+  for (std::size_t k = 0; j < w; ++j, ++k) {
+    const double v = static_cast<double>(load(x, j));
+    lanes[k] += v * v;
+  }
+  double s = 0.0;
+  for (std::size_t k = 0; k < 32; ++k) s += lanes[k];
+  return s;
+}
+
+// acc[j] (= 0 when fresh) += sum over the n rows at x (stride cols) of f[i] x[i][j], j < w.
+template <typename In>
+void accumulate_rows(const In* x, std::size_t cols, const double* f,
+                                        std::size_t n, std::size_t w, double* acc, bool fresh) {
+  std::size_t i = 0;
+  if (fresh) {
+#pragma omp simd
+    for (std::size_t j = 0; j < w; ++j) acc[j] = 0.0;
+  }
+  for (; i + 4 <= n; i += 4) {  // four rows per sweep: a quarter of the acc traffic
+    const In* r0 = x + i * cols;
+    const In* r1 = r0 + cols;
+    const In* r2 = r1 + cols;
+    const In* r3 = r2 + cols;
+    const double s0 = f[i], s1 = f[i + 1], s2 = f[i + 2], s3 = f[i + 3];
+    for (std::size_t j0 = 0; j0 < w; j0 += 16) {
+      const std::size_t j1 = std::min(w, j0 + 16);
+      prefetch_ahead(r0 + j0); prefetch_ahead(r1 + j0); prefetch_ahead(r2 + j0); prefetch_ahead(r3 + j0);
+#pragma omp simd
+      for (std::size_t j = j0; j < j1; ++j)
+        acc[j] += s0 * static_cast<double>(load(r0, j)) + s1 * static_cast<double>(load(r1, j)) +
+                  s2 * static_cast<double>(load(r2, j)) + s3 * static_cast<double>(load(r3, j));
+    }
+  }
+  for (; i < n; ++i) {
+    const In* r = x + i * cols;
+    const double s = f[i];
+#pragma omp simd
+    for (std::size_t j = 0; j < w; ++j) acc[j] += s * static_cast<double>(load(r, j));
+  }
+}
+
+#if defined(PIPEWARD_PRIVACY_HAND_AVX512)
+// float32, the common case: the hand-written loops (privacy_clip_avx512.cpp).
+template <>
+inline double sum_squares<float>(const float* x, std::size_t w) {
+  return sum_squares_f32(x, w, kPrefetchBytes);
+}
+template <>
+inline void accumulate_rows<float>(const float* x, std::size_t cols, const double* f,
+                                   std::size_t n, std::size_t w, double* acc, bool fresh) {
+  accumulate_rows_f32(x, cols, f, n, w, acc, fresh, kPrefetchBytes);
+}
 #endif
 
 template <typename In>
-PIPEWARD_STREAMING void sq_norms_impl(const In* g, std::size_t rows, std::size_t cols, double* out, int threads) {
+void sq_norms_impl(const In* g, std::size_t rows, std::size_t cols, double* out, int threads) {
   const std::size_t chunks = cols == 0 ? 0 : (cols + kNormChunk - 1) / kNormChunk;
   std::vector<double> partial(rows * chunks, 0.0);
   const long long tasks = static_cast<long long>(rows * chunks);
@@ -59,22 +147,7 @@ PIPEWARD_STREAMING void sq_norms_impl(const In* g, std::size_t rows, std::size_t
     const std::size_t r = static_cast<std::size_t>(t) / chunks, c = static_cast<std::size_t>(t) % chunks;
     const std::size_t j0 = c * kNormChunk, j1 = std::min(cols, j0 + kNormChunk);
     const In* row = g + r * cols;
-    // 32 independent lanes: enough parallel FMA chains to keep up with memory.
-    alignas(64) double lanes[32] = {};
-    std::size_t j = j0;
-    for (; j + 32 <= j1; j += 32) {
-#pragma omp simd
-      for (std::size_t k = 0; k < 32; ++k) {
-        const double x = static_cast<double>(load(row, j + k));
-        lanes[k] += x * x;
-      }
-    }
-    for (std::size_t k = 0; j < j1; ++j, ++k) {
-      const double x = static_cast<double>(load(row, j));
-      lanes[k] += x * x;
-    }
-    double s = 0.0;
-    for (std::size_t k = 0; k < 32; ++k) s += lanes[k];
+    const double s = sum_squares(row + j0, j1 - j0);
     partial[static_cast<std::size_t>(t)] = s;
   }
   for (std::size_t r = 0; r < rows; ++r) {
@@ -127,64 +200,146 @@ inline void noise_block(const NoiseSource& src, uint64_t first, std::size_t n, f
   }
 }
 
+// o[j] = out_scale * (acc[j] + noise_std * N(first + j)), j < w; returns true when a sum is
+// not finite.
+template <typename Out>
+bool write_block(const double* acc, std::size_t w, const NoiseSource& src, double noise_std,
+                 double out_scale, uint64_t first, Out* o) {
+  int bad = 0;
+#pragma omp simd reduction(| : bad)
+  for (std::size_t j = 0; j < w; ++j) bad |= !(std::fabs(acc[j]) <= 1.7976931348623157e308);
+  if (src.kind == 0 || noise_std == 0.0) {
+#pragma omp simd
+    for (std::size_t j = 0; j < w; ++j) o[j] = static_cast<Out>(out_scale * acc[j]);
+    return bad != 0;
+  }
+  alignas(64) float z[kColBlock];
+  for (std::size_t b = 0; b < w; b += kColBlock) {
+    const std::size_t wb = std::min(kColBlock, w - b);
+    noise_block(src, first + b, wb, z);
+#pragma omp simd
+    for (std::size_t j = 0; j < wb; ++j)
+      o[b + j] = static_cast<Out>(out_scale * (acc[b + j] + noise_std * static_cast<double>(z[j])));
+  }
+  return bad != 0;
+}
+
+// The noise alone (an empty batch): o[j] = out_scale * noise_std * N(offset + j).
+inline void noise_only(const NoiseSource& src, double noise_std, double out_scale,
+                       uint64_t offset, std::size_t cols, float* out, int threads) {
+  const long long blocks = static_cast<long long>((cols + kColBlock - 1) / kColBlock);
+#pragma omp parallel for schedule(static) num_threads(threads) if (cols >= kParallelMin)
+  for (long long t = 0; t < blocks; ++t) {
+    const std::size_t c0 = static_cast<std::size_t>(t) * kColBlock;
+    const std::size_t w = std::min(kColBlock, cols - c0);
+    float* o = out + c0;
+    noise_block(src, offset + c0, w, o);
+    if (noise_std != 1.0 || out_scale != 1.0) {
+#pragma omp simd
+      for (std::size_t j = 0; j < w; ++j)
+        o[j] = static_cast<float>(out_scale * (noise_std * static_cast<double>(o[j])));
+    }
+  }
+}
+
+// Output columns per task of the weighted sum: long runs of each row (128 KiB of float32) keep
+// the hardware prefetchers streaming; the float64 accumulator (256 KiB) stays in L2.
+constexpr std::size_t kSumBlock = std::size_t{1} << 15;
+
 template <typename In, typename Out>
 bool clip_sum_noise_impl(const In* g, std::size_t rows, std::size_t cols, const double* scale,
                          double noise_std, double out_scale, const NoiseSource& src,
                          uint64_t offset, Out* out, int threads) {
-  const long long blocks = static_cast<long long>((cols + kColBlock - 1) / kColBlock);
+  if constexpr (std::is_same_v<Out, float>) {
+    if (rows == 0 && src.kind != 0 && noise_std != 0.0) {
+      noise_only(src, noise_std, out_scale, offset, cols, out, threads);
+      return true;
+    }
+  }
+  const long long blocks = static_cast<long long>((cols + kSumBlock - 1) / kSumBlock);
   int bad = 0;
-// (rows + 1): an empty batch still draws the noise, which is work worth threads.
-#pragma omp parallel for schedule(static) num_threads(threads) reduction(| : bad) \
-    if ((rows + 1) * cols >= kParallelMin)
-  for (long long t = 0; t < blocks; ++t) {
-    const std::size_t c0 = static_cast<std::size_t>(t) * kColBlock;
-    const std::size_t w = std::min(kColBlock, cols - c0);
-    if constexpr (std::is_same_v<Out, float>) {
-      if (rows == 0 && src.kind != 0 && noise_std != 0.0) {  // the noise alone: straight out
-        float* o = out + c0;
-        noise_block(src, offset + c0, w, o);
-        if (noise_std != 1.0 || out_scale != 1.0) {
-#pragma omp simd
-          for (std::size_t j = 0; j < w; ++j)
-            o[j] = static_cast<float>(out_scale * (noise_std * static_cast<double>(o[j])));
-        }
-        continue;
+#pragma omp parallel num_threads(threads) reduction(| : bad) if (rows * cols >= kParallelMin)
+  {
+    std::unique_ptr<double[]> acc(new double[kSumBlock]);
+    // Dynamic: on a shared machine a descheduled thread must not hold the others up.
+#pragma omp for schedule(dynamic, 1)
+    for (long long t = 0; t < blocks; ++t) {
+      const std::size_t c0 = static_cast<std::size_t>(t) * kSumBlock;
+      const std::size_t w = std::min(kSumBlock, cols - c0);
+      accumulate_rows(g + c0, cols, scale, rows, w, acc.get(), true);
+      bad |= write_block(acc.get(), w, src, noise_std, out_scale, offset + c0, out + c0);
+    }
+  }
+  return bad == 0;
+}
+
+// Rows per group: two groups (the one being summed, the one being read) plus the float64
+// accumulator should sit in the last-level cache next to other work.
+inline std::size_t fuse_group_rows(std::size_t row_bytes) {
+  constexpr std::size_t budget = std::size_t{12} << 20;  // measured: 6-24 MiB about equal
+  return std::max<std::size_t>(4, budget / std::max<std::size_t>(row_bytes, 1));
+}
+
+inline double clip_factor(double norm, double max_norm, Convention convention) {
+  if (convention == Convention::opacus) {
+    const double f = max_norm / (norm + 1e-6);
+    return f < 1.0 ? f : 1.0;
+  }
+  return norm > max_norm ? max_norm / norm : 1.0;  // tf_privacy / optax
+}
+
+template <typename In, typename Out>
+bool clip_sum_noise_fused_impl(const In* g, std::size_t rows, std::size_t cols, double max_norm,
+                               Convention convention, double noise_std, double out_scale,
+                               const NoiseSource& src, uint64_t offset, double* norms, Out* out,
+                               int threads, std::size_t group_rows) {
+  const std::size_t chunks = (cols + kFuseChunk - 1) / kFuseChunk;
+  // Too few columns to share out: the two passes, each parallel over its own layout. The
+  // choice depends on the shape alone, never on the thread count (same result for any).
+  if (chunks < 8 || rows == 0) {
+    std::vector<double> f(rows);
+    sq_norms_impl(g, rows, cols, norms, threads);
+    for (std::size_t r = 0; r < rows; ++r) {
+      norms[r] = std::sqrt(norms[r]);
+      f[r] = clip_factor(norms[r], max_norm, convention);
+    }
+    return clip_sum_noise_impl(g, rows, cols, f.data(), noise_std, out_scale, src, offset, out,
+                               threads);
+  }
+  const std::size_t k =
+      std::min(rows, group_rows ? group_rows : fuse_group_rows(cols * sizeof(In)));
+  const std::size_t groups = (rows + k - 1) / k;
+  std::vector<double> partial(rows * chunks);
+  std::unique_ptr<double[]> acc(new double[cols]);  // first touched by its owning thread
+  const int team = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(threads), chunks));
+  int bad = 0;
+#pragma omp parallel num_threads(team) reduction(| : bad)
+  {
+    std::vector<double> f(k);
+    for (std::size_t step = 0; step <= groups; ++step) {
+      const bool first = step == 0, last = step == groups;
+      const std::size_t n0 = step * k, n1 = last ? n0 : std::min(rows, n0 + k);  // to read
+      const std::size_t s0 = first ? 0 : n0 - k, s1 = first ? 0 : std::min(rows, s0 + k);  // to sum
+      // The norms of the group to sum are complete since the last barrier; every thread
+      // derives the same factors.
+      for (std::size_t r = s0; r < s1; ++r) {
+        double sq = 0.0;
+        for (std::size_t q = 0; q < chunks; ++q) sq += partial[r * chunks + q];
+        const double n = std::sqrt(sq);
+        f[r - s0] = clip_factor(n, max_norm, convention);
+        if (omp_get_thread_num() == 0) norms[r] = n;
       }
-    }
-    alignas(64) double acc[kColBlock];
-    for (std::size_t j = 0; j < w; ++j) acc[j] = 0.0;
-    std::size_t i = 0;
-    for (; i + 4 <= rows; i += 4) {  // four rows per sweep: a quarter of the acc traffic
-      const In* r0 = g + i * cols + c0;
-      const In* r1 = r0 + cols;
-      const In* r2 = r1 + cols;
-      const In* r3 = r2 + cols;
-      const double s0 = scale[i], s1 = scale[i + 1], s2 = scale[i + 2], s3 = scale[i + 3];
-#pragma omp simd
-      for (std::size_t j = 0; j < w; ++j)
-        acc[j] += s0 * static_cast<double>(load(r0, j)) + s1 * static_cast<double>(load(r1, j)) +
-                  s2 * static_cast<double>(load(r2, j)) + s3 * static_cast<double>(load(r3, j));
-    }
-    for (; i < rows; ++i) {
-      const In* row = g + i * cols + c0;
-      const double s = scale[i];
-#pragma omp simd
-      for (std::size_t j = 0; j < w; ++j) acc[j] += s * static_cast<double>(load(row, j));
-    }
-    int block_bad = 0;
-#pragma omp simd reduction(| : block_bad)
-    for (std::size_t j = 0; j < w; ++j) block_bad |= !(std::fabs(acc[j]) <= 1.7976931348623157e308);
-    bad |= block_bad;
-    Out* o = out + c0;
-    if (src.kind == 0 || noise_std == 0.0) {
-#pragma omp simd
-      for (std::size_t j = 0; j < w; ++j) o[j] = static_cast<Out>(out_scale * acc[j]);
-    } else {
-      alignas(64) float z[kColBlock];
-      noise_block(src, offset + c0, w, z);
-#pragma omp simd
-      for (std::size_t j = 0; j < w; ++j)
-        o[j] = static_cast<Out>(out_scale * (acc[j] + noise_std * static_cast<double>(z[j])));
+      // Dynamic: on a shared machine a descheduled thread must not hold the others up.
+#pragma omp for schedule(dynamic, 1)
+      for (long long qq = 0; qq < static_cast<long long>(chunks); ++qq) {
+        const auto q = static_cast<std::size_t>(qq);
+        const std::size_t c0 = q * kFuseChunk, w = std::min(kFuseChunk, cols - c0);
+        for (std::size_t r = n0; r < n1; ++r) partial[r * chunks + q] = sum_squares(g + r * cols + c0, w);
+        if (first) continue;
+        double* a = acc.get() + c0;
+        accumulate_rows(g + s0 * cols + c0, cols, f.data(), s1 - s0, w, a, s0 == 0);
+        if (last) bad |= write_block(a, w, src, noise_std, out_scale, offset + c0, out + c0);
+      }  // implicit barrier: this step's partials are complete
     }
   }
   return bad == 0;
@@ -215,6 +370,26 @@ bool clip_sum_noise(const void* g, Dtype dtype, std::size_t rows, std::size_t co
   }
   return clip_sum_noise_impl(static_cast<const float*>(g), rows, cols, scale, noise_std,
                              out_scale, noise, offset, static_cast<float*>(out), threads);
+}
+
+bool clip_sum_noise_fused(const void* g, Dtype dtype, std::size_t rows, std::size_t cols,
+                          double max_norm, Convention convention, double noise_std,
+                          double out_scale, const NoiseSource& noise, uint64_t offset,
+                          double* norms, void* out, bool out_f64, int threads,
+                          std::size_t group_rows) {
+  if (out_f64) {
+    return clip_sum_noise_fused_impl(static_cast<const double*>(g), rows, cols, max_norm, convention,
+                                     noise_std, out_scale, noise, offset, norms,
+                                     static_cast<double*>(out), threads, group_rows);
+  }
+  if (dtype == Dtype::f16) {
+    return clip_sum_noise_fused_impl(static_cast<const uint16_t*>(g), rows, cols, max_norm,
+                                     convention, noise_std, out_scale, noise, offset, norms,
+                                     static_cast<float*>(out), threads, group_rows);
+  }
+  return clip_sum_noise_fused_impl(static_cast<const float*>(g), rows, cols, max_norm, convention,
+                                   noise_std, out_scale, noise, offset, norms,
+                                   static_cast<float*>(out), threads, group_rows);
 }
 
 void normals(const NoiseSource& noise, uint64_t offset, std::size_t n, float* out, int threads) {
