@@ -145,6 +145,20 @@ def test_public_api_takes_the_sweep_and_reports_stats(isa, dtype, workers, rng):
                                   res.grads)
 
 
+def test_rows_too_wide_for_a_cached_group_take_the_two_passes(rng):
+    # 3 rows of 4.8 MB float64: fewer than 4 fit the cache budget, so the kernel reads twice;
+    # forcing groups of 2 gives the one-sweep numbers for the same array.
+    g = (rng.standard_normal((3, 600_001)) / 300).astype(np.float64)
+    kw = dict(max_grad_norm=1.0, convention="opacus", noise_std=0.3, out_scale=1.0, seed=5)
+    out, norms, ok = _core.privacy_clip_sum_noise_flat(g, **kw)
+    swept, norms2, ok2 = _core.privacy_clip_sum_noise_flat(g, group_rows=2, **kw)
+    assert ok and ok2
+    want = ref.clip_and_noise([g], 1.0, 0.3, noise=[ref.philox_normals(5, g.shape[1])])[0]
+    np.testing.assert_allclose(out, want, rtol=0, atol=1e-11 * np.abs(g).sum(axis=0).max() + 6e-6)
+    np.testing.assert_allclose(swept, out, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(norms2, norms, rtol=1e-13)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_sweep_refuses_nan_and_inf(bad, rng):
     g = rng.standard_normal((6, 8 * 4096 + 3)).astype(np.float32)

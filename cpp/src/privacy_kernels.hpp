@@ -274,11 +274,13 @@ bool clip_sum_noise_impl(const In* g, std::size_t rows, std::size_t cols, const 
 }
 
 // Rows per group: two groups (the one being summed, the one being read) plus the float64
-// accumulator should sit in the last-level cache next to other work.
-inline std::size_t fuse_group_rows(std::size_t row_bytes) {
-  constexpr std::size_t budget = std::size_t{12} << 20;  // measured: 6-24 MiB about equal
-  return std::max<std::size_t>(4, budget / std::max<std::size_t>(row_bytes, 1));
-}
+// accumulator must sit in the last-level cache next to other work. On the 2-core Xeon VM the
+// cache behaves like ~64-100 MiB (single-core reads: 28 GB/s up to 64 MiB, DRAM speed from
+// 128 MiB). Fewer than 4 rows per group do not pay: the accumulator's read and write per group
+// then cost as much as the cached second read saves, so wider rows take the two passes
+// (measured at P = 2M and 4M float32: the two passes are as fast or faster).
+constexpr std::size_t kFuseBudget = std::size_t{16} << 20;
+constexpr std::size_t kFuseMinRows = 4;
 
 inline double clip_factor(double norm, double max_norm, Convention convention) {
   if (convention == Convention::opacus) {
@@ -294,9 +296,11 @@ bool clip_sum_noise_fused_impl(const In* g, std::size_t rows, std::size_t cols, 
                                const NoiseSource& src, uint64_t offset, double* norms, Out* out,
                                int threads, std::size_t group_rows) {
   const std::size_t chunks = (cols + kFuseChunk - 1) / kFuseChunk;
-  // Too few columns to share out: the two passes, each parallel over its own layout. The
-  // choice depends on the shape alone, never on the thread count (same result for any).
-  if (chunks < 8 || rows == 0) {
+  const std::size_t fit = kFuseBudget / std::max<std::size_t>(cols * sizeof(In), 1);
+  // Too few columns to share out, or rows too wide for a cached group: the two passes, each
+  // parallel over its own layout. The choice depends on the shape alone, never on the thread
+  // count (same result for any).
+  if (chunks < 8 || rows == 0 || (group_rows == 0 && fit < kFuseMinRows)) {
     std::vector<double> f(rows);
     sq_norms_impl(g, rows, cols, norms, threads);
     for (std::size_t r = 0; r < rows; ++r) {
@@ -306,8 +310,7 @@ bool clip_sum_noise_fused_impl(const In* g, std::size_t rows, std::size_t cols, 
     return clip_sum_noise_impl(g, rows, cols, f.data(), noise_std, out_scale, src, offset, out,
                                threads);
   }
-  const std::size_t k =
-      std::min(rows, group_rows ? group_rows : fuse_group_rows(cols * sizeof(In)));
+  const std::size_t k = std::min(rows, group_rows ? group_rows : fit);
   const std::size_t groups = (rows + k - 1) / k;
   std::vector<double> partial(rows * chunks);
   std::unique_ptr<double[]> acc(new double[cols]);  // first touched by its owning thread
