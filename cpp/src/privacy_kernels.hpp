@@ -51,13 +51,14 @@ inline float load(const uint16_t* p, std::size_t j) { return half_to_float(p[j])
 // ---- one sweep over memory: norms and the clipped sum of a group of rows ---------------------
 //
 // Two passes over B x P gradients (norms, then the weighted sum) read them twice from memory.
-// Here the rows go by in groups small enough that a group stays in the last-level cache: each
-// thread owns a fixed range of column chunks and, chunk by chunk, computes the squared-norm
-// partials of group s while it accumulates f_i g_i of group s - 1 (whose norms are complete),
-// so the second read of every element comes from cache and overlaps the first read of the
-// next group. One barrier per group. Every partial is one (row, chunk) sum combined in chunk
-// order, and every column's sum runs over the rows in order: the result does not depend on the
-// thread count.
+// Here the rows go by in groups small enough that a group stays in the last-level cache: the
+// threads share out the column chunks and, chunk by chunk, compute the squared-norm partials
+// of group s while they accumulate f_i g_i of group s - 1 (whose norms are complete), so the
+// second read of every element comes from cache and overlaps the first read of the next
+// group. One barrier per group: on a machine shared with other jobs a descheduled thread
+// stalls each of them, so this path degrades more under contention than the two passes (see
+// bench/RESULTS.md). Every partial is one (row, chunk) sum combined in chunk order, and every
+// column's sum runs over the rows in order: the result does not depend on the thread count.
 
 constexpr std::size_t kFuseChunk = 4096;  // columns per norm partial and per accumulation step
 
@@ -276,11 +277,12 @@ bool clip_sum_noise_impl(const In* g, std::size_t rows, std::size_t cols, const 
 // Rows per group: two groups (the one being summed, the one being read) plus the float64
 // accumulator must sit in the last-level cache next to other work. On the 2-core Xeon VM the
 // cache behaves like ~64-100 MiB (single-core reads: 28 GB/s up to 64 MiB, DRAM speed from
-// 128 MiB). Fewer than 4 rows per group do not pay: the accumulator's read and write per group
-// then cost as much as the cached second read saves, so wider rows take the two passes
-// (measured at P = 2M and 4M float32: the two passes are as fast or faster).
-constexpr std::size_t kFuseBudget = std::size_t{16} << 20;
-constexpr std::size_t kFuseMinRows = 4;
+// 128 MiB). Small groups do not pay: the accumulator is read and written once per group, and
+// with 4 rows that costs as much as the cached second read saves. Measured at B = 256,
+// P = 1M float32 with 2 threads: groups of 8 rows 67 ms, of 4 rows 71 ms, two passes 73 ms;
+// at P = 2M and 4M the two passes are as fast or faster, so wider rows take them.
+constexpr std::size_t kFuseBudget = std::size_t{32} << 20;
+constexpr std::size_t kFuseMinRows = 8;
 
 inline double clip_factor(double norm, double max_norm, Convention convention) {
   if (convention == Convention::opacus) {
@@ -313,7 +315,7 @@ bool clip_sum_noise_fused_impl(const In* g, std::size_t rows, std::size_t cols, 
   const std::size_t k = std::min(rows, group_rows ? group_rows : fit);
   const std::size_t groups = (rows + k - 1) / k;
   std::vector<double> partial(rows * chunks);
-  std::unique_ptr<double[]> acc(new double[cols]);  // first touched by its owning thread
+  std::unique_ptr<double[]> acc(new double[cols]);  // written before it is read (first group)
   const int team = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(threads), chunks));
   int bad = 0;
 #pragma omp parallel num_threads(team) reduction(| : bad)
@@ -332,8 +334,9 @@ bool clip_sum_noise_fused_impl(const In* g, std::size_t rows, std::size_t cols, 
         f[r - s0] = clip_factor(n, max_norm, convention);
         if (omp_get_thread_num() == 0) norms[r] = n;
       }
-      // Dynamic: on a shared machine a descheduled thread must not hold the others up.
-#pragma omp for schedule(dynamic, 1)
+      // Guided: each thread first takes a long run of chunks (sequential streams for the
+      // prefetchers), the tail is shared out to whoever is free.
+#pragma omp for schedule(guided)
       for (long long qq = 0; qq < static_cast<long long>(chunks); ++qq) {
         const auto q = static_cast<std::size_t>(qq);
         const std::size_t c0 = q * kFuseChunk, w = std::min(kFuseChunk, cols - c0);
