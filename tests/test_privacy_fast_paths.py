@@ -1,7 +1,8 @@
 """The speed paths of the privacy kernels against their references: the hand-written AVX-512
-Philox normals bit for bit against the portable stream, and the one-sweep flat clipping
-(rows in cache-sized groups) against the NumPy reference and the two-pass kernels, for odd
-shapes, every dtype, group sizes and thread counts. No torch here (ASan re-run)."""
+Philox normals bit for bit against the portable stream (and every ISA build against the
+others), and the clipping kernels' blocked, prefetching float32 loops against the NumPy
+reference on wide rows with ragged tails, every dtype and thread count. No torch here (ASan
+re-run)."""
 
 from __future__ import annotations
 
@@ -19,15 +20,12 @@ from conftest import ISAS, isa_fixture
 pytestmark = pytest.mark.native
 
 per_isa = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=25)
-# Arrays of 8+ column chunks: fewer examples keep the file quick.
+# Arrays up to 19 x 65576: fewer examples keep the file quick.
 per_isa_wide = settings(suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                HealthCheck.too_slow, HealthCheck.data_too_large],
                         max_examples=10)
 isa = isa_fixture(skip=("sha_ni",))
 
-# The one-sweep kernel shares out column chunks of 4096; below 8 chunks it takes the two-pass
-# route, so these widths exercise the sweep (8+ chunks) with ragged last chunks.
-SWEEP_COLS = st.integers(8 * 4096, 8 * 4096 + 4111)
 TOL = {np.float16: 2e-3, np.float32: 2e-5, np.float64: 1e-11}
 
 
@@ -81,105 +79,59 @@ def test_threaded_noise_is_bit_identical_across_isas():
             np.testing.assert_array_equal(_bits(a), _bits(b), err_msg=name)
 
 
-# ---- one-sweep flat clipping -----------------------------------------------------------------
+# ---- the clipping kernels on wide rows -------------------------------------------------------
+#
+# The weighted sum works in blocks of 32768 columns, eight rows at a time (then four, then
+# one); the AVX-512 float32 loops take 16 or 32 columns per step. These widths cross block
+# boundaries with ragged tails, and B from 1 to 19 takes every row step.
 
 
 @st.composite
-def sweep_grads(draw):
+def wide_grads(draw):
     dtype = draw(st.sampled_from([np.float16, np.float32, np.float64]))
-    b = draw(st.integers(1, 13))
-    p = draw(SWEEP_COLS)
+    b = draw(st.integers(1, 19))
+    p = draw(st.one_of(st.integers(1, 100), st.integers(32768 - 40, 2 * 32768 + 40)))
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
-    # per-row scales around C so some rows are clipped and some pass unchanged
+    # per-row scales around C = 1 so some rows are clipped and some pass unchanged
     scale = np.exp(rng.uniform(np.log(0.05), np.log(20), size=(b, 1))) / np.sqrt(p)
     return (rng.standard_normal((b, p)) * scale).astype(dtype)
 
 
-@given(g=sweep_grads(), group_rows=st.integers(0, 5),
-       convention=st.sampled_from(["opacus", "tf_privacy"]), sigma=st.sampled_from([0.0, 0.7]),
-       seed=st.integers(0, 2 ** 64 - 1))
+@given(g=wide_grads(), sigma=st.sampled_from([0.0, 0.7]), seed=st.integers(0, 2 ** 64 - 1))
+@example(g=np.ones((19, 32768 + 17), np.float32), sigma=0.0, seed=0)
 @per_isa_wide
-def test_sweep_matches_reference_and_two_pass(isa, g, group_rows, convention, sigma, seed):
-    c = 1.0
+def test_wide_kernels_match_the_reference(isa, g, sigma, seed):
+    g64 = g.astype(np.float64)
+    sq = _core.privacy_sq_norms(g, workers=1)
+    np.testing.assert_allclose(sq, (g64 ** 2).sum(axis=1), rtol=1e-12)
+    f = np.minimum(1.0, 1.0 / (np.sqrt(sq) + 1e-6))
     noise = {"seed": seed} if sigma else {}
-    kw = dict(max_grad_norm=c, convention=convention, noise_std=sigma * c, out_scale=0.5,
-              group_rows=group_rows, **noise)
-    out, norms, ok = _core.privacy_clip_sum_noise_flat(g, workers=1, **kw)
+    out, ok = _core.privacy_clip_sum_noise(g, f, noise_std=sigma, out_scale=0.5, workers=1, **noise)
     assert ok
     assert out.dtype == (np.float64 if g.dtype == np.float64 else np.float32)
-    # the reference: float64 norms, factors, sum and the same noise stream
-    want_norms = ref.per_sample_norms([g])[:, 0]
-    np.testing.assert_allclose(norms, want_norms, rtol=1e-12)
-    z = [ref.philox_normals(seed, g.shape[1])] if sigma else None
-    want = ref.clip_and_noise([g], c, sigma, convention=convention, noise=z)[0] * 0.5
-    scale = np.abs(g.astype(np.float64)).sum(axis=0).max() + 1
-    np.testing.assert_allclose(out, want, rtol=0, atol=TOL[g.dtype.type] * scale + 2e-5 * sigma)
-    # the two-pass kernels, given the same factors
-    f = ref.clip_factor(norms, c, convention)
-    two, ok2 = _core.privacy_clip_sum_noise(g, f, noise_std=sigma * c, out_scale=0.5, **noise)
-    assert ok2
-    np.testing.assert_allclose(out, two, rtol=1e-6 if g.dtype == np.float64 else 1e-5,
-                               atol=1e-12 * scale)
+    want = f @ g64
+    if sigma:
+        want = want + sigma * ref.philox_normals(seed, g.shape[1])
+    scale = np.abs(g64).sum(axis=0).max() + 1
+    np.testing.assert_allclose(out, 0.5 * want, rtol=0,
+                               atol=TOL[g.dtype.type] * scale + 2e-5 * sigma)
     # the same bits for any thread count
-    out2, norms2, _ = _core.privacy_clip_sum_noise_flat(g, workers=2, **kw)
-    np.testing.assert_array_equal(out, out2)
-    np.testing.assert_array_equal(norms, norms2)
+    np.testing.assert_array_equal(_core.privacy_sq_norms(g, workers=2), sq)
+    out2, _ = _core.privacy_clip_sum_noise(g, f, noise_std=sigma, out_scale=0.5, workers=2, **noise)
+    np.testing.assert_array_equal(out2, out)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("workers", [1, 2])
-def test_public_api_takes_the_sweep_and_reports_stats(isa, dtype, workers, rng):
-    b, p = 19, 8 * 4096 + 15  # odd B, P not a multiple of 16
+def test_public_api_on_odd_wide_shapes(isa, dtype, workers, rng):
+    b, p = 19, 3 * 32768 + 15  # odd B, P not a multiple of 16, three blocks and a tail
     g = (rng.standard_normal((b, p)) * np.geomspace(0.1, 10, b)[:, None] / np.sqrt(p)).astype(dtype)
-    res = pw.clip_and_noise(g, 1.0, 0.0, reduction="mean", expected_batch_size=32,
+    res = pw.clip_and_noise(g, 1.0, 0.3, reduction="mean", expected_batch_size=32, seed=4,
                             return_stats=True, workers=workers)
-    want = ref.clip_and_noise([g], 1.0, 0.0, reduction="mean", expected_batch_size=32)[0]
+    z = [ref.philox_normals(4, p)]
+    want = ref.clip_and_noise([g], 1.0, 0.3, reduction="mean", expected_batch_size=32, noise=z)[0]
     np.testing.assert_allclose(res.grads, want, rtol=0,
-                               atol=TOL[np.dtype(dtype).type] * np.abs(want).max())
+                               atol=TOL[np.dtype(dtype).type] * np.abs(want).max() + 1e-6)
     norms = np.linalg.norm(g.astype(np.float64), axis=1)
     np.testing.assert_allclose(res.per_sample_norms, norms, rtol=1e-12)
     assert res.clipped_fraction == np.mean(1.0 / (norms + 1e-6) < 1.0)
-    # a list of one tensor takes the same path and gives the same numbers
-    np.testing.assert_array_equal(pw.clip_and_noise([g], 1.0, 0.0, reduction="mean",
-                                                    expected_batch_size=32, workers=workers)[0],
-                                  res.grads)
-
-
-def test_rows_too_wide_for_a_cached_group_take_the_two_passes(rng):
-    # 3 rows of 4.8 MB float64: fewer than 4 fit the cache budget, so the kernel reads twice;
-    # forcing groups of 2 gives the one-sweep numbers for the same array.
-    g = (rng.standard_normal((3, 600_001)) / 300).astype(np.float64)
-    kw = dict(max_grad_norm=1.0, convention="opacus", noise_std=0.3, out_scale=1.0, seed=5)
-    out, norms, ok = _core.privacy_clip_sum_noise_flat(g, **kw)
-    swept, norms2, ok2 = _core.privacy_clip_sum_noise_flat(g, group_rows=2, **kw)
-    assert ok and ok2
-    want = ref.clip_and_noise([g], 1.0, 0.3, noise=[ref.philox_normals(5, g.shape[1])])[0]
-    np.testing.assert_allclose(out, want, rtol=0, atol=1e-11 * np.abs(g).sum(axis=0).max() + 6e-6)
-    np.testing.assert_allclose(swept, out, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(norms2, norms, rtol=1e-13)
-
-
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_sweep_refuses_nan_and_inf(bad, rng):
-    g = rng.standard_normal((6, 8 * 4096 + 3)).astype(np.float32)
-    g[4, 30_000] = bad
-    with pytest.raises(ValueError, match=r"NaN or infinity in sample\(s\) \[4\]"):
-        pw.clip_and_noise(g, 1.0, 0.5, seed=1)
-    out, norms, ok = _core.privacy_clip_sum_noise_flat(g, max_grad_norm=1.0, convention="opacus",
-                                                       noise_std=0.0, out_scale=1.0)
-    assert not ok and not np.isfinite(norms[4]) and np.isfinite(np.delete(norms, 4)).all()
-
-
-def test_sweep_binding_rejects_bad_arguments():
-    g = np.zeros((2, 10), np.float32)
-    kw = dict(max_grad_norm=1.0, convention="opacus", noise_std=0.0, out_scale=1.0)
-    with pytest.raises(ValueError, match="convention"):
-        _core.privacy_clip_sum_noise_flat(g, **{**kw, "convention": "jax"})
-    with pytest.raises(ValueError, match="max_grad_norm"):
-        _core.privacy_clip_sum_noise_flat(g, **{**kw, "max_grad_norm": 0.0})
-    with pytest.raises(ValueError, match="at least one sample"):
-        _core.privacy_clip_sum_noise_flat(np.zeros((0, 10), np.float32), **kw)
-    with pytest.raises(TypeError, match="int32"):
-        _core.privacy_clip_sum_noise_flat(np.zeros((2, 10), np.int32), **kw)
-    with pytest.raises(ValueError, match="C-contiguous"):
-        _core.privacy_clip_sum_noise_flat(np.zeros((10, 4), np.float32).T, **kw)

@@ -137,48 +137,6 @@ py::tuple clip_sum_noise(const py::array& g, const py::array& scale, double nois
   return py::make_tuple(out, ok);
 }
 
-py::tuple clip_sum_noise_flat(const py::array& g, double max_grad_norm, const std::string& convention,
-                              double noise_std, double out_scale, const py::object& seed,
-                              const py::object& key, const py::object& nonce, uint32_t stream,
-                              uint64_t offset, const py::object& workers, std::size_t group_rows) {
-  const Dtype d = grads_dtype(g);
-  if (!(max_grad_norm > 0.0) || !std::isfinite(max_grad_norm)) {
-    throw py::value_error("max_grad_norm must be a finite number > 0, got " + std::to_string(max_grad_norm));
-  }
-  privacy::Convention conv;
-  if (convention == "opacus") {
-    conv = privacy::Convention::opacus;
-  } else if (convention == "tf_privacy" || convention == "optax") {
-    conv = privacy::Convention::tf_privacy;
-  } else {
-    throw py::value_error("convention must be opacus, tf_privacy or optax, got '" + convention + "'");
-  }
-  if (!(noise_std >= 0.0) || !std::isfinite(noise_std)) {
-    throw py::value_error("noise_std must be a finite non-negative number, got " + std::to_string(noise_std));
-  }
-  if (g.shape(0) == 0) {
-    throw py::value_error("per_sample_grads: expected at least one sample, got a " + describe(g));
-  }
-  const NoiseSource src = noise_source(seed, key, nonce, stream);
-  const int threads = resolve_workers(workers);
-  const auto rows = static_cast<std::size_t>(g.shape(0)), cols = static_cast<std::size_t>(g.shape(1));
-  check_chacha_range(src, offset, cols);
-  const bool f64 = d == Dtype::f64;
-  py::array out = f64 ? py::array(py::array_t<double>(static_cast<py::ssize_t>(cols)))
-                      : py::array(py::array_t<float>(static_cast<py::ssize_t>(cols)));
-  py::array_t<double> norms(static_cast<py::ssize_t>(rows));
-  const void* gp = g.data();
-  double* np_ = norms.mutable_data();
-  void* op = out.mutable_data();
-  bool ok;
-  {
-    py::gil_scoped_release release;
-    ok = privacy::clip_sum_noise_fused(gp, d, rows, cols, max_grad_norm, conv, noise_std, out_scale,
-                                       src, offset, np_, op, f64, threads, group_rows);
-  }
-  return py::make_tuple(out, norms, ok);
-}
-
 py::array_t<float> normals(std::size_t n, uint64_t offset, const py::object& seed,
                            const py::object& key, const py::object& nonce, uint32_t stream,
                            const py::object& workers) {
@@ -225,14 +183,6 @@ void bind_privacy(py::module_& m) {
         py::arg("stream") = 0, py::arg("offset") = 0, py::arg("workers") = py::none(),
         "out[j] = out_scale * (sum_i scale[i] g[i, j] + noise_std * N(offset + j)); returns "
         "(out, finite) where finite is False when the sum had a NaN or infinity.");
-  m.def("privacy_clip_sum_noise_flat", &clip_sum_noise_flat, py::arg("per_sample_grads").noconvert(),
-        py::kw_only(), py::arg("max_grad_norm"), py::arg("convention"), py::arg("noise_std"),
-        py::arg("out_scale"), py::arg("seed") = py::none(), py::arg("key") = py::none(),
-        py::arg("nonce") = py::none(), py::arg("stream") = 0, py::arg("offset") = 0,
-        py::arg("workers") = py::none(), py::arg("group_rows") = 0,
-        "Flat clipping in one sweep over memory: norms, clip factors and the noisy clipped sum; "
-        "returns (out, norms, finite). group_rows: rows per cache-resident group (0: sized to "
-        "the cache; tests set it small).");
   m.def("privacy_normals", &normals, py::arg("n"), py::kw_only(), py::arg("offset") = 0,
         py::arg("seed") = py::none(), py::arg("key") = py::none(), py::arg("nonce") = py::none(),
         py::arg("stream") = 0, py::arg("workers") = py::none(),

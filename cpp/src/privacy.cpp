@@ -12,9 +12,6 @@ namespace pipeward::privacy {
   void sq_norms(const void*, Dtype, std::size_t, std::size_t, double*, int);                  \
   bool clip_sum_noise(const void*, Dtype, std::size_t, std::size_t, const double*, double,    \
                       double, const NoiseSource&, uint64_t, void*, bool, int);                \
-  bool clip_sum_noise_fused(const void*, Dtype, std::size_t, std::size_t, double, Convention, \
-                            double, double, const NoiseSource&, uint64_t, double*, void*, bool, \
-                            int, std::size_t);                                                \
   void normals(const NoiseSource&, uint64_t, std::size_t, float*, int);                       \
   }
 
@@ -40,16 +37,6 @@ bool clip_sum_noise(const void* g, Dtype dtype, std::size_t rows, std::size_t co
                     int threads) {
   PIPEWARD_PRIVACY_DISPATCH(clip_sum_noise(g, dtype, rows, cols, scale, noise_std, out_scale,
                                            noise, offset, out, out_f64, threads));
-}
-
-bool clip_sum_noise_fused(const void* g, Dtype dtype, std::size_t rows, std::size_t cols,
-                          double max_norm, Convention convention, double noise_std,
-                          double out_scale, const NoiseSource& noise, uint64_t offset,
-                          double* norms, void* out, bool out_f64, int threads,
-                          std::size_t group_rows) {
-  PIPEWARD_PRIVACY_DISPATCH(clip_sum_noise_fused(g, dtype, rows, cols, max_norm, convention,
-                                                 noise_std, out_scale, noise, offset, norms, out,
-                                                 out_f64, threads, group_rows));
 }
 
 void normals(const NoiseSource& noise, uint64_t offset, std::size_t n, float* out, int threads) {

@@ -1,4 +1,4 @@
-// The float32 inner loops of the one-sweep clipping (privacy_kernels.hpp) written by hand for
+// The float32 inner loops of the clipping kernels (privacy_kernels.hpp) written by hand for
 // AVX-512: each 16-float load becomes two 8-double vectors (float64 accumulation, as in every
 // other path), with a software prefetch per cache line because one core alone does not keep
 // enough misses in flight to stream at memory bandwidth on this Xeon.

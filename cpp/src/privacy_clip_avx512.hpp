@@ -1,5 +1,5 @@
-// Hand-written AVX-512 float32 loops of the one-sweep clipping (privacy_clip_avx512.cpp),
-// called by the AVX-512 build of privacy_kernels.hpp.
+// Hand-written AVX-512 float32 loops of the clipping kernels (privacy_clip_avx512.cpp), called
+// by the AVX-512 build of privacy_kernels.hpp.
 #pragma once
 
 #include <cstddef>

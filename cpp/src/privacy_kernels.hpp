@@ -6,10 +6,10 @@
 // Parallel layout (deterministic for any thread count):
 //   * squared norms: each row is cut into fixed chunks; every (row, chunk) partial sum is one
 //     task and the partials are added in chunk order.
-//   * clip + sum + noise: the output is cut into fixed column blocks; a thread owns a block,
-//     reads that slice of all rows, accumulates in float64 and writes the block once with the
-//     noise of those element indices fused in.
-//   * flat clipping in one sweep (clip_sum_noise_fused): see the section comment below.
+//   * clip + sum + noise: the output is cut into fixed column blocks (32768 columns, so each
+//     row is read in long runs); a thread takes a block, reads that slice of all rows, eight
+//     at a time, accumulates in float64 and writes the block once with the noise of those
+//     element indices fused in.
 // The float32 loops of the AVX-512 build and the Philox noise are hand-written
 // (privacy_clip_avx512.cpp, privacy_noise_avx512.cpp).
 #pragma once
@@ -23,7 +23,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <type_traits>
 #include <vector>
@@ -46,21 +45,6 @@ constexpr std::size_t kParallelMin = std::size_t{1} << 16;
 inline float load(const float* p, std::size_t j) { return p[j]; }
 inline double load(const double* p, std::size_t j) { return p[j]; }
 inline float load(const uint16_t* p, std::size_t j) { return half_to_float(p[j]); }
-
-
-// ---- one sweep over memory: norms and the clipped sum of a group of rows ---------------------
-//
-// Two passes over B x P gradients (norms, then the weighted sum) read them twice from memory.
-// Here the rows go by in groups small enough that a group stays in the last-level cache: the
-// threads share out the column chunks and, chunk by chunk, compute the squared-norm partials
-// of group s while they accumulate f_i g_i of group s - 1 (whose norms are complete), so the
-// second read of every element comes from cache and overlaps the first read of the next
-// group. One barrier per group: on a machine shared with other jobs a descheduled thread
-// stalls each of them, so this path degrades more under contention than the two passes (see
-// bench/RESULTS.md). Every partial is one (row, chunk) sum combined in chunk order, and every
-// column's sum runs over the rows in order: the result does not depend on the thread count.
-
-constexpr std::size_t kFuseChunk = 4096;  // columns per norm partial and per accumulation step
 
 // One core alone cannot keep enough cache-line misses in flight to reach memory bandwidth on
 // this Xeon; a software prefetch a few kilobytes ahead of a stream helps it. Harmless past the
@@ -95,8 +79,8 @@ double sum_squares(const In* x, std::size_t w) {
 
 // acc[j] (= 0 when fresh) += sum over the n rows at x (stride cols) of f[i] x[i][j], j < w.
 template <typename In>
-void accumulate_rows(const In* x, std::size_t cols, const double* f,
-                                        std::size_t n, std::size_t w, double* acc, bool fresh) {
+void accumulate_rows(const In* x, std::size_t cols, const double* f, std::size_t n,
+                     std::size_t w, double* acc, bool fresh) {
   std::size_t i = 0;
   if (fresh) {
 #pragma omp simd
@@ -261,7 +245,7 @@ bool clip_sum_noise_impl(const In* g, std::size_t rows, std::size_t cols, const 
   int bad = 0;
 #pragma omp parallel num_threads(threads) reduction(| : bad) if (rows * cols >= kParallelMin)
   {
-    std::unique_ptr<double[]> acc(new double[kSumBlock]);
+    std::unique_ptr<double[]> acc(new double[kSumBlock]);  // per thread, reused per block
     // Dynamic: on a shared machine a descheduled thread must not hold the others up.
 #pragma omp for schedule(dynamic, 1)
     for (long long t = 0; t < blocks; ++t) {
@@ -269,83 +253,6 @@ bool clip_sum_noise_impl(const In* g, std::size_t rows, std::size_t cols, const 
       const std::size_t w = std::min(kSumBlock, cols - c0);
       accumulate_rows(g + c0, cols, scale, rows, w, acc.get(), true);
       bad |= write_block(acc.get(), w, src, noise_std, out_scale, offset + c0, out + c0);
-    }
-  }
-  return bad == 0;
-}
-
-// Rows per group: two groups (the one being summed, the one being read) plus the float64
-// accumulator must sit in the last-level cache next to other work. On the 2-core Xeon VM the
-// cache behaves like ~64-100 MiB (single-core reads: 28 GB/s up to 64 MiB, DRAM speed from
-// 128 MiB). Small groups do not pay: the accumulator is read and written once per group, and
-// with 4 rows that costs as much as the cached second read saves. Measured at B = 256,
-// P = 1M float32 with 2 threads: groups of 8 rows 67 ms, of 4 rows 71 ms, two passes 73 ms;
-// at P = 2M and 4M the two passes are as fast or faster, so wider rows take them.
-constexpr std::size_t kFuseBudget = std::size_t{32} << 20;
-constexpr std::size_t kFuseMinRows = 8;
-
-inline double clip_factor(double norm, double max_norm, Convention convention) {
-  if (convention == Convention::opacus) {
-    const double f = max_norm / (norm + 1e-6);
-    return f < 1.0 ? f : 1.0;
-  }
-  return norm > max_norm ? max_norm / norm : 1.0;  // tf_privacy / optax
-}
-
-template <typename In, typename Out>
-bool clip_sum_noise_fused_impl(const In* g, std::size_t rows, std::size_t cols, double max_norm,
-                               Convention convention, double noise_std, double out_scale,
-                               const NoiseSource& src, uint64_t offset, double* norms, Out* out,
-                               int threads, std::size_t group_rows) {
-  const std::size_t chunks = (cols + kFuseChunk - 1) / kFuseChunk;
-  const std::size_t fit = kFuseBudget / std::max<std::size_t>(cols * sizeof(In), 1);
-  // Too few columns to share out, or rows too wide for a cached group: the two passes, each
-  // parallel over its own layout. The choice depends on the shape alone, never on the thread
-  // count (same result for any).
-  if (chunks < 8 || rows == 0 || (group_rows == 0 && fit < kFuseMinRows)) {
-    std::vector<double> f(rows);
-    sq_norms_impl(g, rows, cols, norms, threads);
-    for (std::size_t r = 0; r < rows; ++r) {
-      norms[r] = std::sqrt(norms[r]);
-      f[r] = clip_factor(norms[r], max_norm, convention);
-    }
-    return clip_sum_noise_impl(g, rows, cols, f.data(), noise_std, out_scale, src, offset, out,
-                               threads);
-  }
-  const std::size_t k = std::min(rows, group_rows ? group_rows : fit);
-  const std::size_t groups = (rows + k - 1) / k;
-  std::vector<double> partial(rows * chunks);
-  std::unique_ptr<double[]> acc(new double[cols]);  // written before it is read (first group)
-  const int team = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(threads), chunks));
-  int bad = 0;
-#pragma omp parallel num_threads(team) reduction(| : bad)
-  {
-    std::vector<double> f(k);
-    for (std::size_t step = 0; step <= groups; ++step) {
-      const bool first = step == 0, last = step == groups;
-      const std::size_t n0 = step * k, n1 = last ? n0 : std::min(rows, n0 + k);  // to read
-      const std::size_t s0 = first ? 0 : n0 - k, s1 = first ? 0 : std::min(rows, s0 + k);  // to sum
-      // The norms of the group to sum are complete since the last barrier; every thread
-      // derives the same factors.
-      for (std::size_t r = s0; r < s1; ++r) {
-        double sq = 0.0;
-        for (std::size_t q = 0; q < chunks; ++q) sq += partial[r * chunks + q];
-        const double n = std::sqrt(sq);
-        f[r - s0] = clip_factor(n, max_norm, convention);
-        if (omp_get_thread_num() == 0) norms[r] = n;
-      }
-      // Guided: each thread first takes a long run of chunks (sequential streams for the
-      // prefetchers), the tail is shared out to whoever is free.
-#pragma omp for schedule(guided)
-      for (long long qq = 0; qq < static_cast<long long>(chunks); ++qq) {
-        const auto q = static_cast<std::size_t>(qq);
-        const std::size_t c0 = q * kFuseChunk, w = std::min(kFuseChunk, cols - c0);
-        for (std::size_t r = n0; r < n1; ++r) partial[r * chunks + q] = sum_squares(g + r * cols + c0, w);
-        if (first) continue;
-        double* a = acc.get() + c0;
-        accumulate_rows(g + s0 * cols + c0, cols, f.data(), s1 - s0, w, a, s0 == 0);
-        if (last) bad |= write_block(a, w, src, noise_std, out_scale, offset + c0, out + c0);
-      }  // implicit barrier: this step's partials are complete
     }
   }
   return bad == 0;
@@ -376,26 +283,6 @@ bool clip_sum_noise(const void* g, Dtype dtype, std::size_t rows, std::size_t co
   }
   return clip_sum_noise_impl(static_cast<const float*>(g), rows, cols, scale, noise_std,
                              out_scale, noise, offset, static_cast<float*>(out), threads);
-}
-
-bool clip_sum_noise_fused(const void* g, Dtype dtype, std::size_t rows, std::size_t cols,
-                          double max_norm, Convention convention, double noise_std,
-                          double out_scale, const NoiseSource& noise, uint64_t offset,
-                          double* norms, void* out, bool out_f64, int threads,
-                          std::size_t group_rows) {
-  if (out_f64) {
-    return clip_sum_noise_fused_impl(static_cast<const double*>(g), rows, cols, max_norm, convention,
-                                     noise_std, out_scale, noise, offset, norms,
-                                     static_cast<double*>(out), threads, group_rows);
-  }
-  if (dtype == Dtype::f16) {
-    return clip_sum_noise_fused_impl(static_cast<const uint16_t*>(g), rows, cols, max_norm,
-                                     convention, noise_std, out_scale, noise, offset, norms,
-                                     static_cast<float*>(out), threads, group_rows);
-  }
-  return clip_sum_noise_fused_impl(static_cast<const float*>(g), rows, cols, max_norm, convention,
-                                   noise_std, out_scale, noise, offset, norms,
-                                   static_cast<float*>(out), threads, group_rows);
 }
 
 void normals(const NoiseSource& noise, uint64_t offset, std::size_t n, float* out, int threads) {

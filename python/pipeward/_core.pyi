@@ -63,12 +63,6 @@ def privacy_clip_sum_noise(
     out_scale: float, seed: int | None = None, key: bytes | None = None,
     nonce: bytes | None = None, stream: int = 0, offset: int = 0, workers: int | None = None,
 ) -> tuple[np.ndarray, bool]: ...
-def privacy_clip_sum_noise_flat(
-    per_sample_grads: np.ndarray, /, *, max_grad_norm: float, convention: str, noise_std: float,
-    out_scale: float, seed: int | None = None, key: bytes | None = None,
-    nonce: bytes | None = None, stream: int = 0, offset: int = 0, workers: int | None = None,
-    group_rows: int = 0,
-) -> tuple[np.ndarray, npt.NDArray[np.float64], bool]: ...
 def privacy_normals(
     n: int, /, *, offset: int = 0, seed: int | None = None, key: bytes | None = None,
     nonce: bytes | None = None, stream: int = 0, workers: int | None = None,

@@ -215,20 +215,6 @@ bool clip_sum_noise(const void* g, Dtype dtype, std::size_t rows, std::size_t co
                     const NoiseSource& noise, uint64_t offset, void* out, bool out_f64,
                     int threads);
 
-enum class Convention : int { opacus = 0, tf_privacy = 1 };  // optax clips as tf_privacy
-
-// Flat clipping of one (rows, cols) array in one sweep over memory: norms[i] = ||g_i|| (float64
-// accumulation), f_i = min(1, C / (norms[i] + 1e-6)) (opacus) or min(1, C / norms[i]) with 1 at
-// 0 (tf_privacy), then out as clip_sum_noise with scale = f. Rows go by in groups of
-// group_rows (0: as many as fit a cache budget) so the second read of each element comes from
-// cache (privacy_kernels.hpp); narrow arrays and, with group_rows = 0, rows too wide for a
-// cached group of 4 take the two passes instead. The result is the same for any thread count.
-bool clip_sum_noise_fused(const void* g, Dtype dtype, std::size_t rows, std::size_t cols,
-                          double max_norm, Convention convention, double noise_std,
-                          double out_scale, const NoiseSource& noise, uint64_t offset,
-                          double* norms, void* out, bool out_f64, int threads,
-                          std::size_t group_rows = 0);
-
 // out[j] = N(offset + j) as float32: the noise stream alone (tests and benchmarks).
 void normals(const NoiseSource& noise, uint64_t offset, std::size_t n, float* out, int threads);
 

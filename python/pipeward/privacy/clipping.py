@@ -11,10 +11,8 @@ For per-sample gradients g_i (one (B, ...) array per parameter tensor, or one (B
 
 Per-layer clipping (``max_grad_norm`` a sequence, one C_l per tensor; Opacus'
 ``clipping="per_layer"``): f_il = min(1, C_l / (||g_il|| + 1e-6)) and the noise std is
-sigma * ||C||_2. For one (B, P) array with flat clipping the C++ kernel makes one sweep over
-memory (rows in cache-sized groups: norms, then the clipped sum while the group is still
-cached); otherwise it reads the gradients twice (norms, then the fused clip-sum-noise write), or
-once when ``per_sample_norms`` is given; the noise comes from Philox4x32-10 keyed by
+sigma * ||C||_2. The C++ kernel reads the gradients twice (norms, then the fused clip-sum-noise
+write) or once when ``per_sample_norms`` is given; the noise comes from Philox4x32-10 keyed by
 ``seed`` (or ChaCha20 keyed from the OS with ``secure=True``) at each element's index in the
 flattened concatenation of the outputs, so it does not depend on thread count or on how the
 parameters are split into tensors.
@@ -150,42 +148,30 @@ def clip_and_noise(
         return ClipResult(grads=result, per_sample_norms=norms,
                           clipped_fraction=float(clipped.mean()) if b else 0.0,
                           noise_std=noise_std)
-    if where == "cpu" and len(flat) == 1 and not per_layer and per_sample_norms is None and b:
-        # One tensor, flat clipping: norms, factors and the sum in one sweep over memory.
-        summed, norms, ok = _core.privacy_clip_sum_noise_flat(
-            flat[0], max_grad_norm=float(limits[0]), convention=convention, noise_std=noise_std,
-            out_scale=1.0 / denom, workers=workers, **noise)
-        _check_finite(norms)
-        if not ok:
-            raise ValueError(f"per_sample_grads{'' if single else '[0]'} contains NaN or infinity "
-                             "(found in the clipped sum; nothing was aggregated)")
-        out = [summed.reshape(grads[0].shape[1:])]
-        clipped = _clip_factor(norms, limits[0], convention) < 1.0
+    norms = _norms(flat, per_sample_norms, per_layer, where, workers)
+    if per_layer:
+        factors = [_clip_factor(norms[:, k], limits[k], convention) for k in range(len(flat))]
+        clipped = np.any(np.stack(factors, axis=1) < 1.0, axis=1) if b else np.zeros(0, bool)
     else:
-        norms = _norms(flat, per_sample_norms, per_layer, where, workers)
-        if per_layer:
-            factors = [_clip_factor(norms[:, k], limits[k], convention) for k in range(len(flat))]
-            clipped = np.any(np.stack(factors, axis=1) < 1.0, axis=1) if b else np.zeros(0, bool)
-        else:
-            factor = _clip_factor(norms, limits[0], convention)
-            factors = [factor] * len(flat)
-            clipped = factor < 1.0
+        factor = _clip_factor(norms, limits[0], convention)
+        factors = [factor] * len(flat)
+        clipped = factor < 1.0
 
-        out, offset = [], 0
-        for k, g in enumerate(flat):
-            if where == "reference":
-                summed = _reference_sum(g, factors[k], noise_std, noise, offset) / denom
-                summed = summed.astype(np.float64 if g.dtype == np.float64 else np.float32)
-                ok = bool(np.isfinite(summed).all())
-            else:
-                summed, ok = _core.privacy_clip_sum_noise(
-                    g, factors[k], noise_std=noise_std, out_scale=1.0 / denom, offset=offset,
-                    workers=workers, **noise)
-            if not ok:
-                raise ValueError(f"per_sample_grads{'' if single else f'[{k}]'} contains NaN or "
-                                 "infinity (found in the clipped sum; nothing was aggregated)")
-            out.append(summed.reshape(grads[k].shape[1:]))
-            offset += g.shape[1]
+    out, offset = [], 0
+    for k, g in enumerate(flat):
+        if where == "reference":
+            summed = _reference_sum(g, factors[k], noise_std, noise, offset) / denom
+            summed = summed.astype(np.float64 if g.dtype == np.float64 else np.float32)
+            ok = bool(np.isfinite(summed).all())
+        else:
+            summed, ok = _core.privacy_clip_sum_noise(
+                g, factors[k], noise_std=noise_std, out_scale=1.0 / denom, offset=offset,
+                workers=workers, **noise)
+        if not ok:
+            raise ValueError(f"per_sample_grads{'' if single else f'[{k}]'} contains NaN or "
+                             "infinity (found in the clipped sum; nothing was aggregated)")
+        out.append(summed.reshape(grads[k].shape[1:]))
+        offset += g.shape[1]
 
     result = out[0] if single else (tuple(out) if isinstance(per_sample_grads, tuple) else out)
     if not return_stats:
@@ -249,15 +235,11 @@ def _norms(flat: list[np.ndarray], given: Any, per_layer: bool, where: str,
     else:
         sq = np.stack([_core.privacy_sq_norms(g, workers=workers) for g in flat], axis=1)
     norms = np.sqrt(sq) if per_layer else np.sqrt(sq.sum(axis=1))
-    _check_finite(norms)
-    return norms
-
-
-def _check_finite(norms: np.ndarray) -> None:
     bad = _by_sample(~np.isfinite(norms))
     if bad.any():
         raise ValueError(f"per_sample_grads contains NaN or infinity in sample(s) "
                          f"{np.flatnonzero(bad)[:10].tolist()}; nothing was aggregated")
+    return norms
 
 
 def _by_sample(flags: np.ndarray) -> np.ndarray:
