@@ -23,25 +23,37 @@
 namespace pipeward::privacy::avx512 {
 namespace {
 
+// The ten round keys of Philox4x32-10, broadcast once per call.
+struct RoundKeys {
+  __m512i k0[10], k1[10];
+};
+
+inline RoundKeys round_keys(uint64_t seed) {
+  RoundKeys rk;
+  auto k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    rk.k0[round] = _mm512_set1_epi32(static_cast<int>(k0));
+    rk.k1[round] = _mm512_set1_epi32(static_cast<int>(k1));
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  return rk;
+}
+
 // Philox4x32-10 on eight counters held in the low halves of 64-bit lanes (lane b of c0..c3 is
 // one block; the high halves are don't-cares): _mm512_mul_epu32 reads only the low halves and
 // returns the whole 64-bit product, so a round is two multiplies, two shifts and two XORs.
-inline void philox8(__m512i& c0, __m512i& c1, __m512i& c2, __m512i& c3, uint32_t k0,
-                    uint32_t k1) {
+inline void philox8(__m512i& c0, __m512i& c1, __m512i& c2, __m512i& c3, const RoundKeys& rk) {
   const __m512i m0 = _mm512_set1_epi64(0xD2511F53);
   const __m512i m1 = _mm512_set1_epi64(0xCD9E8D57);
   for (int round = 0; round < 10; ++round) {
     const __m512i p0 = _mm512_mul_epu32(c0, m0);
     const __m512i p1 = _mm512_mul_epu32(c2, m1);
     // 0x96: a ^ b ^ c in one instruction.
-    c0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1,
-                                   _mm512_set1_epi32(static_cast<int>(k0)), 0x96);
+    c0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1, rk.k0[round], 0x96);
     c1 = p1;
-    c2 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c3,
-                                   _mm512_set1_epi32(static_cast<int>(k1)), 0x96);
+    c2 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c3, rk.k1[round], 0x96);
     c3 = p0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
   }
 }
 
@@ -123,7 +135,8 @@ inline void store_interleaved4(float* out, __m512 a, __m512 b, __m512 c, __m512 
 }
 
 // The 64 normals of Philox blocks first_block .. first_block + 15.
-inline void philox_normals64(uint64_t seed, uint32_t stream, uint64_t first_block, float* out) {
+inline void philox_normals64(const RoundKeys& rk, uint32_t stream, uint64_t first_block,
+                             float* out) {
   // Blocks first_block + 0..7 and + 8..15, 64-bit counters (the low word, then the high).
   const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
   const __m512i va = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(first_block)), lane);
@@ -131,9 +144,8 @@ inline void philox_normals64(uint64_t seed, uint32_t stream, uint64_t first_bloc
   __m512i a0 = va, a1 = _mm512_srli_epi64(va, 32), b0 = vb, b1 = _mm512_srli_epi64(vb, 32);
   __m512i a2 = _mm512_set1_epi64(stream), b2 = a2;
   __m512i a3 = _mm512_setzero_si512(), b3 = a3;
-  const auto k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-  philox8(a0, a1, a2, a3, k0, k1);
-  philox8(b0, b1, b2, b3, k0, k1);
+  philox8(a0, a1, a2, a3, rk);
+  philox8(b0, b1, b2, b3, rk);
   const __m512i c0 = pack_low_halves(a0, b0), c1 = pack_low_halves(a1, b1);
   const __m512i c2 = pack_low_halves(a2, b2), c3 = pack_low_halves(a3, b3);
   __m512 z0, z1, z2, z3;
@@ -146,16 +158,17 @@ inline void philox_normals64(uint64_t seed, uint32_t stream, uint64_t first_bloc
 
 void philox_normals_avx512(uint64_t seed, uint32_t stream, uint64_t first, std::size_t n,
                            float* out) {
+  const RoundKeys rk = round_keys(seed);
   uint64_t block = first / 4;
   std::size_t skip = static_cast<std::size_t>(first % 4);
   while (n > 0) {
     if (skip == 0 && n >= 64) {
-      philox_normals64(seed, stream, block, out);
+      philox_normals64(rk, stream, block, out);
       out += 64;
       n -= 64;
     } else {  // a ragged head or tail: generate a whole group, keep what is asked for
       alignas(64) float tmp[64];
-      philox_normals64(seed, stream, block, tmp);
+      philox_normals64(rk, stream, block, tmp);
       const std::size_t take = n < 64 - skip ? n : 64 - skip;
       std::memcpy(out, tmp + skip, take * sizeof(float));
       out += take;
