@@ -56,6 +56,25 @@ def test_philox_normals_are_bit_identical_to_the_portable_stream(isa, seed, offs
     np.testing.assert_array_equal(_bits(got), _bits(want))
 
 
+@given(key=st.binary(min_size=32, max_size=32), nonce=st.binary(min_size=12, max_size=12),
+       offset=st.one_of(st.integers(0, 600), st.integers(0, 2 ** 30),
+                        # the 32-bit block counter's last blocks (2^36 elements per key)
+                        st.integers(2 ** 36 - 9000, 2 ** 36 - 6001)),
+       n=st.integers(1, 6000))
+@example(key=bytes(32), nonce=bytes(12), offset=0, n=256)
+@example(key=bytes(range(32)), nonce=bytes(12), offset=15, n=257)
+@per_isa
+def test_chacha_normals_are_bit_identical_to_the_portable_stream(isa, key, nonce, offset, n):
+    got = _core.privacy_normals(n, key=key, nonce=nonce, offset=offset)
+    before = _core.isa_limit()
+    _core.set_isa_limit("portable")
+    try:
+        want = _core.privacy_normals(n, key=key, nonce=nonce, offset=offset)
+    finally:
+        _core.set_isa_limit(before)
+    np.testing.assert_array_equal(_bits(got), _bits(want))
+
+
 KEY, NONCE = bytes(range(32)), bytes(range(12))
 
 

@@ -142,14 +142,17 @@ void sq_norms_impl(const In* g, std::size_t rows, std::size_t cols, double* out,
   }
 }
 
-// Normals for global element indices [first, first + n) into out (n <= kColBlock).
+// Normals for global element indices [first, first + n) into out (n <= kColBlock). The AVX-512
+// build calls the hand-written generators (privacy_noise_avx512.cpp); the others vectorise
+// the header functions across blocks.
 inline void noise_block(const NoiseSource& src, uint64_t first, std::size_t n, float* out) {
 #if defined(PIPEWARD_PRIVACY_HAND_AVX512)
   if (src.kind == 1) {
     philox_normals_avx512(src.seed, src.stream, first, n, out);
-    return;
+  } else {
+    chacha_normals_avx512(src.key, src.nonce, first, n, out);
   }
-#endif
+#else
   if (src.kind == 1) {
     const uint64_t b0 = first / 4, lane = first % 4;
     const std::size_t nb = static_cast<std::size_t>((lane + n + 3) / 4);
@@ -183,6 +186,7 @@ inline void noise_block(const NoiseSource& src, uint64_t first, std::size_t n, f
       out[j] = z[k & 15][k >> 4];
     }
   }
+#endif
 }
 
 // o[j] = out_scale * (acc[j] + noise_std * N(first + j)), j < w; returns true when a sum is

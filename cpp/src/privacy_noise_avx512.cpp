@@ -1,5 +1,5 @@
-// Philox4x32-10 and ChaCha20 normals written by hand for AVX-512: sixteen generator blocks per
-// call, one per 32-bit lane. The portable header functions (pipeward/privacy.hpp) stay the
+// Philox4x32-10 and ChaCha20 normals written by hand for AVX-512: generator blocks side by side
+// in the vector lanes. The portable header functions (pipeward/privacy.hpp) stay the
 // reference: every value here is the same IEEE single-precision operation in the same order, so
 // the output is bit-identical to them (tests check it on many seeds, offsets and tails).
 //
@@ -165,6 +165,74 @@ inline void philox_normals64(const RoundKeys& rk, uint32_t stream, uint64_t firs
   }
 }
 
+// ---- ChaCha20 (secure=True) -----------------------------------------------------------------
+
+inline void quarter(__m512i& a, __m512i& b, __m512i& c, __m512i& d) {
+  a = _mm512_add_epi32(a, b); d = _mm512_rol_epi32(_mm512_xor_si512(d, a), 16);
+  c = _mm512_add_epi32(c, d); b = _mm512_rol_epi32(_mm512_xor_si512(b, c), 12);
+  a = _mm512_add_epi32(a, b); d = _mm512_rol_epi32(_mm512_xor_si512(d, a), 8);
+  c = _mm512_add_epi32(c, d); b = _mm512_rol_epi32(_mm512_xor_si512(b, c), 7);
+}
+
+// Row b of the output gets lane b of v[0..15]: a 16 x 16 transpose in registers, 16 rows of 16.
+inline void store_transposed16(float* out, const __m512 (&v)[16]) {
+  __m512i t[16], u[16];
+  for (int k = 0; k < 8; ++k) {
+    t[2 * k] = _mm512_unpacklo_epi32(_mm512_castps_si512(v[2 * k]), _mm512_castps_si512(v[2 * k + 1]));
+    t[2 * k + 1] = _mm512_unpackhi_epi32(_mm512_castps_si512(v[2 * k]), _mm512_castps_si512(v[2 * k + 1]));
+  }
+  // 128-bit lane L of u[4m + r] holds row 4L + r, columns 4m .. 4m + 3.
+  for (int m = 0; m < 4; ++m) {
+    u[4 * m] = _mm512_unpacklo_epi64(t[4 * m], t[4 * m + 2]);
+    u[4 * m + 1] = _mm512_unpackhi_epi64(t[4 * m], t[4 * m + 2]);
+    u[4 * m + 2] = _mm512_unpacklo_epi64(t[4 * m + 1], t[4 * m + 3]);
+    u[4 * m + 3] = _mm512_unpackhi_epi64(t[4 * m + 1], t[4 * m + 3]);
+  }
+  for (int r = 0; r < 4; ++r) {
+    const __m512i p = _mm512_shuffle_i32x4(u[r], u[4 + r], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i q = _mm512_shuffle_i32x4(u[8 + r], u[12 + r], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i h = _mm512_shuffle_i32x4(u[r], u[4 + r], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512i w = _mm512_shuffle_i32x4(u[8 + r], u[12 + r], _MM_SHUFFLE(3, 2, 3, 2));
+    float* o = out + 16 * r;
+    _mm512_storeu_si512(o, _mm512_shuffle_i32x4(p, q, _MM_SHUFFLE(2, 0, 2, 0)));
+    _mm512_storeu_si512(o + 64, _mm512_shuffle_i32x4(p, q, _MM_SHUFFLE(3, 1, 3, 1)));
+    _mm512_storeu_si512(o + 128, _mm512_shuffle_i32x4(h, w, _MM_SHUFFLE(2, 0, 2, 0)));
+    _mm512_storeu_si512(o + 192, _mm512_shuffle_i32x4(h, w, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+}
+
+// The 256 normals of ChaCha20 blocks first_block .. first_block + 15 (32-bit counter, as the
+// RFC and chacha_normals wrap it).
+inline void chacha_normals256(const uint32_t* key, const uint32_t* nonce, uint32_t first_block,
+                              float* out) {
+  __m512i s[16];
+  s[0] = _mm512_set1_epi32(0x61707865);
+  s[1] = _mm512_set1_epi32(0x3320646e);
+  s[2] = _mm512_set1_epi32(0x79622d32);
+  s[3] = _mm512_set1_epi32(0x6b206574);
+  for (int i = 0; i < 8; ++i) s[4 + i] = _mm512_set1_epi32(static_cast<int>(key[i]));
+  s[12] = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(first_block)),
+                           _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  for (int i = 0; i < 3; ++i) s[13 + i] = _mm512_set1_epi32(static_cast<int>(nonce[i]));
+  __m512i x[16];
+  for (int i = 0; i < 16; ++i) x[i] = s[i];
+  for (int i = 0; i < 10; ++i) {
+    quarter(x[0], x[4], x[8], x[12]);
+    quarter(x[1], x[5], x[9], x[13]);
+    quarter(x[2], x[6], x[10], x[14]);
+    quarter(x[3], x[7], x[11], x[15]);
+    quarter(x[0], x[5], x[10], x[15]);
+    quarter(x[1], x[6], x[11], x[12]);
+    quarter(x[2], x[7], x[8], x[13]);
+    quarter(x[3], x[4], x[9], x[14]);
+  }
+  __m512 z[16];
+  for (int i = 0; i < 16; i += 2) {
+    box_muller16(_mm512_add_epi32(x[i], s[i]), _mm512_add_epi32(x[i + 1], s[i + 1]), z[i], z[i + 1]);
+  }
+  store_transposed16(out, z);
+}
+
 }  // namespace
 
 // Groups of 16 blocks per step: two (four Philox chains in flight) take 25% off a step's
@@ -192,6 +260,28 @@ void philox_normals_avx512(uint64_t seed, uint32_t stream, uint64_t first, std::
       alignas(64) float tmp[64];
       philox_normals64<1>(rk, stream, block, tmp);
       const std::size_t take = n < 64 - skip ? n : 64 - skip;
+      std::memcpy(out, tmp + skip, take * sizeof(float));
+      out += take;
+      n -= take;
+      skip = 0;
+    }
+    block += 16;
+  }
+}
+
+void chacha_normals_avx512(const uint32_t* key, const uint32_t* nonce, uint64_t first,
+                           std::size_t n, float* out) {
+  auto block = static_cast<uint32_t>(first / 16);
+  std::size_t skip = static_cast<std::size_t>(first % 16);
+  while (n > 0) {
+    if (skip == 0 && n >= 256) {
+      chacha_normals256(key, nonce, block, out);
+      out += 256;
+      n -= 256;
+    } else {  // a ragged head or tail: generate a whole group, keep what is asked for
+      alignas(64) float tmp[256];
+      chacha_normals256(key, nonce, block, tmp);
+      const std::size_t take = n < 256 - skip ? n : 256 - skip;
       std::memcpy(out, tmp + skip, take * sizeof(float));
       out += take;
       n -= take;

@@ -11,4 +11,8 @@ namespace pipeward::privacy::avx512 {
 void philox_normals_avx512(uint64_t seed, uint32_t stream, uint64_t first, std::size_t n,
                            float* out);
 
+// out[j] = N(first + j) of the ChaCha20 stream (key: 8 words, nonce: 3): chacha_normals' values.
+void chacha_normals_avx512(const uint32_t* key, const uint32_t* nonce, uint64_t first,
+                           std::size_t n, float* out);
+
 }  // namespace pipeward::privacy::avx512
