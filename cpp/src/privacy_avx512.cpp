@@ -5,5 +5,7 @@
 // portable build so every variant draws the same bits for a seed (tests check it).
 #pragma GCC optimize("fp-contract=off")
 #define PIPEWARD_PRIVACY_NS avx512
-#define PIPEWARD_PRIVACY_HAND_AVX512 1  // Philox noise: privacy_noise_avx512.cpp
+// The noise generators and the float32 clipping loops are hand-written for this build:
+// privacy_noise_avx512.cpp, privacy_clip_avx512.cpp.
+#define PIPEWARD_PRIVACY_HAND_AVX512 1
 #include "privacy_kernels.hpp"

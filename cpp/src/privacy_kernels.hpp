@@ -94,7 +94,10 @@ void accumulate_rows(const In* x, std::size_t cols, const double* f, std::size_t
     const double s0 = f[i], s1 = f[i + 1], s2 = f[i + 2], s3 = f[i + 3];
     for (std::size_t j0 = 0; j0 < w; j0 += 16) {
       const std::size_t j1 = std::min(w, j0 + 16);
-      prefetch_ahead(r0 + j0); prefetch_ahead(r1 + j0); prefetch_ahead(r2 + j0); prefetch_ahead(r3 + j0);
+      prefetch_ahead(r0 + j0);
+      prefetch_ahead(r1 + j0);
+      prefetch_ahead(r2 + j0);
+      prefetch_ahead(r3 + j0);
 #pragma omp simd
       for (std::size_t j = j0; j < j1; ++j)
         acc[j] += s0 * static_cast<double>(load(r0, j)) + s1 * static_cast<double>(load(r1, j)) +

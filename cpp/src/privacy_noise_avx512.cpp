@@ -4,8 +4,8 @@
 // the output is bit-identical to them (tests check it on many seeds, offsets and tails).
 //
 // Why by hand: GCC vectorises Philox's 32x32->64 products with vpmullq (slow, 3 uops);
-// _mm512_mul_epu32 gives eight 64-bit products of 32-bit lanes in one cheap multiply. The outputs leave as whole 64-byte rows
-// through register transposes instead of a scalar gather.
+// _mm512_mul_epu32 gives eight 64-bit products of 32-bit lanes in one cheap multiply. The
+// outputs leave as whole 64-byte rows through register transposes instead of a scalar gather.
 //
 // fp-contract is off for this file: a fused multiply-add rounds once where the reference rounds
 // twice, which would change the last bit of some normals.
@@ -145,7 +145,8 @@ inline void philox_normals64(const RoundKeys& rk, uint32_t stream, uint64_t firs
                              float* out) {
   // Sets of eight blocks, 64-bit counters (the low word, then the high).
   const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m512i base = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(first_block)), lane);
+  const __m512i base =
+      _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(first_block)), lane);
   __m512i c[2 * G][4];
   for (int k = 0; k < 2 * G; ++k) {
     const __m512i v = _mm512_add_epi64(base, _mm512_set1_epi64(8 * k));
@@ -178,8 +179,9 @@ inline void quarter(__m512i& a, __m512i& b, __m512i& c, __m512i& d) {
 inline void store_transposed16(float* out, const __m512 (&v)[16]) {
   __m512i t[16], u[16];
   for (int k = 0; k < 8; ++k) {
-    t[2 * k] = _mm512_unpacklo_epi32(_mm512_castps_si512(v[2 * k]), _mm512_castps_si512(v[2 * k + 1]));
-    t[2 * k + 1] = _mm512_unpackhi_epi32(_mm512_castps_si512(v[2 * k]), _mm512_castps_si512(v[2 * k + 1]));
+    const __m512i a = _mm512_castps_si512(v[2 * k]), b = _mm512_castps_si512(v[2 * k + 1]);
+    t[2 * k] = _mm512_unpacklo_epi32(a, b);
+    t[2 * k + 1] = _mm512_unpackhi_epi32(a, b);
   }
   // 128-bit lane L of u[4m + r] holds row 4L + r, columns 4m .. 4m + 3.
   for (int m = 0; m < 4; ++m) {
@@ -228,7 +230,8 @@ inline void chacha_normals256(const uint32_t* key, const uint32_t* nonce, uint32
   }
   __m512 z[16];
   for (int i = 0; i < 16; i += 2) {
-    box_muller16(_mm512_add_epi32(x[i], s[i]), _mm512_add_epi32(x[i + 1], s[i + 1]), z[i], z[i + 1]);
+    box_muller16(_mm512_add_epi32(x[i], s[i]), _mm512_add_epi32(x[i + 1], s[i + 1]), z[i],
+                 z[i + 1]);
   }
   store_transposed16(out, z);
 }
