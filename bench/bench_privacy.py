@@ -11,7 +11,8 @@ Groups
 * noise P: pipeward Philox and secure (ChaCha20) against ``torch.normal`` and Opacus' secure
   generation rule (sum of 4 normals / 2).
 * rdp T=10000 and pld: epsilon against Opacus and dp-accounting.
-Each benchmark first checks its result against the reference or peer.
+Each benchmark checks its result against the reference or peer (the clip-sums against a float64
+evaluation of the formula; torch's and Opacus' float32 norms are ~1e-4 off at P = 4M).
 """
 
 from __future__ import annotations
@@ -46,6 +47,21 @@ def grads():
     return g
 
 
+def check_against_float64(out, grads, benchmark, peer=None):
+    """pipeward's sum against a float64 evaluation of the formula on every 997th column; the
+    peer's (float32-accumulating) error on the same columns goes in extra_info."""
+    n = np.linalg.norm(grads.astype(np.float64), axis=1)
+    f = np.minimum(1.0, C / (n + 1e-6))
+    cols = np.arange(0, grads.shape[1], 997)
+    want = f @ grads[:, cols].astype(np.float64)
+    scale = np.abs(want).max()
+    np.testing.assert_allclose(out[cols], want, rtol=0, atol=1e-6 * scale)
+    benchmark.extra_info["max error / max |sum|"] = float(np.abs(out[cols] - want).max() / scale)
+    if peer is not None:
+        err = float(np.abs(peer[cols] - want).max() / scale)
+        benchmark.extra_info["torch max error / max |sum|"] = err
+
+
 def torch_clip_sum(t, norms=None):
     """The bare formula on one flat (B, P) tensor (what Opacus does per parameter)."""
     n = t.norm(dim=1) if norms is None else norms
@@ -59,8 +75,7 @@ def torch_clip_sum(t, norms=None):
 @pytest.mark.benchmark(group=f"clip-sum B={B} P={P} float32")
 def test_pipeward_two_pass(benchmark, grads):
     out = benchmark(pw.clip_and_noise, grads, C, 0.0)
-    want = torch_clip_sum(torch.from_numpy(grads)).numpy()
-    np.testing.assert_allclose(out, want, atol=1e-5 * np.abs(want).max())
+    check_against_float64(out, grads, benchmark, torch_clip_sum(torch.from_numpy(grads)).numpy())
     benchmark.extra_info["GB/s (2 reads)"] = 2 * grads.nbytes / benchmark.stats["median"] / 1e9
 
 
@@ -68,8 +83,7 @@ def test_pipeward_two_pass(benchmark, grads):
 def test_pipeward_one_pass_norms_given(benchmark, grads):
     norms = np.linalg.norm(grads, axis=1).astype(np.float64)
     out = benchmark(pw.clip_and_noise, grads, C, 0.0, per_sample_norms=norms)
-    want = torch_clip_sum(torch.from_numpy(grads)).numpy()
-    np.testing.assert_allclose(out, want, atol=1e-5 * np.abs(want).max())
+    check_against_float64(out, grads, benchmark)
     benchmark.extra_info["GB/s (1 read)"] = grads.nbytes / benchmark.stats["median"] / 1e9
 
 
@@ -88,10 +102,10 @@ def test_torch_formula_norms_given(benchmark, grads):
 
 @pytest.mark.benchmark(group=f"clip-sum B={B} P={P} float32")
 def test_opacus_pre_step(benchmark, grads):
-    # A model whose per-sample grads are exactly these numbers: Linear(1024, P/1024 - 1) plus
+    # A model whose per-sample grads are exactly these numbers: Linear(1024, P // 1025) plus
     # its bias, grad_sample set from views of the same buffer.
     width = 1024
-    rows = P // width
+    rows = P // (width + 1) + 1  # rows - 1 output features: weight and bias fit in P
     layer = torch.nn.Linear(width, rows - 1)
     params = [layer.weight, layer.bias]
     t = torch.from_numpy(grads)
@@ -110,7 +124,8 @@ def test_opacus_pre_step(benchmark, grads):
     sub = grads[:, : (rows - 1) * width + rows - 1]
     want = pw.clip_and_noise(np.ascontiguousarray(sub), C, 0.0)
     got = np.concatenate([layer.weight.grad.numpy().ravel(), layer.bias.grad.numpy()])
-    np.testing.assert_allclose(got, want, atol=1e-5 * np.abs(want).max())
+    # Opacus accumulates the norms in float32: ~1e-4 relative at P = 4M (1e-5 at 1M).
+    np.testing.assert_allclose(got, want, atol=(1e-5 if P <= 1 << 20 else 2e-4) * np.abs(want).max())
 
 
 @pytest.mark.benchmark(group=f"clip-sum B={B} P={P} float32")
