@@ -57,7 +57,7 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
     if (s + kSweepAhead < n) {  // every cache line of the row ahead
       const char* ahead = reinterpret_cast<const char*>(row + kSweepAhead * sample_stride);
       for (int64_t line = 0; line < count * static_cast<int64_t>(sizeof(T)); line += 64) {
-        __builtin_prefetch(ahead + line);
+        __builtin_prefetch(ahead + line, 0, 1);  // to L2: the fill buffers stay free
       }
     }
     uint16_t* id = ids + s * count;
