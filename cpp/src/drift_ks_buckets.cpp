@@ -225,7 +225,7 @@ struct Refiner {
   }
 };
 
-// About 1,024 values of feature c of x (all but NaNs; a sorted sample's both ends included).
+// About 512 values of feature c of x (all but NaNs; a sorted sample's both ends included).
 template <typename T>
 void sample_values(const Samples<T>& x, int64_t f0, int64_t c, std::vector<double>* out) {
   const T* row = x.data + (f0 + c) * x.feature_stride;
@@ -234,7 +234,7 @@ void sample_values(const Samples<T>& x, int64_t f0, int64_t c, std::vector<doubl
     while (n > 0 && std::isnan(row[n - 1])) --n;  // NaNs sort last
     if (n > 0) out->push_back(static_cast<double>(row[n - 1]));
   }
-  const int64_t step = std::max<int64_t>(1, n / 1024);
+  const int64_t step = std::max<int64_t>(1, n / 512);
   for (int64_t s = 0; s < n; s += step) {
     const T v = row[s * x.sample_stride];
     if (!std::isnan(v)) out->push_back(static_cast<double>(v));
@@ -243,10 +243,10 @@ void sample_values(const Samples<T>& x, int64_t f0, int64_t c, std::vector<doubl
 
 // The fullest bucket's count of the values under a map: what bucketing will leave to refine.
 int64_t fullest_bucket(const BucketMap& map, const std::vector<double>& values,
-                       std::vector<int64_t>* counts) {
-  counts->assign(static_cast<size_t>(map.last) + 1, 0);
+                       std::vector<uint16_t>* counts) {
+  counts->assign(static_cast<size_t>(map.last) + 1, 0);  // the sample has < 2^16 values
   int64_t best = 0;
-  for (double v : values) best = std::max(best, ++(*counts)[map(v)]);
+  for (double v : values) best = std::max<int64_t>(best, ++(*counts)[map(v)]);
   return best;
 }
 
@@ -255,7 +255,7 @@ int64_t fullest_bucket(const BucketMap& map, const std::vector<double>& values,
 // spanning many magnitudes). symlog's floor eps is the 1% quantile of the non-zero |v|, so all
 // but about 1% of the values sit above it. Values outside a sampled range land in the end
 // buckets, which refinement sorts out; the choice only ever costs speed.
-BucketMap choose_map(std::vector<double>& values, int64_t buckets, std::vector<int64_t>* counts) {
+BucketMap choose_map(std::vector<double>& values, int64_t buckets, std::vector<uint16_t>* counts) {
   if (values.empty()) return BucketMap(0.0, 0.0, buckets);
   double lo = DBL_MAX, hi = -DBL_MAX;
   std::vector<double> magnitudes;

@@ -42,7 +42,7 @@ struct BucketScratch {
   std::vector<int64_t> kept_at;
   std::vector<int64_t> run_ends;
   std::vector<double> sampled;          // a feature's sample, to choose its bucket map
-  std::vector<int64_t> sampled_counts;
+  std::vector<uint16_t> sampled_counts;
   std::vector<T> leaf_a, leaf_b;
   std::vector<unsigned char> radix;
 
