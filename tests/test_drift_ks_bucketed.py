@@ -112,16 +112,18 @@ def test_bucketed_with_exact_pvalues(pair):
 
 
 @settings(max_examples=25)
-@given(large_pairs(), st.booleans())
-def test_sorted_reference_against_unsorted_window(pair, omit):
-    """A fitted reference: sample 1 arrives as sorted rows with NaNs last, sample 2 as it is."""
+@given(large_pairs(), st.booleans(), st.booleans())
+def test_sorted_reference_against_unsorted_window(pair, omit, precomputed):
+    """A fitted reference: sample 1 arrives as sorted rows with NaNs last, sample 2 as it is;
+    its bucket maps and run ends computed in the call or beforehand (DriftMonitor's cache)."""
     a, b = pair
     a, b = a.copy(), b.copy()
     a[::331, 0] = np.nan
     b[::257, -1] = np.nan
     reference = np.sort(np.ascontiguousarray(a.T), axis=1)
-    stat, p, loc, sign, n1, n2, status = _core.drift_ks_2samp(reference, b.T, 0, 2, omit, None,
-                                                             True, False)
+    buckets = _core.drift_ks_reference_buckets(reference, b.shape[0]) if precomputed else None
+    stat, p, loc, sign, n1, n2, status = _core.drift_ks_2samp(
+        reference, b.T, 0, 2, omit, None, True, False, x1_buckets=buckets)
     # (scipy in float64: for float32 input holding NaNs it rounds its results to float32)
     theirs = scipy_ks(a.astype(np.float64), b.astype(np.float64), method="asymp",
                       nan_policy="omit" if omit else "propagate")
@@ -130,6 +132,42 @@ def test_sorted_reference_against_unsorted_window(pair, omit):
     np.testing.assert_array_equal(sign, theirs.statistic_sign)
     np.testing.assert_allclose(p, theirs.pvalue, rtol=1e-12, atol=1e-300, equal_nan=True)
     assert n1[0] == a.shape[0] - len(range(0, a.shape[0], 331))  # the values that are not NaN
+
+
+def test_reference_buckets_are_checked(rng):
+    a = rng.normal(size=(3000, 4))
+    reference = np.sort(np.ascontiguousarray(a.T), axis=1)
+    window = rng.normal(size=(2500, 4))
+    buckets = _core.drift_ks_reference_buckets(reference, 2500)
+    lo, scale, eps, ends = buckets
+    assert lo.shape == scale.shape == eps.shape == (4,) and ends.shape[0] == 4
+    assert (np.diff(ends, axis=1)[ends[:, 1:] > 0] >= 0).all()  # run ends only grow
+    with pytest.raises(ValueError, match="other sizes"):  # made for another window size
+        _core.drift_ks_2samp(reference, rng.normal(size=(4, 9000)), 0, 2, True, None, True,
+                             False, x1_buckets=buckets)
+    with pytest.raises(ValueError, match="sorted x1"):
+        _core.drift_ks_2samp(a.T, window.T, 0, 2, True, None, False, False, x1_buckets=buckets)
+    with pytest.raises(TypeError, match="int64"):
+        _core.drift_ks_2samp(reference, window.T, 0, 2, True, None, True, False,
+                             x1_buckets=(lo, scale, eps.astype(np.int32), ends))
+    with pytest.raises(ValueError, match="4-tuple"):
+        _core.drift_ks_2samp(reference, window.T, 0, 2, True, None, True, False,
+                             x1_buckets=(lo, scale))
+    with pytest.raises(ValueError, match="not bucketed"):
+        _core.drift_ks_reference_buckets(reference, 100)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.drift_ks_reference_buckets(reference[:, ::2], 2500)
+
+
+def test_drift_monitor_caches_reference_buckets_per_window_size(rng):
+    a = rng.lognormal(size=(6000, 5))
+    monitor = pw.DriftMonitor(a, tests=("ks",), method="asymp")
+    for rows in (3000, 5000, 3000):
+        b = rng.lognormal(0.02, size=(rows, 5))
+        report = monitor.check(b)
+        np.testing.assert_array_equal(report.ks_statistic,
+                                      scipy_ks(a, b, method="asymp").statistic)
+    assert sorted(monitor._bucket_cache) == [3000, 5000]
 
 
 def test_drift_monitor_uses_the_sorted_reference(rng):

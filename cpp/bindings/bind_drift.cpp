@@ -44,9 +44,34 @@ void require_float_2d(const py::array& a, const char* name) {
   }
 }
 
+// The (lo, scale, eps_bits, ends) tuple of drift_ks_reference_buckets, checked against x1 and
+// the bucket count the kernel will use for these sample sizes.
+dr::ReferenceBuckets reference_view(const py::object& buckets, py::ssize_t features,
+                                    int64_t n1, int64_t n2) {
+  const auto parts = buckets.cast<py::tuple>();
+  if (parts.size() != 4) {
+    throw py::value_error("x1_buckets: expected the 4-tuple from drift_ks_reference_buckets");
+  }
+  const auto lo = parts[0].cast<py::array>(), scale = parts[1].cast<py::array>(),
+             eps = parts[2].cast<py::array>(), ends = parts[3].cast<py::array>();
+  require<double>(lo, "x1_buckets lo", 1);
+  require<double>(scale, "x1_buckets scale", 1);
+  require<int64_t>(eps, "x1_buckets eps_bits", 1);
+  require<int64_t>(ends, "x1_buckets ends", 2);
+  const int64_t count = dr::ks_bucket_count(n1, n2);
+  if (lo.shape(0) != features || scale.shape(0) != features || eps.shape(0) != features ||
+      ends.shape(0) != features || ends.shape(1) != count) {
+    throw py::value_error("x1_buckets: made for other sizes; these samples need " +
+                          std::to_string(features) + " features x " + std::to_string(count) +
+                          " buckets, got ends as a " + describe(ends));
+  }
+  return {count, static_cast<const double*>(lo.data()), static_cast<const double*>(scale.data()),
+          static_cast<const int64_t*>(eps.data()), static_cast<const int64_t*>(ends.data())};
+}
+
 template <typename T>
 py::tuple ks_typed(const py::array& x1, const py::array& x2, int alt, int method, bool omit_nan,
-                   int threads, bool x1_sorted, bool x2_sorted) {
+                   int threads, bool x1_sorted, bool x2_sorted, const py::object& x1_buckets) {
   dr::Samples<T> a = view<T>(x1), b = view<T>(x2);
   for (auto* x : {&a, &b}) {
     const bool sorted = x == &a ? x1_sorted : x2_sorted;
@@ -61,16 +86,26 @@ py::tuple ks_typed(const py::array& x1, const py::array& x2, int alt, int method
   py::array_t<int32_t> status(F);
   dr::KsOut out{stat.mutable_data(), p.mutable_data(), loc.mutable_data(), sign.mutable_data(),
                 n1.mutable_data(), n2.mutable_data(), status.mutable_data()};
+  dr::ReferenceBuckets reference{};
+  const bool with_reference = !x1_buckets.is_none();
+  if (with_reference) {
+    if (!x1_sorted || x2_sorted || !dr::ks_bucketed_applies(a.n, b.n)) {
+      throw py::value_error("x1_buckets: only for a sorted x1 against an unsorted x2 that the "
+                            "bucketed statistic takes (see drift_ks_bucketed)");
+    }
+    reference = reference_view(x1_buckets, F, a.n, b.n);
+  }
   {
     py::gil_scoped_release release;
     dr::ks_2samp<T>(a, b, static_cast<dr::Alternative>(alt), static_cast<dr::Method>(method),
-                    omit_nan, out, threads);
+                    omit_nan, out, threads, with_reference ? &reference : nullptr);
   }
   return py::make_tuple(stat, p, loc, sign, n1, n2, status);
 }
 
 py::tuple ks_2samp(const py::array& x1, const py::array& x2, int alternative, int method,
-                   bool omit_nan, const py::object& workers, bool x1_sorted, bool x2_sorted) {
+                   bool omit_nan, const py::object& workers, bool x1_sorted, bool x2_sorted,
+                   const py::object& x1_buckets) {
   require_float_2d(x1, "x1");
   require_float_2d(x2, "x2");
   if (!x1.dtype().is(x2.dtype())) {
@@ -85,9 +120,43 @@ py::tuple ks_2samp(const py::array& x1, const py::array& x2, int alternative, in
   if (method < 0 || method > 2) throw py::value_error("method must be 0, 1 or 2");
   const int threads = resolve_workers(workers);
   if (has_dtype<float>(x1)) {
-    return ks_typed<float>(x1, x2, alternative, method, omit_nan, threads, x1_sorted, x2_sorted);
+    return ks_typed<float>(x1, x2, alternative, method, omit_nan, threads, x1_sorted, x2_sorted,
+                           x1_buckets);
   }
-  return ks_typed<double>(x1, x2, alternative, method, omit_nan, threads, x1_sorted, x2_sorted);
+  return ks_typed<double>(x1, x2, alternative, method, omit_nan, threads, x1_sorted, x2_sorted,
+                          x1_buckets);
+}
+
+template <typename T>
+py::tuple reference_buckets_typed(const py::array& x1, int64_t buckets, int threads) {
+  const dr::Samples<T> a = view<T>(x1);
+  const py::ssize_t F = a.n_features;
+  py::array_t<double> lo(F), scale(F);
+  py::array_t<int64_t> eps(F);
+  py::array_t<int64_t> ends({F, static_cast<py::ssize_t>(buckets)});
+  {
+    py::gil_scoped_release release;
+    dr::ks_reference_buckets<T>(a, buckets, lo.mutable_data(), scale.mutable_data(),
+                                eps.mutable_data(), ends.mutable_data(), threads);
+  }
+  return py::make_tuple(lo, scale, eps, ends);
+}
+
+py::tuple reference_buckets(const py::array& x1, int64_t n2, const py::object& workers) {
+  require_float_2d(x1, "x1");
+  if (!is_c_contiguous(x1)) {
+    throw py::value_error("x1: expected sorted rows in a C-contiguous array, got a " +
+                          describe(x1));
+  }
+  if (!dr::ks_bucketed_applies(x1.shape(1), n2)) {
+    throw py::value_error("drift_ks_reference_buckets: samples of " +
+                          std::to_string(x1.shape(1)) + " and " + std::to_string(n2) +
+                          " values are not bucketed (see drift_ks_bucketed)");
+  }
+  const int threads = resolve_workers(workers);
+  const int64_t buckets = dr::ks_bucket_count(x1.shape(1), n2);
+  if (has_dtype<float>(x1)) return reference_buckets_typed<float>(x1, buckets, threads);
+  return reference_buckets_typed<double>(x1, buckets, threads);
 }
 
 template <typename T>
@@ -146,9 +215,15 @@ void bind_drift(py::module_& m) {
   m.def("drift_ks_2samp", &ks_2samp, py::arg("x1").noconvert(), py::arg("x2").noconvert(),
         py::arg("alternative"), py::arg("method"), py::arg("omit_nan"), py::arg("workers") = py::none(),
         py::arg("x1_sorted") = false, py::arg("x2_sorted") = false,
+        py::arg("x1_buckets") = py::none(),
         "Batched two-sample KS over (features, samples) views; alternative 0/1/2 = two-sided/"
         "less/greater, method 0/1/2 = auto/exact/asymp; xi_sorted: rows already ascending with "
-        "NaNs last (np.sort order). Returns (statistic, pvalue, location, sign, n1, n2, status).");
+        "NaNs last (np.sort order); x1_buckets: drift_ks_reference_buckets(x1, n2) for a fitted "
+        "x1. Returns (statistic, pvalue, location, sign, n1, n2, status).");
+  m.def("drift_ks_reference_buckets", &reference_buckets, py::arg("x1").noconvert(),
+        py::arg("n2"), py::arg("workers") = py::none(),
+        "For sorted rows x1 (a fitted reference) and windows of n2 values: each feature's "
+        "bucket map and run ends, (lo, scale, eps_bits, ends), to pass as x1_buckets.");
   m.def("drift_ks_bucketed", &dr::ks_bucketed_applies, py::arg("n1"), py::arg("n2"),
         "Whether drift_ks_2samp takes samples of these sizes unsorted (its bucketed statistic); "
         "otherwise it sorts them itself, more slowly than NumPy.");

@@ -74,7 +74,7 @@ struct PreparedBlock {
 
 template <typename T>
 void ks_2samp(const Samples<T>& x1, const Samples<T>& x2, Alternative alt, Method method,
-              bool omit_nan, const KsOut& out, int threads) {
+              bool omit_nan, const KsOut& out, int threads, const ReferenceBuckets* reference) {
   const int64_t F = x1.n_features;
   std::vector<KsStat> stats(static_cast<size_t>(F));
 
@@ -97,7 +97,7 @@ void ks_2samp(const Samples<T>& x1, const Samples<T>& x2, Alternative alt, Metho
     for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t f0 = blk * block, count = std::min(block, F - f0);
       if (bucketed) {
-        ks_bucketed_block(x1, x2, f0, count, omit_nan, &stats[f0], scratch);
+        ks_bucketed_block(x1, x2, f0, count, omit_nan, reference, &stats[f0], scratch);
         continue;
       }
       a.load(x1, f0, count);
@@ -211,8 +211,8 @@ void gather_rows(const Samples<T>& x, T* out, int threads) {
 template void gather_rows<float>(const Samples<float>&, float*, int);
 template void gather_rows<double>(const Samples<double>&, double*, int);
 template void ks_2samp<float>(const Samples<float>&, const Samples<float>&, Alternative, Method,
-                              bool, const KsOut&, int);
+                              bool, const KsOut&, int, const ReferenceBuckets*);
 template void ks_2samp<double>(const Samples<double>&, const Samples<double>&, Alternative, Method,
-                               bool, const KsOut&, int);
+                               bool, const KsOut&, int, const ReferenceBuckets*);
 
 }  // namespace pipeward::drift

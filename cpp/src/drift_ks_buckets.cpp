@@ -39,6 +39,13 @@ struct BucketMap {
   double lo = 0.0, scale = 1.0, last = 0.0;
   int64_t eps_bits = -1;
 
+  // The map of a fitted reference (ReferenceBuckets), as it was chosen.
+  static BucketMap fitted(double lo, double scale, int64_t buckets, int64_t eps) {
+    BucketMap map(0.0, 0.0, buckets, eps);
+    map.lo = lo;
+    map.scale = scale;
+    return map;
+  }
   BucketMap(double lo_, double hi, int64_t buckets, int64_t eps = -1)
       : lo(lo_), last(double(buckets - 1)), eps_bits(eps) {
     double s = static_cast<double>(buckets) / (hi - lo);
@@ -225,17 +232,12 @@ struct Refiner {
   }
 };
 
-// About 512 values of feature c of x (all but NaNs; a sorted sample's both ends included).
+// About 512 values of feature c of an unsorted x (all but NaNs).
 template <typename T>
 void sample_values(const Samples<T>& x, int64_t f0, int64_t c, std::vector<double>* out) {
   const T* row = x.data + (f0 + c) * x.feature_stride;
-  int64_t n = x.n;
-  if (x.presorted) {
-    while (n > 0 && std::isnan(row[n - 1])) --n;  // NaNs sort last
-    if (n > 0) out->push_back(static_cast<double>(row[n - 1]));
-  }
-  const int64_t step = std::max<int64_t>(1, n / 512);
-  for (int64_t s = 0; s < n; s += step) {
+  const int64_t step = std::max<int64_t>(1, x.n / 512);
+  for (int64_t s = 0; s < x.n; s += step) {
     const T v = row[s * x.sample_stride];
     if (!std::isnan(v)) out->push_back(static_cast<double>(v));
   }
@@ -276,7 +278,58 @@ BucketMap choose_map(std::vector<double>& values, int64_t buckets, std::vector<u
                                                                                   : linear;
 }
 
+// A sorted sample's map, chosen on it alone (so that it can be computed once for a fitted
+// reference and reused for every window), and its bucket run ends.
+template <typename T>
+BucketMap sorted_map(const T* row, int64_t k, int64_t buckets, BucketScratch<T>& scratch) {
+  std::vector<double>& values = scratch.sampled;
+  values.clear();
+  if (k > 0) values.push_back(static_cast<double>(row[k - 1]));
+  const int64_t step = std::max<int64_t>(1, k / 512);
+  for (int64_t s = 0; s < k; s += step) values.push_back(static_cast<double>(row[s]));
+  return choose_map(values, buckets, &scratch.sampled_counts);
+}
+
+// end[b] = 1 + the last index of ascending row[0..k) in bucket b, 0 for empty buckets.
+template <typename T>
+void sorted_run_ends(const T* row, int64_t k, const BucketMap& map, int64_t* end) {
+  std::fill(end, end + static_cast<int64_t>(map.last) + 1, 0);
+  if (isa_enabled(Isa::avx512)) {
+    ks_sorted_ends_avx512(row, k, map.lo, map.scale, map.last, map.eps_bits, end);
+  } else {
+    ks_sorted_ends_portable(row, k, map.lo, map.scale, map.last, map.eps_bits, end);
+  }
+}
+
+// Values of a sorted row that are not NaN (NaNs sort last).
+template <typename T>
+int64_t not_nan_prefix(const T* row, int64_t n) {
+  while (n > 0 && std::isnan(row[n - 1])) --n;
+  return n;
+}
+
 }  // namespace
+
+int64_t ks_bucket_count(int64_t n1, int64_t n2) { return bucket_count(n1 + n2); }
+
+template <typename T>
+void ks_reference_buckets(const Samples<T>& x1, int64_t buckets, double* lo, double* scale,
+                          int64_t* eps_bits, int64_t* ends, int threads) {
+#pragma omp parallel num_threads(threads)
+  {
+    BucketScratch<T> scratch;
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t f = 0; f < x1.n_features; ++f) {
+      const T* row = x1.data + f * x1.feature_stride;
+      const int64_t k = not_nan_prefix(row, x1.n);
+      const BucketMap map = sorted_map(row, k, buckets, scratch);
+      lo[f] = map.lo;
+      scale[f] = map.scale;
+      eps_bits[f] = map.eps_bits;
+      sorted_run_ends(row, k, map, ends + f * buckets);
+    }
+  }
+}
 
 bool ks_bucketed_applies(int64_t n1, int64_t n2) {
   return n1 >= kBucketedMinValues && n2 >= kBucketedMinValues && n1 <= kBucketedMaxValues &&
@@ -285,18 +338,29 @@ bool ks_bucketed_applies(int64_t n1, int64_t n2) {
 
 template <typename T>
 void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, int64_t count,
-                       bool omit_nan, KsStat* out, BucketScratch<T>& scratch) {
+                       bool omit_nan, const ReferenceBuckets* reference, KsStat* out,
+                       BucketScratch<T>& scratch) {
   const int64_t buckets = bucket_count(x1.n + x2.n);
   const int64_t width = buckets + 1;  // the last bucket holds the NaNs
   std::vector<BucketMap> maps;
   double map_lo[kBlockFeatures], map_scale[kBlockFeatures];
   int64_t map_eps[kBlockFeatures];
   for (int64_t c = 0; c < count; ++c) {
-    std::vector<double>& values = scratch.sampled;
-    values.clear();
-    sample_values(x1, f0, c, &values);
-    sample_values(x2, f0, c, &values);
-    maps.push_back(choose_map(values, buckets, &scratch.sampled_counts));
+    // A sorted sample 1 (a fitted reference) picks the map alone; else both samples do.
+    if (reference != nullptr) {
+      const int64_t f = f0 + c;
+      maps.push_back(BucketMap::fitted(reference->lo[f], reference->scale[f], buckets,
+                                       reference->eps_bits[f]));
+    } else if (x1.presorted) {
+      const T* row = x1.data + (f0 + c) * x1.feature_stride;
+      maps.push_back(sorted_map(row, not_nan_prefix(row, x1.n), buckets, scratch));
+    } else {
+      std::vector<double>& values = scratch.sampled;
+      values.clear();
+      sample_values(x1, f0, c, &values);
+      sample_values(x2, f0, c, &values);
+      maps.push_back(choose_map(values, buckets, &scratch.sampled_counts));
+    }
     map_lo[c] = maps[c].lo;
     map_scale[c] = maps[c].scale;
     map_eps[c] = maps[c].eps_bits;
@@ -313,17 +377,16 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
       for (int64_t c = 0; c < count; ++c) {
         const T* row = x.data + (f0 + c) * x.feature_stride;
         uint32_t* cnt = counts.data() + c * width;
-        int64_t k = x.n;
-        while (k > 0 && std::isnan(row[k - 1])) --k;
+        const int64_t k = not_nan_prefix(row, x.n);
         cnt[buckets] = static_cast<uint32_t>(x.n - k);
-        // Sorted: each bucket is one run, so note where runs end (stores only, no chain).
-        int64_t* end = scratch.run_end(buckets);
-        if (isa_enabled(Isa::avx512)) {
-          ks_sorted_ends_avx512(row, k, maps[c].lo, maps[c].scale, maps[c].last,
-                                maps[c].eps_bits, end);
+        // Sorted: each bucket is one run, so its end says its count.
+        const int64_t* end;
+        if (reference != nullptr) {
+          end = reference->ends + (f0 + c) * buckets;
         } else {
-          ks_sorted_ends_portable(row, k, maps[c].lo, maps[c].scale, maps[c].last,
-                                  maps[c].eps_bits, end);
+          int64_t* fresh = scratch.run_end(buckets);
+          sorted_run_ends(row, k, maps[c], fresh);
+          end = fresh;
         }
         int64_t prev = 0;
         for (int64_t b = 0; b < buckets; ++b) {
@@ -466,8 +529,14 @@ void BucketScratch<T>::trim() {
 template struct BucketScratch<float>;
 template struct BucketScratch<double>;
 template void ks_bucketed_block<float>(const Samples<float>&, const Samples<float>&, int64_t,
-                                       int64_t, bool, KsStat*, BucketScratch<float>&);
+                                       int64_t, bool, const ReferenceBuckets*, KsStat*,
+                                       BucketScratch<float>&);
 template void ks_bucketed_block<double>(const Samples<double>&, const Samples<double>&, int64_t,
-                                        int64_t, bool, KsStat*, BucketScratch<double>&);
+                                        int64_t, bool, const ReferenceBuckets*, KsStat*,
+                                        BucketScratch<double>&);
+template void ks_reference_buckets<float>(const Samples<float>&, int64_t, double*, double*,
+                                          int64_t*, int64_t*, int);
+template void ks_reference_buckets<double>(const Samples<double>&, int64_t, double*, double*,
+                                           int64_t*, int64_t*, int);
 
 }  // namespace pipeward::drift

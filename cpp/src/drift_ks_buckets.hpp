@@ -55,8 +55,10 @@ struct BucketScratch {
 // (count <= kBlockFeatures) of x1 (sorted rows when presorted) and x2 (unsorted), NaNs
 // omitted or reported per omit_nan. Exact only while n1 n2 < 2^50 and each n is at most
 // kBucketedMaxValues; callers check.
+// reference: x1's maps and run ends computed beforehand (ks_reference_buckets), or null.
 template <typename T>
 void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, int64_t count,
-                       bool omit_nan, KsStat* out, BucketScratch<T>& scratch);
+                       bool omit_nan, const ReferenceBuckets* reference, KsStat* out,
+                       BucketScratch<T>& scratch);
 
 }  // namespace pipeward::drift

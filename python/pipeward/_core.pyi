@@ -45,10 +45,15 @@ def sha256_hash_files(
 def drift_ks_2samp(
     x1: np.ndarray, x2: np.ndarray, alternative: int, method: int, omit_nan: bool,
     workers: int | None = None, x1_sorted: bool = False, x2_sorted: bool = False,
+    x1_buckets: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64],
            npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64],
            npt.NDArray[np.int32]]: ...
 def drift_ks_bucketed(n1: int, n2: int) -> bool: ...
+def drift_ks_reference_buckets(
+    x1: np.ndarray, n2: int, workers: int | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64],
+           npt.NDArray[np.int64]]: ...
 def drift_gather_rows(x: np.ndarray, workers: int | None = None) -> np.ndarray: ...
 def drift_psi_counts(
     x: np.ndarray, edges: npt.NDArray[np.float64], workers: int | None = None

@@ -90,10 +90,31 @@ struct Samples {
   bool presorted = false;
 };
 
+// A fitted reference's bucket maps and run ends for one bucket count (ks_reference_buckets),
+// computed once and reused for every window of that size.
+struct ReferenceBuckets {
+  int64_t buckets;
+  const double* lo;         // per feature
+  const double* scale;      // per feature
+  const int64_t* eps_bits;  // per feature; -1: equal width in v
+  const int64_t* ends;      // features x buckets: 1 + the last sorted index in each bucket
+};
+
 // The whole ks_2samp for every feature: statistic, p-value, location, sign, per scipy 1.17.
+// reference (optional) must come from ks_reference_buckets(x1, ks_bucket_count(x1.n, x2.n)).
 template <typename T>
 void ks_2samp(const Samples<T>& x1, const Samples<T>& x2, Alternative alt, Method method,
-              bool omit_nan, const KsOut& out, int threads);
+              bool omit_nan, const KsOut& out, int threads,
+              const ReferenceBuckets* reference = nullptr);
+
+// The bucket count the bucketed statistic uses for samples of n1 and n2 values.
+int64_t ks_bucket_count(int64_t n1, int64_t n2);
+
+// For sorted rows x1 (NaNs last): each feature's bucket map, chosen on x1 alone, and its run
+// ends for `buckets` buckets (ends: features x buckets).
+template <typename T>
+void ks_reference_buckets(const Samples<T>& x1, int64_t buckets, double* lo, double* scale,
+                          int64_t* eps_bits, int64_t* ends, int threads);
 
 // Whether ks_2samp takes samples of n1 and n2 values unsorted (the bucketed statistic of
 // drift_ks_buckets.cpp: large enough to gain, small enough for 32-bit bucket offsets and exact

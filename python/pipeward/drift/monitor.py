@@ -114,6 +114,16 @@ class DriftMonitor:
     def _on_gpu(self) -> bool:
         return is_gpu_array(self._sorted)
 
+    def _reference_buckets(self, n2: int) -> tuple:
+        """The sorted reference's bucket maps and run ends for windows of ``n2`` rows: computed
+        on the first such window and kept, so later checks read only the window."""
+        cache = self.__dict__.setdefault("_bucket_cache", {})
+        if n2 not in cache:
+            if len(cache) >= 4:  # windows of many sizes: keep the latest few
+                cache.pop(next(iter(cache)))
+            cache[n2] = _core.drift_ks_reference_buckets(self._sorted, n2, self.workers)
+        return cache[n2]
+
     # -- checking ------------------------------------------------------------------------
 
     def check(self, current: Any, *, audit: Any = None) -> DriftReport:
@@ -159,7 +169,9 @@ class DriftMonitor:
                                            sorted_rows(view, self.workers) if presort else view,
                                            ALTERNATIVES.index("two-sided"),
                                            METHODS.index(self.method), True, self.workers,
-                                           x1_sorted=True, x2_sorted=presort)
+                                           x1_sorted=True, x2_sorted=presort,
+                                           x1_buckets=None if presort else
+                                           self._reference_buckets(view.shape[1]))
                 res = package_result(out, (len(num_idx),))
                 ks_stat[num_idx], ks_p[num_idx] = res.statistic, res.pvalue
                 nan_cur[num_idx] = view.shape[1] - res.n2
