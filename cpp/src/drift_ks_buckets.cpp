@@ -466,8 +466,14 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
                                kept_at.data());
     std::vector<PendingValue>& pending = scratch.pending;
     pending.resize(static_cast<size_t>(m));
+    int64_t i = 0, row_start = 0;  // positions ascend: walk the rows rather than divide
     for (int64_t q = 0; q < m; ++q) {
-      const int64_t e = kept_at[q], i = e / count, c = e % count;
+      const int64_t e = kept_at[q];
+      while (e >= row_start + count) {
+        ++i;
+        row_start += count;
+      }
+      const int64_t c = e - row_start;
       pending[q] = {i * x.sample_stride + c * x.feature_stride, static_cast<int32_t>(c),
                     static_cast<int32_t>(ids[e])};
     }
