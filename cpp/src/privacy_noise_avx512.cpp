@@ -238,6 +238,25 @@ inline void chacha_normals256(const uint32_t* key, const uint32_t* nonce, uint32
 
 }  // namespace
 
+// One group of N normals from generate(to) into *out, or, for a ragged head or tail, the part
+// of a whole group that was asked for (skip values in, at most *n).
+template <std::size_t N, typename Generate>
+void emit_group(Generate generate, std::size_t* skip, std::size_t* n, float** out) {
+  if (*skip == 0 && *n >= N) {
+    generate(*out);
+    *out += N;
+    *n -= N;
+    return;
+  }
+  alignas(64) float tmp[N];
+  generate(tmp);
+  const std::size_t take = *n < N - *skip ? *n : N - *skip;
+  std::memcpy(*out, tmp + *skip, take * sizeof(float));
+  *out += take;
+  *n -= take;
+  *skip = 0;
+}
+
 // Groups of 16 blocks per step: two (four Philox chains in flight) take 25% off a step's
 // time; three are no faster, four spill registers.
 constexpr int kGroups = 2;
@@ -255,19 +274,8 @@ void philox_normals_avx512(uint64_t seed, uint32_t stream, uint64_t first, std::
       block += 16 * kGroups;
       continue;
     }
-    if (skip == 0 && n >= 64) {
-      philox_normals64<1>(rk, stream, block, out);
-      out += 64;
-      n -= 64;
-    } else {  // a ragged head or tail: generate a whole group, keep what is asked for
-      alignas(64) float tmp[64];
-      philox_normals64<1>(rk, stream, block, tmp);
-      const std::size_t take = n < 64 - skip ? n : 64 - skip;
-      std::memcpy(out, tmp + skip, take * sizeof(float));
-      out += take;
-      n -= take;
-      skip = 0;
-    }
+    emit_group<64>([&](float* to) { philox_normals64<1>(rk, stream, block, to); }, &skip, &n,
+                   &out);
     block += 16;
   }
 }
@@ -277,19 +285,8 @@ void chacha_normals_avx512(const uint32_t* key, const uint32_t* nonce, uint64_t 
   auto block = static_cast<uint32_t>(first / 16);
   std::size_t skip = static_cast<std::size_t>(first % 16);
   while (n > 0) {
-    if (skip == 0 && n >= 256) {
-      chacha_normals256(key, nonce, block, out);
-      out += 256;
-      n -= 256;
-    } else {  // a ragged head or tail: generate a whole group, keep what is asked for
-      alignas(64) float tmp[256];
-      chacha_normals256(key, nonce, block, tmp);
-      const std::size_t take = n < 256 - skip ? n : 256 - skip;
-      std::memcpy(out, tmp + skip, take * sizeof(float));
-      out += take;
-      n -= take;
-      skip = 0;
-    }
+    emit_group<256>([&](float* to) { chacha_normals256(key, nonce, block, to); }, &skip, &n,
+                    &out);
     block += 16;
   }
 }
