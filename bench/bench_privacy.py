@@ -5,7 +5,8 @@ Run (short):
 
 Groups
 * clip-sum B x P (noise off): pipeward two-pass and one-pass (norms given) against Opacus'
-  ``DPOptimizer.pre_step`` on a model's per-sample grads, the bare torch formula on one flat
+  ``DPOptimizer.pre_step`` on a model's per-sample grads (one Linear layer holding all P, and a
+  small CNN's twelve tensors), the bare torch formula on one flat
   tensor (with and without the norms), and the NumPy reference. P defaults to 2^20 (the
   shared 2-core box); PIPEWARD_BENCH_PRIVACY_P=4194304 gives the issue's 4M.
 * noise P: pipeward Philox and secure (ChaCha20) against ``torch.normal`` and Opacus' secure
@@ -126,6 +127,45 @@ def test_opacus_pre_step(benchmark, grads):
     got = np.concatenate([layer.weight.grad.numpy().ravel(), layer.bias.grad.numpy()])
     # Opacus accumulates the norms in float32: ~1e-4 relative at P = 4M (1e-5 at 1M).
     np.testing.assert_allclose(got, want, atol=(1e-5 if P <= 1 << 20 else 2e-4) * np.abs(want).max())
+
+
+# A small CNN's parameter tensors (conv kernels, biases, two dense layers; 1.49M parameters):
+# Opacus' pre_step on their per-sample grads, and pipeward on the same list of arrays.
+CNN_SHAPES = [(64, 3, 3, 3), (64,), (128, 64, 3, 3), (128,), (256, 128, 3, 3), (256,),
+              (256, 256, 3, 3), (256,), (512, 1024), (512,), (10, 512), (10,)]
+
+
+@pytest.fixture(scope="module")
+def cnn_grads():
+    rng = np.random.default_rng(1)
+    return [rng.standard_normal((B, *shape), dtype=np.float32) * 0.01 for shape in CNN_SHAPES]
+
+
+@pytest.mark.benchmark(group=f"clip-sum B={B} small CNN (1.49M parameters, 12 tensors) float32")
+def test_pipeward_cnn_layers(benchmark, cnn_grads):
+    out = benchmark(pw.clip_and_noise, cnn_grads, C, 0.0)
+    flat = np.concatenate([g.reshape(B, -1) for g in cnn_grads], axis=1)
+    check_against_float64(np.concatenate([o.ravel() for o in out]), flat, benchmark)
+
+
+@pytest.mark.benchmark(group=f"clip-sum B={B} small CNN (1.49M parameters, 12 tensors) float32")
+def test_opacus_pre_step_cnn_layers(benchmark, cnn_grads):
+    params = [torch.nn.Parameter(torch.zeros(shape)) for shape in CNN_SHAPES]
+    opt = DPOptimizer(torch.optim.SGD(params, lr=0.1), noise_multiplier=0.0, max_grad_norm=C,
+                      expected_batch_size=B, loss_reduction="sum")
+    tensors = [torch.from_numpy(g) for g in cnn_grads]
+
+    def reset():  # fresh views each round: Opacus marks the tensors it has processed
+        for p, g in zip(params, tensors):
+            p.grad_sample = g.view(g.shape)
+            p.summed_grad = None
+            p.grad = None
+        return (), {}
+
+    benchmark.pedantic(opt.pre_step, setup=reset, rounds=5, iterations=1)
+    got = np.concatenate([p.grad.numpy().ravel() for p in params])
+    want = np.concatenate([o.ravel() for o in pw.clip_and_noise(cnn_grads, C, 0.0)])
+    np.testing.assert_allclose(got, want, atol=1e-5 * np.abs(want).max())
 
 
 @pytest.mark.benchmark(group=f"clip-sum B={B} P={P} float32")
