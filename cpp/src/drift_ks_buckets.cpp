@@ -153,6 +153,17 @@ struct Refiner {
     return kept;
   }
 
+  // Whether a kept stretch can still hold an extreme: the stretches before it (merged in
+  // ascending order) may have raised the best gap above what the bucket ends showed. A bound
+  // that only equals the best gap keeps the stretch: an equal gap from sample 1 outranks one
+  // that sample 2 attained further left.
+  bool can_hold_extreme(const Stretch& k) const {
+    const int64_t n1 = merge.n1, n2 = merge.n2, key = k.i0 * n2 - k.j0 * n1;
+    const int64_t best_plus = std::max({lb_plus, merge.kmax_a, merge.kmax_b});
+    const int64_t best_minus = std::min({lb_minus, merge.kmin_a, merge.kmin_b});
+    return key + k.count_a * n2 >= best_plus || key - k.count_b * n1 <= best_minus;
+  }
+
   // Values a[0..na) and b[0..nb) (one stretch of the pooled order, unsorted unless a_sorted),
   // with i0 and j0 values of each sample below them; depth >= 1 (the top level is the block's).
   void refine(const T* a, int64_t na, const T* b, int64_t nb, int64_t i0, int64_t j0, int depth) {
@@ -202,6 +213,7 @@ struct Refiner {
     gather_kept(b, level.bucket_b.data(), nb, level.next.data(), own_b.data());
     const T* from_a = a_sorted ? a : own_a.data();
     for (const Stretch& k : kept) {
+      if (!can_hold_extreme(k)) continue;
       refine(from_a + k.start_a, k.count_a, own_b.data() + k.start_b, k.count_b, k.i0, k.j0,
              depth + 1);
     }
@@ -500,6 +512,7 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
                                    : scratch.block_values_a[c].data();
     const T* from_b = scratch.block_values_b[c].data();
     for (const Stretch& k : kept[c]) {
+      if (!refiners[c].can_hold_extreme(k)) continue;
       refiners[c].refine(from_a + k.start_a, k.count_a, from_b + k.start_b, k.count_b, k.i0,
                          k.j0, 1);
     }
