@@ -100,7 +100,7 @@ void gather_kept(const T* x, const uint32_t* bucket, int64_t n, int32_t* next, T
 // A kept bucket: where its values sit (in the level's buffers, or in a sorted sample) and how
 // many values of each sample lie below it.
 struct Stretch {
-  int64_t start_a, count_a, start_b, count_b, i0, j0;
+  int64_t bucket, start_a, count_a, start_b, count_b, i0, j0;
 };
 
 template <typename T>
@@ -142,7 +142,7 @@ struct Refiner {
       if (key + ck * n2 >= lb_plus || key - dk * n1 <= lb_minus) {
         start_a[k] = static_cast<int32_t>(a_sorted ? below_a : *size_a);
         start_b[k] = static_cast<int32_t>(*size_b);
-        kept.push_back({start_a[k], ck, start_b[k], dk, i0 + below_a, j0 + below_b});
+        kept.push_back({k, start_a[k], ck, start_b[k], dk, i0 + below_a, j0 + below_b});
         *size_a += ck;
         *size_b += dk;
       }
@@ -244,11 +244,11 @@ struct Refiner {
   }
 };
 
-// About 512 values of feature c of an unsorted x (all but NaNs).
+// About 256 values of feature c of an unsorted x (all but NaNs).
 template <typename T>
 void sample_values(const Samples<T>& x, int64_t f0, int64_t c, std::vector<double>* out) {
   const T* row = x.data + (f0 + c) * x.feature_stride;
-  const int64_t step = std::max<int64_t>(1, x.n / 512);
+  const int64_t step = std::max<int64_t>(1, x.n / 256);
   for (int64_t s = 0; s < x.n; s += step) {
     const T v = row[s * x.sample_stride];
     if (!std::isnan(v)) out->push_back(static_cast<double>(v));
@@ -297,7 +297,7 @@ BucketMap sorted_map(const T* row, int64_t k, int64_t buckets, BucketScratch<T>&
   std::vector<double>& values = scratch.sampled;
   values.clear();
   if (k > 0) values.push_back(static_cast<double>(row[k - 1]));
-  const int64_t step = std::max<int64_t>(1, k / 512);
+  const int64_t step = std::max<int64_t>(1, k / 256);
   for (int64_t s = 0; s < k; s += step) values.push_back(static_cast<double>(row[s]));
   return choose_map(values, buckets, &scratch.sampled_counts);
 }
@@ -427,8 +427,9 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
   std::vector<Refiner<T>> refiners;
   std::vector<std::vector<Stretch>> kept(static_cast<size_t>(count));
   int64_t kept_a = 0, kept_b = 0;  // values to copy out, all features
-  scratch.start_a.assign(static_cast<size_t>(count * width), -1);
-  scratch.start_b.assign(static_cast<size_t>(count * width), -1);
+  // keep() fills each tested feature's offsets; only kept buckets' entries are read.
+  scratch.start_a.resize(static_cast<size_t>(count * width));
+  scratch.start_b.resize(static_cast<size_t>(count * width));
   scratch.block_values_a.resize(static_cast<size_t>(count));
   scratch.block_values_b.resize(static_cast<size_t>(count));
   for (int64_t c = 0; c < count; ++c) {
@@ -458,17 +459,19 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
   // buckets are runs of it and need no copy). Their rows have left the cache by now and a kept
   // value is a coin flip away, so a branch-free pass first lists the kept values, then a second
   // fetches them with independent, prefetched loads.
-  auto extract = [&](const Samples<T>& x, const std::vector<uint16_t>& ids, int64_t total,
-                     const std::vector<int32_t>& start, std::vector<std::vector<T>>& values) {
-    // Which buckets are kept, one bit each: the whole block's bitmap sits in L1.
-    const int64_t words = (width + 31) / 32;
-    std::vector<uint32_t>& kept_bits = scratch.kept_bits;
-    kept_bits.assign(static_cast<size_t>(count * words), 0);
-    for (int64_t c = 0; c < count; ++c) {
-      for (int64_t k = 0; k < width; ++k) {
-        if (start[c * width + k] >= 0) kept_bits[c * words + k / 32] |= uint32_t{1} << (k % 32);
-      }
+  // Which buckets are kept, one bit each (the same buckets for both samples): the whole
+  // block's bitmap sits in L1.
+  const int64_t words = (width + 31) / 32;
+  std::vector<uint32_t>& kept_bits = scratch.kept_bits;
+  kept_bits.assign(static_cast<size_t>(count * words), 0);
+  for (int64_t c = 0; c < count; ++c) {
+    for (const Stretch& k : kept[c]) {
+      kept_bits[c * words + k.bucket / 32] |= uint32_t{1} << (k.bucket % 32);
     }
+  }
+  // next: the kept buckets' offsets, advanced as their values are placed.
+  auto extract = [&](const Samples<T>& x, const std::vector<uint16_t>& ids, int64_t total,
+                     std::vector<int32_t>& next, std::vector<std::vector<T>>& values) {
     std::vector<int64_t>& kept_at = scratch.kept_at;  // flat (row, feature) positions
     kept_at.resize(static_cast<size_t>(total) + 1);
     const int64_t m =
@@ -489,8 +492,6 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
       pending[q] = {i * x.sample_stride + c * x.feature_stride, static_cast<int32_t>(c),
                     static_cast<int32_t>(ids[e])};
     }
-    std::vector<int32_t>& next = scratch.next;
-    next = start;
     const T* base = x.data + f0 * x.feature_stride;
     constexpr int64_t kAhead = 16;
     for (int64_t q = 0; q < m; ++q) {
