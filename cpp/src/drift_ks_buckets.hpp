@@ -35,7 +35,7 @@ struct BucketScratch {
   std::vector<Level> levels;
   std::vector<uint32_t> block_count_a, block_count_b;
   std::vector<uint16_t> block_ids_a, block_ids_b;
-  std::vector<int32_t> start_a, start_b, next;        // the block's kept-bucket offsets
+  std::vector<int32_t> start_a, start_b;  // the block's kept-bucket offsets
   std::vector<std::vector<T>> block_values_a, block_values_b;
   std::vector<PendingValue> pending;
   std::vector<uint32_t> kept_bits;
