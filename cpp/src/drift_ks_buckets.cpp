@@ -455,10 +455,6 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
     kept_a += x1.presorted ? 0 : size_a;
     kept_b += size_b;
   }
-  // Copy out the kept buckets' values (the NaN bucket is never kept; a sorted sample's kept
-  // buckets are runs of it and need no copy). Their rows have left the cache by now and a kept
-  // value is a coin flip away, so a branch-free pass first lists the kept values, then a second
-  // fetches them with independent, prefetched loads.
   // Which buckets are kept, one bit each (the same buckets for both samples): the whole
   // block's bitmap sits in L1.
   const int64_t words = (width + 31) / 32;
@@ -469,7 +465,11 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
       kept_bits[c * words + k.bucket / 32] |= uint32_t{1} << (k.bucket % 32);
     }
   }
-  // next: the kept buckets' offsets, advanced as their values are placed.
+  // Copy out the kept buckets' values (the NaN bucket is never kept; a sorted sample's kept
+  // buckets are runs of it and need no copy). Their rows have left the cache by now and a kept
+  // value is a coin flip away, so a branch-free pass first lists the kept values, then a second
+  // fetches them with independent, prefetched loads. next: the kept buckets' offsets, advanced
+  // as their values are placed.
   auto extract = [&](const Samples<T>& x, const std::vector<uint16_t>& ids, int64_t total,
                      std::vector<int32_t>& next, std::vector<std::vector<T>>& values) {
     std::vector<int64_t>& kept_at = scratch.kept_at;  // flat (row, feature) positions
@@ -532,7 +532,7 @@ typename BucketScratch<T>::Level& BucketScratch<T>::level(int depth) {
 
 template <typename T>
 int64_t* BucketScratch<T>::run_end(int64_t buckets) {
-  run_ends.assign(static_cast<size_t>(buckets), 0);
+  run_ends.resize(static_cast<size_t>(buckets));
   return run_ends.data();
 }
 

@@ -47,7 +47,7 @@ struct BucketScratch {
   std::vector<unsigned char> radix;
 
   Level& level(int depth);
-  int64_t* run_end(int64_t buckets);  // zeroed, one per bucket
+  int64_t* run_end(int64_t buckets);  // one per bucket, for sorted_run_ends to fill
   void trim();                        // drop the buffers if they grew large
 };
 

@@ -135,6 +135,15 @@ def clip_and_noise(
             noise = {"key": os.urandom(32), "nonce": os.urandom(12)}
         else:
             noise = {"seed": int(seed) if seed is not None else int.from_bytes(os.urandom(8), "little")}
+    def finish(out: list, norms: Any, clipped: Any) -> Any:
+        """The sums in the caller's structure, with the statistics when asked for."""
+        result = out[0] if single else (tuple(out) if isinstance(per_sample_grads, tuple) else out)
+        if not return_stats:
+            return result
+        return ClipResult(grads=result, per_sample_norms=norms,
+                          clipped_fraction=float(clipped.mean()) if b else 0.0,
+                          noise_std=noise_std)
+
     if where == "cuda":  # the whole aggregation on the device: cuda/privacy.cu
         from .._gpu import privacy as gpu  # noqa: PLC0415 - GPU path only
 
@@ -142,12 +151,7 @@ def clip_and_noise(
             flat, limits, per_layer=per_layer, convention=convention, noise_std=noise_std,
             denom=denom, noise=noise, per_sample_norms=per_sample_norms)
         out = [o.reshape(g.shape[1:]) for o, g in zip(out, grads)]
-        result = out[0] if single else (tuple(out) if isinstance(per_sample_grads, tuple) else out)
-        if not return_stats:
-            return result
-        return ClipResult(grads=result, per_sample_norms=norms,
-                          clipped_fraction=float(clipped.mean()) if b else 0.0,
-                          noise_std=noise_std)
+        return finish(out, norms, clipped)
     norms = _norms(flat, per_sample_norms, per_layer, where, workers)
     if per_layer:
         factors = [_clip_factor(norms[:, k], limits[k], convention) for k in range(len(flat))]
@@ -173,12 +177,7 @@ def clip_and_noise(
         out.append(summed.reshape(grads[k].shape[1:]))
         offset += g.shape[1]
 
-    result = out[0] if single else (tuple(out) if isinstance(per_sample_grads, tuple) else out)
-    if not return_stats:
-        return result
-    return ClipResult(grads=result, per_sample_norms=norms,
-                      clipped_fraction=float(clipped.mean()) if b else 0.0,
-                      noise_std=noise_std)
+    return finish(out, norms, clipped)
 
 
 def _check_grads(grads: list[Any]) -> None:
