@@ -5,13 +5,13 @@ namespace pipeward::drift {
 
 void ks_sweep_portable(const float* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
                        int64_t count, const SweepMaps& maps, uint16_t* ids, uint32_t* counts) {
-  ks_sweep_scalar(base, n, sample_stride, feature_stride, count, maps, 0, ids, counts);
+  ks_sweep_scalar(base, n, sample_stride, feature_stride, count, maps, ids, counts);
 }
 
 void ks_sweep_portable(const double* base, int64_t n, int64_t sample_stride,
                        int64_t feature_stride, int64_t count, const SweepMaps& maps,
                        uint16_t* ids, uint32_t* counts) {
-  ks_sweep_scalar(base, n, sample_stride, feature_stride, count, maps, 0, ids, counts);
+  ks_sweep_scalar(base, n, sample_stride, feature_stride, count, maps, ids, counts);
 }
 
 void ks_sorted_ends_portable(const float* a, int64_t n, double lo, double scale, double last,

@@ -77,12 +77,21 @@ namespace {
 // Rows are a stride apart: fetch this many ahead, or the sweep waits on memory at every row.
 constexpr int64_t kSweepAhead = 32;
 
+// Feature c's value v of a row: its bucket into id[c], counted (NaN: the last bucket).
+template <typename T>
+inline void count_value(T v, int64_t c, const SweepMaps& maps, uint16_t* id, uint32_t* counts) {
+  const int64_t b = v != v ? maps.width - 1
+                           : bucket_of(static_cast<double>(v), maps.lo[c], maps.scale[c],
+                                       maps.last, maps.eps_bits[c]);
+  id[c] = static_cast<uint16_t>(b);
+  ++counts[c * maps.width + b];
+}
+
 template <typename T>
 inline void ks_sweep_scalar(const T* base, int64_t n, int64_t sample_stride,
                             int64_t feature_stride, int64_t count, const SweepMaps& maps,
-                            int64_t s0, uint16_t* ids, uint32_t* counts) {
-  const int64_t nan_bucket = maps.width - 1;
-  for (int64_t s = s0; s < n; ++s) {
+                            uint16_t* ids, uint32_t* counts) {
+  for (int64_t s = 0; s < n; ++s) {
     const T* row = base + s * sample_stride;
     if (s + kSweepAhead < n) {
       for (int64_t c = 0; c < count; c += 64 / static_cast<int64_t>(sizeof(T))) {
@@ -90,12 +99,7 @@ inline void ks_sweep_scalar(const T* base, int64_t n, int64_t sample_stride,
       }
     }
     for (int64_t c = 0; c < count; ++c) {
-      const T v = row[c * feature_stride];
-      const int64_t b = v != v ? nan_bucket
-                               : bucket_of(static_cast<double>(v), maps.lo[c], maps.scale[c],
-                                           maps.last, maps.eps_bits[c]);
-      ids[s * count + c] = static_cast<uint16_t>(b);
-      ++counts[c * maps.width + b];
+      count_value(row[c * feature_stride], c, maps, ids + s * count, counts);
     }
   }
 }

@@ -30,10 +30,9 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
   const int64_t groups = feature_stride == 1 ? count / 8 : 0;  // whole vectors of features
   constexpr int kMaxGroups = 4;
   if (groups == 0 || groups > kMaxGroups) {
-    ks_sweep_scalar(base, n, sample_stride, feature_stride, count, maps, 0, ids, counts);
+    ks_sweep_scalar(base, n, sample_stride, feature_stride, count, maps, ids, counts);
     return;
   }
-  const int64_t rest = count - groups * 8;
   __m512d lo[kMaxGroups], scale[kMaxGroups];
   __m512i eps[kMaxGroups];
   __mmask8 log[kMaxGroups];
@@ -50,7 +49,6 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
   }
   const __m512d zero = _mm512_setzero_pd(), last = _mm512_set1_pd(maps.last);
   const __m256i nan_bucket = _mm256_set1_epi32(static_cast<int32_t>(maps.width - 1));
-  const int64_t nan_scalar = maps.width - 1;
   alignas(32) int32_t slot[8];
   for (int64_t s = 0; s < n; ++s) {
     const T* row = base + s * sample_stride;
@@ -74,14 +72,7 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
       _mm256_store_si256(reinterpret_cast<__m256i*>(slot), _mm256_add_epi32(b, offsets[g]));
       for (int c = 0; c < 8; ++c) ++counts[slot[c]];
     }
-    for (int64_t c = groups * 8; c < groups * 8 + rest; ++c) {
-      const T v = row[c];
-      const int64_t b = v != v ? nan_scalar
-                               : bucket_of(static_cast<double>(v), maps.lo[c], maps.scale[c],
-                                           maps.last, maps.eps_bits[c]);
-      id[c] = static_cast<uint16_t>(b);
-      ++counts[c * maps.width + b];
-    }
+    for (int64_t c = groups * 8; c < count; ++c) count_value(row[c], c, maps, id, counts);
   }
 }
 

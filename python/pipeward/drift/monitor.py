@@ -65,6 +65,7 @@ class DriftMonitor:
         self.tests, self.alpha, self.correction = tests, float(alpha), correction
         self.psi_threshold, self.eps, self.method = float(psi_threshold), float(eps), method
         self.workers = workers_arg(workers)
+        self._bucket_cache: dict[int, tuple] = {}  # see _reference_buckets
         names, kinds, numeric, categorical = _split_columns(reference, feature_names, "reference")
         self.feature_names, self.kind = names, kinds
         self.n_reference = _n_rows(numeric, categorical)
@@ -117,7 +118,7 @@ class DriftMonitor:
     def _reference_buckets(self, n2: int) -> tuple:
         """The sorted reference's bucket maps and run ends for windows of ``n2`` rows: computed
         on the first such window and kept, so later checks read only the window."""
-        cache = self.__dict__.setdefault("_bucket_cache", {})
+        cache = self._bucket_cache
         if n2 not in cache:
             if len(cache) >= 4:  # windows of many sizes: keep the latest few
                 cache.pop(next(iter(cache)))
@@ -279,6 +280,7 @@ class DriftMonitor:
             self.psi_threshold, self.eps = settings["psi_threshold"], settings["eps"]
             self.method, self.n_reference = settings["method"], settings["n_reference"]
             self.workers = workers_arg(workers)
+            self._bucket_cache = {}
             self.feature_names = [str(s) for s in z["feature_names"]]
             self.kind = [str(s) for s in z["kind"]]
             self._sorted = np.ascontiguousarray(z["sorted"])
