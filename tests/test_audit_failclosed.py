@@ -230,7 +230,8 @@ def test_import_of_a_rewritten_export_with_a_pinned_key(signed, keys, tmp_path, 
 
 
 @pytest.mark.parametrize("text", ["a,b,c\n1,2,3\n", "", "\n\n", '{"type": "record"}\n', "[" * 50_000,
-                                  '{"format": "other"}\n'])
+                                  '{"format": "other"}\n',
+                                  '{"format": "pipeward-audit", "type": "header", "version": "1"}\n'])
 def test_import_of_a_file_that_is_not_an_export_is_an_input_error(tmp_path, capsys, text):
     src = tmp_path / "data.jsonl"
     src.write_text(text)
@@ -242,6 +243,27 @@ def test_import_of_a_file_that_is_not_an_export_is_an_input_error(tmp_path, caps
     assert main(["audit", "verify", str(src)]) == 2
     with pytest.raises(ValueError, match="not a pipeward audit export"):
         verify_jsonl(src)
+
+
+def test_import_of_an_export_that_verifies(signed, keys, tmp_path, capsys):
+    out, witness = tmp_path / "a.jsonl", tmp_path / "w.json"
+    with AuditLog(signed) as log:
+        log.export_jsonl(out)
+        log.checkpoints()[-1].save(witness)
+    copy = tmp_path / "copy.db"
+    assert main(["audit", "import", str(out), "-o", str(copy), "--pubkey", str(keys[1]),
+                 "--checkpoint", str(witness)]) == 0
+    assert "verified and imported 6 records" in capsys.readouterr().err
+    assert main(["audit", "verify", str(copy), "--pubkey", str(keys[1]), "--strict",
+                 "--checkpoint", str(witness)]) == 0
+
+
+def test_a_log_without_a_log_id_is_an_input_error(signed, capsys):
+    tamper(signed, "DELETE FROM meta WHERE key = 'log_id'")
+    with pytest.raises(ValueError, match="log_id"):
+        verify_file(signed)
+    assert main(["audit", "verify", str(signed)]) == 2
+    assert "log_id" in capsys.readouterr().err
 
 
 def test_import_of_binary_is_an_input_error(tmp_path, capsys):

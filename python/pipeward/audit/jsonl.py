@@ -69,6 +69,8 @@ def _read_header(line: str | bytes, name: str) -> dict[str, Any]:
     if not isinstance(obj, dict) or obj.get("type") != "header" or obj.get("format") != FORMAT:
         raise ValueError(f"{where}: its first line is not the header "
                          f"{{\"format\": \"{FORMAT}\", \"type\": \"header\", ...}}")
+    if not isinstance(obj.get("log_id"), str) or not obj["log_id"]:
+        raise ValueError(f"{where}: its header names no log_id")
     if obj.get("version") != VERSION:
         raise ValueError(f"{name}: audit export format version {obj.get('version')!r}, this pipeward "
                          f"reads version {VERSION}")

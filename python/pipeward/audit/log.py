@@ -175,6 +175,8 @@ class AuditLog:
         if meta.get("version") != VERSION:
             raise ValueError(f"{self.path}: audit log format version {meta.get('version')!r}, "
                              f"this pipeward reads version {VERSION}")
+        if not isinstance(meta.get("log_id"), str) or not meta["log_id"]:
+            raise ValueError(f"{self.path} is not a readable pipeward audit log: it names no log_id")
         return meta
 
     def _writable(self) -> sqlite3.Connection:
@@ -228,7 +230,10 @@ class AuditLog:
         """The redaction salt an older pipeward kept inside this log (None for newer logs): the
         key its redacted fields were written with, for looking them up after a migration."""
         salt = self._meta.get("salt")
-        return None if salt is None else bytes.fromhex(salt)
+        try:
+            return None if salt is None else bytes.fromhex(salt)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.path}: the stored salt is not hex") from None
 
     def _prepare(self, action: str, payload: Mapping[str, JSONValue] | None, subject: str,
                  actor: str | None, redact: Iterable[str]) -> tuple[str, str, str, dict[str, Any], str]:
