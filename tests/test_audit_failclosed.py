@@ -198,6 +198,25 @@ def test_checkpoint_cli_keeps_a_witness_and_refuses_a_rollback(signed, keys, tmp
     assert csv.read_text() == "a,b\n1,2\n"
 
 
+def test_checkpoint_cli_saves_the_latest_checkpoint_without_the_key(signed, keys, tmp_path, capsys):
+    witness = tmp_path / "witness.json"
+    assert main(["audit", "checkpoint", str(signed), "-o", str(witness), "--pubkey", str(keys[1])]) == 0
+    with AuditLog(signed) as log:
+        assert Checkpoint.load(witness) == log.checkpoints()[-1]
+    _, other = keypair()
+    other_pub = tmp_path / "other.pub"
+    other_pub.write_bytes(signing.load_public_key(other).public_bytes(
+        signing.serialization.Encoding.PEM, signing.serialization.PublicFormat.SubjectPublicKeyInfo))
+    assert main(["audit", "checkpoint", str(signed), "-o", str(tmp_path / "w2.json"),
+                 "--pubkey", str(other_pub)]) == 1
+    assert not (tmp_path / "w2.json").exists()
+    assert main(["audit", "checkpoint", str(signed)]) == 2
+    with AuditLog(tmp_path / "empty.db"):
+        pass
+    assert main(["audit", "checkpoint", str(tmp_path / "empty.db"), "-o", str(tmp_path / "w3.json")]) == 2
+    assert "no checkpoint yet" in capsys.readouterr().err
+
+
 # --- 5. import verifies first ---------------------------------------------------------------
 def test_import_refuses_an_export_that_does_not_verify(signed, keys, tmp_path, capsys):
     out = tmp_path / "a.jsonl"

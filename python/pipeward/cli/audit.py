@@ -66,14 +66,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = actions.add_parser(
         "checkpoint", help="verify the log, then sign its record count and Merkle root",
-        description="Verify the log, then append a signed checkpoint over all records so far. "
-                    "With -o, also save the checkpoint to FILE for a witness to keep; a checkpoint "
-                    "already in FILE must be extended by the log, or nothing is signed (exit 1).",
+        description="Verify the log, then append a signed checkpoint over all records so far "
+                    "(--key), or take the latest one it holds (no --key). With -o, save it to FILE "
+                    "for a witness to keep; a checkpoint already in FILE must be extended by the "
+                    "log, or nothing is signed or saved (exit 1).",
         epilog="example: pipeward audit checkpoint audit.db --key audit.key -o witness.json")
     c.add_argument("log", help="audit log (SQLite)")
-    c.add_argument("--key", required=True, help="Ed25519 private key (PEM)")
+    c.add_argument("--key", help="Ed25519 private key (PEM) to sign a new checkpoint with")
+    c.add_argument("--pubkey", help="without --key: the public key the saved checkpoint must be signed with")
     c.add_argument("-o", "--output", metavar="FILE",
-                   help="save the new checkpoint here (after checking the log extends the one there)")
+                   help="save the checkpoint here (after checking the log extends the one there)")
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.set_defaults(func=run_checkpoint)
 
@@ -170,15 +172,26 @@ def run_import(args: argparse.Namespace) -> int:
 def run_checkpoint(args: argparse.Namespace) -> int:
     from ..audit import Checkpoint, VerificationError  # noqa: PLC0415
 
+    if args.key is None and args.output is None:
+        raise CLIError("give --key to sign a new checkpoint, or -o FILE to save the latest one")
     previous = None
     if args.output is not None and Path(args.output).exists():
         try:
             previous = Checkpoint.load(args.output)
         except ValueError as exc:
             raise CLIError(f"refusing to overwrite {args.output}: {exc}") from None
-    with _open(args.log, readonly=False) as log:
+    with _open(args.log, readonly=args.key is None) as log:
         try:
-            cp = log.checkpoint(args.key, since=previous)
+            if args.key is not None:
+                cp = log.checkpoint(args.key, since=previous)
+            else:  # every stored checkpoint verified, so the latest one can be handed on
+                report = log.verify(args.pubkey, checkpoint=previous)
+                if not report.ok:
+                    raise VerificationError(f"refusing to save a checkpoint of {args.log}", report)
+                stored = log.checkpoints()
+                if not stored:
+                    raise CLIError(f"{args.log} holds no checkpoint yet: sign one with --key")
+                cp = stored[-1]
         except VerificationError as exc:
             return _refused(exc)
     if args.output is not None:
