@@ -450,9 +450,11 @@ def test_bad_keys_are_refused(tmp_path, monkeypatch, bad, match):
 @pytest.mark.parametrize("value", ["u-123", 4711, "0612345678", 3.5, True])
 def test_short_or_numeric_identifiers_warn(tmp_path, value):
     with AuditLog(tmp_path / "a.db", redaction_key=bytes(32)) as log:
-        with pytest.warns(RedactionWarning, match="guess"):
+        with pytest.warns(RedactionWarning, match="guess") as caught:
             log.append("access", {"user": value}, redact=["user"])
-        assert len(log) == 1
+            log.append_many([{"action": "access", "payload": {"user": value}, "redact": ["user"]}])
+        assert len(log) == 2
+        assert [w.filename for w in caught] == [__file__] * 2  # points at the caller's line
 
 
 def test_a_long_identifier_does_not_warn(tmp_path):

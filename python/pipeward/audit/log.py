@@ -252,7 +252,7 @@ class AuditLog:
             if name not in body:
                 raise ValueError(f"redact: the payload has no field {name!r} "
                                  f"(fields: {sorted(body)})")
-            warn_if_guessable(name, body[name], stacklevel=4)
+            warn_if_guessable(name, body[name])
             body[name] = self.pseudonym(body[name])
         payload_json = _encode(body)
         check_text(payload_json + action + actor + subject, "action, actor, subject or payload")

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import os
 import re
+import sys
 import warnings
 from pathlib import Path
 from typing import Union
@@ -30,6 +31,8 @@ MIN_KEY_BYTES = 16
 #: shorter than this, or only digits and separators, a value is easy to guess
 GUESSABLE_LENGTH = 8
 _GUESSABLE = re.compile(r"[\d\s+\-.()/:,]*")
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
 
 RedactionKey = Union[bytes, bytearray, str, "os.PathLike[str]"]
 
@@ -81,11 +84,19 @@ def pseudonym(key: bytes, value: JSONValue) -> str:
     return PSEUDONYM_PREFIX + hmac.new(key, canonical_json(value), hashlib.sha256).hexdigest()
 
 
-def warn_if_guessable(name: str, value: JSONValue, stacklevel: int) -> None:
+def _outside_caller() -> int:
+    """The ``stacklevel`` of the first frame outside this package: the line that asked."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _HERE:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_if_guessable(name: str, value: JSONValue) -> None:
     """Warn when ``value`` is short or numeric: its pseudonym falls to a few guesses."""
     text = value if isinstance(value, str) else canonical_text(value)
     if len(text) < GUESSABLE_LENGTH or _GUESSABLE.fullmatch(text):
         warnings.warn(f"redacting field {name!r}: a short or numeric value ({len(text)} characters) "
                       "can be guessed from its pseudonym by anyone who holds the redaction key; "
                       "redact a longer identifier or keep the key where few can read it",
-                      RedactionWarning, stacklevel=stacklevel + 1)
+                      RedactionWarning, stacklevel=_outside_caller())
