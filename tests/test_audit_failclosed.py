@@ -217,6 +217,17 @@ def test_checkpoint_cli_saves_the_latest_checkpoint_without_the_key(signed, keys
     assert "no checkpoint yet" in capsys.readouterr().err
 
 
+def test_the_card_says_what_the_verification_did_not_cover(signed, keys, tmp_path, capsys):
+    with AuditLog(signed) as log:
+        log.append("model.registered", {"name": "m", "version": "1", "intended_use": "x"}, subject="m")
+    out = tmp_path / "card.md"
+    assert main(["card", str(signed), "-o", str(out)]) == 0
+    assert "verified (warnings: unpinned_key, unsigned_tail)" in out.read_text()
+    _rewrite_all(signed)
+    assert main(["card", str(signed), "--pubkey", str(keys[1]), "-o", str(out)]) == 1
+    assert "**FAILED VERIFICATION** (1 failing findings)" in out.read_text()
+
+
 # --- 5. import verifies first ---------------------------------------------------------------
 def test_import_refuses_an_export_that_does_not_verify(signed, keys, tmp_path, capsys):
     out = tmp_path / "a.jsonl"

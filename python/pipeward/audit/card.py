@@ -181,7 +181,8 @@ class ModelCard:
 
     def to_markdown(self) -> str:
         a = self.audit
-        state = ("verified" if a.get("ok") else
+        warned = ", ".join(a.get("warnings", []))
+        state = (f"verified{f' (warnings: {warned})' if warned else ''}" if a.get("ok") else
                  f"**FAILED VERIFICATION** ({a.get('n_failures', 0)} failing findings): "
                  "treat every value below as untrusted")
         lines = [f"# Model card: {self.model_name}", "",
@@ -218,5 +219,6 @@ def _audit_summary(report: AuditReport) -> dict[str, Any]:
             "head_hash": report.head_hash, "checkpoints_verified": report.checkpoints_verified,
             "checkpoints_total": report.checkpoints_total, "state": report.state,
             "n_tampering": len(report.tampering), "n_failures": len(report.failures),
+            "warnings": sorted({f.kind for f in report.warnings}),
             "findings": [f"{f.kind} at #{f.seq}: {f.detail}" if f.seq is not None else
                          f"{f.kind}: {f.detail}" for f in report.findings]}
