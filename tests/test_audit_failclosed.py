@@ -92,6 +92,8 @@ def test_pinned_key_accepts_a_covered_prefix_and_strict_requires_the_head(signed
 
 def test_empty_log_checkpoint_covers_it(tmp_path, keys):
     with AuditLog(tmp_path / "e.db") as log:
+        bare = log.verify(keys[1], require="head")
+        assert [f.kind for f in bare.failures] == ["unsigned"] and "#-1" not in bare.summary()
         log.checkpoint(keys[0])
         report = log.verify(keys[1], require="head")
     assert report.ok and report.findings == [] and report.checkpoints_verified == 1

@@ -452,7 +452,7 @@ def _check_coverage(report: AuditReport, any_checkpoint: bool, pinned: bool, req
     """How much of the log a verified checkpoint covers, against what was asked for."""
     covered, n = report.signed_size, report.n_records
     signer = "signed by the given key" if pinned else "that verifies"
-    if require == "checkpoint" and (covered is None or (covered == 0 and n > 0)):
+    if require is not None and (covered is None or (covered == 0 and n > 0)):
         findings.append(Finding(None, "unsigned",
                                 f"no checkpoint {signer} covers the log: records rewritten and rehashed "
                                 "with their checkpoints deleted would look the same"))
