@@ -142,3 +142,19 @@ def test_dp_digits_example_reaches_its_stated_accuracy_and_epsilon():
     assert r["accuracy"] >= 0.90
     assert r["epsilon"] == pytest.approx(pw.epsilon(1.5, 64 / 1437, r["steps"], 1e-5))
     assert r["epsilon"] < 2.5 and r["steps"] == 220
+
+
+def test_opacus_mean_reduction_keeps_grad_sample_unscaled():
+    # docs/privacy.md tells users to pass grad_sample as it is: under loss_reduction="mean"
+    # each row is the gradient of that sample's own loss, not 1/B of it.
+    torch.manual_seed(0)
+    model = GradSampleModule(torch.nn.Linear(3, 2), loss_reduction="mean")
+    x, y = torch.randn(5, 3), torch.randn(5, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's full-backward-hook notice (inputs need no grad)
+        ((model(x) - y) ** 2).mean(dim=1).mean().backward()
+        weight = model._module.weight
+        stored = weight.grad_sample.clone()  # before the hooks see more calls
+        own = torch.stack([torch.autograd.grad(
+            ((model._module(x[i:i + 1]) - y[i:i + 1]) ** 2).mean(), weight)[0] for i in range(5)])
+    torch.testing.assert_close(stored, own)
