@@ -111,12 +111,16 @@ def _dp_pld_epsilon(sigma, q, t, delta):
     return acc.get_epsilon(delta)
 
 
-@pytest.mark.parametrize(("sigma", "q", "t", "delta"), [(1.0, 0.01, 100, 1e-5), (2.0, 0.1, 30, 1e-6),
-                                                         (1.5, 0.05, 60, 1e-7)])
+@pytest.mark.parametrize(("sigma", "q", "t", "delta"), [
+    (1.0, 0.01, 100, 1e-5), (2.0, 0.1, 30, 1e-6), (1.5, 0.05, 60, 1e-7),
+    # long runs at a small rate: an earlier main coarsened its grid here and reported
+    # 1.3435 and 2.1870 where dp-accounting says 1.2862 and 2.0248
+    (0.8, 0.001, 20_000, 1e-6), (0.8, 0.001, 50_000, 1e-6)])
 def test_pld_matches_dp_accounting_and_is_tighter_than_rdp(sigma, q, t, delta):
     eps = pw.epsilon(sigma, q, t, delta, accountant="pld")
     want = _dp_pld_epsilon(sigma, q, t, delta)
-    assert want * (1 - 1e-9) <= eps <= want * (1 + 1e-5)
+    # Both discretise the same way; what is left is floating-point round-off of the FFTs.
+    assert eps == pytest.approx(want, rel=1e-7)
     assert eps < pw.epsilon(sigma, q, t, delta)
 
 
