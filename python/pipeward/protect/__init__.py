@@ -1,0 +1,24 @@
+"""Data protection at ingestion: encryption at rest in the age v1 format (and an AES-256-GCM
+variant), X25519 identities and recipients."""
+
+from __future__ import annotations
+
+from .encryption import (Cipher, DecryptError, EncryptResult, decrypt_file, decrypt_stream,
+                         encrypt_file, encrypt_stream, plaintext_chunks)
+from .keys import Identity, Recipient, generate_identity, load_identities, load_recipients
+
+__all__ = [
+    "Cipher",
+    "DecryptError",
+    "EncryptResult",
+    "Identity",
+    "Recipient",
+    "decrypt_file",
+    "decrypt_stream",
+    "encrypt_file",
+    "encrypt_stream",
+    "generate_identity",
+    "load_identities",
+    "load_recipients",
+    "plaintext_chunks",
+]
