@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from ..sha256 import Sha256
 from . import header as hdr
 from .header import DecryptError, Format
 from .keys import IdentityLike, RecipientLike, load_identities, load_recipients
-from .stream import Source, open_chunks, seal_chunks
+from .stream import Source, open_batches, seal_batches
 
 __all__ = ["Cipher", "DecryptError", "EncryptResult", "decrypt_file", "decrypt_stream",
            "encrypt_file", "encrypt_stream", "plaintext_chunks"]
@@ -71,28 +72,40 @@ def encrypt_stream(src: BinaryIO, dst: BinaryIO, *,
     nonce = os.urandom(16)
     head = hdr.write_header(fmt, stanzas, file_key) + nonce
     aead = fmt.aead(hdr.hkdf(file_key, nonce, b"payload"))
-    plain_hash = Sha256() if digests else None
-    cipher_hash = Sha256(head) if digests else None
     dst.write(head)
+    if not digests:
+        size_in, size_out = 0, len(head)
+        for plain, sealed in seal_batches(aead, Source(src)):
+            dst.write(sealed)
+            size_in += len(plain)
+            size_out += len(sealed)
+        return EncryptResult(size_in, size_out)
+    return _encrypt_with_digests(aead, src, dst, head)
+
+
+def _encrypt_with_digests(aead: object, src: BinaryIO, dst: BinaryIO, head: bytes) -> EncryptResult:
+    # The plaintext is hashed on a helper thread while this one writes and hashes the
+    # ciphertext (the SHA-256 and the AEAD release the GIL); a batch's plaintext buffer is
+    # reused two steps later, so its hash is awaited before the next step.
+    plain_hash, cipher_hash = Sha256(), Sha256(head)
     size_in, size_out = 0, len(head)
-    for plain, sealed in seal_chunks(aead, Source(src)):
-        dst.write(sealed)
-        size_in += len(plain)
-        size_out += len(sealed)
-        if digests:
-            plain_hash.update(plain)  # type: ignore[union-attr]
-            cipher_hash.update(sealed)  # type: ignore[union-attr]
-    return EncryptResult(size_in, size_out,
-                         plain_hash.hexdigest() if plain_hash else None,
-                         cipher_hash.hexdigest() if cipher_hash else None)
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        for plain, sealed in seal_batches(aead, Source(src)):
+            hashed = helper.submit(plain_hash.update, plain)
+            dst.write(sealed)
+            cipher_hash.update(sealed)
+            size_in += len(plain)
+            size_out += len(sealed)
+            hashed.result()
+    return EncryptResult(size_in, size_out, plain_hash.hexdigest(), cipher_hash.hexdigest())
 
 
 def plaintext_chunks(src: BinaryIO, *, identity: IdentityLike | Iterable[IdentityLike] | None = None,
                      passphrase: str | bytes | None = None,
                      max_work_factor: int = hdr.MAX_WORK_FACTOR,
                      source: Source | None = None) -> Iterator[memoryview]:
-    """The authenticated plaintext chunks of an age (or AES-256-GCM variant) stream, each a
-    view valid until the next is asked for. The header is read and its MAC checked before the
+    """The authenticated plaintext of an age (or AES-256-GCM variant) stream, in pieces of up to
+    1 MiB, each a view valid until the next is asked for. The header is read and its MAC checked before the
     first chunk; a chunk that does not authenticate raises :class:`DecryptError` instead."""
     if (identity is None) == (passphrase is None):
         raise ValueError("give exactly one of identity= and passphrase=")
@@ -120,7 +133,7 @@ def plaintext_chunks(src: BinaryIO, *, identity: IdentityLike | Iterable[Identit
     if reader.fill(nonce) != 16:
         raise DecryptError("the payload is missing (truncated after the header)")
     aead = fmt.aead(hdr.hkdf(file_key, bytes(nonce), b"payload"))
-    yield from open_chunks(aead, reader)
+    yield from open_batches(aead, reader)
 
 
 def decrypt_stream(src: BinaryIO, dst: BinaryIO, *,
