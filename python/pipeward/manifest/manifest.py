@@ -44,6 +44,7 @@ from .walk import Found, Matcher, exact_pattern, relative_inside
 
 if TYPE_CHECKING:
     from ..audit import AuditLog
+    from ..trust import SignatureCheck, TrustStore
 
 __all__ = ["InclusionProof", "Manifest", "verify_inclusion"]
 
@@ -327,9 +328,18 @@ class Manifest:
         self.signature = {"algorithm": "ed25519", "key_id": signing.key_id(key),
                           "value": base64.b64encode(signing.sign(key, self.signing_message())).decode()}
 
-    def verify_signature(self, public_key: signing.KeyLike) -> bool:
+    def verify_signature(self, public_key: signing.KeyLike | TrustStore, *, role: str | None = None,
+                         ) -> bool | SignatureCheck:
         """True when the manifest carries a valid signature by ``public_key``; False when it is
-        unsigned, signed by another key, or anything signed was altered."""
+        unsigned, signed by another key, or anything signed was altered.
+
+        Given a :class:`~pipeward.TrustStore` instead, returns a ``SignatureCheck``: truthy
+        with ``.signer`` naming who signed, or falsy with ``.reason`` (unknown key, revoked,
+        expired, lacking ``role``, altered)."""
+        from ..trust import TrustStore  # noqa: PLC0415
+
+        if isinstance(public_key, TrustStore):
+            return public_key.check_block(self.signature, self.signing_message(), role=role)
         key = signing.load_public_key(public_key)
         if self.signature is None:
             return False
