@@ -35,7 +35,7 @@ from .outliers import (CovarianceStats, InputGuard, MahalanobisDetector, ScreenR
                        mahalanobis, screen)
 
 # --- data protection and trust -----------------------------------------------------------
-from . import protect
+from . import lineage, protect
 from .trust import SignatureCheck, TrustedKey, TrustStore
 
 # --- governance ---------------------------------------------------------------------------
@@ -84,6 +84,7 @@ __all__ = [
     "SignatureCheck",
     "TrustStore",
     "TrustedKey",
+    "lineage",
     "protect",
     # governance
     "AuditLog",
