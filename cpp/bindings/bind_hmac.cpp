@@ -1,0 +1,166 @@
+// Bindings for batched HMAC-SHA256 tokens: argument checks, gathering Python strings into one
+// buffer (with the GIL), then the kernel without it.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "checks.hpp"
+#include "pipeward/hmac.hpp"
+
+namespace py = pybind11;
+
+namespace pipeward::bind {
+namespace {
+
+namespace hm = pipeward::hmac;
+
+hm::Key key_of(const py::bytes& key) {
+  char* p = nullptr;
+  Py_ssize_t len = 0;
+  if (PyBytes_AsStringAndSize(key.ptr(), &p, &len) != 0) throw py::error_already_set();
+  return hm::prepare_key(reinterpret_cast<const uint8_t*>(p), static_cast<size_t>(len));
+}
+
+void check_width(int width) {
+  if (width < 1 || width > 64) {
+    throw py::value_error("hmac tokens: length must be 1..64 hex digits, got " + std::to_string(width));
+  }
+}
+
+py::array tokens_array(size_t n, int width) {
+  return py::array(py::dtype("S" + std::to_string(width)),
+                   std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
+}
+
+template <typename Off>
+py::array from_offsets(const py::bytes& key, const py::array& data, const py::array& offsets,
+                       int width, const py::object& workers) {
+  const auto n1 = static_cast<size_t>(offsets.shape(0));
+  const auto* off = static_cast<const Off*>(offsets.data());
+  const auto size = static_cast<int64_t>(data.shape(0));
+  if (n1 == 0) throw py::value_error("hmac tokens: offsets must hold n + 1 entries, got none");
+  for (size_t i = 0; i < n1; ++i) {
+    if (off[i] < 0 || off[i] > size || (i > 0 && off[i] < off[i - 1])) {
+      throw py::value_error("hmac tokens: offsets must be non-decreasing and inside the data "
+                            "buffer; entry " + std::to_string(i) + " is " + std::to_string(off[i]));
+    }
+  }
+  const hm::Key k = key_of(key);
+  const int threads = resolve_workers(workers);
+  py::array out = tokens_array(n1 - 1, width);
+  char* dst = static_cast<char*>(out.mutable_data());
+  const auto* bytes = static_cast<const uint8_t*>(data.data());
+  {
+    py::gil_scoped_release release;
+    hm::hex_tokens(k, bytes, off, n1 - 1, width, dst, threads);
+  }
+  return out;
+}
+
+}  // namespace
+
+void bind_hmac(py::module_& m) {
+  m.def(
+      "hmac_sha256_hex_offsets",
+      [](const py::bytes& key, const py::array& data, const py::array& offsets, int width,
+         const py::object& workers) {
+        check_width(width);
+        require<uint8_t>(data, "data", 1);
+        if (has_dtype<int64_t>(offsets)) {
+          require<int64_t>(offsets, "offsets", 1);
+          return from_offsets<int64_t>(key, data, offsets, width, workers);
+        }
+        require<int32_t>(offsets, "offsets", 1);
+        return from_offsets<int32_t>(key, data, offsets, width, workers);
+      },
+      py::arg("key"), py::arg("data").noconvert(), py::arg("offsets").noconvert(), py::arg("width"),
+      py::arg("workers") = py::none(),
+      "HMAC-SHA256 hex tokens (first `width` digits) of messages data[offsets[i]:offsets[i+1]], "
+      "as an (n,) bytes array of dtype S<width>.");
+
+  m.def(
+      "hmac_sha256_hex_strings",
+      [](const py::bytes& key, const py::object& values, int width, const py::object& workers) {
+        check_width(width);
+        const py::object fast = py::reinterpret_steal<py::object>(
+            PySequence_Fast(values.ptr(), "tokenize: expected a sequence of str"));
+        if (!fast) throw py::error_already_set();
+        const auto n = static_cast<size_t>(PySequence_Fast_GET_SIZE(fast.ptr()));
+        std::vector<int64_t> offsets(n + 1, 0);
+        std::vector<const char*> ptrs(n);
+        py::array_t<bool> missing(static_cast<py::ssize_t>(n));
+        bool* miss = missing.mutable_data();
+        // Pass 1: each str's UTF-8 (cached by CPython; direct for ASCII) and the offsets.
+        for (size_t i = 0; i < n; ++i) {
+          PyObject* item = PySequence_Fast_GET_ITEM(fast.ptr(), i);
+          miss[i] = item == Py_None;
+          Py_ssize_t len = 0;
+          if (!miss[i]) {
+            if (!PyUnicode_Check(item)) {
+              throw py::type_error("tokenize: expected str values (or None), got " +
+                                   std::string(Py_TYPE(item)->tp_name) + " at index " + std::to_string(i));
+            }
+            ptrs[i] = PyUnicode_AsUTF8AndSize(item, &len);
+            if (ptrs[i] == nullptr) throw py::error_already_set();  // e.g. a lone surrogate
+          }
+          offsets[i + 1] = offsets[i] + len;
+        }
+        // Pass 2: copy into one buffer, so no Python object is touched without the GIL.
+        std::vector<uint8_t> data(static_cast<size_t>(offsets[n]));
+        for (size_t i = 0; i < n; ++i) {
+          if (!miss[i]) std::memcpy(data.data() + offsets[i], ptrs[i], static_cast<size_t>(offsets[i + 1] - offsets[i]));
+        }
+        const hm::Key k = key_of(key);
+        const int threads = resolve_workers(workers);
+        py::array out = tokens_array(n, width);
+        char* dst = static_cast<char*>(out.mutable_data());
+        {
+          py::gil_scoped_release release;
+          hm::hex_tokens(k, data.data(), offsets.data(), n, width, dst, threads);
+        }
+        return py::make_tuple(out, missing);
+      },
+      py::arg("key"), py::arg("values"), py::arg("width"), py::arg("workers") = py::none(),
+      "HMAC-SHA256 hex tokens of the UTF-8 of each str in a list (or tuple); None is missing. "
+      "Returns (tokens as S<width> array, missing mask).");
+
+  m.def(
+      "hmac_tokens_to_list",
+      [](const py::array& tokens, const py::object& missing) {
+        if (tokens.ndim() != 1 || tokens.dtype().kind() != 'S' || !is_c_contiguous(tokens)) {
+          throw py::type_error("tokens: expected a 1-d contiguous S<width> array, got a " + describe(tokens));
+        }
+        const auto n = static_cast<size_t>(tokens.shape(0));
+        const auto width = static_cast<size_t>(tokens.itemsize());
+        const bool* miss = nullptr;
+        py::array_t<bool> mask;
+        if (!missing.is_none()) {
+          mask = missing.cast<py::array_t<bool>>();
+          if (static_cast<size_t>(mask.size()) != n) throw py::value_error("missing: wrong length");
+          miss = mask.data();
+        }
+        const char* src = static_cast<const char*>(tokens.data());
+        py::list out(n);
+        for (size_t i = 0; i < n; ++i) {
+          if (miss != nullptr && miss[i]) {
+            PyList_SET_ITEM(out.ptr(), i, Py_NewRef(Py_None));
+            continue;
+          }
+          PyObject* text = PyUnicode_New(static_cast<Py_ssize_t>(width), 127);
+          if (text == nullptr) throw py::error_already_set();
+          std::memcpy(PyUnicode_1BYTE_DATA(text), src + i * width, width);
+          PyList_SET_ITEM(out.ptr(), i, text);
+        }
+        return out;
+      },
+      py::arg("tokens"), py::arg("missing") = py::none(),
+      "The tokens as a list of str (None where missing): ASCII, one allocation each.");
+
+  m.def("hmac_selected_path", [] { return std::string(hm::selected_path()); },
+        "Which path batched HMAC takes now: avx512x16, sha_ni or portable.");
+}
+
+}  // namespace pipeward::bind
