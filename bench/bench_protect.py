@@ -92,3 +92,51 @@ def test_encrypt_alone(benchmark, files):
 def test_encrypt_with_digests(benchmark, files):
     result = benchmark.pedantic(_encrypt, (files,), {"digests": True}, rounds=3)
     assert result.plaintext_sha256 is not None
+
+
+# --- tokenize: batched HMAC-SHA256 against a Python hmac loop -------------------------------
+N_TOKENS = max(10_000, int(10_000_000 * SCALE))
+TOKEN_KEY = b"bench-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def short_strings():
+    return [f"user{i:08d}@example.com" for i in range(N_TOKENS)]
+
+
+def _python_hmac_loop(values):
+    import hashlib  # noqa: PLC0415
+    import hmac  # noqa: PLC0415
+
+    return [hmac.new(TOKEN_KEY, v.encode(), hashlib.sha256).hexdigest() for v in values]
+
+
+@pytest.mark.benchmark(group="tokenize 10M short strings")
+def test_tokenize_python_hmac_loop(benchmark, short_strings):
+    benchmark.pedantic(_python_hmac_loop, (short_strings,), rounds=1)
+
+
+@pytest.fixture(params=["avx512", "avx2"])
+def isa_path(request):
+    from pipeward import _core  # noqa: PLC0415
+
+    if request.param not in _core.enabled_isas():
+        pytest.skip(f"{request.param} is not available here")
+    before = _core.isa_limit()
+    _core.set_isa_limit(request.param)
+    yield request.param
+    _core.set_isa_limit(before)
+
+
+@pytest.mark.benchmark(group="tokenize 10M short strings")
+def test_tokenize_list(benchmark, short_strings, isa_path):
+    out = benchmark.pedantic(protect.tokenize, (short_strings, TOKEN_KEY), rounds=3)
+    assert out[123] == _python_hmac_loop(short_strings[123:124])[0]
+
+
+@pytest.mark.benchmark(group="tokenize 10M short strings")
+def test_tokenize_arrow(benchmark, short_strings, isa_path):
+    pa = pytest.importorskip("pyarrow")
+    array = pa.array(short_strings)
+    out = benchmark.pedantic(protect.tokenize, (array, TOKEN_KEY), rounds=3)
+    assert out[123].as_py() == _python_hmac_loop(short_strings[123:124])[0]

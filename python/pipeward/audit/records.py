@@ -56,6 +56,8 @@ __all__ = [
     "record_dp_training",
     "record_drift_check",
     "record_attestation",
+    "record_erasure",
+    "record_vault_lookup",
     "record_evaluation",
     "record_manifest",
     "record_model",
@@ -297,3 +299,27 @@ def record_attestation(log: AuditLog, *, step: str, key_id: str, statement_sha25
                "statement_sha256": _hex64(statement_sha256, "statement_sha256"),
                "inputs": _roots(inputs, "inputs"), "outputs": _roots(outputs, "outputs")}
     return _append(log, LINEAGE_ATTESTED, payload, step, actor)
+
+
+def record_vault_lookup(log: AuditLog, *, token: str, purpose: str, found: bool, actor: str) -> Record:
+    """Someone (``actor``) asked a token vault for the value behind ``token``
+    (``pii.vault.lookup``): the token and the purpose, never the value."""
+    if not isinstance(found, bool):
+        raise TypeError(f"found: expected bool, got {type(found).__name__}")
+    payload = {"token": _str(token, "token"), "purpose": _str(purpose, "purpose"), "found": found}
+    return _append(log, PII_VAULT_LOOKUP, payload, token, _str(actor, "actor"))
+
+
+def record_erasure(log: AuditLog, *, column: str, subject_tokens: Sequence[str], rows_removed: int,
+                   files: Sequence[str], old_root: str, new_root: str, models: Sequence[str],
+                   dataset: str | None = None, actor: str | None = None) -> Record:
+    """Subjects' rows were erased from a dataset (``data.erased``): the subjects by token only,
+    the manifest roots before and after, and the models trained on the old data."""
+    payload = _optional(
+        {"column": _str(column, "column"), "n_subjects": len(subject_tokens),
+         "subject_tokens": _strings(subject_tokens, "subject_tokens"),
+         "rows_removed": _int(rows_removed, "rows_removed"), "files": _strings(files, "files"),
+         "old_root": _hex64(old_root, "old_root"), "new_root": _hex64(new_root, "new_root"),
+         "models": _strings(models, "models")},
+        dataset=None if dataset is None else _str(dataset, "dataset"))
+    return _append(log, DATA_ERASED, payload, dataset or new_root, actor)

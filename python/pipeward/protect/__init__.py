@@ -6,14 +6,19 @@ from __future__ import annotations
 from .encryption import (Cipher, DecryptError, EncryptResult, decrypt_file, decrypt_stream,
                          encrypt_file, encrypt_stream, plaintext_chunks)
 from .keys import Identity, Recipient, generate_identity, load_identities, load_recipients
+from .mask import mask, mask_value
+from .scan import PiiReport, scan
 from .tokenize import tokenize
+from .vault import TokenVault
 
 __all__ = [
     "Cipher",
     "DecryptError",
     "EncryptResult",
     "Identity",
+    "PiiReport",
     "Recipient",
+    "TokenVault",
     "decrypt_file",
     "decrypt_stream",
     "encrypt_file",
@@ -21,6 +26,9 @@ __all__ = [
     "generate_identity",
     "load_identities",
     "load_recipients",
+    "mask",
+    "mask_value",
     "plaintext_chunks",
+    "scan",
     "tokenize",
 ]
