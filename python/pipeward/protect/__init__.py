@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .encryption import (Cipher, DecryptError, EncryptResult, decrypt_file, decrypt_stream,
                          encrypt_file, encrypt_stream, plaintext_chunks)
+from .erase import ErasureReport, erase, models_derived_from
 from .keys import Identity, Recipient, generate_identity, load_identities, load_recipients
 from .mask import mask, mask_value
 from .scan import PiiReport, scan
@@ -15,6 +16,7 @@ __all__ = [
     "Cipher",
     "DecryptError",
     "EncryptResult",
+    "ErasureReport",
     "Identity",
     "PiiReport",
     "Recipient",
@@ -23,11 +25,13 @@ __all__ = [
     "decrypt_stream",
     "encrypt_file",
     "encrypt_stream",
+    "erase",
     "generate_identity",
     "load_identities",
     "load_recipients",
     "mask",
     "mask_value",
+    "models_derived_from",
     "plaintext_chunks",
     "scan",
     "tokenize",
