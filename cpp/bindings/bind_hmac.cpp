@@ -90,10 +90,12 @@ void bind_hmac(py::module_& m) {
         if (!fast) throw py::error_already_set();
         const auto n = static_cast<size_t>(PySequence_Fast_GET_SIZE(fast.ptr()));
         std::vector<int64_t> offsets(n + 1, 0);
-        std::vector<const char*> ptrs(n);
         py::array_t<bool> missing(static_cast<py::ssize_t>(n));
         bool* miss = missing.mutable_data();
-        // Pass 1: each str's UTF-8 (cached by CPython; direct for ASCII) and the offsets.
+        // One pass: each str's UTF-8 (cached by CPython; direct for ASCII) is copied into one
+        // buffer while its object is still in cache, so no Python object is read without the GIL.
+        std::vector<uint8_t> data;
+        data.reserve(n * 32);
         for (size_t i = 0; i < n; ++i) {
           PyObject* item = PySequence_Fast_GET_ITEM(fast.ptr(), i);
           miss[i] = item == Py_None;
@@ -103,15 +105,11 @@ void bind_hmac(py::module_& m) {
               throw py::type_error("tokenize: expected str values (or None), got " +
                                    std::string(Py_TYPE(item)->tp_name) + " at index " + std::to_string(i));
             }
-            ptrs[i] = PyUnicode_AsUTF8AndSize(item, &len);
-            if (ptrs[i] == nullptr) throw py::error_already_set();  // e.g. a lone surrogate
+            const char* utf8 = PyUnicode_AsUTF8AndSize(item, &len);
+            if (utf8 == nullptr) throw py::error_already_set();  // e.g. a lone surrogate
+            if (len > 0) data.insert(data.end(), utf8, utf8 + len);
           }
           offsets[i + 1] = offsets[i] + len;
-        }
-        // Pass 2: copy into one buffer, so no Python object is touched without the GIL.
-        std::vector<uint8_t> data(static_cast<size_t>(offsets[n]));
-        for (size_t i = 0; i < n; ++i) {
-          if (!miss[i]) std::memcpy(data.data() + offsets[i], ptrs[i], static_cast<size_t>(offsets[i + 1] - offsets[i]));
         }
         const hm::Key k = key_of(key);
         const int threads = resolve_workers(workers);

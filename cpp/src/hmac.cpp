@@ -44,7 +44,7 @@ void write_hex(const uint32_t h[8], int width, char* out) {
 // `prefix` bytes (the 64-byte key block) and `len` message bytes: one or two blocks in `tail`.
 size_t pad_tail(const uint8_t* rest, size_t rest_len, uint64_t total_len, uint8_t tail[2 * kBlock]) {
   std::memset(tail, 0, 2 * kBlock);
-  std::memcpy(tail, rest, rest_len);
+  if (rest_len > 0) std::memcpy(tail, rest, rest_len);  // rest may be null when empty
   tail[rest_len] = 0x80;
   const size_t blocks = rest_len + 1 + 8 <= kBlock ? 1 : 2;
   const uint64_t bits = total_len * 8;
