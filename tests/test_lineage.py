@@ -167,3 +167,18 @@ def test_bad_arguments(world):
         lineage.verify(world["model"], [], "trust.json")
     report = lineage.verify(world["model"], [world["tmp"] / "raw" / "raw.bin"], world["store"])
     assert "not JSON" in report.rejected[0][1]
+
+
+def test_the_demo_records_its_training_step_and_the_report_shows_the_chain(tmp_path):
+    from pipeward.demo.pipeline import Settings, run_demo
+
+    result = run_demo(tmp_path, settings=Settings.fast(0), echo=None)
+    assert result.checks["lineage from the model to signed data"] is True
+    chain = result.report["lineage"]
+    assert chain["ok"] and [s["step"] for s in chain["chain"]] == ["train (DP-SGD)"]
+    assert chain["sources"][0]["signer"] == "pipeward demo"
+    page = (tmp_path / "report.html").read_text()
+    assert "Signed lineage" in page and "train (DP-SGD)" in page and "chain complete" in page
+    log = pw.AuditLog(tmp_path / "audit.db")
+    assert [r.payload["step"] for r in log.records(action="lineage.attested")] == ["train (DP-SGD)"]
+    log.close()
