@@ -88,20 +88,27 @@ class Source:
         return n
 
 
-def seal_batches(aead: Any, src: Source) -> Iterator[tuple[memoryview, memoryview]]:
-    """``(plaintext, ciphertext)`` of up to :data:`BATCH` consecutive chunks at a time (both
-    views valid until the next step). Reading a batch ahead tells which chunk is the last;
-    batching keeps the per-call overhead of Python off each 64 KiB chunk."""
-    block = CHUNK * BATCH
+def _read_ahead(src: Source, block: int) -> Iterator[tuple[memoryview, bool]]:
+    """``(batch, final)``: up to ``block`` bytes at a time, and whether the stream ends there
+    (known by reading the next batch first). A view is valid until the next step."""
     bufs = (bytearray(block), bytearray(block))
-    out = memoryview(bytearray(BATCH * (CHUNK + TAG)))
     cur, n = 0, src.fill(bufs[0])
-    counter = 0
     while True:
         nxt = src.fill(bufs[1 - cur]) if n == block else 0
-        final = nxt == 0
-        plain = memoryview(bufs[cur])[:n]
-        chunks = max(1, -(-n // CHUNK))  # an empty stream is one empty final chunk
+        yield memoryview(bufs[cur])[:n], nxt == 0
+        if nxt == 0:
+            return
+        cur, n = 1 - cur, nxt
+
+
+def seal_batches(aead: Any, src: Source) -> Iterator[tuple[memoryview, memoryview]]:
+    """``(plaintext, ciphertext)`` of up to :data:`BATCH` consecutive chunks at a time (both
+    views valid until the next step); batching keeps Python's per-call overhead off each
+    64 KiB chunk."""
+    out = memoryview(bytearray(BATCH * (CHUNK + TAG)))
+    counter = 0
+    for plain, final in _read_ahead(src, CHUNK * BATCH):
+        chunks = max(1, -(-len(plain) // CHUNK))  # an empty stream is one empty final chunk
         pos = 0
         for j in range(chunks):
             piece = plain[j * CHUNK:(j + 1) * CHUNK]
@@ -110,9 +117,6 @@ def seal_batches(aead: Any, src: Source) -> Iterator[tuple[memoryview, memoryvie
                               out[pos:end])
             pos, counter = end, counter + 1
         yield plain, out[:pos]
-        if final:
-            return
-        cur, n = 1 - cur, nxt
 
 
 def _opens(aead: Any, counter: int, last: bool, chunk: memoryview, out: memoryview) -> bool:
@@ -128,37 +132,29 @@ def open_batches(aead: Any, src: Source) -> Iterator[memoryview]:
     the next step). At the first chunk that does not authenticate, the chunks before it are
     given, then :class:`DecryptError` is raised: nothing of that chunk is ever released."""
     size = CHUNK + TAG
-    block = size * BATCH
-    bufs = (bytearray(block), bytearray(block))
     out = memoryview(bytearray(CHUNK * BATCH))
-    cur, n = 0, src.fill(bufs[0])
     counter = 0
-    while True:
-        nxt = src.fill(bufs[1 - cur]) if n == block else 0
-        final = nxt == 0
-        sealed = memoryview(bufs[cur])[:n]
-        chunks = max(1, -(-n // size))
+    for sealed, final in _read_ahead(src, size * BATCH):
+        chunks = max(1, -(-len(sealed) // size))
         pos = 0
         for j in range(chunks):
             chunk = sealed[j * size:(j + 1) * size]
             last = final and j == chunks - 1
+            plain = out[pos:pos + len(chunk) - TAG] if len(chunk) >= TAG else out[:0]
             if len(chunk) < TAG:
                 error = ("the payload is truncated" if counter else
                          "the payload is missing (truncated after the header)")
-            elif not _opens(aead, counter, last, chunk, out[pos:pos + len(chunk) - TAG]):
-                error = _why(aead, counter, last, chunk, out[pos:pos + len(chunk) - TAG])
+            elif not _opens(aead, counter, last, chunk, plain):
+                error = _why(aead, counter, last, chunk, plain)
             elif last and len(chunk) == TAG and counter:
                 error = "the final chunk is empty: not a valid age v1 payload"
             else:
-                pos, counter = pos + len(chunk) - TAG, counter + 1
+                pos, counter = pos + len(plain), counter + 1
                 continue
             if pos:
                 yield out[:pos]
             raise DecryptError(error)
         yield out[:pos]
-        if final:
-            return
-        cur, n = 1 - cur, nxt
 
 
 def _why(aead: Any, counter: int, last: bool, chunk: memoryview, scratch: memoryview) -> str:
