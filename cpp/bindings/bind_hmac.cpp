@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -82,80 +83,69 @@ void bind_hmac(py::module_& m) {
       "as an (n,) bytes array of dtype S<width>.");
 
   m.def(
-      "hmac_sha256_hex_strings",
+      "hmac_sha256_hex_list",
       [](const py::bytes& key, const py::object& values, int width, const py::object& workers) {
         check_width(width);
         const py::object fast = py::reinterpret_steal<py::object>(
             PySequence_Fast(values.ptr(), "tokenize: expected a sequence of str"));
         if (!fast) throw py::error_already_set();
         const auto n = static_cast<size_t>(PySequence_Fast_GET_SIZE(fast.ptr()));
-        std::vector<int64_t> offsets(n + 1, 0);
-        py::array_t<bool> missing(static_cast<py::ssize_t>(n));
-        bool* miss = missing.mutable_data();
-        // One pass: each str's UTF-8 (cached by CPython; direct for ASCII) is copied into one
-        // buffer while its object is still in cache, so no Python object is read without the GIL.
-        std::vector<uint8_t> data;
-        data.reserve(n * 32);
-        for (size_t i = 0; i < n; ++i) {
-          PyObject* item = PySequence_Fast_GET_ITEM(fast.ptr(), i);
-          miss[i] = item == Py_None;
-          Py_ssize_t len = 0;
-          if (!miss[i]) {
-            if (!PyUnicode_Check(item)) {
-              throw py::type_error("tokenize: expected str values (or None), got " +
-                                   std::string(Py_TYPE(item)->tp_name) + " at index " + std::to_string(i));
-            }
-            const char* utf8 = PyUnicode_AsUTF8AndSize(item, &len);
-            if (utf8 == nullptr) throw py::error_already_set();  // e.g. a lone surrogate
-            if (len > 0) data.insert(data.end(), utf8, utf8 + len);
-          }
-          offsets[i + 1] = offsets[i] + len;
-        }
         const hm::Key k = key_of(key);
         const int threads = resolve_workers(workers);
-        py::array out = tokens_array(n, width);
-        char* dst = static_cast<char*>(out.mutable_data());
-        {
-          py::gil_scoped_release release;
-          hm::hex_tokens(k, data.data(), offsets.data(), n, width, dst, threads);
-        }
-        return py::make_tuple(out, missing);
-      },
-      py::arg("key"), py::arg("values"), py::arg("width"), py::arg("workers") = py::none(),
-      "HMAC-SHA256 hex tokens of the UTF-8 of each str in a list (or tuple); None is missing. "
-      "Returns (tokens as S<width> array, missing mask).");
-
-  m.def(
-      "hmac_tokens_to_list",
-      [](const py::array& tokens, const py::object& missing) {
-        if (tokens.ndim() != 1 || tokens.dtype().kind() != 'S' || !is_c_contiguous(tokens)) {
-          throw py::type_error("tokens: expected a 1-d contiguous S<width> array, got a " + describe(tokens));
-        }
-        const auto n = static_cast<size_t>(tokens.shape(0));
-        const auto width = static_cast<size_t>(tokens.itemsize());
-        const bool* miss = nullptr;
-        py::array_t<bool> mask;
-        if (!missing.is_none()) {
-          mask = missing.cast<py::array_t<bool>>();
-          if (static_cast<size_t>(mask.size()) != n) throw py::value_error("missing: wrong length");
-          miss = mask.data();
-        }
-        const char* src = static_cast<const char*>(tokens.data());
         py::list out(n);
-        for (size_t i = 0; i < n; ++i) {
-          if (miss != nullptr && miss[i]) {
-            PyList_SET_ITEM(out.ptr(), i, Py_NewRef(Py_None));
-            continue;
+        // Blocks of messages small enough that the gathered bytes and the hex digits are still
+        // in cache when the kernel reads them and the result strings are made from them.
+        constexpr size_t kBlockMessages = size_t{1} << 18;
+        std::vector<int64_t> offsets;
+        std::vector<uint8_t> data, missing;
+        std::vector<char> hex;
+        for (size_t lo = 0; lo < n; lo += kBlockMessages) {
+          const size_t m = std::min(n, lo + kBlockMessages) - lo;
+          offsets.assign(m + 1, 0);
+          missing.assign(m, 0);
+          data.clear();
+          // Each str's UTF-8 (cached by CPython; direct for ASCII) is copied into one buffer
+          // with the GIL held, so the kernel never reads a Python object.
+          for (size_t i = 0; i < m; ++i) {
+            PyObject* item = PySequence_Fast_GET_ITEM(fast.ptr(), lo + i);
+            Py_ssize_t len = 0;
+            if (item == Py_None) {
+              missing[i] = 1;
+            } else {
+              if (!PyUnicode_Check(item)) {
+                throw py::type_error("tokenize: expected str values (or None), got " +
+                                     std::string(Py_TYPE(item)->tp_name) + " at index " +
+                                     std::to_string(lo + i));
+              }
+              const char* utf8 = PyUnicode_AsUTF8AndSize(item, &len);
+              if (utf8 == nullptr) throw py::error_already_set();  // e.g. a lone surrogate
+              if (len > 0) data.insert(data.end(), utf8, utf8 + len);
+            }
+            offsets[i + 1] = offsets[i] + len;
           }
-          PyObject* text = PyUnicode_New(static_cast<Py_ssize_t>(width), 127);
-          if (text == nullptr) throw py::error_already_set();
-          std::memcpy(PyUnicode_1BYTE_DATA(text), src + i * width, width);
-          PyList_SET_ITEM(out.ptr(), i, text);
+          hex.resize(m * static_cast<size_t>(width));
+          {
+            py::gil_scoped_release release;
+            hm::hex_tokens(k, data.data(), offsets.data(), m, width, hex.data(), threads);
+          }
+          for (size_t i = 0; i < m; ++i) {
+            PyObject* token = Py_None;
+            if (missing[i]) {
+              Py_INCREF(token);
+            } else {
+              token = PyUnicode_New(static_cast<Py_ssize_t>(width), 127);
+              if (token == nullptr) throw py::error_already_set();
+              std::memcpy(PyUnicode_1BYTE_DATA(token), hex.data() + i * static_cast<size_t>(width),
+                          static_cast<size_t>(width));
+            }
+            PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(lo + i), token);
+          }
         }
         return out;
       },
-      py::arg("tokens"), py::arg("missing") = py::none(),
-      "The tokens as a list of str (None where missing): ASCII, one allocation each.");
+      py::arg("key"), py::arg("values"), py::arg("width"), py::arg("workers") = py::none(),
+      "HMAC-SHA256 hex tokens (first `width` digits) of the UTF-8 of each str of a sequence, "
+      "as a list of str (None stays None).");
 
   m.def("hmac_selected_path", [] { return std::string(hm::selected_path()); },
         "Which path batched HMAC takes now: avx512x16, sha_ni or portable.");

@@ -103,8 +103,7 @@ def _list_tokens(values: list[Any], key: bytes, length: int, workers: int | None
                 raise TypeError(f"tokenize: expected str values (or None), got {type(v).__name__} "
                                 f"at index {i}")
         return tokens(values, key, length)
-    raw, missing = _core.hmac_sha256_hex_strings(key, values, length, workers)
-    return _core.hmac_tokens_to_list(raw, missing if missing.any() else None)
+    return _core.hmac_sha256_hex_list(key, values, length, workers)
 
 
 def _numpy_tokens(values: np.ndarray, key: bytes, length: int, workers: int | None,
