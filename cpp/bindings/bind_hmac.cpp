@@ -117,8 +117,14 @@ void bind_hmac(py::module_& m) {
                                      std::string(Py_TYPE(item)->tp_name) + " at index " +
                                      std::to_string(lo + i));
               }
-              const char* utf8 = PyUnicode_AsUTF8AndSize(item, &len);
-              if (utf8 == nullptr) throw py::error_already_set();  // e.g. a lone surrogate
+              const char* utf8;
+              if (PyUnicode_IS_COMPACT_ASCII(item)) {  // ASCII is its own UTF-8: read in place
+                utf8 = static_cast<const char*>(PyUnicode_DATA(item));
+                len = PyUnicode_GET_LENGTH(item);
+              } else {
+                utf8 = PyUnicode_AsUTF8AndSize(item, &len);
+                if (utf8 == nullptr) throw py::error_already_set();  // e.g. a lone surrogate
+              }
               if (len > 0) data.insert(data.end(), utf8, utf8 + len);
             }
             offsets[i + 1] = offsets[i] + len;
