@@ -29,7 +29,7 @@ def world(tmp_path):
     raw = pw.Manifest.build(dirs["raw"])
     raw.sign(acme_private)
     cleaned, model = pw.Manifest.build(dirs["cleaned"]), pw.Manifest.build(dirs["model"])
-    clean_att = lineage.attest("clean", {"raw": raw}, {"cleaned": cleaned},
+    lineage.attest("clean", {"raw": raw}, {"cleaned": cleaned},
                                {"drop_outliers": True, "threshold": 3.5}, ci_private,
                                path=tmp_path / "clean.att.json")
     train_att = lineage.attest("train", {"cleaned": cleaned}, {"model": model},
