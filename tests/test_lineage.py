@@ -30,8 +30,8 @@ def world(tmp_path):
     raw.sign(acme_private)
     cleaned, model = pw.Manifest.build(dirs["cleaned"]), pw.Manifest.build(dirs["model"])
     lineage.attest("clean", {"raw": raw}, {"cleaned": cleaned},
-                               {"drop_outliers": True, "threshold": 3.5}, ci_private,
-                               path=tmp_path / "clean.att.json")
+                   {"drop_outliers": True, "threshold": 3.5}, ci_private,
+                   path=tmp_path / "clean.att.json")
     train_att = lineage.attest("train", {"cleaned": cleaned}, {"model": model},
                                {"epochs": 3}, ci_private)
     return {"store": store, "dirs": dirs, "raw": raw, "cleaned": cleaned, "model": model,
