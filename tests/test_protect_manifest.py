@@ -72,7 +72,9 @@ def test_verify_an_encrypted_tree_without_any_key(tree):
     assert not result.ok and result.modified == ("a.csv.age",)
 
 
-def test_a_file_that_does_not_decrypt_names_itself(tree):
-    enc, _, _ = tree
+def test_a_file_that_does_not_decrypt_names_itself(tree, tmp_path):
+    enc, ident, _ = tree
     with pytest.raises(DecryptError, match=r"a\.csv\.age: no identity matched"):
         pw.Manifest.build(enc, decrypt_with=Identity.generate())
+    with pytest.raises(ValueError, match="cannot be combined with decrypt_with"):
+        pw.Manifest.build(enc, decrypt_with=ident, cache=tmp_path / "cache")

@@ -139,6 +139,10 @@ class Manifest:
         if decrypt_with is not None:
             from ..protect.manifest_digests import build_encrypted_entries  # noqa: PLC0415
 
+            if cache is not None:
+                raise ValueError("cache= cannot be combined with decrypt_with=: the plaintext "
+                                 "digests need every encrypted file read")
+
             entries, plaintext = build_encrypted_entries(root, decrypt_with, workers=workers,
                                                          exclude=Matcher(exclude),
                                                          follow_symlinks=follow_symlinks)
