@@ -34,6 +34,10 @@ from .privacy import (
 from .outliers import (CovarianceStats, InputGuard, MahalanobisDetector, ScreenReport,
                        mahalanobis, screen)
 
+# --- data protection and trust -----------------------------------------------------------
+from . import lineage, protect
+from .trust import SignatureCheck, TrustedKey, TrustStore
+
 # --- governance ---------------------------------------------------------------------------
 from . import audit
 from .audit import AuditLog, AuditReport, ModelCard
@@ -76,6 +80,12 @@ __all__ = [
     "ScreenReport",
     "mahalanobis",
     "screen",
+    # data protection and trust
+    "SignatureCheck",
+    "TrustStore",
+    "TrustedKey",
+    "lineage",
+    "protect",
     # governance
     "AuditLog",
     "AuditReport",

@@ -335,6 +335,15 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
             "max_grad_norm": s.max_grad_norm, "sample_rate": s.sample_rate, "steps_total": s.steps,
             "model": "logistic regression (NumPy), DP-SGD through pw.clip_and_noise",
         }
+        # The trained model is written out and the step attested: data manifest -> model.
+        model_dir = out / "model"
+        model_dir.mkdir(exist_ok=True)
+        np.savez(model_dir / "model.npz", params=run.model.params, mean=mu, scale=sd)
+        train_params = {"noise_multiplier": sigma, "max_grad_norm": s.max_grad_norm,
+                        "sample_rate": s.sample_rate, "steps": s.steps, "lr": s.lr,
+                        "quarantined_rows": int(quarantined.size)}
+        pw.lineage.attest("train (DP-SGD)", {"data": manifest}, {"model": pw.Manifest.build(model_dir)},
+                          train_params, private_pem, path=out / "train.att.json", audit=log)
         steps.say("training", f"DP-SGD test accuracy {acc_dp:.3f} (non-private {acc_base:.3f}) "
                   f"at epsilon {eps:.2f}, delta {s.delta:g} (sigma {sigma:.2f}, C {s.max_grad_norm:g}, "
                   f"{s.steps} steps, q {s.sample_rate:g}) on {n_fit} screened rows")
@@ -400,14 +409,20 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         card = pw.ModelCard.from_audit(log, MODEL, public_key=public_pem)
         card_path = out / "model_card.md"
         card_path.write_text(card.to_markdown(), encoding="utf-8")
+        trust = pw.TrustStore()
+        trust.add("pipeward demo", public_pem, roles=["data-provider", "pipeline"])
+        lineage = pw.lineage.verify(model_dir, [out / "train.att.json"], trust, role="pipeline")
+        report["lineage"] = lineage.to_dict()
         steps.check("governance", "audit log verified", bool(audit.ok))
+        steps.check("governance", "lineage from the model to signed data", bool(lineage.ok))
         result.numbers.update(audit_records=audit.n_records, audit_ok=bool(audit.ok))
         report["audit"] = audit_section(log, public_pem) | {"path": audit_path.name}
         report["model_card"] = {"path": card_path.name, "text": card_path.read_text(encoding="utf-8")}
         chain = "verified" if audit.ok else "FAILED verification"
         steps.say("governance", f"audit log {chain}: {audit.n_records} hash-chained records, "
                   f"{audit.checkpoints_verified}/{audit.checkpoints_total} signed checkpoints "
-                  f"verified; model card -> {card_path}")
+                  f"verified; lineage model <- {' <- '.join(st.step for st in lineage.chain)} "
+                  f"<- signed data {'verified' if lineage.ok else 'BROKEN'}; model card -> {card_path}")
     finally:
         log.close()
 
