@@ -35,10 +35,11 @@ from .outliers import (CovarianceStats, InputGuard, MahalanobisDetector, ScreenR
                        mahalanobis, screen)
 
 # --- governance ---------------------------------------------------------------------------
-from . import audit
+from . import aggregate, audit
 from .audit import AuditLog, AuditReport, ModelCard
 
 __all__ = [
+    "aggregate",
     "GPUUnavailableError",
     "__version__",
     "capabilities",
