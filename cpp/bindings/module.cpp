@@ -17,6 +17,7 @@ void bind_drift(py::module_& m);
 void bind_privacy(py::module_& m);
 void bind_mahalanobis(py::module_& m);
 void bind_hmac(py::module_& m);
+void bind_aggregate(py::module_& m);
 
 int resolve_workers(const py::object& workers) {
   if (workers.is_none()) return omp_get_max_threads();
@@ -58,4 +59,5 @@ PYBIND11_MODULE(_core, m) {
   pipeward::bind::bind_privacy(m);
   pipeward::bind::bind_mahalanobis(m);
   pipeward::bind::bind_hmac(m);
+  pipeward::bind::bind_aggregate(m);
 }

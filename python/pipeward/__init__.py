@@ -39,10 +39,11 @@ from . import lineage, protect
 from .trust import SignatureCheck, TrustedKey, TrustStore
 
 # --- governance ---------------------------------------------------------------------------
-from . import audit
+from . import aggregate, audit
 from .audit import AuditLog, AuditReport, ModelCard
 
 __all__ = [
+    "aggregate",
     "GPUUnavailableError",
     "__version__",
     "capabilities",
