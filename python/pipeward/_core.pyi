@@ -97,3 +97,17 @@ def hmac_sha256_hex_list(
     key: bytes, values: Sequence[str | None], width: int, workers: int | None = None,
 ) -> list[str | None]: ...
 def hmac_selected_path() -> str: ...
+
+# --- aggregate (federated aggregation over K client rows) ---
+def aggregate_rank_mean(
+    rows: list[npt.NDArray[np.float32]] | list[npt.NDArray[np.float64]], lo: int, hi: int, *,
+    workers: int | None = None,
+) -> tuple[npt.NDArray[np.float32] | npt.NDArray[np.float64], int]: ...
+def aggregate_weighted_mean(
+    rows: list[npt.NDArray[np.float32]] | list[npt.NDArray[np.float64]],
+    weights: npt.NDArray[np.float64] | None = None, *, workers: int | None = None,
+) -> tuple[npt.NDArray[np.float32] | npt.NDArray[np.float64], int]: ...
+def aggregate_pairwise_sq_distances(
+    rows: list[npt.NDArray[np.float32]] | list[npt.NDArray[np.float64]], *,
+    workers: int | None = None,
+) -> tuple[npt.NDArray[np.float64], int]: ...
