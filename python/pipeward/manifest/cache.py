@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
+from .._files import write_new_file
 from .entries import ManifestError
 from .walk import ManifestWarning
 
@@ -95,11 +95,4 @@ class HashCache:
         payload = json.dumps({"format": _FORMAT, "version": _VERSION, "entries": rows},
                              separators=(",", ":")).encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-            os.replace(tmp, self.path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write_new_file(self.path, payload, 0o600, overwrite=True)
