@@ -172,6 +172,12 @@ def test_device_edges_follow_numpy_rounding(cp, rng):
             np.testing.assert_array_equal(got_q[f], np.quantile(finite, np.arange(1, bins) / bins))
             np.testing.assert_array_equal(
                 got_u[f], np.linspace(finite.min(), finite.max(), bins + 1)[1:-1])
+    wide = np.array([[-np.finfo(np.float64).max, 0.0, np.finfo(np.float64).max]])
+    from pipeward.drift.psi import uniform_interior
+
+    got = drift.uniform_edges(cp.asarray(wide), 10).get()[0]  # hi - lo overflows
+    assert np.all(np.isfinite(got)) and np.all(np.diff(got) > 0)
+    np.testing.assert_array_equal(got, uniform_interior(wide[0, 0], wide[0, 2], 10))
 
 
 def test_psi_evidently_dispatch(cp, rng):
