@@ -165,15 +165,22 @@ def clip_and_noise(
     for k, g in enumerate(flat):
         if where == "reference":
             summed = _reference_sum(g, factors[k], noise_std, noise, offset) / denom
-            summed = summed.astype(np.float64 if g.dtype == np.float64 else np.float32)
+            with np.errstate(over="ignore"):  # an overflow of float32 is reported below
+                summed = summed.astype(np.float64 if g.dtype == np.float64 else np.float32)
             ok = bool(np.isfinite(summed).all())
         else:
             summed, ok = _core.privacy_clip_sum_noise(
                 g, factors[k], noise_std=noise_std, out_scale=1.0 / denom, offset=offset,
                 workers=workers, **noise)
         if not ok:
-            raise ValueError(f"per_sample_grads{'' if single else f'[{k}]'} contains NaN or "
-                             "infinity (found in the clipped sum; nothing was aggregated)")
+            name = f"per_sample_grads{'' if single else f'[{k}]'}"
+            if not np.isfinite(g).all():
+                raise ValueError(f"{name} contains NaN or infinity (found in the clipped sum; "
+                                 "nothing was aggregated)")
+            raise ValueError(f"overflow: the noisy sum of {name} does not fit in {summed.dtype} "
+                             f"(noise std sigma*C = {noise_std:.3g}, divided by {denom:g}; "
+                             f"largest {summed.dtype}: {np.finfo(summed.dtype).max:.3g}); "
+                             "nothing was aggregated")
         out.append(summed.reshape(grads[k].shape[1:]))
         offset += g.shape[1]
 
@@ -229,16 +236,39 @@ def _norms(flat: list[np.ndarray], given: Any, per_layer: bool, where: str,
             raise ValueError(f"per_sample_norms must be finite and >= 0; sample(s) "
                              f"{np.flatnonzero(_by_sample(bad))[:10].tolist()} are not")
         return norms
-    if where == "reference":
-        sq = reference.per_sample_norms(flat) ** 2
-    else:
-        sq = np.stack([_core.privacy_sq_norms(g, workers=workers) for g in flat], axis=1)
-    norms = np.sqrt(sq) if per_layer else np.sqrt(sq.sum(axis=1))
-    bad = _by_sample(~np.isfinite(norms))
-    if bad.any():
-        raise ValueError(f"per_sample_grads contains NaN or infinity in sample(s) "
-                         f"{np.flatnonzero(bad)[:10].tolist()}; nothing was aggregated")
+    with np.errstate(over="ignore"):  # squares beyond DBL_MAX are redone below
+        if where == "reference":
+            sq = reference.per_sample_norms(flat) ** 2
+        else:
+            sq = np.stack([_core.privacy_sq_norms(g, workers=workers) for g in flat], axis=1)
+        norms = np.sqrt(sq) if per_layer else np.sqrt(sq.sum(axis=1))
+    for i in np.flatnonzero(_by_sample(~np.isfinite(norms))):
+        norms[i] = _scaled_norms(flat, i, per_layer)
+    bad = np.flatnonzero(_by_sample(~np.isfinite(norms)))
+    if bad.size:
+        nonfinite = [int(i) for i in bad if not all(np.isfinite(g[i]).all() for g in flat)]
+        if nonfinite:
+            raise ValueError(f"per_sample_grads contains NaN or infinity in sample(s) "
+                             f"{nonfinite[:10]}; nothing was aggregated")
+        raise ValueError(f"overflow: the L2 norm of sample(s) {bad[:10].tolist()} exceeds the "
+                         "largest float64 (finite gradients too large to clip); nothing was "
+                         "aggregated")
     return norms
+
+
+def _scaled_norms(flat: list[np.ndarray], i: int, per_layer: bool) -> Any:
+    """Sample ``i``'s norm(s) when squaring overflowed: ``m * ||g / m||`` with ``m = max |g|``
+    (as BLAS nrm2), so finite gradients up to DBL_MAX get their norm; NaN or infinity stays."""
+    def scaled(v: np.ndarray) -> float:
+        v = np.abs(v.astype(np.float64))
+        m = float(v.max(initial=0.0))
+        if m == 0.0 or not np.isfinite(m):
+            return m
+        with np.errstate(over="ignore"):
+            return m * float(np.sqrt(np.sum((v / m) ** 2)))
+
+    layers = np.array([scaled(g[i]) for g in flat])
+    return layers if per_layer else scaled(layers)
 
 
 def _by_sample(flags: np.ndarray) -> np.ndarray:
@@ -255,9 +285,11 @@ def _clip_factor(norms: np.ndarray, limit: float, convention: str) -> np.ndarray
 def _reference_sum(g: np.ndarray, factor: np.ndarray, noise_std: float, noise: dict,
                    offset: int) -> np.ndarray:
     summed = factor @ g.astype(np.float64) if g.shape[0] else np.zeros(g.shape[1])
+    # The float32 normals are scaled in float64, as the kernels do (sigma * C may exceed FLT_MAX).
     if "seed" in noise:
-        summed = summed + noise_std * reference.philox_normals(noise["seed"], g.shape[1], offset=offset)
+        z = reference.philox_normals(noise["seed"], g.shape[1], offset=offset)
     elif "key" in noise:
-        summed = summed + noise_std * reference.chacha_normals(noise["key"], noise["nonce"],
-                                                               g.shape[1], offset=offset)
-    return summed
+        z = reference.chacha_normals(noise["key"], noise["nonce"], g.shape[1], offset=offset)
+    else:
+        return summed
+    return summed + noise_std * z.astype(np.float64)
