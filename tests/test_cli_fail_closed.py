@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import pipeward as pw
-from pipeward.cli import EXIT_USAGE, main
+from pipeward.cli import EXIT_CHECK_FAILED, EXIT_USAGE, main
 
 from test_cli import SUBCOMMANDS
 
@@ -136,20 +136,13 @@ NOT_AN_ERROR = {
     ("drift csv", "truncated"), ("screen csv", "truncated"), ("drift current", "nested"),
     ("drift reference", "nested"), ("screen npy", "nested"), ("hash", "empty"),
     ("hash", "truncated"), ("hash", "wrong-format"), ("hash", "nested"), ("hash", "binary"),
-    ("audit verify jsonl", "truncated"),
     # a cache that does not exist yet, or an empty file, may become the cache
     ("manifest verify --cache", "missing"), ("manifest verify --cache", "empty"),
     ("manifest build --cache", "missing"), ("manifest build --cache", "empty"),
 }
-# The audit log's own semantics (issue 20 items 5 and 6: a non-SQLite file, an export that
-# does not verify) are another branch's work; these pass once it is merged.
-AUDIT_SEMANTICS = {
-    ("audit verify", "empty"), ("audit verify", "truncated"), ("audit verify", "wrong-format"),
-    ("audit verify", "nested"), ("audit verify", "binary"), ("audit verify jsonl", "wrong-format"),
-    ("audit verify jsonl", "binary"), ("audit verify jsonl", "empty"),
-    ("audit import", "truncated"), ("audit import", "wrong-format"), ("audit import", "empty"),
-    ("audit checkpoint", "empty"),
-}
+# A truncated export is a verdict, not an input error: the log it describes fails verification
+# (exit 1, one line saying why), and import refuses it for that reason.
+VERDICTS = {("audit verify jsonl", "truncated"), ("audit import", "truncated")}
 
 
 def _args(template: list[str], bad: Path, good: dict[str, Path], out: Path) -> list[str]:
@@ -167,14 +160,10 @@ def _args(template: list[str], bad: Path, good: dict[str, Path], out: Path) -> l
 
 
 def _params():
-    for name, (typ, _) in CASES.items():
+    for name in CASES:
         for kind in KINDS:
-            if (name, kind) in NOT_AN_ERROR:
-                continue
-            marks = [pytest.mark.xfail(reason="audit semantics: issue 20 items 5/6, another "
-                                              "branch", strict=False)] \
-                if (name, kind) in AUDIT_SEMANTICS else []
-            yield pytest.param(name, kind, id=f"{name}-{kind}", marks=marks)
+            if (name, kind) not in NOT_AN_ERROR:
+                yield pytest.param(name, kind, id=f"{name}-{kind}")
 
 
 @pytest.mark.parametrize(("name", "kind"), list(_params()))
@@ -182,7 +171,11 @@ def test_malformed_input_is_exit_2_with_one_line(good, name, kind, tmp_path, cap
     typ, template = CASES[name]
     bad = _damaged(good, kind, typ, tmp_path)
     code = main(_args(template, bad, good, tmp_path))
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    if (name, kind) in VERDICTS:
+        assert code == EXIT_CHECK_FAILED, captured
+        return
+    err = captured.err
     assert code == EXIT_USAGE, err
     assert err.count("\n") == 1 and err.startswith("pipeward "), err
     assert "Traceback" not in err
