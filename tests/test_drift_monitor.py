@@ -293,3 +293,22 @@ def test_an_unreadable_profile_file_is_a_value_error(tmp_path, content):
     (tmp_path / "p.npz").write_bytes(content)
     with pytest.raises(ValueError, match="not a readable .npz archive"):
         pw.DriftMonitor.load(tmp_path / "p.npz")
+
+
+def test_a_feature_no_selected_test_can_check_is_an_error(rng, frames, tmp_path):
+    """"No drift" must mean "tested, and no drift": KS alone cannot test a categorical feature
+    or a window with no value in a feature, and used to report such features as not drifted."""
+    with pytest.raises(ValueError, match="categorical features .*country.*add 'psi'"):
+        pw.DriftMonitor(frames[0], tests=("ks",))
+    pw.DriftMonitor(frames[0]).save(tmp_path / "p.npz")
+    with pytest.raises(ValueError, match="categorical"):
+        pw.DriftMonitor.load(tmp_path / "p.npz", tests=("ks",))
+    ref = rng.normal(size=(500, 2))
+    cur = rng.normal(size=(300, 2))
+    cur[:, 1] = np.nan
+    empty_sample = pytest.warns(RuntimeWarning, match="empty after omitting NaNs")
+    with pytest.raises(ValueError, match=r"no non-NaN value in feature\(s\) \['f1'\]"), empty_sample:
+        pw.DriftMonitor(ref, tests=("ks",), feature_names=["f0", "f1"]).check(cur)
+    with pytest.warns(RuntimeWarning, match="empty after omitting NaNs"):
+        report = pw.DriftMonitor(ref, feature_names=["f0", "f1"]).check(cur)  # PSI sees it
+    assert report.drifted.tolist() == [False, True]

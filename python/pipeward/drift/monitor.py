@@ -58,6 +58,7 @@ class DriftMonitor:
         self._bucket_cache: dict[int, tuple] = {}  # see _reference_buckets
         names, kinds, numeric, categorical = _split_columns(reference, feature_names, "reference")
         self.feature_names, self.kind = names, kinds
+        self._check_coverage()
         self.n_reference = _n_rows(numeric, categorical)
         if self.n_reference < 1:
             raise ValueError("reference: expected at least one row")
@@ -103,6 +104,14 @@ class DriftMonitor:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         self.tests, self.alpha, self.correction = tests, float(alpha), correction
         self.psi_threshold, self.eps, self.method = float(psi_threshold), float(eps), method
+
+    def _check_coverage(self) -> None:
+        """Every feature must be tested by one of ``tests``: KS does not apply to categorical
+        features, and an untested feature would always read "no drift"."""
+        if "psi" not in self.tests and "categorical" in self.kind:
+            cats = [n for n, k in zip(self.feature_names, self.kind) if k == "categorical"]
+            raise ValueError(f"tests={self.tests!r} cannot test the categorical features {cats} "
+                             "(KS needs numbers): add 'psi'")
 
     def _fit_gpu(self, numeric: Any, bins: Any, binning: str) -> None:
         """The reference profile on the device: sorted rows, edges and bin counts stay there;
@@ -197,6 +206,11 @@ class DriftMonitor:
             nan_ref[i], nan_cur[i] = ref_counts[-1], cur_counts[-1]
             if "psi" in self.tests:
                 psi[i] = psi_from_counts(ref_counts, cur_counts, self.eps)
+        if "psi" not in self.tests and np.isnan(ks_p).any():
+            # KS alone and a feature with no value in the window: nothing was tested there.
+            empty = [names[i] for i in np.flatnonzero(np.isnan(ks_p))]
+            raise ValueError(f"current: no non-NaN value in feature(s) {empty}, so KS cannot "
+                             "test them (add 'psi' to tests to count missing values as drift)")
         adjusted = adjust_pvalues(ks_p, self.correction)
         drifted = np.zeros(F, dtype=bool)
         with np.errstate(invalid="ignore"):
@@ -299,6 +313,7 @@ class DriftMonitor:
                  "psi_threshold": psi_threshold}
         self._set_decision(**{k: saved[k] if v is None else v for k, v in given.items()},
                            eps=self.eps, method=self.method)
+        self._check_coverage()
         self.workers = workers_arg(workers)
         return self
 
