@@ -82,6 +82,16 @@ def test_clip_and_noise_dispatch(cp, rng, dtype):
     assert _is_device(secure) and secure.shape == (7,)
 
 
+def test_float32_noise_beyond_flt_max_is_an_overflow_error_on_the_gpu(cp):
+    """The CUDA kernel checks what it stores, as the CPU kernel does (sigma * C = 1e40)."""
+    g = np.ones((3, 5), np.float32)
+    for grads in (g, g[:0]):
+        with pytest.raises(ValueError, match="overflow: .* float32"):
+            pw.clip_and_noise(cp.asarray(grads), 1e30, 1e10, seed=1)
+    got = pw.clip_and_noise(cp.asarray(g), 1e30, 1e7, seed=1)
+    np.testing.assert_allclose(got.get(), pw.clip_and_noise(g, 1e30, 1e7, seed=1), rtol=1e-6)
+
+
 def test_clip_and_noise_nan_is_refused(cp):
     g = np.ones((4, 6), dtype=np.float32)
     g[1, 2] = np.nan
