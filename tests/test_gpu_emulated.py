@@ -92,6 +92,22 @@ def test_float32_noise_beyond_flt_max_is_an_overflow_error_on_the_gpu(cp):
     np.testing.assert_allclose(got.get(), pw.clip_and_noise(g, 1e30, 1e7, seed=1), rtol=1e-6)
 
 
+@pytest.mark.parametrize("per_layer", [False, True])
+def test_finite_huge_gradients_are_clipped_on_the_gpu(cp, per_layer):
+    """Their squared norms overflow: the clip factor was 0 and the samples vanished silently."""
+    g = np.full((4, 10), 1e200)
+    g[1] *= -1
+    h = np.full((4, 3), 3e199)
+    limits = [1.0, 1.0] if per_layer else 1.0
+    with np.errstate(over="ignore"):  # the NumPy stand-in warns where CuPy is silent
+        got = pw.clip_and_noise([cp.asarray(g), cp.asarray(h)], limits, 0.0)
+        with pytest.raises(ValueError, match="overflow: the L2 norm"):
+            pw.clip_and_noise(cp.asarray(np.full((2, 10), 1e308)), 1.0, 0.0)
+    want = pw.clip_and_noise([g, h], limits, 0.0)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a.get(), b, rtol=1e-12)
+
+
 def test_clip_and_noise_nan_is_refused(cp):
     g = np.ones((4, 6), dtype=np.float32)
     g[1, 2] = np.nan

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import _backend
+from ..privacy._norms import rescue_overflowed_norms
 from . import module
 
 _THREADS = 256
@@ -144,6 +145,8 @@ def aggregate(grads: Sequence[Any], limits: Sequence[float], *, per_layer: bool,
     else:
         sq = cp.stack([sq_norms(g) for g in flat], axis=1)
         norms = cp.sqrt(sq) if per_layer else cp.sqrt(sq.sum(axis=1))
+        if not bool(cp.isfinite(norms).all()):  # one flag read; the rest on this rare path
+            norms = rescue_overflowed_norms(flat, norms, per_layer)
     per = norms if per_layer else norms[:, None]
     lim = cp.asarray(np.asarray(limits, dtype=np.float64))[None, :]
     if convention == "opacus":

@@ -33,6 +33,7 @@ from .._backend import cupy, resolve_backend
 from .._validate import describe
 from ..reference import privacy as reference
 from . import _checks
+from ._norms import rescue_overflowed_norms
 
 Convention = Literal["opacus", "tf_privacy", "optax"]
 _CONVENTIONS = ("opacus", "tf_privacy", "optax")
@@ -242,33 +243,9 @@ def _norms(flat: list[np.ndarray], given: Any, per_layer: bool, where: str,
         else:
             sq = np.stack([_core.privacy_sq_norms(g, workers=workers) for g in flat], axis=1)
         norms = np.sqrt(sq) if per_layer else np.sqrt(sq.sum(axis=1))
-    for i in np.flatnonzero(_by_sample(~np.isfinite(norms))):
-        norms[i] = _scaled_norms(flat, i, per_layer)
-    bad = np.flatnonzero(_by_sample(~np.isfinite(norms)))
-    if bad.size:
-        nonfinite = [int(i) for i in bad if not all(np.isfinite(g[i]).all() for g in flat)]
-        if nonfinite:
-            raise ValueError(f"per_sample_grads contains NaN or infinity in sample(s) "
-                             f"{nonfinite[:10]}; nothing was aggregated")
-        raise ValueError(f"overflow: the L2 norm of sample(s) {bad[:10].tolist()} exceeds the "
-                         "largest float64 (finite gradients too large to clip); nothing was "
-                         "aggregated")
+    if not np.isfinite(norms).all():
+        norms = rescue_overflowed_norms(flat, norms, per_layer)
     return norms
-
-
-def _scaled_norms(flat: list[np.ndarray], i: int, per_layer: bool) -> Any:
-    """Sample ``i``'s norm(s) when squaring overflowed: ``m * ||g / m||`` with ``m = max |g|``
-    (as BLAS nrm2), so finite gradients up to DBL_MAX get their norm; NaN or infinity stays."""
-    def scaled(v: np.ndarray) -> float:
-        v = np.abs(v.astype(np.float64))
-        m = float(v.max(initial=0.0))
-        if m == 0.0 or not np.isfinite(m):
-            return m
-        with np.errstate(over="ignore"):
-            return m * float(np.sqrt(np.sum((v / m) ** 2)))
-
-    layers = np.array([scaled(g[i]) for g in flat])
-    return layers if per_layer else scaled(layers)
 
 
 def _by_sample(flags: np.ndarray) -> np.ndarray:
