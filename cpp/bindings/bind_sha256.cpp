@@ -199,7 +199,7 @@ void bind_sha256(py::module_& m) {
       py::arg("keep_going") = false, py::arg("allow_special") = false,
       "Hash files (paths as bytes) in parallel; per file (digest, size, mtime_ns, errno, changed).\n"
       "errno is 0 on success; ECANCELED marks files skipped after a failure (unless keep_going)\n"
-      "or a cancel; ESPIPE a FIFO, socket or device (unless allow_special: then read, and a\n"
+      "or a cancel; ESPIPE a FIFO or device (unless allow_special: then read, and a\n"
       "read waiting for a writer stops on progress.cancel()).");
 }
 

@@ -223,15 +223,10 @@ int hash_overlapped(int fd, State& s, uint64_t& total, Progress* progress) {
 
 namespace {
 
-// Opens `path` for hashing and takes its "before" fstat; returns 0 or an errno value. A path
-// that is not a regular file is refused (kNotRegular) before it is opened, unless
-// `allow_special`: opening a FIFO blocks until a writer comes and opening a device can act on
-// it. O_NONBLOCK keeps the open itself from blocking (the path may change after the stat).
+// Opens `path` for hashing and takes its "before" fstat; returns 0 or an errno value. A file
+// that is not a regular file is refused (kNotRegular) unless `allow_special`. O_NONBLOCK keeps
+// the open from blocking: opening a FIFO without it waits until a writer comes.
 int open_for_hashing(const char* path, Fd& file, struct stat& before, bool allow_special) {
-  struct stat named {};
-  if (::stat(path, &named) != 0) return errno;
-  if (S_ISDIR(named.st_mode)) return EISDIR;
-  if (!S_ISREG(named.st_mode) && !allow_special) return kNotRegular;
   do {
     file.fd = ::open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   } while (file.fd < 0 && errno == EINTR);

@@ -6,7 +6,7 @@ buffers -- never mapped, so a file truncated under us is an error rather than a 
 checked with ``fstat`` before and after: a file whose size, modification time or status-change
 time (ctime, which a rewrite that restores mtime still moves) changes while it is read, or whose
 path names another file afterwards, raises :class:`FileChangedError` instead of yielding a
-digest of a mix of versions. FIFOs, sockets and devices are refused unless asked for
+digest of a mix of versions. FIFOs and devices are refused unless asked for
 (``allow_special=True``): reading one can block for ever or never end.
 """
 
@@ -149,7 +149,7 @@ def file_error(code: int, changed: bool, path: object) -> OSError:
         return FileChangedError(errno.EAGAIN, "file changed, or was deleted or replaced, while "
                                 "being hashed; hash it again once it is stable", name)
     if code == NOT_REGULAR:
-        return OSError(code, "not a regular file (a FIFO, socket or device, which could block "
+        return OSError(code, "not a regular file (a FIFO or device, which could block "
                        "or never end); ask for it with allow_special=True (--allow-special)", name)
     return OSError(code, os.strerror(code), name)
 
@@ -243,7 +243,7 @@ def hash_files(paths: Iterable[StrOrBytesPath], *, workers: int | None = None,
     Files are hashed in parallel on ``workers`` threads (None: the OpenMP default, which
     honours threadpoolctl) with the GIL released, each streamed through bounded buffers. The
     first failure in input order raises: an ``OSError`` subclass with ``errno`` and the path
-    (FileNotFoundError, PermissionError, IsADirectoryError, ``ESPIPE`` for a FIFO, socket or
+    (FileNotFoundError, PermissionError, IsADirectoryError, ``ESPIPE`` for a FIFO or
     device unless ``allow_special``, ...) or :class:`FileChangedError`.
     """
     return [r.hexdigest for r in hash_files_stat(paths, workers=workers,

@@ -167,7 +167,7 @@ struct Progress {
   std::atomic<bool> cancelled{false};
 };
 
-// The error of a file that is not a regular file (a FIFO, socket or device) when special files
+// The error of a file that is not a regular file (a FIFO or device) when special files
 // were not asked for: reading one could block for ever (a FIFO without a writer) or never end.
 constexpr int kNotRegular = ESPIPE;
 
