@@ -104,7 +104,8 @@ __device__ void sq_norm_partials(const T* __restrict__ g, uint64_t rows, uint64_
 
 // One thread per generator block of G elements: out[j] = out_scale * (sum_i scale[i] g[i, j]
 // + noise_std * z(offset + j)). kind 0: no noise, 1: Philox(seed, stream), 2: ChaCha20 with
-// key_nonce = 8 key words then 3 nonce words. *bad |= 1 when a sum before noise is not finite.
+// key_nonce = 8 key words then 3 nonce words. *bad |= 1 when a result is not finite in Out: a
+// NaN or infinity in the sum, or beyond Out's range (float32 noise with sigma * C > FLT_MAX).
 template <int G, typename T, typename Out>
 __device__ void clip_sum_noise(const T* __restrict__ g, uint64_t rows, uint64_t cols,
                                const double* __restrict__ scale, double noise_std,
@@ -154,14 +155,19 @@ __device__ void clip_sum_noise(const T* __restrict__ g, uint64_t rows, uint64_t 
 #pragma unroll
       for (int k = 0; k < 16; ++k) z[k] = q.v[k];
     }
+    // The largest finite Out: a value beyond it is reported and stored as an infinity, never
+    // converted (out of range, the conversion is undefined), as the CPU kernel does.
+    const double out_max = sizeof(Out) == 4 ? 3.4028234663852886e38 : 1.7976931348623157e308;
     int any_bad = 0;
 #pragma unroll
     for (int k = 0; k < G; ++k) {
       const int64_t j = j0 + k;
       if (j < 0 || static_cast<uint64_t>(j) >= cols) continue;
-      any_bad |= !(fabs(acc[k]) <= 1.7976931348623157e308);
       const double noisy = kind == 0 ? acc[k] : acc[k] + noise_std * static_cast<double>(z[k]);
-      out[j] = static_cast<Out>(out_scale * noisy);
+      const double v = out_scale * noisy;
+      const bool fits = fabs(v) <= out_max;
+      any_bad |= !fits;
+      out[j] = static_cast<Out>(fits || isnan(v) ? v : copysign(HUGE_VAL, v));
     }
     if (any_bad) atomicOr(bad, 1);
   }

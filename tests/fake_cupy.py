@@ -176,11 +176,13 @@ def _key_noise(key_nonce):
 def _clip_sum(g, rows, cols, scale, noise_std, out_scale, noise, offset, out, bad):
     g = np.asarray(g, dtype=np.float64).reshape(int(rows), int(cols))
     acc = np.asarray(scale) @ g if int(rows) else np.zeros(int(cols))
-    if not np.isfinite(acc).all():
-        bad[0] = 1
     if noise is not None:
-        acc = acc + float(noise_std) * _normals(cols, offset, **noise)
-    out[:] = float(out_scale) * acc
+        acc = acc + float(noise_std) * _normals(cols, offset, **noise).astype(np.float64)
+    value = float(out_scale) * acc
+    if not (np.abs(value) <= np.finfo(out.dtype).max).all():  # NaN, infinity or out of range
+        bad[0] = 1
+    with np.errstate(over="ignore"):
+        out[:] = value
 
 
 def _clip_philox(_, g, rows, cols, scale, noise_std, out_scale, kind, seed, stream, offset, out, bad):

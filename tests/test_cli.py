@@ -152,3 +152,23 @@ def test_report_rejects_screen_json_of_another_shape(tmp_path):
     run = pipeward("report", "--screen", str(tmp_path / "s.json"), "-o", str(tmp_path / "r.html"))
     assert run.returncode == EXIT_USAGE
     assert "quarantine" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_report_fails_when_the_manifest_signature_does_not_verify(tmp_path):
+    """The report showed "invalid" for a manifest signed by another key, and exited 0."""
+    import pipeward as pw
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("a\n")
+    m = pw.Manifest.build(tmp_path / "data")
+    signer, _ = pw.generate_keypair()
+    m.sign(signer)
+    m.save(tmp_path / "m.json")
+    pw.save_keypair(tmp_path / "other.pem", tmp_path / "other.pub")
+    run = pipeward("report", "--manifest", str(tmp_path / "m.json"), "--pubkey",
+                   str(tmp_path / "other.pub"), "-o", str(tmp_path / "r.html"))
+    assert run.returncode == 1 and "signature INVALID" in run.stdout, run.stderr
+    assert (tmp_path / "r.html").exists()
+    m.save(tmp_path / "m.json")
+    run = pipeward("report", "--manifest", str(tmp_path / "m.json"), "-o", str(tmp_path / "r.html"))
+    assert run.returncode == 0, run.stderr  # no key given: shown as not checked

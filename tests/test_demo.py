@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,33 @@ def test_tampering_is_found_and_named(demo):
     assert manifest.verify_signature((out / "keys" / "demo_ed25519.pub.pem").read_bytes())
     (out / "data" / "test.csv").write_text("changed\n")
     assert manifest.verify(out / "data").modified == ("test.csv",)
+
+
+def test_the_demo_key_is_private_and_announced(demo):
+    """The private key sits next to the data: owner-only, and the output says what it is."""
+    _, out, results = demo
+    key = out / "keys" / "demo_ed25519.pem"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE((out / "keys").stat().st_mode) == 0o700
+    assert results["paths"]["private_key"] == str(key)
+    integrity = next(ln for ln in results["lines"] if " integrity " in ln)
+    assert str(key) in integrity and "DEMO key" in integrity
+
+
+def test_a_rerun_replaces_a_planted_key_link_without_following_it(tmp_path):
+    out = tmp_path / "out"
+    (out / "keys").mkdir(parents=True)
+    target = tmp_path / "elsewhere.pem"
+    target.write_text("not a key\n")
+    target.chmod(0o644)
+    (out / "keys" / "demo_ed25519.pem").symlink_to(target)
+    run = subprocess.run([sys.executable, "-m", "pipeward", "demo", "--fast", "--out", str(out)],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "throwaway DEMO signing key" in run.stdout and "mode 0600" in run.stdout
+    key = out / "keys" / "demo_ed25519.pem"
+    assert not key.is_symlink() and stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert target.read_text() == "not a key\n"
 
 
 def test_poison_screen_meets_its_bar(demo):

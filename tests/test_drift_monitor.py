@@ -172,3 +172,143 @@ def test_nullable_and_boolean_columns(rng):
     rep = pw.DriftMonitor(ref).check(cur)
     assert rep.kind == ["numeric", "numeric", "categorical"]
     assert rep.nan_reference.tolist() == [50, 0, 50] and not rep.any_drift
+
+
+# ---- fail closed: options and saved profiles ------------------------------------------------
+
+BAD_OPTIONS = [["--tests", "KS,PSI"], ["--tests", ","], ["--alpha", "nan"], ["--alpha", "0"],
+               ["--psi-threshold", "nan"], ["--psi-threshold", "inf"], ["--psi-threshold", "-1"]]
+
+
+@pytest.fixture
+def shifted_files(tmp_path, rng):
+    """A reference, its saved profile, and a window shifted by 3 sd (drift by any measure)."""
+    ref = rng.normal(size=(2000, 2))
+    np.save(tmp_path / "ref.npy", ref)
+    np.save(tmp_path / "cur.npy", rng.normal(size=(1000, 2)) + 3.0)
+    pw.DriftMonitor(ref).save(tmp_path / "profile.npz")
+    return tmp_path
+
+
+@pytest.mark.parametrize("reference", ["ref.npy", "profile.npz"])
+@pytest.mark.parametrize("option", BAD_OPTIONS, ids=" ".join)
+def test_cli_checks_options_whatever_the_reference(shifted_files, reference, option, capsys):
+    """With a saved profile, --tests KS,PSI or --alpha nan once printed "drift: no" (exit 0)
+    on a 3 sd shift; raw data rejected them. Both are exit 2 now."""
+    args = ["drift", str(shifted_files / reference), str(shifted_files / "cur.npy"), *option]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and option[0].lstrip("-").replace("-", "_") in err
+
+
+@pytest.mark.parametrize("reference", ["ref.npy", "profile.npz"])
+def test_cli_options_apply_to_a_profile(shifted_files, reference, capsys):
+    args = ["drift", str(shifted_files / reference), str(shifted_files / "cur.npy"), "--json"]
+    assert main([*args, "--tests", "psi", "--psi-threshold", "1e9"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tests"] == ["psi"] and out["drift"] is False
+    assert main([*args, "--tests", "ks"]) == 1
+
+
+def test_load_checks_settings_and_overrides(shifted_files):
+    path = shifted_files / "profile.npz"
+    with pytest.raises(ValueError, match="alpha"):
+        pw.DriftMonitor.load(path, alpha=float("nan"))
+    with pytest.raises(ValueError, match="tests"):
+        pw.DriftMonitor.load(path, tests=("KS",))
+    mon = pw.DriftMonitor.load(path, tests=("psi",), alpha=0.2)
+    assert mon.tests == ("psi",) and mon.alpha == 0.2 and mon.correction == "holm"
+    with pytest.raises(ValueError, match="eps"):
+        pw.DriftMonitor(np.zeros((5, 1)), eps=0)
+
+
+def _rewrite(path, **changes):
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    for k, v in changes.items():
+        if v is None:
+            del arrays[k]
+        else:
+            arrays[k] = v
+    np.savez(path, **arrays)
+
+
+def _settings(path, **changes):
+    with np.load(path, allow_pickle=False) as z:
+        settings = json.loads(str(z["settings"]))
+    settings.update(changes)
+    return np.array(json.dumps(settings))
+
+
+@pytest.mark.parametrize("damage", [
+    "no settings", "settings not JSON", "settings deeply nested", "alpha nan", "tests upper case",
+    "psi_threshold inf", "n_reference zero", "unsorted", "NaN inside", "counts beyond rows",
+    "edges decreasing", "ref_counts wrong shape", "kind unknown", "feature names short",
+    "sorted as strings", "categories unsorted"])
+def test_a_malformed_profile_is_a_clear_error(shifted_files, frames, damage, tmp_path):
+    path = shifted_files / "profile.npz"
+    with np.load(path, allow_pickle=False) as z:
+        sorted_ref, edges = z["sorted"].copy(), z["edges"].copy()
+    if damage == "no settings":
+        _rewrite(path, settings=None)
+    elif damage == "settings not JSON":
+        _rewrite(path, settings=np.array("{alpha"))
+    elif damage == "settings deeply nested":
+        _rewrite(path, settings=np.array("[" * 100_000 + "]" * 100_000))
+    elif damage == "alpha nan":
+        _rewrite(path, settings=_settings(path, alpha=float("nan")))
+    elif damage == "tests upper case":
+        _rewrite(path, settings=_settings(path, tests=["KS", "PSI"]))
+    elif damage == "psi_threshold inf":
+        _rewrite(path, settings=_settings(path, psi_threshold=float("inf")))
+    elif damage == "n_reference zero":
+        _rewrite(path, settings=_settings(path, n_reference=0))
+    elif damage == "unsorted":
+        _rewrite(path, sorted=sorted_ref[:, ::-1].copy())
+    elif damage == "NaN inside":
+        sorted_ref[0, 5] = np.nan
+        _rewrite(path, sorted=sorted_ref)
+    elif damage == "counts beyond rows":
+        _rewrite(path, sorted_counts=np.array([10**6, 10**6]))
+    elif damage == "edges decreasing":
+        _rewrite(path, edges=edges[:, ::-1].copy())
+    elif damage == "ref_counts wrong shape":
+        _rewrite(path, ref_counts=np.zeros((2, 3), dtype=np.int64))
+    elif damage == "kind unknown":
+        _rewrite(path, kind=np.array(["numeric", "text"]))
+    elif damage == "feature names short":
+        _rewrite(path, feature_names=np.array(["f0"]))
+    elif damage == "sorted as strings":
+        _rewrite(path, sorted=sorted_ref.astype(str))
+    elif damage == "categories unsorted":
+        path = tmp_path / "cat.npz"
+        pw.DriftMonitor(frames[0]).save(path)
+        _rewrite(path, categories_0=np.array(["uk", "fr", "de"]))
+    with pytest.raises(ValueError, match="not a valid pipeward drift profile"):
+        pw.DriftMonitor.load(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not a zip", b"\x00" * 100])
+def test_an_unreadable_profile_file_is_a_value_error(tmp_path, content):
+    (tmp_path / "p.npz").write_bytes(content)
+    with pytest.raises(ValueError, match="not a readable .npz archive"):
+        pw.DriftMonitor.load(tmp_path / "p.npz")
+
+
+def test_a_feature_no_selected_test_can_check_is_an_error(rng, frames, tmp_path):
+    """"No drift" must mean "tested, and no drift": KS alone cannot test a categorical feature
+    or a window with no value in a feature, and used to report such features as not drifted."""
+    with pytest.raises(ValueError, match="categorical features .*country.*add 'psi'"):
+        pw.DriftMonitor(frames[0], tests=("ks",))
+    pw.DriftMonitor(frames[0]).save(tmp_path / "p.npz")
+    with pytest.raises(ValueError, match="categorical"):
+        pw.DriftMonitor.load(tmp_path / "p.npz", tests=("ks",))
+    ref = rng.normal(size=(500, 2))
+    cur = rng.normal(size=(300, 2))
+    cur[:, 1] = np.nan
+    empty_sample = pytest.warns(RuntimeWarning, match="empty after omitting NaNs")
+    with pytest.raises(ValueError, match=r"no non-NaN value in feature\(s\) \['f1'\]"), empty_sample:
+        pw.DriftMonitor(ref, tests=("ks",), feature_names=["f0", "f1"]).check(cur)
+    with pytest.warns(RuntimeWarning, match="empty after omitting NaNs"):
+        report = pw.DriftMonitor(ref, feature_names=["f0", "f1"]).check(cur)  # PSI sees it
+    assert report.drifted.tolist() == [False, True]

@@ -70,6 +70,21 @@ def test_uniform_and_explicit_edges(rng):
         assert u[f] == pytest.approx(pw.psi(r[:, f], c[:, f], bins=edges), rel=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_uniform_bins_over_a_range_wider_than_dbl_max(rng, backend):
+    """Every edge was +inf once (hi - lo overflowed), so every PSI was 0 whatever the data.
+    Scaling by a power of two scales the edges exactly, so the PSI cannot change."""
+    big = np.finfo(np.float64).max
+    r = rng.uniform(-0.9, 0.9, size=(2000, 2)) * big
+    c = rng.uniform(0.4, 0.9, size=(1000, 2)) * big  # piled into the top half: clear drift
+    got = pw.psi(r, c, binning="uniform", backend=backend)
+    np.testing.assert_array_equal(got, pw.psi(r / 4, c / 4, binning="uniform", backend=backend))
+    assert np.all(got > 1)
+    mon = pw.DriftMonitor(r, binning="uniform", tests=("psi",)).check(c)
+    np.testing.assert_allclose(mon.psi, got, rtol=1e-12)
+    assert mon.any_drift
+
+
 def test_evidently_binning_replicates_its_rules(rng):
     """Evidently: Sturges edges over both samples, np.histogram proportions, zeros -> 1e-4."""
     r = rng.normal(size=700)

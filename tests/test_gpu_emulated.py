@@ -82,6 +82,32 @@ def test_clip_and_noise_dispatch(cp, rng, dtype):
     assert _is_device(secure) and secure.shape == (7,)
 
 
+def test_float32_noise_beyond_flt_max_is_an_overflow_error_on_the_gpu(cp):
+    """The CUDA kernel checks what it stores, as the CPU kernel does (sigma * C = 1e40)."""
+    g = np.ones((3, 5), np.float32)
+    for grads in (g, g[:0]):
+        with pytest.raises(ValueError, match="overflow: .* float32"):
+            pw.clip_and_noise(cp.asarray(grads), 1e30, 1e10, seed=1)
+    got = pw.clip_and_noise(cp.asarray(g), 1e30, 1e7, seed=1)
+    np.testing.assert_allclose(got.get(), pw.clip_and_noise(g, 1e30, 1e7, seed=1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("per_layer", [False, True])
+def test_finite_huge_gradients_are_clipped_on_the_gpu(cp, per_layer):
+    """Their squared norms overflow: the clip factor was 0 and the samples vanished silently."""
+    g = np.full((4, 10), 1e200)
+    g[1] *= -1
+    h = np.full((4, 3), 3e199)
+    limits = [1.0, 1.0] if per_layer else 1.0
+    with np.errstate(over="ignore"):  # the NumPy stand-in warns where CuPy is silent
+        got = pw.clip_and_noise([cp.asarray(g), cp.asarray(h)], limits, 0.0)
+        with pytest.raises(ValueError, match="overflow: the L2 norm"):
+            pw.clip_and_noise(cp.asarray(np.full((2, 10), 1e308)), 1.0, 0.0)
+    want = pw.clip_and_noise([g, h], limits, 0.0)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a.get(), b, rtol=1e-12)
+
+
 def test_clip_and_noise_nan_is_refused(cp):
     g = np.ones((4, 6), dtype=np.float32)
     g[1, 2] = np.nan
@@ -172,6 +198,12 @@ def test_device_edges_follow_numpy_rounding(cp, rng):
             np.testing.assert_array_equal(got_q[f], np.quantile(finite, np.arange(1, bins) / bins))
             np.testing.assert_array_equal(
                 got_u[f], np.linspace(finite.min(), finite.max(), bins + 1)[1:-1])
+    wide = np.array([[-np.finfo(np.float64).max, 0.0, np.finfo(np.float64).max]])
+    from pipeward.drift.psi import uniform_interior
+
+    got = drift.uniform_edges(cp.asarray(wide), 10).get()[0]  # hi - lo overflows
+    assert np.all(np.isfinite(got)) and np.all(np.diff(got) > 0)
+    np.testing.assert_array_equal(got, uniform_interior(wide[0, 0], wide[0, 2], 10))
 
 
 def test_psi_evidently_dispatch(cp, rng):

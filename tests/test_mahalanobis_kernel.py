@@ -182,3 +182,21 @@ def test_statistics_reject_non_finite_data(rng):
     X[50, 3] = np.nan
     with pytest.raises(ValueError, match="NaN or infinity"):
         CovarianceStats.from_data(X)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_finite_huge_rows_get_their_distance_or_an_overflow_error(backend):
+    """Finite 1e200 rows were rejected as "NaN or infinity": their distance is given when it
+    fits (a small precision), and called an overflow when it does not."""
+    X = np.full((3, 2), 1e200)
+    X[0] = 0.0
+    small_precision = np.eye(2) * 1e-300
+    np.testing.assert_allclose(pw.mahalanobis(X, np.zeros(2), small_precision, backend=backend),
+                               [0.0, 2e100, 2e100], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"overflow: .* 2 finite row\(s\) .* row 1.* float64"):
+        pw.mahalanobis(X, np.zeros(2), np.eye(2), backend=backend)
+    with pytest.raises(ValueError, match="overflow: .* float32"):
+        pw.mahalanobis(np.full((2, 2), 1e30, np.float32), np.zeros(2), np.eye(2), backend=backend)
+    X[2, 1] = np.inf
+    with pytest.raises(ValueError, match=r"NaN or infinity in 1 row\(s\) \(first: row 2\)"):
+        pw.mahalanobis(X, np.zeros(2), np.eye(2), backend=backend)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 import pipeward as pw
-from pipeward.manifest import ManifestWarning, cache
+from pipeward.manifest import ManifestError, ManifestWarning, cache
 
 from _manifest_trees import make_tree, spy_on_hashing
 
@@ -108,15 +108,37 @@ def test_racy_rule_uses_mtime_and_ctime(tmp_path):
     assert cache.HashCache(tmp_path / "c.json").lookup(st) == "b" * 64
 
 
-def test_corrupt_cache_is_ignored_with_a_warning(tmp_path, no_racy_window):
+def test_a_damaged_pipeward_cache_is_ignored_with_a_warning(tmp_path, no_racy_window):
     root = make_tree(tmp_path / "t", FILES)
     expected = pw.Manifest.build(root).root
-    for junk in (b"{not json", b'{"format": "other"}', b'{"format": "pipeward-hash-cache", '
-                 b'"version": 1, "entries": [[1, 2]]}'):
+    for junk in (b'{"format": "pipeward-hash-cache", "version": 1, "entries": [[1, 2]]}',
+                 b'{"format": "pipeward-hash-cache", "version": 99, "entries": []}'):
         (tmp_path / "c.json").write_bytes(junk)
         with pytest.warns(ManifestWarning, match="ignoring the hash cache"):
             m = pw.Manifest.build(root, cache=tmp_path / "c.json")
         assert m.root == expected
+    assert json.loads((tmp_path / "c.json").read_text())["format"] == "pipeward-hash-cache"
+
+
+@pytest.mark.parametrize("content", [b"-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n", b"a,b\n1,2\n",
+                                     b"{not json", b'{"format": "other"}', b"[1, 2]", b"\xff\xfe"])
+def test_a_file_that_is_not_a_cache_is_never_written_over(tmp_path, content, no_racy_window):
+    """A mistyped --cache once destroyed a private key: build and verify refuse instead."""
+    root = make_tree(tmp_path / "t", FILES)
+    victim = tmp_path / "victim"
+    victim.write_bytes(content)
+    with pytest.raises(ManifestError, match="not a pipeward hash cache"):
+        pw.Manifest.build(root, cache=victim)
+    m = pw.Manifest.build(root)
+    with pytest.raises(ManifestError, match="not a pipeward hash cache"):
+        m.verify(root, cache=victim)
+    assert victim.read_bytes() == content
+
+
+def test_an_empty_file_may_become_the_cache(tmp_path, no_racy_window):
+    root = make_tree(tmp_path / "t", FILES)
+    (tmp_path / "c.json").write_bytes(b"")
+    pw.Manifest.build(root, cache=tmp_path / "c.json")
     assert json.loads((tmp_path / "c.json").read_text())["format"] == "pipeward-hash-cache"
 
 

@@ -353,3 +353,46 @@ def test_gpu_arrays_are_a_clear_error_never_a_silent_copy():
         pw.clip_and_noise(_FakeGpuArray(), 1.0, 1.0)
     with pytest.raises(TypeError, match="mix GPU"):
         pw.clip_and_noise([_FakeGpuArray(), np.ones((4, 3), np.float32)], 1.0, 1.0)
+
+
+# ---- fail closed: overflow is named, finite inputs get their answer ------------------------
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_float32_noise_beyond_flt_max_is_an_overflow_error(backend, isa):
+    """sigma * C = 1e40 overflows float32: the native path once returned +-inf (the reference
+    raised); both now raise, naming the overflow, also for an empty batch (noise only)."""
+    g = np.ones((3, 5), np.float32)
+    with pytest.raises(ValueError, match="overflow: .* float32"):
+        pw.clip_and_noise(g, 1e30, 1e10, seed=1, backend=backend)
+    with pytest.raises(ValueError, match="overflow: .* float32"):
+        pw.clip_and_noise(g[:0], 1e30, 1e10, seed=1, backend=backend)
+    out = pw.clip_and_noise(g, 1e30, 1e7, seed=1, backend=backend)  # 1e37 fits
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    np.testing.assert_allclose(out, pw.clip_and_noise(g, 1e30, 1e7, seed=1, backend="reference"),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+@pytest.mark.parametrize("per_layer", [False, True])
+def test_finite_huge_gradients_are_clipped_not_rejected(backend, per_layer, isa):
+    """|g| = 1e200 squares past DBL_MAX; the gradients are finite, so they get clipped (they
+    were rejected as "NaN or infinity")."""
+    g = np.full((4, 10), 1e200)
+    g[1] *= -1
+    h = np.full((4, 3), 3e199)
+    limits = [1.0, 1.0] if per_layer else 1.0
+    got = pw.clip_and_noise([g, h], limits, 0.0, backend=backend, return_stats=True)
+    small = pw.clip_and_noise([g / 1e190, h / 1e190], limits, 0.0, backend=backend,
+                              return_stats=True)  # the same directions, norms that square
+    for a, b in zip(got.grads, small.grads):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    np.testing.assert_allclose(got.per_sample_norms, small.per_sample_norms * 1e190, rtol=1e-12)
+
+
+def test_gradients_beyond_the_float64_norm_are_an_overflow_error(isa):
+    g = np.full((2, 10), 1e308)  # norm sqrt(10) * 1e308 > DBL_MAX
+    with pytest.raises(ValueError, match="overflow: the L2 norm of sample"):
+        pw.clip_and_noise(g, 1.0, 0.0)
+    g[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or infinity in sample\(s\) \[0\]"):
+        pw.clip_and_noise(g, 1.0, 0.0)

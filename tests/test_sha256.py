@@ -403,21 +403,54 @@ def test_proc_files_with_zero_st_size_hash_their_content():
     assert pw.hash_file("/proc/self/cmdline") == expected
 
 
-def test_fifo_is_streamed(tmp_path):
+def test_fifo_is_streamed_when_asked_for(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     raw = os.urandom(3 * 2**20 + 11)
 
     def writer():
+        time.sleep(0.3)  # the reader waits for a writer
         with open(fifo, "wb") as f:
             f.write(raw)
 
     t = threading.Thread(target=writer)
     t.start()
     try:
-        assert pw.hash_file(fifo) == hashlib.sha256(raw).hexdigest()
+        assert pw.hash_file(fifo, allow_special=True) == hashlib.sha256(raw).hexdigest()
     finally:
         t.join()
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/null", "/dev/zero"])
+def test_special_files_are_refused_unless_asked_for(tmp_path, special):
+    """A FIFO with no writer blocked inside C++ for ever, deaf to Ctrl-C; /dev/zero never ends."""
+    path = tmp_path / "fifo" if special == "fifo" else Path(special)
+    if special == "fifo":
+        os.mkfifo(path)
+    start = time.monotonic()
+    with pytest.raises(OSError, match="not a regular file") as info:
+        pw.hash_file(path)
+    assert info.value.errno == errno.ESPIPE and info.value.filename == os.fspath(path)
+    with pytest.raises(OSError, match="allow_special"):
+        pw.hash_files([path] * 20, workers=2)  # the multi-buffer path refuses it too
+    assert time.monotonic() - start < 5
+    if special == "/dev/null":
+        assert pw.hash_file(path, allow_special=True) == hashlib.sha256(b"").hexdigest()
+
+
+def test_a_fifo_without_writer_stops_on_cancel(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    progress = _core.Sha256Progress()
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault(
+        "r", hash_files_raw([fifo], 1, progress=progress, allow_special=True)))
+    worker.start()
+    time.sleep(0.3)
+    assert worker.is_alive()  # waiting for a writer
+    progress.cancel()
+    worker.join(5)
+    assert not worker.is_alive() and box["r"][0][3] == errno.ECANCELED
 
 
 def _raises_oserror(cls, path, code):
@@ -523,7 +556,23 @@ def _replace(path: Path) -> None:
     os.replace(fresh, path)
 
 
+def _rewrite_restoring_mtime(path: Path) -> None:
+    """The same size, other bytes, and the old mtime back: only ctime tells (it cannot be set)."""
+    st = path.stat()
+    with path.open("r+b") as f:
+        f.write(b"\xa5" * 4096)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _replace_keeping_a_link(path: Path) -> None:
+    """Renamed over while another name keeps the old inode alive (st_nlink stays 1)."""
+    os.link(path, path.with_suffix(".keep"))
+    _replace(path)
+
+
 _MUTATIONS = {
+    "rewrite-restoring-mtime": _rewrite_restoring_mtime,
+    "replace-keeping-a-link": _replace_keeping_a_link,
     "append": _append,
     "truncate": lambda path: os.truncate(path, 1000),
     "touch": lambda path: os.utime(path, ns=(0, 10**18)),
@@ -553,7 +602,7 @@ def test_file_changing_while_hashed_raises(tmp_path, how):
 
 
 @pytest.mark.skipif(not _core.sha256_multibuffer_enabled(), reason="no AVX-512")
-@pytest.mark.parametrize("how", ["append", "truncate"])
+@pytest.mark.parametrize("how", ["append", "truncate", "rewrite-restoring-mtime"])
 def test_file_changing_while_hashed_multibuffer(tmp_path, how):
     for attempt in range(4):
         paths = [tmp_path / f"lane-{attempt}-{j}.bin" for j in range(16)]
@@ -720,7 +769,7 @@ def test_cli_progress_bar_path(tmp_path, monkeypatch, capsys):
     for i in range(3):
         paths.append(str(tmp_path / f"p{i}"))
         Path(paths[-1]).write_bytes(bytes([i]) * (1 << 20))
-    results = hash_cli._hash_with_progress(paths + [str(tmp_path / "gone")], 2, True)
+    results = hash_cli._hash_all(paths + [str(tmp_path / "gone")], 2, True, False)
     assert [r[0].hex() for r in results[:3]] == [
         hashlib.sha256(bytes([i]) * (1 << 20)).hexdigest() for i in range(3)]
     assert results[3][3] == errno.ENOENT  # the CLI keeps going past a failure

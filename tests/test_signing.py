@@ -54,3 +54,37 @@ def test_bad_keys_are_clear_errors(tmp_path):
         signing.load_private_key(pem)
     with pytest.raises(TypeError):
         signing.load_public_key(12345)
+
+
+def test_save_keypair_never_writes_through_a_planted_link(tmp_path):
+    """keygen --force once followed a link and wrote the private key into its target at 0644."""
+    target = tmp_path / "victim.txt"
+    target.write_text("precious\n")
+    target.chmod(0o644)
+    priv, pub = tmp_path / "k.pem", tmp_path / "k.pub"
+    priv.symlink_to(target)
+    with pytest.raises(FileExistsError):
+        signing.save_keypair(priv, pub)  # a link counts as an existing file, even dangling
+    assert not pub.exists()
+    signing.save_keypair(priv, pub, overwrite=True)
+    assert target.read_text() == "precious\n"
+    assert not priv.is_symlink() and stat.S_IMODE(priv.stat().st_mode) == 0o600
+    signing.load_private_key(priv)
+    dangling = tmp_path / "d.pem"
+    dangling.symlink_to(tmp_path / "nowhere.pem")
+    with pytest.raises(FileExistsError):
+        signing.save_keypair(dangling, tmp_path / "d.pub")
+    assert not (tmp_path / "nowhere.pem").exists()
+
+
+def test_save_keypair_force_does_not_keep_an_old_mode(tmp_path):
+    priv, pub = tmp_path / "k.pem", tmp_path / "k.pub"
+    priv.write_text("old\n")
+    priv.chmod(0o644)
+    pub.write_text("old\n")
+    with pytest.raises(FileExistsError):
+        signing.save_keypair(tmp_path / "new.pem", pub)  # the public file counts too
+    assert not (tmp_path / "new.pem").exists()
+    signing.save_keypair(priv, pub, overwrite=True)
+    assert stat.S_IMODE(priv.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.pem", "k.pub"]  # no temp files left

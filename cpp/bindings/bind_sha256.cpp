@@ -176,7 +176,7 @@ void bind_sha256(py::module_& m) {
   m.def(
       "sha256_hash_files",
       [](const py::sequence& paths, const py::object& workers, sha::Progress* progress,
-         bool keep_going) {
+         bool keep_going, bool allow_special) {
         if (PyUnicode_Check(paths.ptr()) || PyBytes_Check(paths.ptr())) {
           throw py::type_error("sha256_hash_files: expected a sequence of paths, got " +
                                describe_object(paths));
@@ -186,7 +186,7 @@ void bind_sha256(py::module_& m) {
         std::vector<sha::FileDigest> results;
         {
           py::gil_scoped_release release;
-          results = sha::hash_paths(list, threads, progress, keep_going);
+          results = sha::hash_paths(list, threads, progress, keep_going, allow_special);
         }
         py::list out(results.size());
         for (size_t i = 0; i < results.size(); ++i) {
@@ -196,10 +196,11 @@ void bind_sha256(py::module_& m) {
         return out;
       },
       py::arg("paths"), py::arg("workers") = py::none(), py::arg("progress") = py::none(),
-      py::arg("keep_going") = false,
+      py::arg("keep_going") = false, py::arg("allow_special") = false,
       "Hash files (paths as bytes) in parallel; per file (digest, size, mtime_ns, errno, changed).\n"
       "errno is 0 on success; ECANCELED marks files skipped after a failure (unless keep_going)\n"
-      "or a cancel.");
+      "or a cancel; ESPIPE a FIFO or device (unless allow_special: then read, and a\n"
+      "read waiting for a writer stops on progress.cancel()).");
 }
 
 }  // namespace pipeward::bind

@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <type_traits>
 #include <vector>
@@ -192,46 +193,57 @@ inline void noise_block(const NoiseSource& src, uint64_t first, std::size_t n, f
 #endif
 }
 
-// o[j] = out_scale * (acc[j] + noise_std * N(first + j)), j < w; returns true when a sum is
-// not finite.
+// Stores v in o; returns true when v is NaN or beyond Out's range (a finite double above
+// FLT_MAX overflows float32: stored as an infinity, never cast, which would be undefined).
+template <typename Out>
+inline bool store_checked(Out& o, double v) {
+  const bool fits = std::fabs(v) <= static_cast<double>(std::numeric_limits<Out>::max());
+  o = static_cast<Out>(fits || std::isnan(v) ? v : std::copysign(HUGE_VAL, v));
+  return !fits;
+}
+
+// o[j] = out_scale * (acc[j] + noise_std * N(first + j)), j < w; returns true when a result
+// is not finite in Out: a NaN or infinity in the sum, or an overflow of Out (a float32
+// output whose noise std sigma * C, or whose sum, exceeds FLT_MAX).
 template <typename Out>
 bool write_block(const double* acc, std::size_t w, const NoiseSource& src, double noise_std,
                  double out_scale, uint64_t first, Out* o) {
   int bad = 0;
-#pragma omp simd reduction(| : bad)
-  for (std::size_t j = 0; j < w; ++j) bad |= !(std::fabs(acc[j]) <= 1.7976931348623157e308);
   if (src.kind == 0 || noise_std == 0.0) {
-#pragma omp simd
-    for (std::size_t j = 0; j < w; ++j) o[j] = static_cast<Out>(out_scale * acc[j]);
+#pragma omp simd reduction(| : bad)
+    for (std::size_t j = 0; j < w; ++j) bad |= store_checked(o[j], out_scale * acc[j]);
     return bad != 0;
   }
   alignas(64) float z[kColBlock];
   for (std::size_t b = 0; b < w; b += kColBlock) {
     const std::size_t wb = std::min(kColBlock, w - b);
     noise_block(src, first + b, wb, z);
-#pragma omp simd
+#pragma omp simd reduction(| : bad)
     for (std::size_t j = 0; j < wb; ++j)
-      o[b + j] = static_cast<Out>(out_scale * (acc[b + j] + noise_std * static_cast<double>(z[j])));
+      bad |= store_checked(o[b + j], out_scale * (acc[b + j] + noise_std * static_cast<double>(z[j])));
   }
   return bad != 0;
 }
 
-// The noise alone (an empty batch): o[j] = out_scale * noise_std * N(offset + j).
-inline void noise_only(const NoiseSource& src, double noise_std, double out_scale,
+// The noise alone (an empty batch): o[j] = out_scale * noise_std * N(offset + j); returns true
+// when a value overflows float32.
+inline bool noise_only(const NoiseSource& src, double noise_std, double out_scale,
                        uint64_t offset, std::size_t cols, float* out, int threads) {
   const long long blocks = static_cast<long long>((cols + kColBlock - 1) / kColBlock);
-#pragma omp parallel for schedule(static) num_threads(threads) if (cols >= kParallelMin)
+  int bad = 0;
+#pragma omp parallel for schedule(static) num_threads(threads) reduction(| : bad) if (cols >= kParallelMin)
   for (long long t = 0; t < blocks; ++t) {
     const std::size_t c0 = static_cast<std::size_t>(t) * kColBlock;
     const std::size_t w = std::min(kColBlock, cols - c0);
     float* o = out + c0;
     noise_block(src, offset + c0, w, o);
     if (noise_std != 1.0 || out_scale != 1.0) {
-#pragma omp simd
+#pragma omp simd reduction(| : bad)
       for (std::size_t j = 0; j < w; ++j)
-        o[j] = static_cast<float>(out_scale * (noise_std * static_cast<double>(o[j])));
+        bad |= store_checked(o[j], out_scale * (noise_std * static_cast<double>(o[j])));
     }
   }
+  return bad != 0;
 }
 
 // Output columns per task of the weighted sum: long runs of each row (128 KiB of float32) keep
@@ -244,8 +256,7 @@ bool clip_sum_noise_impl(const In* g, std::size_t rows, std::size_t cols, const 
                          uint64_t offset, Out* out, int threads) {
   if constexpr (std::is_same_v<Out, float>) {
     if (rows == 0 && src.kind != 0 && noise_std != 0.0) {
-      noise_only(src, noise_std, out_scale, offset, cols, out, threads);
-      return true;
+      return !noise_only(src, noise_std, out_scale, offset, cols, out, threads);
     }
   }
   const long long blocks = static_cast<long long>((cols + kSumBlock - 1) / kSumBlock);

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <omp.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,12 +92,35 @@ int64_t mtime_ns(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
+int64_t ctime_ns(const struct stat& st) {
+  return static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+}
+
 // read() that retries on EINTR; returns bytes read (0 at end of file) or -errno.
 ssize_t read_some(int fd, uint8_t* buf, size_t cap) {
   for (;;) {
     const ssize_t n = ::read(fd, buf, cap);
     if (n >= 0) return n;
     if (errno != EINTR) return -errno;
+  }
+}
+
+// How long one wait for a special file's data lasts before the cancel flag is looked at.
+constexpr int kPollMs = 100;
+
+// read() from a non-blocking special file (FIFO, character device): waits in poll() for data
+// or the writer's close, looking at the cancel flag between waits, so a FIFO without a writer
+// never holds the thread beyond a cancel. Bytes read (0 at end of file) or -errno.
+ssize_t read_waiting(int fd, uint8_t* buf, size_t cap, const Progress* progress) {
+  for (;;) {
+    if (progress != nullptr && progress->cancelled.load(std::memory_order_relaxed)) return -ECANCELED;
+    struct pollfd p {fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, kPollMs);
+    if (ready < 0 && errno != EINTR) return -errno;
+    if (ready <= 0) continue;
+    const ssize_t n = ::read(fd, buf, cap);
+    if (n >= 0) return n;
+    if (errno != EINTR && errno != EAGAIN) return -errno;
   }
 }
 
@@ -118,12 +142,14 @@ struct Fd {
   }
 };
 
-// Hash from `fd` with one buffer: read a chunk, hash it, repeat.
-int hash_sequential(int fd, State& s, uint64_t& total, Progress* progress) {
+// Hash from `fd` with one buffer: read a chunk, hash it, repeat. `special`: fd is a
+// non-blocking FIFO or device, read with read_waiting.
+int hash_sequential(int fd, State& s, uint64_t& total, Progress* progress, bool special = false) {
   std::unique_ptr<uint8_t[]> buf(new uint8_t[kChunk]);
   for (;;) {
     if (progress != nullptr && progress->cancelled.load(std::memory_order_relaxed)) return ECANCELED;
-    const ssize_t n = read_some(fd, buf.get(), kChunk);
+    const ssize_t n = special ? read_waiting(fd, buf.get(), kChunk, progress)
+                              : read_some(fd, buf.get(), kChunk);
     if (n < 0) return static_cast<int>(-n);
     if (n == 0) return 0;
     update(s, buf.get(), static_cast<size_t>(n));
@@ -197,21 +223,26 @@ int hash_overlapped(int fd, State& s, uint64_t& total, Progress* progress) {
 
 namespace {
 
-// Opens `path` for hashing and takes its "before" fstat; returns 0 or an errno value.
-int open_for_hashing(const char* path, Fd& file, struct stat& before) {
+// Opens `path` for hashing and takes its "before" fstat; returns 0 or an errno value. A file
+// that is not a regular file is refused (kNotRegular) unless `allow_special`. O_NONBLOCK keeps
+// the open from blocking: opening a FIFO without it waits until a writer comes.
+int open_for_hashing(const char* path, Fd& file, struct stat& before, bool allow_special) {
   do {
-    file.fd = ::open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    file.fd = ::open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   } while (file.fd < 0 && errno == EINTR);
   if (file.fd < 0) return errno;
   if (::fstat(file.fd, &before) != 0) return errno;
   if (S_ISDIR(before.st_mode)) return EISDIR;
-  if (S_ISREG(before.st_mode)) (void)::posix_fadvise(file.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  return 0;
+  if (S_ISREG(before.st_mode)) {
+    (void)::posix_fadvise(file.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    return 0;
+  }
+  return allow_special ? 0 : kNotRegular;
 }
 
 // After the last byte: the "after" fstat, the change checks and the digest.
-void finish_file(FileDigest& out, int fd, const struct stat& before, uint64_t total, State& s,
-                 Progress* progress) {
+void finish_file(FileDigest& out, const char* path, int fd, const struct stat& before,
+                 uint64_t total, State& s, Progress* progress) {
   struct stat after {};
   if (::fstat(fd, &after) != 0) {
     out.error = errno;
@@ -222,10 +253,16 @@ void finish_file(FileDigest& out, int fd, const struct stat& before, uint64_t to
     // (Files in /proc report st_size 0 but have content: an unchanged size/mtime is trusted.)
     const bool size_moved = before.st_size != after.st_size;
     const bool mtime_moved = mtime_ns(before) != mtime_ns(after);
+    // Any write or utime() moves ctime, which user space cannot set back: this catches a
+    // same-size rewrite in place that restores mtime (touch -d), which the checks above miss.
+    const bool ctime_moved = ctime_ns(before) != ctime_ns(after);
     const bool short_read = before.st_size != 0 && total != static_cast<uint64_t>(before.st_size);
-    // Deleted or replaced (renamed over) while read: the path no longer names these bytes.
-    const bool unlinked = after.st_nlink == 0;
-    out.changed = size_moved || mtime_moved || short_read || unlinked;
+    // Deleted, or replaced (renamed over, even keeping other links) while read: the path no
+    // longer names these bytes.
+    struct stat named {};
+    const bool unlinked = after.st_nlink == 0 || ::stat(path, &named) != 0 ||
+                          named.st_ino != after.st_ino || named.st_dev != after.st_dev;
+    out.changed = size_moved || mtime_moved || ctime_moved || short_read || unlinked;
   }
   finish(s, out.digest);
   out.size = total;
@@ -235,21 +272,21 @@ void finish_file(FileDigest& out, int fd, const struct stat& before, uint64_t to
 
 }  // namespace
 
-FileDigest hash_path(const char* path, bool overlap, Progress* progress) {
+FileDigest hash_path(const char* path, bool overlap, Progress* progress, bool allow_special) {
   FileDigest out;
   Fd file;
   struct stat before {};
-  out.error = open_for_hashing(path, file, before);
+  out.error = open_for_hashing(path, file, before, allow_special);
   if (out.error != 0) return out;
-  // A small file gains nothing from a reader thread.
-  overlap = overlap && (!S_ISREG(before.st_mode) ||
-                        before.st_size > static_cast<off_t>(2 * kOverlapChunk));
+  const bool special = !S_ISREG(before.st_mode);
+  // A small file gains nothing from a reader thread; a special file is read as it comes.
+  overlap = overlap && !special && before.st_size > static_cast<off_t>(2 * kOverlapChunk);
   State s;
   init(s);
   uint64_t total = 0;
   out.error = overlap ? hash_overlapped(file.fd, s, total, progress)
-                      : hash_sequential(file.fd, s, total, progress);
-  if (out.error == 0) finish_file(out, file.fd, before, total, s, progress);
+                      : hash_sequential(file.fd, s, total, progress, special);
+  if (out.error == 0) finish_file(out, path, file.fd, before, total, s, progress);
   return out;
 }
 
@@ -293,6 +330,7 @@ struct MultiBufferJob {
   std::atomic<bool>& failed;
   Progress* progress;
   bool keep_going;
+  bool allow_special;
 
   bool stopping() const {
     return (progress != nullptr && progress->cancelled.load(std::memory_order_relaxed)) ||
@@ -314,7 +352,7 @@ struct MultiBufferJob {
       if (i >= static_cast<long>(paths.size())) return false;
       out[i] = FileDigest{};
       lane.index = i;
-      const int error = open_for_hashing(paths[i].c_str(), lane.file, lane.before);
+      const int error = open_for_hashing(paths[i].c_str(), lane.file, lane.before, allow_special);
       if (error != 0) {
         fail(lane, error);
         continue;
@@ -325,6 +363,10 @@ struct MultiBufferJob {
       uint32_t h0[8];
       initial_state(h0);
       for (int k = 0; k < 8; ++k) hx[k][slot] = h0[k];
+      if (!S_ISREG(lane.before.st_mode)) {  // a FIFO or device: read as it comes, on its own
+        finish_single(lane, hx, slot);
+        continue;
+      }
       return true;
     }
   }
@@ -343,14 +385,15 @@ struct MultiBufferJob {
     State s = column_state(lane, hx, slot);
     update(s, lane.buf.get() + lane.pos, lane.len - lane.pos);
     if (!lane.eof) {
-      const int error = hash_sequential(lane.file.fd, s, lane.total, progress);
+      const int error = hash_sequential(lane.file.fd, s, lane.total, progress,
+                                        !S_ISREG(lane.before.st_mode));
       if (error != 0) {
         fail(lane, error);
         return;
       }
     }
     FileDigest& r = out[lane.index];
-    finish_file(r, lane.file.fd, lane.before, lane.total, s, progress);
+    finish_file(r, paths[lane.index].c_str(), lane.file.fd, lane.before, lane.total, s, progress);
     if (r.error != 0 || r.changed) failed.store(true, std::memory_order_relaxed);
     lane.file = Fd{};
     lane.index = -1;
@@ -422,7 +465,7 @@ bool multibuffer_enabled() { return false; }
 #endif
 
 std::vector<FileDigest> hash_paths(const std::vector<std::string>& paths, int threads,
-                                   Progress* progress, bool keep_going) {
+                                   Progress* progress, bool keep_going, bool allow_special) {
   const long n = static_cast<long>(paths.size());
   std::vector<FileDigest> out(paths.size());
   std::atomic<bool> failed{false};
@@ -433,7 +476,7 @@ std::vector<FileDigest> hash_paths(const std::vector<std::string>& paths, int th
       out[i].error = ECANCELED;
       return;
     }
-    out[i] = hash_path(paths[i].c_str(), overlap, progress);
+    out[i] = hash_path(paths[i].c_str(), overlap, progress, allow_special);
     if (out[i].error != 0 || out[i].changed) failed.store(true, std::memory_order_relaxed);
   };
   threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<long>(n, 1))));
@@ -446,7 +489,7 @@ std::vector<FileDigest> hash_paths(const std::vector<std::string>& paths, int th
       r.error = ECANCELED;
     }
     std::atomic<long> next{0};
-    MultiBufferJob job{paths, out, next, failed, progress, keep_going};
+    MultiBufferJob job{paths, out, next, failed, progress, keep_going, allow_special};
 #pragma omp parallel num_threads(threads)
     job.run();
     return out;

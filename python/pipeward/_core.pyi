@@ -39,6 +39,7 @@ def sha256_hash_files(
     workers: int | None = None,
     progress: Sha256Progress | None = None,
     keep_going: bool = False,
+    allow_special: bool = False,
 ) -> list[tuple[bytes, int, int, int, bool]]: ...
 
 # --- drift ---

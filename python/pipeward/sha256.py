@@ -3,16 +3,20 @@
 The C++ kernel uses the x86 SHA extensions when the CPU has them and portable C++ otherwise
 (``PIPEWARD_ISA=portable`` forces the latter). Files are read with ``read()`` into bounded
 buffers -- never mapped, so a file truncated under us is an error rather than a crash -- and
-checked with ``fstat`` before and after: a file whose size or modification time moves while
-it is read raises :class:`FileChangedError` instead of yielding a digest of a mix of versions.
+checked with ``fstat`` before and after: a file whose size, modification time or status-change
+time (ctime, which a rewrite that restores mtime still moves) changes while it is read, or whose
+path names another file afterwards, raises :class:`FileChangedError` instead of yielding a
+digest of a mix of versions. FIFOs and devices are refused unless asked for
+(``allow_special=True``): reading one can block for ever or never end.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, NamedTuple, Union
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, Union
 
 from . import _core
 from ._backend import is_gpu_array
@@ -27,9 +31,9 @@ __all__ = ["FileChangedError", "HashedFile", "Sha256", "hash_file", "hash_files"
 
 
 class FileChangedError(OSError):
-    """A file's size or modification time changed, or it was deleted or replaced, while it was
-    being hashed; its digest would describe no version of the file. ``errno`` is ``EAGAIN``:
-    hashing it again once it is stable can succeed."""
+    """A file's size, modification time or status-change time changed, or it was deleted or
+    replaced, while it was being hashed; its digest would describe no version of the file.
+    ``errno`` is ``EAGAIN``: hashing it again once it is stable can succeed."""
 
 
 class HashedFile(NamedTuple):
@@ -144,20 +148,69 @@ def file_error(code: int, changed: bool, path: object) -> OSError:
     if changed:
         return FileChangedError(errno.EAGAIN, "file changed, or was deleted or replaced, while "
                                 "being hashed; hash it again once it is stable", name)
+    if code == NOT_REGULAR:
+        return OSError(code, "not a regular file (a FIFO or device, which could block "
+                       "or never end); ask for it with allow_special=True (--allow-special)", name)
     return OSError(code, os.strerror(code), name)
 
 
 RawResult = tuple[bytes, int, int, int, bool]  # (digest, size, mtime_ns, errno, changed)
+NOT_REGULAR = errno.ESPIPE  # the kernel's errno for a special file not asked for
+T = TypeVar("T")
 
 
 def hash_files_raw(paths: list[object], workers: int | None = None, *, progress: object = None,
-                   keep_going: bool = False) -> list[RawResult]:
+                   keep_going: bool = False, allow_special: bool = False) -> list[RawResult]:
     """Per file ``(digest, size, mtime_ns, errno, changed)``, raising nothing about the files
     (for the CLI, which reports every failure, and for tests that watch ``progress``, a
     ``_core.Sha256Progress``). Unless ``keep_going``, files after a failure are skipped with
-    ``errno.ECANCELED``."""
+    ``errno.ECANCELED``. With ``allow_special`` and no ``progress``, the job runs where Ctrl-C
+    can stop it (see :func:`interruptible`): a FIFO may wait for a writer."""
     encoded = [_encode_path(p, "hash_files") for p in paths]
-    return _core.sha256_hash_files(encoded, _workers(workers), progress, keep_going)
+    threads = _workers(workers)
+    if allow_special and progress is None:
+        return interruptible(lambda prog: _core.sha256_hash_files(
+            encoded, threads, prog, keep_going, allow_special=True))
+    return _core.sha256_hash_files(encoded, threads, progress, keep_going,
+                                   allow_special=allow_special)
+
+
+def interruptible(job: Callable[[_core.Sha256Progress], T], *,
+                  tick: Callable[[_core.Sha256Progress], None] | None = None) -> T:
+    """``job(progress)`` on a worker thread while this thread waits in short joins (calling
+    ``tick(progress)`` after each, to draw a progress bar): Ctrl-C reaches this thread, cancels
+    the job (a read waiting on a FIFO stops within 0.1 s) and is raised again."""
+    progress = _core.Sha256Progress()
+    box: dict[str, Any] = {}
+    # An Event, not Thread.join: before Python 3.13 a join interrupted by Ctrl-C marks the
+    # thread stopped while it still runs, and the interpreter would exit under it.
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["result"] = job(progress)
+        except BaseException as exc:  # noqa: BLE001 - raised again on the calling thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="pipeward-hash", daemon=True).start()
+    try:
+        while not done.wait(0.2):
+            if tick is not None:
+                tick(progress)
+    except KeyboardInterrupt:
+        progress.cancel()
+        while True:  # the job ends within a poll interval; a second Ctrl-C waits for it too
+            try:
+                if done.wait(0.2):
+                    break
+            except KeyboardInterrupt:
+                continue
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 def first_failure(paths: list[object], results: list[RawResult]) -> OSError | None:
@@ -171,33 +224,37 @@ def first_failure(paths: list[object], results: list[RawResult]) -> OSError | No
     return None
 
 
-def hash_files_stat(paths: Iterable[StrOrBytesPath], *,
-                    workers: int | None = None) -> list[HashedFile]:
+def hash_files_stat(paths: Iterable[StrOrBytesPath], *, workers: int | None = None,
+                    allow_special: bool = False) -> list[HashedFile]:
     """Like :func:`hash_files`, with each file's size and ``st_mtime_ns`` as measured on the
     descriptor that was hashed (after reading), for caches keyed on (size, mtime)."""
     items = _path_list(paths, "hash_files")
-    results = hash_files_raw(items, workers)
+    results = hash_files_raw(items, workers, allow_special=allow_special)
     error = first_failure(items, results)
     if error is not None:
         raise error
     return [HashedFile(d.hex(), size, mtime) for d, size, mtime, _, _ in results]
 
 
-def hash_files(paths: Iterable[StrOrBytesPath], *, workers: int | None = None) -> list[str]:
+def hash_files(paths: Iterable[StrOrBytesPath], *, workers: int | None = None,
+               allow_special: bool = False) -> list[str]:
     """Hex SHA-256 digests of files' contents, in the order given (as ``sha256sum``).
 
     Files are hashed in parallel on ``workers`` threads (None: the OpenMP default, which
     honours threadpoolctl) with the GIL released, each streamed through bounded buffers. The
     first failure in input order raises: an ``OSError`` subclass with ``errno`` and the path
-    (FileNotFoundError, PermissionError, IsADirectoryError, ...) or :class:`FileChangedError`.
+    (FileNotFoundError, PermissionError, IsADirectoryError, ``ESPIPE`` for a FIFO or
+    device unless ``allow_special``, ...) or :class:`FileChangedError`.
     """
-    return [r.hexdigest for r in hash_files_stat(paths, workers=workers)]
+    return [r.hexdigest for r in hash_files_stat(paths, workers=workers,
+                                                 allow_special=allow_special)]
 
 
-def hash_file(path: StrOrBytesPath, /) -> str:
+def hash_file(path: StrOrBytesPath, /, *, allow_special: bool = False) -> str:
     """Hex SHA-256 digest of one file's contents (``sha256sum``), read and hashed in parallel
-    by two threads. ``path`` may be bytes, so names that are not valid UTF-8 work."""
+    by two threads. ``path`` may be bytes, so names that are not valid UTF-8 work. A FIFO or
+    device is read only with ``allow_special=True`` (then Ctrl-C stops a FIFO with no writer)."""
     if isinstance(path, (list, tuple)):
         raise TypeError(f"hash_file: expected one path, got a {type(path).__name__} "
                         "(use hash_files for several)")
-    return hash_files_stat([path], workers=1)[0].hexdigest
+    return hash_files_stat([path], workers=1, allow_special=allow_special)[0].hexdigest

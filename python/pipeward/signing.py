@@ -7,6 +7,7 @@ or a path to a PEM file.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Union
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ._files import write_new_file
 
 __all__ = [
     "KeyLike",
@@ -98,14 +101,18 @@ def save_keypair(private_path: str | os.PathLike[str], public_path: str | os.Pat
                  overwrite: bool = False) -> str:
     """Generate a key pair and write it as PEM files; returns the key id.
 
-    The private key file is created with mode 0600 and never overwritten unless asked.
+    Each file is written to a new file in its folder (``O_CREAT|O_EXCL|O_NOFOLLOW``, the private
+    key at mode 0600) and then renamed into place, so a key never lands in a file that already
+    existed: not through a planted symbolic link, and not keeping an old file's 0644 mode.
+    Without ``overwrite`` an existing file (or link) at either path is a ``FileExistsError``.
     """
+    if not overwrite:
+        for path in (private_path, public_path):
+            if os.path.lexists(path):
+                raise FileExistsError(errno.EEXIST, "file exists", os.fspath(path))
     private_pem, pub_pem = generate_keypair()
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
-    fd = os.open(private_path, flags, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(private_pem)
-    Path(public_path).write_bytes(pub_pem)
+    write_new_file(private_path, private_pem, 0o600, overwrite=overwrite)
+    write_new_file(public_path, pub_pem, 0o644, overwrite=overwrite)
     return key_id(load_public_key(pub_pem))
 
 

@@ -130,6 +130,7 @@ PIPEWARD_HD void pad_and_write_digest(State& s, uint8_t out[kDigestSize]) {
 
 #if !defined(__CUDACC__)
 #include <atomic>
+#include <cerrno>
 #include <string>
 #include <vector>
 
@@ -166,9 +167,14 @@ struct Progress {
   std::atomic<bool> cancelled{false};
 };
 
+// The error of a file that is not a regular file (a FIFO or device) when special files
+// were not asked for: reading one could block for ever (a FIFO without a writer) or never end.
+constexpr int kNotRegular = ESPIPE;
+
 // What hashing one file gave. `error` is 0 on success, an errno value on failure
-// (ECANCELED when cancelled or skipped after an earlier error), and `changed` is set when the
-// file's size or modification time moved while it was read (or it was deleted or replaced).
+// (ECANCELED when cancelled or skipped after an earlier error, kNotRegular for a special file
+// not asked for), and `changed` is set when the file's size, modification or status-change
+// time moved while it was read, or its path no longer names it (deleted or replaced).
 struct FileDigest {
   uint8_t digest[kDigestSize] = {};
   uint64_t size = 0;       // bytes hashed (== st_size for a regular file that did not change)
@@ -179,13 +185,16 @@ struct FileDigest {
 };
 
 // Hash one file by path. `overlap` reads the next chunk on a helper thread while this one
-// hashes the current chunk (double buffering); memory stays bounded by two chunks.
-FileDigest hash_path(const char* path, bool overlap, Progress* progress);
+// hashes the current chunk (double buffering); memory stays bounded by two chunks. With
+// `allow_special`, FIFOs and character devices are read too: waiting for data in poll() with
+// a short timeout, so `progress->cancelled` stops a read that has no writer.
+FileDigest hash_path(const char* path, bool overlap, Progress* progress, bool allow_special = false);
 
 // Hash many files on `threads` OpenMP threads, results in input order. Unless `keep_going`,
 // the files not yet started after the first failure are skipped (marked `skipped`).
 std::vector<FileDigest> hash_paths(const std::vector<std::string>& paths, int threads,
-                                   Progress* progress, bool keep_going = false);
+                                   Progress* progress, bool keep_going = false,
+                                   bool allow_special = false);
 
 }  // namespace pipeward::sha256
 #endif

@@ -238,10 +238,14 @@ def uniform_edges(x: Any, bins: int) -> Any:
     hi = cp.where(finite, x64, -cp.inf).max(axis=1)
     some = finite.any(axis=1)  # rows without a finite value get edges 0, as on the CPU
     lo, hi = cp.where(some, lo, 0.0), cp.where(some, hi, 0.0)
-    # np.linspace(lo, hi, bins + 1)[1:-1] = j * step + lo with step = (hi - lo) / bins
+    # np.linspace(lo, hi, bins + 1)[1:-1] = j * step + lo with step = (hi - lo) / bins; a range
+    # wider than DBL_MAX is halved first and the edges doubled (as drift.psi.uniform_interior)
+    fits = hi / 2 - lo / 2 <= np.finfo(np.float64).max / 2  # hi - lo is finite
+    scale = cp.where(fits, 1.0, 2.0)
+    lo, hi = lo / scale, hi / scale
     step = (hi - lo) / bins
     edges = cp.arange(1, bins, dtype=cp.float64)[None, :] * step[:, None] + lo[:, None]
-    return edges
+    return edges * scale[:, None]
 
 
 def psi_from_counts(ref_counts: Any, cur_counts: Any, eps: float) -> Any:

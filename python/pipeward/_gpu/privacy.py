@@ -9,12 +9,14 @@ PyTorch CUDA tensors work through ``__cuda_array_interface__`` / DLPack without 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import _backend
+from ..privacy._norms import rescue_overflowed_norms
 from . import module
 
 _THREADS = 256
@@ -30,7 +32,7 @@ def _as_2d(g: Any) -> Any:
         raise TypeError(f"expected a float16, float32 or float64 CUDA array, got {g.dtype}")
     if not g.flags.c_contiguous:
         raise ValueError("expected a C-contiguous CUDA array (it is never copied)")
-    return g.reshape(g.shape[0], -1)
+    return g.reshape(g.shape[0], math.prod(g.shape[1:]))  # not -1: an empty batch is allowed
 
 
 def _key_words(key: bytes, nonce: bytes) -> Any:
@@ -66,8 +68,9 @@ def clip_sum_noise(g: Any, scale: Any, *, noise_std: float = 0.0, out_scale: flo
     """``out[j] = out_scale * (sum_i scale[i] g[i, j] + noise_std * z(offset + j))``.
 
     Returns ``(out, ok)``: ``out`` is float64 for float64 gradients and float32 otherwise
-    (shape (P,) for a (B, P) input); ``ok`` is a CuPy 0-d bool, False when a sum before noise
-    is NaN or infinite (reading it synchronises; nothing else is copied back).
+    (shape (P,) for a (B, P) input); ``ok`` is a CuPy 0-d bool, False when a result is NaN,
+    infinite or beyond the output dtype's range (reading it synchronises; nothing else is
+    copied back).
     """
     cp = _backend.cupy()
     g2 = _as_2d(g)
@@ -142,6 +145,8 @@ def aggregate(grads: Sequence[Any], limits: Sequence[float], *, per_layer: bool,
     else:
         sq = cp.stack([sq_norms(g) for g in flat], axis=1)
         norms = cp.sqrt(sq) if per_layer else cp.sqrt(sq.sum(axis=1))
+        if not bool(cp.isfinite(norms).all()):  # one flag read; the rest on this rare path
+            norms = rescue_overflowed_norms(flat, norms, per_layer)
     per = norms if per_layer else norms[:, None]
     lim = cp.asarray(np.asarray(limits, dtype=np.float64))[None, :]
     if convention == "opacus":
@@ -159,6 +164,11 @@ def aggregate(grads: Sequence[Any], limits: Sequence[float], *, per_layer: bool,
         offset += g.shape[1]
     bad = [k for k, ok in enumerate(oks) if not bool(ok)]
     if bad:
-        raise ValueError(f"per_sample_grads[{bad[0]}] contains NaN or infinity (found in the "
-                         "clipped sum on the GPU; nothing was aggregated)")
+        k = bad[0]
+        if not bool(cp.isfinite(flat[k]).all()):
+            raise ValueError(f"per_sample_grads[{k}] contains NaN or infinity (found in the "
+                             "clipped sum on the GPU; nothing was aggregated)")
+        raise ValueError(f"overflow: the noisy sum of per_sample_grads[{k}] does not fit in "
+                         f"{outs[k].dtype} (noise std sigma*C = {noise_std:.3g}, divided by "
+                         f"{denom:g}); nothing was aggregated")
     return outs, norms, clipped

@@ -51,4 +51,6 @@ def run(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(f"\nopen {result.paths['report']} in a browser; the model card is "
               f"{result.paths['model_card']}")
+        print(f"{result.paths['private_key']} is a throwaway DEMO signing key (mode 0600): never "
+              "sign real data with it; make your own with `pipeward keygen`")
     return EXIT_OK if result.ok else EXIT_CHECK_FAILED

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from .._npfile import load_npy, load_npz
 from . import EXIT_CHECK_FAILED, EXIT_OK, CLIError
 
 
@@ -43,12 +43,12 @@ def load_table(path: str) -> Any:
         raise CLIError(f"{path}: no such file")
     suffix = p.suffix.lower()
     if suffix == ".npy":
-        return np.load(p, allow_pickle=False)
+        return load_npy(p)
     if suffix == ".npz":
-        with np.load(p, allow_pickle=False) as z:
-            if not z.files:
-                raise CLIError(f"{path}: the .npz archive holds no array")
-            return z[z.files[0]]
+        arrays = load_npz(p)
+        if not arrays:
+            raise CLIError(f"{path}: the .npz archive holds no array")
+        return next(iter(arrays.values()))
     if suffix in (".csv", ".parquet"):
         try:
             import pandas as pd  # noqa: PLC0415
@@ -59,23 +59,26 @@ def load_table(path: str) -> Any:
 
 
 def _is_profile(path: str) -> bool:
-    if not path.lower().endswith(".npz"):
+    """A saved DriftMonitor profile (an .npz holding its 'settings'), not raw data."""
+    if not path.lower().endswith(".npz") or not Path(path).is_file():
         return False
-    with np.load(path, allow_pickle=False) as z:
-        return "settings" in z.files and "sorted" in z.files
+    try:
+        with zipfile.ZipFile(path) as archive:  # the names only; the arrays are read later
+            return "settings.npy" in archive.namelist()
+    except zipfile.BadZipFile:
+        return False  # reported by the loader, with the file's name
 
 
 def run(args: argparse.Namespace) -> int:
     from ..drift import DriftMonitor  # noqa: PLC0415
 
     tests = tuple(t.strip() for t in args.tests.split(",") if t.strip())
-    if Path(args.reference).exists() and _is_profile(args.reference):
-        monitor = DriftMonitor.load(args.reference)
-        monitor.alpha, monitor.correction = args.alpha, args.correction
-        monitor.psi_threshold, monitor.tests = args.psi_threshold, tests
+    decision = {"tests": tests, "alpha": args.alpha, "correction": args.correction,
+                "psi_threshold": args.psi_threshold}  # checked by the monitor, whatever the reference
+    if _is_profile(args.reference):
+        monitor = DriftMonitor.load(args.reference, **decision)
     else:
-        monitor = DriftMonitor(load_table(args.reference), tests=tests, alpha=args.alpha,
-                               correction=args.correction, psi_threshold=args.psi_threshold)
+        monitor = DriftMonitor(load_table(args.reference), **decision)
     if args.output:
         monitor.save(args.output)
     report = monitor.check(load_table(args.current))

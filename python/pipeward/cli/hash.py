@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 from typing import IO, Any
 
@@ -33,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="PATH", help="write the digests here, not stdout")
     p.add_argument("--json", action="store_true",
                    help="print a JSON list of {path, sha256, size} (or {path, error})")
+    p.add_argument("--allow-special", action="store_true",
+                   help="also read FIFOs and devices (refused by default: one with no writer, "
+                        "or without end, would never finish; Ctrl-C stops it)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -76,41 +78,27 @@ def _total_size(paths: list[str]) -> int:
     return total
 
 
-def _hash_with_progress(paths: list[str], workers: int | None, show: bool) -> list[Any]:
-    """Hash on a worker thread while this one draws a bar on stderr (Ctrl-C cancels)."""
-    from .. import _core  # noqa: PLC0415
-    from ..sha256 import hash_files_raw  # noqa: PLC0415
+def _hash_all(paths: list[str], workers: int | None, show: bool, allow_special: bool) -> list[Any]:
+    """Hash on a worker thread (Ctrl-C cancels it, even a FIFO waiting for a writer), drawing
+    a bar on stderr for long jobs."""
+    from ..sha256 import hash_files_raw, interruptible  # noqa: PLC0415
 
     total = _total_size(paths) if show else 0
-    if not show or total < PROGRESS_MIN_BYTES:
-        return hash_files_raw(paths, workers, keep_going=True)
-    progress = _core.Sha256Progress()
-    box: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            box["results"] = hash_files_raw(paths, workers, progress=progress, keep_going=True)
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=work, name="pipeward-hash", daemon=True)
     start = time.monotonic()
-    thread.start()
+
+    def draw(progress: Any) -> None:
+        _draw_bar(progress.bytes_done, total, progress.files_done, len(paths),
+                  time.monotonic() - start)
+
+    bar = show and total >= PROGRESS_MIN_BYTES
     try:
-        while thread.is_alive():
-            thread.join(0.2)
-            _draw_bar(progress.bytes_done, total, progress.files_done, len(paths),
-                      time.monotonic() - start)
-    except KeyboardInterrupt:
-        progress.cancel()
-        thread.join()
-        raise
+        return interruptible(lambda progress: hash_files_raw(
+            paths, workers, progress=progress, keep_going=True, allow_special=allow_special),
+            tick=draw if bar else None)
     finally:
-        sys.stderr.write("\r\033[K")
-        sys.stderr.flush()
-    if "error" in box:
-        raise box["error"]
-    return box["results"]
+        if bar:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
 
 
 def _draw_bar(done: int, total: int, files_done: int, files: int, elapsed: float) -> None:
@@ -132,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     names: list[str] = args.files
     file_names = [n for n in names if n != "-"]
     show = not args.quiet and sys.stderr.isatty()
-    results = iter(_hash_with_progress(file_names, args.workers, show))
+    results = iter(_hash_all(file_names, args.workers, show, args.allow_special))
 
     records: list[dict[str, Any]] = []
     failed = False

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="private key file to write")
     p.add_argument("--public", metavar="FILE", help="public key file (default: FILE.pub)")
-    p.add_argument("--force", action="store_true", help="overwrite existing key files")
+    p.add_argument("--force", action="store_true",
+                   help="replace existing key files (with new files: a link is replaced, not followed)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing")
     p.set_defaults(func=run)
@@ -31,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     public = args.public or args.output + ".pub"
     try:
         kid = save_keypair(args.output, public, overwrite=args.force)
-    except FileExistsError:
-        raise CLIError(f"{args.output!r} exists; pass --force to overwrite it") from None
+    except FileExistsError as exc:
+        raise CLIError(f"{exc.filename!r} exists; pass --force to replace it") from None
     if args.json:
         print(json.dumps({"private_key": args.output, "public_key": public, "key_id": kid}))
     elif not args.quiet:

@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="trust store (pipeward trust): the signer must be a trusted, valid key")
     v.add_argument("--role", metavar="ROLE", help="with --trust: the role the signer must hold")
     v.add_argument("--cache", metavar="FILE", help="digest cache (see build)")
+    v.add_argument("--allow-empty", action="store_true",
+                   help="accept a sha256sum check file that lists no files (by default an error: "
+                        "it would prove nothing)")
     v.add_argument("--workers", type=int, metavar="N", help="hashing threads (default: all)")
     v.add_argument("--json", action="store_true", help="machine-readable output")
     v.add_argument("-q", "--quiet", action="store_true", help="print only the changes")
@@ -108,12 +111,22 @@ def run_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _is_json_manifest(path: Path) -> bool:
+    """True for a JSON manifest, False for a sha256sum check file; an empty file is neither
+    (it would verify "0 entries intact" whatever the tree holds)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096).lstrip()
+    if not head:
+        raise CLIError(f"{path} is empty: expected a pipeward manifest (JSON) or a sha256sum "
+                       "check file")
+    return head.startswith(b"{")
+
+
 def run_verify(args: argparse.Namespace) -> int:
     from ..manifest import Manifest, verify_checkfile  # noqa: PLC0415
 
     path = Path(args.manifest)
-    head = path.read_bytes()[:64].lstrip()
-    is_json = head.startswith(b"{")
+    is_json = _is_json_manifest(path)
     if not is_json and (args.pubkey or args.trust):
         raise CLIError("a sha256sum check file cannot carry a signature; --pubkey/--trust need a manifest")
     if args.role and not args.trust:
@@ -133,7 +146,8 @@ def run_verify(args: argparse.Namespace) -> int:
                           progress=not (args.quiet or args.json))
         root = m.root
     else:
-        result = verify_checkfile(path, args.dir, workers=_workers(args.workers))
+        result = verify_checkfile(path, args.dir, workers=_workers(args.workers),
+                                  allow_empty=args.allow_empty)
         root = None
     ok = result.ok and signature_ok is not False
     if args.json:

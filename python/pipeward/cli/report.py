@@ -20,8 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "from any mix of: a demo's results.json, an audit log (its chain status, "
                     "records, drift checks and model card), drift results (pipeward drift "
                     "--json), screen results (pipeward screen --json) and a manifest. Exit 0 "
-                    "when written, 1 when written but the audit log fails verification, 2 on "
-                    "an input error.",
+                    "when written, 1 when written but the audit log fails verification or "
+                    "the manifest's signature does not verify with --pubkey, 2 on an input "
+                    "error.",
         epilog="example: pipeward report --audit audit.db --drift today.json --screen screen.json "
                "-o report.html",
     )
@@ -90,9 +91,11 @@ def run(args: argparse.Namespace) -> int:
     if drift:
         data["drift"] = drift
     out = write_report(data, args.output)
+    # A signature checked with --pubkey that does not verify fails the report as the log does.
+    signature_ok = data["integrity"]["signature"] == "valid" if args.manifest and pubkey else None
     summary = {"report": str(out), "sections": [k for k in ("integrity", "screen", "privacy", "drift",
                                                             "guard", "audit", "model_card") if data.get(k)],
-               "audit_ok": audit_ok}
+               "audit_ok": audit_ok, "signature_ok": signature_ok}
     if args.json:
         json.dump(summary, sys.stdout, indent=2)
         print()
@@ -100,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {out} ({', '.join(summary['sections']) or 'no sections'})")
         if audit_ok is False:
             print(f"audit log {args.audit} FAILED verification: see the report's governance section")
-    return EXIT_CHECK_FAILED if audit_ok is False else EXIT_OK
+        if signature_ok is False:
+            print(f"manifest {args.manifest}: signature INVALID with {args.pubkey}")
+    return EXIT_CHECK_FAILED if False in (audit_ok, signature_ok) else EXIT_OK
 
 
 def _add_audit(data: dict[str, Any], drift: list[dict[str, Any]], path: str, pubkey: bytes | None) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._npfile import load_npy, load_npz
 from . import EXIT_CHECK_FAILED, EXIT_OK, CLIError
 
 
@@ -78,8 +79,7 @@ def _load(path: Path, labels: str | None) -> tuple[Any, np.ndarray, np.ndarray |
                            f"(columns: {', '.join(map(str, df.columns[:10]))})")
         return df, df.drop(columns=[labels]), df[labels].to_numpy()
     if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        arrays = load_npz(path)
         if "X" in arrays:
             X = arrays["X"]
         elif len([k for k in arrays if k != labels]) == 1:
@@ -90,7 +90,7 @@ def _load(path: Path, labels: str | None) -> tuple[Any, np.ndarray, np.ndarray |
             return X, X, arrays[labels]
         return _split_column(X, labels)
     if suffix == ".npy":
-        return _split_column(np.load(path, allow_pickle=False), labels)
+        return _split_column(load_npy(path), labels)
     raise CLIError(f"{path}: unsupported format {suffix!r} (use .npy, .npz, .csv or .parquet)")
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 import pipeward as pw
 
+from .._files import write_new_file
 from ..datasets import load_breast_cancer
 from ..report import write_report
 from ..report.inputs import audit_section, drift_section
@@ -162,6 +163,8 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
     data_dir, key_dir = out / "data", out / "keys"
     data_dir.mkdir(parents=True, exist_ok=True)
     key_dir.mkdir(parents=True, exist_ok=True)
+    key_dir.chmod(0o700)
+    private_key_path = key_dir / "demo_ed25519.pem"
     audit_path = out / "audit.db"
     for stale in (audit_path, out / "audit.db-wal", out / "audit.db-shm"):
         stale.unlink(missing_ok=True)  # a fresh log per run: the demo's story starts at zero
@@ -174,8 +177,9 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
     log = pw.AuditLog(audit_path, actor="pipeward-demo")
     try:
         private_pem, public_pem = pw.generate_keypair()
-        (key_dir / "demo_ed25519.pem").write_bytes(private_pem)
-        (key_dir / "demo_ed25519.pub.pem").write_bytes(public_pem)
+        # A throwaway key for this run: owner-only, and said so (see docs/security.md).
+        write_new_file(private_key_path, private_pem, 0o600, overwrite=True)
+        write_new_file(key_dir / "demo_ed25519.pub.pem", public_pem, 0o644, overwrite=True)
         pw.audit.record_model(
             log, name=MODEL, version=pw.__version__, model_type="logistic regression (NumPy), DP-SGD",
             description="malignant/benign classifier of fine-needle aspirate nucleus features",
@@ -248,8 +252,9 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
                        "removed": list(tampered.removed), "tampered": ["train.csv"]},
         }
         steps.say("integrity", f"{len(manifest)} files, Merkle root {manifest.root[:12]}..., Ed25519 "
-                  f"signature {'valid' if signature_ok else 'INVALID'}; a label changed in train.csv "
-                  f"-> verification names: {', '.join(found) or 'nothing'}; restored and verified")
+                  f"signature {'valid' if signature_ok else 'INVALID'} (DEMO key {private_key_path}, mode "
+                  f"0600: for this demo only); a label changed in train.csv -> verification "
+                  f"names: {', '.join(found) or 'nothing'}; restored and verified")
 
         # Everything downstream reads the verified files, not the arrays in memory.
         X_train, y_train = _read_csv(data_dir / "train.csv")
@@ -433,6 +438,7 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
     result.paths.update(out=str(out), report=str(report_path), audit=str(audit_path),
                         manifest=str(out / "manifest.json"), model_card=str(out / "model_card.md"),
                         data=str(data_dir), public_key=str(key_dir / "demo_ed25519.pub.pem"),
+                        private_key=str(private_key_path),
                         results=str(out / "results.json"))
     elapsed = time.perf_counter() - steps.start
     result.numbers["seconds"] = elapsed

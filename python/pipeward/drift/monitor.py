@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import _core
 from .._backend import array_module, is_gpu_array
+from .._npfile import load_npz
 from .._validate import describe, workers_arg
 from ._inputs import array_backend, sorted_rows
 from .corrections import CORRECTIONS, adjust_pvalues
@@ -48,26 +49,16 @@ class DriftMonitor:
                  tests: tuple[str, ...] = TESTS, alpha: float = 0.05, correction: str = "holm",
                  psi_threshold: float = 0.2, bins: Any = 10, binning: str = "quantile",
                  eps: float = DEFAULT_EPS, method: str = "auto", workers: int | None = None):
-        tests = tuple(tests)
-        if not tests or any(t not in TESTS for t in tests):
-            raise ValueError(f"tests must be a non-empty subset of {TESTS}, got {tests!r}")
-        if correction not in CORRECTIONS:
-            raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
-        if not 0 < alpha < 1:
-            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-        if not psi_threshold > 0:
-            raise ValueError(f"psi_threshold must be positive, got {psi_threshold!r}")
         if binning == "evidently":
             raise ValueError("binning='evidently' depends on the current data; a monitor fixes "
                              "its edges on the reference: use 'quantile', 'uniform' or edges")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-        self.tests, self.alpha, self.correction = tests, float(alpha), correction
-        self.psi_threshold, self.eps, self.method = float(psi_threshold), float(eps), method
+        self._set_decision(tests=tests, alpha=alpha, correction=correction,
+                           psi_threshold=psi_threshold, eps=eps, method=method)
         self.workers = workers_arg(workers)
         self._bucket_cache: dict[int, tuple] = {}  # see _reference_buckets
         names, kinds, numeric, categorical = _split_columns(reference, feature_names, "reference")
         self.feature_names, self.kind = names, kinds
+        self._check_coverage()
         self.n_reference = _n_rows(numeric, categorical)
         if self.n_reference < 1:
             raise ValueError("reference: expected at least one row")
@@ -92,6 +83,35 @@ class DriftMonitor:
             cats, counts = np.unique(values[~missing], return_counts=True)
             self._categories.append(cats)
             self._cat_counts.append(np.append(counts, missing.sum()).astype(np.int64))
+
+    def _set_decision(self, *, tests: Any, alpha: Any, correction: Any, psi_threshold: Any,
+                      eps: Any, method: Any) -> None:
+        """Check and set what turns statistics into a verdict: the one place these are checked,
+        whether they come from the caller, a saved profile or both (a value that is not
+        checked could make the gate say "no drift" whatever the data)."""
+        tests = (tests,) if isinstance(tests, str) else tuple(tests)
+        if not tests or any(t not in TESTS for t in tests) or len(set(tests)) != len(tests):
+            raise ValueError(f"tests must be a non-empty subset of {TESTS}, got {tests!r}")
+        if correction not in CORRECTIONS:
+            raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
+        if not (_is_real(alpha) and 0 < alpha < 1):
+            raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+        if not (_is_real(psi_threshold) and 0 < psi_threshold < np.inf):
+            raise ValueError(f"psi_threshold must be a positive finite number, got {psi_threshold!r}")
+        if not (_is_real(eps) and 0 < eps < 1):
+            raise ValueError(f"eps must be a number in (0, 1), got {eps!r}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        self.tests, self.alpha, self.correction = tests, float(alpha), correction
+        self.psi_threshold, self.eps, self.method = float(psi_threshold), float(eps), method
+
+    def _check_coverage(self) -> None:
+        """Every feature must be tested by one of ``tests``: KS does not apply to categorical
+        features, and an untested feature would always read "no drift"."""
+        if "psi" not in self.tests and "categorical" in self.kind:
+            cats = [n for n, k in zip(self.feature_names, self.kind) if k == "categorical"]
+            raise ValueError(f"tests={self.tests!r} cannot test the categorical features {cats} "
+                             "(KS needs numbers): add 'psi'")
 
     def _fit_gpu(self, numeric: Any, bins: Any, binning: str) -> None:
         """The reference profile on the device: sorted rows, edges and bin counts stay there;
@@ -186,6 +206,11 @@ class DriftMonitor:
             nan_ref[i], nan_cur[i] = ref_counts[-1], cur_counts[-1]
             if "psi" in self.tests:
                 psi[i] = psi_from_counts(ref_counts, cur_counts, self.eps)
+        if "psi" not in self.tests and np.isnan(ks_p).any():
+            # KS alone and a feature with no value in the window: nothing was tested there.
+            empty = [names[i] for i in np.flatnonzero(np.isnan(ks_p))]
+            raise ValueError(f"current: no non-NaN value in feature(s) {empty}, so KS cannot "
+                             "test them (add 'psi' to tests to count missing values as drift)")
         adjusted = adjust_pvalues(ks_p, self.correction)
         drifted = np.zeros(F, dtype=bool)
         with np.errstate(invalid="ignore"):
@@ -268,29 +293,108 @@ class DriftMonitor:
             np.savez_compressed(fh, **arrays)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, workers: int | None = None) -> DriftMonitor:
-        """Read a profile written by :meth:`save` (``allow_pickle=False``)."""
-        with np.load(path, allow_pickle=False) as z:
-            settings = json.loads(str(z["settings"]))
-            if settings.get("format") != _FORMAT:
-                raise ValueError(f"{path}: not a pipeward drift profile ({settings.get('format')!r})")
-            self = cls.__new__(cls)
-            self.tests = tuple(settings["tests"])
-            self.alpha, self.correction = settings["alpha"], settings["correction"]
-            self.psi_threshold, self.eps = settings["psi_threshold"], settings["eps"]
-            self.method, self.n_reference = settings["method"], settings["n_reference"]
-            self.workers = workers_arg(workers)
-            self._bucket_cache = {}
-            self.feature_names = [str(s) for s in z["feature_names"]]
-            self.kind = [str(s) for s in z["kind"]]
-            self._sorted = np.ascontiguousarray(z["sorted"])
-            self._sorted_counts = np.ascontiguousarray(z["sorted_counts"])
-            self._edges = np.ascontiguousarray(z["edges"])
-            self._ref_counts = z["ref_counts"]
-            n_cat = self.kind.count("categorical")
-            self._categories = [z[f"categories_{j}"] for j in range(n_cat)]
-            self._cat_counts = [z[f"category_counts_{j}"] for j in range(n_cat)]
+    def load(cls, path: str | os.PathLike, *, workers: int | None = None,
+             tests: tuple[str, ...] | None = None, alpha: float | None = None,
+             correction: str | None = None, psi_threshold: float | None = None) -> DriftMonitor:
+        """Read a profile written by :meth:`save` (``allow_pickle=False``). ``tests``,
+        ``alpha``, ``correction`` and ``psi_threshold`` replace the saved ones when given; every
+        setting is checked as the constructor checks it, and the arrays are checked against one
+        another (a malformed or hand-edited profile is a ``ValueError``, never a wrong verdict)."""
+        arrays = load_npz(path)
+        self = cls.__new__(cls)
+        try:
+            self._restore(arrays)
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
+            what = f"missing array {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(f"{os.fspath(path)}: not a valid pipeward drift profile: {what}") from None
+        saved = {"tests": self.tests, "alpha": self.alpha, "correction": self.correction,
+                 "psi_threshold": self.psi_threshold}
+        given = {"tests": tests, "alpha": alpha, "correction": correction,
+                 "psi_threshold": psi_threshold}
+        self._set_decision(**{k: saved[k] if v is None else v for k, v in given.items()},
+                           eps=self.eps, method=self.method)
+        self._check_coverage()
+        self.workers = workers_arg(workers)
         return self
+
+    def _restore(self, z: dict[str, np.ndarray]) -> None:
+        """Set the fitted state from a saved profile's arrays, checking that they fit together."""
+        settings = json.loads(str(z["settings"][()]))
+        if not isinstance(settings, dict) or settings.get("format") != _FORMAT:
+            raise ValueError(f"format is {settings.get('format') if isinstance(settings, dict) else settings!r:.60}, "
+                             f"expected {_FORMAT!r}")
+        self._set_decision(tests=settings["tests"], alpha=settings["alpha"],
+                           correction=settings["correction"],
+                           psi_threshold=settings["psi_threshold"], eps=settings["eps"],
+                           method=settings["method"])
+        self.n_reference = settings["n_reference"]
+        if not (isinstance(self.n_reference, int) and self.n_reference >= 1):
+            raise ValueError(f"n_reference must be a positive integer, got {self.n_reference!r}")
+        self._bucket_cache = {}
+        self.feature_names = [str(s) for s in _saved(z, "feature_names", "U", 1)]
+        self.kind = [str(s) for s in _saved(z, "kind", "U", 1)]
+        if len(self.kind) != len(self.feature_names) or not self.kind or \
+                set(self.kind) - {"numeric", "categorical"}:
+            raise ValueError("'kind' must give 'numeric' or 'categorical' for each feature name")
+        n_num, n_cat = self.kind.count("numeric"), self.kind.count("categorical")
+        sorted_ref = np.ascontiguousarray(_saved(z, "sorted", "f", 2))
+        counts = np.ascontiguousarray(_saved(z, "sorted_counts", "i", 1)).astype(np.int64)
+        edges = np.ascontiguousarray(_saved(z, "edges", "f", 2)).astype(np.float64, copy=False)
+        ref_counts = np.ascontiguousarray(_saved(z, "ref_counts", "i", 2)).astype(np.int64)
+        if n_num:
+            _check_sorted_reference(sorted_ref, counts, n_num)
+            if sorted_ref.shape[1] != self.n_reference:
+                raise ValueError(f"'sorted' has {sorted_ref.shape[1]} rows per feature, "
+                                 f"n_reference is {self.n_reference}")
+            if edges.shape[0] != n_num or np.isnan(edges).any() or np.any(np.diff(edges, axis=1) < 0):
+                raise ValueError("'edges' must hold one non-decreasing row without NaN per "
+                                 "numeric feature")
+            if ref_counts.shape != (n_num, edges.shape[1] + 2) or np.any(ref_counts < 0) or \
+                    np.any(ref_counts.sum(axis=1) != sorted_ref.shape[1]):
+                raise ValueError("'ref_counts' must hold one row of bin counts per numeric "
+                                 "feature, each summing to the reference's rows")
+        self._sorted, self._sorted_counts = sorted_ref, counts
+        self._edges, self._ref_counts = edges, ref_counts
+        self._categories, self._cat_counts = [], []
+        for j in range(n_cat):
+            cats = _saved(z, f"categories_{j}", "U", 1)
+            cat_counts = _saved(z, f"category_counts_{j}", "i", 1).astype(np.int64)
+            if cat_counts.shape != (cats.size + 1,) or np.any(cat_counts < 0) or \
+                    cat_counts.sum() != self.n_reference or np.any(cats[1:] <= cats[:-1]):
+                raise ValueError(f"categorical feature {j}: expected sorted distinct categories "
+                                 "and one count each plus a missing-value count")
+            self._categories.append(cats)
+            self._cat_counts.append(cat_counts)
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def _saved(z: dict[str, np.ndarray], name: str, kinds: str, ndim: int) -> np.ndarray:
+    a = z[name]
+    if a.dtype.kind not in kinds or a.ndim != ndim:
+        raise ValueError(f"{name!r} is a {describe(a)}")
+    return a
+
+
+def _check_sorted_reference(sorted_ref: np.ndarray, counts: np.ndarray, n_num: int) -> None:
+    """Each row: ``counts[i]`` ascending non-NaN values, then NaN (what the KS kernels rely on)."""
+    if sorted_ref.dtype not in (np.float32, np.float64) or sorted_ref.shape[0] != n_num or \
+            counts.shape != (n_num,) or sorted_ref.shape[1] < 1:
+        raise ValueError(f"'sorted' must be float32/float64 with one row per numeric feature "
+                         f"and 'sorted_counts' one count per row, got {describe(sorted_ref)} "
+                         f"and {describe(counts)}")
+    n = sorted_ref.shape[1]
+    if np.any(counts < 1) or np.any(counts > n):
+        raise ValueError(f"'sorted_counts' must be in [1, {n}]")
+    nan = np.isnan(sorted_ref)
+    if not np.array_equal(nan, np.arange(n)[None, :] >= counts[:, None]):
+        raise ValueError("'sorted' rows must hold their 'sorted_counts' values, then only NaN")
+    with np.errstate(invalid="ignore"):
+        ascending = np.diff(sorted_ref, axis=1) >= 0
+    if not np.all(ascending | nan[:, 1:]):
+        raise ValueError("'sorted' rows must be in ascending order")
 
 
 # -- input splitting ------------------------------------------------------------------------

@@ -60,8 +60,17 @@ def reference_edges(ref: np.ndarray, bins: Any, binning: str, current: np.ndarra
         if binning == "quantile":
             out[f] = np.quantile(finite.astype(np.float64), np.arange(1, bins) / bins)
         else:
-            out[f] = np.linspace(float(finite.min()), float(finite.max()), int(bins) + 1)[1:-1]
+            out[f] = uniform_interior(float(finite.min()), float(finite.max()), int(bins))
     return out
+
+
+def uniform_interior(lo: float, hi: float, bins: int) -> np.ndarray:
+    """``np.linspace(lo, hi, bins + 1)[1:-1]``, also when ``hi - lo`` overflows a double (a
+    range wider than DBL_MAX made every edge +inf and so every PSI 0): then the edges are
+    computed on ``lo / 2, hi / 2`` and doubled, which is exact for a power of two."""
+    if hi / 2 - lo / 2 <= np.finfo(np.float64).max / 2:  # hi - lo is finite
+        return np.linspace(lo, hi, bins + 1)[1:-1]
+    return 2.0 * np.linspace(lo / 2.0, hi / 2.0, bins + 1)[1:-1]
 
 
 def _sturges_interior(values: np.ndarray) -> np.ndarray:

@@ -8,18 +8,21 @@ tick as it was hashed could change again without its timestamps moving (git's "r
 problem), so such files are hashed again next time.
 
 The cache is a JSON file replaced atomically; it holds what the last build saw, so use one cache
-per tree. A cache that cannot be read is ignored with a warning (it only costs time). The cache
-is trusted like the tree itself: whoever can write it can make a build record wrong digests.
+per tree. A pipeward cache that cannot be used is ignored with a warning (it only costs time),
+but a file that is not a pipeward cache at all is never written over (a mistyped ``--cache``
+must not destroy a key or a dataset): that is a :class:`~pipeward.manifest.ManifestError`. The
+cache is trusted like the tree itself: whoever can write it can make a build record wrong digests.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
+from .._files import write_new_file
+from .entries import ManifestError
 from .walk import ManifestWarning
 
 __all__ = ["RACY_WINDOW_NS", "HashCache"]
@@ -47,16 +50,23 @@ class HashCache:
 
     def _read(self) -> dict[Key, str]:
         try:
-            data = json.loads(self.path.read_bytes())
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
-            warnings.warn(f"ignoring the hash cache {str(self.path)!r}: {exc}", ManifestWarning,
-                          stacklevel=3)
-            return {}
+        except OSError as exc:
+            raise ManifestError(f"cannot read the hash cache {str(self.path)!r}: {exc}") from None
+        if not raw:
+            return {}  # an empty file (mktemp) holds nothing to lose
         try:
-            if data.get("format") != _FORMAT or data.get("version") != _VERSION:
-                raise ValueError("not a version 1 pipeward hash cache")
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            data = None
+        if not isinstance(data, dict) or data.get("format") != _FORMAT:
+            raise ManifestError(f"{str(self.path)!r} exists and is not a pipeward hash cache; "
+                                "refusing to write over it (give a new file or a cache path)")
+        try:
+            if data.get("version") != _VERSION:
+                raise ValueError(f"version {data.get('version')!r}, expected {_VERSION}")
             old = {tuple(map(int, row[:5])): str(row[5]) for row in data["entries"]}  # type: ignore[misc]
             self._loaded = True
             return old
@@ -85,11 +95,4 @@ class HashCache:
         payload = json.dumps({"format": _FORMAT, "version": _VERSION, "entries": rows},
                              separators=(",", ":")).encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-            os.replace(tmp, self.path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write_new_file(self.path, payload, 0o600, overwrite=True)

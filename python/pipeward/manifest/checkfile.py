@@ -99,16 +99,22 @@ def parse_checkfile(data: bytes) -> list[tuple[bytes, str]]:
 
 
 def verify_checkfile(checkfile: bytes | str | os.PathLike[str], root: str | os.PathLike[str] | bytes,
-                     *, workers: int | None = None) -> Verification:
+                     *, workers: int | None = None, allow_empty: bool = False) -> Verification:
     """Check every file a ``sha256sum`` check file lists, under ``root`` (links are followed,
     as ``sha256sum -c`` does). A check file lists what it lists, so nothing is ever ``added``.
-    ``checkfile`` is its bytes or a path to it."""
+    ``checkfile`` is its bytes or a path to it.
+
+    A check file that lists nothing proves nothing, so it is a ``ManifestError`` unless
+    ``allow_empty`` says an empty list is what was meant."""
     if isinstance(checkfile, (bytes, bytearray)):
         data = bytes(checkfile)
     else:
         with open(checkfile, "rb") as fh:
             data = fh.read()
     listed = parse_checkfile(data)
+    if not listed and not allow_empty:
+        raise ManifestError("the check file lists no files, so it cannot show that anything is "
+                            "intact (an empty list on purpose: allow_empty=True)")
     root_b = os.fsencode(root)
     if not os.path.isdir(root_b):
         raise NotADirectoryError(20, "not a directory", os.fsdecode(root_b))

@@ -365,6 +365,8 @@ def _parse_json(raw: bytes) -> Any:
     except json.JSONDecodeError as exc:
         hint = " (truncated?)" if exc.pos >= len(raw.rstrip()) else ""
         raise ManifestError(f"not valid JSON{hint}: {exc}") from None
+    except RecursionError:
+        raise ManifestError("JSON nested too deeply to be a manifest") from None
 
 
 def _check_signature_block(sig: Any) -> dict[str, str]:

@@ -270,7 +270,7 @@ class MahalanobisDetector:
         X, names = as_matrix(X, check_finite=False, allow_gpu=True)
         self._check_features(X, names)
         self._check_same_device(X)
-        return require_finite_rows(self._distances(X), "X")
+        return require_finite_rows(self._distances(X), "X", X)
 
     def class_distances(self, X: Any) -> np.ndarray:
         """(n, n_classes) squared distances to each class location (class-conditional mode)."""
@@ -280,7 +280,7 @@ class MahalanobisDetector:
         X, names = as_matrix(X, check_finite=False)
         self._check_features(X, names)
         D = self._class_distances(X)
-        require_finite_rows(D.sum(axis=1), "X")
+        require_finite_rows(D.sum(axis=1), "X", X)
         return D
 
     def score_samples(self, X: Any) -> np.ndarray:

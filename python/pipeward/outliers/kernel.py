@@ -84,7 +84,8 @@ def mahalanobis(X: Any, location: Any, precision: Any, *, backend: str = "auto",
         raise ValueError(f"precision: expected shape ({d}, {d}) for X with {d} features, "
                          f"got a {describe(precision)}")
     if backend == "reference":
-        d2 = reference.squared_distances(X, location, precision).astype(X.dtype, copy=False)
+        with np.errstate(over="ignore"):  # a float32 overflow is reported below
+            d2 = reference.squared_distances(X, location, precision).astype(X.dtype, copy=False)
     elif backend == "cuda":  # CuPy arrays in, CuPy arrays out: cuda/mahalanobis.cu + cuBLAS
         from .._gpu import mahalanobis as gpu  # noqa: PLC0415 - GPU path only
 
@@ -92,16 +93,23 @@ def mahalanobis(X: Any, location: Any, precision: Any, *, backend: str = "auto",
     else:
         factor, lower = precision_factor(precision)
         d2 = squared_distances_factored(X, location, factor, lower, workers=workers_arg(workers))
-    return require_finite_rows(d2, "X")
+    return require_finite_rows(d2, "X", X)
 
 
-def require_finite_rows(d2: np.ndarray, name: str) -> np.ndarray:
-    """d2 unchanged, or a ValueError naming the rows of the input that held NaN/infinity."""
-    if not np.isfinite(d2).all():
-        bad = np.flatnonzero(~np.isfinite(d2))
-        raise ValueError(f"{name}: contains NaN or infinity in {bad.size} row(s) "
-                         f"(first: row {int(bad[0])})")
-    return d2
+def require_finite_rows(d2: Any, name: str, X: Any) -> Any:
+    """d2 unchanged, or a ValueError naming the rows of ``X`` that held NaN/infinity, or, when
+    those rows are finite, saying that their distances overflow ``d2``'s dtype."""
+    xp = array_module(d2)
+    if bool(xp.isfinite(d2).all()):
+        return d2
+    bad = xp.flatnonzero(~xp.isfinite(d2))
+    nonfinite = bad[~xp.isfinite(X[bad]).all(axis=1)]
+    if nonfinite.size:
+        raise ValueError(f"{name}: contains NaN or infinity in {int(nonfinite.size)} row(s) "
+                         f"(first: row {int(nonfinite[0])})")
+    raise ValueError(f"overflow: the squared distance of {int(bad.size)} finite row(s) of {name} "
+                     f"(first: row {int(bad[0])}) exceeds the largest {np.dtype(d2.dtype).name} "
+                     f"({float(np.finfo(d2.dtype).max):.3g}); rescale the data")
 
 
 @dataclass(frozen=True)

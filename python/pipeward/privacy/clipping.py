@@ -33,6 +33,7 @@ from .._backend import cupy, resolve_backend
 from .._validate import describe
 from ..reference import privacy as reference
 from . import _checks
+from ._norms import rescue_overflowed_norms
 
 Convention = Literal["opacus", "tf_privacy", "optax"]
 _CONVENTIONS = ("opacus", "tf_privacy", "optax")
@@ -165,15 +166,22 @@ def clip_and_noise(
     for k, g in enumerate(flat):
         if where == "reference":
             summed = _reference_sum(g, factors[k], noise_std, noise, offset) / denom
-            summed = summed.astype(np.float64 if g.dtype == np.float64 else np.float32)
+            with np.errstate(over="ignore"):  # an overflow of float32 is reported below
+                summed = summed.astype(np.float64 if g.dtype == np.float64 else np.float32)
             ok = bool(np.isfinite(summed).all())
         else:
             summed, ok = _core.privacy_clip_sum_noise(
                 g, factors[k], noise_std=noise_std, out_scale=1.0 / denom, offset=offset,
                 workers=workers, **noise)
         if not ok:
-            raise ValueError(f"per_sample_grads{'' if single else f'[{k}]'} contains NaN or "
-                             "infinity (found in the clipped sum; nothing was aggregated)")
+            name = f"per_sample_grads{'' if single else f'[{k}]'}"
+            if not np.isfinite(g).all():
+                raise ValueError(f"{name} contains NaN or infinity (found in the clipped sum; "
+                                 "nothing was aggregated)")
+            raise ValueError(f"overflow: the noisy sum of {name} does not fit in {summed.dtype} "
+                             f"(noise std sigma*C = {noise_std:.3g}, divided by {denom:g}; "
+                             f"largest {summed.dtype}: {np.finfo(summed.dtype).max:.3g}); "
+                             "nothing was aggregated")
         out.append(summed.reshape(grads[k].shape[1:]))
         offset += g.shape[1]
 
@@ -229,15 +237,14 @@ def _norms(flat: list[np.ndarray], given: Any, per_layer: bool, where: str,
             raise ValueError(f"per_sample_norms must be finite and >= 0; sample(s) "
                              f"{np.flatnonzero(_by_sample(bad))[:10].tolist()} are not")
         return norms
-    if where == "reference":
-        sq = reference.per_sample_norms(flat) ** 2
-    else:
-        sq = np.stack([_core.privacy_sq_norms(g, workers=workers) for g in flat], axis=1)
-    norms = np.sqrt(sq) if per_layer else np.sqrt(sq.sum(axis=1))
-    bad = _by_sample(~np.isfinite(norms))
-    if bad.any():
-        raise ValueError(f"per_sample_grads contains NaN or infinity in sample(s) "
-                         f"{np.flatnonzero(bad)[:10].tolist()}; nothing was aggregated")
+    with np.errstate(over="ignore"):  # squares beyond DBL_MAX are redone below
+        if where == "reference":
+            sq = reference.per_sample_norms(flat) ** 2
+        else:
+            sq = np.stack([_core.privacy_sq_norms(g, workers=workers) for g in flat], axis=1)
+        norms = np.sqrt(sq) if per_layer else np.sqrt(sq.sum(axis=1))
+    if not np.isfinite(norms).all():
+        norms = rescue_overflowed_norms(flat, norms, per_layer)
     return norms
 
 
@@ -255,9 +262,11 @@ def _clip_factor(norms: np.ndarray, limit: float, convention: str) -> np.ndarray
 def _reference_sum(g: np.ndarray, factor: np.ndarray, noise_std: float, noise: dict,
                    offset: int) -> np.ndarray:
     summed = factor @ g.astype(np.float64) if g.shape[0] else np.zeros(g.shape[1])
+    # The float32 normals are scaled in float64, as the kernels do (sigma * C may exceed FLT_MAX).
     if "seed" in noise:
-        summed = summed + noise_std * reference.philox_normals(noise["seed"], g.shape[1], offset=offset)
+        z = reference.philox_normals(noise["seed"], g.shape[1], offset=offset)
     elif "key" in noise:
-        summed = summed + noise_std * reference.chacha_normals(noise["key"], noise["nonce"],
-                                                               g.shape[1], offset=offset)
-    return summed
+        z = reference.chacha_normals(noise["key"], noise["nonce"], g.shape[1], offset=offset)
+    else:
+        return summed
+    return summed + noise_std * z.astype(np.float64)
