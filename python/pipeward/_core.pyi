@@ -87,3 +87,9 @@ def mahalanobis_comoment(
     X: npt.NDArray[np.floating], rows: npt.NDArray[np.int64] | None = None,
     workers: int | None = None,
 ) -> tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+
+# --- nearest ---
+def nearest_sq_distances(
+    X: npt.NDArray[np.floating], Y: npt.NDArray[np.floating], d2: npt.NDArray[np.floating],
+    index: npt.NDArray[np.int64], workers: int | None = None,
+) -> None: ...
