@@ -82,3 +82,11 @@ __all__ = [
     "ModelCard",
     "audit",
 ]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - subpackages of optional extras load on first use
+    if name == "serve":  # needs pipeward[serve]
+        import importlib  # noqa: PLC0415
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
