@@ -502,39 +502,45 @@ def test_key_store_keeps_only_salted_hashes(tmp_path):
     assert store.authenticate(a.replace("pw_", "pw_0")) is None
 
 
-def test_keys_cli_prints_the_key_once(tmp_path):
+def cli(capsys, *args):
+    from pipeward.cli import main
+
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_keys_cli_prints_the_key_once(tmp_path, capsys):
     store = str(tmp_path / "keys.json")
-    out = subprocess.run(pipeward_cmd("keys", "add", "--store", store, "--name", "ci", "--role", "user"),
-                         capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.startswith("pw_")
-    listed = subprocess.run(pipeward_cmd("keys", "list", "--store", store), capture_output=True, text=True)
-    assert "ci" in listed.stdout and out.stdout.strip() not in listed.stdout
-    rev = subprocess.run(pipeward_cmd("keys", "revoke", "--store", store, "ci"), capture_output=True, text=True)
-    assert rev.returncode == 0 and KeyStore(store).authenticate(out.stdout.strip()) is None
-    again = subprocess.run(pipeward_cmd("keys", "revoke", "--store", store, "ci"), capture_output=True, text=True)
-    assert again.returncode == 2 and again.stderr.count("\n") == 1
+    code, key, _ = cli(capsys, "keys", "add", "--store", store, "--name", "ci", "--role", "user")
+    assert code == 0 and key.startswith("pw_")
+    code, listed, _ = cli(capsys, "keys", "list", "--store", store)
+    assert "ci" in listed and key.strip() not in listed
+    assert cli(capsys, "keys", "revoke", "--store", store, "ci")[0] == 0
+    assert KeyStore(store).authenticate(key.strip()) is None
+    code, _, err = cli(capsys, "keys", "revoke", "--store", store, "ci")
+    assert code == 2 and err.count("\n") == 1
 
 
-def test_package_cli_and_pickle_refusal(tmp_path, data, model):
+def test_package_cli_and_pickle_refusal(tmp_path, data, model, capsys):
     import skops.io as sio
 
     X, y, _ = data
     sio.dump(model, tmp_path / "model.skops")
     np.save(tmp_path / "train.npy", np.column_stack([X, y]))
     pw.save_keypair(tmp_path / "k.pem", tmp_path / "k.pem.pub")
-    out = subprocess.run(pipeward_cmd("package", str(tmp_path / "model.skops"), "--train",
-                                      str(tmp_path / "train.npy"), "--labels", "30", "--key",
-                                      str(tmp_path / "k.pem"), "-o", str(tmp_path / "dir")),
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    code, _, err = cli(capsys, "package", str(tmp_path / "model.skops"), "--train",
+                       str(tmp_path / "train.npy"), "--labels", "30", "--key",
+                       str(tmp_path / "k.pem"), "-o", str(tmp_path / "dir"))
+    assert code == 0, err
     bundle = load_model_dir(tmp_path / "dir", tmp_path / "k.pem.pub")
     assert bundle.model.kind == "skops" and bundle.schema.classes == (0, 1)
     np.testing.assert_array_equal(bundle.model.predict(X[:20]), model.predict(X[:20]))
     (tmp_path / "m.pkl").write_bytes(b"\x80\x04")
-    out = subprocess.run(pipeward_cmd("package", str(tmp_path / "m.pkl"), "--train",
-                                      str(tmp_path / "train.npy"), "--key", str(tmp_path / "k.pem"),
-                                      "-o", str(tmp_path / "dir2")), capture_output=True, text=True)
-    assert out.returncode == 2 and "pickle" in out.stderr
+    code, _, err = cli(capsys, "package", str(tmp_path / "m.pkl"), "--train",
+                       str(tmp_path / "train.npy"), "--key", str(tmp_path / "k.pem"),
+                       "-o", str(tmp_path / "dir2"))
+    assert code == 2 and "pickle" in err
 
 
 def test_policy_rejects_unknown_settings(tmp_path):

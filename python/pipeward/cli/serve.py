@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         import uvicorn  # noqa: PLC0415
-        from ..serve import ModelDirError, Policy, load_model_dir  # noqa: PLC0415
+        from ..serve import ModelDirError, Policy, verify_model_dir  # noqa: PLC0415
     except ImportError as exc:
         raise CLIError(f"serving needs the serve extra: pip install 'pipeward[serve]' ({exc})") from None
     if args.workers < 1:
@@ -70,9 +70,10 @@ def run(args: argparse.Namespace) -> int:
            "keys": os.path.abspath(args.keys), "policy": args.policy and os.path.abspath(args.policy),
            "audit": args.audit and os.path.abspath(args.audit), "rate_limit": args.rate_limit,
            "storage": args.storage}
-    # Check everything here, once, so a bad directory or policy fails before any worker starts.
+    # Check the signed directory and the policy here, once, so they fail before any worker
+    # starts (each worker loads the model itself).
     try:
-        load_model_dir(cfg["model_dir"], cfg["pubkey"])
+        verify_model_dir(cfg["model_dir"], cfg["pubkey"])
     except ModelDirError as exc:
         print(f"pipeward serve: refusing to start: {exc}", file=sys.stderr)
         return EXIT_CHECK_FAILED

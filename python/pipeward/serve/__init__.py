@@ -11,7 +11,7 @@ from __future__ import annotations
 from .app import Service, create_app
 from .extraction import ExtractionDetector
 from .keys import ApiKey, KeyStore
-from .model_dir import ModelBundle, ModelDirError, load_model_dir, package
+from .model_dir import ModelBundle, ModelDirError, load_model_dir, package, verify_model_dir
 from .model_file import ServedModel
 from .policy import Policy
 from .schema import Feature, ModelSchema
@@ -33,5 +33,6 @@ __all__ = [
     "create_app",
     "load_model_dir",
     "package",
+    "verify_model_dir",
     "verify_watermark",
 ]

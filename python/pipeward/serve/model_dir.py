@@ -27,7 +27,7 @@ from .guard import ServeGuard
 from .model_file import ServedModel, load_model_file, save_model_file
 from .schema import ModelSchema
 
-__all__ = ["ModelBundle", "ModelDirError", "load_model_dir", "package"]
+__all__ = ["ModelBundle", "ModelDirError", "load_model_dir", "package", "verify_model_dir"]
 
 FORMAT = "pipeward-model"
 METADATA = "pipeward-model.json"
@@ -101,9 +101,10 @@ def _numeric_matrix(X: Any, schema: ModelSchema) -> np.ndarray:
     return np.asarray(X, dtype=np.float64)[:, idx]
 
 
-def load_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike) -> ModelBundle:
-    """Verify the directory's manifest (signature by ``public_key``, every file's digest, no
-    extra file) and load it. Raises :class:`ModelDirError` naming the file that fails."""
+def verify_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike) -> tuple[str, dict[str, Any]]:
+    """Check the directory's manifest (signature by ``public_key``, every file's digest, no
+    extra file) and read its description; returns ``(manifest root, description)``. Raises
+    :class:`ModelDirError` naming the file that fails. Loads no model."""
     root = Path(path)
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
@@ -125,6 +126,17 @@ def load_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike) ->
         meta = json.loads(meta_path.read_text())
         if meta.get("format") != FORMAT:
             raise ValueError(f"format {meta.get('format')!r}")
+    except ValueError as exc:
+        raise ModelDirError(meta_path, f"not a pipeward model description ({exc})") from None
+    return manifest.root, meta
+
+
+def load_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike) -> ModelBundle:
+    """Verify the directory (:func:`verify_model_dir`) and load it."""
+    root = Path(path)
+    manifest_root, meta = verify_model_dir(root, public_key)
+    meta_path = root / METADATA
+    try:
         schema = ModelSchema.from_dict(meta["schema"])
         model = load_model_file(root, meta["model"])
     except (ValueError, KeyError, TypeError) as exc:
@@ -133,4 +145,4 @@ def load_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike) ->
         model.classes = schema.classes
     guard = ServeGuard.load(root / meta["guard"]) if meta.get("guard") else None
     drift = DriftMonitor.load(root / meta["drift"]) if meta.get("drift") else None
-    return ModelBundle(model, schema, guard, drift, manifest.root, meta)
+    return ModelBundle(model, schema, guard, drift, manifest_root, meta)
