@@ -10,7 +10,7 @@ extraction detection, drift windows and the shadow model run in a background thr
 
 from __future__ import annotations
 
-import asyncio
+import atexit
 import hashlib
 import json
 import logging
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -33,7 +33,7 @@ from .. import signing
 from ..audit import AuditLog
 from ..drift import DriftMonitor
 from .audit_writer import AuditWriter
-from .auth import JwtVerifier, Principal, security_dependency
+from .auth import JwtVerifier, Principal, limited, openapi_security, security_dependency
 from .extraction import ExtractionDetector, baseline_w
 from .guard import ServeGuard
 from .inputs import InputError, InputParser
@@ -99,23 +99,29 @@ class Service:
         self.noise_key = wm_key or secrets.token_bytes(32)
         n_numeric = int(bundle.schema.numeric_index.size)
         extraction = None
-        if n_numeric:
+        if n_numeric and policy.extraction.enabled:
             low, width = bundle.schema.numeric_scale()
             baseline = (bundle.metadata or {}).get("extraction_baseline_w", 0.8)
             threshold = policy.extraction.threshold or 0.75 * float(baseline)
             extraction = ExtractionDetector(n_numeric, min_queries=policy.extraction.min_queries,
                                             threshold=threshold, low=low, width=width)
-        self.monitor = BackgroundMonitor(self.metrics, extraction=extraction, drift=bundle.drift,
+        drift = bundle.drift if policy.drift.enabled else None
+        self.monitor = BackgroundMonitor(self.metrics, extraction=extraction, drift=drift,
                                          drift_window=policy.drift.window, shadow=shadow,
                                          alert=self._audit_alert, webhook=policy.alerts.webhook)
         self.probabilities_possible = (self.model.predict_proba is not None
                                        and not policy.output.label_only)
+        self.monitors_on = extraction is not None or drift is not None or shadow is not None
+        # Stop the background threads before the interpreter tears down (uvicorn's shutdown
+        # does it too): a daemon thread inside a native call at exit would abort the process.
+        atexit.register(self.close)
 
     def _audit_alert(self, kind: str, payload: dict[str, Any]) -> None:
         if self.audit is not None:
             self.audit.audit.append("serve.alert", {"kind": kind, **payload}, subject=kind)
 
     def close(self) -> None:
+        atexit.unregister(self.close)
         self.monitor.close()
         if self.audit is not None:
             self.audit.close()
@@ -150,7 +156,7 @@ def _bundle(source: Any, public_key: signing.KeyLike | None, X_train: Any,
     numeric = (X_train.iloc[:, schema.numeric_index].to_numpy(dtype=np.float64)
                if hasattr(X_train, "iloc") else np.asarray(X_train, dtype=np.float64))
     guard = ServeGuard.fit(numeric) if numeric.shape[0] > numeric.shape[1] + 1 else None
-    drift = DriftMonitor(numeric) if numeric.shape[1] else None
+    drift = DriftMonitor(numeric, workers=1) if numeric.shape[1] else None
     meta = {}
     if numeric.shape[1] and numeric.shape[0] >= 20:
         meta["extraction_baseline_w"] = baseline_w(numeric, *schema.numeric_scale())
@@ -187,9 +193,10 @@ def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = 
                   description="A signed model behind authentication, roles, rate limits, "
                               "input validation and an out-of-distribution guard.")
     app.state.service = service
-    authorize = security_dependency(store, policy, service.jwt)
+    authorize = security_dependency(store, policy, service.jwt, service.limiter)
     _install_errors(app)
     _install_routes(app, service, authorize)
+    openapi_security(app)
     app.add_middleware(RecordMiddleware, service=service)
     return app
 
@@ -214,39 +221,19 @@ def _install_errors(app: FastAPI) -> None:
         return JSONResponse({"detail": errors}, status_code=422)
 
 
-def _limited(request: Request, decision: Any) -> HTTPException:
-    request.state.decision = "limited"
-    return HTTPException(429, detail=decision.reason, headers={"Retry-After": str(decision.retry_after)})
-
-
 # --- routes -----------------------------------------------------------------------------------
 
 def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
     limiter, policy = svc.limiter, svc.policy
 
-    async def limit_address(request: Request) -> None:
-        client = request.client.host if request.client else "unknown"
-        decision = limiter.check_address(client)
-        if not decision.allowed:
-            raise _limited(request, decision)
-
-    async def limit_key(request: Request,
-                        principal: Principal = Security(authorize, scopes=["predict"])) -> Principal:
-        decision = limiter.check_key(principal.id)
-        if not decision.allowed:
-            raise _limited(request, decision)
-        if decision.delay:
-            request.state.delay_ms = round(decision.delay * 1000, 3)
-            await asyncio.sleep(decision.delay)
-        return principal
-
     body_schema = {"requestBody": {"required": True, "content": {"application/json": {
         "schema": PredictRequest.model_json_schema()}}}}
 
-    @app.post("/v1/predict", dependencies=[Depends(limit_address)], response_model=PredictResponse,
+    @app.post("/v1/predict", response_model=PredictResponse,
               openapi_extra=body_schema,
               responses={401: {}, 403: {}, 413: {}, 415: {}, 422: {}, 429: {}})
-    async def predict(request: Request, principal: Principal = Depends(limit_key)) -> Response:
+    async def predict(request: Request,
+                      principal: Principal = Security(authorize, scopes=["predict"])) -> Response:
         state = request.state
         content_type = request.headers.get("content-type", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
@@ -268,7 +255,7 @@ def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
         if limiter.budget is not None:
             decision = limiter.check_budget(principal.id, parsed.n_rows)
             if not decision.allowed:
-                raise _limited(request, decision)
+                raise limited(request, decision)
         flagged = np.zeros(parsed.n_rows, dtype=bool)
         if svc.guard is not None:
             _, pvalues = svc.guard.score(parsed.numeric)
@@ -301,7 +288,8 @@ def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
         if flagged.any():
             state.decision = "flagged"
             state.flagged_rows = int(flagged.sum())
-        svc.monitor.submit(principal.id, parsed.numeric, parsed.table, labels)
+        if svc.monitors_on:
+            svc.monitor.submit(principal.id, parsed.numeric, parsed.table, labels)
         svc.metrics.rows.inc(parsed.n_rows)
         out: dict[str, Any] = {"predictions": np.asarray(answered).tolist(),
                                "request_id": state.request_id}
@@ -315,14 +303,14 @@ def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/metrics", dependencies=[Depends(limit_address)])
+    @app.get("/metrics")
     async def metrics(_: Principal = Security(authorize, scopes=["metrics"])) -> Response:
         if svc.audit is not None:
             svc.metrics.audit_written.set(svc.audit.written)
             svc.metrics.audit_dropped.set(svc.audit.dropped)
         return Response(svc.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/v1/model", dependencies=[Depends(limit_address)])
+    @app.get("/v1/model")
     async def model_card(_: Principal = Security(authorize, scopes=[])) -> dict[str, Any]:
         meta = svc.bundle.metadata or {}
         return {"manifest_root": svc.bundle.manifest_root, "format": meta.get("model", {}).get("format"),
@@ -331,7 +319,7 @@ def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
                 "limits": {"per_key": policy.limits.per_key, "per_address": policy.limits.per_address,
                            "daily_budget": policy.limits.daily_budget}}
 
-    @app.get("/v1/admin/status", dependencies=[Depends(limit_address)])
+    @app.get("/v1/admin/status")
     async def status(_: Principal = Security(authorize, scopes=["admin"])) -> dict[str, Any]:
         extraction = svc.monitor.extraction
         return {"audit": {"written": svc.audit.written, "dropped": svc.audit.dropped}

@@ -1,8 +1,10 @@
 """Request records written to an ``AuditLog`` in batches, off the request path.
 
 Handlers put a dict on a bounded queue (never blocking: past the bound a record is counted as
-dropped, and the count is a metric); one background thread takes what is queued, up to
-``batch`` records or ``flush_ms`` of waiting, and appends them in one SQLite transaction. A
+dropped, and the count is a metric); one background thread wakes on the first record, lets
+``flush_ms`` pass (so a busy service writes one transaction per interval, not per request, and
+the thread does not contend with the handlers on every request), then appends everything
+queued, ``batch`` records per SQLite transaction. A
 record is committed once its transaction is; killing the process loses only records still in
 the queue, never a committed one, and the hash chain stays intact (the log is WAL-mode SQLite).
 """
@@ -33,6 +35,7 @@ class AuditWriter:
         self.dropped = 0
         self.written = 0
         self.failed = 0
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipeward-audit", daemon=True)
         self._thread.start()
 
@@ -46,24 +49,23 @@ class AuditWriter:
     def _run(self) -> None:
         done = False
         while not done:
-            try:
-                first = self._queue.get(timeout=self.flush_s)
-            except queue.Empty:
-                continue
-            entries = []
-            if first is None:
-                done = True
-            else:
-                entries.append(first)
-            while len(entries) < self.batch:
+            first = self._queue.get()
+            entries = [] if first is None else [first]
+            done = first is None
+            if not done:
+                self._stop.wait(self.flush_s)  # gather a flush interval's worth
+            while True:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
                     done = True
-                    break
+                    continue
                 entries.append(item)
+                if len(entries) >= self.batch:
+                    self._write(entries)
+                    entries = []
             if entries:
                 self._write(entries)
 
@@ -78,5 +80,6 @@ class AuditWriter:
     def close(self, timeout: float = 10.0) -> None:
         """Write everything queued, then stop the thread."""
         if self._thread.is_alive():
+            self._stop.set()
             self._queue.put(None)
             self._thread.join(timeout)

@@ -8,17 +8,19 @@ is declared per route with ``Security(..., scopes=[permission])``.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+from fastapi import HTTPException, Request
+from fastapi.security import SecurityScopes
 
 from .keys import KeyStore
 from .policy import JwtRules, Policy
+from .ratelimit import Decision, RateLimiter
 
-__all__ = ["JwtVerifier", "Principal", "security_dependency"]
+__all__ = ["JwtVerifier", "Principal", "limited", "openapi_security", "security_dependency"]
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,10 @@ class JwtVerifier:
         return Principal(f"jwt:{claims['sub']}", str(claims["sub"]), role)
 
 
-_bearer = HTTPBearer(auto_error=False, description="an API key or a JWT")
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
+def limited(request: Request, decision: Decision) -> HTTPException:
+    """A 429 with ``Retry-After``."""
+    request.state.decision = "limited"
+    return HTTPException(429, detail=decision.reason, headers={"Retry-After": str(decision.retry_after)})
 
 
 def _unauthorized(request: Request, why: str) -> HTTPException:
@@ -66,13 +70,25 @@ def _unauthorized(request: Request, why: str) -> HTTPException:
     return HTTPException(401, detail=why, headers={"WWW-Authenticate": "Bearer"})
 
 
-def security_dependency(keys: KeyStore, policy: Policy, jwt_verifier: JwtVerifier | None) -> Any:
-    """The dependency: authenticates, then checks the route's scopes against the role."""
+def _credential(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" else None
+    return request.headers.get("x-api-key")
 
-    async def authorize(security_scopes: SecurityScopes, request: Request,
-                        bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
-                        api_key: str | None = Depends(_api_key)) -> Principal:
-        token = bearer.credentials if bearer is not None else api_key
+
+def security_dependency(keys: KeyStore, policy: Policy, jwt_verifier: JwtVerifier | None,
+                        limiter: RateLimiter) -> Any:
+    """The dependency: the per-address limit (before any credential is looked at, so
+    guessing keys is throttled too), authentication, the route's scopes against the role, and
+    for the ``predict`` scope the per-key limit with its progressive delay."""
+
+    async def authorize(security_scopes: SecurityScopes, request: Request) -> Principal:
+        decision = limiter.check_address(request.client.host if request.client else "unknown")
+        if not decision.allowed:
+            raise limited(request, decision)
+        token = _credential(request)
         if not token:
             raise _unauthorized(request, "missing credentials: send 'Authorization: Bearer <key or "
                                          "JWT>' or 'X-API-Key: <key>'")
@@ -89,6 +105,33 @@ def security_dependency(keys: KeyStore, policy: Policy, jwt_verifier: JwtVerifie
             if not policy.allows(principal.role, scope):
                 request.state.decision = "forbidden"
                 raise HTTPException(403, detail=f"role {principal.role!r} lacks the {scope!r} permission")
+        if "predict" in security_scopes.scopes:
+            decision = limiter.check_key(principal.id)
+            if not decision.allowed:
+                raise limited(request, decision)
+            if decision.delay:
+                request.state.delay_ms = round(decision.delay * 1000, 3)
+                await asyncio.sleep(decision.delay)
         return principal
 
     return authorize
+
+
+def openapi_security(app: Any) -> None:
+    """Declare the two credential schemes in the app's OpenAPI document (``/docs``)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "an API key or a JWT"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+            for path, item in schema.get("paths", {}).items():
+                if path != "/healthz":
+                    for op in item.values():
+                        op["security"] = [{"bearer": []}, {"apiKey": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi

@@ -144,5 +144,6 @@ def load_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike) ->
     if not model.classes:
         model.classes = schema.classes
     guard = ServeGuard.load(root / meta["guard"]) if meta.get("guard") else None
-    drift = DriftMonitor.load(root / meta["drift"]) if meta.get("drift") else None
+    # One thread: the service's drift checks run beside the handlers, not instead of them.
+    drift = DriftMonitor.load(root / meta["drift"], workers=1) if meta.get("drift") else None
     return ModelBundle(model, schema, guard, drift, manifest_root, meta)

@@ -33,7 +33,7 @@ class BackgroundMonitor:
                  drift: DriftMonitor | None = None, drift_window: int = 500,
                  shadow: ServedModel | None = None,
                  alert: Callable[[str, dict[str, Any]], None] | None = None,
-                 webhook: str = "", queue_size: int = 10_000):
+                 webhook: str = "", queue_size: int = 10_000, interval_ms: float = 20.0):
         self.metrics, self.extraction, self.drift, self.shadow = metrics, extraction, drift, shadow
         self.drift_window = max(2, int(drift_window))
         self._alert_sink, self.webhook = alert, webhook
@@ -46,6 +46,8 @@ class BackgroundMonitor:
         self.dropped = 0
         self._alarmed: set[str] = set()
         self._queue: queue.Queue[tuple | None] = queue.Queue(maxsize=queue_size)
+        self.interval_s = interval_ms / 1000.0
+        self._stop = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
         self._thread = threading.Thread(target=self._run, name="pipeward-monitor", daemon=True)
@@ -65,14 +67,21 @@ class BackgroundMonitor:
     def _run(self) -> None:
         while True:
             item = self._queue.get()
-            if item is None:
+            while item is not None and not self._stop.is_set():
+                try:
+                    self._process(*item)
+                except Exception:  # a monitor fault must never stop the service
+                    log.exception("monitor: failed on a batch")
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = ()
+                    break
+            if item is None or self._stop.is_set():
                 break
-            try:
-                self._process(*item)
-            except Exception:  # a monitor fault must never stop the service
-                log.exception("monitor: failed on a batch")
-            if self._queue.empty():
-                self._idle.set()
+            self._idle.set()
+            # Wake at most every interval: the handlers' CPU matters more than a fresh verdict.
+            self._stop.wait(self.interval_s)
 
     def _process(self, key_id: str, numeric: np.ndarray, table: Any, labels: np.ndarray) -> None:
         if self.extraction is not None and numeric.shape[1]:
@@ -120,6 +129,8 @@ class BackgroundMonitor:
                 log.warning("alert webhook %s failed: %s", self.webhook, exc)
 
     def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread; work still queued is dropped (verdicts, not records)."""
         if self._thread.is_alive():
+            self._stop.set()
             self._queue.put(None)
             self._thread.join(timeout)

@@ -42,11 +42,13 @@ silently weakens a policy)::
     role_claim = "role"
 
     [extraction]
+    enabled = true
     min_queries = 50             # per key, before the PRADA test runs
     threshold = 0.0              # alarm when the Shapiro-Wilk W of min-distances falls below
                                  # (0: 0.75 x the W of the training data, set at packaging)
 
     [drift]
+    enabled = true
     window = 500                 # accepted rows per drift check
 
     [alerts]
@@ -130,12 +132,14 @@ class JwtRules:
 
 @dataclass(frozen=True)
 class ExtractionRules:
+    enabled: bool = True
     min_queries: int = 50
     threshold: float = 0.0
 
 
 @dataclass(frozen=True)
 class DriftRules:
+    enabled: bool = True
     window: int = 500
 
 
