@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -338,6 +339,11 @@ class RecordMiddleware:
     def __init__(self, app: ASGIApp, service: Service):
         self.app, self.svc = app, service
         self.max_body = service.policy.input.max_body_bytes
+        # Request ids: a random per-process prefix and a counter (unique, and no system call
+        # per request as a fresh random token would cost).
+        self._ids = itertools.count()
+        self._id_prefix = secrets.token_hex(4)
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -345,7 +351,7 @@ class RecordMiddleware:
             return
         start = time.perf_counter()
         state = scope.setdefault("state", {})
-        state["request_id"] = secrets.token_hex(8)
+        state["request_id"] = f"{self._id_prefix}{next(self._ids):08x}"
         status = {"code": 500}
         length = _content_length(scope)
         if length is not None and length > self.max_body:
@@ -378,8 +384,12 @@ class RecordMiddleware:
         path = scope.get("path", "")
         route = path if path in ROUTES else "other"
         m = self.svc.metrics
-        m.requests.labels(route, str(code)).inc()
-        m.latency.labels(route).observe(seconds)
+        children = self._children.get((route, code))
+        if children is None:  # the labelled series, looked up once per (route, status)
+            children = self._children[(route, code)] = (m.requests.labels(route, str(code)),
+                                                        m.latency.labels(route))
+        children[0].inc()
+        children[1].observe(seconds)
         decision = state.get("decision") or ("served" if code < 400 else
                                              "limited" if code == 429 else "error")
         m.decisions.labels(decision).inc()
