@@ -141,3 +141,37 @@ def test_policy_defaults_round_trip():
     p = Policy()
     assert p.allows("admin", "metrics") and not p.allows("user", "probabilities")
     assert Policy.from_dict({"input": {"guard": "off"}}).input.guard == "off"
+
+
+def test_onnx_model_directory(data, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    X, y, names, model = data
+    # The fitted pipeline written out as an ONNX graph by hand: scale, linear, softmax, argmax.
+    scaler, lr = model[0], model[1]
+    W = (lr.coef_ / scaler.scale_).T
+    b = lr.intercept_ - (scaler.mean_ / scaler.scale_) @ lr.coef_.T
+    W2 = np.hstack([np.zeros((30, 1)), W]).astype(np.float32)  # logits of class 0 and 1
+    b2 = np.array([0.0, b[0]], dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["X", "W"], ["z0"]), helper.make_node("Add", ["z0", "b"], ["z"]),
+         helper.make_node("Softmax", ["z"], ["probabilities"], axis=1),
+         helper.make_node("ArgMax", ["z"], ["label"], axis=1, keepdims=0)],
+        "lr", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 30])],
+        [helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+         helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2])],
+        [numpy_helper.from_array(W2, "W"), numpy_helper.from_array(b2, "b")])
+    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx_model.ir_version = 8
+    onnx.save(onnx_model, tmp_path / "model.onnx")
+    private_pem, public_pem = pw.generate_keypair()
+    pw.serve.package(tmp_path / "model.onnx", X, tmp_path / "dir", private_key=private_pem, y=y,
+                     feature_names=names)
+    bundle = pw.serve.load_model_dir(tmp_path / "dir", public_pem)
+    assert bundle.model.kind == "onnx" and bundle.schema.classes == (0, 1)
+    app, h = make(bundle, {"input": {"guard": "off"}})
+    (r,) = calls(app, h, [{"inputs": X[:50].tolist()}])
+    assert r.json()["predictions"] == model.predict(X[:50]).tolist()
+    np.testing.assert_allclose(r.json()["probabilities"], np.round(model.predict_proba(X[:50]), 4), atol=2e-4)
+    app.state.service.close()
