@@ -175,3 +175,16 @@ def test_onnx_model_directory(data, tmp_path):
     assert r.json()["predictions"] == model.predict(X[:50]).tolist()
     np.testing.assert_allclose(r.json()["probabilities"], np.round(model.predict_proba(X[:50]), 4), atol=2e-4)
     app.state.service.close()
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 6, 11, 50, 499, 5000])
+@pytest.mark.parametrize("dist", ["normal", "exponential", "uniform"])
+def test_shapiro_w_matches_scipy(n, dist):
+    from scipy.stats import shapiro
+
+    from pipeward.serve.extraction import shapiro_w
+
+    x = getattr(np.random.default_rng(n), dist)(size=n)
+    assert shapiro_w(x) == pytest.approx(shapiro(x).statistic, abs=1e-7)
+    with pytest.raises(ValueError, match="3 to 5000"):
+        shapiro_w(x[:2])
