@@ -11,7 +11,8 @@ from . import EXIT_OK, CLIError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("keys", help="manage the API keys of `pipeward serve`",
                        description="The store keeps a salted SHA-256 of each key; the key itself "
-                                   "is printed once, by `keys add`.")
+                                   "is printed once, by `keys add`.",
+                       epilog="example: pipeward keys add --store keys.json --name alice --role analyst")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
     add = verbs.add_parser("add", help="make a key and print it once on stdout")
