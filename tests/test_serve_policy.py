@@ -188,3 +188,63 @@ def test_shapiro_w_matches_scipy(n, dist):
     assert shapiro_w(x) == pytest.approx(shapiro(x).statistic, abs=1e-7)
     with pytest.raises(ValueError, match="3 to 5000"):
         shapiro_w(x[:2])
+
+
+def test_jwt_verifier_rs256_and_claims(tmp_path):
+    import time
+
+    jwt = pytest.importorskip("jwt")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from pipeward.serve.auth import JwtVerifier
+    from pipeward.serve.policy import JwtRules
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tmp_path / "rsa.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    verifier = JwtVerifier(JwtRules(issuer="iss", audience="aud", public_key="rsa.pub",
+                                    algorithms=("RS256",)), tmp_path)
+    now = int(time.time())
+    claims = {"sub": "svc", "role": "user", "iss": "iss", "aud": "aud", "exp": now + 60}
+    assert verifier.verify(jwt.encode(claims, key, algorithm="RS256")).role == "user"
+    assert verifier.verify(jwt.encode({**claims, "exp": now - 1}, key, algorithm="RS256")) is None
+    assert verifier.verify(jwt.encode({k: v for k, v in claims.items() if k != "role"}, key,
+                                      algorithm="RS256")) is None
+    # An HS256 token keyed with the public key text (the classic algorithm confusion) fails.
+    forged = jwt.encode(claims, b"x" * 64, algorithm="HS256")
+    assert verifier.verify(forged) is None
+
+
+def test_alerts_reach_the_webhook(data):
+    import http.server
+    import json
+    import threading
+
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        X, _, _, model = data
+        url = f"http://127.0.0.1:{server.server_address[1]}/alert"
+        app, h = make(model, {"input": {"guard": "off", "range_slack": 10.0},
+                              "drift": {"window": 100}, "extraction": {"enabled": False},
+                              "alerts": {"webhook": url}}, X_train=X)
+        calls(app, h, [{"inputs": (X[:100] * 1.5).tolist()}])
+        assert app.state.service.monitor.wait_idle(30)
+        app.state.service.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert received and received[0]["alert"] == "drift" and received[0]["rows"] == 100
