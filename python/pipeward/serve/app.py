@@ -236,38 +236,14 @@ def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
     async def predict(request: Request,
                       principal: Principal = Security(authorize, scopes=["predict"])) -> Response:
         state = request.state
-        content_type = request.headers.get("content-type", "")
-        if content_type.split(";", 1)[0].strip().lower() != "application/json":
-            state.decision = "rejected"
-            raise HTTPException(415, detail=f"expected Content-Type: application/json, got "
-                                            f"{content_type[:60] or 'none'!r}")
-        body = await request.body()
-        state.input_sha256 = hashlib.sha256(body).hexdigest()
-        if policy.input.record_inputs:
-            state.raw_input = body[:65536].decode("utf-8", "replace")
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            kind = "json_too_deep" if isinstance(exc, RecursionError) else "json_invalid"
-            raise InputError([], f"the body is not valid JSON ({type(exc).__name__}: "
-                                 f"{str(exc)[:80] or 'nested too deeply'})", kind) from None
+        payload = await _read_json(request, policy.input.record_inputs)
         parsed = svc.parser.parse(payload)
         state.rows = parsed.n_rows
         if limiter.budget is not None:
             decision = limiter.check_budget(principal.id, parsed.n_rows)
             if not decision.allowed:
                 raise limited(request, decision)
-        flagged = np.zeros(parsed.n_rows, dtype=bool)
-        if svc.guard is not None:
-            _, pvalues = svc.guard.score(parsed.numeric)
-            state.guard_pvalue = float(pvalues.min())
-            flagged = pvalues <= policy.input.guard_alpha
-            if flagged.any() and policy.input.guard == "reject":
-                i = int(np.flatnonzero(flagged)[0])
-                where = "inputs" if "inputs" in payload else "records"
-                raise InputError([where, i], f"row {i} is far from the training data (guard "
-                                             f"p-value {pvalues[i]:.3g} <= {policy.input.guard_alpha})",
-                                 "out_of_distribution")
+        flagged = _guard(svc, parsed, state, "inputs" if "inputs" in payload else "records")
         try:
             labels = np.asarray(svc.model.predict(parsed.table)).reshape(-1)
             proba = (np.asarray(svc.model.predict_proba(parsed.table))
@@ -277,28 +253,14 @@ def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
             state.decision = "rejected"
             raise HTTPException(422, detail=f"the model could not score this input: {str(exc)[:200]}") from None
         if policy.input.squeeze_decimals >= 0 and svc.parser.all_numeric:
-            squeezed = np.asarray(svc.model.predict(np.round(parsed.numeric, policy.input.squeeze_decimals)))
-            disagree = squeezed.reshape(-1) != labels
-            svc.metrics.decisions.labels("squeeze_disagreement").inc(int(disagree.sum()))
-            flagged |= disagree
-        answered, shown = labels, proba
-        if svc.watermark is not None:
-            answered, shown, marked = svc.watermark.apply(parsed.numeric, labels, proba)
-            if marked.any():
-                svc.metrics.decisions.labels("watermarked").inc(int(marked.sum()))
+            flagged |= _squeeze_disagreement(svc, parsed.numeric, labels)
         if flagged.any():
             state.decision = "flagged"
             state.flagged_rows = int(flagged.sum())
         if svc.monitors_on:
             svc.monitor.submit(principal.id, parsed.numeric, parsed.table, labels)
         svc.metrics.rows.inc(parsed.n_rows)
-        out: dict[str, Any] = {"predictions": np.asarray(answered).tolist(),
-                               "request_id": state.request_id}
-        if shown is not None:
-            out["classes"] = list(svc.classes)
-            out["probabilities"] = harden_probabilities(shown, parsed.numeric, policy.output,
-                                                        svc.noise_key).tolist()
-        return Response(json.dumps(out, separators=(",", ":")), media_type="application/json")
+        return _answer(svc, parsed.numeric, labels, proba, state.request_id)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -328,6 +290,68 @@ def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
                 "alerts": svc.monitor.alerts[-50:], "drift_reports": svc.monitor.drift_reports,
                 "extraction": {k: {"shapiro_w": extraction.w(k), "alarm": extraction.alarm(k)}
                                for k in extraction.keys()} if extraction is not None else {}}
+
+
+# --- the steps of a prediction ---------------------------------------------------------------
+
+async def _read_json(request: Request, record_inputs: bool) -> Any:
+    """The JSON body (415 unless application/json; 422 when malformed or nested too deeply);
+    its SHA-256 (and, when the policy says so, the text) goes to the audit record."""
+    state = request.state
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() != "application/json":
+        state.decision = "rejected"
+        raise HTTPException(415, detail=f"expected Content-Type: application/json, got "
+                                        f"{content_type[:60] or 'none'!r}")
+    body = await request.body()
+    state.input_sha256 = hashlib.sha256(body).hexdigest()
+    if record_inputs:
+        state.raw_input = body[:65536].decode("utf-8", "replace")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        kind = "json_too_deep" if isinstance(exc, RecursionError) else "json_invalid"
+        raise InputError([], f"the body is not valid JSON ({type(exc).__name__}: "
+                             f"{str(exc)[:80] or 'nested too deeply'})", kind) from None
+
+
+def _guard(svc: Service, parsed: Any, state: Any, where: str) -> np.ndarray:
+    """Rows the out-of-distribution guard flags; with action ``reject``, a 422 naming the first."""
+    flagged = np.zeros(parsed.n_rows, dtype=bool)
+    if svc.guard is None:
+        return flagged
+    rules = svc.policy.input
+    _, pvalues = svc.guard.score(parsed.numeric)
+    state.guard_pvalue = float(pvalues.min())
+    flagged = pvalues <= rules.guard_alpha
+    if flagged.any() and rules.guard == "reject":
+        i = int(np.flatnonzero(flagged)[0])
+        raise InputError([where, i], f"row {i} is far from the training data (guard p-value "
+                                     f"{pvalues[i]:.3g} <= {rules.guard_alpha})", "out_of_distribution")
+    return flagged
+
+
+def _squeeze_disagreement(svc: Service, numeric: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Feature squeezing: rows whose label changes when the input is rounded."""
+    squeezed = np.asarray(svc.model.predict(np.round(numeric, svc.policy.input.squeeze_decimals)))
+    disagree = squeezed.reshape(-1) != labels
+    svc.metrics.decisions.labels("squeeze_disagreement").inc(int(disagree.sum()))
+    return disagree
+
+
+def _answer(svc: Service, numeric: np.ndarray, labels: np.ndarray, proba: np.ndarray | None,
+            request_id: str) -> Response:
+    """The response: watermarked labels and, when allowed, hardened probabilities."""
+    if svc.watermark is not None:
+        labels, proba, marked = svc.watermark.apply(numeric, labels, proba)
+        if marked.any():
+            svc.metrics.decisions.labels("watermarked").inc(int(marked.sum()))
+    out: dict[str, Any] = {"predictions": np.asarray(labels).tolist(), "request_id": request_id}
+    if proba is not None:
+        out["classes"] = list(svc.classes)
+        out["probabilities"] = harden_probabilities(proba, numeric, svc.policy.output,
+                                                    svc.noise_key).tolist()
+    return Response(json.dumps(out, separators=(",", ":")), media_type="application/json")
 
 
 # --- the recording middleware -------------------------------------------------------------
