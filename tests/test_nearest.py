@@ -24,7 +24,7 @@ TOL = {np.float64: 1e-12, np.float32: 2e-5}
 def problems(draw):
     dtype = draw(st.sampled_from([np.float64, np.float32]))
     d = draw(st.integers(1, 40))
-    m = draw(st.integers(1, 9))
+    m = draw(st.integers(1, 40))  # past one block of 16 queries
     n = draw(st.integers(1, 70))
     elements = st.floats(-100, 100, allow_nan=False, width=32)
     X = draw(hnp.arrays(dtype, (m, d), elements=elements))
@@ -73,6 +73,18 @@ def test_matches_scipy_cdist(isa):
     D = cdist(X, Y, "sqeuclidean")
     np.testing.assert_allclose(d2, D.min(axis=1), rtol=1e-12)
     np.testing.assert_array_equal(index, D.argmin(axis=1))
+
+
+def test_query_blocks_over_reference_chunks_keep_the_first_index(isa):
+    # Many queries: blocks of queries scan Y chunk by chunk; a duplicate in a later chunk
+    # must not replace the first.
+    rng = np.random.default_rng(5)
+    Y = rng.normal(size=(5000, 9))
+    Y[4000] = Y[3]
+    X = np.vstack([rng.normal(size=(37, 9)), Y[3:4]])
+    d2, index = nearest_distances(X, Y, workers=1)
+    assert d2[-1] == 0.0 and index[-1] == 3
+    check_against_reference(X, Y, d2, index)
 
 
 def test_threaded_split_over_references_keeps_the_first_index(isa):

@@ -22,6 +22,8 @@ const detail::Variant& pick_variant() {
   return detail::variant_portable();
 }
 
+constexpr std::size_t kQueryBlock = 16;
+
 detail::ScanFn<double> scan_of(const detail::Variant& v, double*) { return v.scan_f64; }
 detail::ScanFn<float> scan_of(const detail::Variant& v, float*) { return v.scan_f32; }
 
@@ -43,13 +45,26 @@ void nearest_sq_distances(const T* X, std::size_t m, std::ptrdiff_t ldx, const T
   const T inf = std::numeric_limits<T>::infinity();
   threads = useful_threads(threads, double(m) * double(n) * double(d));
   if (threads == 1 || m >= static_cast<std::size_t>(threads)) {
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 4) if (threads > 1)
-    for (std::size_t i = 0; i < m; ++i) {
-      T best = inf;
-      std::int64_t bi = 0;
-      scan(X + static_cast<std::ptrdiff_t>(i) * ldx, Y, ldy, 0, n, d, &best, &bi);
-      out_d2[i] = best;
-      out_index[i] = bi;
+    // Blocks of queries against chunks of Y that stay in L1/L2, so Y is streamed from memory
+    // once per block of queries rather than once per query. Chunks are taken in order and
+    // only a strictly smaller distance replaces the best, so the first index still wins ties.
+    const std::size_t chunk = std::max<std::size_t>(16, (24 * 1024) / std::max<std::size_t>(1, d * sizeof(T)));
+    const std::size_t n_blocks = (m + kQueryBlock - 1) / kQueryBlock;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
+    for (std::size_t b = 0; b < n_blocks; ++b) {
+      const std::size_t i0 = b * kQueryBlock, i1 = std::min(m, i0 + kQueryBlock);
+      for (std::size_t i = i0; i < i1; ++i) {
+        out_d2[i] = inf;
+        out_index[i] = 0;
+      }
+      // A lone query gains nothing from chunking: it scans Y in one run.
+      const std::size_t step = i1 - i0 > 1 ? chunk : n;
+      for (std::size_t j0 = 0; j0 < n; j0 += step) {
+        const std::size_t j1 = std::min(n, j0 + step);
+        for (std::size_t i = i0; i < i1; ++i) {
+          scan(X + static_cast<std::ptrdiff_t>(i) * ldx, Y, ldy, j0, j1, d, &out_d2[i], &out_index[i]);
+        }
+      }
     }
     return;
   }
