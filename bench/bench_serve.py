@@ -118,6 +118,28 @@ def test_nearest_reference(benchmark):
     benchmark(nearest_sq_distances, Y[:1] + 0.5, Y)
 
 
+@pytest.fixture(scope="module")
+def batch_problem():
+    rng = np.random.default_rng(2)
+    return rng.normal(size=(500, 30)), rng.normal(size=(20_000, 30))
+
+
+@pytest.mark.benchmark(group="nearest-500x20000x30-one-thread")
+def test_nearest_batch_pipeward(benchmark, batch_problem):
+    from pipeward.nearest import nearest_distances
+
+    X, Y = batch_problem
+    benchmark(nearest_distances, X, Y, workers=1)
+
+
+@pytest.mark.benchmark(group="nearest-500x20000x30-one-thread")
+def test_nearest_batch_scipy_cdist(benchmark, batch_problem):
+    from scipy.spatial.distance import cdist
+
+    X, Y = batch_problem
+    benchmark(lambda: cdist(X, Y, "sqeuclidean").min(axis=1))
+
+
 # --- the load test ---------------------------------------------------------------------------------
 
 async def _load(url: str, headers: dict, rows: list, n: int, concurrency: int) -> dict:
