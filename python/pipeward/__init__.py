@@ -33,6 +33,7 @@ from .privacy import (
 # --- outliers -----------------------------------------------------------------------------
 from .outliers import (CovarianceStats, InputGuard, MahalanobisDetector, ScreenReport,
                        mahalanobis, screen)
+from .nearest import nearest_distances
 
 # --- governance ---------------------------------------------------------------------------
 from . import audit
@@ -75,6 +76,7 @@ __all__ = [
     "MahalanobisDetector",
     "ScreenReport",
     "mahalanobis",
+    "nearest_distances",
     "screen",
     # governance
     "AuditLog",
