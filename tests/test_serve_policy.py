@@ -248,3 +248,28 @@ def test_alerts_reach_the_webhook(data):
         server.shutdown()
         server.server_close()
     assert received and received[0]["alert"] == "drift" and received[0]["rows"] == 100
+
+
+def test_a_model_fault_is_a_500_that_is_counted_and_audited(data, tmp_path):
+    X, _, _, _ = data
+
+    def broken(_):
+        raise RuntimeError("the model's own bug")
+
+    keys = KeyStore()
+    key = keys.add("k", "admin")
+    app = pw.serve.create_app(broken, keys=keys, X_train=X, audit=tmp_path / "a.db",
+                              policy={"input": {"guard": "off"}})
+
+    async def go():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return await c.post("/v1/predict", json={"inputs": X[:1].tolist()}, headers={"X-API-Key": key})
+
+    assert asyncio.run(go()).status_code == 500
+    svc = app.state.service
+    assert 'pipeward_requests_total{route="/v1/predict",status="500"} 1.0' in svc.metrics.render().decode()
+    svc.close()
+    with pw.AuditLog(tmp_path / "a.db", readonly=True) as log:
+        (record,) = log.records(action="serve.request")
+    assert record.payload["status"] == 500 and record.payload["decision"] == "error"

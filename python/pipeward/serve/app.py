@@ -376,33 +376,35 @@ class RecordMiddleware:
         start = time.perf_counter()
         state = scope.setdefault("state", {})
         state["request_id"] = f"{self._id_prefix}{next(self._ids):08x}"
-        status = {"code": 500}
-        length = _content_length(scope)
-        if length is not None and length > self.max_body:
-            state["decision"] = "too_large"
-            await _send_json(send, 413, {"detail": f"the body is {length} bytes; the limit is "
-                                                   f"{self.max_body}"})
-            status["code"] = 413
-        else:
-            received = 0
-            limit = self.max_body
+        status = {"code": 500}  # what a request that crashes becomes; recorded as such
+        limit = self.max_body
+        received = 0
 
-            async def counted_receive() -> dict:
-                nonlocal received
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > limit:
-                        raise BodyTooLarge(f"the body passed the limit of {limit} bytes")
-                return message
+        async def counted_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(f"the body passed the limit of {limit} bytes")
+            return message
 
-            async def recording_send(message: dict) -> None:
-                if message["type"] == "http.response.start":
-                    status["code"] = message["status"]
-                await send(message)
+        async def recording_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
 
-            await self.app(scope, counted_receive, recording_send)
-        self._record(scope, state, status["code"], time.perf_counter() - start)
+        try:
+            length = _content_length(scope)
+            if length is not None and length > limit:
+                state["decision"] = "too_large"
+                body = json.dumps({"detail": f"the body is {length} bytes; the limit is {limit}"}).encode()
+                await recording_send(_json_start(413, body))
+                await send({"type": "http.response.body", "body": body})
+            else:
+                await self.app(scope, counted_receive, recording_send)
+        finally:
+            self._record(scope, state, status["code"], time.perf_counter() - start)
 
     def _record(self, scope: Scope, state: dict, code: int, seconds: float) -> None:
         path = scope.get("path", "")
@@ -441,10 +443,9 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _send_json(send: Any, code: int, body: dict) -> None:
-    data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": code,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(data)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": data})
+def _json_start(code: int, body: bytes) -> dict:
+    """The response start of a JSON answer sent before the body was read (the connection is
+    closed after it: the rest of the upload is not waited for)."""
+    return {"type": "http.response.start", "status": code,
+            "headers": [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()), (b"connection", b"close")]}
