@@ -33,10 +33,22 @@ def test_demo_exits_0_with_one_line_per_stage(demo):
     assert run.returncode == 0, run.stdout + run.stderr
     printed = json.loads(run.stdout)  # --json: the numbers and checks, not the plot data
     assert "report" not in printed and printed["numbers"] == results["numbers"]
-    lines = [ln for ln in printed["lines"] if re.match(r"\[\d/6\]", ln)]
+    lines = [ln for ln in printed["lines"] if re.match(r"\[\d/7\]", ln)]
     assert [ln.split()[1] for ln in lines] == ["integrity", "screen", "training", "monitoring",
-                                                "governance", "report"]
+                                                "serve", "governance", "report"]
     assert results["ok"] is True and all(results["checks"].values())
+
+
+def test_serve_step_counts_outcomes_and_finds_the_watermark(demo):
+    pytest.importorskip("fastapi", reason="the serve step needs pipeward[serve]")
+    _, out, results = demo
+    served = results["numbers"]["serve"]
+    assert served["status_codes"] == {"200": 25 + 30 + 10, "429": 10, "422": 7}
+    assert (served["served"], served["limited"], served["rejected"]) == (65, 10, 7)
+    assert served["watermark_copy_pvalue"] < 1e-6 < 0.01 < served["watermark_model_pvalue"]
+    with pw.AuditLog(out / "audit.db", readonly=True) as log:
+        requests = [r for r in log.records(action="serve.request")]
+    assert len(requests) == 82 and {r.payload["status"] for r in requests} == {200, 422, 429}
 
 
 def test_tampering_is_found_and_named(demo):
@@ -190,10 +202,12 @@ def test_the_demo_is_fast(demo):
 def test_the_checks_hold_for_other_seeds(seed, tmp_path, capsys):
     result = run_demo(tmp_path, settings=Settings.fast(seed))
     assert result.ok, {k: v for k, v in result.checks.items() if not v}
-    assert capsys.readouterr().out.splitlines() == result.lines and len(result.lines) == 6
+    assert capsys.readouterr().out.splitlines() == result.lines and len(result.lines) == 7
 
 
-OPTIONAL = ("scipy", "sklearn", "pandas", "pyarrow", "torch", "opacus", "dp_accounting", "dask", "cupy")
+OPTIONAL = ("scipy", "sklearn", "pandas", "pyarrow", "torch", "opacus", "dp_accounting", "dask", "cupy",
+            "fastapi", "uvicorn", "httpx", "limits", "redis", "prometheus_client", "jwt", "skops",
+            "onnxruntime")
 
 # Run the demo in a fresh interpreter where importing any optional package fails.
 _HIDDEN_RUN = """

@@ -33,6 +33,7 @@ from .privacy import (
 # --- outliers -----------------------------------------------------------------------------
 from .outliers import (CovarianceStats, InputGuard, MahalanobisDetector, ScreenReport,
                        mahalanobis, screen)
+from .nearest import nearest_distances
 
 # --- data protection and trust -----------------------------------------------------------
 from . import lineage, protect
@@ -80,6 +81,7 @@ __all__ = [
     "MahalanobisDetector",
     "ScreenReport",
     "mahalanobis",
+    "nearest_distances",
     "screen",
     # data protection and trust
     "SignatureCheck",
@@ -93,3 +95,11 @@ __all__ = [
     "ModelCard",
     "audit",
 ]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - subpackages of optional extras load on first use
+    if name == "serve":  # needs pipeward[serve]
+        import importlib  # noqa: PLC0415
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

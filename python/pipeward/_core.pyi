@@ -112,3 +112,8 @@ def aggregate_pairwise_sq_distances(
     rows: list[npt.NDArray[np.float32]] | list[npt.NDArray[np.float64]], *,
     workers: int | None = None,
 ) -> tuple[npt.NDArray[np.float64], int]: ...
+# --- nearest ---
+def nearest_sq_distances(
+    X: npt.NDArray[np.floating], Y: npt.NDArray[np.floating], d2: npt.NDArray[np.floating],
+    index: npt.NDArray[np.int64], workers: int | None = None,
+) -> None: ...

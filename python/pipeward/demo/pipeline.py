@@ -12,8 +12,11 @@ The story, one step per stage, each printed as one line and recorded in the audi
 4. monitoring -- a ``DriftMonitor`` and a Mahalanobis input guard fitted on the training
    rows: no drift on the held-out split, drift named on a shifted copy, corrupted and
    adversarial inputs flagged.
-5. governance -- the audit log is verified and a model card is built from it.
-6. report     -- ``report.html``, one self-contained file with the plots.
+5. serve      -- the model behind ``pw.serve.create_app`` in process (when the serve extra is
+   installed): served, rate-limited, rejected and flagged requests, and the watermark found in
+   a copy trained on stolen answers; every request lands in the audit log.
+6. governance -- the audit log is verified and a model card is built from it.
+7. report     -- ``report.html``, one self-contained file with the plots.
 """
 
 from __future__ import annotations
@@ -170,7 +173,8 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         stale.unlink(missing_ok=True)  # a fresh log per run: the demo's story starts at zero
     rng = np.random.default_rng(s.seed)
     result = DemoResult()
-    steps = _Steps(result, echo, 6)
+    serving = _serving_available()
+    steps = _Steps(result, echo, 7 if serving else 6)
     report: dict[str, Any] = {"title": "pipeward demo: a secured pipeline on real data",
                               "meta": {"dataset": "Breast Cancer Wisconsin (Diagnostic), 569 x 30",
                                        "pipeward": pw.__version__, "seed": s.seed}}
@@ -408,7 +412,26 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
                   f"DeepFool adversarial inputs (which flip {flipped['fgsm']:.0%} and "
                   f"{flipped['deepfool']:.0%} of predictions)")
 
-        # -- 5. governance ------------------------------------------------------------------
+        # -- 5. serving ---------------------------------------------------------------------
+        if serving:
+            from .serving import serve_step  # noqa: PLC0415 - needs pipeward[serve]
+
+            served = serve_step(lambda A: run.model.predict((np.asarray(A) - mu) / sd),
+                                X_train[keep], X_test, names, log, rng)
+            steps.check("serve", "requests served, limited and rejected",
+                        served["served"] > 0 and served["limited"] > 0 and served["rejected"] > 0)
+            steps.check("serve", "watermark found in the stolen copy (p < 1e-6)",
+                        served["watermark_copy_pvalue"] < 1e-6)
+            steps.check("serve", "no watermark in the model itself (p > 0.01)",
+                        served["watermark_model_pvalue"] > 0.01)
+            result.numbers["serve"] = served
+            steps.say("serve", f"{served['served']} requests served, {served['limited']} rate-"
+                      f"limited, {served['rejected']} rejected, {served['flagged']} flagged; a copy "
+                      f"trained on {served['stolen_queries']} stolen "
+                      f"answers carries the watermark (p = {served['watermark_copy_pvalue']:.1e}), "
+                      f"the model itself does not (p = {served['watermark_model_pvalue']:.2f})")
+
+        # -- 6. governance ------------------------------------------------------------------
         log.checkpoint(private_pem)
         audit = log.verify(public_pem)
         card = pw.ModelCard.from_audit(log, MODEL, public_key=public_pem)
@@ -431,7 +454,7 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
     finally:
         log.close()
 
-    # -- 6. report ----------------------------------------------------------------------------
+    # -- 7. report ----------------------------------------------------------------------------
     report["checks"] = steps.cards()
     report_path = write_report(report, out / "report.html")
     result.report = report
@@ -448,6 +471,18 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
     (out / "results.json").write_text(json.dumps(
         _jsonable({**result.to_dict(), "report": report}), indent=2))
     return result
+
+
+def _serving_available() -> bool:
+    """The serve step needs pipeward[serve]; the rest of the demo does not."""
+    try:
+        import fastapi  # noqa: F401, PLC0415
+        import httpx  # noqa: F401, PLC0415
+        import limits  # noqa: F401, PLC0415
+        import prometheus_client  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
 
 
 def _drift_words(rep: Any) -> str:

@@ -1,0 +1,264 @@
+"""Serving benchmarks: the guarded service vs a bare FastAPI endpoint, and the in-process
+costs of one rate-limit decision, one guard score and one extraction-detector query.
+
+Load test (one run, both servers side by side, alternating rounds):
+    python bench/bench_serve.py [--requests 3000] [--concurrency 16] [--rounds 3]
+In-process costs (pytest-benchmark):
+    python -m pytest bench/bench_serve.py --benchmark-only
+
+Model: scikit-learn logistic regression (with scaling) on the 30-feature breast-cancer data,
+saved with skops and served by both. The guarded server runs with an API key, per-key and
+per-address limits (memory://), the input guard (reject), the audit log and metrics on
+("guarded"), and once more with the extraction and drift monitors too ("guarded+monitors").
+Besides wall-clock requests/s and latency (which a shared machine distorts, and which the
+load generator, also Python, can cap), each server's CPU time per request is read from /proc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pipeward as pw
+from pipeward.datasets import load_breast_cancer
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+
+def _model_and_data():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, names = load_breast_cancer()
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y), X, y, names
+
+
+# --- in-process costs (pytest-benchmark) ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory):
+    model, X, y, names = _model_and_data()
+    root = tmp_path_factory.mktemp("bench-serve")
+    priv, pub = pw.generate_keypair()
+    pw.serve.package(model, X, root / "model", private_key=priv, y=y, feature_names=names)
+    return pw.serve.load_model_dir(root / "model", pub), X
+
+
+@pytest.mark.benchmark(group="serve-rate-limit-decision")
+def test_rate_limit_decision_memory(benchmark):
+    from pipeward.serve.policy import Limits
+    from pipeward.serve.ratelimit import RateLimiter
+
+    limiter = RateLimiter(Limits(per_key="100000000/minute", soft_fraction=0.9, max_delay_ms=100))
+    decision = benchmark(limiter.check_key, "key-1")
+    assert decision.allowed
+
+
+@pytest.mark.benchmark(group="serve-guard-one-row")
+def test_guard_score_one_row(benchmark, packaged):
+    bundle, X = packaged
+    row = X[:1].copy()
+    d2, p = benchmark(bundle.guard.score, row)
+    assert d2.shape == (1,) and 0 < p[0] <= 1
+
+
+@pytest.mark.benchmark(group="serve-guard-one-row")
+def test_input_guard_one_row_for_comparison(benchmark, packaged):
+    _, X = packaged
+    guard = pw.InputGuard(pw.MahalanobisDetector(method="mcd", random_state=0).fit(X))
+    benchmark(guard.check, X[:1].copy())
+
+
+@pytest.mark.benchmark(group="serve-extraction-query-10000x30")
+def test_extraction_query_at_10000_earlier_queries(benchmark):
+    from pipeward.serve.extraction import ExtractionDetector
+
+    rng = np.random.default_rng(0)
+    det = ExtractionDetector(30, max_history=10_000)
+    det.observe("k", rng.normal(size=(10_000, 30)))
+    queries = iter(rng.normal(size=(200_000, 30)))
+    benchmark(lambda: det.observe("k", next(queries)[None, :]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.benchmark(group="nearest-1x10000x30")
+def test_nearest_pipeward(benchmark, dtype):
+    from pipeward.nearest import nearest_distances
+
+    Y = np.random.default_rng(1).normal(size=(10_000, 30)).astype(dtype)
+    benchmark(nearest_distances, Y[:1] + 0.5, Y, check_finite=False)
+
+
+@pytest.mark.benchmark(group="nearest-1x10000x30")
+def test_nearest_scipy_cdist(benchmark):
+    from scipy.spatial.distance import cdist
+
+    Y = np.random.default_rng(1).normal(size=(10_000, 30))
+    benchmark(lambda: cdist(Y[:1] + 0.5, Y, "sqeuclidean").min(axis=1))
+
+
+@pytest.mark.benchmark(group="nearest-1x10000x30")
+def test_nearest_reference(benchmark):
+    from pipeward.reference.nearest import nearest_sq_distances
+
+    Y = np.random.default_rng(1).normal(size=(10_000, 30))
+    benchmark(nearest_sq_distances, Y[:1] + 0.5, Y)
+
+
+@pytest.fixture(scope="module")
+def batch_problem():
+    rng = np.random.default_rng(2)
+    return rng.normal(size=(500, 30)), rng.normal(size=(20_000, 30))
+
+
+@pytest.mark.benchmark(group="nearest-500x20000x30-one-thread")
+def test_nearest_batch_pipeward(benchmark, batch_problem):
+    from pipeward.nearest import nearest_distances
+
+    X, Y = batch_problem
+    benchmark(nearest_distances, X, Y, workers=1)
+
+
+@pytest.mark.benchmark(group="nearest-500x20000x30-one-thread")
+def test_nearest_batch_scipy_cdist(benchmark, batch_problem):
+    from scipy.spatial.distance import cdist
+
+    X, Y = batch_problem
+    benchmark(lambda: cdist(X, Y, "sqeuclidean").min(axis=1))
+
+
+# --- the load test ---------------------------------------------------------------------------------
+
+async def _load(url: str, headers: dict, rows: list, n: int, concurrency: int) -> dict:
+    """n POSTs with `concurrency` workers on keep-alive connections; latencies in seconds."""
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(n))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as client:
+        async def worker() -> None:
+            nonlocal errors
+            for i in counter:
+                body = {"inputs": [rows[i % len(rows)]]}
+                t = time.perf_counter()
+                r = await client.post("/v1/predict", json=body)
+                latencies.append(time.perf_counter() - t)
+                errors += r.status_code != 200
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - start
+    lat = np.sort(np.array(latencies))
+    return {"requests_per_s": n / wall, "p50_ms": 1000 * float(np.quantile(lat, 0.5)),
+            "p99_ms": 1000 * float(np.quantile(lat, 0.99)), "errors": errors}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc): the server's own cost per
+    request, which a shared machine's load does not inflate the way it inflates wall time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_load_test(requests: int, concurrency: int, rounds: int) -> dict:
+    from serve_helpers import free_port, serve  # the tests' server runner
+
+    import httpx
+    import skops.io as sio
+
+    model, X, y, names = _model_and_data()
+    work = Path(tempfile.mkdtemp(prefix="pipeward-bench-serve-"))
+    sio.dump(model, work / "model.skops")
+    pw.save_keypair(work / "k.pem", work / "k.pem.pub")
+    pw.serve.package(work / "model.skops", X, work / "model", private_key=work / "k.pem", y=y,
+                     feature_names=names)
+    store = pw.serve.KeyStore(work / "keys.json", create=True)
+    key = store.add("bench", "user")
+    limits = ('[limits]\nper_key = "100000000/minute"\nper_address = "100000000/minute"\n'
+              'soft_fraction = 1.0\n[input]\nguard = "reject"\n')
+    # "guarded": what the target names (auth, rate limit, guard, audit, metrics);
+    # "guarded+monitors": also extraction detection and drift windows (the defaults).
+    (work / "policy.toml").write_text(limits + "[extraction]\nenabled = false\n[drift]\nenabled = false\n")
+    (work / "policy-monitors.toml").write_text(limits)
+    bundle = pw.serve.load_model_dir(work / "model", work / "k.pem.pub")
+    rows = X[bundle.guard.score(X)[1] > 0.05].tolist()  # rows both servers answer with 200
+
+    port = free_port()
+    env = {**os.environ, "PIPEWARD_BENCH_MODEL": str(work / "model.skops")}
+    bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "serve_bare_app:app", "--app-dir",
+                             str(HERE), "--port", str(port), "--log-level", "warning",
+                             "--no-access-log"], env=env, start_new_session=True)
+    results: dict = {"bare": [], "guarded": [], "guarded+monitors": []}
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+            if time.time() > deadline:
+                raise RuntimeError("the bare server did not start")
+        common = [str(work / "model"), "--pubkey", str(work / "k.pem.pub"), "--keys",
+                  str(work / "keys.json"), "--audit", str(work / "audit.db")]
+        with serve(common + ["--policy", str(work / "policy.toml")], work) as guarded, \
+                serve(common + ["--policy", str(work / "policy-monitors.toml")], work) as monitored:
+            targets = {"bare": (f"http://127.0.0.1:{port}", {}, bare.pid),
+                       "guarded": (guarded.url, {"X-API-Key": key}, guarded.proc.pid),
+                       "guarded+monitors": (monitored.url, {"X-API-Key": key}, monitored.proc.pid)}
+            for name, (url, headers, _) in targets.items():  # warm-up
+                asyncio.run(_load(url, headers, rows, 300, concurrency))
+            for _ in range(rounds):
+                for name, (url, headers, pid) in targets.items():
+                    cpu = _cpu_seconds(pid)
+                    run = asyncio.run(_load(url, headers, rows, requests, concurrency))
+                    run["server_cpu_us_per_request"] = 1e6 * (_cpu_seconds(pid) - cpu) / requests
+                    results[name].append(run)
+            with pw.AuditLog(work / "audit.db", readonly=True) as log:
+                audited = len(log)
+    finally:
+        bare.terminate()
+        bare.wait(10)
+    summary = {}
+    for name, runs in results.items():
+        summary[name] = {k: statistics.median(r[k] for r in runs)
+                         for k in ("requests_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_request")}
+        summary[name]["errors"] = sum(r["errors"] for r in runs)
+    for name in ("guarded", "guarded+monitors"):
+        summary[name]["ratio_requests_per_s"] = (summary[name]["requests_per_s"]
+                                                 / summary["bare"]["requests_per_s"])
+        summary[name]["p99_delta_ms"] = summary[name]["p99_ms"] - summary["bare"]["p99_ms"]
+        summary[name]["ratio_server_cpu"] = (summary["bare"]["server_cpu_us_per_request"]
+                                             / summary[name]["server_cpu_us_per_request"])
+    summary["audited_records"] = audited
+    summary["settings"] = {"requests": requests, "concurrency": concurrency, "rounds": rounds,
+                           "load_average": os.getloadavg()}
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    print(json.dumps(run_load_test(args.requests, args.concurrency, args.rounds), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""``pipeward serve``: run the guarded model service on uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import EXIT_CHECK_FAILED, EXIT_OK, CLIError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve a signed model directory behind auth, limits and guards",
+        description="Verify DIR's signed manifest with the public key (exit 1 naming the file "
+                    "when it fails), then serve it on uvicorn. Binds 127.0.0.1 unless --host "
+                    "says otherwise.",
+        epilog="example: pipeward serve model-dir --pubkey release.pem.pub --keys keys.json",
+    )
+    p.add_argument("model_dir", metavar="DIR")
+    p.add_argument("--pubkey", required=True, metavar="PUBLIC.pem")
+    p.add_argument("--keys", required=True, metavar="KEYS.json")
+    p.add_argument("--policy", metavar="POLICY.toml")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="worker processes (share limits with --storage redis://...)")
+    p.add_argument("--storage", metavar="URI", help="rate-limit storage: memory:// or redis://HOST:PORT/DB")
+    p.add_argument("--audit", metavar="AUDIT.db", help="append every request to this audit log")
+    p.add_argument("--rate-limit", metavar="RATE", help="per-key limit, e.g. '100/minute' (over the policy's)")
+    p.add_argument("--ssl-certfile", metavar="F")
+    p.add_argument("--ssl-keyfile", metavar="F")
+    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=run)
+
+
+def app_factory():  # noqa: ANN201 - uvicorn's factory for each worker process
+    """Build the app from the settings `run` left in the environment (one per worker)."""
+    import json  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from ..serve import Policy, create_app  # noqa: PLC0415
+
+    cfg = json.loads(os.environ["PIPEWARD_SERVE_CONFIG"])
+    return create_app(cfg["model_dir"], keys=cfg["keys"], policy=_policy(cfg, Policy),
+                      public_key=cfg["pubkey"], audit=cfg["audit"])
+
+
+def _policy(cfg: dict, policy_cls: type):  # noqa: ANN202
+    policy = policy_cls.from_toml(cfg["policy"]) if cfg["policy"] else policy_cls()
+    limits = {}
+    if cfg["rate_limit"]:
+        limits["per_key"] = cfg["rate_limit"]
+    if cfg["storage"]:
+        limits["storage"] = cfg["storage"]
+    return policy.replace(limits=limits) if limits else policy
+
+
+def run(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    try:
+        import uvicorn  # noqa: PLC0415
+        from ..serve import ModelDirError, Policy, verify_model_dir  # noqa: PLC0415
+    except ImportError as exc:
+        raise CLIError(f"serving needs the serve extra: pip install 'pipeward[serve]' ({exc})") from None
+    if args.workers < 1:
+        raise CLIError(f"--workers must be at least 1, got {args.workers}")
+    cfg = {"model_dir": os.path.abspath(args.model_dir), "pubkey": os.path.abspath(args.pubkey),
+           "keys": os.path.abspath(args.keys), "policy": args.policy and os.path.abspath(args.policy),
+           "audit": args.audit and os.path.abspath(args.audit), "rate_limit": args.rate_limit,
+           "storage": args.storage}
+    # Check the signed directory and the policy here, once, so they fail before any worker
+    # starts (each worker loads the model itself).
+    try:
+        verify_model_dir(cfg["model_dir"], cfg["pubkey"])
+    except ModelDirError as exc:
+        print(f"pipeward serve: refusing to start: {exc}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    policy = _policy(cfg, Policy)
+    if args.workers > 1 and policy.limits.storage.startswith("memory"):
+        print("pipeward serve: warning: with several workers and memory:// storage each worker "
+              "counts its own limits; use --storage redis://HOST:PORT/DB to share them",
+              file=sys.stderr)
+    os.environ["PIPEWARD_SERVE_CONFIG"] = json.dumps(cfg)
+    uvicorn.run("pipeward.cli.serve:app_factory", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level, ssl_certfile=args.ssl_certfile,
+                ssl_keyfile=args.ssl_keyfile, access_log=False)
+    return EXIT_OK

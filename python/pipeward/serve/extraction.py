@@ -1,0 +1,166 @@
+"""Model-extraction detection after PRADA (Juuti et al., 2019).
+
+For each key, every new query's minimum L2 distance to that key's earlier queries is recorded.
+Queries a person or an application sends spread naturally and these distances look roughly
+normal; the synthetic queries of an extraction attack (small perturbations of a few seeds,
+walks along decision boundaries) pile up at small distances and skew the distribution. The
+Shapiro-Wilk W of a key's recent distances falls, and the key is flagged when W < threshold.
+
+Features are first scaled by their training range (``low``, ``width``), so no single feature's
+units dominate the distance. Natural traffic is not exactly normal either (minimum distances
+are right-skewed), so the threshold is best set relative to the W of the training data itself
+read as a query stream: :func:`baseline_w` computes it at packaging, and the service's default
+threshold is 0.75 of it.
+
+Simplifications of the paper: one growing set per key (all its queries, up to
+``max_history`` most recent) rather than one per predicted class, and no growing-set
+threshold. Like PRADA, it does not catch slow random walks, whose steps look natural. The
+nearest distance search runs on the native ``nearest`` kernel.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+from statistics import NormalDist
+
+import numpy as np
+
+from ..nearest import nearest_distances
+
+__all__ = ["ExtractionDetector", "KeyHistory", "baseline_w", "shapiro_w"]
+
+
+@functools.lru_cache(maxsize=8)
+def _shapiro_coefficients(n: int) -> np.ndarray:
+    """Royston's (1992, 1995) approximation of the Shapiro-Wilk coefficients for sample size n
+    (algorithm AS R94, as in scipy.stats.shapiro): normal scores m_i, then a polynomial in
+    1/sqrt(n) for the two outermost weights and m_i / sqrt(phi) for the rest."""
+    if n == 3:
+        return np.array([-np.sqrt(0.5), 0.0, np.sqrt(0.5)])
+    inv = NormalDist().inv_cdf
+    m = np.array([inv((i - 0.375) / (n + 0.25)) for i in range(1, n + 1)])
+    mm = float(m @ m)
+    u = 1.0 / np.sqrt(n)
+    a = m / np.sqrt(mm)
+    an = a[-1] + np.polyval([-2.706056, 4.434685, -2.071190, -0.147981, 0.221157, 0.0], u)
+    if n > 5:
+        an1 = a[-2] + np.polyval([-3.582633, 5.682633, -1.752461, -0.293762, 0.042981, 0.0], u)
+        phi = (mm - 2 * m[-1] ** 2 - 2 * m[-2] ** 2) / (1 - 2 * an ** 2 - 2 * an1 ** 2)
+        a = m / np.sqrt(phi)
+        a[-1], a[-2], a[0], a[1] = an, an1, -an, -an1
+    else:
+        phi = (mm - 2 * m[-1] ** 2) / (1 - 2 * an ** 2)
+        a = m / np.sqrt(phi)
+        a[-1], a[0] = an, -an
+    return a
+
+
+def shapiro_w(x: np.ndarray) -> float:
+    """The Shapiro-Wilk W statistic of a sample (3 <= n <= 5000), equal to
+    ``scipy.stats.shapiro(x).statistic`` to about 1e-6 without importing SciPy (whose stats
+    module takes seconds to import). W near 1: consistent with a normal sample."""
+    x = np.sort(np.asarray(x, dtype=np.float64))
+    n = x.size
+    if not 3 <= n <= 5000:
+        raise ValueError(f"shapiro_w: expected 3 to 5000 values, got {n}")
+    centred = x - x.mean()
+    ss = float(centred @ centred)
+    if ss == 0:
+        raise ValueError("shapiro_w: all values are equal")
+    return min(1.0, float(_shapiro_coefficients(n) @ x) ** 2 / ss)
+
+
+@dataclass
+class KeyHistory:
+    """One key's recent queries (a ring buffer) and their minimum distances."""
+
+    queries: np.ndarray
+    count: int = 0
+    start: int = 0
+    distances: list[float] = field(default_factory=list)
+    w: float = 1.0
+    alarm: bool = False
+
+
+class ExtractionDetector:
+    """``observe(key, X)`` records queries; ``w(key)`` and ``alarm(key)`` read the verdict."""
+
+    def __init__(self, n_features: int, *, min_queries: int = 50, threshold: float = 0.6,
+                 low: np.ndarray | None = None, width: np.ndarray | None = None,
+                 max_history: int = 10_000, window: int = 2000, test_every: int = 25,
+                 dtype: type = np.float32):
+        if n_features < 1 or min_queries < 3 or max_history < 2:
+            raise ValueError("ExtractionDetector: n_features >= 1, min_queries >= 3, max_history >= 2")
+        self.n_features, self.min_queries, self.threshold = n_features, min_queries, threshold
+        self.max_history, self.window, self.test_every = max_history, window, max(1, test_every)
+        self.low = np.zeros(n_features) if low is None else np.asarray(low, dtype=np.float64)
+        self.scale = (np.ones(n_features) if width is None
+                      else 1.0 / np.maximum(np.asarray(width, dtype=np.float64), 1e-12))
+        # float32 history by default: half the bytes to stream per query, and PRADA's test
+        # reads the shape of the distance distribution, not the 8th digit.
+        self.dtype = np.dtype(dtype)
+        self._keys: dict[str, KeyHistory] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, key: str, X: np.ndarray) -> KeyHistory:
+        """Record the rows of X ((n, n_features), finite) as ``key``'s next queries."""
+        with self._lock:
+            h = self._keys.get(key)
+            if h is None:
+                h = self._keys[key] = KeyHistory(np.empty((self.max_history, self.n_features),
+                                                         dtype=self.dtype))
+        before = len(h.distances)
+        scaled = (np.asarray(X, dtype=np.float64).reshape(-1, self.n_features) - self.low) * self.scale
+        for row in scaled.astype(self.dtype):
+            self._add(h, row)
+        n = len(h.distances)
+        if n >= self.min_queries and (n // self.test_every != before // self.test_every):
+            self._test(h)
+        return h
+
+    def _add(self, h: KeyHistory, row: np.ndarray) -> None:
+        if h.count:
+            # The ring buffer is at most two contiguous pieces: its used part in order.
+            used = h.queries[:h.count] if h.count < self.max_history else h.queries
+            d2, _ = nearest_distances(row[None, :], used, check_finite=False)
+            h.distances.append(float(np.sqrt(d2[0])))
+            if len(h.distances) > self.window:
+                del h.distances[: len(h.distances) - self.window]
+        slot = (h.start + h.count) % self.max_history if h.count < self.max_history else h.start
+        h.queries[slot] = row
+        if h.count < self.max_history:
+            h.count += 1
+        else:
+            h.start = (h.start + 1) % self.max_history
+
+    def _test(self, h: KeyHistory) -> None:
+        d = np.asarray(h.distances[-min(len(h.distances), 5000):])
+        # Every query at the same distance from its nearest: nothing natural does that.
+        h.w = 0.0 if np.ptp(d) == 0 else shapiro_w(d)
+        h.alarm = h.w < self.threshold
+
+    def w(self, key: str) -> float:
+        h = self._keys.get(key)
+        return h.w if h is not None else 1.0
+
+    def alarm(self, key: str) -> bool:
+        h = self._keys.get(key)
+        return bool(h is not None and h.alarm)
+
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+
+def baseline_w(X: np.ndarray, low: np.ndarray, width: np.ndarray, *, max_rows: int = 2000,
+               seed: int = 0) -> float:
+    """The Shapiro-Wilk W of natural traffic: the training rows, shuffled, read as one key's
+    query stream (what the service's default threshold is scaled from)."""
+    X = np.asarray(X, dtype=np.float64)
+    rows = np.random.default_rng(seed).permutation(X.shape[0])[:max_rows]
+    detector = ExtractionDetector(X.shape[1], low=low, width=width, min_queries=3,
+                                  max_history=max(2, rows.size), test_every=10**9)
+    history = detector.observe("baseline", X[rows])
+    detector._test(history)
+    return history.w

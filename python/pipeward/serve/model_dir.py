@@ -1,0 +1,149 @@
+"""The signed model directory: ``package`` writes it, ``load_model_dir`` verifies then loads it.
+
+Layout::
+
+    model.skops | model.onnx   the model (never pickle)
+    pipeward-model.json        schema (features, dtypes, ranges, categories, classes), files
+    guard.npz                  the fitted out-of-distribution guard
+    drift.npz                  the drift reference profile (DriftMonitor.save)
+    manifest.json              SHA-256 of every file above, Merkle root, Ed25519 signature
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import signing
+from ..drift import DriftMonitor
+from ..manifest import Manifest
+from .extraction import baseline_w
+from .guard import ServeGuard
+from .model_file import ServedModel, load_model_file, save_model_file
+from .schema import ModelSchema
+
+__all__ = ["ModelBundle", "ModelDirError", "load_model_dir", "package", "verify_model_dir"]
+
+FORMAT = "pipeward-model"
+METADATA = "pipeward-model.json"
+MANIFEST = "manifest.json"
+GUARD = "guard.npz"
+DRIFT = "drift.npz"
+
+
+class ModelDirError(ValueError):
+    """The model directory does not verify; ``path`` names the offending file."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str):
+        self.path = os.fspath(path)
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass
+class ModelBundle:
+    """A verified, loaded model directory (or an in-memory model given to ``create_app``)."""
+
+    model: ServedModel
+    schema: ModelSchema
+    guard: ServeGuard | None = None
+    drift: DriftMonitor | None = None
+    manifest_root: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def package(model: Any, X_train: Any, out_dir: str | os.PathLike[str], *,
+            private_key: signing.KeyLike, y: Any = None,
+            feature_names: list[str] | None = None) -> Manifest:
+    """Write a signed model directory for ``pipeward serve``; returns its signed manifest.
+
+    ``model`` is a fitted scikit-learn estimator (saved with skops) or a path to a
+    ``.skops``/``.onnx`` file. ``X_train`` (array or DataFrame) gives the schema, the guard
+    and the drift reference (``feature_names`` name an array's columns); ``y`` (or the
+    model's ``classes_``) the output classes.
+    """
+    key = signing.load_private_key(private_key)  # fail before writing anything
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out}: the output directory exists and is not empty")
+    out.mkdir(parents=True, exist_ok=True)
+    classes = getattr(model, "classes_", None)
+    schema = ModelSchema.from_training(X_train, y, classes, feature_names)
+    numeric = _numeric_matrix(X_train, schema)
+    block = save_model_file(model, out)
+    files = {"model": block}
+    if numeric.shape[1] and numeric.shape[0] > numeric.shape[1] + 1:
+        ServeGuard.fit(numeric).save(out / GUARD)
+        files["guard"] = GUARD
+    if numeric.shape[1]:
+        DriftMonitor(numeric, feature_names=[schema.names[j] for j in schema.numeric_index]).save(out / DRIFT)
+        files["drift"] = DRIFT
+    meta = {"format": FORMAT, "version": 1, **files, "schema": schema.to_dict(),
+            "n_train": int(numeric.shape[0])}
+    if numeric.shape[1] and numeric.shape[0] >= 20:
+        low, width = schema.numeric_scale()
+        meta["extraction_baseline_w"] = round(baseline_w(numeric, low, width), 6)
+    (out / METADATA).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    manifest = Manifest.build(out, exclude=[MANIFEST], metadata={"kind": FORMAT})
+    manifest.sign(key)
+    manifest.save(out / MANIFEST)
+    return manifest
+
+
+def _numeric_matrix(X: Any, schema: ModelSchema) -> np.ndarray:
+    idx = schema.numeric_index
+    if hasattr(X, "iloc"):
+        return X.iloc[:, idx].to_numpy(dtype=np.float64)
+    return np.asarray(X, dtype=np.float64)[:, idx]
+
+
+def verify_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike) -> tuple[str, dict[str, Any]]:
+    """Check the directory's manifest (signature by ``public_key``, every file's digest, no
+    extra file) and read its description; returns ``(manifest root, description)``. Raises
+    :class:`ModelDirError` naming the file that fails. Loads no model."""
+    root = Path(path)
+    manifest_path = root / MANIFEST
+    if not manifest_path.is_file():
+        raise ModelDirError(manifest_path, "no manifest: package the model with `pipeward package`")
+    try:
+        manifest = Manifest.load(manifest_path)
+    except ValueError as exc:
+        raise ModelDirError(manifest_path, f"unreadable manifest ({exc})") from None
+    if not manifest.verify_signature(public_key):
+        raise ModelDirError(manifest_path, "the signature does not verify with the given public key")
+    check = manifest.verify(root)
+    if not check.ok:
+        bad = [*check.modified, *check.added, *check.removed,
+               *(new for _, new in check.renamed), *(p for p, _ in check.errors)]
+        raise ModelDirError(root / str(bad[0]) if bad else root,
+                            "does not match the signed manifest (modified, added or removed)")
+    meta_path = root / METADATA
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}")
+    except ValueError as exc:
+        raise ModelDirError(meta_path, f"not a pipeward model description ({exc})") from None
+    return manifest.root, meta
+
+
+def load_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike) -> ModelBundle:
+    """Verify the directory (:func:`verify_model_dir`) and load it."""
+    root = Path(path)
+    manifest_root, meta = verify_model_dir(root, public_key)
+    meta_path = root / METADATA
+    try:
+        schema = ModelSchema.from_dict(meta["schema"])
+        model = load_model_file(root, meta["model"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelDirError(meta_path, f"not a usable pipeward model description ({exc})") from None
+    if not model.classes:
+        model.classes = schema.classes
+    guard = ServeGuard.load(root / meta["guard"]) if meta.get("guard") else None
+    # One thread: the service's drift checks run beside the handlers, not instead of them.
+    drift = DriftMonitor.load(root / meta["drift"], workers=1) if meta.get("drift") else None
+    return ModelBundle(model, schema, guard, drift, manifest_root, meta)

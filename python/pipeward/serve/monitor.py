@@ -1,0 +1,136 @@
+"""Work that follows each answered request, off the request path, in one background thread:
+extraction detection per key, drift over rolling windows of accepted rows, and an optional
+shadow model's disagreement rate. Alarms become metrics, log lines, audit records and,
+when configured, a webhook POST.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..drift import DriftMonitor
+from .extraction import ExtractionDetector
+from .metrics import ServeMetrics
+from .model_file import ServedModel
+
+__all__ = ["BackgroundMonitor"]
+
+log = logging.getLogger("pipeward.serve")
+
+
+class BackgroundMonitor:
+    """``submit(key_id, numeric, table, labels)`` after each answer; the thread does the rest."""
+
+    def __init__(self, metrics: ServeMetrics, *, extraction: ExtractionDetector | None = None,
+                 drift: DriftMonitor | None = None, drift_window: int = 500,
+                 shadow: ServedModel | None = None,
+                 alert: Callable[[str, dict[str, Any]], None] | None = None,
+                 webhook: str = "", queue_size: int = 10_000, interval_ms: float = 20.0):
+        self.metrics, self.extraction, self.drift, self.shadow = metrics, extraction, drift, shadow
+        self.drift_window = max(2, int(drift_window))
+        self._alert_sink, self.webhook = alert, webhook
+        self._window: list[np.ndarray] = []
+        self._window_rows = 0
+        self.drift_reports = 0
+        self.shadow_rows = 0
+        self.shadow_disagreements = 0
+        self.alerts: list[dict[str, Any]] = []
+        self.dropped = 0
+        self._alarmed: set[str] = set()
+        self._queue: queue.Queue[tuple | None] = queue.Queue(maxsize=queue_size)
+        self.interval_s = interval_ms / 1000.0
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread = threading.Thread(target=self._run, name="pipeward-monitor", daemon=True)
+        self._thread.start()
+
+    def submit(self, key_id: str, numeric: np.ndarray, table: Any, labels: np.ndarray) -> None:
+        try:
+            self._idle.clear()
+            self._queue.put_nowait((key_id, numeric, table, labels))
+        except queue.Full:
+            self.dropped += 1
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until everything submitted so far was processed (tests, the demo)."""
+        return self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            while item is not None and not self._stop.is_set():
+                try:
+                    self._process(*item)
+                except Exception:  # a monitor fault must never stop the service
+                    log.exception("monitor: failed on a batch")
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = ()
+                    break
+            if item is None or self._stop.is_set():
+                break
+            self._idle.set()
+            # Wake at most every interval: the handlers' CPU matters more than a fresh verdict.
+            self._stop.wait(self.interval_s)
+
+    def _process(self, key_id: str, numeric: np.ndarray, table: Any, labels: np.ndarray) -> None:
+        if self.extraction is not None and numeric.shape[1]:
+            h = self.extraction.observe(key_id, numeric)
+            self.metrics.extraction_w.labels(key_id).set(h.w)
+            self.metrics.extraction_alarm.labels(key_id).set(int(h.alarm))
+            if h.alarm and key_id not in self._alarmed:
+                self._alarmed.add(key_id)
+                self.alert("extraction", {"key_id": key_id, "shapiro_w": round(h.w, 6),
+                                          "queries": len(h.distances) + 1})
+        if self.drift is not None and numeric.shape[1]:
+            self._window.append(numeric)
+            self._window_rows += numeric.shape[0]
+            if self._window_rows >= self.drift_window:
+                self._check_drift(np.concatenate(self._window))
+                self._window, self._window_rows = [], 0
+        if self.shadow is not None:
+            other = np.asarray(self.shadow.predict(table)).reshape(-1)
+            self.shadow_rows += len(other)
+            self.shadow_disagreements += int((other != np.asarray(labels).reshape(-1)).sum())
+            self.metrics.shadow_disagreement.set(self.shadow_disagreements / self.shadow_rows)
+
+    def _check_drift(self, window: np.ndarray) -> None:
+        report = self.drift.check(window)
+        self.drift_reports += 1
+        for name, p, psi in zip(report.feature_names, report.ks_pvalue_adjusted, report.psi):
+            self.metrics.drift_pvalue.labels(name).set(float(p))
+            self.metrics.drift_psi.labels(name).set(float(psi))
+        self.metrics.drift_alarm.set(int(report.any_drift))
+        if report.any_drift:
+            self.alert("drift", {"features": report.drifted_features[:20], "rows": int(window.shape[0])})
+
+    def alert(self, kind: str, payload: dict[str, Any]) -> None:
+        record = {"alert": kind, **payload}
+        self.alerts.append(record)
+        log.warning("pipeward serve alert: %s", json.dumps(record, sort_keys=True))
+        if self._alert_sink is not None:
+            self._alert_sink(kind, payload)
+        if self.webhook:
+            try:
+                req = urllib.request.Request(self.webhook, data=json.dumps(record).encode(),
+                                             headers={"Content-Type": "application/json"})
+                urllib.request.urlopen(req, timeout=5).close()  # noqa: S310 - the operator's URL
+            except OSError as exc:
+                log.warning("alert webhook %s failed: %s", self.webhook, exc)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread; work still queued is dropped (verdicts, not records)."""
+        if self._thread.is_alive():
+            self._stop.set()
+            self._queue.put(None)
+            self._thread.join(timeout)

@@ -1,0 +1,137 @@
+"""The nearest-distance kernel against its NumPy reference and SciPy's cdist, on every CPU path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import example, given, strategies as st
+from hypothesis.extra import numpy as hnp
+
+from pipeward import _core
+from pipeward.nearest import nearest_distances
+from pipeward.reference import nearest as reference
+
+from conftest import isa_fixture
+
+pytestmark = pytest.mark.native
+
+isa = isa_fixture(skip=("sha_ni",))
+
+TOL = {np.float64: 1e-12, np.float32: 2e-5}
+
+
+@st.composite
+def problems(draw):
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    d = draw(st.integers(1, 40))
+    m = draw(st.integers(1, 40))  # past one block of 16 queries
+    n = draw(st.integers(1, 70))
+    elements = st.floats(-100, 100, allow_nan=False, width=32)
+    X = draw(hnp.arrays(dtype, (m, d), elements=elements))
+    Y = draw(hnp.arrays(dtype, (n, d), elements=elements))
+    if draw(st.booleans()):  # exact duplicates: distance 0 and ties on the first index
+        X[0] = Y[n // 2]
+        if n > 2:
+            Y[-1] = Y[n // 2]
+    return X, Y
+
+
+def check_against_reference(X, Y, d2, index):
+    ref_d2, ref_index = reference.nearest_sq_distances(X, Y)
+    scale = np.maximum(1.0, ((X.astype(np.float64)[:, None] - Y.astype(np.float64)[None]) ** 2)
+                       .sum(axis=2).max(axis=1))
+    tol = TOL[X.dtype.type]
+    assert d2.dtype == X.dtype and index.dtype == np.int64
+    assert np.all(np.abs(d2 - ref_d2) <= tol * scale)
+    # The chosen row is a nearest one (a different index only on a tie within rounding).
+    chosen = ((X.astype(np.float64) - Y.astype(np.float64)[index]) ** 2).sum(axis=1)
+    assert np.all(np.abs(chosen - ref_d2) <= tol * scale)
+    exact = ref_d2 == 0
+    assert np.array_equal(index[exact], ref_index[exact])
+
+
+@given(problems())
+@example((np.zeros((1, 1)), np.zeros((1, 1))))
+def test_matches_reference_on_every_path(problem):
+    X, Y = problem
+    before = _core.isa_limit()
+    try:
+        for name in _core.enabled_isas():
+            _core.set_isa_limit(name)
+            d2, index = nearest_distances(X, Y)
+            check_against_reference(X, Y, d2, index)
+    finally:
+        _core.set_isa_limit(before)
+
+
+def test_matches_scipy_cdist(isa):
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(40, 30)), rng.normal(size=(3001, 30))
+    d2, index = nearest_distances(X, Y)
+    D = cdist(X, Y, "sqeuclidean")
+    np.testing.assert_allclose(d2, D.min(axis=1), rtol=1e-12)
+    np.testing.assert_array_equal(index, D.argmin(axis=1))
+
+
+def test_query_blocks_over_reference_chunks_keep_the_first_index(isa):
+    # Many queries: blocks of queries scan Y chunk by chunk; a duplicate in a later chunk
+    # must not replace the first.
+    rng = np.random.default_rng(5)
+    Y = rng.normal(size=(5000, 9))
+    Y[4000] = Y[3]
+    X = np.vstack([rng.normal(size=(37, 9)), Y[3:4]])
+    d2, index = nearest_distances(X, Y, workers=1)
+    assert d2[-1] == 0.0 and index[-1] == 3
+    check_against_reference(X, Y, d2, index)
+
+
+def test_threaded_split_over_references_keeps_the_first_index(isa):
+    # Few queries, many references: the kernel splits Y across threads and merges in order.
+    Y = np.random.default_rng(2).normal(size=(200_000, 12))
+    Y[150_000] = Y[7]
+    d2, index = nearest_distances(Y[7:8].copy(), Y, workers=2)
+    assert d2[0] == 0.0 and index[0] == 7
+
+
+def test_strided_rows_read_in_place_and_column_strides_copied(isa):
+    rng = np.random.default_rng(3)
+    big = rng.normal(size=(50, 20))
+    X, Y = big[::3, :7], big[1::2, :7]
+    d2, index = nearest_distances(X, Y)
+    check_against_reference(np.ascontiguousarray(X), np.ascontiguousarray(Y), d2, index)
+    d2t, indext = nearest_distances(np.asfortranarray(X), np.asfortranarray(Y))
+    np.testing.assert_array_equal(d2t, d2)
+    np.testing.assert_array_equal(indext, index)
+
+
+def test_reference_backend():
+    X, Y = np.eye(3), np.eye(3)[::-1].copy()
+    d2, index = nearest_distances(X, Y, backend="reference")
+    np.testing.assert_array_equal(d2, [0, 0, 0])
+    np.testing.assert_array_equal(index, [2, 1, 0])
+
+
+@pytest.mark.parametrize("X, Y, error, match", [
+    (np.zeros((2, 3), np.float32), np.zeros((2, 3)), TypeError, "share a dtype"),
+    (np.zeros((2, 3), np.int64), np.zeros((2, 3), np.int64), TypeError, "float32 or float64"),
+    (np.zeros((2, 3)), np.zeros((2, 4)), ValueError, "same number of columns"),
+    (np.zeros(3), np.zeros((2, 3)), ValueError, "2-d"),
+    (np.zeros((2, 3)), np.zeros((0, 3)), ValueError, "non-empty"),
+    (np.full((1, 3), np.nan), np.zeros((2, 3)), ValueError, "NaN"),
+    (np.zeros((1, 3)), np.full((2, 3), np.inf), ValueError, "NaN or infinity"),
+])
+def test_bad_input_is_a_clear_error(X, Y, error, match):
+    with pytest.raises(error, match=match):
+        nearest_distances(X, Y)
+
+
+def test_native_binding_checks_outputs():
+    X = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="shape"):
+        _core.nearest_sq_distances(X, X, np.empty(3), np.empty(2, np.int64))
+    with pytest.raises(TypeError, match="int64"):
+        _core.nearest_sq_distances(X, X, np.empty(2), np.empty(2, np.int32))
+    with pytest.raises(TypeError, match="dtype of X"):
+        _core.nearest_sq_distances(X, X.astype(np.float32), np.empty(2), np.empty(2, np.int64))
