@@ -51,7 +51,6 @@ class Settings:
     flip_margin: float = 6.0         # ... chosen among rows whose class logit passes this
     n_backdoor: int = 10             # backdoor rows added to the training split
     screen_method: str = "ledoit_wolf"
-    screen_flip_margin: float = 2.0  # log-likelihood ratio a label suspect must pass
     trigger: tuple[str, ...] = ("mean fractal dimension", "smoothness error")
     target_epsilon: float = 2.0
     delta: float = 1e-5
@@ -189,12 +188,12 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         # Real measurements have natural outliers of their own, which the screen quarantines
         # too; setting them aside first makes the precision below measure the poison.
         vetting = pw.screen(screen_features(X_all), y_all, method=s.screen_method,
-                            flip_margin=s.screen_flip_margin, random_state=s.seed)
+                            random_state=s.seed)
         base = np.setdiff1d(np.arange(len(y_all)), vetting.quarantine)
         pw.audit.record_screen(log, n_samples=len(y_all), n_outliers=len(vetting.outliers),
                                n_label_suspects=len(vetting.label_suspects),
                                quarantined=vetting.quarantine.tolist(),
-                               method=f"pipeward.screen ({s.screen_method}, flip margin {s.screen_flip_margin:g})",
+                               method=f"pipeward.screen ({s.screen_method})",
                                dataset=f"{DATASET} (as shipped, before poisoning)")
         X, y = X_all[base], y_all[base]
         train_rows, test_rows = _split(y, s.test_fraction, rng)
@@ -257,13 +256,13 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
 
         # -- 2. poisoning screen ------------------------------------------------------------
         screen = pw.screen(screen_features(X_train), y_train, method=s.screen_method,
-                           flip_margin=s.screen_flip_margin, random_state=s.seed)
+                           random_state=s.seed)
         quarantined = np.asarray(screen.quarantine, dtype=np.int64)
         truth = poisoned.truth
         precision, recall = _precision_recall(quarantined, truth)
         pw.audit.record_screen(log, n_samples=len(y_train), n_outliers=len(screen.outliers),
                                n_label_suspects=len(screen.label_suspects),
-                               quarantined=quarantined.tolist(), method=f"pipeward.screen ({s.screen_method}, flip margin {s.screen_flip_margin:g})",
+                               quarantined=quarantined.tolist(), method=f"pipeward.screen ({s.screen_method})",
                                dataset=DATASET)
         steps.check("screen", "poison recall >= 0.9", recall >= 0.9)
         steps.check("screen", "poison precision >= 0.8", precision >= 0.8)
