@@ -18,7 +18,8 @@ trigger, and its rows are those in spikes on at least half of them; the trigger 
 reported. Image-like backdoors that change many features a little
 are what the spectral signature (Tran, Li & Madry 2018) is for: per class, the squared
 projection of the whitened, centred rows on the top singular direction; within each class,
-rows whose projection has a robust z-score beyond ``spectral_z`` are flagged.
+rows whose projection has a robust z-score beyond ``spectral_z`` are flagged when they are
+at least as many as a trigger needs.
 """
 
 from __future__ import annotations
@@ -44,13 +45,23 @@ class Trigger:
     rows: np.ndarray
 
 
+ROBUST_SAMPLE = 100_000  # median and MAD from at most this many evenly spaced values
+
+
 def robust_z(u: np.ndarray) -> np.ndarray:
-    """(u - median) / (1.4826 MAD), the standard deviation standing in when MAD is 0."""
-    med = float(np.median(u))
-    mad = 1.4826 * float(np.median(np.abs(u - med)))
+    """(u - median) / (1.4826 MAD), the standard deviation standing in when MAD is 0; on
+    long inputs the median and MAD come from an evenly spaced subsample."""
+    v = u[:: max(1, u.size // ROBUST_SAMPLE)]
+    med = float(np.median(v))
+    mad = 1.4826 * float(np.median(np.abs(v - med)))
     if mad <= 0:
-        mad = float(np.std(u)) or 1.0
+        mad = float(np.std(v)) or 1.0
     return (u - med) / mad
+
+
+def cluster_rows(n: int, share: float) -> int:
+    """The fewest rows a backdoor cluster needs: ``share`` of the rows, and at least 5."""
+    return max(5, int(np.ceil(share * n)))
 
 
 def value_spikes(x: np.ndarray, codes: np.ndarray, n_classes: int,
@@ -66,7 +77,7 @@ def value_spikes(x: np.ndarray, codes: np.ndarray, n_classes: int,
     ring[:10], ring[-10:] = 1.0, 1.0
     expected = 3.0 * np.convolve(counts, ring / 20.0, mode="same")
     candidates = np.flatnonzero((window >= min_rows) & (window <= max_rows)
-                                & (window >= SPIKE_RATIO * np.maximum(expected, 1.0)))
+                                & (window >= SPIKE_RATIO * np.maximum(expected, 0.5)))
     if candidates.size == 0:
         return np.zeros(x.size, dtype=bool)
     by_class = np.bincount(bins * n_classes + codes, minlength=width * n_classes)
@@ -89,7 +100,7 @@ def find_triggers(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, min_share
     ``relabel(columns)`` returns, per row, whether its label is still the most likely class
     under the out-of-fold model refitted on Z without ``columns``."""
     n, d = Z.shape
-    min_rows = max(5, int(np.ceil(min_share * n)))
+    min_rows = cluster_rows(n, min_share)
     max_rows = max(min_rows, int(max_share * n))
     in_spike = np.zeros((n, d), dtype=bool)
     for j in range(d):
@@ -112,19 +123,25 @@ def find_triggers(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, min_share
     return triggers
 
 
-def spectral_signatures(white: np.ndarray, codes: np.ndarray,
-                        z_min: float) -> tuple[np.ndarray, np.ndarray]:
-    """(squared projection on the class's top singular direction, flagged) per row."""
+def spectral_signatures(white: np.ndarray, codes: np.ndarray, z_min: float,
+                        min_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(squared projection on the class's top singular direction, flagged) per row; a class
+    flags its rows only when at least ``min_rows`` pass (a cluster, not a few stragglers,
+    which the outlier test covers)."""
     scores = np.zeros(white.shape[0])
     flagged = np.zeros(white.shape[0], dtype=bool)
     for label in np.unique(codes):
         rows = np.flatnonzero(codes == label)
         if rows.size < 3:
             continue
-        R = white[rows] - np.median(white[rows], axis=0)
-        _, _, vt = np.linalg.svd(R, full_matrices=False)
-        proj = R @ vt[0]
+        # The centre: the median of an evenly spaced sample (robust to the poisoned cluster).
+        R = white[rows] - np.median(white[rows[:: max(1, rows.size // 10_000)]], axis=0)
+        # The top right singular vector of R: the top eigenvector of R^T R (d x d).
+        _, V = np.linalg.eigh(R.T @ R)
+        proj = R @ V[:, -1]
         scores[rows] = proj**2
         # The direction's sign is arbitrary; a poisoned cluster sits at one end of it.
-        flagged[rows] = np.abs(robust_z(proj)) > z_min
+        far = np.abs(robust_z(proj)) > z_min
+        if far.sum() >= min_rows:
+            flagged[rows] = far
     return scores, flagged

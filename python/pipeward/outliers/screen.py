@@ -32,11 +32,15 @@ import numpy as np
 
 from .._validate import workers_arg
 from . import labels as lab
-from .backdoor import Trigger, find_triggers, robust_z, spectral_signatures
-from .detector import CovarianceWarning, MahalanobisDetector
-from .kernel import as_matrix
+from .backdoor import Trigger, cluster_rows, find_triggers, robust_z, spectral_signatures
+from .detector import CovarianceWarning, MahalanobisDetector, _ledoit_wolf_from_norms, _oas
+from .kernel import as_matrix, comoment_of_rows
 from .mcd import _single_threaded_blas
 from .thresholds import benjamini_hochberg, chi2_sf
+
+
+BACKDOOR_MIN_SHARE = 0.005  # a backdoor cluster holds at least this share of the rows (and 5)
+BACKDOOR_MAX_SHARE = 0.1  # ... and at most this share (larger ones are natural structure)
 
 
 @dataclass
@@ -203,10 +207,10 @@ def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> S
     triggers: list[Trigger] = []
     in_trigger = np.zeros(n, dtype=bool)
     for round_ in range(2):
-        with _single_threaded_blas():
-            det = _fit(Z[~suspects], codes[~suspects], s.kw)
-            D = det.class_distances(Z).astype(np.float64)
-        d2 = D.min(axis=1)
+        locations, factor = _class_model(Z, codes, K, ~suspects, s.kw)
+        centre = locations.mean(axis=0)
+        white = (Z - centre) @ factor
+        d2 = lab.distances_to_whitened(white, (locations - centre) @ factor).min(axis=1)
         p = robust_tail_pvalues(np.cbrt(d2))
         outliers = benjamini_hochberg(p, alpha)
         exclude = suspects | outliers
@@ -219,15 +223,19 @@ def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> S
                     evidence.probabilities[np.arange(n), codes] < 0.9)
                 neighbours = (doubted, lab.neighbour_probabilities(
                     scaled, codes, K, s.n_neighbors, doubted, rng))
-            triggers = find_triggers(Z, codes, K, min_share=0.005, max_share=0.1,
+            triggers = find_triggers(Z, codes, K, min_share=BACKDOOR_MIN_SHARE,
+                                     max_share=BACKDOOR_MAX_SHARE,
                                      relabel=_relabeller(scaled, codes, K, fold, exclude, workers))
             for t in triggers:
                 in_trigger[t.rows] = True
-        with _single_threaded_blas():
-            spectral, spectral_flags = spectral_signatures(_whiten(Z, det), codes, s.spectral_z)
+            spectral, spectral_flags = np.zeros(n), np.zeros(n, dtype=bool)
+        else:  # the signature is read once, from the model fitted without the suspects
+            spectral, spectral_flags = spectral_signatures(
+                white, codes, s.spectral_z, cluster_rows(n, BACKDOOR_MIN_SHARE))
+        del white
         backdoor = spectral_flags | in_trigger
         if s.fdr is None:
-            flips = evidence.flagged
+            flips = evidence.flagged | benjamini_hochberg(evidence.pvalues, 0.1)
         else:
             flips = benjamini_hochberg(evidence.pvalues, s.fdr)
         flips &= ~in_trigger  # a trigger row is reported as a backdoor
@@ -247,6 +255,35 @@ def _report(n: int, d2: np.ndarray, p: np.ndarray, outliers: np.ndarray, flips: 
     return ScreenReport(d2, p, np.flatnonzero(outliers), np.flatnonzero(flips), spectral,
                         np.flatnonzero(backdoor), quarantine, n, counts, label_p, wrong,
                         np.full(n, "", dtype=object), triggers, fdr)
+
+
+def _class_model(Z: np.ndarray, codes: np.ndarray, K: int, keep: np.ndarray,
+                 kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The outlier model on the ``keep`` rows: the locations of the classes present and a
+    factor W of the tied precision (W W^T = pinv(covariance)), as
+    ``MahalanobisDetector(method).fit(Z[keep], codes[keep])`` has them. For the moment-based
+    methods the per-class comoments come from the native kernel without copying the rows."""
+    if kw["method"] not in ("empirical", "oas", "ledoit_wolf"):
+        with _single_threaded_blas():
+            det = _fit(Z[keep], codes[keep], kw)
+        return det.class_locations_, det._factor
+    stats = [comoment_of_rows(Z, np.flatnonzero(keep & (codes == k)), kw["workers"])
+             for k in range(K)]
+    stats = [st for st in stats if st[0] > 0]
+    locations = np.stack([st[1] for st in stats])
+    n = sum(st[0] for st in stats)
+    S = sum(st[2] for st in stats) / n  # within-class residuals: maximum likelihood
+    if kw["method"] == "oas":
+        S = _oas(S, n)
+    elif kw["method"] == "ledoit_wolf":
+        fourth = 0.0
+        for k, loc in zip(np.unique(codes[keep]), locations):
+            r = Z[keep & (codes == k)] - loc
+            fourth += float((np.einsum("ij,ij->i", r, r) ** 2).sum())
+        S = _ledoit_wolf_from_norms(S, fourth, n)
+    w, V = np.linalg.eigh(0.5 * (S + S.T))
+    usable = w > max(float(w.max()), 0.0) * S.shape[0] * np.finfo(np.float64).eps
+    return locations, V[:, usable] / np.sqrt(w[usable])
 
 
 def _relabeller(Z: np.ndarray, codes: np.ndarray, K: int, fold: np.ndarray,
@@ -301,11 +338,6 @@ def robust_tail_pvalues(u: np.ndarray) -> np.ndarray:
     z = robust_z(u)
     tail = 0.5 * chi2_sf(z * z, 1)  # P(N(0,1) > |z|)
     return np.where(z > 0, tail, 1.0 - tail)
-
-
-def _whiten(Z: np.ndarray, det: MahalanobisDetector) -> np.ndarray:
-    """Rows in the detector's whitened coordinates: (x - mean) W with W W^T = precision."""
-    return (Z - det.location_) @ det._factor
 
 
 def _length(a: Any) -> int:
