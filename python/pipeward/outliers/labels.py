@@ -6,14 +6,13 @@ wrong".
   by a model fitted on the other folds only, so a row never votes for its own label. The
   default model is the class-conditional Gaussian with a tied, OAS-shrunk covariance (linear
   discriminant analysis): its statistics are per-(fold, class) comoments from the native
-  kernel, merged exactly for each fold's complement, and its scores are squared Mahalanobis
-  distances to the class locations (the held-out rows whitened once by the precision's
-  Cholesky factor, then one matrix product against the whitened locations). A scikit-learn classifier
+  kernel, merged exactly for each fold's complement, and the held-out rows are scored by
+  the linear discriminant (one matrix product per fold: the row's own ``x^T P x`` is the
+  same for every class and cancels). A scikit-learn classifier
   (``estimator=``) can stand in, fitted once per fold.
 * **Neighbours.** The labels of the k nearest rows (Euclidean on unit-variance columns),
   smoothed towards the class shares, give a second, local probability that the Gaussian
-  model misses on curved or multi-modal classes; the two are mixed with the weight whose
-  out-of-fold log-loss is lowest.
+  model misses on curved or multi-modal classes; the two are averaged (up to 20,000 rows).
 * **Per-class thresholds** (Northcutt, Jiang & Chuang 2021, confident learning): class k's
   threshold is the mean probability of k over the rows labelled k, so a rare or hard class
   gets a lower bar; the rows confidently of another class fill the *confident joint*, which,
@@ -36,10 +35,12 @@ import numpy as np
 
 from ..reference.mahalanobis import merge_comoments
 from .detector import _oas
-from .kernel import comoment_of_rows, precision_factor
+from .kernel import comoment_of_rows
 
-NEIGHBOUR_ALL_ROWS = 20_000  # up to this many rows, every row's neighbours among all rows;
-NEIGHBOUR_REFERENCE_ROWS = 5_000  # above, the doubted rows' neighbours in a random sample
+# Up to this many rows, every row's neighbours vote. Above, they are left out: a search
+# among all rows costs n^2, a sampled reference is too coarse to help in many dimensions
+# (measured: it lowered the recall), and so many rows pin the class model down well.
+NEIGHBOUR_ALL_ROWS = 20_000
 _TINY = 1e-12
 
 
@@ -65,12 +66,19 @@ def stratified_folds(codes: np.ndarray, n_classes: int, folds: int,
 
 
 def gaussian_probabilities(Z: np.ndarray, codes: np.ndarray, n_classes: int, fold: np.ndarray,
-                           exclude: np.ndarray, workers: int | None) -> np.ndarray:
-    """Out-of-fold posteriors of the tied-covariance Gaussian model (LDA with OAS shrinkage)."""
+                           exclude: np.ndarray, workers: int | None, *, shift: np.ndarray,
+                           scale: np.ndarray) -> np.ndarray:
+    """Out-of-fold posteriors of the tied-covariance Gaussian model (LDA with OAS shrinkage)
+    on the columns ``(Z - shift) / scale``; the statistics are transformed, Z is not copied.
+
+    With the precision P and class means m_k, ``log p(k | x) = log pi_k + x^T P m_k -
+    m_k^T P m_k / 2 + const(x)``: one matrix product per fold scores its rows."""
     n, d = Z.shape
     folds = int(fold.max()) + 1
     use = ~exclude
-    stats = [[comoment_of_rows(Z, np.flatnonzero(use & (fold == f) & (codes == k)), workers)
+    outer = np.outer(scale, scale)
+    stats = [[_scaled(comoment_of_rows(Z, np.flatnonzero(use & (fold == f) & (codes == k)),
+                                       workers), shift, scale, outer)
               for k in range(n_classes)] for f in range(folds)]
     log_post = np.empty((n, n_classes))
     for f in range(folds):
@@ -87,12 +95,21 @@ def gaussian_probabilities(Z: np.ndarray, codes: np.ndarray, n_classes: int, fol
         if total - present.sum() < 1:
             raise ValueError("screen: too few labelled rows to fit the class model out of fold")
         pooled = sum(c[2] for c in per_class) / (total - present.sum())
-        factor, _ = precision_factor(np.linalg.inv(_oas(pooled, int(total))))
-        rows = np.flatnonzero(fold == f)
+        precision = np.linalg.inv(_oas(pooled, int(total)))
         means = np.stack([c[1] for c in per_class])
-        log_post[rows] = np.where(present, np.log(np.maximum(counts, 1.0) / total), -np.inf) \
-            - 0.5 * whitened_distances(Z[rows], means, factor)
+        Pm = precision @ means.T  # (d, K)
+        coef = Pm / scale[:, None]  # for raw rows: x_scaled = (x - shift) / scale
+        const = (np.where(present, np.log(np.maximum(counts, 1.0) / total), -np.inf)
+                 - 0.5 * np.einsum("kd,dk->k", means, Pm) - (shift / scale) @ Pm)
+        rows = np.flatnonzero(fold == f)
+        log_post[rows] = Z[rows] @ coef + const
     return _softmax(log_post)
+
+
+def _scaled(stat: tuple[int, np.ndarray, np.ndarray], shift: np.ndarray, scale: np.ndarray,
+            outer: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    count, mean, m2 = stat
+    return count, (mean - shift) / scale, m2 / outer
 
 
 def whitened_distances(X: np.ndarray, locations: np.ndarray, factor: np.ndarray) -> np.ndarray:
@@ -124,13 +141,11 @@ def estimator_probabilities(estimator: Any, X: np.ndarray, codes: np.ndarray,
 
 
 def neighbour_probabilities(points: np.ndarray, codes: np.ndarray, n_classes: int, k: int,
-                            rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+                            rows: np.ndarray) -> np.ndarray:
     """(len(rows), K) label shares of each row's k nearest neighbours (itself excluded),
     smoothed by one pseudo-neighbour spread over the class shares."""
     n = points.shape[0]
     reference = np.arange(n)
-    if n > NEIGHBOUR_ALL_ROWS:
-        reference = np.sort(rng.choice(n, NEIGHBOUR_REFERENCE_ROWS, replace=False))
     k = max(1, min(k, reference.size - 1))
     # float32 is plenty to rank neighbours and halves the traffic of the distance blocks.
     points = points.astype(np.float32)
@@ -150,21 +165,6 @@ def neighbour_probabilities(points: np.ndarray, codes: np.ndarray, n_classes: in
         np.add.at(votes[s:s + r.size], (np.repeat(np.arange(r.size), k),
                                         codes[reference[nn]].ravel()), 1.0)
     return (votes + prior[None, :]) / (k + 1.0)
-
-
-def mix_neighbours(P: np.ndarray, Pn: np.ndarray, codes: np.ndarray,
-                   fit_rows: np.ndarray) -> np.ndarray:
-    """``(1 - w) P + w Pn`` with the weight w in {0, 1/4, 1/2, 3/4} whose out-of-fold
-    log-loss on the ``fit_rows`` labels is lowest (the model or the neighbours, whichever
-    describes these data better; the neighbours alone are never trusted)."""
-    idx = np.flatnonzero(fit_rows)
-    best, best_loss = 0.5, np.inf
-    for w in (0.5,):
-        mixed = (1.0 - w) * P[idx, codes[idx]] + w * Pn[idx, codes[idx]]
-        loss = -np.log(np.maximum(mixed, _TINY)).mean() if idx.size else 0.0
-        if loss < best_loss:
-            best, best_loss = w, loss
-    return (1.0 - best) * P + best * Pn
 
 
 def confident_joint(codes: np.ndarray, P: np.ndarray) -> np.ndarray:
@@ -223,20 +223,20 @@ def conformal_label_pvalues(scores: np.ndarray, calibration: np.ndarray) -> np.n
     return np.minimum(1.0, (1.0 + at_least - own) / (cal.size - own + 1.0))
 
 
-def label_evidence(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, exclude: np.ndarray,
-                   neighbours: tuple[np.ndarray, np.ndarray] | None, estimator: Any,
+def label_evidence(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, shift: np.ndarray,
+                   scale: np.ndarray, exclude: np.ndarray,
+                   neighbours: np.ndarray | None, estimator: Any,
                    X_estimator: np.ndarray | None, fold: np.ndarray,
                    workers: int | None) -> LabelEvidence:
-    """Out-of-fold probabilities fitted without the ``exclude`` rows, then the rules above.
-
-    ``neighbours`` is (rows, their neighbour probabilities), averaged in for those rows."""
+    """Out-of-fold probabilities fitted without the ``exclude`` rows (averaged with the
+    ``neighbours``' probabilities when given), then the rules above."""
     if estimator is None:
-        P = gaussian_probabilities(Z, codes, n_classes, fold, exclude, workers)
+        P = gaussian_probabilities(Z, codes, n_classes, fold, exclude, workers, shift=shift,
+                                   scale=scale)
     else:
         P = estimator_probabilities(estimator, X_estimator, codes, n_classes, fold, exclude)
     if neighbours is not None:
-        rows, Pn = neighbours
-        P[rows] = mix_neighbours(P[rows], Pn, codes[rows], ~exclude[rows])
+        P = 0.5 * (P + neighbours)
     C = confident_joint(codes, P)
     wrong = wrong_label_posterior(codes, P, C)
     flagged = prune_by_noise_rate(codes, P, C) | (wrong > 0.5)

@@ -141,7 +141,7 @@ def screen(X: Any, y: Any = None, *, estimator: Any = None, fdr: float | None = 
     varying = np.ptp(X, axis=0) > 0
     if not varying.any():
         raise ValueError("X: every column is constant; there is nothing to screen")
-    Z = np.ascontiguousarray(X[:, varying], dtype=np.float64)
+    Z = np.ascontiguousarray(X if varying.all() else X[:, varying], dtype=np.float64)
     columns = np.flatnonzero(varying)
     feature_names = [str(names[j]) if names is not None else int(j) for j in range(X.shape[1])]
     kw = dict(method=method, random_state=random_state, workers=workers_arg(workers))
@@ -197,12 +197,12 @@ def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> S
     fold = lab.stratified_folds(codes, K, s.folds, rng)
     workers = s.kw["workers"]
     # Unit-variance columns: the shrinkage target and the neighbour metric treat them alike.
-    scaled = np.ascontiguousarray((Z - Z.mean(axis=0)) / Z.std(axis=0))
+    count, shift, m2 = comoment_of_rows(Z, None, workers)
+    scale = np.sqrt(np.diag(m2) / count)
     neighbours = None
     if n <= lab.NEIGHBOUR_ALL_ROWS:
-        every = np.arange(n)
-        neighbours = (every, lab.neighbour_probabilities(scaled, codes, K, s.n_neighbors,
-                                                         every, rng))
+        neighbours = lab.neighbour_probabilities((Z - shift) / scale, codes, K, s.n_neighbors,
+                                                 np.arange(n))
     suspects = np.zeros(n, dtype=bool)
     triggers: list[Trigger] = []
     in_trigger = np.zeros(n, dtype=bool)
@@ -214,18 +214,14 @@ def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> S
         p = robust_tail_pvalues(np.cbrt(d2))
         outliers = benjamini_hochberg(p, alpha)
         exclude = suspects | outliers
-        evidence = lab.label_evidence(scaled, codes, K, exclude=exclude, neighbours=neighbours,
+        evidence = lab.label_evidence(Z, codes, K, shift=shift, scale=scale, exclude=exclude, neighbours=neighbours,
                                       estimator=s.estimator, X_estimator=s.X_estimator,
                                       fold=fold, workers=workers)
         if round_ == 0:
-            if neighbours is None:  # large data: neighbours only where the model doubts
-                doubted = np.flatnonzero(
-                    evidence.probabilities[np.arange(n), codes] < 0.9)
-                neighbours = (doubted, lab.neighbour_probabilities(
-                    scaled, codes, K, s.n_neighbors, doubted, rng))
             triggers = find_triggers(Z, codes, K, min_share=BACKDOOR_MIN_SHARE,
                                      max_share=BACKDOOR_MAX_SHARE,
-                                     relabel=_relabeller(scaled, codes, K, fold, exclude, workers))
+                                     relabel=_relabeller(Z, shift, scale, codes, K, fold,
+                                                         exclude, workers))
             for t in triggers:
                 in_trigger[t.rows] = True
             spectral, spectral_flags = np.zeros(n), np.zeros(n, dtype=bool)
@@ -286,15 +282,15 @@ def _class_model(Z: np.ndarray, codes: np.ndarray, K: int, keep: np.ndarray,
     return locations, V[:, usable] / np.sqrt(w[usable])
 
 
-def _relabeller(Z: np.ndarray, codes: np.ndarray, K: int, fold: np.ndarray,
-                exclude: np.ndarray, workers: int | None):
+def _relabeller(Z: np.ndarray, shift: np.ndarray, scale: np.ndarray, codes: np.ndarray,
+                K: int, fold: np.ndarray, exclude: np.ndarray, workers: int | None):
     """relabel(columns): whether each row's label stays the most likely without columns."""
     def relabel(columns: np.ndarray) -> np.ndarray:
         keep = np.setdiff1d(np.arange(Z.shape[1]), columns)
         if keep.size == 0:
             return np.zeros(Z.shape[0], dtype=bool)
         P = lab.gaussian_probabilities(np.ascontiguousarray(Z[:, keep]), codes, K, fold,
-                                       exclude, workers)
+                                       exclude, workers, shift=shift[keep], scale=scale[keep])
         return P.argmax(axis=1) == codes
     return relabel
 
