@@ -103,7 +103,7 @@ class ScreenReport:
 
 def screen(X: Any, y: Any = None, *, estimator: Any = None, fdr: float | None = None,
            alpha: float = 1e-4, method: str = "ledoit_wolf", n_neighbors: int = 10,
-           folds: int = 5, spectral_z: float = 12.0, random_state: Any = 0,
+           folds: int = 5, spectral_z: float = 20.0, random_state: Any = 0,
            workers: int | None = None, audit: Any = None) -> ScreenReport:
     """Screen training data for poisoned rows; see the module docstring for the rules.
 
