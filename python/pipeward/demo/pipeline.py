@@ -120,6 +120,12 @@ def screen_features(X: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray((X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0))
 
 
+def _planted_found(planted: np.ndarray, flagged: np.ndarray, quarantined: np.ndarray) -> dict[str, Any]:
+    """How many planted rows of one kind the matching evidence flagged, and the screen quarantined."""
+    return {"planted": int(planted.size), "found": int(np.intersect1d(planted, flagged).size),
+            "quarantined": int(np.intersect1d(planted, quarantined).size)}
+
+
 def _precision_recall(found: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     hits = np.intersect1d(found, truth).size
     precision = hits / found.size if found.size else 1.0
@@ -273,6 +279,15 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
                               screen_counts=dict(screen.counts), base_rows=int(base.size),
                               natural_outliers=int(len(y_all) - base.size))
         distances = np.asarray(screen.distances, dtype=np.float64)
+        # Planted vs found, per kind: a planted row counts as found by the evidence that flagged it.
+        per_kind = {
+            "flipped labels": _planted_found(poisoned.flipped, screen.label_suspects, quarantined),
+            "backdoor rows": _planted_found(poisoned.backdoor, screen.backdoor_suspects, quarantined),
+        }
+        per_kind["backdoor rows"]["trigger features"] = [
+            names[j] if isinstance(j, (int, np.integer)) else str(j)
+            for t in screen.triggers for j in t["features"]]
+        result.numbers.update(poison_per_kind=per_kind)
         report["screen"] = {
             "scores": distances, "injected": truth, "quarantined": quarantined,
             # outliers are exactly the rows past the smallest flagged distance (BH is monotone)
@@ -280,12 +295,15 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
             "precision": precision, "recall": recall, "n_outliers": len(screen.outliers),
             "n_label_suspects": len(screen.label_suspects),
             "n_backdoor_suspects": len(screen.backdoor_suspects),
+            "per_kind": per_kind,
             "score_label": "squared robust Mahalanobis distance to the nearest class",
         }
-        steps.say("screen", f"injected {truth.size} poisoned rows ({s.n_flip} flipped labels, "
-                  f"{s.n_backdoor} backdoor rows); quarantined {quarantined.size}: "
-                  f"precision {precision:.2f}, recall {recall:.2f} (base data: the {base.size} of "
-                  f"{len(y_all)} rows that pass the screen before poisoning)")
+        flips, doors = per_kind["flipped labels"], per_kind["backdoor rows"]
+        steps.say("screen", f"planted {flips['planted']} flipped labels (found {flips['found']} as "
+                  f"label suspects) and {doors['planted']} backdoor rows (found {doors['found']}, "
+                  f"trigger {', '.join(doors['trigger features']) or 'not named'}); quarantined "
+                  f"{quarantined.size}: precision {precision:.2f}, recall {recall:.2f} (base data: "
+                  f"the {base.size} of {len(y_all)} rows that pass the screen before poisoning)")
 
         keep = np.setdiff1d(np.arange(len(y_train)), quarantined)
         # The model's scale comes from the screened rows only.
