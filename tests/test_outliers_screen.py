@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 
 import pipeward as pw
@@ -343,3 +345,86 @@ def test_cli_fdr_and_skops_estimator(tmp_path, capsys):
     assert main(["screen", bad, "--labels", "-1", "--estimator", str(tmp_path / "no")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("error:") == 4
+
+
+# --- the label model and the outlier model against plain references -----------------------
+
+def _reference_oof_lda(Z, codes, K, fold, exclude):
+    """Out-of-fold LDA written plainly: standardise, per fold fit class means and the pooled
+    within-class covariance (ddof K) on the other folds, shrink it with OAS, score by Bayes."""
+    from pipeward.outliers.detector import _oas
+
+    S = (Z - Z.mean(axis=0)) / Z.std(axis=0)
+    P = np.empty((Z.shape[0], K))
+    for f in range(fold.max() + 1):
+        train = (fold != f) & ~exclude
+        means = np.stack([S[train & (codes == k)].mean(axis=0) for k in range(K)])
+        R = S[train] - means[codes[train]]
+        cov = _oas(R.T @ R / (train.sum() - K), int(train.sum()))
+        prec = np.linalg.inv(cov)
+        test = fold == f
+        diff = S[test][:, None, :] - means[None, :, :]
+        d2 = np.einsum("nkd,de,nke->nk", diff, prec, diff)
+        logp = np.log(np.bincount(codes[train], minlength=K) / train.sum()) - 0.5 * d2
+        logp -= logp.max(axis=1, keepdims=True)
+        P[test] = np.exp(logp) / np.exp(logp).sum(axis=1, keepdims=True)
+    return P
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(40, 300), d=st.integers(1, 8), K=st.integers(2, 4),
+       seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float64, np.float32]))
+def test_out_of_fold_gaussian_model_matches_its_reference(n, d, K, seed, dtype):
+    from pipeward.outliers import labels as lab
+    from pipeward.outliers.kernel import comoment_of_rows
+
+    rng = np.random.default_rng(seed)
+    codes = np.arange(n) % K
+    Z = (rng.normal(size=(n, d)) * rng.uniform(0.1, 50, d) + rng.normal(0, 100, d)
+         + codes[:, None]).astype(dtype)
+    fold = lab.stratified_folds(codes, K, 3, rng)
+    exclude = rng.random(n) < 0.1
+    count, shift, m2 = comoment_of_rows(Z, None)
+    ours = lab.gaussian_probabilities(Z, codes, K, fold, exclude, None, shift=shift,
+                                      scale=np.sqrt(np.diag(m2) / count))
+    expected = _reference_oof_lda(Z.astype(np.float64), codes, K, fold, exclude)
+    np.testing.assert_allclose(ours, expected, atol=1e-6 if dtype == np.float32 else 1e-9)
+
+
+@pytest.mark.parametrize("method", ["empirical", "oas", "ledoit_wolf", "mcd"])
+def test_outlier_model_matches_the_detector(method, rng):
+    """The screen's class model from per-class comoments gives the distances of
+    MahalanobisDetector(method).fit(X, y) (its reference, checked against scikit-learn)."""
+    from pipeward.outliers import labels as lab
+    from pipeward.outliers.screen import _class_model
+
+    codes = rng.integers(0, 3, 1500)
+    Z = rng.normal(size=(1500, 5)) * [1, 2, 3, 100, 0.1] + 1000 + 2.0 * codes[:, None]
+    keep = rng.random(1500) > 0.1
+    locations, factor = _class_model(Z, codes, 3, keep, dict(method=method, random_state=0,
+                                                             workers=None))
+    centre = locations.mean(axis=0)
+    d2 = lab.distances_to_whitened((Z - centre) @ factor, (locations - centre) @ factor)
+    det = pw.MahalanobisDetector(method, random_state=0).fit(Z[keep], codes[keep])
+    np.testing.assert_allclose(d2.min(axis=1), det.mahalanobis(Z), rtol=1e-9, atol=1e-9)
+
+
+def test_confident_joint_and_pruning_match_cleanlab():
+    """The per-class thresholds, the calibrated confident joint and the noise-rate pruning
+    against cleanlab's own functions on the same probabilities."""
+    count = pytest.importorskip("cleanlab.count")
+    filt = pytest.importorskip("cleanlab.filter")
+    from pipeward.outliers import labels as lab
+
+    rng = np.random.default_rng(0)
+    K, n = 4, 2000
+    truth = rng.integers(0, K, n)
+    logits = rng.normal(size=(n, K)) + 3.0 * np.eye(K)[truth]
+    P = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    noisy, _ = _flip_at_random(truth, 0.1, rng)
+    ours = lab.confident_joint(noisy, P)
+    peer = count.compute_confident_joint(noisy, P, calibrate=True)
+    np.testing.assert_allclose(ours, peer, atol=1.0)  # cleanlab rounds its counts
+    flagged = lab.prune_by_noise_rate(noisy, P, ours)
+    theirs = np.asarray(filt.find_label_issues(noisy, P, filter_by="prune_by_noise_rate"))
+    assert (flagged != theirs).sum() <= 0.01 * n
