@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import pipeward as pw
+from pipeward.demo.attacks import flip_at_random, plant_trigger
 
 ROWS = int(os.environ.get("PIPEWARD_BENCH_ROWS", "50000"))
 FEATURES, CLASSES = 50, 10
@@ -83,17 +84,6 @@ def test_screen_cleanlab_with_cross_validation(benchmark, data):
 
 # --- the quality table ----------------------------------------------------------------------
 
-def _flip(y: np.ndarray, rate: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    y = y.copy()
-    classes = np.unique(y)
-    rows = rng.choice(y.size, int(round(rate * y.size)), replace=False)
-    for i in rows:
-        y[i] = rng.choice(classes[classes != y[i]])
-    flipped = np.zeros(y.size, dtype=bool)
-    flipped[rows] = True
-    return y, flipped
-
-
 def _flip_targeted(X: np.ndarray, y: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
     """Flip the rows nearest the boundary: the smallest margin between the two most likely
     classes of a logistic regression fitted on all the clean labels, relabelled to the
@@ -146,7 +136,7 @@ def quality_table(seeds: int) -> None:
             ours, peer, false, flagged = [], [], 0, 0
             for seed in range(seeds):
                 if kind == "random":
-                    noisy, truth = _flip(y, rate, np.random.default_rng(seed))
+                    noisy, truth = flip_at_random(y, rate, np.random.default_rng(seed))
                 else:
                     noisy, truth = _flip_targeted(X, y, rate)
                 found = np.zeros(y.size, dtype=bool)
@@ -176,19 +166,12 @@ def backdoor_table(seeds: int) -> None:
             for seed in range(seeds):
                 rng = np.random.default_rng(seed)
                 features = sorted(rng.choice(X.shape[1], 1 + seed % 3, replace=False).tolist())
-                target = np.unique(y)[0]
-                m = max(1, int(round(share * X.shape[0])))
-                donors = rng.choice(np.flatnonzero(y != target), m, replace=False)
-                Xb = X[donors].astype(np.float64)
-                sd = X.std(axis=0)
-                for j in features:
-                    Xb[:, j] = X[:, j].max() + 3.0 * sd[j] + rng.normal(0, 0.05 * sd[j], m)
-                Xp, yp = np.vstack([X, Xb]), np.concatenate([y, np.full(m, target)])
+                Xp, yp, poisoned = plant_trigger(X, y, share, features, rng, jitter=0.05)
                 report = pw.screen(Xp, yp, random_state=seed)
                 found = np.zeros(yp.size, dtype=bool)
                 found[report.backdoor_suspects] = True
-                hits = found[X.shape[0]:].sum()
-                recalls.append(hits / m)
+                hits = (found & poisoned).sum()
+                recalls.append(hits / poisoned.sum())
                 precisions.append(hits / max(found.sum(), 1))
                 exact += [sorted(t["features"]) for t in report.triggers] == [features]
             print(f"| {name} | {share:.0%} ({max(1, int(round(share * X.shape[0])))} rows) | "

@@ -12,6 +12,7 @@ from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 
 import pipeward as pw
 from pipeward.cli import main
+from pipeward.demo.attacks import flip_at_random, plant_trigger
 from pipeward.outliers.thresholds import benjamini_hochberg
 
 pytestmark = pytest.mark.native
@@ -135,18 +136,6 @@ def test_cli_reads_csv_with_a_label_column(tmp_path, rng):
 
 # --- label flips against confident learning, and the false-discovery rate ---------------
 
-def _flip_at_random(y, rate, rng):
-    """Flip `rate` of the labels to another class drawn at random; the flipped mask."""
-    y = y.copy()
-    classes = np.unique(y)
-    rows = rng.choice(y.size, int(round(rate * y.size)), replace=False)
-    for i in rows:
-        y[i] = rng.choice(classes[classes != y[i]])
-    flipped = np.zeros(y.size, dtype=bool)
-    flipped[rows] = True
-    return y, flipped
-
-
 def _f1(found, truth):
     hits = (found & truth).sum()
     return 2.0 * hits / max(found.sum() + truth.sum(), 1)
@@ -183,7 +172,7 @@ def test_label_flips_found_at_least_as_well_as_confident_learning(name):
     X, y = SKLEARN_SETS[name](return_X_y=True)
     ours, peer = [], []
     for seed in range(2 if name == "digits" else 3):
-        noisy, flipped = _flip_at_random(y, 0.10, np.random.default_rng(seed))
+        noisy, flipped = flip_at_random(y, 0.10, np.random.default_rng(seed))
         report = pw.screen(X, noisy, random_state=seed)
         ours.append(_f1(_mask(report.label_suspects, y.size), flipped))
         peer.append(_f1(_confident_learning(X, noisy, seed), flipped))
@@ -204,7 +193,7 @@ def test_fdr_holds_on_clean_labels_and_planted_flips(name):
     assert clean.fdr == 0.1 and "at FDR 0.1" in clean.summary()
     false, found = 0, 0
     for seed, rate in [(0, 0.05), (1, 0.05), (2, 0.15), (3, 0.15)]:
-        noisy, flipped = _flip_at_random(y, rate, np.random.default_rng(seed))
+        noisy, flipped = flip_at_random(y, rate, np.random.default_rng(seed))
         report = pw.screen(X, noisy, fdr=0.1, random_state=seed)
         flagged = _mask(report.label_suspects, y.size)
         false += int((flagged & ~flipped).sum())
@@ -238,7 +227,7 @@ def test_estimator_stands_in_for_the_gaussian_model():
     from sklearn.preprocessing import StandardScaler
 
     X, y = load_wine(return_X_y=True)
-    noisy, flipped = _flip_at_random(y, 0.1, np.random.default_rng(0))
+    noisy, flipped = flip_at_random(y, 0.1, np.random.default_rng(0))
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     report = pw.screen(X, noisy, estimator=model)
     assert _f1(_mask(report.label_suspects, y.size), flipped) >= 0.8
@@ -252,7 +241,7 @@ def test_estimator_stands_in_for_the_gaussian_model():
 
 def test_reasons_say_what_flagged_each_row():
     X, y = load_wine(return_X_y=True)
-    noisy, flipped = _flip_at_random(y, 0.1, np.random.default_rng(1))
+    noisy, flipped = flip_at_random(y, 0.1, np.random.default_rng(1))
     report = pw.screen(X, noisy)
     assert report.reasons.shape == (y.size,) and report.label_pvalues.shape == (y.size,)
     for i in range(y.size):
@@ -266,21 +255,6 @@ def test_reasons_say_what_flagged_each_row():
 
 # --- tabular backdoors ----------------------------------------------------------------------
 
-def _plant_trigger(X, y, share, features, rng, *, jitter=0.0):
-    """Copies of rows of other classes with `features` set to a fixed value beyond the
-    column's range (max + 3 sd, optional jitter), labelled with the target class."""
-    target = np.unique(y)[0]
-    m = max(1, int(round(share * X.shape[0])))
-    donors = rng.choice(np.flatnonzero(y != target), m, replace=False)
-    Xb = X[donors].astype(np.float64)
-    sd = X.std(axis=0)
-    for j in features:
-        Xb[:, j] = X[:, j].max() + 3.0 * sd[j] + rng.normal(0.0, jitter * sd[j] + 1e-12, m)
-    poisoned = np.zeros(X.shape[0] + m, dtype=bool)
-    poisoned[X.shape[0]:] = True
-    return np.vstack([X, Xb]), np.concatenate([y, np.full(m, target)]), poisoned
-
-
 @pytest.mark.parametrize("name,share,features,jitter", [
     ("breast_cancer", 0.03, (3,), 0.0), ("breast_cancer", 0.05, (7, 21), 0.05),
     ("digits", 0.01, (5, 13, 40), 0.0), ("digits", 0.03, (20, 44), 0.05),
@@ -293,7 +267,7 @@ def test_tabular_backdoor_rows_and_trigger_features_are_found(name, share, featu
         X, y = make_classification(3000, 12, n_informative=6, n_classes=3, random_state=0)
     else:
         X, y = SKLEARN_SETS[name](return_X_y=True)
-    Xp, yp, poisoned = _plant_trigger(X, y, share, features, np.random.default_rng(0),
+    Xp, yp, poisoned = plant_trigger(X, y, share, features, np.random.default_rng(0),
                                       jitter=jitter)
     report = pw.screen(Xp, yp)
     found = _mask(report.backdoor_suspects, yp.size)
@@ -307,7 +281,7 @@ def test_tabular_backdoor_rows_and_trigger_features_are_found(name, share, featu
 def test_trigger_features_are_named_from_dataframe_columns():
     pd = pytest.importorskip("pandas")
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    Xp, yp, poisoned = _plant_trigger(X.to_numpy(), y.to_numpy(), 0.03, (4,),
+    Xp, yp, poisoned = plant_trigger(X.to_numpy(), y.to_numpy(), 0.03, (4,),
                                       np.random.default_rng(1))
     report = pw.screen(pd.DataFrame(Xp, columns=X.columns), yp)
     assert [t["features"] for t in report.triggers] == [[X.columns[4]]]
@@ -327,7 +301,7 @@ def test_cli_fdr_and_skops_estimator(tmp_path, capsys):
     from sklearn.preprocessing import StandardScaler
 
     X, y = load_wine(return_X_y=True)
-    noisy, flipped = _flip_at_random(y, 0.15, np.random.default_rng(0))
+    noisy, flipped = flip_at_random(y, 0.15, np.random.default_rng(0))
     np.save(tmp_path / "wine.npy", np.column_stack([X, noisy]))
     model = tmp_path / "model.skops"
     sio.dump(make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), model)
@@ -421,7 +395,7 @@ def test_confident_joint_and_pruning_match_cleanlab():
     truth = rng.integers(0, K, n)
     logits = rng.normal(size=(n, K)) + 3.0 * np.eye(K)[truth]
     P = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    noisy, _ = _flip_at_random(truth, 0.1, rng)
+    noisy, _ = flip_at_random(truth, 0.1, rng)
     ours = lab.confident_joint(noisy, P)
     peer = count.compute_confident_joint(noisy, P, calibrate=True)
     np.testing.assert_allclose(ours, peer, atol=1.0)  # cleanlab rounds its counts
