@@ -85,6 +85,7 @@ def test_clean_gaussian_data_is_left_alone(rng):
     X[:15] += 9.0
     found = pw.screen(X)
     assert set(range(15)) <= set(found.outliers.tolist())
+    assert all(found.reasons[i].startswith("outlier") for i in range(15))
 
 
 def test_report_split_and_summary(rng):
@@ -286,6 +287,8 @@ def test_trigger_features_are_named_from_dataframe_columns():
     report = pw.screen(pd.DataFrame(Xp, columns=X.columns), yp)
     assert [t["features"] for t in report.triggers] == [[X.columns[4]]]
     assert all("backdoor trigger" in report.reasons[i] for i in np.flatnonzero(poisoned))
+    as_json = json.loads(json.dumps(report.to_dict()))
+    assert as_json["triggers"][0]["rows"] == np.flatnonzero(poisoned).tolist()
 
 
 def test_clean_data_has_no_backdoor():

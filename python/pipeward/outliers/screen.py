@@ -97,7 +97,7 @@ class ScreenReport:
                 "label_suspects": self.label_suspects.tolist(),
                 "backdoor_suspects": self.backdoor_suspects.tolist(),
                 "quarantine": self.quarantine.tolist(), "fdr": self.fdr,
-                "triggers": [dict(t, rows=list(t["rows"])) for t in self.triggers],
+                "triggers": [dict(t, rows=[int(i) for i in t["rows"]]) for t in self.triggers],
                 "reasons": {str(int(i)): str(self.reasons[i]) for i in self.quarantine}}
 
 
@@ -154,7 +154,7 @@ def screen(X: Any, y: Any = None, *, estimator: Any = None, fdr: float | None = 
         report = _screen_labelled(Z, y, alpha, setup)
         for t in report.triggers:
             t["features"] = [feature_names[columns[j]] for j in t["features"]]
-        report.reasons = _reasons(report, y, spectral_z, feature_names)
+    report.reasons = _reasons(report, y, spectral_z)
     if audit is not None:
         from ..audit.records import record_screen  # noqa: PLC0415 - audit is optional here
 
@@ -295,8 +295,7 @@ def _relabeller(Z: np.ndarray, shift: np.ndarray, scale: np.ndarray, codes: np.n
     return relabel
 
 
-def _reasons(report: ScreenReport, y: np.ndarray, spectral_z: float,
-             feature_names: list[Any]) -> np.ndarray:
+def _reasons(report: ScreenReport, y: np.ndarray | None, spectral_z: float) -> np.ndarray:
     """One line per quarantined row saying which evidence flagged it ("" for the others)."""
     reasons = np.full(report.n_rows, "", dtype=object)
     parts: dict[int, list[str]] = {}
