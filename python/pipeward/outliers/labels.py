@@ -112,13 +112,6 @@ def _scaled(stat: tuple[int, np.ndarray, np.ndarray], shift: np.ndarray, scale: 
     return count, (mean - shift) / scale, m2 / outer
 
 
-def whitened_distances(X: np.ndarray, locations: np.ndarray, factor: np.ndarray) -> np.ndarray:
-    """(n, K) squared distances ``||(x - m_k)^T W||^2`` to K locations under one precision
-    ``W W^T``: the rows are whitened once (one GEMM) and compared with the K whitened
-    locations (a second), instead of K passes of the one-location kernel."""
-    return distances_to_whitened(X @ factor, locations @ factor)
-
-
 def distances_to_whitened(B: np.ndarray, M: np.ndarray) -> np.ndarray:
     """(n, K) squared Euclidean distances between whitened rows B and whitened locations M."""
     d2 = np.einsum("ij,ij->i", B, B)[:, None] - 2.0 * (B @ M.T) + np.einsum("ij,ij->i", M, M)
