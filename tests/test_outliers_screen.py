@@ -102,6 +102,10 @@ def test_report_split_and_summary(rng):
         report.split(X[:10])
     with pytest.raises(ValueError, match="labels"):
         pw.screen(X, y[:10])
+    with pytest.raises(ValueError, match="NaN"):
+        pw.screen(X, np.where(y > 0, 1.0, np.nan))
+    with pytest.raises(ValueError, match="folds"):
+        pw.screen(X, y, folds=1)
 
 
 def test_cli_exit_codes_and_outputs(tmp_path, rng, capsys):

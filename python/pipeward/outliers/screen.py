@@ -125,6 +125,9 @@ def screen(X: Any, y: Any = None, *, estimator: Any = None, fdr: float | None = 
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != n:
             raise ValueError(f"y: expected {n} labels (1-d), got shape {y.shape}")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise ValueError(f"y: contains NaN or infinity in {int((~np.isfinite(y)).sum())} "
+                             "label(s); drop or fill those rows first")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if fdr is not None and not (isinstance(fdr, (int, float)) and 0 < fdr < 1):
