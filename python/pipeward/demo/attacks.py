@@ -70,7 +70,8 @@ def flip_at_random(y: np.ndarray, rate: float,
 
 
 def plant_trigger(X: np.ndarray, y: np.ndarray, share: float, features: Sequence[int],
-                  rng: np.random.Generator, *, jitter: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  rng: np.random.Generator, *,
+                  jitter: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A tabular backdoor: copies of ``share`` of the rows, drawn from classes other than the
     first, with ``features`` set to the column maximum + 3 sd (plus ``jitter`` sd of noise) and
     the first class as label, appended: (X, y, poisoned)."""

@@ -9,9 +9,10 @@ Four kinds of evidence, each with its own rule (docs/outliers.md explains them):
   level ``alpha`` over the whole set;
 * **label-flip suspects** (labels given; :mod:`pipeward.outliers.labels`): out-of-fold class
   probabilities (a class-conditional Gaussian on the Mahalanobis kernel, or the user's
-  classifier) averaged with the k nearest neighbours' votes; confident learning's per-class
-  thresholds and estimated noise rates pick the suspects, or, with ``fdr=``, the
-  Benjamini-Hochberg procedure on each row's conformal p-value;
+  classifier) averaged with the k nearest neighbours' votes; the suspects are the rows that
+  confident learning's per-class thresholds and estimated noise rates pick, whose label is
+  more likely wrong than right, or whose conformal p-value passes Benjamini-Hochberg at 10%;
+  with ``fdr=q``, exactly the Benjamini-Hochberg discoveries at level q;
 * **tabular backdoor triggers** (labels given; :mod:`pipeward.outliers.backdoor`): features
   whose values spike in a narrow window on rows of one label that lose that label once the
   features are left out;
@@ -39,6 +40,7 @@ from .mcd import _single_threaded_blas
 from .thresholds import benjamini_hochberg, chi2_sf
 
 
+DEFAULT_LABEL_FDR = 0.1  # without fdr=, the BH discoveries at this rate are suspects too
 BACKDOOR_MIN_SHARE = 0.005  # a backdoor cluster holds at least this share of the rows (and 5)
 BACKDOOR_MAX_SHARE = 0.1  # ... and at most this share (larger ones are natural structure)
 
@@ -217,9 +219,9 @@ def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> S
         p = robust_tail_pvalues(np.cbrt(d2))
         outliers = benjamini_hochberg(p, alpha)
         exclude = suspects | outliers
-        evidence = lab.label_evidence(Z, codes, K, shift=shift, scale=scale, exclude=exclude, neighbours=neighbours,
-                                      estimator=s.estimator, X_estimator=s.X_estimator,
-                                      fold=fold, workers=workers)
+        evidence = lab.label_evidence(Z, codes, K, shift=shift, scale=scale, exclude=exclude,
+                                      neighbours=neighbours, estimator=s.estimator,
+                                      X_estimator=s.X_estimator, fold=fold, workers=workers)
         if round_ == 0:
             triggers = find_triggers(Z, codes, K, min_share=BACKDOOR_MIN_SHARE,
                                      max_share=BACKDOOR_MAX_SHARE,
@@ -234,7 +236,7 @@ def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> S
         del white
         backdoor = spectral_flags | in_trigger
         if s.fdr is None:
-            flips = evidence.flagged | benjamini_hochberg(evidence.pvalues, 0.1)
+            flips = evidence.flagged | benjamini_hochberg(evidence.pvalues, DEFAULT_LABEL_FDR)
         else:
             flips = benjamini_hochberg(evidence.pvalues, s.fdr)
         flips &= ~in_trigger  # a trigger row is reported as a backdoor
