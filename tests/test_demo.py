@@ -95,6 +95,11 @@ def test_poison_screen_meets_its_bar(demo):
     assert n["poison_recall"] >= 0.9
     assert n["poison_precision"] >= 0.8
     assert n["backdoor_recall"] == 1.0
+    kinds = n["poison_per_kind"]  # planted vs found, per kind, as the report shows them
+    assert kinds["flipped labels"]["planted"] == Settings().n_flip
+    assert kinds["flipped labels"]["found"] >= 0.9 * Settings().n_flip
+    assert kinds["backdoor rows"]["found"] == Settings().n_backdoor
+    assert sorted(kinds["backdoor rows"]["trigger features"]) == sorted(Settings().trigger)
 
 
 def test_dp_training_accuracy_and_epsilon(demo):

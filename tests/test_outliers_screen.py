@@ -6,10 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer, load_digits
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 
 import pipeward as pw
 from pipeward.cli import main
+from pipeward.demo.attacks import flip_at_random, plant_trigger
+from pipeward.outliers.thresholds import benjamini_hochberg
 
 pytestmark = pytest.mark.native
 
@@ -81,6 +85,7 @@ def test_clean_gaussian_data_is_left_alone(rng):
     X[:15] += 9.0
     found = pw.screen(X)
     assert set(range(15)) <= set(found.outliers.tolist())
+    assert all(found.reasons[i].startswith("outlier") for i in range(15))
 
 
 def test_report_split_and_summary(rng):
@@ -97,6 +102,10 @@ def test_report_split_and_summary(rng):
         report.split(X[:10])
     with pytest.raises(ValueError, match="labels"):
         pw.screen(X, y[:10])
+    with pytest.raises(ValueError, match="NaN"):
+        pw.screen(X, np.where(y > 0, 1.0, np.nan))
+    with pytest.raises(ValueError, match="folds"):
+        pw.screen(X, y, folds=1)
 
 
 def test_cli_exit_codes_and_outputs(tmp_path, rng, capsys):
@@ -128,3 +137,275 @@ def test_cli_reads_csv_with_a_label_column(tmp_path, rng):
                  "--quarantine", str(tmp_path / "q.csv")]) == 1
     q = pd.read_csv(tmp_path / "q.csv")
     assert list(q.columns) == ["a", "b", "c", "target"] and len(q) >= 3
+
+
+# --- label flips against confident learning, and the false-discovery rate ---------------
+
+def _f1(found, truth):
+    hits = (found & truth).sum()
+    return 2.0 * hits / max(found.sum() + truth.sum(), 1)
+
+
+def _mask(indices, n):
+    m = np.zeros(n, dtype=bool)
+    m[indices] = True
+    return m
+
+
+def _confident_learning(X, y, seed):
+    """cleanlab's find_label_issues on 5-fold probabilities of a standardised logistic
+    regression: the peer the issue measures against."""
+    filt = pytest.importorskip("cleanlab.filter")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    P = cross_val_predict(model, X, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+                          method="predict_proba")
+    return np.asarray(filt.find_label_issues(y, P))
+
+
+SKLEARN_SETS = {"breast_cancer": load_breast_cancer, "wine": load_wine, "digits": load_digits}
+
+
+@pytest.mark.parametrize("name", sorted(SKLEARN_SETS))
+def test_label_flips_found_at_least_as_well_as_confident_learning(name):
+    """Mean F1 over seeds of 10% random flips, same rows and flips for both (digits, where
+    the margin is wide and the peer's fit slow, over two)."""
+    X, y = SKLEARN_SETS[name](return_X_y=True)
+    ours, peer = [], []
+    for seed in range(2 if name == "digits" else 3):
+        noisy, flipped = flip_at_random(y, 0.10, np.random.default_rng(seed))
+        report = pw.screen(X, noisy, random_state=seed)
+        ours.append(_f1(_mask(report.label_suspects, y.size), flipped))
+        peer.append(_f1(_confident_learning(X, noisy, seed), flipped))
+    print(f"{name}: pipeward F1 {np.mean(ours):.3f}, cleanlab {np.mean(peer):.3f}")
+    assert np.mean(ours) >= np.mean(peer)
+    if name == "digits":  # the recall the screen had on digits before out-of-fold evidence
+        assert np.mean(ours) >= 0.9
+
+
+@pytest.mark.parametrize("name", sorted(SKLEARN_SETS))
+def test_fdr_holds_on_clean_labels_and_planted_flips(name):
+    """At fdr=0.1: on the labels as shipped nothing (or next to nothing) is flagged, and
+    with 5% and 15% planted flips the realised false-discovery proportion, pooled over
+    seeds, stays within 0.1 plus two standard errors."""
+    X, y = SKLEARN_SETS[name](return_X_y=True)
+    clean = pw.screen(X, y, fdr=0.1)
+    assert clean.label_suspects.size <= 2  # the shipped labels hold a few genuine errors
+    assert clean.fdr == 0.1 and "at FDR 0.1" in clean.summary()
+    false, found = 0, 0
+    for seed, rate in [(0, 0.05), (1, 0.05), (2, 0.15), (3, 0.15)]:
+        noisy, flipped = flip_at_random(y, rate, np.random.default_rng(seed))
+        report = pw.screen(X, noisy, fdr=0.1, random_state=seed)
+        flagged = _mask(report.label_suspects, y.size)
+        false += int((flagged & ~flipped).sum())
+        found += int(flagged.sum())
+        # BH on the reported p-values is what was flagged
+        assert np.array_equal(flagged, benjamini_hochberg(report.label_pvalues, 0.1))
+    fdp = false / max(found, 1)
+    print(f"{name}: {found} flagged, realised FDP {fdp:.3f}")
+    assert found > 0 and fdp <= 0.1 + 2.0 * np.sqrt(0.1 * 0.9 / found)
+
+
+def test_label_pvalues_are_conformal_ranks():
+    """Each p-value is (1 + #calibration rows at least as nonconforming) / (|cal| + 1),
+    with a calibration row not counting itself (checked against a direct count)."""
+    from pipeward.outliers.labels import conformal_label_pvalues
+
+    rng = np.random.default_rng(3)
+    scores = rng.random(200).round(2)  # ties on purpose
+    cal = rng.random(200) < 0.7
+    p = conformal_label_pvalues(scores, cal)
+    for i in range(200):
+        others = cal.copy()
+        others[i] = False
+        expected = (1 + (scores[others] >= scores[i]).sum()) / (others.sum() + 1)
+        assert p[i] == pytest.approx(expected)
+
+
+def test_estimator_stands_in_for_the_gaussian_model():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_wine(return_X_y=True)
+    noisy, flipped = flip_at_random(y, 0.1, np.random.default_rng(0))
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    report = pw.screen(X, noisy, estimator=model)
+    assert _f1(_mask(report.label_suspects, y.size), flipped) >= 0.8
+    with pytest.raises(TypeError, match="predict_proba"):
+        pw.screen(X, noisy, estimator=object())
+    with pytest.raises(ValueError, match="needs labels"):
+        pw.screen(X, estimator=model)
+    with pytest.raises(ValueError, match="fdr"):
+        pw.screen(X, noisy, fdr=1.5)
+
+
+def test_reasons_say_what_flagged_each_row():
+    X, y = load_wine(return_X_y=True)
+    noisy, flipped = flip_at_random(y, 0.1, np.random.default_rng(1))
+    report = pw.screen(X, noisy)
+    assert report.reasons.shape == (y.size,) and report.label_pvalues.shape == (y.size,)
+    for i in range(y.size):
+        assert bool(report.reasons[i]) == (i in set(report.quarantine.tolist()))
+    for i in report.label_suspects:
+        assert "label" in report.reasons[i]
+        assert ("wrong label" in report.reasons[i]) == (report.label_wrong[i] > 0.5)
+    d = report.to_dict()
+    assert set(d["reasons"]) == {str(i) for i in report.quarantine}
+
+
+# --- tabular backdoors ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,share,features,jitter", [
+    ("breast_cancer", 0.03, (3,), 0.0), ("breast_cancer", 0.05, (7, 21), 0.05),
+    ("digits", 0.01, (5, 13, 40), 0.0), ("digits", 0.03, (20, 44), 0.05),
+    ("synthetic", 0.01, (2, 9), 0.05), ("synthetic", 0.05, (0, 4, 11), 0.0),
+])
+def test_tabular_backdoor_rows_and_trigger_features_are_found(name, share, features, jitter):
+    if name == "synthetic":
+        from sklearn.datasets import make_classification
+
+        X, y = make_classification(3000, 12, n_informative=6, n_classes=3, random_state=0)
+    else:
+        X, y = SKLEARN_SETS[name](return_X_y=True)
+    Xp, yp, poisoned = plant_trigger(X, y, share, features, np.random.default_rng(0),
+                                      jitter=jitter)
+    report = pw.screen(Xp, yp)
+    found = _mask(report.backdoor_suspects, yp.size)
+    recall = (found & poisoned).sum() / poisoned.sum()
+    precision = (found & poisoned).sum() / max(found.sum(), 1)
+    assert recall >= 0.9 and precision >= 0.9, (recall, precision)
+    assert [sorted(t["features"]) for t in report.triggers] == [sorted(features)]
+    assert report.triggers[0]["label"] == np.unique(y)[0]
+
+
+def test_trigger_features_are_named_from_dataframe_columns():
+    pd = pytest.importorskip("pandas")
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    Xp, yp, poisoned = plant_trigger(X.to_numpy(), y.to_numpy(), 0.03, (4,),
+                                      np.random.default_rng(1))
+    report = pw.screen(pd.DataFrame(Xp, columns=X.columns), yp)
+    assert [t["features"] for t in report.triggers] == [[X.columns[4]]]
+    assert all("backdoor trigger" in report.reasons[i] for i in np.flatnonzero(poisoned))
+    as_json = json.loads(json.dumps(report.to_dict()))
+    assert as_json["triggers"][0]["rows"] == np.flatnonzero(poisoned).tolist()
+
+
+def test_clean_data_has_no_backdoor():
+    for loader in SKLEARN_SETS.values():
+        X, y = loader(return_X_y=True)
+        assert pw.screen(X, y).triggers == []
+
+
+def test_cli_fdr_and_skops_estimator(tmp_path, capsys):
+    sio = pytest.importorskip("skops.io")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_wine(return_X_y=True)
+    noisy, flipped = flip_at_random(y, 0.15, np.random.default_rng(0))
+    np.save(tmp_path / "wine.npy", np.column_stack([X, noisy]))
+    model = tmp_path / "model.skops"
+    sio.dump(make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), model)
+    code = main(["screen", str(tmp_path / "wine.npy"), "--labels", "-1", "--fdr", "0.1",
+                 "--estimator", str(model), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 1 and result["fdr"] == 0.1
+    found = _mask(result["label_suspects"], y.size)
+    assert found.sum() >= 10 and (found & ~flipped).sum() <= 0.2 * found.sum()
+    assert all("label" in result["reasons"][str(i)] for i in result["label_suspects"])
+    bad = str(tmp_path / "wine.npy")
+    assert main(["screen", bad, "--labels", "-1", "--fdr", "1.5"]) == 2
+    assert main(["screen", bad, "--fdr", "0.1"]) == 2  # no labels to judge
+    assert main(["screen", bad, "--labels", "-1", "--estimator", bad]) == 2  # not skops
+    assert main(["screen", bad, "--labels", "-1", "--estimator", str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("error:") == 4
+
+
+# --- the label model and the outlier model against plain references -----------------------
+
+def _reference_oof_lda(Z, codes, K, fold, exclude):
+    """Out-of-fold LDA written plainly: standardise, per fold fit class means and the pooled
+    within-class covariance (ddof K) on the other folds, shrink it with OAS, score by Bayes."""
+    from pipeward.outliers.detector import _oas
+
+    S = (Z - Z.mean(axis=0)) / Z.std(axis=0)
+    P = np.empty((Z.shape[0], K))
+    for f in range(fold.max() + 1):
+        train = (fold != f) & ~exclude
+        means = np.stack([S[train & (codes == k)].mean(axis=0) for k in range(K)])
+        R = S[train] - means[codes[train]]
+        cov = _oas(R.T @ R / (train.sum() - K), int(train.sum()))
+        prec = np.linalg.inv(cov)
+        test = fold == f
+        diff = S[test][:, None, :] - means[None, :, :]
+        d2 = np.einsum("nkd,de,nke->nk", diff, prec, diff)
+        logp = np.log(np.bincount(codes[train], minlength=K) / train.sum()) - 0.5 * d2
+        logp -= logp.max(axis=1, keepdims=True)
+        P[test] = np.exp(logp) / np.exp(logp).sum(axis=1, keepdims=True)
+    return P
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(40, 300), d=st.integers(1, 8), K=st.integers(2, 4),
+       seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float64, np.float32]))
+def test_out_of_fold_gaussian_model_matches_its_reference(n, d, K, seed, dtype):
+    from pipeward.outliers import labels as lab
+    from pipeward.outliers.kernel import comoment_of_rows
+
+    rng = np.random.default_rng(seed)
+    codes = np.arange(n) % K
+    Z = (rng.normal(size=(n, d)) * rng.uniform(0.1, 50, d) + rng.normal(0, 100, d)
+         + codes[:, None]).astype(dtype)
+    fold = lab.stratified_folds(codes, K, 3, rng)
+    exclude = rng.random(n) < 0.1
+    count, shift, m2 = comoment_of_rows(Z, None)
+    ours = lab.gaussian_probabilities(Z, codes, K, fold, exclude, None, shift=shift,
+                                      scale=np.sqrt(np.diag(m2) / count))
+    expected = _reference_oof_lda(Z.astype(np.float64), codes, K, fold, exclude)
+    np.testing.assert_allclose(ours, expected, atol=1e-6 if dtype == np.float32 else 1e-9)
+
+
+@pytest.mark.parametrize("method", ["empirical", "oas", "ledoit_wolf", "mcd"])
+def test_outlier_model_matches_the_detector(method, rng):
+    """The screen's class model from per-class comoments gives the distances of
+    MahalanobisDetector(method).fit(X, y) (its reference, checked against scikit-learn)."""
+    from pipeward.outliers import labels as lab
+    from pipeward.outliers.screen import _class_model
+
+    codes = rng.integers(0, 3, 1500)
+    Z = rng.normal(size=(1500, 5)) * [1, 2, 3, 100, 0.1] + 1000 + 2.0 * codes[:, None]
+    keep = rng.random(1500) > 0.1
+    locations, factor = _class_model(Z, codes, 3, keep, dict(method=method, random_state=0,
+                                                             workers=None))
+    centre = locations.mean(axis=0)
+    d2 = lab.distances_to_whitened((Z - centre) @ factor, (locations - centre) @ factor)
+    det = pw.MahalanobisDetector(method, random_state=0).fit(Z[keep], codes[keep])
+    np.testing.assert_allclose(d2.min(axis=1), det.mahalanobis(Z), rtol=1e-9, atol=1e-9)
+
+
+def test_confident_joint_and_pruning_match_cleanlab():
+    """The per-class thresholds, the calibrated confident joint and the noise-rate pruning
+    against cleanlab's own functions on the same probabilities."""
+    count = pytest.importorskip("cleanlab.count")
+    filt = pytest.importorskip("cleanlab.filter")
+    from pipeward.outliers import labels as lab
+
+    rng = np.random.default_rng(0)
+    K, n = 4, 2000
+    truth = rng.integers(0, K, n)
+    logits = rng.normal(size=(n, K)) + 3.0 * np.eye(K)[truth]
+    P = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    noisy, _ = flip_at_random(truth, 0.1, rng)
+    ours = lab.confident_joint(noisy, P)
+    peer = count.compute_confident_joint(noisy, P, calibrate=True)
+    np.testing.assert_allclose(ours, peer, atol=1.0)  # cleanlab rounds its counts
+    flagged = lab.prune_by_noise_rate(noisy, P, ours)
+    theirs = np.asarray(filt.find_label_issues(noisy, P, filter_by="prune_by_noise_rate"))
+    assert (flagged != theirs).sum() <= 0.01 * n

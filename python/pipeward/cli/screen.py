@@ -25,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
                "  pipeward screen train.csv --labels target --quarantine suspects.csv\n"
                "  pipeward screen features.npz --labels y --json\n"
-               "  pipeward screen X.npy --labels -1   # last column holds the labels",
+               "  pipeward screen X.npy --labels -1   # last column holds the labels\n"
+               "  pipeward screen train.csv --labels target --fdr 0.1\n"
+               "  pipeward screen train.csv --labels target --estimator model.skops",
     )
     p.add_argument("data", help="the data: .npy, .npz (array 'X' or the only one), .csv, .parquet")
     p.add_argument("--labels", metavar="COLUMN",
@@ -34,6 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write the quarantined rows here (.npy, .csv or .parquet)")
     p.add_argument("-o", "--output", metavar="OUT", help="write the clean rows here")
     p.add_argument("--alpha", type=float, default=1e-4, help="outlier test level (default 1e-4)")
+    p.add_argument("--fdr", type=float, metavar="Q",
+                   help="flag label suspects by Benjamini-Hochberg on their conformal "
+                        "p-values at this false discovery rate (0 < Q < 1)")
+    p.add_argument("--estimator", metavar="MODEL",
+                   help="a scikit-learn classifier saved with skops (.skops); its out-of-fold "
+                        "probabilities replace the Gaussian class model (needs pipeward[skops])")
+    p.add_argument("--trust", action="append", default=[], metavar="TYPE",
+                   help="a type in the --estimator file to load beyond skops' trusted "
+                        "defaults (repeat for several)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing; use the exit code")
     p.set_defaults(func=run)
@@ -42,8 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..outliers import screen  # noqa: PLC0415
 
+    if args.fdr is not None and not 0 < args.fdr < 1:
+        raise CLIError(f"--fdr: expected a rate in (0, 1), got {args.fdr:g}")
+    estimator = _load_estimator(Path(args.estimator), args.trust) if args.estimator else None
     table, X, y = _load(Path(args.data), args.labels)
-    report = screen(X, y, alpha=args.alpha)
+    if y is None and (estimator is not None or args.fdr is not None):
+        raise CLIError("--estimator and --fdr judge labels: name the label column with --labels")
+    report = screen(X, y, alpha=args.alpha, fdr=args.fdr, estimator=estimator)
     keep = np.ones(report.n_rows, dtype=bool)
     keep[report.quarantine] = False
     if args.quarantine:
@@ -59,6 +75,28 @@ def run(args: argparse.Namespace) -> int:
             more = " ..." if report.quarantine.size > 20 else ""
             print(f"quarantine rows: {shown}{more}")
     return EXIT_CHECK_FAILED if report.quarantine.size else EXIT_OK
+
+
+def _load_estimator(path: Path, trust: list[str]) -> Any:
+    """A classifier from a skops file; types beyond skops' trusted defaults need --trust."""
+    try:
+        import skops.io as sio  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        raise CLIError("--estimator needs skops: pip install pipeward[skops]") from None
+    if not path.exists():
+        raise CLIError(f"{path}: no such file")
+    try:
+        untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in trust]
+    except Exception as exc:  # noqa: BLE001 - skops raises many kinds on a bad file
+        raise CLIError(f"{path}: not a skops file ({type(exc).__name__}: {exc})") from None
+    if untrusted:
+        raise CLIError(f"{path}: holds types skops does not trust by default: "
+                       f"{', '.join(untrusted)}; pass --trust TYPE for each if you trust them")
+    model = sio.load(path, trusted=trust or None)
+    if not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
+        raise CLIError(f"{path}: expected a classifier with fit and predict_proba, got "
+                       f"{type(model).__name__}")
+    return model
 
 
 def _load(path: Path, labels: str | None) -> tuple[Any, np.ndarray, np.ndarray | None]:

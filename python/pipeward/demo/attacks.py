@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Poisoned", "clear_cut", "corrupt_units", "deepfool_linear", "fgsm", "inject_poison",
-           "shift_features"]
+__all__ = ["Poisoned", "clear_cut", "corrupt_units", "deepfool_linear", "fgsm", "flip_at_random",
+           "inject_poison", "plant_trigger", "shift_features"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,37 @@ def inject_poison(X: np.ndarray, y: np.ndarray, *, n_flip: int, n_backdoor: int,
     where[order] = np.arange(order.size)  # old row -> new row
     return Poisoned(X=np.ascontiguousarray(X_all[order]), y=y_all[order],
                     flipped=np.sort(where[flip]), backdoor=np.sort(where[n + np.arange(n_backdoor)]))
+
+
+def flip_at_random(y: np.ndarray, rate: float,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Relabel ``rate`` of the rows, each to another class drawn at random: (labels, flipped)."""
+    y = y.copy()
+    classes = np.unique(y)
+    rows = rng.choice(y.size, int(round(rate * y.size)), replace=False)
+    for i in rows:
+        y[i] = rng.choice(classes[classes != y[i]])
+    flipped = np.zeros(y.size, dtype=bool)
+    flipped[rows] = True
+    return y, flipped
+
+
+def plant_trigger(X: np.ndarray, y: np.ndarray, share: float, features: Sequence[int],
+                  rng: np.random.Generator, *,
+                  jitter: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A tabular backdoor: copies of ``share`` of the rows, drawn from classes other than the
+    first, with ``features`` set to the column maximum + 3 sd (plus ``jitter`` sd of noise) and
+    the first class as label, appended: (X, y, poisoned)."""
+    target = np.unique(y)[0]
+    m = max(1, int(round(share * X.shape[0])))
+    donors = rng.choice(np.flatnonzero(y != target), m, replace=False)
+    Xb = X[donors].astype(np.float64)
+    sd = X.std(axis=0)
+    for j in features:
+        Xb[:, j] = X[:, j].max() + 3.0 * sd[j] + rng.normal(0.0, jitter * sd[j] + 1e-12, m)
+    poisoned = np.zeros(X.shape[0] + m, dtype=bool)
+    poisoned[X.shape[0]:] = True
+    return np.vstack([X, Xb]), np.concatenate([y, np.full(m, target)]), poisoned
 
 
 def clear_cut(X: np.ndarray, y: np.ndarray, margin: float) -> np.ndarray:

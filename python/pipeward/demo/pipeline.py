@@ -55,7 +55,6 @@ class Settings:
     flip_margin: float = 6.0         # ... chosen among rows whose class logit passes this
     n_backdoor: int = 10             # backdoor rows added to the training split
     screen_method: str = "ledoit_wolf"
-    screen_flip_margin: float = 2.0  # log-likelihood ratio a label suspect must pass
     trigger: tuple[str, ...] = ("mean fractal dimension", "smoothness error")
     target_epsilon: float = 2.0
     delta: float = 1e-5
@@ -123,6 +122,12 @@ def screen_features(X: np.ndarray) -> np.ndarray:
     estimate treats all features alike, so they should share a scale)."""
     sd = X.std(axis=0)
     return np.ascontiguousarray((X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0))
+
+
+def _planted_found(planted: np.ndarray, flagged: np.ndarray, quarantined: np.ndarray) -> dict[str, Any]:
+    """How many planted rows of one kind the matching evidence flagged, and the screen quarantined."""
+    return {"planted": int(planted.size), "found": int(np.intersect1d(planted, flagged).size),
+            "quarantined": int(np.intersect1d(planted, quarantined).size)}
 
 
 def _precision_recall(found: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -197,12 +202,12 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         # Real measurements have natural outliers of their own, which the screen quarantines
         # too; setting them aside first makes the precision below measure the poison.
         vetting = pw.screen(screen_features(X_all), y_all, method=s.screen_method,
-                            flip_margin=s.screen_flip_margin, random_state=s.seed)
+                            random_state=s.seed)
         base = np.setdiff1d(np.arange(len(y_all)), vetting.quarantine)
         pw.audit.record_screen(log, n_samples=len(y_all), n_outliers=len(vetting.outliers),
                                n_label_suspects=len(vetting.label_suspects),
                                quarantined=vetting.quarantine.tolist(),
-                               method=f"pipeward.screen ({s.screen_method}, flip margin {s.screen_flip_margin:g})",
+                               method=f"pipeward.screen ({s.screen_method})",
                                dataset=f"{DATASET} (as shipped, before poisoning)")
         X, y = X_all[base], y_all[base]
         train_rows, test_rows = _split(y, s.test_fraction, rng)
@@ -266,13 +271,13 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
 
         # -- 2. poisoning screen ------------------------------------------------------------
         screen = pw.screen(screen_features(X_train), y_train, method=s.screen_method,
-                           flip_margin=s.screen_flip_margin, random_state=s.seed)
+                           random_state=s.seed)
         quarantined = np.asarray(screen.quarantine, dtype=np.int64)
         truth = poisoned.truth
         precision, recall = _precision_recall(quarantined, truth)
         pw.audit.record_screen(log, n_samples=len(y_train), n_outliers=len(screen.outliers),
                                n_label_suspects=len(screen.label_suspects),
-                               quarantined=quarantined.tolist(), method=f"pipeward.screen ({s.screen_method}, flip margin {s.screen_flip_margin:g})",
+                               quarantined=quarantined.tolist(), method=f"pipeward.screen ({s.screen_method})",
                                dataset=DATASET)
         steps.check("screen", "poison recall >= 0.9", recall >= 0.9)
         steps.check("screen", "poison precision >= 0.8", precision >= 0.8)
@@ -283,6 +288,15 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
                               screen_counts=dict(screen.counts), base_rows=int(base.size),
                               natural_outliers=int(len(y_all) - base.size))
         distances = np.asarray(screen.distances, dtype=np.float64)
+        # Planted vs found, per kind: a planted row counts as found by the evidence that flagged it.
+        per_kind = {
+            "flipped labels": _planted_found(poisoned.flipped, screen.label_suspects, quarantined),
+            "backdoor rows": _planted_found(poisoned.backdoor, screen.backdoor_suspects, quarantined),
+        }
+        per_kind["backdoor rows"]["trigger features"] = [
+            names[j] if isinstance(j, (int, np.integer)) else str(j)
+            for t in screen.triggers for j in t["features"]]
+        result.numbers.update(poison_per_kind=per_kind)
         report["screen"] = {
             "scores": distances, "injected": truth, "quarantined": quarantined,
             # outliers are exactly the rows past the smallest flagged distance (BH is monotone)
@@ -290,12 +304,15 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
             "precision": precision, "recall": recall, "n_outliers": len(screen.outliers),
             "n_label_suspects": len(screen.label_suspects),
             "n_backdoor_suspects": len(screen.backdoor_suspects),
+            "per_kind": per_kind,
             "score_label": "squared robust Mahalanobis distance to the nearest class",
         }
-        steps.say("screen", f"injected {truth.size} poisoned rows ({s.n_flip} flipped labels, "
-                  f"{s.n_backdoor} backdoor rows); quarantined {quarantined.size}: "
-                  f"precision {precision:.2f}, recall {recall:.2f} (base data: the {base.size} of "
-                  f"{len(y_all)} rows that pass the screen before poisoning)")
+        flips, doors = per_kind["flipped labels"], per_kind["backdoor rows"]
+        steps.say("screen", f"planted {flips['planted']} flipped labels (found {flips['found']} as "
+                  f"label suspects) and {doors['planted']} backdoor rows (found {doors['found']}, "
+                  f"trigger {', '.join(doors['trigger features']) or 'not named'}); quarantined "
+                  f"{quarantined.size}: precision {precision:.2f}, recall {recall:.2f} (base data: "
+                  f"the {base.size} of {len(y_all)} rows that pass the screen before poisoning)")
 
         keep = np.setdiff1d(np.arange(len(y_train)), quarantined)
         # The model's scale comes from the screened rows only.

@@ -455,7 +455,16 @@ def _ledoit_wolf(S: np.ndarray, X: np.ndarray | None, mean: np.ndarray,
         from .._gpu import mahalanobis as gpu  # noqa: PLC0415 - GPU path only
 
         norms = gpu.squared_distances(X, mean, xp.eye(d), True)
-    beta_ = float((norms.astype(np.float64) ** 2).sum())
+    return _ledoit_wolf_from_norms(S, float((norms.astype(np.float64) ** 2).sum()), n)
+
+
+def _ledoit_wolf_from_norms(S: np.ndarray, fourth: float, n: int) -> np.ndarray:
+    """sklearn's ``ledoit_wolf`` from the covariance S of n rows and ``fourth``, the sum of
+    their squared centred squared norms ``sum_i ||x_i - mean||^4``."""
+    d = S.shape[0]
+    if d == 1:
+        return S
+    beta_ = fourth
     delta_ = float((S**2).sum())
     trace = float(S.trace())
     mu = trace / d

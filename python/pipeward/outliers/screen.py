@@ -1,22 +1,25 @@
 """``screen``: find rows to quarantine before training (outliers, flipped labels, backdoors).
 
-Three signals, each with its own rule:
+Four kinds of evidence, each with its own rule (docs/outliers.md explains them):
 
 * **outliers**: robust squared distances (with labels, to the nearest class location under
   a tied covariance). Real data is rarely Gaussian, so the chi2 law would flag its tails:
   instead the cube roots of the distances (near-normal by Wilson & Hilferty) get robust
   z-scores ``(u - median) / (1.4826 MAD)``, normal p-values, and Benjamini-Hochberg at
   level ``alpha`` over the whole set;
-* **label-flip suspects** (labels given): rows whose own class is far less likely than
-  another under the class-conditional Gaussian model (log-likelihood ratio
-  ``(d2_own - d2_other) / 2 > flip_margin``), confirmed by their k nearest neighbours
-  (Euclidean on the columns scaled to unit standard deviation) mostly carrying another
-  label;
-* **spectral signatures** (labels given; Tran, Li & Madry 2018): per class, the squared
-  projection of the whitened, centred rows on the top singular direction; within each
-  class, rows whose projection has a robust z-score beyond ``spectral_z`` (default 12).
+* **label-flip suspects** (labels given; :mod:`pipeward.outliers.labels`): out-of-fold class
+  probabilities (a class-conditional Gaussian on the Mahalanobis kernel, or the user's
+  classifier) averaged with the k nearest neighbours' votes; the suspects are the rows that
+  confident learning's per-class thresholds and estimated noise rates pick, whose label is
+  more likely wrong than right, or whose conformal p-value passes Benjamini-Hochberg at 10%;
+  with ``fdr=q``, exactly the Benjamini-Hochberg discoveries at level q;
+* **tabular backdoor triggers** (labels given; :mod:`pipeward.outliers.backdoor`): features
+  whose values spike in a narrow window on rows of one label that lose that label once the
+  features are left out;
+* **spectral signatures** (labels given; Tran, Li & Madry 2018) for triggers spread thinly
+  over many features.
 
-The model is fitted twice: the second fit leaves out the first round's suspects, so a large
+The models are fitted twice: the second fit leaves out the first round's suspects, so a large
 poisoned share does not bend the class locations towards itself.
 """
 
@@ -29,10 +32,17 @@ from typing import Any
 import numpy as np
 
 from .._validate import workers_arg
-from .detector import CovarianceWarning, MahalanobisDetector
-from .kernel import as_matrix
+from . import labels as lab
+from .backdoor import Trigger, cluster_rows, find_triggers, robust_z, spectral_signatures
+from .detector import CovarianceWarning, MahalanobisDetector, _ledoit_wolf_from_norms, _oas
+from .kernel import as_matrix, comoment_of_rows
 from .mcd import _single_threaded_blas
 from .thresholds import benjamini_hochberg, chi2_sf
+
+
+DEFAULT_LABEL_FDR = 0.1  # without fdr=, the BH discoveries at this rate are suspects too
+BACKDOOR_MIN_SHARE = 0.005  # a backdoor cluster holds at least this share of the rows (and 5)
+BACKDOOR_MAX_SHARE = 0.1  # ... and at most this share (larger ones are natural structure)
 
 
 @dataclass
@@ -48,6 +58,13 @@ class ScreenReport:
     quarantine: np.ndarray  # union of the three, sorted
     n_rows: int
     counts: dict[str, int] = field(default_factory=dict)
+    # conformal p-value of "this row's label is right" (1.0 for every row without labels)
+    label_pvalues: np.ndarray = field(default_factory=lambda: np.ones(0))
+    # estimated probability that the row's label is wrong (0.0 without labels)
+    label_wrong: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    reasons: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))  # "" if clean
+    triggers: list[dict[str, Any]] = field(default_factory=list)  # features, label, rows
+    fdr: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,49 +89,77 @@ class ScreenReport:
 
     def summary(self) -> str:
         c = self.counts
+        rule = f" at FDR {self.fdr:g}" if self.fdr is not None else ""
         return (f"{c['rows']} rows screened: {c['outliers']} outliers, {c['label_suspects']} "
-                f"label-flip suspects, {c['backdoor_suspects']} backdoor suspects; "
+                f"label-flip suspects{rule}, {c['backdoor_suspects']} backdoor suspects; "
                 f"{c['quarantine']} to quarantine")
 
     def to_dict(self) -> dict[str, Any]:
         return {"counts": dict(self.counts), "outliers": self.outliers.tolist(),
                 "label_suspects": self.label_suspects.tolist(),
                 "backdoor_suspects": self.backdoor_suspects.tolist(),
-                "quarantine": self.quarantine.tolist()}
+                "quarantine": self.quarantine.tolist(), "fdr": self.fdr,
+                "triggers": [dict(t, rows=[int(i) for i in t["rows"]]) for t in self.triggers],
+                "reasons": {str(int(i)): str(self.reasons[i]) for i in self.quarantine}}
 
 
-def screen(X: Any, y: Any = None, *, alpha: float = 1e-4, method: str = "ledoit_wolf",
-           n_neighbors: int = 10, flip_margin: float = 4.0, spectral_z: float = 12.0,
-           random_state: Any = 0,
+def screen(X: Any, y: Any = None, *, estimator: Any = None, fdr: float | None = None,
+           alpha: float = 1e-4, method: str = "ledoit_wolf", n_neighbors: int = 10,
+           folds: int = 5, spectral_z: float = 20.0, random_state: Any = 0,
            workers: int | None = None, audit: Any = None) -> ScreenReport:
     """Screen training data for poisoned rows; see the module docstring for the rules.
 
-    ``alpha``: false discovery rate of the outlier test; ``method``: the covariance
-    estimator. The default, Ledoit-Wolf shrinkage refitted without the first round's suspects
-    (a one-step reweighted estimate), measured better than MCD on real data whose columns
-    are nearly constant (digits: MCD's regularised supports over-flag); ``n_neighbors`` and ``flip_margin``: the
-    label-flip confirmation (k nearest neighbours, log-likelihood-ratio margin);
-    ``spectral_z``: robust z-score above which a spectral-signature projection is flagged;
-    ``audit``: a :class:`pipeward.AuditLog` that receives the run's counts and a digest of the
+    ``estimator``: a scikit-learn classifier (``fit``/``predict_proba``) for the out-of-fold
+    class probabilities instead of the Gaussian model, cloned and fitted once per fold on
+    X's original columns; ``fdr``: flag label suspects by Benjamini-Hochberg at this false
+    discovery rate on the conformal ``label_pvalues`` instead of confident learning's
+    noise-rate rule; ``alpha``: false discovery rate of the outlier test; ``method``: the
+    covariance estimator of the outlier model (default Ledoit-Wolf shrinkage, refitted
+    without the first round's suspects); ``n_neighbors``: the neighbours that vote on each
+    label; ``folds``: the cross-validation folds of the label model; ``spectral_z``: robust
+    z-score above which a spectral-signature projection is flagged; ``audit``: a
+    :class:`pipeward.AuditLog` that receives the run's counts and a digest of the
     quarantined indices (``data.screen``).
     """
-    X, _ = as_matrix(X)
+    X, names = as_matrix(X)
     n = X.shape[0]
     if y is not None:
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != n:
             raise ValueError(f"y: expected {n} labels (1-d), got shape {y.shape}")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise ValueError(f"y: contains NaN or infinity in {int((~np.isfinite(y)).sum())} "
+                             "label(s); drop or fill those rows first")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if fdr is not None and not (isinstance(fdr, (int, float)) and 0 < fdr < 1):
+        raise ValueError(f"fdr must be None or in (0, 1), got {fdr!r}")
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
+    if estimator is not None and y is None:
+        raise ValueError("estimator= needs labels y: it predicts the labels out of fold")
+    if estimator is not None and not (hasattr(estimator, "fit")
+                                      and hasattr(estimator, "predict_proba")):
+        raise TypeError(f"estimator: expected a scikit-learn classifier with fit and "
+                        f"predict_proba, got {type(estimator).__name__}")
     # Constant columns carry nothing to model; they would only make the covariance singular.
     varying = np.ptp(X, axis=0) > 0
     if not varying.any():
         raise ValueError("X: every column is constant; there is nothing to screen")
-    Z = np.ascontiguousarray(X[:, varying], dtype=np.float64)
+    Z = np.ascontiguousarray(X if varying.all() else X[:, varying], dtype=np.float64)
+    columns = np.flatnonzero(varying)
+    feature_names = [str(names[j]) if names is not None else int(j) for j in range(X.shape[1])]
     kw = dict(method=method, random_state=random_state, workers=workers_arg(workers))
-
-    with _single_threaded_blas():
-        report = _screen(Z, y, n, alpha, kw, n_neighbors, flip_margin, spectral_z)
+    setup = _Setup(kw, n_neighbors, int(folds), spectral_z, fdr, estimator,
+                   X if estimator is not None else None, random_state)
+    if y is None:
+        with _single_threaded_blas():
+            report = _screen_unlabelled(Z, alpha, kw)
+    else:
+        report = _screen_labelled(Z, y, alpha, setup)
+        for t in report.triggers:
+            t["features"] = [feature_names[columns[j]] for j in t["features"]]
+    report.reasons = _reasons(report, y, spectral_z)
     if audit is not None:
         from ..audit.records import record_screen  # noqa: PLC0415 - audit is optional here
 
@@ -124,43 +169,162 @@ def screen(X: Any, y: Any = None, *, alpha: float = 1e-4, method: str = "ledoit_
     return report
 
 
-def _screen(Z: np.ndarray, y: np.ndarray | None, n: int, alpha: float,
-            kw: dict[str, Any], n_neighbors: int, flip_margin: float,
-            spectral_z: float) -> ScreenReport:
+@dataclass
+class _Setup:
+    kw: dict[str, Any]
+    n_neighbors: int
+    folds: int
+    spectral_z: float
+    fdr: float | None
+    estimator: Any
+    X_estimator: np.ndarray | None
+    random_state: Any
+
+
+def _screen_unlabelled(Z: np.ndarray, alpha: float, kw: dict[str, Any]) -> ScreenReport:
+    n = Z.shape[0]
     suspects = np.zeros(n, dtype=bool)
-    scaled = Z / Z.std(axis=0)
     for _round in range(2):
-        keep = ~suspects
-        det = _fit(Z[keep], None if y is None else y[keep], kw)
-        if y is None:
-            d2 = det.mahalanobis(Z).astype(np.float64)
-            own = d2
-        else:
-            D = det.class_distances(Z).astype(np.float64)
-            codes = np.searchsorted(det.classes_, y)
-            known = (codes < det.classes_.size) & (det.classes_[np.minimum(
-                codes, det.classes_.size - 1)] == y)
-            d2 = D.min(axis=1)
-            own = np.where(known, D[np.arange(n), np.minimum(codes, D.shape[1] - 1)], np.inf)
+        det = _fit(Z[~suspects], None, kw)
+        d2 = det.mahalanobis(Z).astype(np.float64)
+        p = robust_tail_pvalues(np.cbrt(d2))
+        suspects = benjamini_hochberg(p, alpha)
+    return _report(n, d2, p, suspects, np.zeros(n, dtype=bool), np.zeros(n),
+                   np.zeros(n, dtype=bool), np.ones(n), np.zeros(n), [], None)
+
+
+def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> ScreenReport:
+    n = Z.shape[0]
+    classes, codes = np.unique(y, return_inverse=True)
+    codes = codes.ravel().astype(np.int64)
+    K = classes.size
+    rng = np.random.default_rng(s.random_state)
+    fold = lab.stratified_folds(codes, K, s.folds, rng)
+    workers = s.kw["workers"]
+    # Unit-variance columns: the shrinkage target and the neighbour metric treat them alike.
+    count, shift, m2 = comoment_of_rows(Z, None, workers)
+    scale = np.sqrt(np.diag(m2) / count)
+    neighbours = None
+    if n <= lab.NEIGHBOUR_ALL_ROWS:
+        neighbours = lab.neighbour_probabilities((Z - shift) / scale, codes, K, s.n_neighbors,
+                                                 np.arange(n))
+    suspects = np.zeros(n, dtype=bool)
+    triggers: list[Trigger] = []
+    in_trigger = np.zeros(n, dtype=bool)
+    for round_ in range(2):
+        locations, factor = _class_model(Z, codes, K, ~suspects, s.kw)
+        centre = locations.mean(axis=0)
+        white = (Z - centre) @ factor
+        d2 = lab.distances_to_whitened(white, (locations - centre) @ factor).min(axis=1)
         p = robust_tail_pvalues(np.cbrt(d2))
         outliers = benjamini_hochberg(p, alpha)
-        flips = np.zeros(n, dtype=bool)
-        spectral = np.zeros(n)
-        backdoor = np.zeros(n, dtype=bool)
-        if y is not None:
-            D_other = np.where(np.arange(D.shape[1])[None, :] == codes[:, None], np.inf, D)
-            ratio = (own - D_other.min(axis=1)) / 2.0
-            # Only rows the model already doubts need their neighbours counted.
-            doubted = np.flatnonzero(ratio > flip_margin)
-            agree = _neighbour_agreement(scaled, y, n_neighbors, doubted)
-            flips[doubted] = agree < 0.5
-            spectral, backdoor = _spectral_signatures(_whiten(Z, det), y, spectral_z)
-        suspects = outliers | flips | backdoor
-    quarantine = np.flatnonzero(suspects)
+        exclude = suspects | outliers
+        evidence = lab.label_evidence(Z, codes, K, shift=shift, scale=scale, exclude=exclude,
+                                      neighbours=neighbours, estimator=s.estimator,
+                                      X_estimator=s.X_estimator, fold=fold, workers=workers)
+        if round_ == 0:
+            triggers = find_triggers(Z, codes, K, min_share=BACKDOOR_MIN_SHARE,
+                                     max_share=BACKDOOR_MAX_SHARE,
+                                     relabel=_relabeller(Z, shift, scale, codes, K, fold,
+                                                         exclude, workers))
+            for t in triggers:
+                in_trigger[t.rows] = True
+            spectral, spectral_flags = np.zeros(n), np.zeros(n, dtype=bool)
+        else:  # the signature is read once, from the model fitted without the suspects
+            spectral, spectral_flags = spectral_signatures(
+                white, codes, s.spectral_z, cluster_rows(n, BACKDOOR_MIN_SHARE))
+        del white
+        backdoor = spectral_flags | in_trigger
+        if s.fdr is None:
+            flips = evidence.flagged | benjamini_hochberg(evidence.pvalues, DEFAULT_LABEL_FDR)
+        else:
+            flips = benjamini_hochberg(evidence.pvalues, s.fdr)
+        flips &= ~in_trigger  # a trigger row is reported as a backdoor
+        suspects = outliers | flips | backdoor | (evidence.wrong > 0.5)
+    trig = [{"features": list(t.features), "label": classes[t.label].item(),
+             "rows": t.rows} for t in triggers]
+    return _report(n, d2, p, outliers, flips, spectral, backdoor, evidence.pvalues,
+                   evidence.wrong, trig, s.fdr)
+
+
+def _report(n: int, d2: np.ndarray, p: np.ndarray, outliers: np.ndarray, flips: np.ndarray,
+            spectral: np.ndarray, backdoor: np.ndarray, label_p: np.ndarray,
+            wrong: np.ndarray, triggers: list[dict[str, Any]], fdr: float | None) -> ScreenReport:
+    quarantine = np.flatnonzero(outliers | flips | backdoor)
     counts = {"rows": n, "outliers": int(outliers.sum()), "label_suspects": int(flips.sum()),
               "backdoor_suspects": int(backdoor.sum()), "quarantine": int(quarantine.size)}
     return ScreenReport(d2, p, np.flatnonzero(outliers), np.flatnonzero(flips), spectral,
-                        np.flatnonzero(backdoor), quarantine, n, counts)
+                        np.flatnonzero(backdoor), quarantine, n, counts, label_p, wrong,
+                        np.full(n, "", dtype=object), triggers, fdr)
+
+
+def _class_model(Z: np.ndarray, codes: np.ndarray, K: int, keep: np.ndarray,
+                 kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The outlier model on the ``keep`` rows: the locations of the classes present and a
+    factor W of the tied precision (W W^T = pinv(covariance)), as
+    ``MahalanobisDetector(method).fit(Z[keep], codes[keep])`` has them. For the moment-based
+    methods the per-class comoments come from the native kernel without copying the rows."""
+    if kw["method"] not in ("empirical", "oas", "ledoit_wolf"):
+        with _single_threaded_blas():
+            det = _fit(Z[keep], codes[keep], kw)
+        return det.class_locations_, det._factor
+    stats = [lab.group_comoment(Z, np.flatnonzero(keep & (codes == k)), kw["workers"])
+             for k in range(K)]
+    stats = [st for st in stats if st[0] > 0]
+    locations = np.stack([st[1] for st in stats])
+    n = sum(st[0] for st in stats)
+    S = sum(st[2] for st in stats) / n  # within-class residuals: maximum likelihood
+    if kw["method"] == "oas":
+        S = _oas(S, n)
+    elif kw["method"] == "ledoit_wolf":
+        fourth = 0.0
+        for k, loc in zip(np.unique(codes[keep]), locations):
+            r = Z[keep & (codes == k)] - loc
+            fourth += float((np.einsum("ij,ij->i", r, r) ** 2).sum())
+        S = _ledoit_wolf_from_norms(S, fourth, n)
+    w, V = np.linalg.eigh(0.5 * (S + S.T))
+    usable = w > max(float(w.max()), 0.0) * S.shape[0] * np.finfo(np.float64).eps
+    return locations, V[:, usable] / np.sqrt(w[usable])
+
+
+def _relabeller(Z: np.ndarray, shift: np.ndarray, scale: np.ndarray, codes: np.ndarray,
+                K: int, fold: np.ndarray, exclude: np.ndarray, workers: int | None):
+    """relabel(columns): whether each row's label stays the most likely without columns."""
+    def relabel(columns: np.ndarray) -> np.ndarray:
+        keep = np.setdiff1d(np.arange(Z.shape[1]), columns)
+        if keep.size == 0:
+            return np.zeros(Z.shape[0], dtype=bool)
+        P = lab.gaussian_probabilities(np.ascontiguousarray(Z[:, keep]), codes, K, fold,
+                                       exclude, workers, shift=shift[keep], scale=scale[keep])
+        return P.argmax(axis=1) == codes
+    return relabel
+
+
+def _reasons(report: ScreenReport, y: np.ndarray | None, spectral_z: float) -> np.ndarray:
+    """One line per quarantined row saying which evidence flagged it ("" for the others)."""
+    reasons = np.full(report.n_rows, "", dtype=object)
+    parts: dict[int, list[str]] = {}
+    for i in report.outliers:
+        parts.setdefault(int(i), []).append(
+            f"outlier (robust distance p = {report.pvalues[i]:.2g})")
+    for i in report.label_suspects:
+        kind = "wrong label" if report.label_wrong[i] > 0.5 else "ambiguous label"
+        parts.setdefault(int(i), []).append(
+            f"{kind} {y[i]!r} (P(label wrong) = {report.label_wrong[i]:.2f}, "
+            f"p-value {report.label_pvalues[i]:.2g})")
+    in_trigger = set()
+    for t in report.triggers:
+        for i in t["rows"]:
+            in_trigger.add(int(i))
+            parts.setdefault(int(i), []).append(
+                f"backdoor trigger on {t['features']} -> label {t['label']!r}")
+    for i in report.backdoor_suspects:
+        if int(i) not in in_trigger:
+            parts.setdefault(int(i), []).append(
+                f"spectral signature (robust z > {spectral_z:g} in its class)")
+    for i, p in parts.items():
+        reasons[i] = "; ".join(p)
+    return reasons
 
 
 def _fit(Z: np.ndarray, y: np.ndarray | None, kw: dict[str, Any]) -> MahalanobisDetector:
@@ -169,58 +333,11 @@ def _fit(Z: np.ndarray, y: np.ndarray | None, kw: dict[str, Any]) -> Mahalanobis
         return MahalanobisDetector(**kw).fit(Z, y)
 
 
-def robust_z(u: np.ndarray) -> np.ndarray:
-    """(u - median) / (1.4826 MAD), the standard deviation standing in when MAD is 0."""
-    med = float(np.median(u))
-    mad = 1.4826 * float(np.median(np.abs(u - med)))
-    if mad <= 0:
-        mad = float(np.std(u)) or 1.0
-    return (u - med) / mad
-
-
 def robust_tail_pvalues(u: np.ndarray) -> np.ndarray:
     """Upper-tail normal p-values of the robust z-scores of u."""
     z = robust_z(u)
     tail = 0.5 * chi2_sf(z * z, 1)  # P(N(0,1) > |z|)
     return np.where(z > 0, tail, 1.0 - tail)
-
-
-def _whiten(Z: np.ndarray, det: MahalanobisDetector) -> np.ndarray:
-    """Rows in the detector's whitened coordinates: (x - mean) W with W W^T = precision."""
-    return (Z - det.location_) @ det._factor
-
-
-def _neighbour_agreement(points: np.ndarray, y: np.ndarray, k: int,
-                         rows: np.ndarray) -> np.ndarray:
-    """Share of the k nearest neighbours (Euclidean) of each of `rows` carrying its label."""
-    n = points.shape[0]
-    k = max(1, min(k, n - 1))
-    sq = np.einsum("ij,ij->i", points, points)
-    agree = np.empty(rows.size)
-    block = max(1, 4_000_000 // max(n, 1))
-    for s in range(0, rows.size, block):
-        r = rows[s:s + block]
-        dist = sq[r, None] - 2.0 * points[r] @ points.T + sq[None, :]
-        dist[np.arange(r.size), r] = np.inf  # not its own neighbour
-        nn = np.argpartition(dist, k - 1, axis=1)[:, :k]
-        agree[s:s + block] = (y[nn] == y[r, None]).mean(axis=1)
-    return agree
-
-
-def _spectral_signatures(white: np.ndarray, y: np.ndarray, z_min: float) -> tuple[np.ndarray, np.ndarray]:
-    scores = np.zeros(white.shape[0])
-    flagged = np.zeros(white.shape[0], dtype=bool)
-    for label in np.unique(y):
-        rows = np.flatnonzero(y == label)
-        if rows.size < 3:
-            continue
-        R = white[rows] - np.median(white[rows], axis=0)
-        _, _, vt = np.linalg.svd(R, full_matrices=False)
-        proj = R @ vt[0]
-        scores[rows] = proj**2
-        # The direction's sign is arbitrary; a poisoned cluster sits at one end of it.
-        flagged[rows] = np.abs(robust_z(proj)) > z_min
-    return scores, flagged
 
 
 def _length(a: Any) -> int:

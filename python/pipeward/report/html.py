@@ -166,6 +166,11 @@ def _section_screen(d: Mapping[str, Any]) -> str:
     for key in ("precision", "recall"):
         if d.get(key) is not None:
             rows.append((key + " vs the injected truth", _num(d[key])))
+    for kind, counts in (d.get("per_kind") or {}).items():
+        found = f"{_num(counts['found'])} found, {_num(counts['quarantined'])} quarantined"
+        if counts.get("trigger features"):
+            found += " (trigger: " + escape(", ".join(counts["trigger features"])) + ")"
+        rows.append((f"{kind}: planted {_num(counts['planted'])}", found))
     return ('<section id="screen"><h2>2. Poisoning screen</h2>'
             "<p>The screen scores every training row by its robust Mahalanobis distance, checks "
             "each label against the class model and the row's neighbours, and looks for a "

@@ -1,0 +1,147 @@
+"""Backdoor evidence for :func:`pipeward.screen`: tabular triggers and spectral signatures.
+
+A tabular backdoor sets a few features to fixed unusual values on a small share of rows and
+gives them the attacker's target label. Three things give it away, and all three are asked:
+
+1. **a value spike**: on each trigger feature, the poisoned rows pile up in a narrow window
+   (three bins of 0.1 robust standard deviations) that holds far more rows than the
+   feature's density around it (the mean of the bins 3-12 widths away on either side)
+   predicts; the rows within one more bin either side belong to the spike (jitter);
+2. **one label**: at least 90% of the rows in the window carry the same label;
+3. **the label rests on the trigger alone**: refitted out of fold *without* the spike
+   features, the rows' own label is no longer the most likely for at least a quarter of them
+   (the rows were taken from other classes). A natural class-pure cluster (a zero that only
+   one class shows) keeps its label without the feature and is left alone.
+
+Per label, the features on which enough rows of that label sit in spikes are a candidate
+trigger, and its rows are those in spikes on at least half of them; the trigger features are
+reported. Image-like backdoors that change many features a little
+are what the spectral signature (Tran, Li & Madry 2018) is for: per class, the squared
+projection of the whitened, centred rows on the top singular direction; within each class,
+rows whose projection has a robust z-score beyond ``spectral_z`` are flagged when they are
+at least as many as a trigger needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+BIN_WIDTH = 0.1  # robust standard deviations
+MAX_BINS = 400  # bins either side of the median (values beyond are clipped: +-40 sds)
+SPIKE_RATIO = 8.0  # window count over the count the surrounding density predicts
+PURITY = 0.9
+MIN_RELABELLED = 0.25
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A detected tabular trigger: its features (column indices), label code and rows."""
+
+    features: tuple[int, ...]
+    label: int
+    rows: np.ndarray
+
+
+ROBUST_SAMPLE = 100_000  # median and MAD from at most this many evenly spaced values
+
+
+def robust_z(u: np.ndarray) -> np.ndarray:
+    """(u - median) / (1.4826 MAD), the standard deviation standing in when MAD is 0; on
+    long inputs the median and MAD come from an evenly spaced subsample."""
+    v = u[:: max(1, u.size // ROBUST_SAMPLE)]
+    med = float(np.median(v))
+    mad = 1.4826 * float(np.median(np.abs(v - med)))
+    if mad <= 0:
+        mad = float(np.std(v)) or 1.0
+    return (u - med) / mad
+
+
+def cluster_rows(n: int, share: float) -> int:
+    """The fewest rows a backdoor cluster needs: ``share`` of the rows, and at least 5."""
+    return max(5, int(np.ceil(share * n)))
+
+
+def value_spikes(x: np.ndarray, codes: np.ndarray, n_classes: int,
+                 min_rows: int, max_rows: int) -> np.ndarray:
+    """Bool mask of the rows of one feature that sit in a label-pure value spike."""
+    bins = np.clip(np.floor(robust_z(x) / BIN_WIDTH), -MAX_BINS, MAX_BINS).astype(np.int64)
+    bins += MAX_BINS
+    width = 2 * MAX_BINS + 1
+    counts = np.bincount(bins, minlength=width).astype(np.float64)
+    window = np.convolve(counts, np.ones(3), mode="same")
+    # The density around a bin: the mean count of the bins 3..12 away on both sides.
+    ring = np.zeros(25)
+    ring[:10], ring[-10:] = 1.0, 1.0
+    expected = 3.0 * np.convolve(counts, ring / 20.0, mode="same")
+    candidates = np.flatnonzero((window >= min_rows) & (window <= max_rows)
+                                & (window >= SPIKE_RATIO * np.maximum(expected, 0.5)))
+    if candidates.size == 0:
+        return np.zeros(x.size, dtype=bool)
+    by_class = np.bincount(bins * n_classes + codes, minlength=width * n_classes)
+    by_class = by_class.reshape(width, n_classes).astype(np.float64)
+    by_class_window = by_class[candidates] + by_class[np.maximum(candidates - 1, 0)] \
+        + by_class[np.minimum(candidates + 1, width - 1)]
+    label = by_class_window.argmax(axis=1)
+    pure = by_class_window[np.arange(candidates.size), label] >= PURITY * window[candidates]
+    spike_label = np.full(width, -1)
+    for centre, lab in zip(candidates[pure], label[pure]):
+        spike_label[max(centre - 2, 0):centre + 3] = lab
+    return spike_label[bins] == codes
+
+
+def find_triggers(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, min_share: float,
+                  max_share: float,
+                  relabel: Callable[[np.ndarray], np.ndarray]) -> list[Trigger]:
+    """The tabular triggers in Z (see the module docstring).
+
+    ``relabel(columns)`` returns, per row, whether its label is still the most likely class
+    under the out-of-fold model refitted on Z without ``columns``."""
+    n, d = Z.shape
+    min_rows = cluster_rows(n, min_share)
+    max_rows = max(min_rows, int(max_share * n))
+    in_spike = np.zeros((n, d), dtype=bool)
+    for j in range(d):
+        in_spike[:, j] = value_spikes(Z[:, j], codes, n_classes, min_rows, max_rows)
+    triggers = []
+    for label in range(n_classes):
+        own = in_spike & (codes == label)[:, None]
+        columns = np.flatnonzero(own.sum(axis=0) >= min_rows)
+        if columns.size == 0:
+            continue
+        # The trigger's rows sit in spikes on at least half of its features.
+        share = own[:, columns].sum(axis=1)
+        rows = np.flatnonzero(2 * share >= columns.size)
+        rows = rows[own[rows][:, columns].any(axis=1)]
+        if rows.size < min_rows:
+            continue
+        kept = relabel(columns)[rows]
+        if 1.0 - kept.mean() >= MIN_RELABELLED:
+            triggers.append(Trigger(tuple(int(f) for f in columns), label, rows))
+    return triggers
+
+
+def spectral_signatures(white: np.ndarray, codes: np.ndarray, z_min: float,
+                        min_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(squared projection on the class's top singular direction, flagged) per row; a class
+    flags its rows only when at least ``min_rows`` pass (a cluster, not a few stragglers,
+    which the outlier test covers)."""
+    scores = np.zeros(white.shape[0])
+    flagged = np.zeros(white.shape[0], dtype=bool)
+    for label in np.unique(codes):
+        rows = np.flatnonzero(codes == label)
+        if rows.size < 3:
+            continue
+        # The centre: the median of an evenly spaced sample (robust to the poisoned cluster).
+        R = white[rows] - np.median(white[rows[:: max(1, rows.size // 10_000)]], axis=0)
+        # The top right singular vector of R: the top eigenvector of R^T R (d x d).
+        _, V = np.linalg.eigh(R.T @ R)
+        proj = R @ V[:, -1]
+        scores[rows] = proj**2
+        # The direction's sign is arbitrary; a poisoned cluster sits at one end of it.
+        far = np.abs(robust_z(proj)) > z_min
+        if far.sum() >= min_rows:
+            flagged[rows] = far
+    return scores, flagged

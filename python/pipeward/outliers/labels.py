@@ -1,0 +1,253 @@
+"""Label-flip evidence for :func:`pipeward.screen`: out-of-fold class probabilities, the
+neighbours' votes, confident-learning thresholds and conformal p-values for "this label is
+wrong".
+
+* **Out-of-fold probabilities.** The rows are split into stratified folds; each fold is scored
+  by a model fitted on the other folds only, so a row never votes for its own label. The
+  default model is the class-conditional Gaussian with a tied, OAS-shrunk covariance (linear
+  discriminant analysis): its statistics are per-(fold, class) comoments from the native
+  kernel, merged exactly for each fold's complement, and the held-out rows are scored by
+  the linear discriminant (one matrix product per fold: the row's own ``x^T P x`` is the
+  same for every class and cancels). A scikit-learn classifier
+  (``estimator=``) can stand in, fitted once per fold.
+* **Neighbours.** The labels of the k nearest rows (Euclidean on unit-variance columns),
+  smoothed towards the class shares, give a second, local probability that the Gaussian
+  model misses on curved or multi-modal classes; the two are averaged (up to 20,000 rows).
+* **Per-class thresholds** (Northcutt, Jiang & Chuang 2021, confident learning): class k's
+  threshold is the mean probability of k over the rows labelled k, so a rare or hard class
+  gets a lower bar; the rows confidently of another class fill the *confident joint*, which,
+  calibrated to the label counts, estimates how many rows of each label came from each
+  other class (the noise rates). Of the rows labelled c, the ``C[c, k]`` with the largest
+  margin ``p_k - p_c`` are flagged, never a row whose most likely class is its label; so is
+  every row whose label is more likely wrong than right under those noise rates.
+* **P-values.** The nonconformity of row i is ``1 - p_{y_i}(x_i)``. Its conformal p-value
+  counts the rows at least as nonconforming among a calibration set of rows whose labels the
+  model does not doubt (posterior probability of a wrong label, from the estimated noise
+  rates, at most 1/2): ``p_i = (1 + #{j in cal, j != i: s_j >= s_i}) / (|cal \\ {i}| + 1)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..reference.mahalanobis import merge_comoments
+from .detector import _oas
+from .kernel import comoment_of_rows
+
+# Up to this many rows, every row's neighbours vote. Above, they are left out: a search
+# among all rows costs n^2, a sampled reference is too coarse to help in many dimensions
+# (measured: it lowered the recall), and so many rows pin the class model down well.
+NEIGHBOUR_ALL_ROWS = 20_000
+SMALL_GROUP = 65_536  # rows below which a comoment runs on one thread
+_TINY = 1e-12
+
+
+@dataclass
+class LabelEvidence:
+    """Everything the label screen concluded, per row (codes index ``classes``)."""
+
+    probabilities: np.ndarray  # (n, K) out-of-fold class probabilities, model and neighbours
+    flagged: np.ndarray  # bool: the confident-learning rule flags the row
+    wrong: np.ndarray  # posterior probability that the row's label is wrong
+    pvalues: np.ndarray  # conformal p-value of "the label is right"
+    noise_counts: np.ndarray  # (K, K) calibrated confident joint: label c, true class k
+
+
+def stratified_folds(codes: np.ndarray, n_classes: int, folds: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """A fold number per row; each class is dealt round-robin over the folds in random order."""
+    fold = np.empty(codes.size, dtype=np.int64)
+    for k in range(n_classes):
+        rows = rng.permutation(np.flatnonzero(codes == k))
+        fold[rows] = np.arange(rows.size) % folds
+    return fold
+
+
+def gaussian_probabilities(Z: np.ndarray, codes: np.ndarray, n_classes: int, fold: np.ndarray,
+                           exclude: np.ndarray, workers: int | None, *, shift: np.ndarray,
+                           scale: np.ndarray) -> np.ndarray:
+    """Out-of-fold posteriors of the tied-covariance Gaussian model (LDA with OAS shrinkage)
+    on the columns ``(Z - shift) / scale``; the statistics are transformed, Z is not copied.
+
+    With the precision P and class means m_k, ``log p(k | x) = log pi_k + x^T P m_k -
+    m_k^T P m_k / 2 + const(x)``: one matrix product per fold scores its rows."""
+    n, d = Z.shape
+    folds = int(fold.max()) + 1
+    use = ~exclude
+    outer = np.outer(scale, scale)
+    stats = [[_scaled(group_comoment(Z, np.flatnonzero(use & (fold == f) & (codes == k)),
+                                     workers), shift, scale, outer)
+              for k in range(n_classes)] for f in range(folds)]
+    log_post = np.empty((n, n_classes))
+    for f in range(folds):
+        per_class = []
+        for k in range(n_classes):
+            acc = (0, np.zeros(d), np.zeros((d, d)))
+            for g in range(folds):
+                if g != f and stats[g][k][0]:
+                    acc = merge_comoments(acc, stats[g][k])
+            per_class.append(acc)
+        counts = np.array([c[0] for c in per_class], dtype=np.float64)
+        total = counts.sum()
+        present = counts > 0
+        if total - present.sum() < 1:
+            raise ValueError("screen: too few labelled rows to fit the class model out of fold")
+        pooled = sum(c[2] for c in per_class) / (total - present.sum())
+        precision = np.linalg.inv(_oas(pooled, int(total)))
+        means = np.stack([c[1] for c in per_class])
+        Pm = precision @ means.T  # (d, K)
+        coef = Pm / scale[:, None]  # for raw rows: x_scaled = (x - shift) / scale
+        const = (np.where(present, np.log(np.maximum(counts, 1.0) / total), -np.inf)
+                 - 0.5 * np.einsum("kd,dk->k", means, Pm) - (shift / scale) @ Pm)
+        rows = np.flatnonzero(fold == f)
+        log_post[rows] = Z[rows] @ coef + const
+    return _softmax(log_post)
+
+
+def group_comoment(Z: np.ndarray, rows: np.ndarray,
+                   workers: int | None) -> tuple[int, np.ndarray, np.ndarray]:
+    """(count, mean, M2) of Z[rows] from the native kernel; a small group runs on one thread
+    (measured: 6,000 x 50 rows take 1 ms on one thread, 30 ms with a team's start-up and
+    waits on a busy machine)."""
+    return comoment_of_rows(Z, rows, 1 if rows.size < SMALL_GROUP else workers)
+
+
+def _scaled(stat: tuple[int, np.ndarray, np.ndarray], shift: np.ndarray, scale: np.ndarray,
+            outer: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    count, mean, m2 = stat
+    return count, (mean - shift) / scale, m2 / outer
+
+
+def distances_to_whitened(B: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """(n, K) squared Euclidean distances between whitened rows B and whitened locations M."""
+    d2 = np.einsum("ij,ij->i", B, B)[:, None] - 2.0 * (B @ M.T) + np.einsum("ij,ij->i", M, M)
+    return np.maximum(d2, 0.0)
+
+
+def estimator_probabilities(estimator: Any, X: np.ndarray, codes: np.ndarray,
+                            n_classes: int, fold: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    """Out-of-fold ``predict_proba`` of a scikit-learn classifier, refitted per fold."""
+    from sklearn.base import clone  # noqa: PLC0415 - only with a user's estimator
+
+    P = np.zeros((codes.size, n_classes))
+    for f in range(int(fold.max()) + 1):
+        train = (fold != f) & ~exclude
+        test = np.flatnonzero(fold == f)
+        model = clone(estimator).fit(X[train], codes[train])
+        cols = np.asarray(model.classes_, dtype=np.int64)
+        P[np.ix_(test, cols)] = model.predict_proba(X[test])
+    return P / np.maximum(P.sum(axis=1, keepdims=True), _TINY)
+
+
+def neighbour_probabilities(points: np.ndarray, codes: np.ndarray, n_classes: int, k: int,
+                            rows: np.ndarray) -> np.ndarray:
+    """(len(rows), K) label shares of each row's k nearest neighbours (itself excluded),
+    smoothed by one pseudo-neighbour spread over the class shares."""
+    n = points.shape[0]
+    reference = np.arange(n)
+    k = max(1, min(k, reference.size - 1))
+    # float32 is plenty to rank neighbours and halves the traffic of the distance blocks.
+    points = points.astype(np.float32)
+    ref_points = points[reference]
+    ref_sq = np.einsum("ij,ij->i", ref_points, ref_points)
+    prior = np.bincount(codes, minlength=n_classes) / n
+    votes = np.zeros((rows.size, n_classes))
+    block = max(1, 4_000_000 // max(reference.size, 1))
+    for s in range(0, rows.size, block):
+        r = rows[s:s + block]
+        dist = ref_sq[None, :] - 2.0 * points[r] @ ref_points.T
+        # A row is not its own neighbour.
+        pos = np.searchsorted(reference, r)
+        own = (pos < reference.size) & (reference[np.minimum(pos, reference.size - 1)] == r)
+        dist[np.flatnonzero(own), pos[own]] = np.inf
+        nn = np.argpartition(dist, k - 1, axis=1)[:, :k]
+        np.add.at(votes[s:s + r.size], (np.repeat(np.arange(r.size), k),
+                                        codes[reference[nn]].ravel()), 1.0)
+    return (votes + prior[None, :]) / (k + 1.0)
+
+
+def confident_joint(codes: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """(K, K) counts: label c (row), true class k (column), calibrated to the label counts.
+
+    A row counts for class k when ``P[i, k]`` reaches k's threshold (the mean of ``P[:, k]``
+    over rows labelled k), taking the most probable such k; rows reaching none do not count.
+    """
+    n, K = P.shape
+    counts = np.bincount(codes, minlength=K).astype(np.float64)
+    thresholds = np.array([P[codes == k, k].mean() if counts[k] else 1.0 for k in range(K)])
+    above = P >= thresholds[None, :] - 1e-12
+    assigned = np.where(above, P, -1.0).argmax(axis=1)
+    confident = above.any(axis=1)
+    C = np.zeros((K, K))
+    np.add.at(C, (codes[confident], assigned[confident]), 1.0)
+    return C / np.maximum(C.sum(axis=1, keepdims=True), 1.0) * counts[:, None]
+
+
+def prune_by_noise_rate(codes: np.ndarray, P: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Of the rows labelled c, flag the round(C[c, k]) with the largest ``P[:, k] - P[:, c]``
+    for each k != c (each row at most once); a row whose argmax is its label is kept."""
+    n, K = P.shape
+    flagged = np.zeros(n, dtype=bool)
+    best = P.argmax(axis=1)
+    for c in range(K):
+        rows = np.flatnonzero(codes == c)
+        if rows.size <= 1:
+            continue
+        budget = np.rint(C[c]).astype(np.int64)
+        budget[c] = 0
+        # Keep at least one row of every label.
+        budget = np.minimum(budget, max(rows.size - 1, 0))
+        for k in np.flatnonzero(budget):
+            margin = P[rows, k] - P[rows, c]
+            take = rows[np.argpartition(-margin, budget[k] - 1)[: budget[k]]]
+            flagged[take[best[take] == k]] = True
+    flagged[best == codes] = False
+    return flagged
+
+
+def wrong_label_posterior(codes: np.ndarray, P: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """P(label wrong | x, label) with the noise rates ``T[c, k] = P(label c | class k)`` from
+    the confident joint: ``1 - p_c T[c, c] / sum_k p_k T[c, k]``."""
+    T = C / np.maximum(C.sum(axis=0, keepdims=True), _TINY)
+    joint = P * T[codes]
+    own = joint[np.arange(codes.size), codes]
+    return 1.0 - own / np.maximum(joint.sum(axis=1), _TINY)
+
+
+def conformal_label_pvalues(scores: np.ndarray, calibration: np.ndarray) -> np.ndarray:
+    """``(1 + #{j in cal, j != i: s_j >= s_i}) / (|cal \\ {i}| + 1)`` for every row i."""
+    cal = np.sort(scores[calibration])
+    at_least = cal.size - np.searchsorted(cal, scores, side="left")
+    own = calibration.astype(np.int64)  # a calibration row does not count itself
+    return np.minimum(1.0, (1.0 + at_least - own) / (cal.size - own + 1.0))
+
+
+def label_evidence(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, shift: np.ndarray,
+                   scale: np.ndarray, exclude: np.ndarray,
+                   neighbours: np.ndarray | None, estimator: Any,
+                   X_estimator: np.ndarray | None, fold: np.ndarray,
+                   workers: int | None) -> LabelEvidence:
+    """Out-of-fold probabilities fitted without the ``exclude`` rows (averaged with the
+    ``neighbours``' probabilities when given), then the rules above."""
+    if estimator is None:
+        P = gaussian_probabilities(Z, codes, n_classes, fold, exclude, workers, shift=shift,
+                                   scale=scale)
+    else:
+        P = estimator_probabilities(estimator, X_estimator, codes, n_classes, fold, exclude)
+    if neighbours is not None:
+        P = 0.5 * (P + neighbours)
+    C = confident_joint(codes, P)
+    wrong = wrong_label_posterior(codes, P, C)
+    flagged = prune_by_noise_rate(codes, P, C) | (wrong > 0.5)
+    scores = 1.0 - P[np.arange(codes.size), codes]
+    pvalues = conformal_label_pvalues(scores, wrong <= 0.5)
+    return LabelEvidence(P, flagged, wrong, pvalues, C)
+
+
+def _softmax(log_post: np.ndarray) -> np.ndarray:
+    log_post = log_post - log_post.max(axis=1, keepdims=True)
+    P = np.exp(log_post)
+    return P / P.sum(axis=1, keepdims=True)
