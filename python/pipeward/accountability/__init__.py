@@ -1,0 +1,1 @@
+"""Accountability: fairness across groups, explanations of decisions, compliance checks."""
