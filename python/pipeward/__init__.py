@@ -38,6 +38,10 @@ from .outliers import (CovarianceStats, InputGuard, MahalanobisDetector, ScreenR
 from . import audit
 from .audit import AuditLog, AuditReport, ModelCard
 
+# --- accountability -----------------------------------------------------------------------
+from . import accountability
+from .accountability import explain, fairness
+
 __all__ = [
     "GPUUnavailableError",
     "__version__",
@@ -81,4 +85,8 @@ __all__ = [
     "AuditReport",
     "ModelCard",
     "audit",
+    # accountability
+    "accountability",
+    "explain",
+    "fairness",
 ]

@@ -42,7 +42,7 @@ class SpuriousReport:
 
 def spurious_features(model: Any, X_train: Any, y_train: Any, X_check: Any, y_check: Any, *,
                       feature_names: Sequence[str] | None = None, n_repeats: int = 10,
-                      min_importance: float = 0.01, collapse: float = 0.25,
+                      min_importance: float = 0.02, collapse: float = 0.25,
                       random_state: int | None = 0) -> SpuriousReport:
     """Compare permutation importance on ``(X_train, y_train)`` with ``(X_check, y_check)``.
 
