@@ -32,9 +32,9 @@ def test_demo_exits_0_with_one_line_per_stage(demo):
     assert run.returncode == 0, run.stdout + run.stderr
     printed = json.loads(run.stdout)  # --json: the numbers and checks, not the plot data
     assert "report" not in printed and printed["numbers"] == results["numbers"]
-    lines = [ln for ln in printed["lines"] if re.match(r"\[\d/6\]", ln)]
+    lines = [ln for ln in printed["lines"] if re.match(r"\[\d/7\]", ln)]
     assert [ln.split()[1] for ln in lines] == ["integrity", "screen", "training", "monitoring",
-                                                "governance", "report"]
+                                                "accountability", "governance", "report"]
     assert results["ok"] is True and all(results["checks"].values())
 
 
@@ -129,9 +129,11 @@ def test_pipeward_report_from_the_audit_log_alone(demo, tmp_path):
     _, out, _ = demo
     run = _report("--audit", str(out / "audit.db"), "-o", str(tmp_path / "r.html"), "--json")
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["sections"] == ["drift", "audit", "model_card"]
+    assert json.loads(run.stdout)["sections"] == ["drift", "fairness", "explanations", "compliance",
+                                                  "audit", "model_card"]
     page = (tmp_path / "r.html").read_text()
-    assert page.count("<svg") == 2  # the two drift checks the log recorded
+    # the two drift checks, the fairness chart and the global importance the log recorded
+    assert page.count("<svg") == 4
     assert "Model card: pipeward-demo-logreg" in page and "verified" in page
 
 
@@ -162,7 +164,7 @@ def test_the_demo_is_fast(demo):
 def test_the_checks_hold_for_other_seeds(seed, tmp_path, capsys):
     result = run_demo(tmp_path, settings=Settings.fast(seed))
     assert result.ok, {k: v for k, v in result.checks.items() if not v}
-    assert capsys.readouterr().out.splitlines() == result.lines and len(result.lines) == 6
+    assert capsys.readouterr().out.splitlines() == result.lines and len(result.lines) == 7
 
 
 OPTIONAL = ("scipy", "sklearn", "pandas", "pyarrow", "torch", "opacus", "dp_accounting", "dask", "cupy")

@@ -53,8 +53,11 @@ def _disparities(table: Mapping[str, np.ndarray], overall: Mapping[str, np.ndarr
     for name, (metric, kind) in DISPARITIES.items():
         fn = gm.difference if kind == "difference" else gm.ratio
         if isinstance(metric, tuple):
-            parts = [fn(table[m], overall[m], method) for m in metric]
-            out[name] = np.maximum(*parts) if kind == "difference" else np.minimum(*parts)
+            first, second = (fn(table[m], overall[m], method) for m in metric)
+            # fairlearn takes Python's max()/min() over (TPR, FPR): a NaN second value is
+            # ignored, a NaN first value wins.
+            better = second > first if kind == "difference" else second < first
+            out[name] = np.where(better, second, first)
         else:
             out[name] = fn(table[metric], overall[metric], method)
     return out
@@ -123,7 +126,7 @@ class FairnessAssessment:
         for i, group in enumerate(self.groups):
             row: dict[str, Any] = {"group": dict(zip(self.counts.names, group))}
             for name, values in self.metrics.items():
-                row[name] = float(values[i])
+                row[name] = int(values[i]) if name == "count" else float(values[i])
                 if name in self.intervals:
                     row[name + "_interval"] = [float(v) for v in self.intervals[name][i]]
             out.append(row)

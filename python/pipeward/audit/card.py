@@ -176,7 +176,9 @@ class ModelCard:
                                             f"{expl[0].payload.get('output')} over "
                                             f"{expl[0].payload.get('n_rows')} rows")
                            if expl[0] else MISSING),
-                "global_importance": _field(expl[0], "importance"),
+                "global_importance": (Fact.of(expl[0], {k: round(v, 4) for k, v in sorted(
+                    expl[0].payload.get("importance", {}).items(), key=lambda kv: -kv[1])})
+                                      if expl[0] and "importance" in expl[0].payload else MISSING),
                 "spurious_features": (Fact.of(expl[0], _pick(expl[0].payload["spurious"], ("collapsed", "flipped")))
                                       if expl[0] and "spurious" in expl[0].payload else MISSING),
             },

@@ -46,7 +46,12 @@ def explanations_section(record: Any) -> dict[str, Any]:
     p = record.payload
     return {"seq": record.seq, "method": p.get("method"), "output": p.get("output"),
             "n_rows": p.get("n_rows"), "n_background": p.get("n_background"),
-            "importance": dict(p.get("importance", {})), "spurious": p.get("spurious")}
+            "importance": by_value(p.get("importance", {})), "spurious": p.get("spurious")}
+
+
+def by_value(importance: dict[str, Any]) -> dict[str, Any]:
+    """Largest first: the log stores objects with sorted keys, so the order is restored here."""
+    return dict(sorted(importance.items(), key=lambda kv: -(kv[1] if isinstance(kv[1], (int, float)) else 0.0)))
 
 
 def compliance_section(record: Any) -> dict[str, Any]:
