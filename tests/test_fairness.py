@@ -101,11 +101,11 @@ def test_bootstrap_intervals_agree_with_fairlearns_within_monte_carlo_error():
     y_pred = np.where(rng.random(n) < np.where(group == "a", 0.6, 0.8), y_true, 1 - y_true)
     ours = pw.fairness.assess(y_true, y_pred, group, n_boot=2000, random_state=1)
     mf = fm.MetricFrame(metrics={"selection_rate": fm.selection_rate}, y_true=y_true, y_pred=y_pred,
-                        sensitive_features=group, n_boot=400, ci_quantiles=[0.025, 0.975], random_state=2)
+                        sensitive_features=group, n_boot=200, ci_quantiles=[0.025, 0.975], random_state=2)
     lo, hi = (q.to_numpy() for q in mf.by_group_ci)
     ours_iv = ours.intervals["selection_rate"]
-    np.testing.assert_allclose(ours_iv[:, 0], lo[:, 0], atol=0.015)
-    np.testing.assert_allclose(ours_iv[:, 1], hi[:, 0], atol=0.015)
+    np.testing.assert_allclose(ours_iv[:, 0], lo[:, 0], atol=0.02)
+    np.testing.assert_allclose(ours_iv[:, 1], hi[:, 0], atol=0.02)
     # the interval holds the estimate and has the binomial width, 2 * 1.96 * sqrt(p (1-p) / n_g)
     p = ours.metrics["selection_rate"]
     width = 2 * 1.96 * np.sqrt(p * (1 - p) / ours.metrics["count"])
