@@ -45,6 +45,7 @@ def coalition_values(f: Callable[[np.ndarray], np.ndarray], X: np.ndarray, backg
     n, d = X.shape
     m, n_coal = background.shape[0], coalitions.shape[0]
     out = np.empty((n, n_coal))
+    every_column = np.array_equal(columns, np.arange(d))
     per_row = n_coal * m * d
     rows_per_call = max(1, _CHUNK // max(per_row, 1))
     coal_per_call = n_coal if per_row <= _CHUNK else max(1, _CHUNK // (m * d))
@@ -52,12 +53,15 @@ def coalition_values(f: Callable[[np.ndarray], np.ndarray], X: np.ndarray, backg
         rows = X[start:start + rows_per_call]
         for c0 in range(0, n_coal, coal_per_call):
             masks = coalitions[c0:c0 + coal_per_call]
-            # (rows, coalitions, background, d): the row everywhere, then the background where
-            # an explained feature is outside the coalition.
-            block = np.broadcast_to(rows[:, None, None, :], (rows.shape[0], masks.shape[0], m, d)).copy()
-            for j, col in enumerate(columns):
-                off = ~masks[:, j]
-                block[:, off, :, col] = background[None, None, :, col]
+            # (rows, coalitions, background, d): the row's value for a feature in the coalition
+            # (and for every feature not explained), the background's otherwise.
+            if every_column:
+                block = np.where(masks[None, :, None, :], rows[:, None, None, :], background[None, None, :, :])
+            else:
+                block = np.empty((rows.shape[0], masks.shape[0], m, d), dtype=X.dtype)
+                block[...] = rows[:, None, None, :]
+                block[..., columns] = np.where(masks[None, :, None, :], rows[:, None, None, columns],
+                                               background[None, None, :, columns])
             values = f(block.reshape(-1, d)).reshape(rows.shape[0], masks.shape[0], m)
             out[start:start + rows.shape[0], c0:c0 + masks.shape[0]] = values.mean(axis=2)
     return out
@@ -75,11 +79,20 @@ def linear_coalition_values(model: LinearModel, X: np.ndarray, background: np.nd
     bg_part = (background[:, columns] * w[columns]) @ (~coalitions).T  # (m, C)
     if model.link == "identity":
         return row_part + bg_part.mean(axis=0)[None, :]
+    # sigmoid(z) = (1 + tanh(z / 2)) / 2: halve the two small parts once, then one add, one
+    # in-place tanh and one sum per block of (rows, coalitions, background) values.
     n, n_coal, m = X.shape[0], coalitions.shape[0], background.shape[0]
     out = np.empty((n, n_coal))
-    rows_per_step = max(1, (1 << 22) // max(n_coal * m, 1))
-    bg_t = np.ascontiguousarray(bg_part.T)  # (C, m)
+    half_row = 0.5 * row_part
+    half_bg = np.ascontiguousarray(0.5 * bg_part.T)  # (C, m)
+    rows_per_step = max(1, (1 << 21) // max(n_coal * m, 1))
+    buf = np.empty((min(rows_per_step, n), n_coal, m))
     for start in range(0, n, rows_per_step):
-        z = row_part[start:start + rows_per_step, :, None] + bg_t[None, :, :]
-        out[start:start + z.shape[0]] = sigmoid(z).mean(axis=2)
+        r = min(rows_per_step, n - start)
+        z = buf[:r]
+        np.add(half_row[start:start + r, :, None], half_bg[None, :, :], out=z)
+        np.tanh(z, out=z)
+        np.sum(z, axis=2, out=out[start:start + r])
+    out *= 0.5 / m
+    out += 0.5
     return out
