@@ -196,3 +196,37 @@ def test_minus_one_one_labels_and_bools_are_binary_labels():
     assert r.demographic_parity_difference == 1.0
     assert r.demographic_parity_difference == fm.demographic_parity_difference(
         y, np.where(p, 1, -1), sensitive_features=["a", "a", "b", "b"])
+
+
+def test_fairness_over_rolling_windows_alerts_once_per_crossing(tmp_path):
+    """Group b's predictions degrade from batch 6 on; the window of 4 batches crosses the
+    limit, alerts, says 'crossed' once, and always equals an assessment of its own rows."""
+    from pipeward.accountability import FairnessMonitor
+
+    rng = np.random.default_rng(4)
+    monitor = pw.DriftMonitor(rng.normal(size=(200, 2)))
+    watcher = monitor.watch_fairness({"equalized_odds_difference": 0.15}, window=4)
+    assert isinstance(watcher, FairnessMonitor)
+    batches, crossings, alerting = [], [], []
+    with pw.AuditLog(tmp_path / "a.db") as log:
+        for t in range(12):
+            g = rng.choice(["a", "b"], 400)
+            y = rng.integers(0, 2, 400)
+            flip = rng.random(400) < np.where((g == "b") & (t >= 6), 0.35, 0.05)
+            p = np.where(flip, 1 - y, y)
+            batches.append((y, p, g))
+            w = monitor.check_fairness(y, p, g, audit=log)
+            recent = batches[-4:]
+            direct = pw.fairness.assess(np.concatenate([b[0] for b in recent]), np.concatenate([b[1] for b in recent]),
+                                        np.concatenate([b[2] for b in recent]), n_boot=0)
+            np.testing.assert_equal(w.assessment.disparities, direct.disparities)
+            crossings.append(w.crossed)
+            alerting.append(not w.ok)
+        records = list(log.records(action="monitor.fairness"))
+    assert not any(alerting[:6]) and all(alerting[9:])
+    assert sum(bool(c) for c in crossings) == 1
+    assert len(records) == 12 and records[-1].payload["alerts"] == ["equalized_odds_difference"]
+    with pytest.raises(ValueError, match="watch_fairness"):
+        pw.DriftMonitor(rng.normal(size=(50, 2))).check_fairness(y, p, g)
+    with pytest.raises(ValueError, match="limits"):
+        FairnessMonitor({"vibes": 1.0})

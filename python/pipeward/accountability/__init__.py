@@ -14,6 +14,7 @@ from . import fairness
 from .comply import ComplianceReport, check_compliance, load_profile
 from .explanations import Explanation, explain
 from .fairness import FairnessAssessment, GroupCounts, assess
+from .fairness_monitor import FairnessMonitor, FairnessWindow
 from .permutation import PermutationImportance, permutation_importance
 from .records import record_compliance, record_decision, record_explanations, record_fairness
 from .spurious import SpuriousReport, spurious_features
@@ -22,6 +23,8 @@ __all__ = [
     "ComplianceReport",
     "Explanation",
     "FairnessAssessment",
+    "FairnessMonitor",
+    "FairnessWindow",
     "GroupCounts",
     "PermutationImportance",
     "SpuriousReport",
