@@ -35,6 +35,22 @@ def _none(what: str, *actions: str) -> Verdict:
     return Verdict(NOT_RECORDED, f"no {what} in the log (no {' / '.join(actions)} record)")
 
 
+def _never(payload: Mapping[str, Any]) -> bool:
+    return False  # a requirement met by the record being there at all
+
+
+def _each(records: list[Any], what: str, actions: tuple[str, ...],
+          bad: Callable[[Mapping[str, Any]], bool], failed: Callable[[list[Any]], str],
+          passed: Callable[[list[Any]], str]) -> Verdict:
+    """The common shape: not recorded without records, fail naming the ``bad`` ones, else pass."""
+    if not records:
+        return _none(what, *actions)
+    wrong = [r for r in records if bad(r.payload)]
+    if wrong:
+        return Verdict(FAIL, failed(wrong), _seqs(wrong))
+    return Verdict(PASS, passed(records), _seqs(records))
+
+
 def audit_verified(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
     r = ev.report
     head = (r.n_records - 1,) if r.n_records else ()
@@ -76,13 +92,10 @@ def data_integrity(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
 
 
 def data_signed_trusted(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
-    signed = ev.of(kinds.DATA_SIGNATURE)
-    if not signed:
-        return _none("signature by a trusted provider", kinds.DATA_SIGNATURE)
-    bad = [r for r in signed if r.payload.get("trusted") is not True]
-    if bad:
-        return Verdict(FAIL, f"{len(bad)} dataset signature(s) not from a trusted provider", _seqs(bad))
-    return Verdict(PASS, f"{len(signed)} dataset signature(s), all by trusted providers", _seqs(signed))
+    return _each(ev.of(kinds.DATA_SIGNATURE), "signature by a trusted provider", (kinds.DATA_SIGNATURE,),
+                 lambda p: p.get("trusted") is not True,
+                 lambda bad: f"{len(bad)} dataset signature(s) not from a trusted provider",
+                 lambda ok: f"{len(ok)} dataset signature(s), all by trusted providers")
 
 
 def personal_data_protected(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
@@ -104,26 +117,20 @@ def personal_data_protected(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
 
 
 def consent_honoured(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
-    recs = ev.of(kinds.DATA_CONSENT)
-    if not recs:
-        return _none("consent filtering", kinds.DATA_CONSENT)
-    bad = [r for r in recs if r.payload.get("n_excluded") != r.payload.get("n_without_consent")]
-    if bad:
-        return Verdict(FAIL, "rows without consent were not all excluded: " + "; ".join(
-            f"#{r.seq}: {r.payload.get('n_excluded')} of {r.payload.get('n_without_consent')}" for r in bad),
-            _seqs(bad))
-    excluded = sum(int(r.payload.get("n_excluded") or 0) for r in recs)
-    return Verdict(PASS, f"{excluded} row(s) without consent excluded", _seqs(recs))
+    return _each(ev.of(kinds.DATA_CONSENT), "consent filtering", (kinds.DATA_CONSENT,),
+                 lambda p: p.get("n_excluded") != p.get("n_without_consent"),
+                 lambda bad: "rows without consent were not all excluded: " + "; ".join(
+                     f"#{r.seq}: {r.payload.get('n_excluded')} of {r.payload.get('n_without_consent')}"
+                     for r in bad),
+                 lambda ok: f"{sum(int(r.payload.get('n_excluded') or 0) for r in ok)} row(s) without "
+                            "consent excluded")
 
 
 def erasure_applied(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
-    recs = ev.of(kinds.DATA_ERASURE)
-    if not recs:
-        return _none("erasure request", kinds.DATA_ERASURE)
-    bad = [r for r in recs if r.payload.get("n_erased") != r.payload.get("n_requested")]
-    if bad:
-        return Verdict(FAIL, f"{len(bad)} erasure request(s) not fully applied", _seqs(bad))
-    return Verdict(PASS, f"{len(recs)} erasure request(s) applied in full", _seqs(recs))
+    return _each(ev.of(kinds.DATA_ERASURE), "erasure request", (kinds.DATA_ERASURE,),
+                 lambda p: p.get("n_erased") != p.get("n_requested"),
+                 lambda bad: f"{len(bad)} erasure request(s) not fully applied",
+                 lambda ok: f"{len(ok)} erasure request(s) applied in full")
 
 
 def dp_within(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
@@ -167,12 +174,11 @@ def fairness_within(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
 
 
 def explanations_available(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
-    recs = ev.of(kinds.EXPLANATION_GLOBAL, kinds.EXPLANATION_DECISION)
-    if not recs:
-        return _none("explanation", kinds.EXPLANATION_GLOBAL, kinds.EXPLANATION_DECISION)
-    n_global = sum(r.action == kinds.EXPLANATION_GLOBAL for r in recs)
-    return Verdict(PASS, f"{n_global} global and {len(recs) - n_global} per-decision explanation "
-                         "record(s)", _seqs(recs))
+    actions = (kinds.EXPLANATION_GLOBAL, kinds.EXPLANATION_DECISION)
+    return _each(ev.of(*actions), "explanation", actions, _never, str,
+                 lambda ok: f"{sum(r.action == kinds.EXPLANATION_GLOBAL for r in ok)} global and "
+                            f"{sum(r.action == kinds.EXPLANATION_DECISION for r in ok)} per-decision "
+                            "explanation record(s)")
 
 
 def model_card_complete(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
@@ -191,30 +197,22 @@ def model_card_complete(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
 
 
 def lineage_recorded(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
-    recs = ev.of(kinds.LINEAGE_ATTESTATION)
-    if not recs:
-        return _none("lineage attestation", kinds.LINEAGE_ATTESTATION)
-    return Verdict(PASS, f"{len(recs)} signed lineage attestation(s)", _seqs(recs))
+    return _each(ev.of(kinds.LINEAGE_ATTESTATION), "lineage attestation", (kinds.LINEAGE_ATTESTATION,),
+                 _never, str, lambda ok: f"{len(ok)} signed lineage attestation(s)")
 
 
 def security_tested(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
     recs = ev.of("redteam.", prefix=True)
-    if not recs:
-        return _none("security (red-team) test", "redteam.*")
-    bad = [r for r in recs if r.payload.get("passed") is False]
-    if bad:
-        return Verdict(FAIL, f"{len(bad)} of {len(recs)} red-team result(s) failed their threshold", _seqs(bad))
-    return Verdict(PASS, f"{len(recs)} red-team result(s), none failed", _seqs(recs))
+    return _each(recs, "security (red-team) test", ("redteam.*",), lambda p: p.get("passed") is False,
+                 lambda bad: f"{len(bad)} of {len(recs)} red-team result(s) failed their threshold",
+                 lambda ok: f"{len(ok)} red-team result(s), none failed")
 
 
 def access_controlled(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
-    recs = ev.of(kinds.SERVE_STARTED)
-    if not recs:
-        return _none("model service start", kinds.SERVE_STARTED)
-    open_ = [r for r in recs if r.payload.get("auth") is not True]
-    if open_:
-        return Verdict(FAIL, f"{len(open_)} service start(s) without authentication", _seqs(open_))
-    return Verdict(PASS, f"{len(recs)} service start(s), all with authentication", _seqs(recs))
+    return _each(ev.of(kinds.SERVE_STARTED), "model service start", (kinds.SERVE_STARTED,),
+                 lambda p: p.get("auth") is not True,
+                 lambda bad: f"{len(bad)} service start(s) without authentication",
+                 lambda ok: f"{len(ok)} service start(s), all with authentication")
 
 
 def model_integrity(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
@@ -233,10 +231,8 @@ def model_integrity(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
 
 
 def drift_monitored(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
-    recs = ev.of(kinds.MONITOR_DRIFT)
-    if not recs:
-        return _none("drift check", kinds.MONITOR_DRIFT)
-    return Verdict(PASS, f"{len(recs)} drift check(s) recorded", _seqs(recs))
+    return _each(ev.of(kinds.MONITOR_DRIFT), "drift check", (kinds.MONITOR_DRIFT,), _never, str,
+                 lambda ok: f"{len(ok)} drift check(s) recorded")
 
 
 # name -> (check, the params it accepts)
