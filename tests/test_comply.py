@@ -187,3 +187,22 @@ def test_bad_input_exits_2_with_one_line(tmp_path):
         assert run.returncode == 2, args
         assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
     assert "unknown check 'vibes'" in _run("check", "--profile", str(tmp_path / "bad.json"), str(path)).stderr
+
+
+def test_a_consent_column_is_honoured_counted_and_passes_the_check(tmp_path):
+    import pandas as pd
+
+    from pipeward.accountability import exclude_without_consent
+
+    path, _, _ = _pipeline(tmp_path)
+    table = pd.DataFrame({"x": range(6), "consent": ["yes", "no", "Yes", None, "1", "false"]})
+    with pw.AuditLog(path) as log:
+        keep, record = exclude_without_consent(table["consent"], log=log, dataset="d", column="consent")
+    assert keep.tolist() == [0, 2, 4]
+    assert record.payload == {"column": "consent", "dataset": "d", "n_rows": 6, "n_without_consent": 3,
+                              "n_excluded": 3}
+    assert _verdicts(path)["consent"] == (PASS, (record.seq,))
+    with pytest.raises(ValueError, match="yes/no"):
+        exclude_without_consent(["yes", "maybe"])
+    with pytest.raises(ValueError, match="0 or 1"):
+        exclude_without_consent(np.array([0, 2]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from . import fairness
 from .comply import ComplianceReport, check_compliance, load_profile
+from .consent import exclude_without_consent
 from .explanations import Explanation, explain
 from .fairness import FairnessAssessment, GroupCounts, assess
 from .fairness_monitor import FairnessMonitor, FairnessWindow
@@ -30,6 +31,7 @@ __all__ = [
     "SpuriousReport",
     "assess",
     "check_compliance",
+    "exclude_without_consent",
     "explain",
     "fairness",
     "load_profile",
