@@ -8,6 +8,8 @@ distribution, without touching the rows again, so it also works on merged Dask c
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 __all__ = ["bootstrap_cells", "percentile_interval"]
@@ -25,8 +27,6 @@ def percentile_interval(samples: np.ndarray, confidence: float) -> np.ndarray:
     """``[low, high]`` percentiles along axis 0 (NaN draws, e.g. an empty group, are skipped),
     with NumPy's default linear interpolation as fairlearn uses."""
     tail = (1.0 - confidence) / 2.0
-    import warnings  # noqa: PLC0415
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
         return np.nanquantile(samples, [tail, 1.0 - tail], axis=0)

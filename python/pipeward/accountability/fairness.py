@@ -94,11 +94,29 @@ class FairnessAssessment:
     def groups(self) -> tuple[tuple[Any, ...], ...]:
         return self.counts.groups
 
-    def __getattr__(self, name: str) -> float:
-        disparities = self.__dict__.get("disparities", {})
-        if name in disparities:
-            return disparities[name]
-        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+    @property
+    def demographic_parity_difference(self) -> float:
+        return self.disparities["demographic_parity_difference"]
+
+    @property
+    def demographic_parity_ratio(self) -> float:
+        return self.disparities["demographic_parity_ratio"]
+
+    @property
+    def equalized_odds_difference(self) -> float:
+        return self.disparities["equalized_odds_difference"]
+
+    @property
+    def equalized_odds_ratio(self) -> float:
+        return self.disparities["equalized_odds_ratio"]
+
+    @property
+    def equal_opportunity_difference(self) -> float:
+        return self.disparities["equal_opportunity_difference"]
+
+    @property
+    def equal_opportunity_ratio(self) -> float:
+        return self.disparities["equal_opportunity_ratio"]
 
     @property
     def by_group(self) -> Any:
@@ -110,7 +128,7 @@ class FairnessAssessment:
         except ImportError:
             raise ImportError("FairnessAssessment.by_group needs pandas (pip install "
                               "'pipeward[data]'); .rows() gives the same table as dicts") from None
-        columns = {k: v for k, v in self.metrics.items()}
+        columns = dict(self.metrics)
         names = list(self.counts.names)
         if len(names) == 1:
             index = pd.Index([g[0] for g in self.groups], name=names[0])

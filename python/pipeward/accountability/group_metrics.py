@@ -11,6 +11,8 @@ NaN metrics and is skipped by the aggregates, ``difference`` is ``max - min`` ov
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 __all__ = ["COUNT_METRICS", "difference", "metric_table", "ratio"]
@@ -48,28 +50,16 @@ def _fold(x: np.ndarray) -> np.ndarray:
 
 
 def difference(by_group: np.ndarray, overall: np.ndarray, method: str) -> np.ndarray:
-    with np.errstate(invalid="ignore"), _quiet():
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN slice stays NaN
         if method == "between_groups":
             return np.nanmax(by_group, axis=-1) - np.nanmin(by_group, axis=-1)
         return np.nanmax(np.abs(by_group - overall[..., None]), axis=-1)
 
 
 def ratio(by_group: np.ndarray, overall: np.ndarray, method: str) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"), _quiet():
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         if method == "between_groups":
             return np.nanmin(by_group, axis=-1) / np.nanmax(by_group, axis=-1)
         return np.nanmin(_fold(by_group / overall[..., None]), axis=-1)
-
-
-class _quiet:
-    """nanmax/nanmin over an all-NaN slice warn; here that slice simply stays NaN."""
-
-    def __enter__(self) -> None:
-        import warnings  # noqa: PLC0415
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._ctx.__exit__(*exc)

@@ -49,7 +49,8 @@ def _default_score(model: Any) -> Callable[[np.ndarray, np.ndarray], float]:
     return r2
 
 
-def permutation_importance(model: Any, X: Any, y: Any, *, score: Callable[[np.ndarray, np.ndarray], float] | None = None,
+def permutation_importance(model: Any, X: Any, y: Any, *,
+                           score: Callable[[np.ndarray, np.ndarray], float] | None = None,
                            n_repeats: int = 5, random_state: int | None = None) -> PermutationImportance:
     """Score drop per feature over ``n_repeats`` shuffles of its column.
 

@@ -15,7 +15,7 @@ from math import comb
 
 import numpy as np
 
-from .linear_model import LinearModel, sigmoid
+from .linear_model import LinearModel
 
 __all__ = ["all_coalitions", "coalition_values", "linear_coalition_values", "shapley_matrix"]
 
