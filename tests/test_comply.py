@@ -3,6 +3,8 @@ naming its evidence; exit codes 0 / 1 / 2."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sqlite3
 import subprocess
@@ -16,6 +18,7 @@ import pipeward as pw
 from pipeward.accountability import check_compliance, load_profile, record_explanations, record_fairness
 from pipeward.accountability.comply import CHECKS, FAIL, NOT_RECORDED, PASS
 from pipeward.audit import kinds
+from pipeward.cli import main
 
 MODEL = "clf"
 
@@ -53,8 +56,19 @@ def _pipeline(tmp_path: Path, *, epsilon: float = 1.0, extra=()) -> tuple[Path, 
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeward", "comply", *args], capture_output=True,
-                          text=True, timeout=120, check=False)
+    """``pipeward comply ARGS`` in this process (the console entry point is tested once below)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["comply", *args])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def test_the_console_command_runs(tmp_path):
+    path, _, _ = _pipeline(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "pipeward", "comply", "check", "--profile", "hipaa", str(path)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "45 CFR 164.312(b)" in run.stdout and run.stdout.rstrip().endswith("not recorded")
 
 
 def _verdicts(path: Path, profile="gdpr", **kw) -> dict[str, tuple[str, tuple[int, ...]]]:
