@@ -226,3 +226,25 @@ def test_spurious_check_names_a_planted_shortcut_and_nothing_on_clean_data():
     X_a, y_a = draw(False)
     X_b, y_b = draw(False)
     assert spurious_features(clean, X_a, y_a, X_b, y_b, feature_names=names).suspects == ()
+
+
+@settings(deadline=None, max_examples=25)
+@given(st.integers(2, 7), st.integers(0, 2**32 - 1), st.booleans())
+def test_linear_closed_form_equals_enumeration_and_reference(d, seed, subset):
+    """The closed form, the GLM enumeration and the black box agree on a linear model, also
+    when only some features are explained."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(60, d)) * 3
+    y = (X[:, 0] + rng.normal(size=60) > 0).astype(int)
+    y[:2] = [0, 1]
+    model = sklm.LogisticRegression().fit(X, y)
+    cols = sorted(rng.choice(d, size=max(1, d // 2), replace=False).tolist()) if subset else None
+    rows, bg = X[:4], X[20:35]
+    closed = pw.explain(model, rows, background=bg, features=cols)
+    enum = pw.explain(model, rows, background=bg, features=cols, method="exact")
+    box = pw.explain(model.decision_function, rows, background=bg, features=cols)
+    assert closed.method == "linear" and enum.method == box.method == "exact"
+    for other in (enum, box):
+        np.testing.assert_allclose(closed.values, other.values, atol=1e-10)
+        np.testing.assert_allclose(closed.base_values, other.base_values, atol=1e-10)
+    np.testing.assert_allclose(closed.output_values, model.decision_function(rows), atol=1e-10)
