@@ -147,10 +147,7 @@ def explain(model: Any, X: Any, *, background: Any, method: str = "auto", output
     if method == "linear":
         phi, base = _linear(linear, data, bg, columns)
     elif method == "exact":
-        coalitions = all_coalitions(k)
-        v = _values(f, linear, data, bg, columns, coalitions)
-        phi = v @ shapley_matrix(coalitions)
-        base = v[:, 0]
+        phi, base = _exact(f, linear, data, bg, columns)
     else:
         phi, base = _kernel(f, linear, data, bg, columns, n_samples, random_state)
     return Explanation(values=phi, base_values=base, data=data[:, columns].copy(),
@@ -168,6 +165,20 @@ def _values(f: Any, linear: LinearModel | None, data: np.ndarray, bg: np.ndarray
     if linear is not None:
         return linear_coalition_values(linear, data, bg, columns, coalitions)
     return coalition_values(f, data, bg, columns, coalitions)
+
+
+def _exact(f: Any, linear: LinearModel | None, data: np.ndarray, bg: np.ndarray,
+           columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    coalitions = all_coalitions(columns.size)
+    weights = shapley_matrix(coalitions)
+    phi = np.empty((data.shape[0], columns.size))
+    base = np.empty(data.shape[0])
+    step = max(1, (1 << 22) // coalitions.shape[0])  # rows whose coalition values fit in 32 MiB
+    for start in range(0, data.shape[0], step):
+        v = _values(f, linear, data[start:start + step], bg, columns, coalitions)
+        phi[start:start + step] = v @ weights
+        base[start:start + step] = v[:, 0]
+    return phi, base
 
 
 def _linear(model: LinearModel, data: np.ndarray, bg: np.ndarray,
