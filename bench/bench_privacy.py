@@ -255,3 +255,25 @@ def test_pld_dp_accounting(benchmark):
 
     eps = benchmark.pedantic(run, rounds=2, iterations=1)
     benchmark.extra_info["epsilon"] = eps
+
+
+def _dp_accounting_pld(sigma, q, steps, delta):
+    acc = pld_privacy_accountant.PLDAccountant()
+    acc.compose(dp_event.PoissonSampledDpEvent(q, dp_event.GaussianDpEvent(sigma)), steps)
+    return acc.get_epsilon(delta)
+
+
+LONG_RUN = (0.8, 0.001, 20_000, 1e-6)  # a long run at a small rate (one FFT, no coarsening)
+
+
+@pytest.mark.benchmark(group="pld epsilon q=0.001 sigma=0.8 T=20000")
+def test_pld_long_run_pipeward(benchmark):
+    eps = benchmark.pedantic(pw.epsilon, args=LONG_RUN, kwargs={"accountant": "pld"},
+                             rounds=3, iterations=1)
+    benchmark.extra_info["epsilon"] = eps
+
+
+@pytest.mark.benchmark(group="pld epsilon q=0.001 sigma=0.8 T=20000")
+def test_pld_long_run_dp_accounting(benchmark):
+    eps = benchmark.pedantic(_dp_accounting_pld, args=LONG_RUN, rounds=3, iterations=1)
+    benchmark.extra_info["epsilon"] = eps

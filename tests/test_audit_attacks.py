@@ -185,12 +185,14 @@ def test_checkpoint_replayed_from_another_log(signed, tmp_path):
 
 
 def test_corrupted_sqlite_header(signed):
+    # Changed by issue #20: a file without the SQLite header is not an audit log at all, an
+    # input error (ValueError; exit 2 in the CLI), where it used to be reported as "corrupt".
     path, public = signed
     data = bytearray(path.read_bytes())
     data[:16] = b"garbage garbage!"
     path.write_bytes(bytes(data))
-    report = verify_file(path, public)
-    assert tamper_kinds(report) == [(None, "corrupt")]
+    with pytest.raises(ValueError, match="not an SQLite database"):
+        verify_file(path, public)
 
 
 def test_corrupted_sqlite_pages(tmp_path):
@@ -249,8 +251,13 @@ def test_attacks_on_an_export_are_detected(signed, tmp_path):
 
 
 def test_garbage_export_is_corrupt(tmp_path):
+    # Changed by issue #20: a file that does not start with an export's header is not an export
+    # (ValueError, exit 2); a garbage line after the header is still damage ("corrupt").
     out = tmp_path / "a.jsonl"
     out.write_text("not json\n")
+    with pytest.raises(ValueError, match="not a pipeward audit export"):
+        verify_jsonl(out)
+    out.write_text('{"format":"pipeward-audit","log_id":"x","type":"header","version":"1"}\nnot json\n')
     report = verify_jsonl(out)
     assert "corrupt" in report.kinds() and not report.ok
 

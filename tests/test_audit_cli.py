@@ -52,8 +52,9 @@ def test_verify_bad_input(tmp_path, capsys):
     assert "no audit log" in capsys.readouterr().err
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not sqlite at all" * 100)
-    assert main(["audit", "verify", str(junk)]) == 1
-    assert "corrupt" in capsys.readouterr().out
+    # Changed by issue #20: not an SQLite file is an input error (2), not "TAMPERED" (1).
+    assert main(["audit", "verify", str(junk)]) == 2
+    assert "not an SQLite database" in capsys.readouterr().err
 
 
 def test_show_export_import(setup, tmp_path, capsys):

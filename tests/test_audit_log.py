@@ -112,9 +112,13 @@ def test_naive_clock_is_refused(tmp_path):
         assert len(lg) == 0
 
 
-def test_redacted_fields_are_salted_hashes(tmp_path):
+def test_redacted_fields_are_salted_hashes(tmp_path, monkeypatch):
+    from pipeward.audit import REDACTION_KEY_ENV, RedactionWarning
+
+    monkeypatch.delenv(REDACTION_KEY_ENV, raising=False)
     with AuditLog(tmp_path / "a.db", salt=b"k" * 32) as lg:
-        r = lg.append("access", {"user_id": "u-123", "rows": 5}, redact=["user_id"])
+        with pytest.warns(RedactionWarning):  # issue #20: a 5-character id is easy to guess
+            r = lg.append("access", {"user_id": "u-123", "rows": 5}, redact=["user_id"])
         assert r.payload["rows"] == 5
         assert r.payload["user_id"] == lg.pseudonym("u-123") != "u-123"
         assert r.payload["user_id"].startswith("hmac-sha256:")
@@ -127,8 +131,12 @@ def test_redacted_fields_are_salted_hashes(tmp_path):
 
         expected = hmac.new(b"k" * 32, b'"u-123"', hashlib.sha256).hexdigest()
         assert r.payload["user_id"] == "hmac-sha256:" + expected
-    with AuditLog(tmp_path / "b.db") as other:  # another log, its own random salt
+    # Changed by issue #20: a log no longer makes up (and stores) its own salt; another key
+    # gives other pseudonyms, and no key is an error.
+    with AuditLog(tmp_path / "b.db", redaction_key=b"j" * 32) as other:
         assert other.pseudonym("u-123") != r.payload["user_id"]
+    with AuditLog(tmp_path / "c.db") as other, pytest.raises(ValueError, match="key"):
+        other.pseudonym("u-123")
 
 
 def test_not_an_audit_log(tmp_path):
@@ -183,10 +191,17 @@ def test_consistency_proof_fails_for_a_rewritten_prefix(tmp_path):
     body = rows(path)[2][1].replace(b'"i":2', b'"i":9')
     tamper(path, "UPDATE records SET body = ? WHERE seq = 2", params=(body,))
     rehash_from(path, 2)
+    # Since issue #20, checkpoint() refuses to sign a log whose stored checkpoint no longer
+    # matches, so the thief deletes that checkpoint first.
     with AuditLog(path) as lg:
         lg.append("c")
+        with pytest.raises(pw.audit.VerificationError, match="rewritten"):
+            lg.checkpoint(private)
+    tamper(path, "DELETE FROM checkpoints")
+    with AuditLog(path) as lg:
         cp_new = lg.checkpoint(private)
         proof = lg.consistency_proof(cp_old.size, cp_new.size)
+        assert "diverged" in lg.verify(public, checkpoint=cp_old).kinds()  # what a witness catches
     assert not verify_consistency(cp_old, cp_new, proof)
 
 

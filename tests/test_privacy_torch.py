@@ -108,14 +108,19 @@ def test_published_setting_matches_opacus():
         _opacus_eps(1.5, 0.04, 2250, 1e-5), rel=1e-4)
 
 
-def test_noise_multiplier_for_agrees_with_opacus():
+@pytest.mark.parametrize(("target", "rate", "steps"), [
+    (3.0, 0.01, 1000), (2.0, 0.01, 2000), (1.0, 0.004, 2000), (0.46, 0.16, 3188),
+    (8.67, 0.11, 4234), (6.5, 0.12, 150), (0.8, 0.001, 20000)])
+def test_noise_multiplier_for_follows_opacus_search(target, rate, steps):
+    # Same bracket ([0, 20], doubling) and the same strict comparison as Opacus: the same
+    # sigma to the bit, not only one within the tolerance.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        want = get_noise_multiplier(target_epsilon=3.0, target_delta=1e-5, sample_rate=0.01,
-                                    steps=1000, accountant="rdp", epsilon_tolerance=0.01)
-    got = pw.noise_multiplier_for(3.0, 1e-5, 0.01, 1000, orders=OPACUS_ORDERS)
-    assert got == pytest.approx(want, rel=0.02)
-    assert _opacus_eps(got, 0.01, 1000, 1e-5) <= 3.0 + 1e-4
+        want = get_noise_multiplier(target_epsilon=target, target_delta=1e-5, sample_rate=rate,
+                                    steps=steps, accountant="rdp", epsilon_tolerance=0.01)
+    got = pw.noise_multiplier_for(target, 1e-5, rate, steps, orders=OPACUS_ORDERS)
+    assert got == want
+    assert target - 0.01 < _opacus_eps(got, rate, steps, 1e-5) < target
 
 
 def test_dlpack_round_trip_is_zero_copy():
@@ -137,3 +142,19 @@ def test_dp_digits_example_reaches_its_stated_accuracy_and_epsilon():
     assert r["accuracy"] >= 0.90
     assert r["epsilon"] == pytest.approx(pw.epsilon(1.5, 64 / 1437, r["steps"], 1e-5))
     assert r["epsilon"] < 2.5 and r["steps"] == 220
+
+
+def test_opacus_mean_reduction_keeps_grad_sample_unscaled():
+    # docs/privacy.md tells users to pass grad_sample as it is: under loss_reduction="mean"
+    # each row is the gradient of that sample's own loss, not 1/B of it.
+    torch.manual_seed(0)
+    model = GradSampleModule(torch.nn.Linear(3, 2), loss_reduction="mean")
+    x, y = torch.randn(5, 3), torch.randn(5, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's full-backward-hook notice (inputs need no grad)
+        ((model(x) - y) ** 2).mean(dim=1).mean().backward()
+        weight = model._module.weight
+        stored = weight.grad_sample.clone()  # before the hooks see more calls
+        own = torch.stack([torch.autograd.grad(
+            ((model._module(x[i:i + 1]) - y[i:i + 1]) ** 2).mean(), weight)[0] for i in range(5)])
+    torch.testing.assert_close(stored, own)

@@ -89,10 +89,19 @@ def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     return proof
 
 
+def _all_digests(*hashes: bytes) -> bool:
+    """Every value is a 32-byte SHA-256 digest (a shorter or longer one proves nothing)."""
+    return all(len(h) == 32 for h in hashes)
+
+
 def verify_inclusion(leaf: bytes, index: int, tree_size: int, proof: Sequence[bytes],
                      root: bytes) -> bool:
-    """Check an inclusion proof (RFC 9162 section 2.1.3.2). ``leaf`` is the leaf hash."""
-    if not 0 <= index < tree_size:
+    """Check an inclusion proof (RFC 9162 section 2.1.3.2). ``leaf`` is the leaf hash.
+
+    The leaf, the root and every proof node must be 32-byte digests; anything else is
+    rejected, as the transparency-dev/merkle reference verifier does.
+    """
+    if not 0 <= index < tree_size or not _all_digests(leaf, root, *proof):
         return False
     fn, sn = index, tree_size - 1
     r = bytes(leaf)
@@ -135,12 +144,17 @@ def consistency_proof(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
 
 def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes,
                        proof: Sequence[bytes]) -> bool:
-    """Check a consistency proof (RFC 9162 section 2.1.4.2)."""
-    if not 0 <= old_size <= new_size:
+    """Check a consistency proof (RFC 9162 section 2.1.4.2).
+
+    Equal sizes need an empty proof and equal roots. A proof from the empty tree
+    (``old_size == 0``) proves nothing and is rejected, as the transparency-dev/merkle
+    reference verifier does; otherwise the roots and proof nodes must be 32-byte digests.
+    """
+    if not 0 < old_size <= new_size:
         return False
     if old_size == new_size:
         return not proof and bytes(old_root) == bytes(new_root)
-    if old_size == 0 or not proof:
+    if not proof or not _all_digests(old_root, new_root, *proof):
         return False
     path = [bytes(p) for p in proof]
     if old_size & (old_size - 1) == 0:  # a power of two: the old root is the first node

@@ -28,7 +28,8 @@ from .records import (
     record_model,
     record_screen,
 )
-from .verify import TAMPER_KINDS, WARNING_KINDS, AuditReport, Finding
+from .redaction import REDACTION_KEY_ENV, RedactionWarning
+from .verify import TAMPER_KINDS, UNVERIFIED_KINDS, WARNING_KINDS, AuditReport, Finding, VerificationError
 
 __all__ = [
     "ACTIONS",
@@ -37,8 +38,10 @@ __all__ = [
     "MODEL_EVALUATION",
     "MODEL_REGISTERED",
     "MONITOR_DRIFT",
+    "REDACTION_KEY_ENV",
     "TAMPER_KINDS",
     "TRAINING_DP",
+    "UNVERIFIED_KINDS",
     "WARNING_KINDS",
     "AuditLog",
     "AuditReport",
@@ -47,6 +50,8 @@ __all__ = [
     "Finding",
     "ModelCard",
     "Record",
+    "RedactionWarning",
+    "VerificationError",
     "canonical_json",
     "canonical_text",
     "indices_digest",

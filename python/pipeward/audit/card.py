@@ -3,9 +3,9 @@
 Sections follow *Model Cards for Model Reporting* (Mitchell et al., 2019): model details,
 intended use, training data, evaluation, privacy, limitations; then the accountability
 sections: fairness (per group, with bootstrap intervals), explanations (global importance,
-spurious features), compliance (the latest checklist) and security testing (red-team results). Every value carries the ``seq``
-and hash of the record it came from; a value the log does not supply is marked missing and
-never filled in. The card also states whether the log verified, since a card is only as
+spurious features), compliance (the latest checklist) and security testing (red-team
+results). Every value carries the ``seq`` and hash of the record it came from; a value the log
+does not supply is marked missing and never filled in. The card also states whether the log verified, since a card is only as
 trustworthy as its log.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import signing
 from .chain import Record
+from .checkpoint import CheckpointLike
 from .log import AuditLog
 from .kinds import (
     COMPLIANCE_CHECK,
@@ -92,15 +93,17 @@ class ModelCard:
 
     @classmethod
     def from_audit(cls, log: AuditLog, model_name: str | None = None, *,
-                   public_key: signing.KeyLike | None = None) -> ModelCard:
-        """Read the facts about ``model_name`` (default: the model registered last) from ``log``.
+                   public_key: signing.KeyLike | None = None,
+                   checkpoint: CheckpointLike | None = None) -> ModelCard:
+        """Read the facts about ``model_name`` (default: the model registered last) from ``log``,
+        after verifying it with ``public_key`` and a saved ``checkpoint`` (as :meth:`AuditLog.verify`).
 
         A fact belongs to the model when its payload names the model, or names no model at all
         (a pipeline-wide fact such as a manifest). The latest record wins for single values.
         """
         if not isinstance(log, AuditLog):
             raise TypeError(f"log: expected a pipeward AuditLog, got {type(log).__name__}")
-        report = log.verify(public_key)
+        report = log.verify(public_key, checkpoint=checkpoint)
         wanted = (MODEL_REGISTERED, DATA_MANIFEST, DATA_SCREEN, TRAINING_DP, MONITOR_DRIFT,
                   MODEL_EVALUATION, FAIRNESS_ASSESSMENT, EXPLANATION_GLOBAL, COMPLIANCE_CHECK)
         records = [r for r in log.records(skip_unreadable=True)
@@ -114,8 +117,8 @@ class ModelCard:
             raise TypeError(f"model_name: expected str, got {type(model_name).__name__}")
 
         def about(action: str) -> list[Record]:
-            return [r for r in records if (r.action == action or (action == _REDTEAM and r.action.startswith(action)))
-                    and r.payload.get("model", model_name) == model_name]
+            hit = (lambda a: a.startswith(_REDTEAM)) if action == _REDTEAM else (lambda a: a == action)
+            return [r for r in records if hit(r.action) and r.payload.get("model", model_name) == model_name]
 
         model = next((r for r in reversed(registrations) if r.payload.get("name") == model_name), None)
         dp = about(TRAINING_DP)[-1:] or [None]
@@ -224,8 +227,9 @@ class ModelCard:
 
     def to_markdown(self) -> str:
         a = self.audit
-        state = ("verified" if a.get("ok") else
-                 f"**FAILED VERIFICATION** ({a.get('n_tampering', 0)} tampering findings): "
+        warned = ", ".join(a.get("warnings", []))
+        state = (f"verified{f' (warnings: {warned})' if warned else ''}" if a.get("ok") else
+                 f"**FAILED VERIFICATION** ({a.get('n_failures', 0)} failing findings): "
                  "treat every value below as untrusted")
         lines = [f"# Model card: {self.model_name}", "",
                  f"Built from the audit log `{a.get('log_id', '')}` ({a.get('n_records', 0)} records, "
@@ -282,6 +286,8 @@ def _md(value: Any) -> str:
 def _audit_summary(report: AuditReport) -> dict[str, Any]:
     return {"ok": report.ok, "n_records": report.n_records, "root": report.root,
             "head_hash": report.head_hash, "checkpoints_verified": report.checkpoints_verified,
-            "checkpoints_total": report.checkpoints_total, "n_tampering": len(report.tampering),
+            "checkpoints_total": report.checkpoints_total, "state": report.state,
+            "n_tampering": len(report.tampering), "n_failures": len(report.failures),
+            "warnings": sorted({f.kind for f in report.warnings}),
             "findings": [f"{f.kind} at #{f.seq}: {f.detail}" if f.seq is not None else
                          f"{f.kind}: {f.detail}" for f in report.findings]}

@@ -11,6 +11,10 @@ Every line is one canonical JSON object with a ``type``:
 
 A record's body, hence its hash, is re-derived from its line alone (see :mod:`pipeward.audit.chain`), so any
 system with a SHA-256 and an Ed25519 verifier can check an export.
+
+A file whose first line is not that header is not an export (a CSV, an empty file, any other
+JSON): reading it is a ``ValueError``, never an empty log. After the header, a line that cannot
+be read is a ``corrupt`` finding: that is damage to an export.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from typing import IO, TYPE_CHECKING, Any
 from .. import signing
 from .canonical import canonical_text
 from .chain import Record, body_bytes
-from .checkpoint import Checkpoint
-from .verify import AuditReport, Finding, Row, verify_rows
+from .checkpoint import Checkpoint, CheckpointLike, as_checkpoint
+from .verify import AuditReport, Finding, Row, check_require, verify_rows
 
 if TYPE_CHECKING:
     from .log import AuditLog
@@ -34,12 +38,43 @@ __all__ = ["read_jsonl", "verify_jsonl", "write_jsonl"]
 
 
 @contextmanager
-def _open(target: str | os.PathLike[str] | IO[str], mode: str) -> Iterator[IO[str]]:
+def _open(target: str | os.PathLike[str] | IO[str], mode: str) -> Iterator[IO[Any]]:
     if isinstance(target, (str, os.PathLike)):
-        with open(target, mode, encoding="utf-8", newline="\n") as f:
-            yield f
+        if "b" in mode:
+            with open(target, mode) as f:
+                yield f
+        else:
+            with open(target, mode, encoding="utf-8", newline="\n") as f:
+                yield f
     else:
         yield target
+
+
+def _parse(line: str | bytes) -> Any:
+    text = line.decode("utf-8") if isinstance(line, bytes) else line
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _read_header(line: str | bytes, name: str) -> dict[str, Any]:
+    from .log import FORMAT, VERSION  # noqa: PLC0415
+
+    where = f"{name} is not a pipeward audit export"
+    try:
+        obj = _parse(line)
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"{where}: its first line is not JSON") from None
+    if not isinstance(obj, dict) or obj.get("type") != "header" or obj.get("format") != FORMAT:
+        raise ValueError(f"{where}: its first line is not the header "
+                         f"{{\"format\": \"{FORMAT}\", \"type\": \"header\", ...}}")
+    if not isinstance(obj.get("log_id"), str) or not obj["log_id"]:
+        raise ValueError(f"{where}: its header names no log_id")
+    if obj.get("version") != VERSION:
+        raise ValueError(f"{name}: audit export format version {obj.get('version')!r}, this pipeward "
+                         f"reads version {VERSION}")
+    return obj
 
 
 def write_jsonl(log: AuditLog, dest: str | os.PathLike[str] | IO[str]) -> int:
@@ -92,24 +127,27 @@ def read_jsonl(src: str | os.PathLike[str] | IO[str]
                ) -> tuple[dict[str, Any], list[Row], list[Checkpoint], list[Finding]]:
     """Parse an export: ``(header, record rows in seq order, checkpoints, findings)``.
 
-    Lines that are not valid are reported as ``corrupt`` findings; records out of order in the
-    file as ``reordered``; a second record with an existing ``seq`` as ``inserted``.
+    ``ValueError`` when the first line is not an export's header. Later lines that are not
+    valid are reported as ``corrupt`` findings; records out of order in the file as
+    ``reordered``; a second record with an existing ``seq`` as ``inserted``.
     """
-    header: dict[str, Any] = {}
+    name = os.fspath(src) if isinstance(src, (str, os.PathLike)) else "the input"
+    header: dict[str, Any] | None = None
     rows: dict[int, Row] = {}
     cps: list[Checkpoint] = []
     findings: list[Finding] = []
     last_seq = -1
-    with _open(src, "r") as f:
+    with _open(src, "rb") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
+            if header is None:
+                header = _read_header(line, name)
+                continue
             try:
-                obj = json.loads(line)
+                obj = _parse(line)
                 kind = obj.get("type") if isinstance(obj, dict) else None
-                if kind == "header":
-                    header = obj
-                elif kind == "record":
+                if kind == "record":
                     row = _record_row(obj)
                     seq = row[0]
                     if seq in rows:
@@ -125,23 +163,23 @@ def read_jsonl(src: str | os.PathLike[str] | IO[str]
                     cps.append(Checkpoint.from_dict(obj))
                 else:
                     raise ValueError(f"unknown line type {kind!r}")
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
                 findings.append(Finding(None, "corrupt", f"line {number} is not a valid record: {exc}"))
-    if header.get("format") != "pipeward-audit":
-        findings.append(Finding(None, "corrupt", "no pipeward-audit header line"))
+    if header is None:
+        raise ValueError(f"{name} is not a pipeward audit export: it is empty")
     return header, [rows[s] for s in sorted(rows)], cps, findings
 
 
-def verify_jsonl(src: str | os.PathLike[str] | IO[str],
-                 public_key: signing.KeyLike | None = None) -> AuditReport:
-    """Verify an exported log without importing it (same checks as :meth:`AuditLog.verify`)."""
-    try:
-        header, rows, cps, findings = read_jsonl(src)
-    except UnicodeDecodeError as exc:
-        return AuditReport(0, [Finding(None, "corrupt", f"not UTF-8 text: {exc}")])
+def verify_jsonl(src: str | os.PathLike[str] | IO[str], public_key: signing.KeyLike | None = None, *,
+                 checkpoint: CheckpointLike | None = None, require: str | None = None) -> AuditReport:
+    """Verify an exported log without importing it (same checks and options as
+    :meth:`AuditLog.verify`); ``ValueError`` if ``src`` is not an export."""
+    check_require(require)
+    header, rows, cps, findings = read_jsonl(src)
     if public_key is not None:
         public_key = signing.load_public_key(public_key)
     return verify_rows(rows, cps, log_id=str(header.get("log_id", "")), public_key=public_key,
+                       saved=None if checkpoint is None else as_checkpoint(checkpoint), require=require,
                        extra=findings)
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-import hmac
 import os
-import secrets
 import socket
 import sqlite3
 import threading
@@ -24,16 +22,33 @@ from pathlib import Path
 from typing import Any
 
 from .. import merkle, signing
-from .canonical import JSONValue, _encode, canonical_json, check_json_value, check_text
+from .canonical import JSONValue, _encode, check_json_value, check_text
 from .chain import GENESIS, Record, action_prefix, body_bytes, format_timestamp
-from .checkpoint import Checkpoint, MerkleFrontier, checkpoint_message
-from .verify import AuditReport, Finding, verify_rows
+from .checkpoint import Checkpoint, CheckpointLike, as_checkpoint, checkpoint_message
+from .redaction import (
+    REDACTION_KEY_ENV,
+    RedactionKey,
+    key_from_environment,
+    load_redaction_key,
+    pseudonym,
+    warn_if_guessable,
+)
+from .verify import (
+    AuditReport,
+    Finding,
+    VerificationError,
+    build_report,
+    check_require,
+    checkpoint_sizes,
+    scan_rows,
+    verify_rows,
+)
 
 __all__ = ["AuditLog", "verify_file"]
 
 FORMAT = "pipeward-audit"
 VERSION = "1"
-PSEUDONYM_PREFIX = "hmac-sha256:"
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -82,8 +97,10 @@ class AuditLog:
 
     ``actor`` is recorded on every append that does not name one (default ``user@host``);
     ``clock`` returns the current time as an aware ``datetime`` (tests pass their own);
-    ``salt`` keys the pseudonyms of redacted fields (default: a random salt kept in the
-    database, never exported); ``durable=True`` syncs every commit to disk (SQLite
+    ``redaction_key`` keys the pseudonyms of redacted fields: bytes, or the path of a file
+    holding the key as hex (default: the environment variable ``PIPEWARD_AUDIT_REDACTION_KEY``,
+    hex); it is never stored in the log, and redacting without one is an error (``salt`` is
+    its older name); ``durable=True`` syncs every commit to disk (SQLite
     ``synchronous=FULL``) so that even a power cut loses nothing committed -- without it, a
     killed process loses nothing but an OS crash may lose the last commits. ``readonly=True``
     opens an existing log without writing anything to it (what verification and the CLI's
@@ -91,7 +108,8 @@ class AuditLog:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, actor: str | None = None,
-                 clock: Callable[[], datetime] | None = None, salt: bytes | None = None,
+                 clock: Callable[[], datetime] | None = None,
+                 redaction_key: RedactionKey | None = None, salt: bytes | None = None,
                  durable: bool = False, create: bool = True, readonly: bool = False,
                  timeout: float = 60.0) -> None:
         self.path = os.fspath(path)
@@ -100,8 +118,15 @@ class AuditLog:
             raise FileNotFoundError(f"no audit log at {self.path}")
         self.actor = _text(actor, "actor") if actor is not None else _default_actor()
         self._clock = clock or _utc_now
-        if salt is not None and not isinstance(salt, (bytes, bytearray)):
-            raise TypeError(f"salt: expected bytes, got {type(salt).__name__}")
+        if salt is not None:
+            if not isinstance(salt, (bytes, bytearray)):
+                raise TypeError(f"salt: expected bytes, got {type(salt).__name__}")
+            if redaction_key is not None:
+                raise TypeError("pass redaction_key or its older name salt, not both")
+            redaction_key = salt
+        self._redaction_key = None if redaction_key is None else load_redaction_key(redaction_key)
+        if (not create or readonly) and self.path != ":memory:":
+            _check_sqlite_file(self.path)
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
         try:
@@ -112,7 +137,8 @@ class AuditLog:
                                            check_same_thread=False)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-                self._create_schema()
+                if create:
+                    self._create_schema()
             self._meta = self._read_meta()
         except (sqlite3.DatabaseError, ValueError) as exc:
             if self._db is not None:
@@ -120,7 +146,6 @@ class AuditLog:
             if isinstance(exc, ValueError):
                 raise
             raise ValueError(f"{self.path} is not a readable pipeward audit log: {exc}") from None
-        self._salt = bytes(salt) if salt is not None else bytes.fromhex(self._meta.get("salt", ""))
 
     def _create_schema(self) -> None:
         db = self._db
@@ -133,8 +158,7 @@ class AuditLog:
                 if statement.strip():
                     db.execute(statement)
             if db.execute("SELECT count(*) FROM meta").fetchone()[0] == 0:
-                meta = {"format": FORMAT, "version": VERSION, "log_id": uuid.uuid4().hex,
-                        "salt": secrets.token_hex(32)}
+                meta = {"format": FORMAT, "version": VERSION, "log_id": uuid.uuid4().hex}
                 db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
             db.execute("COMMIT")
         except BaseException:
@@ -151,6 +175,8 @@ class AuditLog:
         if meta.get("version") != VERSION:
             raise ValueError(f"{self.path}: audit log format version {meta.get('version')!r}, "
                              f"this pipeward reads version {VERSION}")
+        if not isinstance(meta.get("log_id"), str) or not meta["log_id"]:
+            raise ValueError(f"{self.path} is not a readable pipeward audit log: it names no log_id")
         return meta
 
     def _writable(self) -> sqlite3.Connection:
@@ -183,12 +209,31 @@ class AuditLog:
 
     # --- writing ------------------------------------------------------------------------------
     def pseudonym(self, value: JSONValue) -> str:
-        """The salted hash a redacted field is stored as:
-        ``"hmac-sha256:" + HMAC-SHA256(salt, canonical_json(value))`` in hex. Equal values give
-        equal pseudonyms within a log (or across logs sharing a salt), so records about one user
+        """The keyed hash a redacted field is stored as:
+        ``"hmac-sha256:" + HMAC-SHA256(redaction key, canonical_json(value))`` in hex. Equal
+        values give equal pseudonyms under one key (across logs too), so records about one user
         can still be found without storing who the user is."""
-        digest = hmac.new(self._salt, canonical_json(value), hashlib.sha256).hexdigest()
-        return PSEUDONYM_PREFIX + digest
+        return pseudonym(self._key(), value)
+
+    def _key(self) -> bytes:
+        if self._redaction_key is not None:
+            return self._redaction_key
+        key = key_from_environment()
+        if key is not None:
+            return key
+        older = " (this log was written by an older pipeward, which kept the key inside the log: " \
+                "see 'Migrating' in docs/audit.md)" if "salt" in self._meta else ""
+        raise ValueError(f"redaction needs a key kept outside the log: pass AuditLog(..., redaction_key=) "
+                         f"bytes or a key file, or set {REDACTION_KEY_ENV} to it in hex{older}")
+
+    def legacy_salt(self) -> bytes | None:
+        """The redaction salt an older pipeward kept inside this log (None for newer logs): the
+        key its redacted fields were written with, for looking them up after a migration."""
+        salt = self._meta.get("salt")
+        try:
+            return None if salt is None else bytes.fromhex(salt)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.path}: the stored salt is not hex") from None
 
     def _prepare(self, action: str, payload: Mapping[str, JSONValue] | None, subject: str,
                  actor: str | None, redact: Iterable[str]) -> tuple[str, str, str, dict[str, Any], str]:
@@ -207,6 +252,7 @@ class AuditLog:
             if name not in body:
                 raise ValueError(f"redact: the payload has no field {name!r} "
                                  f"(fields: {sorted(body)})")
+            warn_if_guessable(name, body[name])
             body[name] = self.pseudonym(body[name])
         payload_json = _encode(body)
         check_text(payload_json + action + actor + subject, "action, actor, subject or payload")
@@ -314,24 +360,31 @@ class AuditLog:
         return [bytes(r[0]) for r in rows]
 
     # --- checkpoints and proofs ---------------------------------------------------------------
-    def checkpoint(self, private_key: signing.KeyLike) -> Checkpoint:
-        """Sign the current record count and the RFC 6962 Merkle root over all record hashes."""
+    def checkpoint(self, private_key: signing.KeyLike, *, since: CheckpointLike | None = None) -> Checkpoint:
+        """Verify the log, then sign its record count and the RFC 6962 Merkle root over all
+        record hashes.
+
+        A log that does not verify is not signed (:class:`VerificationError`); nor is one that
+        does not extend ``since``, the checkpoint a witness kept from the last time (see
+        :meth:`verify`), which is how a rolled-back or replaced log is kept from being signed.
+        """
         key = signing.load_private_key(private_key)
+        saved = None if since is None else as_checkpoint(since)
         with self._lock:
             db = self._writable()
             db.execute("BEGIN IMMEDIATE")
             try:
-                frontier = MerkleFrontier()
-                for (h,) in db.execute("SELECT hash FROM records ORDER BY seq"):
-                    frontier.add(bytes(h))
+                report = self._verify_snapshot(db, None, saved, None)
+                if not report.ok:
+                    raise VerificationError(f"refusing to sign {self.path}", report)
+                size, root = report.n_records, bytes.fromhex(report.root)
                 ts = format_timestamp(self._clock())
-                root = frontier.root()
-                signature = key.sign(checkpoint_message(self.log_id, frontier.size, root, ts))
+                signature = key.sign(checkpoint_message(self.log_id, size, root, ts))
                 public = signing.load_public_key(key)
                 from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
                 raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-                cp = Checkpoint(self.log_id, frontier.size, root.hex(), ts, signing.key_id(public),
+                cp = Checkpoint(self.log_id, size, root.hex(), ts, signing.key_id(public),
                                 raw.hex(), signature.hex())
                 db.execute("INSERT INTO checkpoints (log_id, size, root, ts, key_id, public_key, "
                            "signature) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -362,27 +415,43 @@ class AuditLog:
         return merkle.inclusion_proof(leaves, seq)
 
     # --- verification and export --------------------------------------------------------------
-    def verify(self, public_key: signing.KeyLike | None = None) -> AuditReport:
+    def verify(self, public_key: signing.KeyLike | None = None, *,
+               checkpoint: CheckpointLike | None = None, require: str | None = None) -> AuditReport:
         """Re-derive the hash chain and every checkpoint's root and name what does not match.
 
-        ``public_key`` pins the key the checkpoints must be signed with; without it they are
-        checked against the keys stored beside them (which an attacker could replace), and the
-        report says so.
+        ``public_key`` pins the key the checkpoints must be signed with, and then a checkpoint
+        signed by it must cover the log (``unsigned`` otherwise); without it they are checked
+        against the keys stored beside them (which an attacker could replace), and the report
+        says so. ``require="head"`` asks for a verified checkpoint over every record,
+        ``"checkpoint"`` for one over some (the default with a pinned key). ``checkpoint`` is a
+        checkpoint saved earlier and kept outside the log (a :class:`Checkpoint`, its dict, or
+        the path of a file from :meth:`Checkpoint.save`): the log must extend it, so a log
+        rolled back to an older copy (``rolled_back``) or rewritten (``diverged``) fails.
         """
+        check_require(require)
         if public_key is not None:
             public_key = signing.load_public_key(public_key)
+        saved = None if checkpoint is None else as_checkpoint(checkpoint)
         with self._lock:
             db = self._db
             try:
                 db.execute("BEGIN")  # one read snapshot for checkpoints and records
-                cps = [Checkpoint(*row) for row in db.execute(_CHECKPOINTS_SQL).fetchall()]
-                rows = db.execute(_ROWS_SQL + " ORDER BY seq")  # streamed, never all in memory
-                return verify_rows(rows, cps, log_id=self.log_id, public_key=public_key)
-            except sqlite3.DatabaseError as exc:
-                return AuditReport(0, [Finding(None, "corrupt", f"SQLite cannot read the log: {exc}")])
+                return self._verify_snapshot(db, public_key, saved, require)
             finally:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
+
+    def _verify_snapshot(self, db: sqlite3.Connection, public_key: signing.KeyLike | None,
+                         saved: Checkpoint | None, require: str | None) -> AuditReport:
+        """Verify what ``db`` holds inside the transaction the caller opened."""
+        try:
+            cps = [Checkpoint(*row) for row in db.execute(_CHECKPOINTS_SQL).fetchall()]
+            rows = db.execute(_ROWS_SQL + " ORDER BY seq")  # streamed, never all in memory
+            scan = scan_rows(rows, checkpoint_sizes([*cps, saved]))
+        except sqlite3.DatabaseError as exc:
+            return AuditReport(0, [Finding(None, "corrupt", f"SQLite cannot read the log: {exc}")])
+        return build_report(scan, cps, log_id=self.log_id, public_key=public_key, saved=saved,
+                            require=require)
 
     def export_jsonl(self, dest: str | os.PathLike[str] | Any) -> int:
         """Write the log as JSON Lines (see :mod:`pipeward.audit.jsonl`); returns the record count."""
@@ -391,15 +460,30 @@ class AuditLog:
         return write_jsonl(self, dest)
 
     @classmethod
-    def import_jsonl(cls, src: str | os.PathLike[str] | Any, path: str | os.PathLike[str],
-                     **kwargs: Any) -> AuditLog:
-        """Load an exported log into a new SQLite file as it is (nothing recomputed), so that
-        :meth:`verify` there checks what was shipped."""
+    def import_jsonl(cls, src: str | os.PathLike[str] | Any, path: str | os.PathLike[str], *,
+                     public_key: signing.KeyLike | None = None, checkpoint: CheckpointLike | None = None,
+                     require: str | None = None, **kwargs: Any) -> AuditLog:
+        """Verify an exported log, then load it into a new SQLite file as it is (nothing
+        recomputed), so that :meth:`verify` there checks what was shipped.
+
+        An export that does not verify (with ``public_key``, ``checkpoint`` and ``require`` as in
+        :meth:`verify`) is refused with :class:`VerificationError` and nothing is written: lines
+        an import cannot hold (garbage, duplicates) would otherwise be dropped and the copy
+        would verify clean. A file that is not an export is a ``ValueError``.
+        """
         from .jsonl import read_jsonl  # noqa: PLC0415
 
+        check_require(require)
         if os.fspath(path) != ":memory:" and Path(path).exists():
             raise FileExistsError(f"{os.fspath(path)} exists; import into a new file")
-        header, rows, cps, _ = read_jsonl(src)
+        header, rows, cps, findings = read_jsonl(src)
+        report = verify_rows(rows, cps, log_id=str(header.get("log_id", "")),
+                             public_key=None if public_key is None else signing.load_public_key(public_key),
+                             saved=None if checkpoint is None else as_checkpoint(checkpoint),
+                             require=require, extra=findings)
+        if not report.ok:
+            name = src if isinstance(src, (str, os.PathLike)) else "the export"
+            raise VerificationError(f"refusing to import {os.fspath(name)}", report)
         log = cls(path, **kwargs)
         with log._lock:
             db = log._db
@@ -438,19 +522,27 @@ def _connect_readonly(path: str, timeout: float) -> sqlite3.Connection:
                                check_same_thread=False)
 
 
-def verify_file(path: str | os.PathLike[str], public_key: signing.KeyLike | None = None) -> AuditReport:
-    """Verify an audit log file: SQLite, or JSON Lines (``.jsonl``) as exported. A file that
-    cannot be read as either is reported as ``corrupt`` rather than raised."""
+def _check_sqlite_file(path: str) -> None:
+    """``ValueError`` unless ``path`` starts as an SQLite database does (an empty file is read
+    as an empty database, which then lacks the log's tables)."""
+    with open(path, "rb") as f:
+        head = f.read(len(SQLITE_MAGIC))
+    if head and head != SQLITE_MAGIC:
+        raise ValueError(f"{path} is not a pipeward audit log (not an SQLite database)")
+
+
+def verify_file(path: str | os.PathLike[str], public_key: signing.KeyLike | None = None, *,
+                checkpoint: CheckpointLike | None = None, require: str | None = None) -> AuditReport:
+    """Verify an audit log file: SQLite, or JSON Lines (``.jsonl``) as exported; the options
+    are those of :meth:`AuditLog.verify`. A file that is not an audit log at all (not SQLite,
+    or SQLite without the log's tables; not an export) is a ``ValueError``: an input error,
+    not a finding. Damage inside a log is a finding (``corrupt``)."""
     from .jsonl import verify_jsonl  # noqa: PLC0415
 
     path = os.fspath(path)
     if not Path(path).is_file():
         raise FileNotFoundError(f"no audit log at {path}")
     if path.endswith((".jsonl", ".ndjson")):
-        return verify_jsonl(path, public_key)
-    try:
-        log = AuditLog(path, readonly=True)
-    except ValueError as exc:
-        return AuditReport(0, [Finding(None, "corrupt", str(exc))])
-    with log:
-        return log.verify(public_key)
+        return verify_jsonl(path, public_key, checkpoint=checkpoint, require=require)
+    with AuditLog(path, readonly=True) as log:
+        return log.verify(public_key, checkpoint=checkpoint, require=require)

@@ -18,9 +18,12 @@ records that fail (the *suspects*) are looked at again, to tell an edit from a m
   means truncation; a signature that fails, or a key other than the pinned one, or a checkpoint
   made for another log, is a bad signature.
 
-Timestamps that go backwards, and logs with no pinned key or no checkpoint, are *warnings*: they
-are not by themselves evidence of tampering (clocks are stepped back; hosts disagree), so
-``report.ok`` stays True, but they are always reported.
+Then the evidence the caller asked for is weighed. A *saved* checkpoint (kept outside the log by
+a witness) must be of this log, verify, and have its root reproduced by the log's first records:
+a log shorter than it was rolled back (``rolled_back``), one with other records there was
+rewritten or replaced (``diverged``). A pinned public key requires a checkpoint signed by it that
+covers the log, ``require="head"`` one that covers every record (``unsigned`` otherwise): without
+one, a log rewritten and rehashed with its checkpoints deleted would look intact.
 """
 
 from __future__ import annotations
@@ -35,14 +38,21 @@ from .. import signing
 from .chain import GENESIS
 from .checkpoint import Checkpoint
 
-__all__ = ["TAMPER_KINDS", "WARNING_KINDS", "AuditReport", "Finding", "Row", "Scan", "build_report",
-           "checkpoint_sizes", "fold", "scan_rows", "verify_rows"]
+__all__ = ["REQUIRE", "TAMPER_KINDS", "UNVERIFIED_KINDS", "WARNING_KINDS", "AuditReport", "Finding",
+           "Row", "Scan", "VerificationError", "build_report", "checkpoint_sizes", "fold", "scan_rows",
+           "verify_rows"]
 
-#: kinds that mean the record is not what was written (``report.ok`` is False)
+#: kinds that mean the record is not what was written
 TAMPER_KINDS = frozenset({"edited", "deleted", "inserted", "reordered", "truncated", "rewritten",
-                          "bad_signature", "corrupt"})
+                          "bad_signature", "corrupt", "rolled_back", "diverged"})
+#: kinds that mean the evidence asked for is missing: nothing shows the log was not rewritten
+UNVERIFIED_KINDS = frozenset({"unsigned"})
 #: kinds that deserve attention but are not evidence of tampering on their own
-WARNING_KINDS = frozenset({"clock_backwards", "unpinned_key", "no_checkpoint"})
+WARNING_KINDS = frozenset({"clock_backwards", "unpinned_key", "no_checkpoint", "unsigned_tail"})
+#: what ``require=`` accepts: a verified checkpoint over some of the log, or over all of it
+REQUIRE = ("checkpoint", "head")
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 # (seq, body, prev hash, hash): what is stored per record
 Row = tuple[int, bytes, bytes, bytes]
@@ -58,23 +68,44 @@ class Finding(NamedTuple):
 
     @property
     def severity(self) -> str:
-        return "warning" if self.kind in WARNING_KINDS else "tamper"
+        """``"tamper"``, ``"unverified"`` (required evidence missing) or ``"warning"``."""
+        if self.kind in WARNING_KINDS:
+            return "warning"
+        return "unverified" if self.kind in UNVERIFIED_KINDS else "tamper"
 
 
 @dataclass
 class AuditReport:
-    """The outcome of :meth:`AuditLog.verify`; ``ok`` is False when any finding shows tampering."""
+    """The outcome of :meth:`AuditLog.verify`; ``ok`` is False when any finding shows tampering
+    or the evidence asked for is missing (:attr:`failures`).
+
+    ``signed_size`` is the number of records covered by the largest checkpoint that verified
+    (stored or saved; None when none did): records after it are protected by the chain alone.
+    """
 
     n_records: int
     findings: list[Finding] = field(default_factory=list)
     checkpoints_verified: int = 0
     checkpoints_total: int = 0
     head_hash: str = GENESIS.hex()
-    root: str = hashlib.sha256(b"").hexdigest()
+    root: str = EMPTY_ROOT.hex()
+    signed_size: int | None = None
 
     @property
     def ok(self) -> bool:
-        return not any(f.kind in TAMPER_KINDS for f in self.findings)
+        return not self.failures
+
+    @property
+    def state(self) -> str:
+        """``"OK"``, ``"TAMPERED"`` or ``"UNVERIFIED"`` (no tampering seen, evidence missing)."""
+        if self.tampering:
+            return "TAMPERED"
+        return "UNVERIFIED" if self.failures else "OK"
+
+    @property
+    def failures(self) -> list[Finding]:
+        """The findings that make ``ok`` False: tampering and missing evidence."""
+        return [f for f in self.findings if f.severity != "warning"]
 
     @property
     def tampering(self) -> list[Finding]:
@@ -91,19 +122,38 @@ class AuditReport:
         return {
             "ok": self.ok, "n_records": self.n_records, "head_hash": self.head_hash,
             "root": self.root, "checkpoints_verified": self.checkpoints_verified,
-            "checkpoints_total": self.checkpoints_total,
+            "checkpoints_total": self.checkpoints_total, "signed_size": self.signed_size,
+            "state": self.state,
             "findings": [{"seq": f.seq, "kind": f.kind, "severity": f.severity, "detail": f.detail}
                          for f in self.findings],
         }
 
+    def reason(self) -> str:
+        """One line naming why the log failed (empty when it did not)."""
+        failures = self.failures
+        if not failures:
+            return ""
+        first = failures[0]
+        where = "" if first.seq is None else f" at #{first.seq}"
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        return f"{self.state}: {first.kind}{where}: {first.detail}{more}"
+
     def summary(self) -> str:
-        state = "OK" if self.ok else "TAMPERED"
-        lines = [f"{state}: {self.n_records} records, {self.checkpoints_verified}/"
+        lines = [f"{self.state}: {self.n_records} records, {self.checkpoints_verified}/"
                  f"{self.checkpoints_total} checkpoints verified, root {self.root}"]
         for f in self.findings:
             where = "log" if f.seq is None else f"#{f.seq}"
-            lines.append(f"  {f.severity:7s} {f.kind:15s} {where:>8s}  {f.detail}")
+            lines.append(f"  {f.severity:10s} {f.kind:15s} {where:>8s}  {f.detail}")
         return "\n".join(lines)
+
+
+class VerificationError(ValueError):
+    """Raised where an operation refuses a log that does not verify (signing it, importing
+    it); ``report`` says why."""
+
+    def __init__(self, what: str, report: AuditReport) -> None:
+        super().__init__(f"{what}: {report.reason()}")
+        self.report = report
 
 
 @dataclass
@@ -113,8 +163,8 @@ class Scan:
     count: int = 0
     head: bytes = GENESIS
     last_seq: int = -1
-    root: bytes = hashlib.sha256(b"").digest()
-    roots: dict[int, bytes] = field(default_factory=dict)  # checkpoint size -> Merkle root
+    root: bytes = EMPTY_ROOT
+    roots: dict[int, bytes] = field(default_factory=lambda: {0: EMPTY_ROOT})  # size -> Merkle root
     gaps: list[tuple[int, int]] = field(default_factory=list)  # (expected seq, seq found)
     suspects: list[tuple[Row, bytes]] = field(default_factory=list)  # (row, hash it should follow)
     clock: list[tuple[int, bytes, bytes]] = field(default_factory=list)  # (seq, previous ts, ts)
@@ -128,8 +178,8 @@ def fold(nodes: list[bytes]) -> bytes:
     return root
 
 
-def checkpoint_sizes(checkpoints: Sequence[Checkpoint]) -> list[int]:
-    return sorted({cp.size for cp in checkpoints if type(cp.size) is int and cp.size > 0})
+def checkpoint_sizes(checkpoints: Iterable[Checkpoint | None]) -> list[int]:
+    return sorted({cp.size for cp in checkpoints if cp is not None and type(cp.size) is int and cp.size > 0})
 
 
 def scan_rows(rows: Iterable[Row], sizes: Sequence[int]) -> Scan:
@@ -176,17 +226,31 @@ def scan_rows(rows: Iterable[Row], sizes: Sequence[int]) -> Scan:
 
 
 def verify_rows(rows: Iterable[Row], checkpoints: Sequence[Checkpoint] = (), *, log_id: str = "",
-                public_key: signing.KeyLike | None = None,
-                extra: Iterable[Finding] = ()) -> AuditReport:
-    """Verify ``(seq, body, prev_hash, hash)`` rows given in ``seq`` order."""
-    return build_report(scan_rows(rows, checkpoint_sizes(checkpoints)), checkpoints, log_id=log_id,
-                        public_key=public_key, extra=extra)
+                public_key: signing.KeyLike | None = None, saved: Checkpoint | None = None,
+                require: str | None = None, extra: Iterable[Finding] = ()) -> AuditReport:
+    """Verify ``(seq, body, prev_hash, hash)`` rows given in ``seq`` order against the stored
+    ``checkpoints``, a ``saved`` checkpoint kept elsewhere and the ``require`` policy (see
+    :func:`build_report`)."""
+    check_require(require)
+    scan = scan_rows(rows, checkpoint_sizes([*checkpoints, saved]))
+    return build_report(scan, checkpoints, log_id=log_id, public_key=public_key, saved=saved,
+                        require=require, extra=extra)
+
+
+def check_require(require: str | None) -> None:
+    if require is not None and require not in REQUIRE:
+        raise ValueError(f"require: expected None, 'checkpoint' or 'head', got {require!r}")
 
 
 def build_report(scan: Scan, checkpoints: Sequence[Checkpoint], *, log_id: str = "",
-                 public_key: signing.KeyLike | None = None,
-                 extra: Iterable[Finding] = ()) -> AuditReport:
-    """Name what a scan found: record by record first, then the checkpoints."""
+                 public_key: signing.KeyLike | None = None, saved: Checkpoint | None = None,
+                 require: str | None = None, extra: Iterable[Finding] = ()) -> AuditReport:
+    """Name what a scan found: record by record first, then the checkpoints, then the evidence
+    asked for. ``require`` is ``"checkpoint"`` (a verified checkpoint must cover the log; the
+    default when ``public_key`` is pinned), ``"head"`` (one must cover every record) or None."""
+    check_require(require)
+    if require is None and public_key is not None:
+        require = "checkpoint"
     report = AuditReport(n_records=scan.count, checkpoints_total=len(checkpoints),
                          head_hash=scan.head.hex(), root=scan.root.hex())
     findings: list[Finding] = list(extra)
@@ -215,6 +279,10 @@ def build_report(scan: Scan, checkpoints: Sequence[Checkpoint], *, log_id: str =
     span = scan.last_seq + 1 + renumbered_deletions
     _check_checkpoints(checkpoints, scan.roots, scan.count, span, log_id, public_key, findings, flagged,
                        report)
+    if saved is not None:
+        _check_saved(saved, scan.roots, scan.count, log_id, public_key, findings, report)
+    _check_coverage(report, bool(checkpoints) or saved is not None, public_key is not None, require,
+                    findings)
 
     for seq, before, ts in scan.clock:
         if seq not in flagged:
@@ -299,9 +367,6 @@ def _check_checkpoints(checkpoints: Sequence[Checkpoint], roots: dict[int, bytes
                        span: int, log_id: str, public_key: signing.KeyLike | None, findings: list[Finding],
                        flagged: set[int], report: AuditReport) -> None:
     if not checkpoints:
-        findings.append(Finding(None, "no_checkpoint",
-                                "no signed checkpoint: the hash chain alone cannot show that it was "
-                                "not recomputed; call log.checkpoint(private_key)"))
         return
     pinned = signing.key_id(public_key) if public_key is not None else None
     if pinned is None:
@@ -310,11 +375,11 @@ def _check_checkpoints(checkpoints: Sequence[Checkpoint], roots: dict[int, bytes
                                 "public key to pin it"))
     good_size = 0
     for number, cp in enumerate(checkpoints):
-        name = f"checkpoint {number} (size {cp.size}, {cp.ts})"
-        if type(cp.size) is not int or cp.size < 0 or not all(
-                isinstance(v, str) for v in (cp.root, cp.ts, cp.key_id, cp.public_key, cp.signature)):
-            findings.append(Finding(None, "bad_signature", f"{name} is malformed"))
+        problem = cp.problem()
+        if problem is not None:
+            findings.append(Finding(None, "bad_signature", f"checkpoint {number} is malformed: {problem}"))
             continue
+        name = f"checkpoint {number} (size {cp.size}, {cp.ts})"
         signed_ok = True
         if pinned is not None and cp.key_id != pinned:
             findings.append(Finding(None, "bad_signature",
@@ -346,3 +411,60 @@ def _check_checkpoints(checkpoints: Sequence[Checkpoint], roots: dict[int, bytes
         good_size = max(good_size, cp.size)
         if signed_ok:
             report.checkpoints_verified += 1
+            report.signed_size = max(report.signed_size or 0, cp.size)
+
+
+def _check_saved(cp: Checkpoint, roots: dict[int, bytes], count: int, log_id: str,
+                 public_key: signing.KeyLike | None, findings: list[Finding], report: AuditReport) -> None:
+    """The log must extend the checkpoint a witness kept: same log, its records, at least as many."""
+    problem = cp.problem()
+    if problem is not None:
+        findings.append(Finding(None, "bad_signature", f"the saved checkpoint is malformed: {problem}"))
+        return
+    name = f"the saved checkpoint (size {cp.size}, {cp.ts})"
+    pinned = signing.key_id(public_key) if public_key is not None else None
+    if pinned is not None and cp.key_id != pinned:
+        findings.append(Finding(None, "bad_signature", f"{name} is signed by key {cp.key_id[:16]}..., not "
+                                                       f"the given key {pinned[:16]}..."))
+        return
+    if not cp.signature_valid(public_key):
+        findings.append(Finding(None, "bad_signature", f"{name}: the signature does not verify"))
+        return
+    if log_id and cp.log_id != log_id:
+        findings.append(Finding(None, "diverged", f"{name} is of another log ({cp.log_id}), not this one "
+                                                  f"({log_id}): the log was replaced"))
+        return
+    if cp.size > count:
+        findings.append(Finding(count, "rolled_back",
+                                f"{name} signed {cp.size} records but the log has {count}: it was rolled "
+                                "back to an older copy or truncated"))
+        return
+    if roots.get(cp.size, b"").hex() != cp.root:
+        findings.append(Finding(None, "diverged",
+                                f"the log's first {cp.size} records are not those {name} signed (their "
+                                "Merkle root differs): the log was rewritten or replaced"))
+        return
+    report.signed_size = max(report.signed_size or 0, cp.size)
+
+
+def _check_coverage(report: AuditReport, any_checkpoint: bool, pinned: bool, require: str | None,
+                    findings: list[Finding]) -> None:
+    """How much of the log a verified checkpoint covers, against what was asked for."""
+    covered, n = report.signed_size, report.n_records
+    signer = "signed by the given key" if pinned else "that verifies"
+    if require is not None and (covered is None or (covered == 0 and n > 0)):
+        findings.append(Finding(None, "unsigned",
+                                f"no checkpoint {signer} covers the log: records rewritten and rehashed "
+                                "with their checkpoints deleted would look the same"))
+    elif require == "head" and covered != n:
+        first = covered or 0
+        findings.append(Finding(first, "unsigned",
+                                f"records #{first}..#{n - 1} are not covered by a checkpoint {signer}"))
+    elif covered is not None and covered < n:
+        findings.append(Finding(covered, "unsigned_tail",
+                                f"records #{covered}..#{n - 1} come after the last verified checkpoint: "
+                                "only the hash chain protects them"))
+    elif not any_checkpoint and require is None:
+        findings.append(Finding(None, "no_checkpoint",
+                                "no signed checkpoint: the hash chain alone cannot show that it was "
+                                "not recomputed; call log.checkpoint(private_key)"))

@@ -23,11 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     v = actions.add_parser(
         "verify", help="re-derive the hash chain and checkpoints; exit 1 on any tampering",
         description="Re-derive every record hash, link and signed checkpoint. Exit 0 when the log "
-                    "is intact (warnings allowed), 1 when tampering is found, 2 on bad input.",
-        epilog="example: pipeward audit verify audit.db --pubkey audit.pub")
+                    "is intact (warnings allowed), 1 when tampering is found or the evidence asked "
+                    "for is missing, 2 on bad input.",
+        epilog="example: pipeward audit verify audit.db --pubkey audit.pub --checkpoint witness.json")
     v.add_argument("log", help="audit log: SQLite file, or an export ending in .jsonl")
-    v.add_argument("--pubkey", help="Ed25519 public key (PEM) the checkpoints must be signed with")
-    v.add_argument("--strict", action="store_true", help="also exit 1 on warnings (clock, no key)")
+    _evidence_options(v)
+    v.add_argument("--strict", action="store_true",
+                   help="require a verified checkpoint over every record, and exit 1 on warnings too")
     v.add_argument("--json", action="store_true", help="machine-readable report")
     v.add_argument("-q", "--quiet", action="store_true", help="print nothing; use the exit code")
     v.set_defaults(func=run_verify)
@@ -52,21 +54,54 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=run_export)
 
     i = actions.add_parser(
-        "import", help="load a JSON Lines export into a new SQLite log, as it is",
-        description="Load an export into a new SQLite file without recomputing anything.",
-        epilog="example: pipeward audit import audit.jsonl -o copy.db")
+        "import", help="verify a JSON Lines export and load it into a new SQLite log, as it is",
+        description="Verify an export, then load it into a new SQLite file without recomputing "
+                    "anything. Exit 1 (nothing written) when it does not verify, 2 when the file "
+                    "is not an export.",
+        epilog="example: pipeward audit import audit.jsonl -o copy.db --pubkey audit.pub")
     i.add_argument("jsonl", help="exported log (.jsonl)")
     i.add_argument("-o", "--output", required=True, help="new SQLite file to create")
+    _evidence_options(i)
     i.set_defaults(func=run_import)
 
     c = actions.add_parser(
-        "checkpoint", help="sign the record count and Merkle root with an Ed25519 key",
-        description="Append a signed checkpoint over all records so far.",
-        epilog="example: pipeward audit checkpoint audit.db --key audit.key")
+        "checkpoint", help="verify the log, then sign its record count and Merkle root",
+        description="Verify the log, then append a signed checkpoint over all records so far "
+                    "(--key), or take the latest one it holds (no --key). With -o, save it to FILE "
+                    "for a witness to keep; a checkpoint already in FILE must be extended by the "
+                    "log, or nothing is signed or saved (exit 1).",
+        epilog="example: pipeward audit checkpoint audit.db --key audit.key -o witness.json")
     c.add_argument("log", help="audit log (SQLite)")
-    c.add_argument("--key", required=True, help="Ed25519 private key (PEM)")
+    c.add_argument("--key", help="Ed25519 private key (PEM) to sign a new checkpoint with")
+    c.add_argument("--pubkey", help="without --key: the public key the saved checkpoint must be signed with")
+    c.add_argument("-o", "--output", metavar="FILE",
+                   help="save the checkpoint here (after checking the log extends the one there)")
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.set_defaults(func=run_checkpoint)
+
+
+def _evidence_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pubkey", help="Ed25519 public key (PEM) the checkpoints must be signed with; "
+                                    "a checkpoint signed by it must then cover the log")
+    p.add_argument("--checkpoint", metavar="FILE",
+                   help="a checkpoint saved earlier (audit checkpoint -o): the log must extend it, "
+                        "which catches a rollback to an older copy")
+
+
+def _saved_checkpoint(path: str | None):  # noqa: ANN202
+    from ..audit import Checkpoint  # noqa: PLC0415
+
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise CLIError(f"no checkpoint file at {path}")
+    return Checkpoint.load(path)
+
+
+def _refused(exc: Exception) -> int:
+    """A log refused because it does not verify: a failed check, named in one line."""
+    print(f"pipeward audit: {exc}", file=sys.stderr)
+    return EXIT_CHECK_FAILED
 
 
 def _open(path: str, *, readonly: bool = True):  # noqa: ANN202
@@ -74,7 +109,7 @@ def _open(path: str, *, readonly: bool = True):  # noqa: ANN202
 
     if not Path(path).is_file():
         raise CLIError(f"no audit log at {path}")
-    return AuditLog(path, readonly=readonly)
+    return AuditLog(path, readonly=readonly, create=False)
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -82,7 +117,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
     if not Path(args.log).is_file():
         raise CLIError(f"no audit log at {args.log}")
-    report = verify_file(args.log, args.pubkey)
+    report = verify_file(args.log, args.pubkey, checkpoint=_saved_checkpoint(args.checkpoint),
+                         require="head" if args.strict else None)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     elif not args.quiet:
@@ -117,21 +153,49 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from ..audit import AuditLog  # noqa: PLC0415
+    from ..audit import AuditLog, VerificationError  # noqa: PLC0415
 
     if not Path(args.jsonl).is_file():
         raise CLIError(f"no export at {args.jsonl}")
     if Path(args.output).exists():
         raise CLIError(f"{args.output} exists; import into a new file")
-    with AuditLog.import_jsonl(args.jsonl, args.output) as log:
-        print(f"imported {len(log)} records into {args.output}; run `pipeward audit verify` on it",
-              file=sys.stderr)
+    try:
+        log = AuditLog.import_jsonl(args.jsonl, args.output, public_key=args.pubkey,
+                                    checkpoint=_saved_checkpoint(args.checkpoint))
+    except VerificationError as exc:
+        return _refused(exc)
+    with log:
+        print(f"verified and imported {len(log)} records into {args.output}", file=sys.stderr)
     return EXIT_OK
 
 
 def run_checkpoint(args: argparse.Namespace) -> int:
-    with _open(args.log, readonly=False) as log:
-        cp = log.checkpoint(args.key)
+    from ..audit import Checkpoint, VerificationError  # noqa: PLC0415
+
+    if args.key is None and args.output is None:
+        raise CLIError("give --key to sign a new checkpoint, or -o FILE to save the latest one")
+    previous = None
+    if args.output is not None and Path(args.output).exists():
+        try:
+            previous = Checkpoint.load(args.output)
+        except ValueError as exc:
+            raise CLIError(f"refusing to overwrite {args.output}: {exc}") from None
+    with _open(args.log, readonly=args.key is None) as log:
+        try:
+            if args.key is not None:
+                cp = log.checkpoint(args.key, since=previous)
+            else:  # every stored checkpoint verified, so the latest one can be handed on
+                report = log.verify(args.pubkey, checkpoint=previous)
+                if not report.ok:
+                    raise VerificationError(f"refusing to save a checkpoint of {args.log}", report)
+                stored = log.checkpoints()
+                if not stored:
+                    raise CLIError(f"{args.log} holds no checkpoint yet: sign one with --key")
+                cp = stored[-1]
+        except VerificationError as exc:
+            return _refused(exc)
+    if args.output is not None:
+        cp.save(args.output)
     if args.json:
         print(json.dumps(cp.to_dict(), indent=2))
     else:

@@ -9,7 +9,8 @@ from . import CLIError
 
 _EPILOG_EPSILON = """example:
   pipeward privacy epsilon --noise-multiplier 1.1 --sample-rate 0.004 --steps 10000 --delta 1e-5
-  pipeward privacy epsilon --noise-multiplier 1.1 --sample-rate 0.004 --steps 10000 --delta 1e-5 --accountant pld --json"""
+  pipeward privacy epsilon --noise-multiplier 1.1 --sample-rate 0.004 --steps 10000 --delta 1e-5 --accountant pld --json
+  pipeward privacy epsilon --noise-multiplier 1.1 --batch-size 256 --dataset-size 60000 --epochs 40 --delta 1e-5"""
 _EPILOG_NOISE = """example:
   pipeward privacy noise --target-epsilon 3 --delta 1e-5 --sample-rate 0.004 --steps 10000"""
 
@@ -43,13 +44,41 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sample-rate", type=float, required=True, help="Poisson sampling rate q in (0, 1]")
-    p.add_argument("--steps", type=int, required=True, help="number of training steps")
+    p.add_argument("--sample-rate", type=float,
+                   help="Poisson sampling rate q in (0, 1] (or give --batch-size and --dataset-size)")
+    p.add_argument("--batch-size", type=int, help="expected batch size B: q = B / dataset size")
+    p.add_argument("--dataset-size", type=int, help="number of training examples N")
+    p.add_argument("--steps", type=int, help="number of training steps (or give --epochs)")
+    p.add_argument("--epochs", type=float,
+                   help="epochs E: steps = int(E / q), as Opacus' get_noise_multiplier counts them")
     p.add_argument("--delta", type=float, required=True, help="target delta in (0, 1)")
     p.add_argument("--accountant", choices=("rdp", "pld"), default="rdp",
                    help="rdp (Opacus/dp-accounting RDP, default) or pld (tighter)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-q", "--quiet", action="store_true", help="print the number only")
+
+
+def _rate_and_steps(args: argparse.Namespace) -> tuple[float, int]:
+    """q from --sample-rate or --batch-size/--dataset-size; steps from --steps or --epochs."""
+    if (args.sample_rate is None) == (args.batch_size is None and args.dataset_size is None):
+        raise CLIError("give either --sample-rate or both --batch-size and --dataset-size")
+    if args.sample_rate is not None:
+        rate = args.sample_rate
+    elif args.batch_size is None or args.dataset_size is None:
+        raise CLIError("--batch-size and --dataset-size go together")
+    elif not 0 < args.batch_size <= args.dataset_size:
+        raise CLIError(f"--batch-size must be in 1..--dataset-size ({args.dataset_size}), "
+                       f"got {args.batch_size}")
+    else:
+        rate = args.batch_size / args.dataset_size
+    if (args.steps is None) == (args.epochs is None):
+        raise CLIError("give either --steps or --epochs")
+    if args.steps is not None:
+        return rate, args.steps
+    if not args.epochs > 0 or not 0 < rate <= 1:
+        raise CLIError(f"--epochs must be > 0 with a sample rate in (0, 1], got {args.epochs} "
+                       f"and {rate}")
+    return rate, int(args.epochs / rate)
 
 
 def _report(args: argparse.Namespace, result: dict, key: str) -> None:
@@ -65,13 +94,13 @@ def _report(args: argparse.Namespace, result: dict, key: str) -> None:
 def run_epsilon(args: argparse.Namespace) -> int:
     from .. import epsilon  # noqa: PLC0415
 
+    rate, steps = _rate_and_steps(args)
     try:
-        eps = epsilon(args.noise_multiplier, args.sample_rate, args.steps, args.delta,
-                      accountant=args.accountant)
+        eps = epsilon(args.noise_multiplier, rate, steps, args.delta, accountant=args.accountant)
     except (TypeError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     _report(args, {"epsilon": eps, "delta": args.delta, "noise_multiplier": args.noise_multiplier,
-                   "sample_rate": args.sample_rate, "steps": args.steps,
+                   "sample_rate": rate, "steps": steps,
                    "accountant": args.accountant}, "epsilon")
     return 0
 
@@ -79,13 +108,14 @@ def run_epsilon(args: argparse.Namespace) -> int:
 def run_noise(args: argparse.Namespace) -> int:
     from .. import epsilon, noise_multiplier_for  # noqa: PLC0415
 
+    rate, steps = _rate_and_steps(args)
     try:
-        sigma = noise_multiplier_for(args.target_epsilon, args.delta, args.sample_rate, args.steps,
+        sigma = noise_multiplier_for(args.target_epsilon, args.delta, rate, steps,
                                      accountant=args.accountant, tolerance=args.tolerance)
     except (TypeError, ValueError) as exc:
         raise CLIError(str(exc)) from None
-    eps = epsilon(sigma, args.sample_rate, args.steps, args.delta, accountant=args.accountant)
+    eps = epsilon(sigma, rate, steps, args.delta, accountant=args.accountant)
     _report(args, {"noise_multiplier": sigma, "epsilon": eps, "target_epsilon": args.target_epsilon,
-                   "delta": args.delta, "sample_rate": args.sample_rate, "steps": args.steps,
+                   "delta": args.delta, "sample_rate": rate, "steps": steps,
                    "accountant": args.accountant}, "noise_multiplier")
     return 0

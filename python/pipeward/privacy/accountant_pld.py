@@ -12,12 +12,14 @@ Discretisation is "connect the dots" (Doroshenko et al., PETS 2022): atoms on th
 e_i = i * interval are chosen so the discrete curve interpolates delta at the grid points
 linearly in e^eps, which lies above the true (convex in e^eps) curve -- a dominating,
 pessimistic PLD with second-order error. The mass above the top of the grid goes to
-"infinity" (counted in full in delta), mass below the bottom is moved up to it. T steps
-compose by FFT convolution (numpy.fft) with repeated squaring; after every convolution the
-tails below ``tail_mass`` are truncated pessimistically, and when the support would exceed
-``max_bins`` the grid is coarsened 2x by rounding every loss up. So memory stays bounded
-(about 64 bytes * max_bins at the peak) and epsilon is never under-reported; it is exact up
-to the grid (error about ``interval`` per composition level when coarsened).
+"infinity" (counted in full in delta), mass below the bottom is moved up to it. T equal
+steps compose in one FFT (transform, T-th power, transform back) over a window that Chernoff
+bounds on the sum of T losses size to all but ``tail_mass`` (counted as infinite loss), so the
+window grows like sqrt(T); histories of different steps convolve by FFT, truncating tails
+below ``tail_mass`` pessimistically. Where a window would exceed ``max_bins`` the grid is
+coarsened 2x by rounding every loss up. So memory stays bounded (about 64 bytes * max_bins
+at the peak) and every approximation is pessimistic except floating-point round-off in the
+FFTs, as in dp-accounting (the two agree to ~1e-8 relative).
 epsilon(delta) = max over the two directions of the smallest e with delta(e) <= delta.
 """
 
@@ -80,14 +82,53 @@ def _convolve(a: _Pmf, b: _Pmf, tail_mass: float, max_bins: int) -> _Pmf:
 
 
 def _self_compose(pmf: _Pmf, times: int, tail_mass: float, max_bins: int) -> _Pmf:
-    result, base = _Pmf.identity(pmf.interval), pmf
-    while times:
-        if times & 1:
-            result = _convolve(result, base, tail_mass, max_bins)
-        times >>= 1
-        if times:
-            base = _convolve(base, base, tail_mass, max_bins)
-    return result
+    """The ``times``-fold composition in one FFT: transform, raise to the power, transform back.
+
+    The window of the result comes from Chernoff bounds on the sum of ``times`` losses, so it
+    grows like sqrt(times) around the mean, not like ``times`` times one step's support (which
+    repeated squaring would need, coarsening the grid to fit ``max_bins``). Everything outside
+    the window is counted pessimistically: both tails' bound as infinite loss, the lower tail
+    also at the window's bottom, and whatever the cyclic FFT folds into the window stays there
+    (only ever adding non-negative mass).
+    """
+    if times == 1:
+        return pmf
+    finite = (1.0 - pmf.inf_mass) ** times
+    inf_mass = min(1.0, 1.0 - finite + tail_mass)
+    lo, hi = _chernoff_window(pmf, times, tail_mass / 2)
+    while hi - lo + 1 > max_bins:
+        pmf = pmf.coarsen()
+        lo, hi = _chernoff_window(pmf, times, tail_mass / 2)
+    n = hi - lo + 1
+    size = 1 << (n - 1).bit_length()
+    base = pmf.offset * times  # the sum of ``times`` smallest losses sits at cyclic index 0
+    folded = np.bincount(np.arange(pmf.p.size) % size, weights=np.maximum(pmf.p, 0.0),
+                         minlength=size)
+    cyclic = np.fft.irfft(np.fft.rfft(folded) ** times, size)
+    p = np.maximum(cyclic[(np.arange(lo, hi + 1) - base) % size], 0.0)
+    p[0] += max(0.0, finite - tail_mass / 2 - p.sum())  # the lower tail, moved up
+    return _Pmf(p, lo, pmf.interval, inf_mass)
+
+
+def _chernoff_window(pmf: _Pmf, times: int, tail: float) -> tuple[int, int]:
+    """Grid indices [lo, hi] outside which the sum of ``times`` losses has mass <= ``tail`` on
+    each side: P(S >= u) <= exp(times log M(t) - t u) for t > 0 (t < 0 for the lower side),
+    minimised over a log-spaced set of t; M is the step's moment generating function."""
+    k = pmf.offset + np.arange(pmf.p.size)
+    keep = pmf.p > 0
+    k, logp = k[keep], np.log(pmf.p[keep])
+    loss = k * pmf.interval
+    upper, lower = math.inf, -math.inf
+    for t in np.logspace(-3, 3, 61):  # one t at a time: memory stays O(support)
+        for sign in (1.0, -1.0):
+            z = logp + (sign * t) * loss
+            top = z.max()
+            log_m = top + math.log(np.exp(z - top).sum())
+            u = (times * log_m - math.log(tail)) / (sign * t)
+            upper, lower = (min(upper, u), lower) if sign > 0 else (upper, max(lower, u))
+    hi_loss = min(upper, float(loss.max()) * times)
+    lo_loss = max(lower, float(loss.min()) * times)
+    return math.floor(lo_loss / pmf.interval), math.ceil(hi_loss / pmf.interval)
 
 
 def _delta_curve(eps: np.ndarray, sigma: float, q: float, direction: str) -> np.ndarray:

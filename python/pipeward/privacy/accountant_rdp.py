@@ -141,13 +141,20 @@ def epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: floa
     acc.step(noise_multiplier=noise_multiplier, sample_rate=sample_rate, steps=steps)
     return acc.get_epsilon(delta)
 
+# Opacus gives up above this noise multiplier (opacus.accountants.utils.MAX_SIGMA).
+_MAX_SIGMA = 1e6
+
 
 def noise_multiplier_for(target_epsilon: float, delta: float, sample_rate: float, steps: int, *,
                          accountant: str = "rdp", tolerance: float = 0.01,
                          orders: Sequence[float] | None = None) -> float:
-    """The smallest noise multiplier found (by bisection) whose epsilon is at most
-    ``target_epsilon``: returns sigma with target - tolerance < epsilon(sigma) <= target
-    (Opacus' ``get_noise_multiplier`` rule, same default tolerance 0.01)."""
+    """The noise multiplier Opacus' ``get_noise_multiplier`` returns: sigma with
+    target - tolerance < epsilon(sigma) < target, found by the same search.
+
+    Opacus brackets with low = 0 and high = 20, doubling high (low stays 0) until
+    epsilon(high) < target, then bisects, keeping high when epsilon(mid) is strictly
+    below the target; the same steps give the same sigma (to the accountant's agreement).
+    """
     target = _checks.positive(target_epsilon, "target_epsilon")
     tol = _checks.positive(tolerance, "tolerance")
     _checks.delta(delta)
@@ -158,21 +165,20 @@ def noise_multiplier_for(target_epsilon: float, delta: float, sample_rate: float
     def eps(sigma: float) -> float:
         return epsilon(sigma, sample_rate, steps, delta, accountant=accountant, orders=orders)
 
-    low, high = 0.0, 10.0
-    eps_high = eps(high)
+    low, high, eps_high = 0.0, 10.0, math.inf
     while eps_high > target:
-        low, high = high, 2 * high
-        if high > 1e6:
-            raise ValueError(f"no noise multiplier up to 1e6 reaches epsilon {target} at delta "
-                             f"{delta} with {steps} steps of rate {sample_rate}")
+        high *= 2
+        if high > _MAX_SIGMA:
+            raise ValueError(f"no noise multiplier up to {_MAX_SIGMA:g} reaches epsilon {target} "
+                             f"at delta {delta} with {steps} steps of rate {sample_rate}")
         eps_high = eps(high)
     while target - eps_high > tol:
         mid = (low + high) / 2
         e = eps(mid)
-        if e <= target:
+        if e < target:
             high, eps_high = mid, e
         else:
             low = mid
-        if high - low < 1e-12 * high:
+        if high - low < 1e-12 * high:  # a tolerance below the accountant's resolution
             break
     return high

@@ -103,7 +103,7 @@ def audit_section(log: Any, public_key: Any = None) -> dict[str, Any]:
         detail = ", ".join(f"{k}={_short(v)}" for k, v in r.payload.items())
         events.append({"seq": r.seq, "time": r.ts, "event": r.action,
                        "detail": detail if len(detail) <= 110 else detail[:107] + "..."})
-    problem = "; ".join(f"{f.kind}: {f.detail}" for f in report.tampering) or None
+    problem = "; ".join(f"{f.kind}: {f.detail}" for f in report.failures) or None
     return {"ok": report.ok, "entries": report.n_records, "head": report.head_hash,
             "path": str(log.path), "events": events, "problem": problem}
 
