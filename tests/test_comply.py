@@ -220,3 +220,19 @@ def test_a_consent_column_is_honoured_counted_and_passes_the_check(tmp_path):
         exclude_without_consent(["yes", "maybe"])
     with pytest.raises(ValueError, match="0 or 1"):
         exclude_without_consent(np.array([0, 2]))
+
+
+def test_a_rolled_back_log_fails_against_a_saved_checkpoint(tmp_path):
+    import shutil
+
+    path, public, _ = _pipeline(tmp_path)
+    shutil.copy(path, tmp_path / "old.db")  # the log as it was
+    private, public2 = pw.generate_keypair()
+    with pw.AuditLog(path) as log:
+        log.append("model.evaluation", {"metric": "accuracy", "value": 0.5, "model": MODEL})
+        log.checkpoint(private).save(tmp_path / "witness.json")
+    assert _run("check", str(path), "--checkpoint", str(tmp_path / "witness.json")).returncode == 0
+    run = _run("check", str(tmp_path / "old.db"), "--checkpoint", str(tmp_path / "witness.json"), "--json")
+    assert run.returncode == 1
+    audit = next(q for q in json.loads(run.stdout)["requirements"] if q["id"] == "audit-log")
+    assert audit["status"] == FAIL and "rolled_back" in audit["detail"]

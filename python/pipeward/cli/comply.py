@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--model", metavar="DIR", help="model folder to re-hash against the recorded artefact")
     c.add_argument("--name", metavar="MODEL", help="model name (default: the model registered last)")
     c.add_argument("--pubkey", metavar="KEY", help="Ed25519 public key the checkpoints must be signed with")
+    c.add_argument("--checkpoint", metavar="FILE",
+                   help="a checkpoint saved earlier (audit checkpoint -o) that the log must extend")
     c.add_argument("--strict", action="store_true", help="also exit 1 when a requirement is not recorded")
     c.add_argument("--json", action="store_true", help="machine-readable report")
     c.set_defaults(func=run_check)
@@ -47,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_check(args: argparse.Namespace) -> int:
     from ..accountability.comply import check_compliance, load_profile  # noqa: PLC0415
     from ..audit import AuditLog  # noqa: PLC0415
+    from .audit import _saved_checkpoint  # noqa: PLC0415
 
     if not Path(args.log).is_file():
         raise CLIError(f"no audit log at {args.log}")
@@ -55,13 +58,14 @@ def run_check(args: argparse.Namespace) -> int:
             raise CLIError(f"{flag} {folder} is not a folder")
     if args.pubkey and not Path(args.pubkey).is_file():
         raise CLIError(f"--pubkey file {args.pubkey} does not exist")
+    saved = _saved_checkpoint(args.checkpoint)
     try:
         profile = load_profile(args.profile)
     except (FileNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     with AuditLog(args.log, readonly=True) as log:
         report = check_compliance(log, profile, model=args.name, data_dir=args.data,
-                                  model_dir=args.model,
+                                  model_dir=args.model, checkpoint=saved,
                                   public_key=Path(args.pubkey).read_bytes() if args.pubkey else None)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))

@@ -74,8 +74,11 @@ class ComplianceReport:
 def check_compliance(log: AuditLog, profile: Profile | str | os.PathLike[str] = "gdpr", *,
                      model: str | None = None, data_dir: str | os.PathLike[str] | None = None,
                      model_dir: str | os.PathLike[str] | None = None,
-                     public_key: Any = None) -> ComplianceReport:
-    """Answer every requirement of ``profile`` from ``log`` (and the folders, if given)."""
+                     public_key: Any = None, checkpoint: Any = None) -> ComplianceReport:
+    """Answer every requirement of ``profile`` from ``log`` (and the folders, if given).
+
+    ``public_key`` and ``checkpoint`` (one saved outside the log) are those of
+    :meth:`pipeward.AuditLog.verify`: with them, a rewritten or rolled-back log fails."""
     if not isinstance(log, AuditLog):
         raise TypeError(f"log: expected a pipeward AuditLog, got {type(log).__name__}")
     if not isinstance(profile, Profile):
@@ -84,7 +87,8 @@ def check_compliance(log: AuditLog, profile: Profile | str | os.PathLike[str] = 
         if folder is not None and not Path(folder).is_dir():
             raise FileNotFoundError(f"{name}: {folder} is not a folder")
     ev = Evidence.gather(log, model=model, data_dir=None if data_dir is None else Path(data_dir),
-                         model_dir=None if model_dir is None else Path(model_dir), public_key=public_key)
+                         model_dir=None if model_dir is None else Path(model_dir), public_key=public_key,
+                         checkpoint=checkpoint)
     results = tuple(RequirementResult(req, CHECKS[req.check][0](ev, req.params))
                     for req in profile.requirements)
     return ComplianceReport(profile, ev.model, results, log.path)

@@ -22,17 +22,19 @@ class Evidence:
     data_dir: Path | None = None
     model_dir: Path | None = None
     public_key: Any = None
+    checkpoint: Any = None
     _manifest_roots: dict[Path, str] = field(default_factory=dict)
 
     @classmethod
     def gather(cls, log: AuditLog, *, model: str | None = None, data_dir: Path | None = None,
-               model_dir: Path | None = None, public_key: Any = None) -> Evidence:
-        report = log.verify(public_key)
+               model_dir: Path | None = None, public_key: Any = None,
+               checkpoint: Any = None) -> Evidence:
+        report = log.verify(public_key, checkpoint=checkpoint)
         records = list(log.records(skip_unreadable=True))
         if model is None:
             registered = [r for r in records if r.action == MODEL_REGISTERED]
             model = str(registered[-1].payload.get("name")) if registered else None
-        return cls(log, report, records, model, data_dir, model_dir, public_key)
+        return cls(log, report, records, model, data_dir, model_dir, public_key, checkpoint)
 
     def of(self, *actions: str, prefix: bool = False) -> list[Record]:
         """Records of these actions about the model (or about no model in particular)."""

@@ -186,7 +186,7 @@ def model_card_complete(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
 
     if ev.model is None:
         return _none("registered model", kinds.MODEL_REGISTERED)
-    card = ModelCard.from_audit(ev.log, ev.model, public_key=ev.public_key)
+    card = ModelCard.from_audit(ev.log, ev.model, public_key=ev.public_key, checkpoint=ev.checkpoint)
     sections = params.get("sections") or list(card.sections)
     missing = [m for m in card.missing_fields() if m.split(".")[0] in sections]
     registered = [r for r in ev.of(kinds.MODEL_REGISTERED) if r.payload.get("name") == ev.model]
