@@ -248,3 +248,25 @@ def test_linear_closed_form_equals_enumeration_and_reference(d, seed, subset):
         np.testing.assert_allclose(closed.values, other.values, atol=1e-10)
         np.testing.assert_allclose(closed.base_values, other.base_values, atol=1e-10)
     np.testing.assert_allclose(closed.output_values, model.decision_function(rows), atol=1e-10)
+
+
+def test_log_odds_without_decision_function_and_saturated_probabilities():
+    class Proba:
+        classes_ = np.array([0, 1])
+
+        def __init__(self, saturate):
+            self.saturate = saturate
+
+        def predict_proba(self, Z):
+            p = sigmoid(Z[:, 0] - Z[:, 1])
+            if self.saturate:
+                p = (p > 0.5).astype(float)
+            return np.column_stack([1 - p, p])
+
+    X = np.random.default_rng(3).normal(size=(40, 2))
+    e = pw.explain(Proba(False), X[:5], background=X[10:30])
+    assert e.output == "log_odds"
+    np.testing.assert_allclose(e.output_values, X[:5, 0] - X[:5, 1], atol=1e-12)
+    with pytest.raises(ValueError, match="output='probability'"):
+        pw.explain(Proba(True), X[:5], background=X[10:30])
+    assert pw.explain(Proba(True), X[:5], background=X[10:30], output="probability").method == "exact"

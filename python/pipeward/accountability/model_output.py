@@ -1,9 +1,10 @@
 """What number of a model is explained: log-odds, probability or its raw output.
 
 ``pw.explain`` explains one real number per row. For a binary classifier that is the log-odds
-of the positive class by default (``decision_function`` where the model has one, else the
-logit of ``predict_proba``), or the probability with ``output="probability"``; for a
-regressor or a plain function it is the raw output.
+of the positive class by default (``decision_function`` where the model has one -- the
+log-odds of a logistic model, a margin for others such as an SVM -- else the logit of
+``predict_proba``), or the probability with ``output="probability"``; for a regressor or a
+plain function it is the raw output.
 """
 
 from __future__ import annotations
@@ -64,7 +65,11 @@ def output_function(model: Any, output: str | None) -> tuple[Callable[[np.ndarra
         def log_odds(X: np.ndarray) -> np.ndarray:
             p = proba(X)
             with np.errstate(divide="ignore"):
-                return np.log(p) - np.log1p(-p)
+                z = np.log(p) - np.log1p(-p)
+            if not np.isfinite(z).all():
+                raise ValueError("the model gives probabilities of exactly 0 or 1, whose log-odds are "
+                                 "infinite; explain output='probability' instead")
+            return z
 
         return log_odds, output
     if output not in (None, "raw"):
