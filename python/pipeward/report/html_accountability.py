@@ -113,15 +113,9 @@ def _security(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def accountability_html(results: Mapping[str, Any]) -> list[str]:
     """The section's HTML (an empty list when ``results`` holds none of its parts)."""
-    parts = []
-    if results.get("fairness"):
-        parts.append(_fairness(results["fairness"]))
-    if results.get("explanations"):
-        parts.append(_explanations(results["explanations"]))
-    if results.get("compliance"):
-        parts.append(_compliance(results["compliance"]))
-    if results.get("security"):
-        parts.append(_security(results["security"]))
+    renderers = (("fairness", _fairness), ("explanations", _explanations), ("compliance", _compliance),
+                 ("security", _security))
+    parts = [render(results[key]) for key, render in renderers if results.get(key)]
     if not parts:
         return []
     return ['<section id="accountability"><h2>5. Accountability</h2>' + "".join(parts) + "</section>"]
