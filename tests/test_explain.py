@@ -270,3 +270,13 @@ def test_log_odds_without_decision_function_and_saturated_probabilities():
     with pytest.raises(ValueError, match="output='probability'"):
         pw.explain(Proba(True), X[:5], background=X[10:30])
     assert pw.explain(Proba(True), X[:5], background=X[10:30], output="probability").method == "exact"
+
+
+def test_gpu_arrays_are_refused_not_copied():
+    from fake_cupy import FakeArray  # noqa: PLC0415 - host memory posing as device memory
+
+    gpu = np.zeros((4, 3)).view(FakeArray)
+    with pytest.raises(TypeError, match="cupy.asnumpy"):
+        pw.explain(lambda Z: Z[:, 0], gpu, background=np.zeros((4, 3)))
+    with pytest.raises(TypeError, match="cupy.asnumpy"):
+        pw.fairness.assess(np.zeros(4).view(FakeArray), np.zeros(4), ["a"] * 4)

@@ -67,6 +67,9 @@ class Explanation:
 
 
 def _table(x: Any, name: str) -> tuple[np.ndarray, list[str] | None]:
+    if hasattr(x, "__cuda_array_interface__"):
+        raise TypeError(f"{name}: pw.explain runs on the CPU and does not copy GPU memory silently; "
+                        "pass a NumPy array (cupy.asnumpy)")
     columns = getattr(x, "columns", None)
     if columns is not None and hasattr(x, "to_numpy"):
         values = x.to_numpy()

@@ -18,6 +18,9 @@ __all__ = ["binary_labels", "scores", "sensitive_columns"]
 
 
 def _column(x: Any, name: str) -> np.ndarray:
+    if hasattr(x, "__cuda_array_interface__"):
+        raise TypeError(f"{name}: pw.fairness runs on the CPU and does not copy GPU memory silently; "
+                        "pass a NumPy array (cupy.asnumpy)")
     if isinstance(x, (str, bytes)) or np.isscalar(x):
         raise TypeError(f"{name}: expected a 1-d array, list or pandas Series, got {type(x).__name__}")
     values = getattr(x, "to_numpy", None)
