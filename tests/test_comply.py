@@ -120,8 +120,9 @@ GOOD = [(kinds.DATA_SIGNATURE, {"dataset": "d", "trusted": True, "key_id": "k"})
         (kinds.DATA_PII_SCAN, {"dataset": "d", "columns": ["email"]}),
         (kinds.DATA_TOKENIZED, {"dataset": "d", "columns": ["email"]}),
         (kinds.DATA_CONSENT, {"dataset": "d", "n_rows": 100, "n_without_consent": 7, "n_excluded": 7}),
-        (kinds.DATA_ERASURE, {"dataset": "d", "n_requested": 2, "n_erased": 2}),
-        (kinds.LINEAGE_ATTESTATION, {"step": "train"}),
+        (kinds.DATA_ERASED, {"dataset": "d", "column": "email", "n_subjects": 2, "rows_removed": 3,
+                             "models": ["model"]}),
+        (kinds.LINEAGE_ATTESTED, {"step": "train"}),
         ("redteam.membership_inference", {"attack": "mia", "metric": "auc", "value": 0.52, "passed": True}),
         (kinds.SERVE_STARTED, {"auth": True})]
 
@@ -134,6 +135,7 @@ def test_facts_from_other_stages_are_read_when_present(tmp_path):
         seqs = {r.action: r.seq for r in log.records()}
     assert v["consent"][1] == (seqs[kinds.DATA_CONSENT],)
     assert v["security-testing"][1] == (seqs["redteam.membership_inference"],)
+    assert v["erasure"][1] == (seqs[kinds.DATA_ERASED],)
     assert v["personal-data-protected"][1] == (seqs[kinds.DATA_PII_SCAN], seqs[kinds.DATA_TOKENIZED])
 
 
@@ -141,7 +143,6 @@ def test_facts_from_other_stages_are_read_when_present(tmp_path):
     ("trusted-provider", (kinds.DATA_SIGNATURE, {"dataset": "d", "trusted": False})),
     ("personal-data-protected", (kinds.DATA_PII_SCAN, {"dataset": "d", "columns": ["ssn"]})),
     ("consent", (kinds.DATA_CONSENT, {"n_rows": 10, "n_without_consent": 3, "n_excluded": 1})),
-    ("erasure", (kinds.DATA_ERASURE, {"n_requested": 3, "n_erased": 2})),
     ("security-testing", ("redteam.evasion", {"attack": "fgsm", "passed": False})),
     ("access-control", (kinds.SERVE_STARTED, {"auth": False})),
 ])
@@ -236,3 +237,24 @@ def test_a_rolled_back_log_fails_against_a_saved_checkpoint(tmp_path):
     assert run.returncode == 1
     audit = next(q for q in json.loads(run.stdout)["requirements"] if q["id"] == "audit-log")
     assert audit["status"] == FAIL and "rolled_back" in audit["detail"]
+
+
+def test_a_manifest_signature_checked_against_the_trust_store(tmp_path):
+    from pipeward.accountability import record_signature_check
+
+    path, _, data = _pipeline(tmp_path)
+    provider_key, provider_pub = pw.generate_keypair()
+    stranger_key, _ = pw.generate_keypair()
+    trust = pw.TrustStore()
+    trust.add("hospital", provider_pub, roles=["data-provider"])
+    good, bad = pw.Manifest.build(data), pw.Manifest.build(data)
+    good.sign(provider_key)
+    bad.sign(stranger_key)
+    with pw.AuditLog(path) as log:
+        ok = record_signature_check(log, good, good.verify_signature(trust, role="data-provider"), dataset="d")
+    assert ok.payload["trusted"] is True and ok.payload["signer"] == "hospital"
+    assert _verdicts(path)["trusted-provider"] == (PASS, (ok.seq,))
+    with pw.AuditLog(path) as log:
+        no = record_signature_check(log, bad, bad.verify_signature(trust, role="data-provider"), dataset="d")
+    status, evidence = _verdicts(path)["trusted-provider"]
+    assert status == FAIL and evidence == (no.seq,) and no.payload["reason"]

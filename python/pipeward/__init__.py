@@ -34,8 +34,12 @@ from .privacy import (
 from .outliers import (CovarianceStats, InputGuard, MahalanobisDetector, ScreenReport,
                        mahalanobis, screen)
 
+# --- data protection and trust -----------------------------------------------------------
+from . import lineage, protect
+from .trust import SignatureCheck, TrustedKey, TrustStore
+
 # --- governance ---------------------------------------------------------------------------
-from . import audit
+from . import aggregate, audit
 from .audit import AuditLog, AuditReport, ModelCard
 
 # --- accountability -----------------------------------------------------------------------
@@ -43,6 +47,7 @@ from . import accountability
 from .accountability import explain, fairness
 
 __all__ = [
+    "aggregate",
     "GPUUnavailableError",
     "__version__",
     "capabilities",
@@ -80,6 +85,12 @@ __all__ = [
     "ScreenReport",
     "mahalanobis",
     "screen",
+    # data protection and trust
+    "SignatureCheck",
+    "TrustStore",
+    "TrustedKey",
+    "lineage",
+    "protect",
     # governance
     "AuditLog",
     "AuditReport",

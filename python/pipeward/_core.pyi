@@ -87,3 +87,13 @@ def mahalanobis_comoment(
     X: npt.NDArray[np.floating], rows: npt.NDArray[np.int64] | None = None,
     workers: int | None = None,
 ) -> tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+
+# --- hmac (batched HMAC-SHA256 tokens) ---
+def hmac_sha256_hex_offsets(
+    key: bytes, data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int32] | npt.NDArray[np.int64],
+    width: int, workers: int | None = None,
+) -> npt.NDArray[np.bytes_]: ...
+def hmac_sha256_hex_list(
+    key: bytes, values: Sequence[str | None], width: int, workers: int | None = None,
+) -> list[str | None]: ...
+def hmac_selected_path() -> str: ...

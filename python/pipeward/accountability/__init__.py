@@ -17,7 +17,8 @@ from .explanations import Explanation, explain
 from .fairness import FairnessAssessment, GroupCounts, assess
 from .fairness_monitor import FairnessMonitor, FairnessWindow
 from .permutation import PermutationImportance, permutation_importance
-from .records import record_compliance, record_decision, record_explanations, record_fairness
+from .records import (record_compliance, record_decision, record_explanations, record_fairness,
+                      record_signature_check)
 from .spurious import SpuriousReport, spurious_features
 
 __all__ = [
@@ -40,5 +41,6 @@ __all__ = [
     "record_decision",
     "record_explanations",
     "record_fairness",
+    "record_signature_check",
     "spurious_features",
 ]

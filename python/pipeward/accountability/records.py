@@ -10,6 +10,9 @@ model.
 
 ``explanation.decision``: row, output, base_value, value, top (feature -> contribution), model.
 
+``data.signature``: dataset, root, trusted, signer, key_id, roles, reason -- a manifest's
+signature checked against a :class:`pipeward.TrustStore`.
+
 Numbers that are undefined (a ratio over an all-zero group) are stored as null: the log holds
 finite JSON only.
 """
@@ -23,12 +26,14 @@ from typing import Any
 import numpy as np
 
 from ..audit import AuditLog, Record
-from ..audit.kinds import COMPLIANCE_CHECK, EXPLANATION_DECISION, EXPLANATION_GLOBAL, FAIRNESS_ASSESSMENT
+from ..audit.kinds import (COMPLIANCE_CHECK, DATA_SIGNATURE, EXPLANATION_DECISION, EXPLANATION_GLOBAL,
+                           FAIRNESS_ASSESSMENT)
 from .explanations import Explanation
 from .fairness import FairnessAssessment
 from .spurious import SpuriousReport
 
-__all__ = ["record_compliance", "record_decision", "record_explanations", "record_fairness"]
+__all__ = ["record_compliance", "record_decision", "record_explanations", "record_fairness",
+           "record_signature_check"]
 
 
 def plain(value: Any) -> Any:
@@ -114,3 +119,18 @@ def record_compliance(log: AuditLog, report: Any, *, model: str | None = None,
     payload = plain(report.to_dict())
     _context(payload, model=model)
     return _log(log).append(COMPLIANCE_CHECK, payload, subject=model or "", actor=actor)
+
+
+def record_signature_check(log: AuditLog, manifest: Any, check: Any, *, dataset: str | None = None,
+                           actor: str | None = None) -> Record:
+    """Append a ``data.signature`` record: ``check`` is what ``manifest.verify_signature(trust_store)``
+    returned (a :class:`pipeward.trust.SignatureCheck`); ``trusted`` is its verdict."""
+    to_dict = getattr(check, "to_dict", None)
+    if not callable(to_dict) or not hasattr(manifest, "root"):
+        raise TypeError("record_signature_check: expected a Manifest and the SignatureCheck its "
+                        "verify_signature(trust_store) returned")
+    d = to_dict()
+    payload = {"root": manifest.root, "trusted": bool(d.get("ok")),
+               **{k: plain(d[k]) for k in ("signer", "key_id", "roles", "reason") if d.get(k)}}
+    _context(payload, dataset=dataset)
+    return _log(log).append(DATA_SIGNATURE, payload, subject=dataset or manifest.root, actor=actor)

@@ -19,6 +19,10 @@ action                    payload fields
 ``monitor.drift``         n_features, n_drifted, drifted, verdicts, statistics, pvalues, test,
                           alpha, dataset, model
 ``model.evaluation``      metric, value, dataset, split, model
+``lineage.attested``      step, key_id, statement_sha256, inputs {name: root}, outputs {name: root}
+``data.erased``           column, n_subjects, subject_tokens, rows_removed, files, old_root,
+                          new_root, models
+``pii.vault.lookup``      token, purpose, found
 ========================  ======================================================================
 
 Optional fields that were not given are left out of the payload (never stored as guesses).
@@ -45,11 +49,15 @@ __all__ = [
     "DATA_SCREEN",
     "MODEL_EVALUATION",
     "MODEL_REGISTERED",
+    "LINEAGE_ATTESTED",
     "MONITOR_DRIFT",
     "TRAINING_DP",
     "indices_digest",
     "record_dp_training",
     "record_drift_check",
+    "record_attestation",
+    "record_erasure",
+    "record_vault_lookup",
     "record_evaluation",
     "record_manifest",
     "record_model",
@@ -62,7 +70,11 @@ DATA_SCREEN = "data.screen"
 TRAINING_DP = "training.dp"
 MONITOR_DRIFT = "monitor.drift"
 MODEL_EVALUATION = "model.evaluation"
-ACTIONS = (MODEL_REGISTERED, DATA_MANIFEST, DATA_SCREEN, TRAINING_DP, MONITOR_DRIFT, MODEL_EVALUATION)
+LINEAGE_ATTESTED = "lineage.attested"
+DATA_ERASED = "data.erased"
+PII_VAULT_LOOKUP = "pii.vault.lookup"
+ACTIONS = (MODEL_REGISTERED, DATA_MANIFEST, DATA_SCREEN, TRAINING_DP, MONITOR_DRIFT, MODEL_EVALUATION,
+           LINEAGE_ATTESTED, DATA_ERASED, PII_VAULT_LOOKUP)
 
 
 # --- value checks (plain Python values; NumPy scalars are read through float()/index()) -------
@@ -263,3 +275,51 @@ def record_evaluation(log: AuditLog, *, metric: str, value: float, dataset: str 
         model=None if model is None else _str(model, "model"),
     )
     return _append(log, MODEL_EVALUATION, payload, model or dataset or "", actor)
+
+
+def _hex64(value: Any, name: str) -> str:
+    text = _str(value, name).lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise ValueError(f"{name}: expected 64 hex digits (a SHA-256), got {value!r}")
+    return text
+
+
+def _roots(value: Mapping[str, str], name: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name}: expected a mapping of name to manifest root, got {type(value).__name__}")
+    return {_str(k, f"{name} key"): _hex64(v, f"{name}[{k!r}]") for k, v in value.items()}
+
+
+def record_attestation(log: AuditLog, *, step: str, key_id: str, statement_sha256: str,
+                       inputs: Mapping[str, str], outputs: Mapping[str, str],
+                       actor: str | None = None) -> Record:
+    """A pipeline step was attested (``lineage.attested``): who signed, the SHA-256 of the
+    in-toto statement, and the manifest roots it read and wrote."""
+    payload = {"step": _str(step, "step"), "key_id": _hex64(key_id, "key_id"),
+               "statement_sha256": _hex64(statement_sha256, "statement_sha256"),
+               "inputs": _roots(inputs, "inputs"), "outputs": _roots(outputs, "outputs")}
+    return _append(log, LINEAGE_ATTESTED, payload, step, actor)
+
+
+def record_vault_lookup(log: AuditLog, *, token: str, purpose: str, found: bool, actor: str) -> Record:
+    """Someone (``actor``) asked a token vault for the value behind ``token``
+    (``pii.vault.lookup``): the token and the purpose, never the value."""
+    if not isinstance(found, bool):
+        raise TypeError(f"found: expected bool, got {type(found).__name__}")
+    payload = {"token": _str(token, "token"), "purpose": _str(purpose, "purpose"), "found": found}
+    return _append(log, PII_VAULT_LOOKUP, payload, token, _str(actor, "actor"))
+
+
+def record_erasure(log: AuditLog, *, column: str, subject_tokens: Sequence[str], rows_removed: int,
+                   files: Sequence[str], old_root: str, new_root: str, models: Sequence[str],
+                   dataset: str | None = None, actor: str | None = None) -> Record:
+    """Subjects' rows were erased from a dataset (``data.erased``): the subjects by token only,
+    the manifest roots before and after, and the models trained on the old data."""
+    payload = _optional(
+        {"column": _str(column, "column"), "n_subjects": len(subject_tokens),
+         "subject_tokens": _strings(subject_tokens, "subject_tokens"),
+         "rows_removed": _int(rows_removed, "rows_removed"), "files": _strings(files, "files"),
+         "old_root": _hex64(old_root, "old_root"), "new_root": _hex64(new_root, "new_root"),
+         "models": _strings(models, "models")},
+        dataset=None if dataset is None else _str(dataset, "dataset"))
+    return _append(log, DATA_ERASED, payload, dataset or new_root, actor)

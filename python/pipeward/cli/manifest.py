@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--dir", default=".", metavar="DIR", help="the tree to check (default: .)")
     v.add_argument("--pubkey", metavar="KEY",
                    help="Ed25519 public key (PEM): the manifest must carry its valid signature")
+    v.add_argument("--trust", metavar="STORE",
+                   help="trust store (pipeward trust): the signer must be a trusted, valid key")
+    v.add_argument("--role", metavar="ROLE", help="with --trust: the role the signer must hold")
     v.add_argument("--cache", metavar="FILE", help="digest cache (see build)")
     v.add_argument("--workers", type=int, metavar="N", help="hashing threads (default: all)")
     v.add_argument("--json", action="store_true", help="machine-readable output")
@@ -111,13 +114,21 @@ def run_verify(args: argparse.Namespace) -> int:
     path = Path(args.manifest)
     head = path.read_bytes()[:64].lstrip()
     is_json = head.startswith(b"{")
-    if not is_json and args.pubkey:
-        raise CLIError("a sha256sum check file cannot carry a signature; --pubkey needs a manifest")
+    if not is_json and (args.pubkey or args.trust):
+        raise CLIError("a sha256sum check file cannot carry a signature; --pubkey/--trust need a manifest")
+    if args.role and not args.trust:
+        raise CLIError("--role needs --trust")
     signature_ok: bool | None = None
+    trusted = None
     if is_json:
         m = Manifest.load(path)
         if args.pubkey:
             signature_ok = m.verify_signature(args.pubkey)
+        if args.trust:
+            from ..trust import TrustStore  # noqa: PLC0415
+
+            trusted = m.verify_signature(TrustStore.load(args.trust), role=args.role)
+            signature_ok = bool(trusted) and signature_ok is not False
         result = m.verify(args.dir, workers=_workers(args.workers), cache=args.cache,
                           progress=not (args.quiet or args.json))
         root = m.root
@@ -128,9 +139,14 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.json:
         out = result.to_dict()
         out.update(ok=ok, root=root, signature=signature_ok)
+        if trusted is not None:
+            out["signer"] = trusted.to_dict()
         print(json.dumps(out, indent=1))
         return EXIT_OK if ok else EXIT_CHECK_FAILED
-    if signature_ok is False:
+    if trusted is not None:
+        print(f"signed by {trusted.signer!r} (trusted)" if trusted else
+              f"signature: NOT TRUSTED: {trusted.reason}")
+    if signature_ok is False and (trusted is None or trusted):
         why = "the manifest is not signed" if m.signature is None else \
             "the signature does not verify with this key (wrong key, or the manifest was altered)"
         print(f"signature: INVALID: {why}")

@@ -35,7 +35,7 @@ import pipeward as pw
 from ..datasets import load_breast_cancer
 from ..report import write_report
 from ..report.inputs import audit_section, drift_section
-from ..accountability import check_compliance, load_profile, record_compliance
+from ..accountability import check_compliance, load_profile, record_compliance, record_signature_check
 from ..report.accountability import accountability_sections
 from . import attacks
 from .accountability import describe, run_accountability
@@ -342,6 +342,15 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
             "max_grad_norm": s.max_grad_norm, "sample_rate": s.sample_rate, "steps_total": s.steps,
             "model": "logistic regression (NumPy), DP-SGD through pw.clip_and_noise",
         }
+        # The trained model is written out and the step attested: data manifest -> model.
+        model_dir = out / "model"
+        model_dir.mkdir(exist_ok=True)
+        np.savez(model_dir / "model.npz", params=run.model.params, mean=mu, scale=sd)
+        train_params = {"noise_multiplier": sigma, "max_grad_norm": s.max_grad_norm,
+                        "sample_rate": s.sample_rate, "steps": s.steps, "lr": s.lr,
+                        "quarantined_rows": int(quarantined.size)}
+        pw.lineage.attest("train (DP-SGD)", {"data": manifest}, {"model": pw.Manifest.build(model_dir)},
+                          train_params, private_pem, path=out / "train.att.json", audit=log)
         steps.say("training", f"DP-SGD test accuracy {acc_dp:.3f} (non-private {acc_base:.3f}) "
                   f"at epsilon {eps:.2f}, delta {s.delta:g} (sigma {sigma:.2f}, C {s.max_grad_norm:g}, "
                   f"{s.steps} steps, q {s.sample_rate:g}) on {n_fit} screened rows")
@@ -419,6 +428,10 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
                   f"{', '.join(accountable.spurious.suspects) or 'none'}")
 
         # -- 6. governance ------------------------------------------------------------------
+        trust = pw.TrustStore()
+        trust.add("pipeward demo", public_pem, roles=["data-provider", "pipeline"])
+        record_signature_check(log, loaded, loaded.verify_signature(trust, role="data-provider"),
+                               dataset=DATASET)
         log.checkpoint(private_pem)
         compliance = check_compliance(log, profile, model=MODEL, public_key=public_pem)
         record_compliance(log, compliance, model=MODEL)
@@ -430,7 +443,10 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         card = pw.ModelCard.from_audit(log, MODEL, public_key=public_pem)
         card_path = out / "model_card.md"
         card_path.write_text(card.to_markdown(), encoding="utf-8")
+        lineage = pw.lineage.verify(model_dir, [out / "train.att.json"], trust, role="pipeline")
+        report["lineage"] = lineage.to_dict()
         steps.check("governance", "audit log verified", bool(audit.ok))
+        steps.check("governance", "lineage from the model to signed data", bool(lineage.ok))
         result.numbers.update(audit_records=audit.n_records, audit_ok=bool(audit.ok))
         report.update(accountability_sections(list(log.records())))
         report["audit"] = audit_section(log, public_pem) | {"path": audit_path.name}
@@ -438,8 +454,10 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         chain = "verified" if audit.ok else "FAILED verification"
         steps.say("governance", f"audit log {chain}: {audit.n_records} hash-chained records, "
                   f"{audit.checkpoints_verified}/{audit.checkpoints_total} signed checkpoints "
-                  f"verified; {profile.name.upper()} profile: {counts['pass']} pass, {counts['fail']} fail, "
-                  f"{counts['not recorded']} not recorded; model card -> {card_path}")
+                  f"verified; lineage model <- {' <- '.join(st.step for st in lineage.chain)} "
+                  f"<- signed data {'verified' if lineage.ok else 'BROKEN'}; {profile.name.upper()} profile: "
+                  f"{counts['pass']} pass, {counts['fail']} fail, {counts['not recorded']} not recorded; "
+                  f"model card -> {card_path}")
     finally:
         log.close()
 

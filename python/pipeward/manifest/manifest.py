@@ -44,6 +44,7 @@ from .walk import Found, Matcher, exact_pattern, relative_inside
 
 if TYPE_CHECKING:
     from ..audit import AuditLog
+    from ..trust import SignatureCheck, TrustStore
 
 __all__ = ["InclusionProof", "Manifest", "verify_inclusion"]
 
@@ -79,7 +80,8 @@ class Manifest:
 
     def __init__(self, entries: Iterable[Entry], *, exclude: Sequence[str] = (),
                  follow_symlinks: bool = False, metadata: Mapping[str, str] | None = None,
-                 created: str | None = None, _checked: bool = False) -> None:
+                 created: str | None = None, plaintext: Iterable[Any] = (),
+                 _checked: bool = False) -> None:
         entries = list(entries)
         if not _checked:  # entries from build() or load() were checked already
             for e in entries:
@@ -102,13 +104,17 @@ class Manifest:
         self.metadata: dict[str, str] = _check_metadata(metadata)
         self.created = created or _utc_now()
         self.signature: dict[str, str] | None = None
+        # Encrypted trees (build(decrypt_with=...)): the decrypted size and SHA-256 of each
+        # encrypted file, signed with the header (pipeward.protect.PlaintextDigest records).
+        self.plaintext: tuple[Any, ...] = tuple(sorted(plaintext))
 
     # ----------------------------------------------------------------------------- building
     @classmethod
     def build(cls, root: str | os.PathLike[str], *, workers: int | None = None,
               exclude: Sequence[str] = (), follow_symlinks: bool = False, progress: bool = False,
               cache: str | os.PathLike[str] | None = None,
-              metadata: Mapping[str, str] | None = None, audit: AuditLog | None = None) -> Manifest:
+              metadata: Mapping[str, str] | None = None, audit: AuditLog | None = None,
+              decrypt_with: Any = None) -> Manifest:
         """Walk ``root`` and hash every regular file in parallel.
 
         Symbolic links are recorded as links (their target string) unless ``follow_symlinks``;
@@ -116,7 +122,9 @@ class Manifest:
         patterns (with a ``/``: the relative path, without: any name). ``cache`` names a digest
         cache file for incremental re-builds (excluded from the tree if it lies inside it).
         An unreadable file or directory, or a file that changes while it is hashed, raises
-        ``OSError`` naming the path.
+        ``OSError`` naming the path. With ``decrypt_with`` (age identities), age-encrypted
+        files are also decrypted in the same read: the entries keep the ciphertext digests (so
+        :meth:`verify` needs no key) and :attr:`plaintext` records the decrypted digests.
         """
         if isinstance(exclude, str):
             raise TypeError("exclude must be a sequence of patterns, got a single str")
@@ -127,11 +135,23 @@ class Manifest:
             inside = relative_inside(cache, root)
             if inside is not None:
                 exclude.append(exact_pattern(inside))
-        entries = build_entries(root, workers=workers, exclude=Matcher(exclude),
-                                follow_symlinks=follow_symlinks, cache=hash_cache,
-                                progress=progress)
+        plaintext: list[Any] = []
+        if decrypt_with is not None:
+            from ..protect.manifest_digests import build_encrypted_entries  # noqa: PLC0415
+
+            if cache is not None:
+                raise ValueError("cache= cannot be combined with decrypt_with=: the plaintext "
+                                 "digests need every encrypted file read")
+
+            entries, plaintext = build_encrypted_entries(root, decrypt_with, workers=workers,
+                                                         exclude=Matcher(exclude),
+                                                         follow_symlinks=follow_symlinks)
+        else:
+            entries = build_entries(root, workers=workers, exclude=Matcher(exclude),
+                                    follow_symlinks=follow_symlinks, cache=hash_cache,
+                                    progress=progress)
         manifest = cls(entries, exclude=exclude, follow_symlinks=follow_symlinks,
-                       metadata=metadata, _checked=True)
+                       metadata=metadata, plaintext=plaintext, _checked=True)
         if audit is not None:
             from ..audit.records import record_manifest  # noqa: PLC0415 - audit is optional here
 
@@ -182,7 +202,8 @@ class Manifest:
         return {"format": FORMAT, "version": VERSION, "hash": "sha256", "tree": "rfc6962",
                 "root": self.root, "tree_size": len(self), "created": self.created,
                 "options": {"exclude": list(self.exclude), "follow_symlinks": self.follow_symlinks},
-                "metadata": dict(self.metadata)}
+                "metadata": dict(self.metadata)} | (
+                    {"plaintext": [p.to_dict() for p in self.plaintext]} if self.plaintext else {})
 
     def to_dict(self) -> dict[str, Any]:
         out = self.header()
@@ -214,7 +235,7 @@ class Manifest:
         if type(data.get("version")) is not int or data["version"] != VERSION:
             raise ManifestError(f"unsupported manifest version {data.get('version')!r} "
                                 f"(this pipeward reads version {VERSION})")
-        unknown = sorted(set(data) - set(_HEADER_KEYS) - {"entries", "signature"})
+        unknown = sorted(set(data) - set(_HEADER_KEYS) - {"entries", "signature", "plaintext"})
         if unknown:
             raise ManifestError(f"unknown field(s): {', '.join(map(repr, unknown))}")
         for key in _HEADER_KEYS:
@@ -239,11 +260,27 @@ class Manifest:
                 entries.append(Entry.from_dict(item))
             except ValueError as exc:
                 raise ManifestError(f"entry {i}: {exc}") from None
+        plaintext = []
+        if "plaintext" in data:
+            from ..protect.manifest_digests import PlaintextDigest  # noqa: PLC0415
+
+            if not isinstance(data["plaintext"], list) or not data["plaintext"]:
+                raise ManifestError("'plaintext' must be a non-empty list of records")
+            for i, item in enumerate(data["plaintext"]):
+                try:
+                    plaintext.append(PlaintextDigest.from_dict(item))
+                except ValueError as exc:
+                    raise ManifestError(f"plaintext record {i}: {exc}") from None
         try:
             m = cls(entries, exclude=options["exclude"], follow_symlinks=options["follow_symlinks"],
-                    metadata=data["metadata"], created=data["created"], _checked=True)
+                    metadata=data["metadata"], created=data["created"], plaintext=plaintext,
+                    _checked=True)
         except (TypeError, ValueError) as exc:
             raise ManifestError(str(exc)) from None
+        stray = [p.raw_path for p in plaintext if p.raw_path not in m or m[p.raw_path].kind != "file"]
+        if stray:
+            raise ManifestError(f"plaintext record for {os.fsdecode(stray[0])!r}, which is not a "
+                                f"file entry")
         if type(data["tree_size"]) is not int or data["tree_size"] != len(m):
             raise ManifestError(f"'tree_size' is {data['tree_size']!r} but there are {len(m)} entries")
         if data["root"] != m.root:
@@ -295,9 +332,18 @@ class Manifest:
         self.signature = {"algorithm": "ed25519", "key_id": signing.key_id(key),
                           "value": base64.b64encode(signing.sign(key, self.signing_message())).decode()}
 
-    def verify_signature(self, public_key: signing.KeyLike) -> bool:
+    def verify_signature(self, public_key: signing.KeyLike | TrustStore, *, role: str | None = None,
+                         ) -> bool | SignatureCheck:
         """True when the manifest carries a valid signature by ``public_key``; False when it is
-        unsigned, signed by another key, or anything signed was altered."""
+        unsigned, signed by another key, or anything signed was altered.
+
+        Given a :class:`~pipeward.TrustStore` instead, returns a ``SignatureCheck``: truthy
+        with ``.signer`` naming who signed, or falsy with ``.reason`` (unknown key, revoked,
+        expired, lacking ``role``, altered)."""
+        from ..trust import TrustStore  # noqa: PLC0415
+
+        if isinstance(public_key, TrustStore):
+            return public_key.check_block(self.signature, self.signing_message(), role=role)
         key = signing.load_public_key(public_key)
         if self.signature is None:
             return False

@@ -269,6 +269,29 @@ def _section_audit(d: Mapping[str, Any] | None, card: Mapping[str, Any] | None) 
     return "".join(parts)
 
 
+def _section_lineage(d: Mapping[str, Any]) -> str:
+    """The signed lineage chain: pipeline.lineage.verify's report (LineageReport.to_dict())."""
+    rows = [[escape("model"), "", f'<span class="hash">{escape(str(d.get("model_root", "")))}</span>', ""]]
+    for step in d.get("chain") or []:
+        inputs = ", ".join(f"{escape(str(n))} <span class=\"hash\">{escape(str(r))[:16]}</span>"
+                           for n, r in (step.get("inputs") or {}).items())
+        rows.append([f"&larr; step <code>{escape(str(step.get('step')))}</code>",
+                     escape(str(step.get("signer"))), inputs or "none",
+                     escape(", ".join(f"{k}={v}" for k, v in (step.get("parameters") or {}).items()))])
+    for src in d.get("sources") or []:
+        rows.append([f"&larr; dataset ({escape(str(src.get('name')))})", escape(str(src.get("signer"))),
+                     f'<span class="hash">{escape(str(src.get("root")))}</span>', "signed by a trusted provider"])
+    verdict = _badge(d.get("ok"), "chain complete", "chain broken")
+    parts = ['<section id="lineage"><h2>Signed lineage</h2>',
+             "<p>Each step is an in-toto Statement v1 in an Ed25519 DSSE envelope; the walk goes "
+             "from the model back to datasets signed by trusted providers.</p>",
+             _kv_table([("verification", verdict)]
+                       + ([("broken at", escape(str(d["broken"])))] if d.get("broken") else [])),
+             _table(["", "signed by", "inputs / root", "parameters"], rows)]
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def build_report(results: Mapping[str, Any]) -> str:
     """Render pipeline results as one self-contained HTML page.
 
@@ -288,6 +311,7 @@ def build_report(results: Mapping[str, Any]) -> str:
       :func:`pipeward.report.accountability.accountability_sections` builds them from the log
     - ``audit``: ``ok``, ``entries``, ``head``, ``events`` (``{seq, time, event, detail}``)
     - ``model_card``: ``path`` and/or ``text``
+    - ``lineage``: ``pipeward.lineage.verify(...).to_dict()`` (the chain from the model back)
     """
     title = str(results.get("title", "pipeward report"))
     meta = dict(results.get("meta") or {})
@@ -304,6 +328,8 @@ def build_report(results: Mapping[str, Any]) -> str:
         body.append(_section_privacy(results["privacy"]))
     if results.get("drift") or results.get("guard"):
         body.append(_section_drift(results.get("drift") or [], results.get("guard")))
+    if results.get("lineage"):
+        body.append(_section_lineage(results["lineage"]))
     from .html_accountability import accountability_html  # noqa: PLC0415 - it uses this module's helpers
 
     body.extend(accountability_html(results))

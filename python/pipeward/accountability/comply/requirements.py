@@ -94,7 +94,8 @@ def data_integrity(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
 def data_signed_trusted(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
     return _each(ev.of(kinds.DATA_SIGNATURE), "signature by a trusted provider", (kinds.DATA_SIGNATURE,),
                  lambda p: p.get("trusted") is not True,
-                 lambda bad: f"{len(bad)} dataset signature(s) not from a trusted provider",
+                 lambda bad: f"{len(bad)} dataset signature(s) not from a trusted provider: " + "; ".join(
+                     str(r.payload.get("reason") or "untrusted") for r in bad),
                  lambda ok: f"{len(ok)} dataset signature(s), all by trusted providers")
 
 
@@ -127,10 +128,14 @@ def consent_honoured(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
 
 
 def erasure_applied(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
-    return _each(ev.of(kinds.DATA_ERASURE), "erasure request", (kinds.DATA_ERASURE,),
-                 lambda p: p.get("n_erased") != p.get("n_requested"),
-                 lambda bad: f"{len(bad)} erasure request(s) not fully applied",
-                 lambda ok: f"{len(ok)} erasure request(s) applied in full")
+    def applied(ok: list[Any]) -> str:
+        subjects = sum(int(r.payload.get("n_subjects") or 0) for r in ok)
+        rows = sum(int(r.payload.get("rows_removed") or 0) for r in ok)
+        models = sorted({m for r in ok for m in r.payload.get("models", [])})
+        return (f"{len(ok)} erasure(s) applied: {subjects} subject(s), {rows} row(s) removed"
+                + (f"; trained on the old data, to retrain: {', '.join(models)}" if models else ""))
+
+    return _each(ev.of(kinds.DATA_ERASED), "erasure", (kinds.DATA_ERASED,), _never, str, applied)
 
 
 def dp_within(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
@@ -197,8 +202,9 @@ def model_card_complete(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
 
 
 def lineage_recorded(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
-    return _each(ev.of(kinds.LINEAGE_ATTESTATION), "lineage attestation", (kinds.LINEAGE_ATTESTATION,),
-                 _never, str, lambda ok: f"{len(ok)} signed lineage attestation(s)")
+    return _each(ev.of(kinds.LINEAGE_ATTESTED), "lineage attestation", (kinds.LINEAGE_ATTESTED,),
+                 _never, str, lambda ok: f"{len(ok)} signed lineage attestation(s): "
+                                         + ", ".join(str(r.payload.get("step")) for r in ok))
 
 
 def security_tested(ev: Evidence, params: Mapping[str, Any]) -> Verdict:

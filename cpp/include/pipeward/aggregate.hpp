@@ -1,0 +1,42 @@
+// Federated aggregation over K client updates of P values each (the `aggregate` family).
+//
+// Every kernel reads the updates through K row pointers, so a (K, P) array and one layer of
+// K clients' per-layer arrays (Flower's NDArrays) are served alike, without stacking copies.
+// Sums are taken in double whatever the input type; results are rounded once.
+#pragma once
+
+#include <cstddef>
+
+namespace pipeward::aggregate {
+
+enum class Status : int {
+  ok = 0,
+  non_finite = 1,  // a NaN or an infinity in some update: the caller finds and names it
+};
+
+// Coordinate-wise mean of the values ranked [lo, hi) among the K clients (ranks from 0,
+// ascending): the median is lo = (K - 1) / 2, hi = K / 2 + 1; the trimmed mean cutting c
+// from each end is [c, K - c) (scipy.stats.trim_mean's c = int(proportion * K)).
+template <typename T>
+Status rank_mean(const T* const* rows, std::size_t k, std::size_t p, std::size_t lo,
+                 std::size_t hi, T* out, int threads);
+
+// Coordinate-wise weighted mean sum_i w_i x_i / sum_i w_i (w == nullptr: all 1).
+template <typename T>
+Status weighted_mean(const T* const* rows, std::size_t k, std::size_t p, const double* w,
+                     T* out, int threads);
+
+// Squared Euclidean distances between every pair of the K updates, into the K x K row-major
+// `out` (symmetric, zero diagonal). Differences are formed before squaring, so close updates
+// keep their precision (no |a|^2 + |b|^2 - 2ab cancellation).
+template <typename T>
+Status pairwise_sq_distances(const T* const* rows, std::size_t k, std::size_t p, double* out,
+                             int threads);
+
+// One compare-exchange of a sorting network: slot a gets the smaller value, slot b the larger.
+// Sorting networks sort a tile of coordinates lane by lane with min/max, no branches.
+struct Comparator {
+  unsigned short a, b;
+};
+
+}  // namespace pipeward::aggregate

@@ -1,0 +1,1 @@
+"""Federated learning integrations (the ``fl`` extra): :mod:`pipeward.fl.flower`."""
