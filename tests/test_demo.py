@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -33,9 +34,11 @@ def test_demo_exits_0_with_one_line_per_stage(demo):
     assert run.returncode == 0, run.stdout + run.stderr
     printed = json.loads(run.stdout)  # --json: the numbers and checks, not the plot data
     assert "report" not in printed and printed["numbers"] == results["numbers"]
-    lines = [ln for ln in printed["lines"] if re.match(r"\[\d/7\]", ln)]
+    serving = ["serve"] if importlib.util.find_spec("fastapi") else []  # the serve extra
+    lines = [ln for ln in printed["lines"] if re.match(rf"\[\d/{7 + len(serving)}\]", ln)]
     assert [ln.split()[1] for ln in lines] == ["integrity", "screen", "training", "monitoring",
-                                                "serve", "governance", "report"]
+                                                *serving, "accountability", "governance",
+                                                "report"]
     assert results["ok"] is True and all(results["checks"].values())
 
 
@@ -174,9 +177,11 @@ def test_pipeward_report_from_the_audit_log_alone(demo, tmp_path):
     _, out, _ = demo
     run = _report("--audit", str(out / "audit.db"), "-o", str(tmp_path / "r.html"), "--json")
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["sections"] == ["drift", "audit", "model_card"]
+    assert json.loads(run.stdout)["sections"] == ["drift", "fairness", "explanations", "compliance",
+                                                  "audit", "model_card"]
     page = (tmp_path / "r.html").read_text()
-    assert page.count("<svg") == 2  # the two drift checks the log recorded
+    # the two drift checks, the fairness chart and the global importance the log recorded
+    assert page.count("<svg") == 4
     assert "Model card: pipeward-demo-logreg" in page and "verified" in page
 
 

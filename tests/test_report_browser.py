@@ -119,7 +119,9 @@ def test_loads_with_no_console_message_and_every_chart_in_the_dom(report_page, t
     assert run.returncode == 0, run.stderr[-2000:]
     assert _console(run.stderr) == []
     dom = run.stdout
-    assert dom.count("<svg") == 5  # screen, epsilon, two drift checks, input guard
+    # screen, epsilon, two drift checks, input guard, fairness by group, global importance
+    assert dom.count("<svg") == 7
+    assert 'id="accountability"' in dom and 'class="whisker"' in dom
     assert "Content-Security-Policy" in dom and "</html>" in dom
 
 

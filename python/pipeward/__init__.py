@@ -43,6 +43,10 @@ from .trust import SignatureCheck, TrustedKey, TrustStore
 from . import aggregate, audit
 from .audit import AuditLog, AuditReport, ModelCard
 
+# --- accountability -----------------------------------------------------------------------
+from . import accountability
+from .accountability import explain, fairness
+
 __all__ = [
     "aggregate",
     "GPUUnavailableError",
@@ -94,6 +98,10 @@ __all__ = [
     "AuditReport",
     "ModelCard",
     "audit",
+    # accountability
+    "accountability",
+    "explain",
+    "fairness",
 ]
 
 

@@ -1,9 +1,11 @@
 """A model card assembled only from facts recorded in an audit log.
 
 Sections follow *Model Cards for Model Reporting* (Mitchell et al., 2019): model details,
-intended use, training data, evaluation, privacy, limitations. Every value carries the ``seq``
-and hash of the record it came from; a value the log does not supply is marked missing and
-never filled in. The card also states whether the log verified, since a card is only as
+intended use, training data, evaluation, privacy, limitations; then the accountability
+sections: fairness (per group, with bootstrap intervals), explanations (global importance,
+spurious features), compliance (the latest checklist) and security testing (red-team
+results). Every value carries the ``seq`` and hash of the record it came from; a value the log
+does not supply is marked missing and never filled in. The card also states whether the log verified, since a card is only as
 trustworthy as its log.
 """
 
@@ -18,22 +20,29 @@ from .. import signing
 from .chain import Record
 from .checkpoint import CheckpointLike
 from .log import AuditLog
-from .records import (
+from .kinds import (
+    COMPLIANCE_CHECK,
     DATA_MANIFEST,
     DATA_SCREEN,
+    EXPLANATION_GLOBAL,
+    FAIRNESS_ASSESSMENT,
     MODEL_EVALUATION,
     MODEL_REGISTERED,
     MONITOR_DRIFT,
+    REDTEAM_ATTACK,
     TRAINING_DP,
 )
 from .verify import AuditReport
 
 __all__ = ["Fact", "ModelCard"]
 
-SECTIONS = ("model_details", "intended_use", "training_data", "evaluation", "privacy", "limitations")
+SECTIONS = ("model_details", "intended_use", "training_data", "evaluation", "privacy", "limitations",
+            "fairness", "explanations", "compliance", "security_testing")
 _TITLES = {"model_details": "Model details", "intended_use": "Intended use",
            "training_data": "Training data", "evaluation": "Evaluation", "privacy": "Privacy",
-           "limitations": "Limitations"}
+           "limitations": "Limitations", "fairness": "Fairness", "explanations": "Explanations",
+           "compliance": "Compliance", "security_testing": "Security testing"}
+_REDTEAM = REDTEAM_ATTACK.split(".")[0] + "."  # every red-team record kind
 
 
 @dataclass(frozen=True)
@@ -68,8 +77,9 @@ def _field(record: Record | None, name: str) -> Fact:
     return Fact.of(record, record.payload[name])
 
 
-def _pick(record: Record, names: Iterable[str]) -> dict[str, Any]:
-    return {k: record.payload[k] for k in names if k in record.payload}
+def _pick(source: Record | dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    fields = source.payload if isinstance(source, Record) else source
+    return {k: fields[k] for k in names if k in fields}
 
 
 @dataclass
@@ -94,8 +104,10 @@ class ModelCard:
         if not isinstance(log, AuditLog):
             raise TypeError(f"log: expected a pipeward AuditLog, got {type(log).__name__}")
         report = log.verify(public_key, checkpoint=checkpoint)
-        records = list(log.records(action=(MODEL_REGISTERED, DATA_MANIFEST, DATA_SCREEN, TRAINING_DP,
-                                           MONITOR_DRIFT, MODEL_EVALUATION), skip_unreadable=True))
+        wanted = (MODEL_REGISTERED, DATA_MANIFEST, DATA_SCREEN, TRAINING_DP, MONITOR_DRIFT,
+                  MODEL_EVALUATION, FAIRNESS_ASSESSMENT, EXPLANATION_GLOBAL, COMPLIANCE_CHECK)
+        records = [r for r in log.records(skip_unreadable=True)
+                   if r.action in wanted or r.action.startswith(_REDTEAM)]
         registrations = [r for r in records if r.action == MODEL_REGISTERED]
         if model_name is None:
             if not registrations:
@@ -105,11 +117,14 @@ class ModelCard:
             raise TypeError(f"model_name: expected str, got {type(model_name).__name__}")
 
         def about(action: str) -> list[Record]:
-            return [r for r in records if r.action == action
-                    and r.payload.get("model", model_name) == model_name]
+            hit = (lambda a: a.startswith(_REDTEAM)) if action == _REDTEAM else (lambda a: a == action)
+            return [r for r in records if hit(r.action) and r.payload.get("model", model_name) == model_name]
 
         model = next((r for r in reversed(registrations) if r.payload.get("name") == model_name), None)
         dp = about(TRAINING_DP)[-1:] or [None]
+        fair = about(FAIRNESS_ASSESSMENT)[-1:] or [None]
+        expl = about(EXPLANATION_GLOBAL)[-1:] or [None]
+        comply = about(COMPLIANCE_CHECK)[-1:] or [None]
         drift = about(MONITOR_DRIFT)[-1:] or [None]
 
         sections: dict[str, dict[str, Entry]] = {
@@ -150,6 +165,37 @@ class ModelCard:
             },
             "limitations": {
                 "stated": _field(model, "limitations"),
+            },
+            "fairness": {
+                "sensitive_features": _field(fair[0], "sensitive_features"),
+                "note": _field(fair[0], "note"),
+                "groups": [Fact.of(fair[0], _group_row(g)) for g in fair[0].payload.get("groups", [])]
+                          if fair[0] else [],
+                "disparities": (Fact.of(fair[0], _disparities(fair[0].payload)) if fair[0] else MISSING),
+                "within_limits": _field(fair[0], "within_limits"),
+            },
+            "explanations": {
+                "method": (Fact.of(expl[0], f"{expl[0].payload.get('method')} Shapley values of the "
+                                            f"{expl[0].payload.get('output')} over "
+                                            f"{expl[0].payload.get('n_rows')} rows")
+                           if expl[0] else MISSING),
+                "global_importance": (Fact.of(expl[0], {k: round(v, 4) for k, v in sorted(
+                    expl[0].payload.get("importance", {}).items(), key=lambda kv: -kv[1])})
+                                      if expl[0] and "importance" in expl[0].payload else MISSING),
+                "spurious_features": (Fact.of(expl[0], _pick(expl[0].payload["spurious"], ("collapsed", "flipped")))
+                                      if expl[0] and "spurious" in expl[0].payload else MISSING),
+            },
+            "compliance": {
+                "profile": (Fact.of(comply[0], f"{comply[0].payload.get('title') or comply[0].payload.get('profile')}: "
+                                               + ", ".join(f"{v} {k}" for k, v in comply[0].payload.get("counts", {}).items()))
+                            if comply[0] else MISSING),
+                "requirements": [Fact.of(comply[0], _pick(q, ("id", "status", "evidence")))
+                                 for q in comply[0].payload.get("requirements", [])] if comply[0] else [],
+            },
+            "security_testing": {
+                "results": [Fact.of(r, {"test": r.action, **_pick(r.payload, ("attack", "metric", "value",
+                                                                              "threshold", "passed"))})
+                            for r in about(_REDTEAM)],
             },
         }
         audit = {"path": log.path, "log_id": log.log_id, **_audit_summary(report)}
@@ -202,6 +248,29 @@ class ModelCard:
                     lines.append(f"| {name} | {_md(f.value)} | #{f.seq} `{str(f.hash)[:12]}` |")
             lines.append("")
         return "\n".join(lines)
+
+
+def _group_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One group's line: its values, size and rates, each rate with its interval if any."""
+    out: dict[str, Any] = {"group": row.get("group"), "count": row.get("count")}
+    for k in ("selection_rate", "true_positive_rate", "false_positive_rate", "accuracy"):
+        if k in row:
+            iv = row.get(k + "_interval")
+            out[k] = _with_interval(row[k], iv)
+    return out
+
+
+def _disparities(payload: dict[str, Any]) -> dict[str, Any]:
+    ivs = payload.get("disparity_intervals", {})
+    return {k: _with_interval(v, ivs.get(k)) for k, v in payload.get("disparities", {}).items()}
+
+
+def _with_interval(value: Any, interval: Any) -> Any:
+    if not isinstance(value, float):
+        return value
+    if isinstance(interval, list) and len(interval) == 2 and all(isinstance(x, float) for x in interval):
+        return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+    return round(value, 6)
 
 
 def _md(value: Any) -> str:

@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run every stage pipeward secures on real data and write report.html",
         description="Run a complete secured pipeline on the bundled Breast Cancer Wisconsin "
                     "data: signed manifest and tamper detection, a poisoning screen, DP-SGD "
-                    "training with privacy accounting, drift and input monitoring, a verified "
-                    "audit log and model card, and a self-contained HTML report. No network, "
+                    "training with privacy accounting, drift and input monitoring, fairness (over a "
+                    "documented synthetic group), explanations, a GDPR compliance checklist, a "
+                    "verified audit log and model card, and a self-contained HTML report. No network, "
                     "no optional dependency; a few seconds. Exit 0 when every check the demo "
                     "makes passes, 1 when one fails, 2 on a usage error.",
         epilog="example: pipeward demo --out pipeward-demo && xdg-open pipeward-demo/report.html",

@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     # A signature checked with --pubkey that does not verify fails the report as the log does.
     signature_ok = data["integrity"]["signature"] == "valid" if args.manifest and pubkey else None
     summary = {"report": str(out), "sections": [k for k in ("integrity", "screen", "privacy", "drift",
-                                                            "guard", "audit", "model_card") if data.get(k)],
+                                                            "guard", "fairness", "explanations",
+                                                            "compliance", "security", "audit",
+                                                            "model_card") if data.get(k)],
                "audit_ok": audit_ok, "signature_ok": signature_ok}
     if args.json:
         json.dump(summary, sys.stdout, indent=2)
@@ -113,6 +115,7 @@ def _add_audit(data: dict[str, Any], drift: list[dict[str, Any]], path: str, pub
         raise CLIError(f"--audit file {path} does not exist")
     from ..audit import AuditLog, ModelCard  # noqa: PLC0415
     from ..report import inputs  # noqa: PLC0415
+    from ..report.accountability import accountability_sections  # noqa: PLC0415
 
     try:
         log = AuditLog(path, readonly=True)
@@ -123,6 +126,8 @@ def _add_audit(data: dict[str, Any], drift: list[dict[str, Any]], path: str, pub
         records = list(log.records())
         if not drift:
             drift.extend(inputs.drift_sections_from_audit(records))
+        for key, section in accountability_sections(records).items():
+            data.setdefault(key, section)
         if "model_card" not in data and any(r.action == "model.registered" for r in records):
             data["model_card"] = {"text": ModelCard.from_audit(log, public_key=pubkey).to_markdown()}
     return bool(data["audit"]["ok"])

@@ -33,6 +33,22 @@ class LogisticModel:
     def weights(self) -> np.ndarray:
         return self.params[:-1]
 
+    # scikit-learn's names for a binary linear classifier, so pw.explain reads it as one
+    @property
+    def coef_(self) -> np.ndarray:
+        return self.params[None, :-1]
+
+    @property
+    def intercept_(self) -> np.ndarray:
+        return self.params[-1:]
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return self.decision(X)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        p = _sigmoid(self.decision(X))
+        return np.column_stack([1.0 - p, p])
+
     def decision(self, X: np.ndarray) -> np.ndarray:
         return X @ self.params[:-1] + self.params[-1]
 

@@ -15,8 +15,11 @@ The story, one step per stage, each printed as one line and recorded in the audi
 5. serve      -- the model behind ``pw.serve.create_app`` in process (when the serve extra is
    installed): served, rate-limited, rejected and flagged requests, and the watermark found in
    a copy trained on stolen answers; every request lands in the audit log.
-6. governance -- the audit log is verified and a model card is built from it.
-7. report     -- ``report.html``, one self-contained file with the plots.
+6. accountability -- fairness across a documented synthetic group (with bootstrap intervals),
+   Shapley explanations of the model's log-odds, and a spurious-feature check, all recorded.
+7. governance -- the audit log is checkpointed and verified, the GDPR compliance profile is
+   checked against it (and recorded), and a model card is built from it.
+8. report     -- ``report.html``, one self-contained file with the plots.
 """
 
 from __future__ import annotations
@@ -36,7 +39,10 @@ from .._files import write_new_file
 from ..datasets import load_breast_cancer
 from ..report import write_report
 from ..report.inputs import audit_section, drift_section
+from ..accountability import check_compliance, load_profile, record_compliance, record_signature_check
+from ..report.accountability import accountability_sections
 from . import attacks
+from .accountability import describe, run_accountability
 from .model import fit_dp_sgd, fit_plain
 
 __all__ = ["DemoResult", "Settings", "run_demo"]
@@ -69,6 +75,7 @@ class Settings:
     fgsm_epsilon: float = 1.0        # in standard deviations per feature
     guard_method: str = "ledoit_wolf"
     guard_alpha: float = 0.02        # the input guard's false-positive rate per row
+    compliance_profile: str = "gdpr"
 
     @classmethod
     def fast(cls, seed: int = 0) -> Settings:
@@ -179,7 +186,7 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
     rng = np.random.default_rng(s.seed)
     result = DemoResult()
     serving = _serving_available()
-    steps = _Steps(result, echo, 7 if serving else 6)
+    steps = _Steps(result, echo, 8 if serving else 7)
     report: dict[str, Any] = {"title": "pipeward demo: a secured pipeline on real data",
                               "meta": {"dataset": "Breast Cancer Wisconsin (Diagnostic), 569 x 30",
                                        "pipeward": pw.__version__, "seed": s.seed}}
@@ -448,30 +455,58 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
                       f"answers carries the watermark (p = {served['watermark_copy_pvalue']:.1e}), "
                       f"the model itself does not (p = {served['watermark_model_pvalue']:.2f})")
 
-        # -- 6. governance ------------------------------------------------------------------
+        # -- 6. accountability --------------------------------------------------------------
+        profile = load_profile(s.compliance_profile)
+        limits = next(q.params["limits"] for q in profile.requirements if q.check == "fairness_within")
+        accountable = run_accountability(log, run.model, S_train, y_fit, S_test, y_test, names,
+                                         seed=s.seed, limits=limits, model_name=MODEL, dataset=DATASET)
+        fair, expl = accountable.fairness, accountable.explanation
+        top = list(expl.global_importance())[:3]
+        steps.check("accountability", "fairness gaps within the profile's limits", all(fair.within(limits).values()))
+        steps.check("accountability", "explanations add up to the model's log-odds",
+                    bool(np.allclose(expl.output_values, run.model.decision(S_test), atol=1e-9)))
+        result.numbers.update(accountability=describe(accountable))
+        steps.say("accountability", f"synthetic groups A/B (documented, random): demographic parity "
+                  f"difference {fair.demographic_parity_difference:.3f}, equalized odds difference "
+                  f"{fair.equalized_odds_difference:.3f} (limits {', '.join(f'{v:g}' for v in limits.values())}); "
+                  f"{expl.method} Shapley values (exact), top features {', '.join(top)}; spurious features: "
+                  f"{', '.join(accountable.spurious.suspects) or 'none'}")
+
+        # -- 7. governance ------------------------------------------------------------------
+        trust = pw.TrustStore()
+        trust.add("pipeward demo", public_pem, roles=["data-provider", "pipeline"])
+        record_signature_check(log, loaded, loaded.verify_signature(trust, role="data-provider"),
+                               dataset=DATASET)
         log.checkpoint(private_pem)
+        compliance = check_compliance(log, profile, model=MODEL, public_key=public_pem)
+        record_compliance(log, compliance, model=MODEL)
+        log.checkpoint(private_pem)  # the compliance record is covered too
+        counts = compliance.counts()
+        steps.check("governance", f"no {profile.name.upper()} requirement failed", compliance.ok)
+        result.numbers.update(compliance=counts)
         audit = log.verify(public_pem)
         card = pw.ModelCard.from_audit(log, MODEL, public_key=public_pem)
         card_path = out / "model_card.md"
         card_path.write_text(card.to_markdown(), encoding="utf-8")
-        trust = pw.TrustStore()
-        trust.add("pipeward demo", public_pem, roles=["data-provider", "pipeline"])
         lineage = pw.lineage.verify(model_dir, [out / "train.att.json"], trust, role="pipeline")
         report["lineage"] = lineage.to_dict()
         steps.check("governance", "audit log verified", bool(audit.ok))
         steps.check("governance", "lineage from the model to signed data", bool(lineage.ok))
         result.numbers.update(audit_records=audit.n_records, audit_ok=bool(audit.ok))
+        report.update(accountability_sections(list(log.records())))
         report["audit"] = audit_section(log, public_pem) | {"path": audit_path.name}
         report["model_card"] = {"path": card_path.name, "text": card_path.read_text(encoding="utf-8")}
         chain = "verified" if audit.ok else "FAILED verification"
         steps.say("governance", f"audit log {chain}: {audit.n_records} hash-chained records, "
                   f"{audit.checkpoints_verified}/{audit.checkpoints_total} signed checkpoints "
                   f"verified; lineage model <- {' <- '.join(st.step for st in lineage.chain)} "
-                  f"<- signed data {'verified' if lineage.ok else 'BROKEN'}; model card -> {card_path}")
+                  f"<- signed data {'verified' if lineage.ok else 'BROKEN'}; {profile.name.upper()} profile: "
+                  f"{counts['pass']} pass, {counts['fail']} fail, {counts['not recorded']} not recorded; "
+                  f"model card -> {card_path}")
     finally:
         log.close()
 
-    # -- 7. report ----------------------------------------------------------------------------
+    # -- 8. report ----------------------------------------------------------------------------
     report["checks"] = steps.cards()
     report_path = write_report(report, out / "report.html")
     result.report = report

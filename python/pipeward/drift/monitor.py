@@ -227,6 +227,26 @@ class DriftMonitor:
             _record(audit, report)
         return report
 
+    def watch_fairness(self, limits: dict[str, float], *, window: int = 10) -> Any:
+        """Also watch fairness as labels arrive: the group disparities of
+        :func:`pipeward.fairness.assess` over the last ``window`` labelled batches, against
+        ``limits``; feed batches with :meth:`check_fairness`. Returns the
+        :class:`pipeward.accountability.FairnessMonitor` (kept as ``fairness_monitor``; not
+        saved with the profile)."""
+        from ..accountability.fairness_monitor import FairnessMonitor  # noqa: PLC0415
+
+        self.fairness_monitor = FairnessMonitor(limits, window=window)
+        return self.fairness_monitor
+
+    def check_fairness(self, y_true: Any, y_pred: Any, sensitive_features: Any, *,
+                       audit: Any = None) -> Any:
+        """One labelled batch into the fairness window (see :meth:`watch_fairness`); returns the
+        window's assessment with its alerts (``.alerts``, ``.crossed``)."""
+        monitor = getattr(self, "fairness_monitor", None)
+        if monitor is None:
+            raise ValueError("call watch_fairness(limits) before check_fairness")
+        return monitor.update(y_true, y_pred, sensitive_features, audit=audit)
+
     def _check_gpu(self, view: Any) -> tuple[np.ndarray, ...]:
         """KS and PSI of the (F, n) CuPy view on the device; only the per-feature results
         (statistic, p-value, PSI, NaN count: a few numbers per feature) come back, at once."""

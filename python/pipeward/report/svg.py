@@ -92,14 +92,16 @@ def bar_chart(
     *,
     threshold: float | None = None,
     flagged: Sequence[bool] | None = None,
+    intervals: Sequence[Sequence[float] | None] | None = None,
     title: str,
     value_label: str = "",
     width: int = 640,
 ) -> str:
     """Horizontal bars, one per label, with an optional dashed threshold line.
 
-    ``flagged`` bars (e.g. drifted features) get the alert colour. Bars are horizontal so
-    long feature names stay readable.
+    ``flagged`` bars (e.g. drifted features) get the alert colour; ``intervals`` (``(low,
+    high)`` or None per bar) draw whiskers, e.g. bootstrap confidence intervals. Bars are
+    horizontal so long feature names stay readable.
     """
     vals = _finite(values, "values")
     if len(labels) != vals.size:
@@ -111,8 +113,12 @@ def bar_chart(
     left = min(8 + 6.2 * max((len(s) for s in labels), default=4), width * 0.45)
     right = 16
     height = int(top + row * max(vals.size, 1) + bottom)
+    if intervals is not None and len(intervals) != vals.size:
+        raise ValueError(f"{len(intervals)} intervals for {vals.size} values")
+    whiskers = [None if iv is None else (float(iv[0]), float(iv[1])) for iv in (intervals or [None] * vals.size)]
     finite = vals[np.isfinite(vals)]
-    hi = max([0.0, *finite.tolist(), *([threshold] if threshold is not None else [])])
+    tops = [hi_ for w in whiskers if w is not None for hi_ in (w[1],) if math.isfinite(hi_)]
+    hi = max([0.0, *finite.tolist(), *tops, *([threshold] if threshold is not None else [])])
     ticks = nice_ticks(0.0, hi if hi > 0 else 1.0)
     x_max = ticks[-1]
     plot_w = width - left - right
@@ -137,6 +143,12 @@ def bar_chart(
         out.append(f'<rect class="{cls}" x="{left:.1f}" y="{y + 2}" '
                    f'width="{max(x(v) - left, 0.5):.1f}" height="{row - 4}">'
                    f"<title>{escape(str(name))}: {_fmt(float(v))}</title></rect>")
+        w = whiskers[i]
+        if w is not None and math.isfinite(w[0]) and math.isfinite(w[1]):
+            mid = y + row / 2
+            out.append(f'<path class="whisker" d="M{x(max(w[0], 0.0)):.1f},{mid:.1f}H{x(w[1]):.1f}'
+                       f'M{x(max(w[0], 0.0)):.1f},{mid - 4:.1f}v8M{x(w[1]):.1f},{mid - 4:.1f}v8">'
+                       f"<title>{escape(str(name))}: interval {_fmt(w[0])} to {_fmt(w[1])}</title></path>")
     out.append(f'<line class="axis" x1="{left:.1f}" x2="{left:.1f}" y1="{top}" y2="{base}"/>')
     if threshold is not None:
         out.append(f'<line class="threshold" x1="{x(threshold):.1f}" x2="{x(threshold):.1f}" '
