@@ -45,9 +45,17 @@ class ServeGuard:
     @classmethod
     def fit(cls, X: np.ndarray, *, random_state: int = 0) -> ServeGuard:
         """Fit on clean numeric training rows (MCD location/covariance, conformal calibration)."""
+        X = np.asarray(X, dtype=np.float64)
+        # Fitted on standardised columns: features in different units (areas in the thousands,
+        # ratios below one) would otherwise make a well-conditioned shape look near-singular.
+        # Mahalanobis distances do not change under the rescaling, so it is undone exactly.
+        mu = X.mean(axis=0)
+        sd = X.std(axis=0)
+        sd[sd == 0] = 1.0
         detector = MahalanobisDetector(method="mcd", threshold="conformal", alpha=0.01,
-                                       random_state=random_state).fit(np.asarray(X, dtype=np.float64))
-        return cls(detector.location_, detector.precision_, detector.calibration_scores_)
+                                       random_state=random_state).fit((X - mu) / sd)
+        return cls(mu + sd * detector.location_, detector.precision_ / np.outer(sd, sd),
+                   detector.calibration_scores_)
 
     def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Squared distances and conformal p-values of the rows of a float64 matrix."""
