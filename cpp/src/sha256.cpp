@@ -15,7 +15,7 @@
 #include <mutex>
 #include <thread>
 
-#include "pipeward/cpu_features.hpp"
+#include "pipeward/dispatch.hpp"
 
 namespace pipeward::sha256 {
 
@@ -23,14 +23,27 @@ void blocks_portable(uint32_t h[8], const uint8_t* data, size_t nblocks) {
   for (size_t i = 0; i < nblocks; ++i) compress_block(h, data + i * kBlockSize);
 }
 
-BlocksFn select_blocks() {
-#if defined(PIPEWARD_X86)
-  if (isa_enabled(Isa::sha_ni)) return blocks_shani;
-#endif
-  return blocks_portable;
+// Lane by lane through the single-stream block function: only here so that every machine has
+// the multi-buffer kernel.
+void blocks_x16_portable(uint32_t state[8][16], const uint8_t* const data[16], size_t nblocks) {
+  for (int j = 0; j < 16; ++j) {
+    uint32_t h[8];
+    for (int k = 0; k < 8; ++k) h[k] = state[k][j];
+    select_blocks()(h, data[j], nblocks);
+    for (int k = 0; k < 8; ++k) state[k][j] = h[k];
+  }
 }
 
-const char* selected_path() { return select_blocks() == blocks_portable ? "portable" : "sha_ni"; }
+namespace {
+const Variants<BlocksFn> kBlocks{blocks_portable, PIPEWARD_SHA_NI(blocks_shani)};
+const Variants<BlocksX16Fn> kBlocksX16{blocks_x16_portable, PIPEWARD_AVX512(blocks_x16_avx512)};
+}  // namespace
+
+BlocksFn select_blocks() { return kBlocks.select(); }
+
+const char* selected_path() { return isa_name(kBlocks.selected_isa()); }
+
+bool multibuffer_enabled() { return kBlocksX16.selected_isa() != Isa::portable; }
 
 void update(State& s, const uint8_t* data, size_t len) {
   if (len == 0) return;
@@ -253,7 +266,6 @@ FileDigest hash_path(const char* path, bool overlap, Progress* progress) {
   return out;
 }
 
-#if defined(PIPEWARD_X86)
 namespace {
 
 // Multi-buffer file hashing: one thread keeps up to 16 files in flight, reads a chunk of each
@@ -357,6 +369,7 @@ struct MultiBufferJob {
   }
 
   void run() {
+    const BlocksX16Fn blocks_x16 = kBlocksX16.select();
     Lane lanes[kLanes];
     alignas(64) uint32_t hx[8][kLanes] = {};
     std::unique_ptr<uint8_t[]> idle(new uint8_t[kLaneChunk]());  // what free lanes hash
@@ -408,18 +421,13 @@ struct MultiBufferJob {
           blocks = std::min(blocks, (lane.len - lane.pos) / kBlockSize);
         }
       }
-      blocks_x16_avx512(hx, data, blocks);
+      blocks_x16(hx, data, blocks);
       for (Lane& lane : lanes) if (lane.index >= 0) lane.pos += blocks * kBlockSize;
     }
   }
 };
 
 }  // namespace
-
-bool multibuffer_enabled() { return isa_enabled(Isa::avx512); }
-#else
-bool multibuffer_enabled() { return false; }
-#endif
 
 std::vector<FileDigest> hash_paths(const std::vector<std::string>& paths, int threads,
                                    Progress* progress, bool keep_going) {
@@ -437,7 +445,6 @@ std::vector<FileDigest> hash_paths(const std::vector<std::string>& paths, int th
     if (out[i].error != 0 || out[i].changed) failed.store(true, std::memory_order_relaxed);
   };
   threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<long>(n, 1))));
-#if defined(PIPEWARD_X86)
   if (multibuffer_enabled() && n >= static_cast<long>(kMinLanes) * threads) {
     // Enough files for every thread to keep its lanes full. Files never taken (after a
     // failure or a cancel) stay marked as skipped.
@@ -451,7 +458,6 @@ std::vector<FileDigest> hash_paths(const std::vector<std::string>& paths, int th
     job.run();
     return out;
   }
-#endif
   if (threads == 1) {
     // One file at a time gains from a reader thread. (No OpenMP region: this path is also
     // safe in a forked child.)
