@@ -1,6 +1,8 @@
 # Type stubs for the private extension pipeward._core; tests/test_core_stubs.py checks that
 # every name here exists in the module and vice versa.
+import enum
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -42,13 +44,42 @@ def sha256_hash_files(
 ) -> list[tuple[bytes, int, int, int, bool]]: ...
 
 # --- drift ---
+class KsAlternative(enum.IntEnum):
+    two_sided = 0
+    less = 1
+    greater = 2
+
+class KsMethod(enum.IntEnum):
+    auto = 0
+    exact = 1
+    asymp = 2
+
+class KsStatus(enum.IntEnum):
+    ok = 0
+    lcm_too_large = 1
+    exact_failed = 2
+    nan_input = 3
+    empty = 4
+    host_exact = 8
+    host_asymp = 9
+
+drift_ks_max_auto_n: int
+
+class KsArrays(NamedTuple):
+    statistic: Any
+    pvalue: Any
+    location: Any
+    sign: Any
+    n1: Any
+    n2: Any
+    status: Any
+
 def drift_ks_2samp(
-    x1: np.ndarray, x2: np.ndarray, alternative: int, method: int, omit_nan: bool,
-    workers: int | None = None, x1_sorted: bool = False, x2_sorted: bool = False,
+    x1: np.ndarray, x2: np.ndarray, alternative: KsAlternative | int, method: KsMethod | int,
+    omit_nan: bool, workers: int | None = None, x1_sorted: bool = False,
+    x2_sorted: bool = False,
     x1_buckets: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64],
-           npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64],
-           npt.NDArray[np.int32]]: ...
+) -> KsArrays: ...
 def drift_ks_bucketed(n1: int, n2: int) -> bool: ...
 def drift_ks_reference_buckets(
     x1: np.ndarray, n2: int, workers: int | None = None,
@@ -58,7 +89,8 @@ def drift_gather_rows(x: np.ndarray, workers: int | None = None) -> np.ndarray: 
 def drift_psi_counts(
     x: np.ndarray, edges: npt.NDArray[np.float64], workers: int | None = None
 ) -> npt.NDArray[np.int64]: ...
-def drift_ks_exact_pvalue(n1: int, n2: int, h: int, alternative: int) -> tuple[bool, float]: ...
+def drift_ks_exact_pvalue(n1: int, n2: int, h: int, alternative: KsAlternative | int) -> tuple[bool, float]: ...
+def drift_ks_asymp_pvalue(n1: int, n2: int, d: float, alternative: KsAlternative | int) -> float: ...
 def drift_kolmogn_sf(n: float, x: float) -> float: ...
 def drift_smirnov_sf(n: int, x: float) -> float: ...
 

@@ -13,7 +13,7 @@ from .._backend import array_module, is_gpu_array
 from .._validate import describe, workers_arg
 from ._inputs import array_backend, sorted_rows
 from .corrections import CORRECTIONS, adjust_pvalues
-from .ks import ALTERNATIVES, METHODS, package_result, warn_fallbacks
+from .ks import METHODS, kernel_alternative, kernel_method, package_result, warn_fallbacks
 from .psi import (DEFAULT_EPS, as_categories, bin_counts, category_counts, psi_from_counts,
                   reference_edges)
 from .report import DriftReport
@@ -168,8 +168,8 @@ class DriftMonitor:
                 presort = not _core.drift_ks_bucketed(self._sorted.shape[1], view.shape[1])
                 out = _core.drift_ks_2samp(self._sorted,
                                            sorted_rows(view, self.workers) if presort else view,
-                                           ALTERNATIVES.index("two-sided"),
-                                           METHODS.index(self.method), True, self.workers,
+                                           kernel_alternative("two-sided"),
+                                           kernel_method(self.method), True, self.workers,
                                            x1_sorted=True, x2_sorted=presort,
                                            x1_buckets=None if presort else
                                            self._reference_buckets(view.shape[1]))
@@ -212,9 +212,9 @@ class DriftMonitor:
         wanted = []
         if "ks" in self.tests:
             out = gpu.ks_2samp_sorted(self._sorted, gpu.sort_features(view),
-                                      ALTERNATIVES.index("two-sided"), METHODS.index(self.method),
+                                      kernel_alternative("two-sided"), kernel_method(self.method),
                                       True)
-            wanted += [out[0], out[1], out[5], out[6]]  # statistic, pvalue, n2, status
+            wanted += [out.statistic, out.pvalue, out.n2, out.status]
         if "psi" in self.tests:
             cur_counts = gpu.psi_counts(view, self._edges)
             wanted += [gpu.psi_from_counts(self._ref_counts, cur_counts, self.eps),
