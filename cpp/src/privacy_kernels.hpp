@@ -31,6 +31,8 @@
 #if defined(PIPEWARD_PRIVACY_HAND_AVX512)
 #include "privacy_clip_avx512.hpp"
 #include "privacy_noise_avx512.hpp"
+#elif defined(PIPEWARD_PRIVACY_HAND_AVX2)
+#include "privacy_noise_avx2.hpp"
 #endif
 
 namespace pipeward::privacy::PIPEWARD_PRIVACY_NS {
@@ -146,14 +148,20 @@ void sq_norms_impl(const In* g, std::size_t rows, std::size_t cols, double* out,
 }
 
 // Normals for global element indices [first, first + n) into out (n <= kColBlock). The AVX-512
-// build calls the hand-written generators (privacy_noise_avx512.cpp); the others vectorise
-// the header functions across blocks.
+// and AVX2 builds call the hand-written generators (privacy_noise_<isa>.cpp); the portable one
+// vectorises the header functions across blocks.
 inline void noise_block(const NoiseSource& src, uint64_t first, std::size_t n, float* out) {
 #if defined(PIPEWARD_PRIVACY_HAND_AVX512)
   if (src.kind == 1) {
     philox_normals_avx512(src.seed, src.stream, first, n, out);
   } else {
     chacha_normals_avx512(src.key, src.nonce, first, n, out);
+  }
+#elif defined(PIPEWARD_PRIVACY_HAND_AVX2)
+  if (src.kind == 1) {
+    philox_normals_avx2(src.seed, src.stream, first, n, out);
+  } else {
+    chacha_normals_avx2(src.key, src.nonce, first, n, out);
   }
 #else
   if (src.kind == 1) {
