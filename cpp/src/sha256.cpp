@@ -429,6 +429,99 @@ struct MultiBufferJob {
 
 }  // namespace
 
+namespace {
+
+// Lock-step hashing of many in-memory messages on one thread: up to 16 in flight; a message
+// whose whole blocks are done is finished on its own (its tail and padding) and its lane is
+// given the next one from the shared queue.
+struct MessageLanes {
+  const uint8_t* const* data;
+  const size_t* len;
+  long count;
+  uint8_t* out;
+  std::atomic<long>& next;
+
+  void run() const {
+    constexpr size_t kMaxStep = 64;  // blocks per lock-step call: the idle lanes' buffer
+    const BlocksX16Fn blocks_x16 = kBlocksX16.select();
+    alignas(64) uint32_t hx[8][kLanes] = {};
+    static const uint8_t idle[kMaxStep * kBlockSize] = {};
+    long index[kLanes];
+    size_t done[kLanes];  // bytes of whole blocks hashed so far
+    bool queue_open = true;
+    const auto finish_lane = [&](int j) {
+      State s;
+      init(s);
+      for (int k = 0; k < 8; ++k) s.h[k] = hx[k][j];
+      s.length = done[j];
+      const long i = index[j];
+      update(s, data[i] + done[j], len[i] - done[j]);
+      finish(s, out + static_cast<size_t>(i) * kDigestSize);
+      index[j] = -1;
+    };
+    const auto take = [&](int j) {
+      index[j] = -1;
+      if (!queue_open) return;
+      const long i = next.fetch_add(1);
+      if (i >= count) {
+        queue_open = false;
+        return;
+      }
+      index[j] = i;
+      done[j] = 0;
+      uint32_t h0[8];
+      initial_state(h0);
+      for (int k = 0; k < 8; ++k) hx[k][j] = h0[k];
+    };
+    for (int j = 0; j < kLanes; ++j) take(j);
+    for (;;) {
+      int live = 0;
+      size_t step = kMaxStep;
+      for (int j = 0; j < kLanes; ++j) {
+        // Finish lanes with no whole block left, refilling them until one has work.
+        while (index[j] >= 0 && (len[index[j]] - done[j]) / kBlockSize == 0) {
+          finish_lane(j);
+          take(j);
+        }
+        if (index[j] < 0) continue;
+        ++live;
+        step = std::min(step, (len[index[j]] - done[j]) / kBlockSize);
+      }
+      if (live == 0) return;
+      if (live < kMinLanes && !queue_open) {
+        for (int j = 0; j < kLanes; ++j) if (index[j] >= 0) finish_lane(j);
+        return;
+      }
+      const uint8_t* ptr[kLanes];
+      for (int j = 0; j < kLanes; ++j) ptr[j] = index[j] >= 0 ? data[index[j]] + done[j] : idle;
+      blocks_x16(hx, ptr, step);
+      for (int j = 0; j < kLanes; ++j) if (index[j] >= 0) done[j] += step * kBlockSize;
+    }
+  }
+};
+
+}  // namespace
+
+void digest_many(const uint8_t* const* data, const size_t* len, size_t n, uint8_t* out,
+                 int threads) {
+  const long count = static_cast<long>(n);
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<long>(count, 1))));
+  if (!multibuffer_enabled() || count < kMinLanes) {
+    // One message per call to the single-stream path (SHA-NI where the CPU has it).
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (threads > 1)
+    for (long i = 0; i < count; ++i) digest(data[i], len[i], out + i * kDigestSize);
+    return;
+  }
+  std::atomic<long> next{0};
+  const MessageLanes job{data, len, count, out, next};
+  if (threads == 1) {
+    job.run();
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  job.run();
+}
+
 std::vector<FileDigest> hash_paths(const std::vector<std::string>& paths, int threads,
                                    Progress* progress, bool keep_going) {
   const long n = static_cast<long>(paths.size());

@@ -53,7 +53,7 @@ def checksum_line(hexdigest: str, name: bytes) -> bytes:
 
 
 def hash_stdin() -> tuple[str, int]:
-    from ..sha256 import Sha256  # noqa: PLC0415
+    from ..hashing import Sha256  # noqa: PLC0415
 
     hasher = Sha256()
     stream = sys.stdin.buffer
@@ -79,7 +79,7 @@ def _total_size(paths: list[str]) -> int:
 def _hash_with_progress(paths: list[str], workers: int | None, show: bool) -> list[Any]:
     """Hash on a worker thread while this one draws a bar on stderr (Ctrl-C cancels)."""
     from .. import _core  # noqa: PLC0415
-    from ..sha256 import hash_files_raw  # noqa: PLC0415
+    from ..hashing import hash_files_raw  # noqa: PLC0415
 
     total = _total_size(paths) if show else 0
     if not show or total < PROGRESS_MIN_BYTES:
@@ -124,7 +124,7 @@ def _draw_bar(done: int, total: int, files_done: int, files: int, elapsed: float
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sha256 import first_failure  # noqa: PLC0415
+    from ..hashing import first_failure  # noqa: PLC0415
     from . import CLIError  # noqa: PLC0415
 
     if args.workers is not None and args.workers <= 0:
