@@ -25,14 +25,13 @@ from typing import Any
 
 from .. import merkle, signing
 from .canonical import JSONValue, _encode, canonical_json, check_json_value, check_text
-from .chain import GENESIS, Record, action_prefix, body_bytes, format_timestamp
+from .chain import FORMAT, GENESIS, VERSION, Record, action_prefix, body_bytes, format_timestamp
+from .jsonl import read_jsonl, verify_jsonl, write_jsonl
 from .checkpoint import Checkpoint, MerkleFrontier, checkpoint_message
 from .verify import AuditReport, Finding, verify_rows
 
 __all__ = ["AuditLog", "verify_file"]
 
-FORMAT = "pipeward-audit"
-VERSION = "1"
 PSEUDONYM_PREFIX = "hmac-sha256:"
 
 _SCHEMA = """
@@ -386,17 +385,14 @@ class AuditLog:
 
     def export_jsonl(self, dest: str | os.PathLike[str] | Any) -> int:
         """Write the log as JSON Lines (see :mod:`pipeward.audit.jsonl`); returns the record count."""
-        from .jsonl import write_jsonl  # noqa: PLC0415
-
-        return write_jsonl(self, dest)
+        with self._lock:
+            return write_jsonl(self._db, self.log_id, dest)
 
     @classmethod
     def import_jsonl(cls, src: str | os.PathLike[str] | Any, path: str | os.PathLike[str],
                      **kwargs: Any) -> AuditLog:
         """Load an exported log into a new SQLite file as it is (nothing recomputed), so that
         :meth:`verify` there checks what was shipped."""
-        from .jsonl import read_jsonl  # noqa: PLC0415
-
         if os.fspath(path) != ":memory:" and Path(path).exists():
             raise FileExistsError(f"{os.fspath(path)} exists; import into a new file")
         header, rows, cps, _ = read_jsonl(src)
@@ -441,7 +437,6 @@ def _connect_readonly(path: str, timeout: float) -> sqlite3.Connection:
 def verify_file(path: str | os.PathLike[str], public_key: signing.KeyLike | None = None) -> AuditReport:
     """Verify an audit log file: SQLite, or JSON Lines (``.jsonl``) as exported. A file that
     cannot be read as either is reported as ``corrupt`` rather than raised."""
-    from .jsonl import verify_jsonl  # noqa: PLC0415
 
     path = os.fspath(path)
     if not Path(path).is_file():

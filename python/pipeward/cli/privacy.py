@@ -63,7 +63,7 @@ def _report(args: argparse.Namespace, result: dict, key: str) -> None:
 
 
 def run_epsilon(args: argparse.Namespace) -> int:
-    from .. import epsilon  # noqa: PLC0415
+    from ..privacy import epsilon  # noqa: PLC0415
 
     try:
         eps = epsilon(args.noise_multiplier, args.sample_rate, args.steps, args.delta,
@@ -77,7 +77,7 @@ def run_epsilon(args: argparse.Namespace) -> int:
 
 
 def run_noise(args: argparse.Namespace) -> int:
-    from .. import epsilon, noise_multiplier_for  # noqa: PLC0415
+    from ..privacy import epsilon, noise_multiplier_for  # noqa: PLC0415
 
     try:
         sigma = noise_multiplier_for(args.target_epsilon, args.delta, args.sample_rate, args.steps,

@@ -27,12 +27,18 @@ from typing import Any
 
 import numpy as np
 
-import pipeward as pw
-
+from .. import audit
+from .._core import __version__
+from ..audit import AuditLog, ModelCard
 from ..datasets import load_breast_cancer
+from ..drift import DriftMonitor
+from ..manifest import Manifest
+from ..outliers import InputGuard, MahalanobisDetector, screen
+from ..privacy import RDPAccountant, clip_and_noise, noise_multiplier_for, poisson_batches
 from ..report import write_report
 from ..report.inputs import audit_section, drift_section
 from . import attacks
+from ..signing import generate_keypair
 from .model import fit_dp_sgd, fit_plain
 
 __all__ = ["DemoResult", "Settings", "run_demo"]
@@ -170,14 +176,14 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
     steps = _Steps(result, echo, 6)
     report: dict[str, Any] = {"title": "pipeward demo: a secured pipeline on real data",
                               "meta": {"dataset": "Breast Cancer Wisconsin (Diagnostic), 569 x 30",
-                                       "pipeward": pw.__version__, "seed": s.seed}}
-    log = pw.AuditLog(audit_path, actor="pipeward-demo")
+                                       "pipeward": __version__, "seed": s.seed}}
+    log = AuditLog(audit_path, actor="pipeward-demo")
     try:
-        private_pem, public_pem = pw.generate_keypair()
+        private_pem, public_pem = generate_keypair()
         (key_dir / "demo_ed25519.pem").write_bytes(private_pem)
         (key_dir / "demo_ed25519.pub.pem").write_bytes(public_pem)
-        pw.audit.record_model(
-            log, name=MODEL, version=pw.__version__, model_type="logistic regression (NumPy), DP-SGD",
+        audit.record_model(
+            log, name=MODEL, version=__version__, model_type="logistic regression (NumPy), DP-SGD",
             description="malignant/benign classifier of fine-needle aspirate nucleus features",
             owners=["pipeward demo"],
             intended_use="demonstration of a secured ML pipeline; not for diagnosis",
@@ -188,14 +194,14 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         X_all, y_all, names = load_breast_cancer()
         # Real measurements have natural outliers of their own, which the screen quarantines
         # too; setting them aside first makes the precision below measure the poison.
-        vetting = pw.screen(screen_features(X_all), y_all, method=s.screen_method,
-                            flip_margin=s.screen_flip_margin, random_state=s.seed)
+        vetting = screen(screen_features(X_all), y_all, method=s.screen_method,
+                         flip_margin=s.screen_flip_margin, random_state=s.seed)
         base = np.setdiff1d(np.arange(len(y_all)), vetting.quarantine)
-        pw.audit.record_screen(log, n_samples=len(y_all), n_outliers=len(vetting.outliers),
-                               n_label_suspects=len(vetting.label_suspects),
-                               quarantined=vetting.quarantine.tolist(),
-                               method=f"pipeward.screen ({s.screen_method}, flip margin {s.screen_flip_margin:g})",
-                               dataset=f"{DATASET} (as shipped, before poisoning)")
+        audit.record_screen(log, n_samples=len(y_all), n_outliers=len(vetting.outliers),
+                            n_label_suspects=len(vetting.label_suspects),
+                            quarantined=vetting.quarantine.tolist(),
+                            method=f"pipeward.screen ({s.screen_method}, flip margin {s.screen_flip_margin:g})",
+                            dataset=f"{DATASET} (as shipped, before poisoning)")
         X, y = X_all[base], y_all[base]
         train_rows, test_rows = _split(y, s.test_fraction, rng)
         X_train, y_train = X[train_rows], y[train_rows]
@@ -211,13 +217,13 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         (data_dir / "dataset.json").write_text(json.dumps(
             {"name": DATASET, "features": names, "target": {"0": "malignant", "1": "benign"},
              "source": "UCI ML repository via scikit-learn, shipped in pipeward.datasets"}, indent=2))
-        manifest = pw.Manifest.build(data_dir, metadata={"dataset": DATASET})
+        manifest = Manifest.build(data_dir, metadata={"dataset": DATASET})
         manifest.sign(private_pem)
         manifest.save(out / "manifest.json")
         total_bytes = sum(e.size for e in manifest.entries)
-        pw.audit.record_manifest(log, manifest_root=manifest.root, n_files=len(manifest),
-                                 total_bytes=total_bytes, dataset=DATASET)
-        loaded = pw.Manifest.load(out / "manifest.json")
+        audit.record_manifest(log, manifest_root=manifest.root, n_files=len(manifest),
+                              total_bytes=total_bytes, dataset=DATASET)
+        loaded = Manifest.load(out / "manifest.json")
         signature_ok = loaded.verify_signature(public_pem)
 
         original = (data_dir / "train.csv").read_bytes()
@@ -226,14 +232,14 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         lines[row] = lines[row][:-1] + (b"0" if lines[row].endswith(b"1") else b"1")  # flip a label
         (data_dir / "train.csv").write_bytes(b"\n".join(lines))
         tampered = loaded.verify(data_dir)
-        pw.audit.record_manifest(log, manifest_root=loaded.root, n_files=len(loaded), event="verified",
-                                 ok=tampered.ok, added=list(tampered.added),
-                                 removed=list(tampered.removed), modified=list(tampered.modified),
-                                 dataset=DATASET)
+        audit.record_manifest(log, manifest_root=loaded.root, n_files=len(loaded), event="verified",
+                              ok=tampered.ok, added=list(tampered.added),
+                              removed=list(tampered.removed), modified=list(tampered.modified),
+                              dataset=DATASET)
         (data_dir / "train.csv").write_bytes(original)
         restored = loaded.verify(data_dir)
-        pw.audit.record_manifest(log, manifest_root=loaded.root, n_files=len(loaded), event="verified",
-                                 ok=restored.ok, dataset=DATASET)
+        audit.record_manifest(log, manifest_root=loaded.root, n_files=len(loaded), event="verified",
+                              ok=restored.ok, dataset=DATASET)
         found = list(tampered.modified)
         steps.check("integrity", "signature verified", bool(signature_ok))
         steps.check("integrity", "tampering named", found == ["train.csv"] and not tampered.added and not tampered.removed)
@@ -256,31 +262,31 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         X_test, y_test = _read_csv(data_dir / "test.csv")
 
         # -- 2. poisoning screen ------------------------------------------------------------
-        screen = pw.screen(screen_features(X_train), y_train, method=s.screen_method,
-                           flip_margin=s.screen_flip_margin, random_state=s.seed)
-        quarantined = np.asarray(screen.quarantine, dtype=np.int64)
+        vetted = screen(screen_features(X_train), y_train, method=s.screen_method,
+                        flip_margin=s.screen_flip_margin, random_state=s.seed)
+        quarantined = np.asarray(vetted.quarantine, dtype=np.int64)
         truth = poisoned.truth
         precision, recall = _precision_recall(quarantined, truth)
-        pw.audit.record_screen(log, n_samples=len(y_train), n_outliers=len(screen.outliers),
-                               n_label_suspects=len(screen.label_suspects),
-                               quarantined=quarantined.tolist(), method=f"pipeward.screen ({s.screen_method}, flip margin {s.screen_flip_margin:g})",
-                               dataset=DATASET)
+        audit.record_screen(log, n_samples=len(y_train), n_outliers=len(vetted.outliers),
+                            n_label_suspects=len(vetted.label_suspects),
+                            quarantined=quarantined.tolist(), method=f"pipeward.screen ({s.screen_method}, flip margin {s.screen_flip_margin:g})",
+                            dataset=DATASET)
         steps.check("screen", "poison recall >= 0.9", recall >= 0.9)
         steps.check("screen", "poison precision >= 0.8", precision >= 0.8)
         result.numbers.update(poison_injected=int(truth.size), quarantined=int(quarantined.size),
                               poison_precision=precision, poison_recall=recall,
                               backdoor_recall=_precision_recall(quarantined, poisoned.backdoor)[1],
                               flip_recall=_precision_recall(quarantined, poisoned.flipped)[1],
-                              screen_counts=dict(screen.counts), base_rows=int(base.size),
+                              screen_counts=dict(vetted.counts), base_rows=int(base.size),
                               natural_outliers=int(len(y_all) - base.size))
-        distances = np.asarray(screen.distances, dtype=np.float64)
+        distances = np.asarray(vetted.distances, dtype=np.float64)
         report["screen"] = {
             "scores": distances, "injected": truth, "quarantined": quarantined,
             # outliers are exactly the rows past the smallest flagged distance (BH is monotone)
-            "cutoff": float(distances[screen.outliers].min()) if len(screen.outliers) else None,
-            "precision": precision, "recall": recall, "n_outliers": len(screen.outliers),
-            "n_label_suspects": len(screen.label_suspects),
-            "n_backdoor_suspects": len(screen.backdoor_suspects),
+            "cutoff": float(distances[vetted.outliers].min()) if len(vetted.outliers) else None,
+            "precision": precision, "recall": recall, "n_outliers": len(vetted.outliers),
+            "n_label_suspects": len(vetted.label_suspects),
+            "n_backdoor_suspects": len(vetted.backdoor_suspects),
             "score_label": "squared robust Mahalanobis distance to the nearest class",
         }
         steps.say("screen", f"injected {truth.size} poisoned rows ({s.n_flip} flipped labels, "
@@ -298,8 +304,8 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
 
         # -- 3. private training ------------------------------------------------------------
         n_fit = S_train.shape[0]
-        sigma = pw.noise_multiplier_for(s.target_epsilon, s.delta, s.sample_rate, s.steps)
-        accountant = pw.RDPAccountant()
+        sigma = noise_multiplier_for(s.target_epsilon, s.delta, s.sample_rate, s.steps)
+        accountant = RDPAccountant()
         curve_at = sorted(set(np.linspace(0, s.steps, 41).round().astype(int).tolist()) - {0})
         curve: list[float] = []
 
@@ -308,22 +314,22 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
             if t in curve_at:
                 curve.append(accountant.get_epsilon(s.delta))
 
-        batches = pw.poisson_batches(n_fit, s.sample_rate, steps=s.steps, seed=rng)
-        run = fit_dp_sgd(S_train, y_fit, batches, clip_and_noise=pw.clip_and_noise,
+        batches = poisson_batches(n_fit, s.sample_rate, steps=s.steps, seed=rng)
+        run = fit_dp_sgd(S_train, y_fit, batches, clip_and_noise=clip_and_noise,
                          noise_multiplier=sigma, max_grad_norm=s.max_grad_norm,
                          expected_batch_size=max(1, round(n_fit * s.sample_rate)), lr=s.lr,
                          seed=int(rng.integers(2**32)), on_step=on_step)
         eps = accountant.get_epsilon(s.delta)
         baseline = fit_plain(S_train, y_fit)
         acc_dp, acc_base = run.model.accuracy(S_test, y_test), baseline.accuracy(S_test, y_test)
-        pw.audit.record_dp_training(log, noise_multiplier=sigma, sample_rate=s.sample_rate,
-                                    steps=s.steps, epsilon=eps, delta=s.delta,
-                                    max_grad_norm=s.max_grad_norm, accountant="rdp",
-                                    dataset=DATASET, model=MODEL)
-        pw.audit.record_evaluation(log, metric="accuracy", value=acc_dp, dataset=DATASET,
-                                   split="test", model=MODEL)
-        pw.audit.record_evaluation(log, metric="accuracy (non-private baseline)", value=acc_base,
-                                   dataset=DATASET, split="test", model=MODEL)
+        audit.record_dp_training(log, noise_multiplier=sigma, sample_rate=s.sample_rate,
+                                 steps=s.steps, epsilon=eps, delta=s.delta,
+                                 max_grad_norm=s.max_grad_norm, accountant="rdp",
+                                 dataset=DATASET, model=MODEL)
+        audit.record_evaluation(log, metric="accuracy", value=acc_dp, dataset=DATASET,
+                                split="test", model=MODEL)
+        audit.record_evaluation(log, metric="accuracy (non-private baseline)", value=acc_base,
+                                dataset=DATASET, split="test", model=MODEL)
         steps.check("training", "DP accuracy within 0.06 of the baseline", acc_dp >= acc_base - 0.06)
         steps.check("training", "epsilon within the target", eps <= s.target_epsilon + 1e-9)
         result.numbers.update(accuracy_dp=acc_dp, accuracy_baseline=acc_base, epsilon=eps,
@@ -342,15 +348,15 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         # -- 4. inference monitoring --------------------------------------------------------
         # A window of ~150 rows leaves ~15 rows per decile, and PSI's sampling noise alone
         # then reaches 0.2; quintiles halve that noise. 0.25 is the customary "major shift".
-        monitor = pw.DriftMonitor(X_train[keep], feature_names=names, bins=s.psi_bins,
-                                  psi_threshold=s.psi_threshold)
+        monitor = DriftMonitor(X_train[keep], feature_names=names, bins=s.psi_bins,
+                               psi_threshold=s.psi_threshold)
         held_out = monitor.check(X_test)
         shifted_X = attacks.shift_features(X_test, names, {f: (a, b) for f, a, b in s.shift},
                                            X_train[keep].std(axis=0))
         shifted = monitor.check(shifted_X)
         expected = sorted(f for f, _, _ in s.shift)
         for name, rep in (("held-out split", held_out), ("shifted split", shifted)):
-            pw.audit.record_drift_check(
+            audit.record_drift_check(
                 log, verdicts=dict(zip(rep.feature_names, map(bool, rep.drifted))),
                 statistics=dict(zip(rep.feature_names, map(float, rep.psi))), test="ks+psi",
                 alpha=rep.alpha, dataset=f"{DATASET}:{name}", model=MODEL)
@@ -361,8 +367,8 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         report["drift"] = [drift_section(rep.to_dict(), name) for name, rep in
                            (("held-out split", held_out), ("shifted split", shifted))]
 
-        detector = pw.MahalanobisDetector(method=s.guard_method, alpha=s.guard_alpha, random_state=s.seed)
-        guard = pw.InputGuard(detector.fit(S_train), alpha=s.guard_alpha)
+        detector = MahalanobisDetector(method=s.guard_method, alpha=s.guard_alpha, random_state=s.seed)
+        guard = InputGuard(detector.fit(S_train), alpha=s.guard_alpha)
         gen = np.random.default_rng(s.seed + 1)
         corrupted = (attacks.corrupt_units(X_test, n_features=2, factor=10.0, rng=gen) - mu) / sd
         fgsm = attacks.fgsm(S_test, run.model.input_gradient_sign(S_test, y_test), s.fgsm_epsilon)
@@ -396,17 +402,17 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
 
         # -- 5. governance ------------------------------------------------------------------
         log.checkpoint(private_pem)
-        audit = log.verify(public_pem)
-        card = pw.ModelCard.from_audit(log, MODEL, public_key=public_pem)
+        verification = log.verify(public_pem)
+        card = ModelCard.from_audit(log, MODEL, public_key=public_pem)
         card_path = out / "model_card.md"
         card_path.write_text(card.to_markdown(), encoding="utf-8")
-        steps.check("governance", "audit log verified", bool(audit.ok))
-        result.numbers.update(audit_records=audit.n_records, audit_ok=bool(audit.ok))
+        steps.check("governance", "audit log verified", bool(verification.ok))
+        result.numbers.update(audit_records=verification.n_records, audit_ok=bool(verification.ok))
         report["audit"] = audit_section(log, public_pem) | {"path": audit_path.name}
         report["model_card"] = {"path": card_path.name, "text": card_path.read_text(encoding="utf-8")}
-        chain = "verified" if audit.ok else "FAILED verification"
-        steps.say("governance", f"audit log {chain}: {audit.n_records} hash-chained records, "
-                  f"{audit.checkpoints_verified}/{audit.checkpoints_total} signed checkpoints "
+        chain = "verified" if verification.ok else "FAILED verification"
+        steps.say("governance", f"audit log {chain}: {verification.n_records} hash-chained records, "
+                  f"{verification.checkpoints_verified}/{verification.checkpoints_total} signed checkpoints "
                   f"verified; model card -> {card_path}")
     finally:
         log.close()
