@@ -235,19 +235,6 @@ def uniform_edges(x: Any, bins: int) -> Any:
     return edges
 
 
-def psi_from_counts(ref_counts: Any, cur_counts: Any, eps: float) -> Any:
-    """PSI per feature from bin counts, zero proportions floored at ``eps`` (on the device)."""
-    cp = _backend.cupy()
-
-    def proportions(c: Any) -> Any:
-        c = c.astype(cp.float64)
-        p = c / c.sum(axis=-1, keepdims=True)
-        return cp.where(p == 0, eps, p)
-
-    e, a = proportions(cp.asarray(ref_counts)), proportions(cur_counts)
-    return ((a - e) * cp.log(a / e)).sum(axis=-1)
-
-
 def _finite_range(x: Any) -> tuple[Any, Any, Any]:
     """Per-row (min, max, count) of the finite values of a (F, n) CuPy array (float64)."""
     cp = _backend.cupy()
@@ -328,4 +315,6 @@ def psi(ref: Any, cur: Any, bins: Any, binning: str, eps: float) -> Any:
     """``pw.psi`` on feature-major CuPy views ``(F, n_ref)``, ``(F, n_cur)``: (F,) float64,
     with the edges of :func:`edges`."""
     e = edges(ref, bins, binning, cur)
+    from ..drift.psi import psi_from_counts  # noqa: PLC0415 - written once for both kinds
+
     return psi_from_counts(psi_counts(ref, e), psi_counts(cur, e), eps)

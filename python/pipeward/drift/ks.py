@@ -9,9 +9,9 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import _core
+from .._backend import Backends, is_gpu_array
 from .._validate import describe, workers_arg
-from .._backend import is_gpu_array
-from ._inputs import array_backend, feature_major, sample_array, sorted_rows
+from ._inputs import feature_major, sample_array, sorted_rows
 
 Alternative = Literal["two-sided", "less", "greater"]
 Method = Literal["auto", "exact", "asymp"]
@@ -84,7 +84,7 @@ def ks_2samp(data1: Any, data2: Any, alternative: Alternative = "two-sided",
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if nan_policy not in NAN_POLICIES:
         raise ValueError(f"nan_policy must be one of {', '.join(NAN_POLICIES)}, got {nan_policy!r}")
-    chosen = array_backend(backend, data1, data2)
+    run = KS_BACKENDS.choose(backend, data1, data2)
     workers = workers_arg(workers)
     x1 = sample_array(data1, "data1")
     x2 = sample_array(data2, "data2")
@@ -100,26 +100,40 @@ def ks_2samp(data1: Any, data2: Any, alternative: Alternative = "two-sided",
         for name, v in (("data1", v1), ("data2", v2)):
             if np.isnan(v).any():
                 raise ValueError(f"{name} contains NaN (nan_policy='raise')")
-    if chosen == "reference":
-        from ..reference.drift import ks_2samp_features  # noqa: PLC0415
-
-        out = _core.KsArrays(*ks_2samp_features(v1, v2, alternative, method,
-                                                omit_nan=nan_policy == "omit"))
-    elif chosen == "cuda":  # CuPy arrays in, CuPy arrays out: cuda/drift.cu
-        from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only
-
-        out = gpu.ks_2samp(v1, v2, kernel_alternative(alternative), kernel_method(method),
-                           nan_policy == "omit")
-    else:
-        # Large samples go in as they are (the kernel's bucketed statistic never sorts them
-        # whole); small ones are sorted by NumPy first, which beats the kernel's own sort.
-        presort = not _core.drift_ks_bucketed(v1.shape[1], v2.shape[1])
-        out = _core.drift_ks_2samp(sorted_rows(v1, workers) if presort else v1,
-                                   sorted_rows(v2, workers) if presort else v2,
-                                   kernel_alternative(alternative), kernel_method(method),
-                                   nan_policy == "omit", workers, x1_sorted=presort,
-                                   x2_sorted=presort)
+    out = run(v1, v2, kernel_alternative(alternative), kernel_method(method),
+              nan_policy == "omit", workers)
     return package_result(out, shape1, x1.dtype)
+
+
+# ---- the three implementations: feature-major (F, n) views in, _core.KsArrays out ----------
+
+def _ks_cpu(v1: np.ndarray, v2: np.ndarray, alternative: _core.KsAlternative,
+            method: _core.KsMethod, omit_nan: bool, workers: int | None) -> _core.KsArrays:
+    # Large samples go in as they are (the kernel's bucketed statistic never sorts them
+    # whole); small ones are sorted by NumPy first, which beats the kernel's own sort.
+    presort = not _core.drift_ks_bucketed(v1.shape[1], v2.shape[1])
+    return _core.drift_ks_2samp(sorted_rows(v1, workers) if presort else v1,
+                                sorted_rows(v2, workers) if presort else v2,
+                                alternative, method, omit_nan, workers, x1_sorted=presort,
+                                x2_sorted=presort)
+
+
+def _ks_cuda(v1: Any, v2: Any, alternative: _core.KsAlternative, method: _core.KsMethod,
+             omit_nan: bool, workers: int | None) -> _core.KsArrays:
+    from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only: cuda/drift.cu
+
+    return gpu.ks_2samp(v1, v2, alternative, method, omit_nan)
+
+
+def _ks_reference(v1: np.ndarray, v2: np.ndarray, alternative: _core.KsAlternative,
+                  method: _core.KsMethod, omit_nan: bool, workers: int | None) -> _core.KsArrays:
+    from ..reference.drift import ks_2samp_features  # noqa: PLC0415
+
+    return _core.KsArrays(*ks_2samp_features(v1, v2, alternative.name.replace("_", "-"),
+                                             method.name, omit_nan=omit_nan))
+
+
+KS_BACKENDS = Backends(cpu=_ks_cpu, cuda=_ks_cuda, reference=_ks_reference)
 
 
 def _features(x: np.ndarray, axis: int, name: str) -> tuple[np.ndarray, tuple[int, ...]]:

@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._backend import array_module, is_gpu_array
-from .._validate import describe, workers_arg
-from ._inputs import array_backend, sorted_rows
+from .._backend import array_module, choose_backend, is_gpu_array
+from .._validate import describe, frame_columns, is_frame, workers_arg
+from ._inputs import sorted_rows
 from .corrections import CORRECTIONS, adjust_pvalues
 from .ks import METHODS, kernel_alternative, kernel_method, package_result, warn_fallbacks
-from .psi import (DEFAULT_EPS, as_categories, bin_counts, category_counts, psi_from_counts,
-                  reference_edges)
+from .psi import (DEFAULT_EPS, as_categories, bin_counts, category_counts, check_eps,
+                  psi_from_counts, reference_edges)
 from .report import DriftReport
 
 TESTS = ("ks", "psi")
@@ -63,7 +63,7 @@ class DriftMonitor:
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         self.tests, self.alpha, self.correction = tests, float(alpha), correction
-        self.psi_threshold, self.eps, self.method = float(psi_threshold), float(eps), method
+        self.psi_threshold, self.eps, self.method = float(psi_threshold), check_eps(eps), method
         self.workers = workers_arg(workers)
         self._bucket_cache: dict[int, tuple] = {}  # see _reference_buckets
         names, kinds, numeric, categorical = _split_columns(reference, feature_names, "reference")
@@ -138,8 +138,8 @@ class DriftMonitor:
                             f"data, got current as a {describe(current)}; pass the same kind "
                             "(pipeward never copies between host and GPU silently)")
         names, kinds, numeric, categorical = _split_columns(
-            current, self.feature_names if not _is_frame(current) else None, "current")
-        if kinds != self.kind or (_is_frame(current) and names != self.feature_names):
+            current, self.feature_names if not is_frame(current) else None, "current")
+        if kinds != self.kind or (is_frame(current) and names != self.feature_names):
             raise ValueError(f"current has features {names} ({kinds}); the reference has "
                              f"{self.feature_names} ({self.kind})")
         if _n_rows(numeric, categorical) < 1:
@@ -153,7 +153,7 @@ class DriftMonitor:
         num_idx, cat_idx = self._numeric_index(), self._categorical_index()
         if numeric is not None:
             if numeric.dtype != self._sorted.dtype:
-                if not _is_frame(current):
+                if not is_frame(current):
                     raise TypeError(f"current is {numeric.dtype}, the reference "
                                     f"{self._sorted.dtype}: pass the same dtype (no silent casts)")
                 numeric = numeric.astype(self._sorted.dtype)  # frame columns: documented rule
@@ -217,7 +217,7 @@ class DriftMonitor:
             wanted += [out.statistic, out.pvalue, out.n2, out.status]
         if "psi" in self.tests:
             cur_counts = gpu.psi_counts(view, self._edges)
-            wanted += [gpu.psi_from_counts(self._ref_counts, cur_counts, self.eps),
+            wanted += [psi_from_counts(self._ref_counts, cur_counts, self.eps),
                        cur_counts[:, -1]]
         host = cp.stack([w.astype(cp.float64) for w in wanted]).get()  # one small transfer
         stat = p = value = np.full(F, np.nan)
@@ -295,10 +295,6 @@ class DriftMonitor:
 
 # -- input splitting ------------------------------------------------------------------------
 
-def _is_frame(x: Any) -> bool:
-    return hasattr(x, "columns") and hasattr(x, "dtypes") and hasattr(x, "iloc")
-
-
 def _n_rows(numeric: np.ndarray | None, categorical: list | None) -> int:
     if numeric is not None:
         return numeric.shape[0]
@@ -307,31 +303,11 @@ def _n_rows(numeric: np.ndarray | None, categorical: list | None) -> int:
 
 def _split_columns(data: Any, feature_names: list[str] | None, name: str):
     """(names, kinds, numeric (rows, n_numeric) or None, list of categorical columns)."""
-    if _is_frame(data):
-        names = [str(c) for c in data.columns]
-        kinds, numeric_cols, categorical = [], [], []
-        for c in data.columns:
-            col = data[c]
-            kind = col.dtype.kind
-            if kind in "fiub":
-                kinds.append("numeric")
-                as_f32 = kind == "f" and col.dtype.itemsize == 4
-                numeric_cols.append(col.to_numpy(dtype=np.float32 if as_f32 else np.float64,
-                                                 na_value=np.nan))  # nullable ints: NA -> NaN
-            elif str(col.dtype) in ("category", "string", "str") or kind in "OUS":
-                kinds.append("categorical")
-                categorical.append(col)
-            else:
-                raise TypeError(f"{name}: column {c!r} has dtype {col.dtype}; expected numeric, "
-                                "string or categorical")
-        if numeric_cols:
-            dtype = np.float32 if all(a.dtype == np.float32 for a in numeric_cols) else np.float64
-            numeric = np.stack([a.astype(dtype, copy=False) for a in numeric_cols], axis=1)
-        else:
-            numeric = None
-        return names, kinds, numeric, categorical or None
+    if is_frame(data):
+        frame = frame_columns(data, name, categorical=True)
+        return frame.names, frame.kinds, frame.numeric, frame.categorical or None
     if is_gpu_array(data):
-        array_backend("auto", data)  # a clear error without CuPy or a device
+        choose_backend("auto", data)  # a clear error without CuPy or a device
     arr = data if hasattr(data, "dtype") else np.asarray(data)
     if arr.dtype.kind in "OUS":
         raise TypeError(f"{name}: got a {describe(arr)}; pass categorical columns in a pandas "

@@ -28,9 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import workers_arg
+from .._validate import estimator_matrix, workers_arg
 from .detector import CovarianceWarning, MahalanobisDetector
-from .kernel import as_matrix
 from .mcd import _single_threaded_blas
 from .thresholds import benjamini_hochberg, chi2_sf
 
@@ -98,7 +97,7 @@ def screen(X: Any, y: Any = None, *, alpha: float = 1e-4, method: str = "ledoit_
     ``audit``: a :class:`pipeward.AuditLog` that receives the run's counts and a digest of the
     quarantined indices (``data.screen``).
     """
-    X, _ = as_matrix(X)
+    X, _ = estimator_matrix(X)
     n = X.shape[0]
     if y is not None:
         y = np.asarray(y)

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import _core
-from .._backend import cupy, resolve_backend
+from .._backend import choose_backend
 from .._validate import describe
 from ..reference import privacy as reference
 from . import _checks
@@ -103,9 +103,7 @@ def clip_and_noise(
     single = not isinstance(per_sample_grads, (list, tuple))
     grads = [per_sample_grads] if single else list(per_sample_grads)
     _check_grads(grads)
-    where = resolve_backend(backend, *grads)
-    if where == "cuda":
-        cupy()  # a clear error when CuPy or a device is missing
+    where = choose_backend(backend, *grads)
     b = grads[0].shape[0]
     flat = [g.reshape(b, math.prod(g.shape[1:])) for g in grads]  # views: C-contiguous
     per_layer = np.ndim(max_grad_norm) > 0
