@@ -103,8 +103,8 @@ __device__ void sq_norm_partials(const T* __restrict__ g, uint64_t rows, uint64_
 }
 
 // One thread per generator block of G elements: out[j] = out_scale * (sum_i scale[i] g[i, j]
-// + noise_std * z(offset + j)). kind 0: no noise, 1: Philox(seed, stream), 2: ChaCha20 with
-// key_nonce = 8 key words then 3 nonce words. *bad |= 1 when a sum before noise is not finite.
+// + noise_std * z(offset + j)). kind: a pipeward::privacy::NoiseKind (ChaCha20 takes
+// key_nonce = 8 key words then 3 nonce words). *bad |= 1 when a sum before noise is not finite.
 template <int G, typename T, typename Out>
 __device__ void clip_sum_noise(const T* __restrict__ g, uint64_t rows, uint64_t cols,
                                const double* __restrict__ scale, double noise_std,
@@ -139,7 +139,7 @@ __device__ void clip_sum_noise(const T* __restrict__ g, uint64_t rows, uint64_t 
     }
     float z[G];
     if constexpr (G == 4) {
-      if (kind == 1) {
+      if (kind == static_cast<int>(pipeward::privacy::NoiseKind::philox)) {
         const auto q = philox_normals(seed, stream, (offset - lead) / 4 + t);
 #pragma unroll
         for (int k = 0; k < 4; ++k) z[k] = q.v[k];
@@ -160,7 +160,9 @@ __device__ void clip_sum_noise(const T* __restrict__ g, uint64_t rows, uint64_t 
       const int64_t j = j0 + k;
       if (j < 0 || static_cast<uint64_t>(j) >= cols) continue;
       any_bad |= !(fabs(acc[k]) <= 1.7976931348623157e308);
-      const double noisy = kind == 0 ? acc[k] : acc[k] + noise_std * static_cast<double>(z[k]);
+      const double noisy = kind == static_cast<int>(pipeward::privacy::NoiseKind::none)
+                               ? acc[k]
+                               : acc[k] + noise_std * static_cast<double>(z[k]);
       out[j] = static_cast<Out>(out_scale * noisy);
     }
     if (any_bad) atomicOr(bad, 1);

@@ -16,12 +16,9 @@ namespace {
 
 namespace dr = pipeward::drift;
 
-// The named per-feature result of drift_ks_2samp, a namedtuple (so it also unpacks):
-// collections.namedtuple("KsArrays", ...) made once at import (module attribute KsArrays).
-py::object& ks_arrays_type() {
-  static py::object type;
-  return type;
-}
+// The named results (checks.hpp), made in bind_drift.
+const NamedResult* ks_arrays = nullptr;          // per-feature ks_2samp arrays
+const NamedResult* reference_buckets_of = nullptr;  // a fitted reference's bucket maps
 
 // Samples view of a 2-d (features, samples) array of any strides; no copy.
 template <typename T>
@@ -108,7 +105,7 @@ py::object ks_typed(const py::array& x1, const py::array& x2, dr::Alternative al
     dr::ks_2samp<T>(a, b, alt, method, omit_nan, out, threads,
                     with_reference ? &reference : nullptr);
   }
-  return ks_arrays_type()(py::arg("statistic") = stat, py::arg("pvalue") = p,
+  return (*ks_arrays)(py::arg("statistic") = stat, py::arg("pvalue") = p,
                           py::arg("location") = loc, py::arg("sign") = sign, py::arg("n1") = n1,
                           py::arg("n2") = n2, py::arg("status") = status);
 }
@@ -148,7 +145,7 @@ py::object ks_2samp(const py::array& x1, const py::array& x2, dr::Alternative al
 }
 
 template <typename T>
-py::tuple reference_buckets_typed(const py::array& x1, int64_t buckets, int threads) {
+py::object reference_buckets_typed(const py::array& x1, int64_t buckets, int threads) {
   const dr::Samples<T> a = view<T>(x1);
   const py::ssize_t F = a.n_features;
   py::array_t<double> lo(F), scale(F);
@@ -159,10 +156,11 @@ py::tuple reference_buckets_typed(const py::array& x1, int64_t buckets, int thre
     dr::ks_reference_buckets<T>(a, buckets, lo.mutable_data(), scale.mutable_data(),
                                 eps.mutable_data(), ends.mutable_data(), threads);
   }
-  return py::make_tuple(lo, scale, eps, ends);
+  return (*reference_buckets_of)(py::arg("lo") = lo, py::arg("scale") = scale,
+                                py::arg("eps_bits") = eps, py::arg("ends") = ends);
 }
 
-py::tuple reference_buckets(const py::array& x1, int64_t n2, const py::object& workers) {
+py::object reference_buckets(const py::array& x1, int64_t n2, const py::object& workers) {
   require_float_2d(x1, "x1");
   if (!is_c_contiguous(x1)) {
     throw py::value_error("x1: expected sorted rows in a C-contiguous array, got a " +
@@ -253,13 +251,16 @@ void bind_drift(py::module_& m) {
   py::implicitly_convertible<py::int_, dr::Alternative>();
   py::implicitly_convertible<py::int_, dr::Method>();
   m.attr("drift_ks_max_auto_n") = dr::kMaxAutoN;
-  ks_arrays_type() = py::module_::import("collections").attr("namedtuple")(
-      "KsArrays", py::make_tuple("statistic", "pvalue", "location", "sign", "n1", "n2", "status"));
-  ks_arrays_type().attr("__module__") = m.attr("__name__");
-  ks_arrays_type().attr("__doc__") =
+  static const NamedResult ks_arrays_type(
+      m, "KsArrays", {"statistic", "pvalue", "location", "sign", "n1", "n2", "status"},
       "Per-feature ks_2samp arrays: statistic, pvalue, location, sign (+1/-1), n1, n2 (sizes "
-      "used), status (KsStatus codes, int32).";
-  m.attr("KsArrays") = ks_arrays_type();
+      "used), status (KsStatus codes, int32).");
+  static const NamedResult buckets_type(
+      m, "KsReferenceBuckets", {"lo", "scale", "eps_bits", "ends"},
+      "A fitted reference's bucket maps (per feature) and run ends (features x buckets), from "
+      "drift_ks_reference_buckets: pass as x1_buckets.");
+  ks_arrays = &ks_arrays_type;
+  reference_buckets_of = &buckets_type;
 
   m.def("drift_ks_2samp", &ks_2samp, py::arg("x1").noconvert(), py::arg("x2").noconvert(),
         py::arg("alternative"), py::arg("method"), py::arg("omit_nan"), py::arg("workers") = py::none(),
@@ -272,7 +273,8 @@ void bind_drift(py::module_& m) {
   m.def("drift_ks_reference_buckets", &reference_buckets, py::arg("x1").noconvert(),
         py::arg("n2"), py::arg("workers") = py::none(),
         "For sorted rows x1 (a fitted reference) and windows of n2 values: each feature's "
-        "bucket map and run ends, (lo, scale, eps_bits, ends), to pass as x1_buckets.");
+        "bucket map and run ends, KsReferenceBuckets(lo, scale, eps_bits, ends), to pass as "
+        "x1_buckets.");
   m.def("drift_ks_bucketed", &dr::ks_bucketed_applies, py::arg("n1"), py::arg("n2"),
         "Whether drift_ks_2samp takes samples of these sizes unsorted (its bucketed statistic); "
         "otherwise it sorts them itself, more slowly than NumPy.");

@@ -17,6 +17,8 @@ namespace {
 
 namespace sha = pipeward::sha256;
 
+const NamedResult* file_digest_result = nullptr;  // made in bind_sha256
+
 // Below this many bytes, dropping and retaking the GIL costs more than the hashing.
 constexpr size_t kReleaseGilBytes = 4096;
 
@@ -186,6 +188,12 @@ std::vector<std::string> path_list(const py::sequence& paths) {
 }  // namespace
 
 void bind_sha256(py::module_& m) {
+  static const NamedResult file_digest_type(
+      m, "FileDigest", {"digest", "size", "mtime_ns", "errno", "changed"},
+      "One file of sha256_hash_files: the 32-byte digest, the bytes hashed, st_mtime_ns after "
+      "reading, an errno value (0: success; ECANCELED: skipped or cancelled), and whether the "
+      "file changed while it was read.");
+  file_digest_result = &file_digest_type;
   m.def(
       "sha256_digest",
       [](py::handle data) {
@@ -248,13 +256,15 @@ void bind_sha256(py::module_& m) {
         py::list out(results.size());
         for (size_t i = 0; i < results.size(); ++i) {
           const sha::FileDigest& r = results[i];
-          out[i] = py::make_tuple(to_bytes(r.digest), r.size, r.mtime_ns, r.error, r.changed);
+          out[i] = (*file_digest_result)(py::arg("digest") = to_bytes(r.digest),
+                                         py::arg("size") = r.size, py::arg("mtime_ns") = r.mtime_ns,
+                                         py::arg("errno") = r.error, py::arg("changed") = r.changed);
         }
         return out;
       },
       py::arg("paths"), py::arg("workers") = py::none(), py::arg("progress") = py::none(),
       py::arg("keep_going") = false,
-      "Hash files (paths as bytes) in parallel; per file (digest, size, mtime_ns, errno, changed).\n"
+      "Hash files (paths as bytes) in parallel; per file a FileDigest.\n"
       "errno is 0 on success; ECANCELED marks files skipped after a failure (unless keep_going)\n"
       "or a cancel.");
 }

@@ -152,19 +152,19 @@ void sq_norms_impl(const In* g, std::size_t rows, std::size_t cols, double* out,
 // vectorises the header functions across blocks.
 inline void noise_block(const NoiseSource& src, uint64_t first, std::size_t n, float* out) {
 #if defined(PIPEWARD_PRIVACY_HAND_AVX512)
-  if (src.kind == 1) {
+  if (src.kind == NoiseKind::philox) {
     philox_normals_avx512(src.seed, src.stream, first, n, out);
   } else {
     chacha_normals_avx512(src.key, src.nonce, first, n, out);
   }
 #elif defined(PIPEWARD_PRIVACY_HAND_AVX2)
-  if (src.kind == 1) {
+  if (src.kind == NoiseKind::philox) {
     philox_normals_avx2(src.seed, src.stream, first, n, out);
   } else {
     chacha_normals_avx2(src.key, src.nonce, first, n, out);
   }
 #else
-  if (src.kind == 1) {
+  if (src.kind == NoiseKind::philox) {
     const uint64_t b0 = first / 4, lane = first % 4;
     const std::size_t nb = static_cast<std::size_t>((lane + n + 3) / 4);
     alignas(64) float z[4][kNoiseBuf / 4];
@@ -208,7 +208,7 @@ bool write_block(const double* acc, std::size_t w, const NoiseSource& src, doubl
   int bad = 0;
 #pragma omp simd reduction(| : bad)
   for (std::size_t j = 0; j < w; ++j) bad |= !(std::fabs(acc[j]) <= 1.7976931348623157e308);
-  if (src.kind == 0 || noise_std == 0.0) {
+  if (src.kind == NoiseKind::none || noise_std == 0.0) {
 #pragma omp simd
     for (std::size_t j = 0; j < w; ++j) o[j] = static_cast<Out>(out_scale * acc[j]);
     return bad != 0;
@@ -251,7 +251,7 @@ bool clip_sum_noise_impl(const In* g, std::size_t rows, std::size_t cols, const 
                          double noise_std, double out_scale, const NoiseSource& src,
                          uint64_t offset, Out* out, int threads) {
   if constexpr (std::is_same_v<Out, float>) {
-    if (rows == 0 && src.kind != 0 && noise_std != 0.0) {
+    if (rows == 0 && src.kind != NoiseKind::none && noise_std != 0.0) {
       noise_only(src, noise_std, out_scale, offset, cols, out, threads);
       return true;
     }

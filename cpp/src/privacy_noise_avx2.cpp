@@ -64,11 +64,11 @@ inline void philox4(__m256i (&c)[N][4], const RoundKeys& rk) {
   }
 }
 
-// The low halves of a's and b's 64-bit lanes as eight 32-bit lanes (a's four first).
+// The low halves of a's and b's 64-bit lanes as eight 32-bit lanes, in the order
+// a0 a1 b0 b1 | a2 a3 b2 b3 (no lane-crossing permute: store_interleaved4 undoes the order).
 inline __m256i pack_low_halves(__m256i a, __m256i b) {
-  const __m256 mixed = _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b),
-                                         _MM_SHUFFLE(2, 0, 2, 0));  // a0 a1 b0 b1 | a2 a3 b2 b3
-  return _mm256_permute4x64_epi64(_mm256_castps_si256(mixed), _MM_SHUFFLE(3, 1, 2, 0));
+  return _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b),
+                                               _MM_SHUFFLE(2, 0, 2, 0)));
 }
 
 inline __m256 mul(__m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
@@ -104,7 +104,6 @@ inline __m256 minus_two_log_uniform8(__m256i x) {
 // box_muller (pipeward/privacy.hpp), eight pairs: z0 = r cos, z1 = r sin.
 inline void box_muller8(__m256i x_radius, __m256i x_angle, __m256& z0, __m256& z1) {
   const __m256 r = _mm256_sqrt_ps(minus_two_log_uniform8(x_radius));
-  const __m256i quadrant = _mm256_srli_epi32(x_angle, 30);
   const __m256 f = mul(_mm256_cvtepi32_ps(_mm256_and_si256(x_angle, _mm256_set1_epi32(0x3fffffff))),
                        splat(9.313225746154785e-10f));
   const __m256 phi = add(mul(_mm256_sub_ps(f, splat(0.5f)), splat(1.5707963267948966f)),
@@ -118,12 +117,14 @@ inline void box_muller8(__m256i x_radius, __m256i x_angle, __m256& z0, __m256& z
   cs = add(splat(0.0416666666f), mul(p2, cs));
   cs = add(splat(-0.5f), mul(p2, cs));
   cs = add(splat(1.0f), mul(p2, cs));
-  // Odd quadrants swap sin and cos; cos is negative in quadrants 1 and 2, sin in 2 and 3.
-  const __m256i one = _mm256_set1_epi32(1);
-  const __m256 swap = _mm256_castsi256_ps(_mm256_slli_epi32(quadrant, 31));  // sign bit = odd
-  const __m256i c_sign = _mm256_slli_epi32(
-      _mm256_and_si256(_mm256_xor_si256(quadrant, _mm256_srli_epi32(quadrant, 1)), one), 31);
-  const __m256i s_sign = _mm256_slli_epi32(_mm256_srli_epi32(quadrant, 1), 31);
+  // The quadrant is x_angle's top two bits. Odd quadrants (bit 30) swap sin and cos; cos is
+  // negative in quadrants 1 and 2 (bit 31 ^ bit 30), sin in 2 and 3 (bit 31). Computed on the
+  // bits in place: blendv reads only the sign bit, so x_angle << 1 is the swap mask.
+  const __m256i top = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+  const __m256i shifted = _mm256_slli_epi32(x_angle, 1);
+  const __m256 swap = _mm256_castsi256_ps(shifted);
+  const __m256i c_sign = _mm256_and_si256(_mm256_xor_si256(x_angle, shifted), top);
+  const __m256i s_sign = _mm256_and_si256(x_angle, top);
   const __m256i c_bits =
       _mm256_xor_si256(_mm256_castps_si256(_mm256_blendv_ps(cs, sn, swap)), c_sign);
   const __m256i s_bits =
@@ -132,18 +133,19 @@ inline void box_muller8(__m256i x_radius, __m256i x_angle, __m256& z0, __m256& z
   z1 = mul(r, _mm256_castsi256_ps(s_bits));
 }
 
-// Lane b of a, b, c, d is element 4b + 0..3 of the output: 4 x 8 -> 8 x 4 in registers.
+// a, b, c, d hold word 0..3 of eight blocks in pack_low_halves' lane order (blocks
+// 0 1 4 5 | 2 3 6 7); block k's four words go to out[4k .. 4k + 3]: a register transpose.
 inline void store_interleaved4(float* out, __m256 a, __m256 b, __m256 c, __m256 d) {
   const __m256 ab_lo = _mm256_unpacklo_ps(a, b), ab_hi = _mm256_unpackhi_ps(a, b);
   const __m256 cd_lo = _mm256_unpacklo_ps(c, d), cd_hi = _mm256_unpackhi_ps(c, d);
-  // 128-bit half h of q_k holds block 4h + k.
+  // q0 = blocks 0 | 2, q1 = 1 | 3, q2 = 4 | 6, q3 = 5 | 7 (128-bit halves).
   const __m256 q0 = _mm256_shuffle_ps(ab_lo, cd_lo, _MM_SHUFFLE(1, 0, 1, 0));
   const __m256 q1 = _mm256_shuffle_ps(ab_lo, cd_lo, _MM_SHUFFLE(3, 2, 3, 2));
   const __m256 q2 = _mm256_shuffle_ps(ab_hi, cd_hi, _MM_SHUFFLE(1, 0, 1, 0));
   const __m256 q3 = _mm256_shuffle_ps(ab_hi, cd_hi, _MM_SHUFFLE(3, 2, 3, 2));
   _mm256_storeu_ps(out, _mm256_permute2f128_ps(q0, q1, 0x20));
-  _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(q2, q3, 0x20));
-  _mm256_storeu_ps(out + 16, _mm256_permute2f128_ps(q0, q1, 0x31));
+  _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(q0, q1, 0x31));
+  _mm256_storeu_ps(out + 16, _mm256_permute2f128_ps(q2, q3, 0x20));
   _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(q2, q3, 0x31));
 }
 

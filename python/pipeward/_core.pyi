@@ -39,12 +39,19 @@ class Sha256Progress:
     def files_done(self) -> int: ...
     def cancel(self) -> None: ...
 
+class FileDigest(NamedTuple):
+    digest: bytes
+    size: int
+    mtime_ns: int
+    errno: int
+    changed: bool
+
 def sha256_hash_files(
     paths: Sequence[bytes],
     workers: int | None = None,
     progress: Sha256Progress | None = None,
     keep_going: bool = False,
-) -> list[tuple[bytes, int, int, int, bool]]: ...
+) -> list[FileDigest]: ...
 
 # --- drift ---
 class KsAlternative(enum.IntEnum):
@@ -81,13 +88,18 @@ def drift_ks_2samp(
     x1: np.ndarray, x2: np.ndarray, alternative: KsAlternative | int, method: KsMethod | int,
     omit_nan: bool, workers: int | None = None, x1_sorted: bool = False,
     x2_sorted: bool = False,
-    x1_buckets: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    x1_buckets: KsReferenceBuckets | None = None,
 ) -> KsArrays: ...
 def drift_ks_bucketed(n1: int, n2: int) -> bool: ...
+class KsReferenceBuckets(NamedTuple):
+    lo: npt.NDArray[np.float64]
+    scale: npt.NDArray[np.float64]
+    eps_bits: npt.NDArray[np.int64]
+    ends: npt.NDArray[np.int64]
+
 def drift_ks_reference_buckets(
     x1: np.ndarray, n2: int, workers: int | None = None,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64],
-           npt.NDArray[np.int64]]: ...
+) -> KsReferenceBuckets: ...
 def drift_gather_rows(x: np.ndarray, workers: int | None = None) -> np.ndarray: ...
 def drift_psi_counts(
     x: np.ndarray, edges: npt.NDArray[np.float64], workers: int | None = None
@@ -99,11 +111,20 @@ def drift_smirnov_sf(n: int, x: float) -> float: ...
 
 # --- privacy ---
 def privacy_sq_norms(per_sample_grads: np.ndarray, /, *, workers: int | None = None) -> npt.NDArray[np.float64]: ...
+class NoiseKind(enum.IntEnum):
+    none = 0
+    philox = 1
+    chacha20 = 2
+
+class ClipSum(NamedTuple):
+    sum: np.ndarray
+    finite: bool
+
 def privacy_clip_sum_noise(
     per_sample_grads: np.ndarray, scale: npt.NDArray[np.float64], /, *, noise_std: float,
     out_scale: float, seed: int | None = None, key: bytes | None = None,
     nonce: bytes | None = None, stream: int = 0, offset: int = 0, workers: int | None = None,
-) -> tuple[np.ndarray, bool]: ...
+) -> ClipSum: ...
 def privacy_normals(
     n: int, /, *, offset: int = 0, seed: int | None = None, key: bytes | None = None,
     nonce: bytes | None = None, stream: int = 0, workers: int | None = None,
@@ -118,7 +139,12 @@ def mahalanobis_sq_distances(
     factor: npt.NDArray[np.floating], lower: bool, out: npt.NDArray[np.floating],
     workers: int | None = None,
 ) -> None: ...
+class Comoment(NamedTuple):
+    count: int
+    mean: npt.NDArray[np.float64]
+    m2: npt.NDArray[np.float64]
+
 def mahalanobis_comoment(
     X: npt.NDArray[np.floating], rows: npt.NDArray[np.int64] | None = None,
     workers: int | None = None,
-) -> tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+) -> Comoment: ...

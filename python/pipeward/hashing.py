@@ -154,7 +154,7 @@ def file_error(code: int, changed: bool, path: object) -> OSError:
     return OSError(code, os.strerror(code), name)
 
 
-RawResult = tuple[bytes, int, int, int, bool]  # (digest, size, mtime_ns, errno, changed)
+RawResult = tuple[bytes, int, int, int, bool]  # _core.FileDigest(digest, size, mtime_ns, errno, changed)
 
 
 def hash_files_raw(paths: list[object], workers: int | None = None, *, progress: object = None,

@@ -164,5 +164,5 @@ def comoment_of_rows(X: np.ndarray, rows: np.ndarray | None,
                      workers: int | None = None) -> tuple[int, np.ndarray, np.ndarray]:
     """(count, mean, M2) of X[rows] without gathering the rows into a copy."""
     idx = None if rows is None else np.ascontiguousarray(rows, dtype=np.int64)
-    count, mean, m2 = _core.mahalanobis_comoment(native_float(X), idx, workers)
-    return int(count), mean, m2
+    stats = _core.mahalanobis_comoment(native_float(X), idx, workers)
+    return int(stats.count), stats.mean, stats.m2

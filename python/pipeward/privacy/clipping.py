@@ -166,9 +166,10 @@ def clip_and_noise(
             summed = summed.astype(np.float64 if g.dtype == np.float64 else np.float32)
             ok = bool(np.isfinite(summed).all())
         else:
-            summed, ok = _core.privacy_clip_sum_noise(
+            clip_sum = _core.privacy_clip_sum_noise(
                 g, factors[k], noise_std=noise_std, out_scale=1.0 / denom, offset=offset,
                 workers=workers, **noise)
+            summed, ok = clip_sum.sum, clip_sum.finite
         if not ok:
             raise ValueError(f"per_sample_grads{'' if single else f'[{k}]'} contains NaN or "
                              "infinity (found in the clipped sum; nothing was aggregated)")
