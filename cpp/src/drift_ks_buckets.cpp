@@ -32,11 +32,13 @@ using KeptFn = int64_t (*)(const uint16_t*, int64_t, int64_t, const uint32_t*, i
                            int64_t*);
 
 template <typename T>
-const Variants<SweepFn<T>> kSweep{ks_sweep_portable, PIPEWARD_AVX512(ks_sweep_avx512)};
+const Variants<SweepFn<T>> kSweep{ks_sweep_portable, PIPEWARD_AVX2(ks_sweep_avx2),
+                                  PIPEWARD_AVX512(ks_sweep_avx512)};
 template <typename T>
 const Variants<SortedEndsFn<T>> kSortedEnds{ks_sorted_ends_portable,
                                             PIPEWARD_AVX512(ks_sorted_ends_avx512)};
-const Variants<KeptFn> kKept{ks_kept_portable, PIPEWARD_AVX512(ks_kept_avx512)};
+const Variants<KeptFn> kKept{ks_kept_portable, PIPEWARD_AVX2(ks_kept_avx2),
+                             PIPEWARD_AVX512(ks_kept_avx512)};
 
 constexpr int64_t kLeafValues = 384;  // below this a stretch is sorted and merged outright
 constexpr int kMaxDepth = 4;          // past this (pathological clustering) sort as well

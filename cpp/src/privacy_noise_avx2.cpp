@@ -17,9 +17,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "pipeward/privacy.hpp"
+#include "privacy_noise_emit.hpp"
 #include "privacy_noise_avx2.hpp"
 
 namespace pipeward::privacy::avx2 {
@@ -251,25 +251,6 @@ inline void chacha_normals128(const uint32_t* key, const uint32_t* nonce, uint32
   }
   store_transposed8(out, z);
   store_transposed8(out + 8, z + 8);
-}
-
-// One group of N normals from generate(to) into *out, or, for a ragged head or tail, the part
-// of a whole group that was asked for (skip values in, at most *n).
-template <std::size_t N, typename Generate>
-void emit_group(Generate generate, std::size_t* skip, std::size_t* n, float** out) {
-  if (*skip == 0 && *n >= N) {
-    generate(*out);
-    *out += N;
-    *n -= N;
-    return;
-  }
-  alignas(32) float tmp[N];
-  generate(tmp);
-  const std::size_t take = *n < N - *skip ? *n : N - *skip;
-  std::memcpy(*out, tmp + *skip, take * sizeof(float));
-  *out += take;
-  *n -= take;
-  *skip = 0;
 }
 
 // Groups of 8 blocks per step; kGroups of them in flight hide the multiply latency.
