@@ -29,16 +29,19 @@ inline std::string describe(const py::array& a) {
 
 // A named result type: collections.namedtuple(name, fields), made once when the module loads
 // and set as a module attribute (so Python and the stubs can name it). Results are built by
-// calling it with keywords; being a tuple, a result also unpacks positionally.
+// calling it with keywords; being a tuple, a result also unpacks positionally. The type is
+// held by a deliberately leaked reference: these live in statics, and a static py::object
+// would be released after the interpreter has finalised.
 class NamedResult {
  public:
   NamedResult(py::module_& m, const char* name, std::vector<const char*> fields, const char* doc) {
     py::list names;
     for (const char* f : fields) names.append(f);
-    type_ = py::module_::import("collections").attr("namedtuple")(name, names);
-    type_.attr("__module__") = m.attr("__name__");
-    type_.attr("__doc__") = doc;
-    m.attr(name) = type_;
+    py::object type = py::module_::import("collections").attr("namedtuple")(name, names);
+    type.attr("__module__") = m.attr("__name__");
+    type.attr("__doc__") = doc;
+    m.attr(name) = type;
+    type_ = type.release();
   }
   template <typename... Args>
   py::object operator()(Args&&... args) const {
@@ -46,7 +49,7 @@ class NamedResult {
   }
 
  private:
-  py::object type_;
+  py::handle type_;
 };
 
 // By type number and byte order, not object identity: arrays that come back from pickle or a

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._backend import array_module, choose_backend, cupy, is_gpu_array
+from .._backend import Backends, array_module, cupy, is_gpu_array
 from .._validate import describe, float_array, native_float, workers_arg
 from ..reference import mahalanobis as reference
 
@@ -59,7 +59,7 @@ def mahalanobis(X: Any, location: Any, precision: Any, *, backend: str = "auto",
     are small and are converted to X's dtype. Matches sklearn's
     ``EmpiricalCovariance(...).mahalanobis(X)`` given the same location and precision.
     """
-    backend = choose_backend(backend, X, location, precision)
+    run = MAHALANOBIS_BACKENDS.choose(backend, X, location, precision)
     # X's finiteness is checked on the result: a NaN or infinity in a row always makes that
     # row's distance non-finite, and this saves a pass over X.
     X = float_array(X, "X", ndim=2)
@@ -72,16 +72,30 @@ def mahalanobis(X: Any, location: Any, precision: Any, *, backend: str = "auto",
     if precision.shape != (d, d):
         raise ValueError(f"precision: expected shape ({d}, {d}) for X with {d} features, "
                          f"got a {describe(precision)}")
-    if backend == "reference":
-        d2 = reference.squared_distances(X, location, precision).astype(X.dtype, copy=False)
-    elif backend == "cuda":  # CuPy arrays in, CuPy arrays out: cuda/mahalanobis.cu + cuBLAS
-        from .._gpu import mahalanobis as gpu  # noqa: PLC0415 - GPU path only
+    return require_finite_rows(run(X, location, precision, workers), "X")
 
-        d2 = gpu.mahalanobis(X, location, precision)
-    else:
-        factor, lower = precision_factor(precision)
-        d2 = squared_distances_factored(X, location, factor, lower, workers=workers_arg(workers))
-    return require_finite_rows(d2, "X")
+
+# ---- the three implementations: validated X (n, d), location (d,), precision (d, d) ---------
+
+def _mahalanobis_cpu(X: np.ndarray, location: np.ndarray, precision: np.ndarray,
+                     workers: int | None) -> np.ndarray:
+    factor, lower = precision_factor(precision)
+    return squared_distances_factored(X, location, factor, lower, workers=workers_arg(workers))
+
+
+def _mahalanobis_cuda(X: Any, location: Any, precision: Any, workers: int | None) -> Any:
+    from .._gpu import mahalanobis as gpu  # noqa: PLC0415 - GPU path: cuda/mahalanobis.cu + cuBLAS
+
+    return gpu.mahalanobis(X, location, precision)
+
+
+def _mahalanobis_reference(X: np.ndarray, location: np.ndarray, precision: np.ndarray,
+                           workers: int | None) -> np.ndarray:
+    return reference.squared_distances(X, location, precision).astype(X.dtype, copy=False)
+
+
+MAHALANOBIS_BACKENDS = Backends(cpu=_mahalanobis_cpu, cuda=_mahalanobis_cuda,
+                                reference=_mahalanobis_reference)
 
 
 def require_finite_rows(d2: np.ndarray, name: str) -> np.ndarray:
