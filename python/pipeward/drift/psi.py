@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._backend import array_module, choose_backend, is_gpu_array
+from .._backend import Backends, array_module, choose_backend, is_gpu_array
 from .._validate import describe, workers_arg
 from ._inputs import feature_major, sample_array
 
@@ -261,7 +261,7 @@ def psi(reference: Any, current: Any, *, bins: Any = 10, binning: str = "quantil
     dictionary-encoded on the reference's categories instead of binned; every category unseen
     in the reference gets its own bin, missing values another.
     """
-    chosen = choose_backend(backend, reference, current)
+    run = PSI_BACKENDS.choose(backend, reference, current)
     if is_categorical(reference) or is_categorical(current):
         return categorical_psi(reference, current, eps)
     ref = _features(reference, axis, "reference")
@@ -269,18 +269,41 @@ def psi(reference: Any, current: Any, *, bins: Any = 10, binning: str = "quantil
     if ref.shape[0] != cur.shape[0]:
         raise ValueError(f"reference and current must have the same features, got "
                          f"{ref.shape[0]} and {cur.shape[0]}")
-    if chosen == "cuda":  # CuPy arrays in, CuPy arrays out: cuda/drift.cu
-        from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only
+    value = run(ref, cur, bins, binning, eps, workers)
+    x = reference if hasattr(reference, "ndim") else np.asarray(reference)
+    if x.ndim == 1:  # a float, or a 0-d CuPy array (never read back silently)
+        return value.reshape(()) if is_gpu_array(value) else float(value[0])
+    return value.reshape(_feature_shape(x, axis))
 
-        value = gpu.psi(ref, cur, bins, binning, check_eps(eps))
-        x = reference
-        return value.reshape(()) if x.ndim == 1 else value.reshape(_feature_shape(x, axis))
+
+# ---- the three implementations: feature-major (F, n) views in, (F,) float64 PSI out -------
+
+def _psi_host(ref: np.ndarray, cur: np.ndarray, bins: Any, binning: str, eps: float,
+              workers: int | None, backend: str) -> np.ndarray:
     edges = reference_edges(ref, bins, binning, cur)
     w = workers_arg(workers)
-    value = psi_from_counts(bin_counts(ref, edges, backend=chosen, workers=w),
-                            bin_counts(cur, edges, backend=chosen, workers=w), check_eps(eps))
-    x = reference if hasattr(reference, "ndim") else np.asarray(reference)
-    return float(value[0]) if x.ndim == 1 else value.reshape(_feature_shape(x, axis))
+    return psi_from_counts(bin_counts(ref, edges, backend=backend, workers=w),
+                           bin_counts(cur, edges, backend=backend, workers=w), check_eps(eps))
+
+
+def _psi_cpu(ref: np.ndarray, cur: np.ndarray, bins: Any, binning: str, eps: float,
+             workers: int | None) -> np.ndarray:
+    return _psi_host(ref, cur, bins, binning, eps, workers, "cpu")
+
+
+def _psi_reference(ref: np.ndarray, cur: np.ndarray, bins: Any, binning: str, eps: float,
+                   workers: int | None) -> np.ndarray:
+    return _psi_host(ref, cur, bins, binning, eps, workers, "reference")
+
+
+def _psi_cuda(ref: Any, cur: Any, bins: Any, binning: str, eps: float,
+              workers: int | None) -> Any:
+    from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only: cuda/drift.cu
+
+    return gpu.psi(ref, cur, bins, binning, check_eps(eps))
+
+
+PSI_BACKENDS = Backends(cpu=_psi_cpu, cuda=_psi_cuda, reference=_psi_reference)
 
 
 def _feature_shape(x: Any, axis: int) -> tuple[int, ...]:
