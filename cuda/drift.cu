@@ -10,14 +10,12 @@
 namespace {
 
 using pipeward::drift::ecdf_gap;
+using pipeward::drift::KsStatus;
 using pipeward::drift::psi_bin;
 
 constexpr int kThreads = 256;
 
-// Status codes (pipeward::drift::KsStatus) plus two that only the launcher sees: the p-value
-// of this feature is computed on the host from the device statistic.
-constexpr int32_t kStatusNan = 3, kStatusEmpty = 4;
-constexpr int32_t kHostExact = 8, kHostAsymp = 9;
+__device__ __forceinline__ int32_t status_code(KsStatus s) { return static_cast<int32_t>(s); }
 
 template <typename T>
 __device__ __forceinline__ bool is_nan(T v) { return v != v; }
@@ -106,7 +104,7 @@ __device__ void ks_2samp_sorted(const T* __restrict__ s1, int64_t n1, const T* _
         statistic[f] = pvalue[f] = location[f] = sign[f] = nan_value;
         used1[f] = c1;  // the CPU kernel reports the non-NaN counts in both cases
         used2[f] = c2;
-        status[f] = (has_nan && !omit_nan) ? kStatusNan : kStatusEmpty;
+        status[f] = status_code((has_nan && !omit_nan) ? KsStatus::nan_input : KsStatus::empty);
       }
       continue;  // uniform across the block: no barrier is skipped by part of it
     }
@@ -141,14 +139,13 @@ __device__ void ks_2samp_sorted(const T* __restrict__ s1, int64_t n1, const T* _
       sign[f] = use_min ? -1.0 : 1.0;
       used1[f] = c1;
       used2[f] = c2;
-      const bool exact = method == 1 || (method == 0 && (c1 > c2 ? c1 : c2) <= 10000);
-      if (exact) {
+      if (pipeward::drift::ks_wants_exact(static_cast<pipeward::drift::Method>(method), c1, c2)) {
         pvalue[f] = nan("");
-        status[f] = kHostExact;
+        status[f] = status_code(KsStatus::host_exact);
       } else {
         const double p = pipeward::drift_device::ks_asymp_pvalue(c1, c2, d, alternative == 0);
         pvalue[f] = p;
-        status[f] = p == p ? 0 : kHostAsymp;
+        status[f] = status_code(p == p ? KsStatus::ok : KsStatus::host_asymp);
       }
     }
   }

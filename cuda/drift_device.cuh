@@ -86,13 +86,10 @@ PIPEWARD_HD double kolmogn_sf(double n_real, double x) {
 
 // scipy's asymptotic p-value: two-sided kstwo.sf(d, round(en)), one-sided Hodges eq. 5.3.
 // NaN where the two-sided value needs the host.
+// (The formulas are pipeward/drift.hpp's, shared with the CPU kernel.)
 PIPEWARD_HD double ks_asymp_pvalue(int64_t n1, int64_t n2, double d, bool two_sided) {
-  const double m = static_cast<double>(n1 > n2 ? n1 : n2);
-  const double n = static_cast<double>(n1 > n2 ? n2 : n1);
-  const double en = m * n / (m + n);
-  if (two_sided) return kolmogn_sf(nearbyint(en), d);  // NumPy rounds half to even
-  const double z = sqrt(en) * d;
-  return clip01(exp(-2 * (z * z) - 2 * z * (m + 2 * n) / sqrt(m * n * (m + n)) / 3.0));
+  if (two_sided) return kolmogn_sf(drift::ks_two_sided_asymp_n(n1, n2), d);
+  return clip01(drift::ks_one_sided_asymp_pvalue(n1, n2, d));
 }
 
 }  // namespace pipeward::drift_device

@@ -103,8 +103,8 @@ __device__ void sq_norm_partials(const T* __restrict__ g, uint64_t rows, uint64_
 }
 
 // One thread per generator block of G elements: out[j] = out_scale * (sum_i scale[i] g[i, j]
-// + noise_std * z(offset + j)). kind 0: no noise, 1: Philox(seed, stream), 2: ChaCha20 with
-// key_nonce = 8 key words then 3 nonce words. *bad |= 1 when a result is not finite in Out: a
+// + noise_std * z(offset + j)). kind: a pipeward::privacy::NoiseKind (ChaCha20 takes
+// key_nonce = 8 key words then 3 nonce words). *bad |= 1 when a result is not finite in Out: a
 // NaN or infinity in the sum, or beyond Out's range (float32 noise with sigma * C > FLT_MAX).
 template <int G, typename T, typename Out>
 __device__ void clip_sum_noise(const T* __restrict__ g, uint64_t rows, uint64_t cols,
@@ -140,7 +140,7 @@ __device__ void clip_sum_noise(const T* __restrict__ g, uint64_t rows, uint64_t 
     }
     float z[G];
     if constexpr (G == 4) {
-      if (kind == 1) {
+      if (kind == static_cast<int>(pipeward::privacy::NoiseKind::philox)) {
         const auto q = philox_normals(seed, stream, (offset - lead) / 4 + t);
 #pragma unroll
         for (int k = 0; k < 4; ++k) z[k] = q.v[k];
@@ -163,7 +163,9 @@ __device__ void clip_sum_noise(const T* __restrict__ g, uint64_t rows, uint64_t 
     for (int k = 0; k < G; ++k) {
       const int64_t j = j0 + k;
       if (j < 0 || static_cast<uint64_t>(j) >= cols) continue;
-      const double noisy = kind == 0 ? acc[k] : acc[k] + noise_std * static_cast<double>(z[k]);
+      const double noisy = kind == static_cast<int>(pipeward::privacy::NoiseKind::none)
+                               ? acc[k]
+                               : acc[k] + noise_std * static_cast<double>(z[k]);
       const double v = out_scale * noisy;
       const bool fits = fabs(v) <= out_max;
       any_bad |= !fits;

@@ -282,7 +282,7 @@ def test_file_replaced_between_walk_and_hash_is_caught(tree, tmp_path, monkeypat
 
 
 def test_change_errors_are_the_sha256_modules():
-    sha256_module = importlib.import_module("pipeward.sha256")  # pipeward.sha256 is the function
+    sha256_module = importlib.import_module("pipeward.hashing")
     assert FileChangedError is sha256_module.FileChangedError
     assert issubclass(FileChangedError, OSError)
 

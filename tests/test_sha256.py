@@ -24,7 +24,7 @@ import pipeward as pw
 from pipeward import _core
 from pipeward import cli
 from pipeward.reference import sha256 as ref
-from pipeward.sha256 import FileChangedError, first_failure, hash_files_raw, hash_files_stat
+from pipeward.hashing import FileChangedError, first_failure, hash_files_raw, hash_files_stat
 
 pytestmark = pytest.mark.native
 

@@ -16,6 +16,10 @@ namespace {
 
 namespace dr = pipeward::drift;
 
+// The named results (checks.hpp), made in bind_drift.
+const NamedResult* ks_arrays = nullptr;          // per-feature ks_2samp arrays
+const NamedResult* reference_buckets_of = nullptr;  // a fitted reference's bucket maps
+
 // Samples view of a 2-d (features, samples) array of any strides; no copy.
 template <typename T>
 dr::Samples<T> view(const py::array& a) {
@@ -70,7 +74,8 @@ dr::ReferenceBuckets reference_view(const py::object& buckets, py::ssize_t featu
 }
 
 template <typename T>
-py::tuple ks_typed(const py::array& x1, const py::array& x2, int alt, int method, bool omit_nan,
+py::object ks_typed(const py::array& x1, const py::array& x2, dr::Alternative alt,
+                    dr::Method method, bool omit_nan,
                    int threads, bool x1_sorted, bool x2_sorted, const py::object& x1_buckets) {
   dr::Samples<T> a = view<T>(x1), b = view<T>(x2);
   for (auto* x : {&a, &b}) {
@@ -97,13 +102,23 @@ py::tuple ks_typed(const py::array& x1, const py::array& x2, int alt, int method
   }
   {
     py::gil_scoped_release release;
-    dr::ks_2samp<T>(a, b, static_cast<dr::Alternative>(alt), static_cast<dr::Method>(method),
-                    omit_nan, out, threads, with_reference ? &reference : nullptr);
+    dr::ks_2samp<T>(a, b, alt, method, omit_nan, out, threads,
+                    with_reference ? &reference : nullptr);
   }
-  return py::make_tuple(stat, p, loc, sign, n1, n2, status);
+  return (*ks_arrays)(py::arg("statistic") = stat, py::arg("pvalue") = p,
+                          py::arg("location") = loc, py::arg("sign") = sign, py::arg("n1") = n1,
+                          py::arg("n2") = n2, py::arg("status") = status);
 }
 
-py::tuple ks_2samp(const py::array& x1, const py::array& x2, int alternative, int method,
+// An enum made from an int is not checked by pybind11.
+void require_known(dr::Alternative alternative) {
+  if (static_cast<int>(alternative) < 0 || static_cast<int>(alternative) > 2) {
+    throw py::value_error("alternative must be a KsAlternative (0, 1 or 2)");
+  }
+}
+
+py::object ks_2samp(const py::array& x1, const py::array& x2, dr::Alternative alternative,
+                    dr::Method method,
                    bool omit_nan, const py::object& workers, bool x1_sorted, bool x2_sorted,
                    const py::object& x1_buckets) {
   require_float_2d(x1, "x1");
@@ -116,8 +131,10 @@ py::tuple ks_2samp(const py::array& x1, const py::array& x2, int alternative, in
     throw py::value_error("x1 and x2 must have the same number of features, got " + describe(x1) +
                           " and " + describe(x2));
   }
-  if (alternative < 0 || alternative > 2) throw py::value_error("alternative must be 0, 1 or 2");
-  if (method < 0 || method > 2) throw py::value_error("method must be 0, 1 or 2");
+  require_known(alternative);
+  if (static_cast<int>(method) < 0 || static_cast<int>(method) > 2) {
+    throw py::value_error("method must be a KsMethod (0, 1 or 2)");
+  }
   const int threads = resolve_workers(workers);
   if (has_dtype<float>(x1)) {
     return ks_typed<float>(x1, x2, alternative, method, omit_nan, threads, x1_sorted, x2_sorted,
@@ -128,7 +145,7 @@ py::tuple ks_2samp(const py::array& x1, const py::array& x2, int alternative, in
 }
 
 template <typename T>
-py::tuple reference_buckets_typed(const py::array& x1, int64_t buckets, int threads) {
+py::object reference_buckets_typed(const py::array& x1, int64_t buckets, int threads) {
   const dr::Samples<T> a = view<T>(x1);
   const py::ssize_t F = a.n_features;
   py::array_t<double> lo(F), scale(F);
@@ -139,10 +156,11 @@ py::tuple reference_buckets_typed(const py::array& x1, int64_t buckets, int thre
     dr::ks_reference_buckets<T>(a, buckets, lo.mutable_data(), scale.mutable_data(),
                                 eps.mutable_data(), ends.mutable_data(), threads);
   }
-  return py::make_tuple(lo, scale, eps, ends);
+  return (*reference_buckets_of)(py::arg("lo") = lo, py::arg("scale") = scale,
+                                py::arg("eps_bits") = eps, py::arg("ends") = ends);
 }
 
-py::tuple reference_buckets(const py::array& x1, int64_t n2, const py::object& workers) {
+py::object reference_buckets(const py::array& x1, int64_t n2, const py::object& workers) {
   require_float_2d(x1, "x1");
   if (!is_c_contiguous(x1)) {
     throw py::value_error("x1: expected sorted rows in a C-contiguous array, got a " +
@@ -212,18 +230,51 @@ py::array_t<int64_t> psi_counts(const py::array& x, const py::array& edges,
 }  // namespace
 
 void bind_drift(py::module_& m) {
+  // The family's definitions (pipeward/drift.hpp), for Python to read rather than retype. The
+  // enums also take their int values, as the CUDA kernels do.
+  py::enum_<dr::Alternative>(m, "KsAlternative", "ks_2samp's alternative hypotheses.")
+      .value("two_sided", dr::Alternative::two_sided)
+      .value("less", dr::Alternative::less)
+      .value("greater", dr::Alternative::greater);
+  py::enum_<dr::Method>(m, "KsMethod", "ks_2samp's p-value methods.")
+      .value("auto", dr::Method::automatic)
+      .value("exact", dr::Method::exact)
+      .value("asymp", dr::Method::asymp);
+  py::enum_<dr::KsStatus>(m, "KsStatus", "Why a feature's KS p-value is not what was asked.")
+      .value("ok", dr::KsStatus::ok)
+      .value("lcm_too_large", dr::KsStatus::lcm_too_large)
+      .value("exact_failed", dr::KsStatus::exact_failed)
+      .value("nan_input", dr::KsStatus::nan_input)
+      .value("empty", dr::KsStatus::empty)
+      .value("host_exact", dr::KsStatus::host_exact)
+      .value("host_asymp", dr::KsStatus::host_asymp);
+  py::implicitly_convertible<py::int_, dr::Alternative>();
+  py::implicitly_convertible<py::int_, dr::Method>();
+  m.attr("drift_ks_max_auto_n") = dr::kMaxAutoN;
+  static const NamedResult ks_arrays_type(
+      m, "KsArrays", {"statistic", "pvalue", "location", "sign", "n1", "n2", "status"},
+      "Per-feature ks_2samp arrays: statistic, pvalue, location, sign (+1/-1), n1, n2 (sizes "
+      "used), status (KsStatus codes, int32).");
+  static const NamedResult buckets_type(
+      m, "KsReferenceBuckets", {"lo", "scale", "eps_bits", "ends"},
+      "A fitted reference's bucket maps (per feature) and run ends (features x buckets), from "
+      "drift_ks_reference_buckets: pass as x1_buckets.");
+  ks_arrays = &ks_arrays_type;
+  reference_buckets_of = &buckets_type;
+
   m.def("drift_ks_2samp", &ks_2samp, py::arg("x1").noconvert(), py::arg("x2").noconvert(),
         py::arg("alternative"), py::arg("method"), py::arg("omit_nan"), py::arg("workers") = py::none(),
         py::arg("x1_sorted") = false, py::arg("x2_sorted") = false,
         py::arg("x1_buckets") = py::none(),
-        "Batched two-sample KS over (features, samples) views; alternative 0/1/2 = two-sided/"
-        "less/greater, method 0/1/2 = auto/exact/asymp; xi_sorted: rows already ascending with "
+        "Batched two-sample KS over (features, samples) views; alternative and method are "
+        "KsAlternative / KsMethod (or their ints); xi_sorted: rows already ascending with "
         "NaNs last (np.sort order); x1_buckets: drift_ks_reference_buckets(x1, n2) for a fitted "
-        "x1. Returns (statistic, pvalue, location, sign, n1, n2, status).");
+        "x1. Returns KsArrays.");
   m.def("drift_ks_reference_buckets", &reference_buckets, py::arg("x1").noconvert(),
         py::arg("n2"), py::arg("workers") = py::none(),
         "For sorted rows x1 (a fitted reference) and windows of n2 values: each feature's "
-        "bucket map and run ends, (lo, scale, eps_bits, ends), to pass as x1_buckets.");
+        "bucket map and run ends, KsReferenceBuckets(lo, scale, eps_bits, ends), to pass as "
+        "x1_buckets.");
   m.def("drift_ks_bucketed", &dr::ks_bucketed_applies, py::arg("n1"), py::arg("n2"),
         "Whether drift_ks_2samp takes samples of these sizes unsorted (its bucketed statistic); "
         "otherwise it sorts them itself, more slowly than NumPy.");
@@ -232,18 +283,26 @@ void bind_drift(py::module_& m) {
   m.def("drift_psi_counts", &psi_counts, py::arg("x").noconvert(), py::arg("edges").noconvert(),
         py::arg("workers") = py::none(),
         "Histogram each feature row into k+1 bins cut at its k interior edges, plus a NaN bin.");
-  m.def("drift_ks_exact_pvalue", [](int64_t n1, int64_t n2, int64_t h, int alternative) {
+  m.def("drift_ks_exact_pvalue", [](int64_t n1, int64_t n2, int64_t h, dr::Alternative alternative) {
         if (n1 <= 0 || n2 <= 0 || h < 0) throw py::value_error("need n1, n2 > 0 and h >= 0");
-        if (alternative < 0 || alternative > 2) throw py::value_error("alternative must be 0, 1 or 2");
+        require_known(alternative);
         double p;
         bool ok;
         {
           py::gil_scoped_release release;
-          ok = dr::ks_exact_pvalue(n1, n2, h, static_cast<dr::Alternative>(alternative), &p);
+          ok = dr::ks_exact_pvalue(n1, n2, h, alternative, &p);
         }
         return py::make_tuple(ok, p);
       }, py::arg("n1"), py::arg("n2"), py::arg("h"), py::arg("alternative"),
       "Exact P(D >= h / lcm(n1, n2)); returns (success, p) as scipy's attempt does.");
+  m.def("drift_ks_asymp_pvalue",
+        [](int64_t n1, int64_t n2, double d, dr::Alternative alternative) {
+          if (n1 <= 0 || n2 <= 0) throw py::value_error("need n1, n2 > 0");
+          require_known(alternative);
+          return dr::ks_asymp_pvalue(n1, n2, d, alternative);
+        },
+        py::arg("n1"), py::arg("n2"), py::arg("d"), py::arg("alternative"),
+        "scipy's asymptotic ks_2samp p-value in [0, 1] (NaN stays NaN).");
   m.def("drift_kolmogn_sf", [](double n, double x) { return dr::kolmogn_sf(n, x); },
         py::arg("n"), py::arg("x"), "scipy.stats.kstwo.sf(x, n).");
   m.def("drift_smirnov_sf", [](int64_t n, double x) { return dr::smirnov_sf(n, x); },

@@ -13,6 +13,8 @@ namespace py = pybind11;
 namespace pipeward::bind {
 namespace {
 
+const NamedResult* comoment_result = nullptr;  // (count, mean, m2), made in bind_mahalanobis
+
 namespace mh = pipeward::mahalanobis;
 
 // A 2-d float array of any (element-aligned) strides, read in place.
@@ -66,7 +68,7 @@ void distances_typed(const py::array& X, const py::array& location, const py::ar
 }
 
 template <typename T>
-py::tuple comoment_typed(const py::array& X, const py::object& rows, int threads) {
+py::object comoment_typed(const py::array& X, const py::object& rows, int threads) {
   const auto view = matrix_view<T>(X, "X");
   const std::int64_t* idx = nullptr;
   std::size_t n_rows = 0;
@@ -93,12 +95,17 @@ py::tuple comoment_typed(const py::array& X, const py::object& rows, int threads
     py::gil_scoped_release release;
     count = mh::comoment<T>(view, idx, n_rows, mp, m2p, threads);
   }
-  return py::make_tuple(count, mean, m2);
+  return (*comoment_result)(py::arg("count") = count, py::arg("mean") = mean, py::arg("m2") = m2);
 }
 
 }  // namespace
 
 void bind_mahalanobis(py::module_& m) {
+  static const NamedResult comoment_type(
+      m, "Comoment", {"count", "mean", "m2"},
+      "Covariance sufficient statistics of mahalanobis_comoment: rows counted, mean (d,), and "
+      "M2 (d, d), the sum of outer products of the centred rows.");
+  comoment_result = &comoment_type;
   m.def(
       "mahalanobis_sq_distances",
       [](const py::array& X, const py::array& location, const py::array& factor, bool lower,

@@ -18,7 +18,10 @@ namespace pipeward::bind {
 namespace {
 
 using privacy::Dtype;
+using privacy::NoiseKind;
 using privacy::NoiseSource;
+
+const NamedResult* clip_sum_result = nullptr;  // (sum, finite), made in bind_privacy
 
 // Per-sample gradients: a C-contiguous 2-d float16/float32/float64 array.
 Dtype grads_dtype(const py::array& g) {
@@ -69,7 +72,7 @@ void load_words(const std::string& bytes, uint32_t* words, std::size_t n) {
 // ChaCha20's block counter is 32 bits: past 2^32 blocks (2^36 elements) the keystream would
 // repeat, so such a request is refused rather than wrapped.
 void check_chacha_range(const NoiseSource& src, uint64_t offset, uint64_t n) {
-  if (src.kind == 2 && (offset + n + 15) / 16 > (uint64_t{1} << 32)) {
+  if (src.kind == NoiseKind::chacha20 && (offset + n + 15) / 16 > (uint64_t{1} << 32)) {
     throw py::value_error("secure noise covers at most 2^36 elements per key (ChaCha20's 32-bit block counter)");
   }
 }
@@ -82,11 +85,11 @@ NoiseSource noise_source(const py::object& seed, const py::object& key, const py
     if (!seed.is_none()) throw py::value_error("give either seed (Philox) or key (ChaCha20), not both");
     load_words(bytes_of(key, 32, "key"), src.key, 8);
     load_words(bytes_of(nonce, 12, "nonce"), src.nonce, 3);
-    src.kind = 2;
+    src.kind = NoiseKind::chacha20;
   } else if (!seed.is_none()) {
     src.seed = seed.cast<uint64_t>();
     src.stream = stream;
-    src.kind = 1;
+    src.kind = NoiseKind::philox;
   }
   return src;
 }
@@ -105,7 +108,7 @@ py::array_t<double> sq_norms(const py::array& g, const py::object& workers) {
   return out;
 }
 
-py::tuple clip_sum_noise(const py::array& g, const py::array& scale, double noise_std,
+py::object clip_sum_noise(const py::array& g, const py::array& scale, double noise_std,
                          double out_scale, const py::object& seed, const py::object& key,
                          const py::object& nonce, uint32_t stream, uint64_t offset,
                          const py::object& workers) {
@@ -134,14 +137,14 @@ py::tuple clip_sum_noise(const py::array& g, const py::array& scale, double nois
     ok = privacy::clip_sum_noise(gp, d, rows, cols, sp, noise_std, out_scale, src, offset, op, f64,
                                  threads);
   }
-  return py::make_tuple(out, ok);
+  return (*clip_sum_result)(py::arg("sum") = out, py::arg("finite") = ok);
 }
 
 py::array_t<float> normals(std::size_t n, uint64_t offset, const py::object& seed,
                            const py::object& key, const py::object& nonce, uint32_t stream,
                            const py::object& workers) {
   const NoiseSource src = noise_source(seed, key, nonce, stream);
-  if (src.kind == 0) throw py::value_error("normals needs a seed or a key");
+  if (src.kind == NoiseKind::none) throw py::value_error("normals needs a seed or a key");
   check_chacha_range(src, offset, n);
   const int threads = resolve_workers(workers);
   py::array_t<float> out(static_cast<py::ssize_t>(n));
@@ -174,6 +177,15 @@ py::array_t<double> rdp(double q, double sigma, const py::array& orders) {
 }  // namespace
 
 void bind_privacy(py::module_& m) {
+  static const NamedResult clip_sum_type(
+      m, "ClipSum", {"sum", "finite"},
+      "privacy_clip_sum_noise's result: the scaled noisy sum (P,), and False when the sum met a "
+      "NaN or infinity.");
+  clip_sum_result = &clip_sum_type;
+  py::enum_<NoiseKind>(m, "NoiseKind", "Where DP noise comes from (pipeward/privacy.hpp).")
+      .value("none", NoiseKind::none)
+      .value("philox", NoiseKind::philox)
+      .value("chacha20", NoiseKind::chacha20);
   m.def("privacy_sq_norms", &sq_norms, py::arg("per_sample_grads").noconvert(), py::kw_only(),
         py::arg("workers") = py::none(),
         "Per-sample squared L2 norms of a (B, P) array, float64 accumulation.");
@@ -182,7 +194,7 @@ void bind_privacy(py::module_& m) {
         py::arg("seed") = py::none(), py::arg("key") = py::none(), py::arg("nonce") = py::none(),
         py::arg("stream") = 0, py::arg("offset") = 0, py::arg("workers") = py::none(),
         "out[j] = out_scale * (sum_i scale[i] g[i, j] + noise_std * N(offset + j)); returns "
-        "(out, finite) where finite is False when the sum had a NaN or infinity.");
+        "ClipSum(sum, finite) where finite is False when the sum had a NaN or infinity.");
   m.def("privacy_normals", &normals, py::arg("n"), py::kw_only(), py::arg("offset") = 0,
         py::arg("seed") = py::none(), py::arg("key") = py::none(), py::arg("nonce") = py::none(),
         py::arg("stream") = 0, py::arg("workers") = py::none(),

@@ -2,6 +2,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -15,6 +16,8 @@ namespace pipeward::bind {
 namespace {
 
 namespace sha = pipeward::sha256;
+
+const NamedResult* file_digest_result = nullptr;  // made in bind_sha256
 
 // Below this many bytes, dropping and retaking the GIL costs more than the hashing.
 constexpr size_t kReleaseGilBytes = 4096;
@@ -99,6 +102,11 @@ class Hasher {
     }
   }
 
+  void reset() {
+    std::lock_guard<std::mutex> lock(mu_);
+    sha::init(state_);
+  }
+
   py::bytes digest() const {
     sha::State copy;
     {
@@ -114,6 +122,50 @@ class Hasher {
   mutable std::mutex mu_;
   sha::State state_;
 };
+
+// Digests of many messages: the rows of a 2-d uint8 array whose rows are contiguous, or the
+// buffers of a sequence (each as sha256_digest takes it). (n, 32) uint8.
+py::array_t<uint8_t> digest_batch(py::handle messages, const py::object& workers) {
+  std::vector<const uint8_t*> data;
+  std::vector<size_t> len;
+  std::vector<std::unique_ptr<ByteView>> views;  // hold every buffer until the hashing ends
+  if (py::isinstance<py::array>(messages)) {
+    const auto rows = py::reinterpret_borrow<py::array>(messages);
+    if (!has_dtype<uint8_t>(rows) || rows.ndim() != 2 ||
+        (rows.shape(0) > 0 && rows.shape(1) > 1 && rows.strides(1) != 1)) {
+      throw py::value_error("sha256_batch: expected a 2-d uint8 array with contiguous rows, got a " +
+                            describe(rows));
+    }
+    const auto n = static_cast<size_t>(rows.shape(0));
+    const auto* base = static_cast<const uint8_t*>(rows.data());
+    data.resize(n);
+    len.assign(n, static_cast<size_t>(rows.shape(1)));
+    for (size_t i = 0; i < n; ++i) data[i] = base + static_cast<py::ssize_t>(i) * rows.strides(0);
+  } else {
+    if (!py::isinstance<py::sequence>(messages) || PyUnicode_Check(messages.ptr()) ||
+        PyObject_CheckBuffer(messages.ptr())) {
+      throw py::type_error("sha256_batch: expected a 2-d uint8 array or a sequence of "
+                           "bytes-like objects, got " + describe_object(messages));
+    }
+    const auto seq = py::reinterpret_borrow<py::sequence>(messages);
+    const auto n = static_cast<size_t>(py::len(seq));
+    views.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      views.push_back(std::make_unique<ByteView>(seq[i], "sha256_batch"));
+      data.push_back(views.back()->data());
+      len.push_back(views.back()->size());
+    }
+  }
+  const int threads = resolve_workers(workers);
+  py::array_t<uint8_t> out({static_cast<py::ssize_t>(data.size()),
+                            static_cast<py::ssize_t>(sha::kDigestSize)});
+  uint8_t* o = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    sha::digest_many(data.data(), len.data(), data.size(), o, threads);
+  }
+  return out;
+}
 
 std::vector<std::string> path_list(const py::sequence& paths) {
   std::vector<std::string> out;
@@ -136,6 +188,12 @@ std::vector<std::string> path_list(const py::sequence& paths) {
 }  // namespace
 
 void bind_sha256(py::module_& m) {
+  static const NamedResult file_digest_type(
+      m, "FileDigest", {"digest", "size", "mtime_ns", "errno", "changed"},
+      "One file of sha256_hash_files: the 32-byte digest, the bytes hashed, st_mtime_ns after "
+      "reading, an errno value (0: success; ECANCELED: skipped or cancelled), and whether the "
+      "file changed while it was read.");
+  file_digest_result = &file_digest_type;
   m.def(
       "sha256_digest",
       [](py::handle data) {
@@ -152,17 +210,24 @@ void bind_sha256(py::module_& m) {
       py::arg("data"), py::pos_only(),
       "SHA-256 digest (32 bytes) of a C-contiguous buffer's raw bytes.");
 
+  m.def("sha256_batch", &digest_batch, py::arg("messages"), py::pos_only(), py::kw_only(),
+        py::arg("workers") = py::none(),
+        "SHA-256 digests of many messages, (n, 32) uint8: the rows of a 2-d uint8 array with\n"
+        "contiguous rows, or each buffer of a sequence; 16 at a time in lock-step where the CPU\n"
+        "has AVX-512 (sha256_multibuffer_enabled), one at a time (SHA-NI) otherwise.");
+
   m.def("sha256_selected_path", [] { return std::string(sha::selected_path()); },
         "The SHA-256 block function in use now: 'sha_ni' or 'portable'.");
 
   m.def("sha256_multibuffer_enabled", &sha::multibuffer_enabled,
-        "Whether sha256_hash_files may hash 16 files at once per thread (AVX-512) now.");
+        "Whether sha256_hash_files and sha256_batch hash 16 streams at once per thread (AVX-512) now.");
 
   py::class_<Hasher>(m, "Sha256Hasher", "Streaming SHA-256 state with its own lock.")
       .def(py::init<>())
       .def("update", &Hasher::update, py::arg("data"), py::pos_only(),
            "Absorb a buffer's bytes (the GIL is released for large buffers).")
       .def("digest", &Hasher::digest, "Digest of everything absorbed so far (state unchanged).")
+      .def("reset", &Hasher::reset, "Back to the empty message's state.")
       .def("copy", [](const Hasher& h) { return Hasher(h); }, "An independent copy of the state.");
 
   py::class_<sha::Progress>(m, "Sha256Progress",
@@ -191,13 +256,15 @@ void bind_sha256(py::module_& m) {
         py::list out(results.size());
         for (size_t i = 0; i < results.size(); ++i) {
           const sha::FileDigest& r = results[i];
-          out[i] = py::make_tuple(to_bytes(r.digest), r.size, r.mtime_ns, r.error, r.changed);
+          out[i] = (*file_digest_result)(py::arg("digest") = to_bytes(r.digest),
+                                         py::arg("size") = r.size, py::arg("mtime_ns") = r.mtime_ns,
+                                         py::arg("errno") = r.error, py::arg("changed") = r.changed);
         }
         return out;
       },
       py::arg("paths"), py::arg("workers") = py::none(), py::arg("progress") = py::none(),
       py::arg("keep_going") = false, py::arg("allow_special") = false,
-      "Hash files (paths as bytes) in parallel; per file (digest, size, mtime_ns, errno, changed).\n"
+      "Hash files (paths as bytes) in parallel; per file a FileDigest.\n"
       "errno is 0 on success; ECANCELED marks files skipped after a failure (unless keep_going)\n"
       "or a cancel; ESPIPE a FIFO or device (unless allow_special: then read, and a\n"
       "read waiting for a writer stops on progress.cancel()).");

@@ -27,6 +27,31 @@ inline std::string describe(const py::array& a) {
   return s.str();
 }
 
+// A named result type: collections.namedtuple(name, fields), made once when the module loads
+// and set as a module attribute (so Python and the stubs can name it). Results are built by
+// calling it with keywords; being a tuple, a result also unpacks positionally. The type is
+// held by a deliberately leaked reference: these live in statics, and a static py::object
+// would be released after the interpreter has finalised.
+class NamedResult {
+ public:
+  NamedResult(py::module_& m, const char* name, std::vector<const char*> fields, const char* doc) {
+    py::list names;
+    for (const char* f : fields) names.append(f);
+    py::object type = py::module_::import("collections").attr("namedtuple")(name, names);
+    type.attr("__module__") = m.attr("__name__");
+    type.attr("__doc__") = doc;
+    m.attr(name) = type;
+    type_ = type.release();
+  }
+  template <typename... Args>
+  py::object operator()(Args&&... args) const {
+    return type_(std::forward<Args>(args)...);
+  }
+
+ private:
+  py::handle type_;
+};
+
 // By type number and byte order, not object identity: arrays that come back from pickle or a
 // memory map carry an equal but distinct dtype object, and a byte-swapped array must not pass.
 template <typename T>

@@ -23,8 +23,8 @@ void bind_nearest(py::module_& m);
 int resolve_workers(const py::object& workers) {
   if (workers.is_none()) return omp_get_max_threads();
   const long n = workers.cast<long>();
-  if (n < 0) throw py::value_error("workers must be None or a positive integer, got " + std::to_string(n));
-  if (n == 0) return omp_get_max_threads();
+  // The Python layer's rule (_validate.workers_arg): 0 is not "the default", None is.
+  if (n <= 0) throw py::value_error("workers must be None or a positive integer, got " + std::to_string(n));
   return static_cast<int>(n > 4096 ? 4096 : n);
 }
 

@@ -79,6 +79,16 @@ bool supported(Isa isa) {
 
 }  // namespace
 
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::sha_ni: return "sha_ni";
+    case Isa::avx2: return "avx2";
+    case Isa::avx512: return "avx512";
+    case Isa::portable: break;
+  }
+  return "portable";
+}
+
 const CpuFeatures& cpu_features() {
   static const CpuFeatures features = detect();
   return features;

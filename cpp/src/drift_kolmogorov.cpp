@@ -296,18 +296,9 @@ double kolmogn_sf(double n_real, double x) {
 }
 
 double ks_asymp_pvalue(int64_t n1, int64_t n2, double d, Alternative alt) {
-  const double m = static_cast<double>(std::max(n1, n2));
-  const double n = static_cast<double>(std::min(n1, n2));
-  const double en = m * n / (m + n);
-  double prob;
-  if (alt == Alternative::two_sided) {
-    prob = kolmogn_sf(std::nearbyint(en), d);  // numpy rounds half to even, as nearbyint does
-  } else {
-    // Hodges (1958) eq. 5.3, with m the larger sample.
-    const double z = std::sqrt(en) * d;
-    const double expt = -2 * (z * z) - 2 * z * (m + 2 * n) / std::sqrt(m * n * (m + n)) / 3.0;
-    prob = std::exp(expt);
-  }
+  const double prob = alt == Alternative::two_sided
+                          ? kolmogn_sf(ks_two_sided_asymp_n(n1, n2), d)
+                          : ks_one_sided_asymp_pvalue(n1, n2, d);
   return std::isnan(prob) ? prob : clip01(prob);
 }
 

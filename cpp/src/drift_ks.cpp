@@ -18,7 +18,6 @@ namespace pipeward::drift {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr int64_t kMaxAutoN = 10000;  // scipy: 'auto' is exact when max(n1, n2) <= 10000
 
 constexpr int64_t kBlock = 8;  // features gathered together: one pass over a row-major table
 
@@ -135,16 +134,12 @@ void ks_2samp(const Samples<T>& x1, const Samples<T>& x2, Alternative alt, Metho
     d[f] = minus ? s.dminus : s.dplus;
     out.location[f] = minus ? s.loc_minus : s.loc_plus;
     out.sign[f] = minus ? -1.0 : 1.0;
-    bool exact;
-    if (method == Method::automatic) {
-      exact = std::max(s.n1, s.n2) <= kMaxAutoN;
-    } else if (method == Method::exact) {
+    bool exact = ks_wants_exact(method, s.n1, s.n2);
+    if (method == Method::exact) {
       const int64_t g = std::gcd(s.n1, s.n2);
       exact = !(static_cast<double>(s.n1 / g) >=
                 static_cast<double>(std::numeric_limits<int32_t>::max()) / static_cast<double>(s.n2 / g));
       if (!exact) out.status[f] = static_cast<int32_t>(KsStatus::lcm_too_large);
-    } else {
-      exact = false;
     }
     if (exact) {
       const int64_t g = std::gcd(s.n1, s.n2);

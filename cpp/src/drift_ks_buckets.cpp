@@ -16,11 +16,29 @@
 #include "drift_ks_buckets.hpp"
 #include "drift_ks_merge.hpp"
 #include "drift_ks_sweep.hpp"
-#include "pipeward/cpu_features.hpp"
+#include "pipeward/dispatch.hpp"
 
 namespace pipeward::drift {
 
 namespace {
+
+// The sweep's instruction-set variants (drift_ks_sweep.hpp).
+template <typename T>
+using SweepFn = void (*)(const T*, int64_t, int64_t, int64_t, int64_t, const SweepMaps&,
+                         uint16_t*, uint32_t*);
+template <typename T>
+using SortedEndsFn = void (*)(const T*, int64_t, double, double, double, int64_t, int64_t*);
+using KeptFn = int64_t (*)(const uint16_t*, int64_t, int64_t, const uint32_t*, int64_t,
+                           int64_t*);
+
+template <typename T>
+const Variants<SweepFn<T>> kSweep{ks_sweep_portable, PIPEWARD_AVX2(ks_sweep_avx2),
+                                  PIPEWARD_AVX512(ks_sweep_avx512)};
+template <typename T>
+const Variants<SortedEndsFn<T>> kSortedEnds{ks_sorted_ends_portable,
+                                            PIPEWARD_AVX512(ks_sorted_ends_avx512)};
+const Variants<KeptFn> kKept{ks_kept_portable, PIPEWARD_AVX2(ks_kept_avx2),
+                             PIPEWARD_AVX512(ks_kept_avx512)};
 
 constexpr int64_t kLeafValues = 384;  // below this a stretch is sorted and merged outright
 constexpr int kMaxDepth = 4;          // past this (pathological clustering) sort as well
@@ -306,11 +324,7 @@ BucketMap sorted_map(const T* row, int64_t k, int64_t buckets, BucketScratch<T>&
 template <typename T>
 void sorted_run_ends(const T* row, int64_t k, const BucketMap& map, int64_t* end) {
   std::fill(end, end + static_cast<int64_t>(map.last) + 1, 0);
-  if (isa_enabled(Isa::avx512)) {
-    ks_sorted_ends_avx512(row, k, map.lo, map.scale, map.last, map.eps_bits, end);
-  } else {
-    ks_sorted_ends_portable(row, k, map.lo, map.scale, map.last, map.eps_bits, end);
-  }
+  kSortedEnds<T>.select()(row, k, map.lo, map.scale, map.last, map.eps_bits, end);
 }
 
 // Values of a sorted row that are not NaN (NaNs sort last).
@@ -412,13 +426,8 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
     }
     ids.resize(static_cast<size_t>(count * x.n));
     const T* base = x.data + f0 * x.feature_stride;
-    if (isa_enabled(Isa::avx512)) {
-      ks_sweep_avx512(base, x.n, x.sample_stride, x.feature_stride, count, sweep_maps, ids.data(),
-                      counts.data());
-    } else {
-      ks_sweep_portable(base, x.n, x.sample_stride, x.feature_stride, count, sweep_maps,
-                        ids.data(), counts.data());
-    }
+    kSweep<T>.select()(base, x.n, x.sample_stride, x.feature_stride, count, sweep_maps,
+                       ids.data(), counts.data());
   };
   count_sample(x1, scratch.block_count_a, scratch.block_ids_a);
   count_sample(x2, scratch.block_count_b, scratch.block_ids_b);
@@ -475,10 +484,7 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
     std::vector<int64_t>& kept_at = scratch.kept_at;  // flat (row, feature) positions
     kept_at.resize(static_cast<size_t>(total) + 1);
     const int64_t m =
-        isa_enabled(Isa::avx512)
-            ? ks_kept_avx512(ids.data(), x.n * count, count, kept_bits.data(), words, kept_at.data())
-            : ks_kept_portable(ids.data(), x.n * count, count, kept_bits.data(), words,
-                               kept_at.data());
+        kKept.select()(ids.data(), x.n * count, count, kept_bits.data(), words, kept_at.data());
     std::vector<PendingValue>& pending = scratch.pending;
     pending.resize(static_cast<size_t>(m));
     int64_t i = 0, row_start = 0;  // positions ascend: walk the rows rather than divide

@@ -1,6 +1,6 @@
 // The bucketed KS statistic's sweep over a block of features: every value's bucket under a
 // monotone per-feature map, and each feature's bucket counts. It is the one pass that reads
-// the whole table, so it is built per instruction set (drift_ks_sweep.cpp, *_avx512.cpp;
+// the whole table, so it is built per instruction set (drift_ks_sweep.cpp, *_avx2.cpp, *_avx512.cpp;
 // chosen at run time). Private to those files and drift_ks_buckets.cpp.
 #pragma once
 
@@ -63,6 +63,7 @@ struct SweepMaps {
   int64_t ks_kept_##suffix(const uint16_t* ids, int64_t n, int64_t count, const uint32_t* kept, \
                            int64_t words_per_feature, int64_t* out);
 PIPEWARD_KS_KEPT_DECL(portable)
+PIPEWARD_KS_KEPT_DECL(avx2)
 PIPEWARD_KS_KEPT_DECL(avx512)
 #undef PIPEWARD_KS_KEPT_DECL
 
@@ -70,6 +71,11 @@ PIPEWARD_KS_KEPT_DECL(avx512)
 // the counts follow from these ends; end[] of empty buckets is left as it was).
 PIPEWARD_KS_SWEEP_DECL(portable)
 PIPEWARD_KS_SWEEP_DECL(avx512)
+// AVX2 has the sweep and the kept scan; sorted run ends need a scatter (portable there).
+void ks_sweep_avx2(const float* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
+                   int64_t count, const SweepMaps& maps, uint16_t* ids, uint32_t* counts);
+void ks_sweep_avx2(const double* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
+                   int64_t count, const SweepMaps& maps, uint16_t* ids, uint32_t* counts);
 #undef PIPEWARD_KS_SWEEP_DECL
 
 namespace {

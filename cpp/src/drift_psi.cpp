@@ -8,12 +8,23 @@
 #include <vector>
 
 #include "drift_psi_rows.hpp"
-#include "pipeward/cpu_features.hpp"
+#include "pipeward/dispatch.hpp"
 #include "pipeward/drift.hpp"
 
 PIPEWARD_PSI_ROWS_DEFINE(portable)
 
 namespace pipeward::drift {
+namespace {
+
+template <typename T>
+using PsiRowsFn = void (*)(const T*, int64_t, int64_t, int64_t, const T*, int64_t, int64_t*,
+                           int32_t*);
+
+template <typename T>
+const Variants<PsiRowsFn<T>> kPsiRows{psi_rows_portable, PIPEWARD_AVX2(psi_rows_avx2),
+                                      PIPEWARD_AVX512(psi_rows_avx512)};
+
+}  // namespace
 
 template <typename T>
 void psi_counts(const Samples<T>& x, const double* edges, int64_t k, int64_t edge_stride,
@@ -48,7 +59,7 @@ void psi_counts(const Samples<T>& x, const double* edges, int64_t k, int64_t edg
         edges_t[e * F + f] = t;
       }
     }
-    const bool avx512 = isa_enabled(Isa::avx512), avx2 = isa_enabled(Isa::avx2);
+    const PsiRowsFn<T> psi_rows = kPsiRows<T>.select();
 #pragma omp parallel num_threads(threads)
     {
       std::vector<int64_t> local(static_cast<size_t>(F * nb), 0);
@@ -56,14 +67,7 @@ void psi_counts(const Samples<T>& x, const double* edges, int64_t k, int64_t edg
       const int nt = omp_get_num_threads(), t = omp_get_thread_num();
       const int64_t lo = x.n * t / nt, hi = x.n * (t + 1) / nt;
       const T* start = x.data + lo * x.sample_stride;
-#if defined(PIPEWARD_X86)
-      if (avx512) psi_rows_avx512(start, hi - lo, F, x.sample_stride, edges_t.data(), k, local.data(), bins.data());
-      else if (avx2) psi_rows_avx2(start, hi - lo, F, x.sample_stride, edges_t.data(), k, local.data(), bins.data());
-      else
-#endif
-        psi_rows_portable(start, hi - lo, F, x.sample_stride, edges_t.data(), k, local.data(), bins.data());
-      (void)avx512;
-      (void)avx2;
+      psi_rows(start, hi - lo, F, x.sample_stride, edges_t.data(), k, local.data(), bins.data());
 #pragma omp critical
       for (int64_t i = 0; i < F * nb; ++i) counts[i] += local[i];
     }

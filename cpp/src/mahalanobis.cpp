@@ -8,18 +8,17 @@
 #include <vector>
 
 #include "mahalanobis_tile.hpp"
-#include "pipeward/cpu_features.hpp"
+#include "pipeward/dispatch.hpp"
 
 namespace pipeward::mahalanobis {
 namespace {
 
-const detail::Variant& pick_variant() {
-#if defined(PIPEWARD_X86)
-  if (isa_enabled(Isa::avx512)) return detail::variant_avx512();
-  if (isa_enabled(Isa::avx2)) return detail::variant_avx2();
-#endif
-  return detail::variant_portable();
-}
+using VariantFn = const detail::Variant& (*)();
+const Variants<VariantFn> kVariants{detail::variant_portable,
+                                    PIPEWARD_AVX2(detail::variant_avx2),
+                                    PIPEWARD_AVX512(detail::variant_avx512)};
+
+const detail::Variant& pick_variant() { return kVariants.select()(); }
 
 std::size_t round_up(std::size_t x, std::size_t m) { return (x + m - 1) / m * m; }
 

@@ -32,6 +32,8 @@
 #if defined(PIPEWARD_PRIVACY_HAND_AVX512)
 #include "privacy_clip_avx512.hpp"
 #include "privacy_noise_avx512.hpp"
+#elif defined(PIPEWARD_PRIVACY_HAND_AVX2)
+#include "privacy_noise_avx2.hpp"
 #endif
 
 namespace pipeward::privacy::PIPEWARD_PRIVACY_NS {
@@ -147,17 +149,23 @@ void sq_norms_impl(const In* g, std::size_t rows, std::size_t cols, double* out,
 }
 
 // Normals for global element indices [first, first + n) into out (n <= kColBlock). The AVX-512
-// build calls the hand-written generators (privacy_noise_avx512.cpp); the others vectorise
-// the header functions across blocks.
+// and AVX2 builds call the hand-written generators (privacy_noise_<isa>.cpp); the portable one
+// vectorises the header functions across blocks.
 inline void noise_block(const NoiseSource& src, uint64_t first, std::size_t n, float* out) {
 #if defined(PIPEWARD_PRIVACY_HAND_AVX512)
-  if (src.kind == 1) {
+  if (src.kind == NoiseKind::philox) {
     philox_normals_avx512(src.seed, src.stream, first, n, out);
   } else {
     chacha_normals_avx512(src.key, src.nonce, first, n, out);
   }
+#elif defined(PIPEWARD_PRIVACY_HAND_AVX2)
+  if (src.kind == NoiseKind::philox) {
+    philox_normals_avx2(src.seed, src.stream, first, n, out);
+  } else {
+    chacha_normals_avx2(src.key, src.nonce, first, n, out);
+  }
 #else
-  if (src.kind == 1) {
+  if (src.kind == NoiseKind::philox) {
     const uint64_t b0 = first / 4, lane = first % 4;
     const std::size_t nb = static_cast<std::size_t>((lane + n + 3) / 4);
     alignas(64) float z[4][kNoiseBuf / 4];
@@ -209,7 +217,7 @@ template <typename Out>
 bool write_block(const double* acc, std::size_t w, const NoiseSource& src, double noise_std,
                  double out_scale, uint64_t first, Out* o) {
   int bad = 0;
-  if (src.kind == 0 || noise_std == 0.0) {
+  if (src.kind == NoiseKind::none || noise_std == 0.0) {
 #pragma omp simd reduction(| : bad)
     for (std::size_t j = 0; j < w; ++j) bad |= store_checked(o[j], out_scale * acc[j]);
     return bad != 0;
@@ -255,7 +263,7 @@ bool clip_sum_noise_impl(const In* g, std::size_t rows, std::size_t cols, const 
                          double noise_std, double out_scale, const NoiseSource& src,
                          uint64_t offset, Out* out, int threads) {
   if constexpr (std::is_same_v<Out, float>) {
-    if (rows == 0 && src.kind != 0 && noise_std != 0.0) {
+    if (rows == 0 && src.kind != NoiseKind::none && noise_std != 0.0) {
       return !noise_only(src, noise_std, out_scale, offset, cols, out, threads);
     }
   }

@@ -15,9 +15,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "pipeward/privacy.hpp"
+#include "privacy_noise_common.hpp"
 #include "privacy_noise_avx512.hpp"
 
 namespace pipeward::privacy::avx512 {
@@ -218,16 +218,7 @@ inline void chacha_normals256(const uint32_t* key, const uint32_t* nonce, uint32
   for (int i = 0; i < 3; ++i) s[13 + i] = _mm512_set1_epi32(static_cast<int>(nonce[i]));
   __m512i x[16];
   for (int i = 0; i < 16; ++i) x[i] = s[i];
-  for (int i = 0; i < 10; ++i) {
-    quarter(x[0], x[4], x[8], x[12]);
-    quarter(x[1], x[5], x[9], x[13]);
-    quarter(x[2], x[6], x[10], x[14]);
-    quarter(x[3], x[7], x[11], x[15]);
-    quarter(x[0], x[5], x[10], x[15]);
-    quarter(x[1], x[6], x[11], x[12]);
-    quarter(x[2], x[7], x[8], x[13]);
-    quarter(x[3], x[4], x[9], x[14]);
-  }
+  chacha_rounds(x, quarter);
   __m512 z[16];
   for (int i = 0; i < 16; i += 2) {
     box_muller16(_mm512_add_epi32(x[i], s[i]), _mm512_add_epi32(x[i + 1], s[i + 1]), z[i],
@@ -237,25 +228,6 @@ inline void chacha_normals256(const uint32_t* key, const uint32_t* nonce, uint32
 }
 
 }  // namespace
-
-// One group of N normals from generate(to) into *out, or, for a ragged head or tail, the part
-// of a whole group that was asked for (skip values in, at most *n).
-template <std::size_t N, typename Generate>
-void emit_group(Generate generate, std::size_t* skip, std::size_t* n, float** out) {
-  if (*skip == 0 && *n >= N) {
-    generate(*out);
-    *out += N;
-    *n -= N;
-    return;
-  }
-  alignas(64) float tmp[N];
-  generate(tmp);
-  const std::size_t take = *n < N - *skip ? *n : N - *skip;
-  std::memcpy(*out, tmp + *skip, take * sizeof(float));
-  *out += take;
-  *n -= take;
-  *skip = 0;
-}
 
 // Groups of 16 blocks per step: two (four Philox chains in flight) take 25% off a step's
 // time; three are no faster, four spill registers.

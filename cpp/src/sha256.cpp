@@ -16,7 +16,7 @@
 #include <mutex>
 #include <thread>
 
-#include "pipeward/cpu_features.hpp"
+#include "pipeward/dispatch.hpp"
 
 namespace pipeward::sha256 {
 
@@ -24,14 +24,27 @@ void blocks_portable(uint32_t h[8], const uint8_t* data, size_t nblocks) {
   for (size_t i = 0; i < nblocks; ++i) compress_block(h, data + i * kBlockSize);
 }
 
-BlocksFn select_blocks() {
-#if defined(PIPEWARD_X86)
-  if (isa_enabled(Isa::sha_ni)) return blocks_shani;
-#endif
-  return blocks_portable;
+// Lane by lane through the single-stream block function: only here so that every machine has
+// the multi-buffer kernel.
+void blocks_x16_portable(uint32_t state[8][16], const uint8_t* const data[16], size_t nblocks) {
+  for (int j = 0; j < 16; ++j) {
+    uint32_t h[8];
+    for (int k = 0; k < 8; ++k) h[k] = state[k][j];
+    select_blocks()(h, data[j], nblocks);
+    for (int k = 0; k < 8; ++k) state[k][j] = h[k];
+  }
 }
 
-const char* selected_path() { return select_blocks() == blocks_portable ? "portable" : "sha_ni"; }
+namespace {
+const Variants<BlocksFn> kBlocks{blocks_portable, PIPEWARD_SHA_NI(blocks_shani)};
+const Variants<BlocksX16Fn> kBlocksX16{blocks_x16_portable, PIPEWARD_AVX512(blocks_x16_avx512)};
+}  // namespace
+
+BlocksFn select_blocks() { return kBlocks.select(); }
+
+const char* selected_path() { return isa_name(kBlocks.selected_isa()); }
+
+bool multibuffer_enabled() { return kBlocksX16.selected_isa() != Isa::portable; }
 
 void update(State& s, const uint8_t* data, size_t len) {
   if (len == 0) return;
@@ -290,7 +303,6 @@ FileDigest hash_path(const char* path, bool overlap, Progress* progress, bool al
   return out;
 }
 
-#if defined(PIPEWARD_X86)
 namespace {
 
 // Multi-buffer file hashing: one thread keeps up to 16 files in flight, reads a chunk of each
@@ -400,6 +412,7 @@ struct MultiBufferJob {
   }
 
   void run() {
+    const BlocksX16Fn blocks_x16 = kBlocksX16.select();
     Lane lanes[kLanes];
     alignas(64) uint32_t hx[8][kLanes] = {};
     std::unique_ptr<uint8_t[]> idle(new uint8_t[kLaneChunk]());  // what free lanes hash
@@ -451,7 +464,7 @@ struct MultiBufferJob {
           blocks = std::min(blocks, (lane.len - lane.pos) / kBlockSize);
         }
       }
-      blocks_x16_avx512(hx, data, blocks);
+      blocks_x16(hx, data, blocks);
       for (Lane& lane : lanes) if (lane.index >= 0) lane.pos += blocks * kBlockSize;
     }
   }
@@ -459,10 +472,98 @@ struct MultiBufferJob {
 
 }  // namespace
 
-bool multibuffer_enabled() { return isa_enabled(Isa::avx512); }
-#else
-bool multibuffer_enabled() { return false; }
-#endif
+namespace {
+
+// Lock-step hashing of many in-memory messages on one thread: up to 16 in flight; a message
+// whose whole blocks are done is finished on its own (its tail and padding) and its lane is
+// given the next one from the shared queue.
+struct MessageLanes {
+  const uint8_t* const* data;
+  const size_t* len;
+  long count;
+  uint8_t* out;
+  std::atomic<long>& next;
+
+  void run() const {
+    constexpr size_t kMaxStep = 64;  // blocks per lock-step call: the idle lanes' buffer
+    const BlocksX16Fn blocks_x16 = kBlocksX16.select();
+    alignas(64) uint32_t hx[8][kLanes] = {};
+    static const uint8_t idle[kMaxStep * kBlockSize] = {};
+    long index[kLanes];
+    size_t done[kLanes];  // bytes of whole blocks hashed so far
+    bool queue_open = true;
+    const auto finish_lane = [&](int j) {
+      State s;
+      init(s);
+      for (int k = 0; k < 8; ++k) s.h[k] = hx[k][j];
+      s.length = done[j];
+      const long i = index[j];
+      update(s, data[i] + done[j], len[i] - done[j]);
+      finish(s, out + static_cast<size_t>(i) * kDigestSize);
+      index[j] = -1;
+    };
+    const auto take = [&](int j) {
+      index[j] = -1;
+      if (!queue_open) return;
+      const long i = next.fetch_add(1);
+      if (i >= count) {
+        queue_open = false;
+        return;
+      }
+      index[j] = i;
+      done[j] = 0;
+      uint32_t h0[8];
+      initial_state(h0);
+      for (int k = 0; k < 8; ++k) hx[k][j] = h0[k];
+    };
+    for (int j = 0; j < kLanes; ++j) take(j);
+    for (;;) {
+      int live = 0;
+      size_t step = kMaxStep;
+      for (int j = 0; j < kLanes; ++j) {
+        // Finish lanes with no whole block left, refilling them until one has work.
+        while (index[j] >= 0 && (len[index[j]] - done[j]) / kBlockSize == 0) {
+          finish_lane(j);
+          take(j);
+        }
+        if (index[j] < 0) continue;
+        ++live;
+        step = std::min(step, (len[index[j]] - done[j]) / kBlockSize);
+      }
+      if (live == 0) return;
+      if (live < kMinLanes && !queue_open) {
+        for (int j = 0; j < kLanes; ++j) if (index[j] >= 0) finish_lane(j);
+        return;
+      }
+      const uint8_t* ptr[kLanes];
+      for (int j = 0; j < kLanes; ++j) ptr[j] = index[j] >= 0 ? data[index[j]] + done[j] : idle;
+      blocks_x16(hx, ptr, step);
+      for (int j = 0; j < kLanes; ++j) if (index[j] >= 0) done[j] += step * kBlockSize;
+    }
+  }
+};
+
+}  // namespace
+
+void digest_many(const uint8_t* const* data, const size_t* len, size_t n, uint8_t* out,
+                 int threads) {
+  const long count = static_cast<long>(n);
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<long>(count, 1))));
+  if (!multibuffer_enabled() || count < kMinLanes) {
+    // One message per call to the single-stream path (SHA-NI where the CPU has it).
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (threads > 1)
+    for (long i = 0; i < count; ++i) digest(data[i], len[i], out + i * kDigestSize);
+    return;
+  }
+  std::atomic<long> next{0};
+  const MessageLanes job{data, len, count, out, next};
+  if (threads == 1) {
+    job.run();
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  job.run();
+}
 
 std::vector<FileDigest> hash_paths(const std::vector<std::string>& paths, int threads,
                                    Progress* progress, bool keep_going, bool allow_special) {
@@ -480,7 +581,6 @@ std::vector<FileDigest> hash_paths(const std::vector<std::string>& paths, int th
     if (out[i].error != 0 || out[i].changed) failed.store(true, std::memory_order_relaxed);
   };
   threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<long>(n, 1))));
-#if defined(PIPEWARD_X86)
   if (multibuffer_enabled() && n >= static_cast<long>(kMinLanes) * threads) {
     // Enough files for every thread to keep its lanes full. Files never taken (after a
     // failure or a cancel) stay marked as skipped.
@@ -494,7 +594,6 @@ std::vector<FileDigest> hash_paths(const std::vector<std::string>& paths, int th
     job.run();
     return out;
   }
-#endif
   if (threads == 1) {
     // One file at a time gains from a reader thread. (No OpenMP region: this path is also
     // safe in a forked child.)

@@ -13,7 +13,7 @@ from ._core import __version__
 # --- integrity ----------------------------------------------------------------------------
 from ._sha256_batch import sha256_batch
 from .manifest import Manifest, Verification, verify_inclusion
-from .sha256 import FileChangedError, Sha256, hash_file, hash_files, sha256
+from .hashing import FileChangedError, Sha256, hash_file, hash_files, sha256
 from .signing import generate_keypair, save_keypair
 
 # --- drift --------------------------------------------------------------------------------

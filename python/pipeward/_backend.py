@@ -1,7 +1,9 @@
 """Array-type dispatch: NumPy runs on the C++ kernels, CuPy on the CUDA kernels.
 
 CuPy is imported only when a GPU array actually arrives, so a CPU-only install never needs
-it, and GPU memory is never copied to the host behind the user's back.
+it, and GPU memory is never copied to the host behind the user's back. Each kernel family
+lists its implementations once in a :class:`Backends` registry (cpu / cuda / reference); the
+public function validates its arguments and calls what ``choose`` returns.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import functools
 import importlib.resources
 import os
 from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-Backend = Literal["auto", "cpu", "cuda", "reference"]
 _BACKENDS = ("auto", "cpu", "cuda", "reference")
+Impl = TypeVar("Impl", bound=Callable[..., Any])
 
 
 class GPUUnavailableError(RuntimeError):
@@ -67,6 +70,32 @@ def resolve_backend(backend: str, *arrays: Any) -> str:
             f"backend={backend!r} needs host arrays; got CuPy arrays (use .get() to copy them)"
         )
     return backend
+
+
+def choose_backend(backend: str, *arrays: Any) -> str:
+    """:func:`resolve_backend`, then, for 'cuda', a clear error when CuPy or a device is
+    missing (before any other check touches the arrays)."""
+    chosen = resolve_backend(backend, *arrays)
+    if chosen == "cuda":
+        cupy()
+    return chosen
+
+
+class Backends(Generic[Impl]):
+    """A kernel family's implementations of one operation, by backend.
+
+    ``cpu`` runs the C++ kernels (``_core``), ``cuda`` the CUDA ones (``_gpu``, imported by the
+    implementation itself so that CuPy stays optional), ``reference`` the pure-NumPy reference.
+    All three take the same (validated) arguments and return the same named result.
+    """
+
+    def __init__(self, *, cpu: Impl, cuda: Impl, reference: Impl) -> None:
+        self._impl = {"cpu": cpu, "cuda": cuda, "reference": reference}
+
+    def choose(self, backend: str, *arrays: Any) -> Impl:
+        """The implementation for ``backend`` ("auto": by the arrays' type; see
+        :func:`choose_backend` for the errors)."""
+        return self._impl[choose_backend(backend, *arrays)]
 
 
 def cuda_source_dir() -> Path:

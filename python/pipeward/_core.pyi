@@ -1,6 +1,8 @@
 # Type stubs for the private extension pipeward._core; tests/test_core_stubs.py checks that
 # every name here exists in the module and vice versa.
+import enum
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -18,12 +20,15 @@ from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 def sha256_digest(data: Buffer, /) -> bytes: ...
 def sha256_selected_path() -> str: ...
+def sha256_batch(messages: npt.NDArray[np.uint8] | Sequence[Buffer], /, *,
+                 workers: int | None = None) -> npt.NDArray[np.uint8]: ...
 def sha256_multibuffer_enabled() -> bool: ...
 
 class Sha256Hasher:
     def __init__(self) -> None: ...
     def update(self, data: Buffer, /) -> None: ...
     def digest(self) -> bytes: ...
+    def reset(self) -> None: ...
     def copy(self) -> Sha256Hasher: ...
 
 class Sha256Progress:
@@ -34,42 +39,93 @@ class Sha256Progress:
     def files_done(self) -> int: ...
     def cancel(self) -> None: ...
 
+class FileDigest(NamedTuple):
+    digest: bytes
+    size: int
+    mtime_ns: int
+    errno: int
+    changed: bool
+
 def sha256_hash_files(
     paths: Sequence[bytes],
     workers: int | None = None,
     progress: Sha256Progress | None = None,
     keep_going: bool = False,
     allow_special: bool = False,
-) -> list[tuple[bytes, int, int, int, bool]]: ...
+) -> list[FileDigest]: ...
 
 # --- drift ---
+class KsAlternative(enum.IntEnum):
+    two_sided = 0
+    less = 1
+    greater = 2
+
+class KsMethod(enum.IntEnum):
+    auto = 0
+    exact = 1
+    asymp = 2
+
+class KsStatus(enum.IntEnum):
+    ok = 0
+    lcm_too_large = 1
+    exact_failed = 2
+    nan_input = 3
+    empty = 4
+    host_exact = 8
+    host_asymp = 9
+
+drift_ks_max_auto_n: int
+
+class KsArrays(NamedTuple):
+    statistic: Any
+    pvalue: Any
+    location: Any
+    sign: Any
+    n1: Any
+    n2: Any
+    status: Any
+
 def drift_ks_2samp(
-    x1: np.ndarray, x2: np.ndarray, alternative: int, method: int, omit_nan: bool,
-    workers: int | None = None, x1_sorted: bool = False, x2_sorted: bool = False,
-    x1_buckets: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64],
-           npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64],
-           npt.NDArray[np.int32]]: ...
+    x1: np.ndarray, x2: np.ndarray, alternative: KsAlternative | int, method: KsMethod | int,
+    omit_nan: bool, workers: int | None = None, x1_sorted: bool = False,
+    x2_sorted: bool = False,
+    x1_buckets: KsReferenceBuckets | None = None,
+) -> KsArrays: ...
 def drift_ks_bucketed(n1: int, n2: int) -> bool: ...
+class KsReferenceBuckets(NamedTuple):
+    lo: npt.NDArray[np.float64]
+    scale: npt.NDArray[np.float64]
+    eps_bits: npt.NDArray[np.int64]
+    ends: npt.NDArray[np.int64]
+
 def drift_ks_reference_buckets(
     x1: np.ndarray, n2: int, workers: int | None = None,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64],
-           npt.NDArray[np.int64]]: ...
+) -> KsReferenceBuckets: ...
 def drift_gather_rows(x: np.ndarray, workers: int | None = None) -> np.ndarray: ...
 def drift_psi_counts(
     x: np.ndarray, edges: npt.NDArray[np.float64], workers: int | None = None
 ) -> npt.NDArray[np.int64]: ...
-def drift_ks_exact_pvalue(n1: int, n2: int, h: int, alternative: int) -> tuple[bool, float]: ...
+def drift_ks_exact_pvalue(n1: int, n2: int, h: int, alternative: KsAlternative | int) -> tuple[bool, float]: ...
+def drift_ks_asymp_pvalue(n1: int, n2: int, d: float, alternative: KsAlternative | int) -> float: ...
 def drift_kolmogn_sf(n: float, x: float) -> float: ...
 def drift_smirnov_sf(n: int, x: float) -> float: ...
 
 # --- privacy ---
 def privacy_sq_norms(per_sample_grads: np.ndarray, /, *, workers: int | None = None) -> npt.NDArray[np.float64]: ...
+class NoiseKind(enum.IntEnum):
+    none = 0
+    philox = 1
+    chacha20 = 2
+
+class ClipSum(NamedTuple):
+    sum: np.ndarray
+    finite: bool
+
 def privacy_clip_sum_noise(
     per_sample_grads: np.ndarray, scale: npt.NDArray[np.float64], /, *, noise_std: float,
     out_scale: float, seed: int | None = None, key: bytes | None = None,
     nonce: bytes | None = None, stream: int = 0, offset: int = 0, workers: int | None = None,
-) -> tuple[np.ndarray, bool]: ...
+) -> ClipSum: ...
 def privacy_normals(
     n: int, /, *, offset: int = 0, seed: int | None = None, key: bytes | None = None,
     nonce: bytes | None = None, stream: int = 0, workers: int | None = None,
@@ -84,10 +140,15 @@ def mahalanobis_sq_distances(
     factor: npt.NDArray[np.floating], lower: bool, out: npt.NDArray[np.floating],
     workers: int | None = None,
 ) -> None: ...
+class Comoment(NamedTuple):
+    count: int
+    mean: npt.NDArray[np.float64]
+    m2: npt.NDArray[np.float64]
+
 def mahalanobis_comoment(
     X: npt.NDArray[np.floating], rows: npt.NDArray[np.int64] | None = None,
     workers: int | None = None,
-) -> tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+) -> Comoment: ...
 
 # --- hmac (batched HMAC-SHA256 tokens) ---
 def hmac_sha256_hex_offsets(

@@ -1,5 +1,5 @@
-// Run-time instruction-set detection. Kernels ask `isa_enabled(Isa::X)` once per call and
-// pick a variant; the environment variable PIPEWARD_ISA caps the level for the whole process
+// Run-time instruction-set detection. Kernels pick a variant through dispatch.hpp, which asks
+// `isa_enabled(Isa::X)`; the environment variable PIPEWARD_ISA caps the level for the whole process
 // (PIPEWARD_ISA=portable forces the portable C++ paths) and tests lower the cap in-process.
 #pragma once
 
@@ -23,6 +23,9 @@ struct CpuFeatures {
   bool fma = false;
   bool avx512 = false;  // F + BW + DQ + VL, with the OS saving the ZMM state
 };
+
+// "portable", "sha_ni", "avx2" or "avx512": the names PIPEWARD_ISA and capabilities() use.
+const char* isa_name(Isa isa);
 
 // What the processor and the OS support, detected once.
 const CpuFeatures& cpu_features();

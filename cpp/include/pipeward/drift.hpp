@@ -11,6 +11,11 @@
 
 namespace pipeward::drift {
 
+// The definitions below are the family's single source: the CPU kernels and cuda/drift.cu
+// include them, and the bindings export them to Python (_core.KsAlternative, KsMethod,
+// KsStatus, drift_ks_max_auto_n), so no rule is written twice.
+
+// The values cross the binding as these enums; CUDA kernels take them as int.
 enum class Alternative : int { two_sided = 0, less = 1, greater = 2 };
 enum class Method : int { automatic = 0, exact = 1, asymp = 2 };
 
@@ -21,7 +26,37 @@ enum class KsStatus : int32_t {
   exact_failed = 2,      // the exact recursion over/underflowed: asymptotic p instead
   nan_input = 3,         // nan_policy="propagate" and the feature holds a NaN
   empty = 4,             // nan_policy="omit" left a sample empty
+  // Only between cuda/drift.cu and its launcher: the device left this feature's p-value to
+  // the host (exact p-values; the Durbin-matrix corner of the asymptotic one).
+  host_exact = 8,
+  host_asymp = 9,
 };
+
+// scipy's method="auto": exact p-values while the larger sample holds at most this many values.
+constexpr int64_t kMaxAutoN = 10000;
+
+// Whether `method` asks for the exact p-value for samples of n1 and n2 values (method="exact"
+// may still fall back, see KsStatus).
+PIPEWARD_HD bool ks_wants_exact(Method method, int64_t n1, int64_t n2) {
+  return method == Method::exact ||
+         (method == Method::automatic && (n1 > n2 ? n1 : n2) <= kMaxAutoN);
+}
+
+// The one-sided asymptotic p-value, Hodges (1958) eq. 5.3 with m the larger sample, unclipped.
+PIPEWARD_HD double ks_one_sided_asymp_pvalue(int64_t n1, int64_t n2, double d) {
+  const double m = static_cast<double>(n1 > n2 ? n1 : n2);
+  const double n = static_cast<double>(n1 > n2 ? n2 : n1);
+  const double z = std::sqrt(m * n / (m + n)) * d;
+  return std::exp(-2 * (z * z) - 2 * z * (m + 2 * n) / std::sqrt(m * n * (m + n)) / 3.0);
+}
+
+// The two-sided asymptotic p-value's sample size: kstwo.sf(d, round(m n / (m + n))), rounded
+// half to even as NumPy does (nearbyint).
+PIPEWARD_HD double ks_two_sided_asymp_n(int64_t n1, int64_t n2) {
+  const double m = static_cast<double>(n1 > n2 ? n1 : n2);
+  const double n = static_cast<double>(n1 > n2 ? n2 : n1);
+  return std::nearbyint(m * n / (m + n));
+}
 
 // ECDF difference F1(v) - F2(v) after i of n1 and j of n2 sorted values are <= v, rounded as
 // NumPy rounds searchsorted(...)/n1 - searchsorted(...)/n2 (two divisions, one subtraction).

@@ -193,9 +193,15 @@ PIPEWARD_HD float half_to_float(uint16_t h) {
 
 enum class Dtype : int { f16 = 0, f32 = 1, f64 = 2 };
 
-// Where the noise comes from. kind 0: none, 1: Philox(seed, stream), 2: ChaCha20(key, nonce).
+// Where the noise comes from.
+enum class NoiseKind : int {
+  none = 0,
+  philox = 1,    // Philox4x32-10(seed, stream)
+  chacha20 = 2,  // ChaCha20(key, nonce): secure=True
+};
+
 struct NoiseSource {
-  int kind = 0;
+  NoiseKind kind = NoiseKind::none;
   uint64_t seed = 0;
   uint32_t stream = 0;
   uint32_t key[8] = {0, 0, 0, 0, 0, 0, 0, 0};

@@ -139,16 +139,26 @@ namespace pipeward::sha256 {
 // A function that folds `nblocks` consecutive 64-byte blocks into h (standard word order).
 using BlocksFn = void (*)(uint32_t h[8], const uint8_t* data, size_t nblocks);
 
-void blocks_portable(uint32_t h[8], const uint8_t* data, size_t nblocks);
-#if defined(PIPEWARD_X86)
-void blocks_shani(uint32_t h[8], const uint8_t* data, size_t nblocks);  // sha256_shani.cpp
-// 16 independent streams in lock-step (sha256_avx512.cpp): state[k][j] is word k of stream
-// j's chaining value; stream j reads `nblocks` consecutive blocks from data[j].
-void blocks_x16_avx512(uint32_t state[8][16], const uint8_t* const data[16], size_t nblocks);
-#endif
+// 16 independent streams in lock-step: state[k][j] is word k of stream j's chaining value;
+// stream j reads `nblocks` consecutive blocks from data[j].
+using BlocksX16Fn = void (*)(uint32_t state[8][16], const uint8_t* const data[16],
+                             size_t nblocks);
 
-// Whether hash_paths may hash many files at once with the AVX-512 multi-buffer path now.
+// The variants (dispatch.hpp picks one): portable in sha256.cpp, the others in the
+// sha256_<isa>.cpp file of their instruction set.
+void blocks_portable(uint32_t h[8], const uint8_t* data, size_t nblocks);
+void blocks_shani(uint32_t h[8], const uint8_t* data, size_t nblocks);
+void blocks_x16_portable(uint32_t state[8][16], const uint8_t* const data[16], size_t nblocks);
+void blocks_x16_avx512(uint32_t state[8][16], const uint8_t* const data[16], size_t nblocks);
+
+// Whether the lock-step streams are faster than one stream at a time now (the AVX-512
+// variant is; the portable one only keeps the non-x86 build complete).
 bool multibuffer_enabled();
+
+// Digests of n independent messages (message i: len[i] bytes at data[i]) into
+// out[32 * i ...], on `threads` threads; lock-step streams when multibuffer_enabled().
+void digest_many(const uint8_t* const* data, const size_t* len, size_t n, uint8_t* out,
+                 int threads);
 
 // The best block function the CPU and the PIPEWARD_ISA cap allow now.
 BlocksFn select_blocks();

@@ -3,7 +3,7 @@
 KS: each feature is sorted (radix sorts of order-preserving keys, NaNs last), one block per
 feature finds the ECDF gap extremes and their first location, and the asymptotic p-value is
 computed on the device. Exact
-p-values (``method="exact"``, or ``"auto"`` with both samples <= 10000) and the few asymptotic
+p-values (``method="exact"``, or ``"auto"`` with both samples <= ``_core.drift_ks_max_auto_n``) and the few asymptotic
 ones that need Durbin's matrix (n <= 140, or a tiny n*D^2) are computed on the host from the
 device statistics: only those features' (D, n1, n2) are read back, never the data.
 PSI: bin counts against fitted interior edges with shared-memory counters, (features, k + 2)
@@ -18,14 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _core
 from . import module
 
 _THREADS = 256
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
-# Codes shared with cuda/drift.cu and pipeward::drift::KsStatus.
-_OK, _LCM_TOO_LARGE, _EXACT_FAILED = 0, 1, 2
-_HOST_EXACT, _HOST_ASYMP = 8, 9
+_STATUS = _core.KsStatus  # pipeward/drift.hpp, shared with cuda/drift.cu
 _INT32_MAX = 2**31 - 1
 
 
@@ -40,11 +38,12 @@ def _sms(cp: Any) -> int:
     return int(cp.cuda.Device().attributes["MultiProcessorCount"])
 
 
-def ks_2samp(v1: Any, v2: Any, alternative: int, method: int, omit_nan: bool) -> tuple:
+def ks_2samp(v1: Any, v2: Any, alternative: int, method: int,
+             omit_nan: bool) -> _core.KsArrays:
     """Batched ks_2samp over feature-major CuPy views ``(F, n1)`` and ``(F, n2)``.
 
-    ``alternative`` 0/1/2 = two-sided/less/greater, ``method`` 0/1/2 = auto/exact/asymp.
-    Returns CuPy ``(statistic, pvalue, location, sign, n1, n2, status)`` as the CPU kernel
+    ``alternative`` and ``method`` are ``_core.KsAlternative`` / ``_core.KsMethod`` (or their
+    ints). Returns ``_core.KsArrays`` of CuPy arrays, as the CPU kernel
     (``_core.drift_ks_2samp``) does.
     """
     if v1.dtype != v2.dtype:
@@ -54,7 +53,8 @@ def ks_2samp(v1: Any, v2: Any, alternative: int, method: int, omit_nan: bool) ->
     return ks_2samp_sorted(sort_features(v1), sort_features(v2), alternative, method, omit_nan)
 
 
-def ks_2samp_sorted(s1: Any, s2: Any, alternative: int, method: int, omit_nan: bool) -> tuple:
+def ks_2samp_sorted(s1: Any, s2: Any, alternative: int, method: int,
+                    omit_nan: bool) -> _core.KsArrays:
     """:func:`ks_2samp` on rows already sorted by :func:`sort_features` (C-contiguous, NaNs
     last): a fitted reference is sorted once and tested against many windows."""
     cp = _backend.cupy()
@@ -75,10 +75,12 @@ def ks_2samp_sorted(s1: Any, s2: Any, alternative: int, method: int, omit_nan: b
     if n_features:
         module.launch("drift", f"drift_ks_2samp_sorted_{suffix}", min(n_features, 65535),
                       _THREADS, (s1, np.int64(n1), s2, np.int64(n2), np.int64(n_features),
-                                 np.int32(alternative), np.int32(method), np.int32(omit_nan),
+                                 np.int32(int(alternative)), np.int32(int(method)),
+                                 np.int32(omit_nan),
                                  stat, pvalue, location, sign, used1, used2, status))
         _host_pvalues(stat, pvalue, used1, used2, status, alternative, method)
-    return stat, pvalue, location, sign, used1, used2, status
+    return _core.KsArrays(statistic=stat, pvalue=pvalue, location=location, sign=sign, n1=used1,
+                          n2=used2, status=status)
 
 
 def sort_features(v: Any) -> Any:
@@ -114,20 +116,18 @@ def _host_pvalues(stat: Any, pvalue: Any, used1: Any, used2: Any, status: Any,
                   alternative: int, method: int) -> None:
     """Fill the p-values the device left to the host (exact ones, Durbin-matrix regions)."""
     cp = _backend.cupy()
-    need = status >= _HOST_EXACT
+    need = status >= int(_STATUS.host_exact)
     if not bool(need.any()):  # one flag read
         return
-    from .. import _core  # noqa: PLC0415 - the CPU p-value routines of the drift family
-
     idx = cp.flatnonzero(need)
     d_all, a_all, b_all, st_all = (x[idx].get() for x in (stat, used1, used2, status))
     new_d, new_p, new_st = d_all.copy(), np.empty_like(d_all), np.zeros_like(st_all)
     for t, (d, n1, n2, st) in enumerate(zip(d_all, a_all.tolist(), b_all.tolist(), st_all)):
-        code = _OK
-        if st == _HOST_EXACT:
+        code = _STATUS.ok
+        if st == int(_STATUS.host_exact):
             g = math.gcd(n1, n2)
-            if method == 1 and n1 // g >= _INT32_MAX / (n2 // g):
-                code, p = _LCM_TOO_LARGE, None
+            if int(method) == int(_core.KsMethod.exact) and n1 // g >= _INT32_MAX / (n2 // g):
+                code, p = _STATUS.lcm_too_large, None
             else:
                 lcm = (n1 // g) * n2
                 h = int(np.round(d * lcm))
@@ -137,24 +137,15 @@ def _host_pvalues(stat: Any, pvalue: Any, used1: Any, used2: Any, status: Any,
                 else:
                     ok, p = _core.drift_ks_exact_pvalue(n1, n2, h, alternative)
                     if not ok:
-                        code, p = _EXACT_FAILED, None
+                        code, p = _STATUS.exact_failed, None
             if p is None:
-                p = _asymp_host(_core, n1, n2, d, alternative)
+                p = _core.drift_ks_asymp_pvalue(n1, n2, d, alternative)
         else:
-            p = _asymp_host(_core, n1, n2, d, alternative)
-        new_d[t], new_p[t], new_st[t] = d, min(max(p, 0.0), 1.0), code
+            p = _core.drift_ks_asymp_pvalue(n1, n2, d, alternative)
+        new_d[t], new_p[t], new_st[t] = d, min(max(p, 0.0), 1.0), int(code)
     stat[idx] = cp.asarray(new_d)
     pvalue[idx] = cp.asarray(new_p)
     status[idx] = cp.asarray(new_st)
-
-
-def _asymp_host(core: Any, n1: int, n2: int, d: float, alternative: int) -> float:
-    m, n = sorted([float(n1), float(n2)], reverse=True)
-    en = m * n / (m + n)
-    if alternative == 0:
-        return float(core.drift_kolmogn_sf(float(np.round(en)), float(d)))
-    z = math.sqrt(en) * d
-    return math.exp(-2 * z**2 - 2 * z * (m + 2 * n) / math.sqrt(m * n * (m + n)) / 3.0)
 
 
 def psi_counts(x: Any, edges: Any) -> Any:
@@ -248,19 +239,6 @@ def uniform_edges(x: Any, bins: int) -> Any:
     return edges * scale[:, None]
 
 
-def psi_from_counts(ref_counts: Any, cur_counts: Any, eps: float) -> Any:
-    """PSI per feature from bin counts, zero proportions floored at ``eps`` (on the device)."""
-    cp = _backend.cupy()
-
-    def proportions(c: Any) -> Any:
-        c = c.astype(cp.float64)
-        p = c / c.sum(axis=-1, keepdims=True)
-        return cp.where(p == 0, eps, p)
-
-    e, a = proportions(cp.asarray(ref_counts)), proportions(cur_counts)
-    return ((a - e) * cp.log(a / e)).sum(axis=-1)
-
-
 def _finite_range(x: Any) -> tuple[Any, Any, Any]:
     """Per-row (min, max, count) of the finite values of a (F, n) CuPy array (float64)."""
     cp = _backend.cupy()
@@ -341,4 +319,6 @@ def psi(ref: Any, cur: Any, bins: Any, binning: str, eps: float) -> Any:
     """``pw.psi`` on feature-major CuPy views ``(F, n_ref)``, ``(F, n_cur)``: (F,) float64,
     with the edges of :func:`edges`."""
     e = edges(ref, bins, binning, cur)
+    from ..drift.psi import psi_from_counts  # noqa: PLC0415 - written once for both kinds
+
     return psi_from_counts(psi_counts(ref, e), psi_counts(cur, e), eps)

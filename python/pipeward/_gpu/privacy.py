@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _core
 from ..privacy._norms import rescue_overflowed_norms
 from . import module
 
@@ -94,12 +94,12 @@ def clip_sum_noise(g: Any, scale: Any, *, noise_std: float = 0.0, out_scale: flo
                        np.float64(out_scale), _key_words(key, nonce or b""), np.uint64(offset),
                        out, bad))
     else:
-        kind = 0 if seed is None or noise_std == 0 else 1
+        kind = _core.NoiseKind.none if seed is None or noise_std == 0 else _core.NoiseKind.philox
         groups = -(-(offset % 4 + cols) // 4)
         module.launch("privacy", f"privacy_clip_sum_noise_philox_{suffix}",
                       module.blocks_for(groups, _THREADS), _THREADS,
                       (g2, np.uint64(rows), np.uint64(cols), scale, np.float64(noise_std),
-                       np.float64(out_scale), np.int32(kind), np.uint64(seed or 0),
+                       np.float64(out_scale), np.int32(int(kind)), np.uint64(seed or 0),
                        np.uint32(stream), np.uint64(offset), out, bad))
     return out, bad[0] == 0
 

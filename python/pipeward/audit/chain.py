@@ -20,9 +20,13 @@ from typing import Any
 
 from .canonical import canonical_text
 
-__all__ = ["GENESIS", "Record", "action_prefix", "body_bytes", "format_timestamp", "record_hash"]
+__all__ = ["FORMAT", "GENESIS", "VERSION", "Record", "action_prefix", "body_bytes", "format_timestamp", "record_hash"]
 
 GENESIS = bytes(32)
+
+# What a log file (SQLite meta, JSON Lines header) says it holds.
+FORMAT = "pipeward-audit"
+VERSION = "1"
 
 # The C string escaper behind json.dumps(ensure_ascii=False): the same bytes canonical_json gives.
 _escape = json.encoder.encode_basestring  # type: ignore[attr-defined]

@@ -23,16 +23,14 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, TYPE_CHECKING, Any
+import sqlite3
+from typing import IO, Any
 
 from .. import signing
 from .canonical import canonical_text
-from .chain import Record, body_bytes
+from .chain import FORMAT, VERSION, Record, body_bytes
 from .checkpoint import Checkpoint, CheckpointLike, as_checkpoint
 from .verify import AuditReport, Finding, Row, check_require, verify_rows
-
-if TYPE_CHECKING:
-    from .log import AuditLog
 
 __all__ = ["read_jsonl", "verify_jsonl", "write_jsonl"]
 
@@ -59,8 +57,6 @@ def _parse(line: str | bytes) -> Any:
 
 
 def _read_header(line: str | bytes, name: str) -> dict[str, Any]:
-    from .log import FORMAT, VERSION  # noqa: PLC0415
-
     where = f"{name} is not a pipeward audit export"
     try:
         obj = _parse(line)
@@ -77,16 +73,15 @@ def _read_header(line: str | bytes, name: str) -> dict[str, Any]:
     return obj
 
 
-def write_jsonl(log: AuditLog, dest: str | os.PathLike[str] | IO[str]) -> int:
-    """Write ``log`` to ``dest`` (a path or a text stream); returns the number of records."""
-    from .log import FORMAT, VERSION  # noqa: PLC0415
-
+def write_jsonl(db: sqlite3.Connection, log_id: str,
+                dest: str | os.PathLike[str] | IO[str]) -> int:
+    """Write the log in ``db`` (an AuditLog's connection, its lock held by the caller) to
+    ``dest`` (a path or a text stream), in one read transaction; returns the number of records."""
     n = 0
-    with log._lock, _open(dest, "w") as out:
-        db = log._db
+    with _open(dest, "w") as out:
         db.execute("BEGIN")
         try:
-            out.write(canonical_text({"format": FORMAT, "log_id": log.log_id, "type": "header",
+            out.write(canonical_text({"format": FORMAT, "log_id": log_id, "type": "header",
                                       "version": VERSION}) + "\n")
             for seq, body, prev, h in db.execute("SELECT seq, body, prev_hash, hash FROM records "
                                                  "ORDER BY seq"):

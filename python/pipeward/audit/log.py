@@ -23,7 +23,8 @@ from typing import Any
 
 from .. import merkle, signing
 from .canonical import JSONValue, _encode, check_json_value, check_text
-from .chain import GENESIS, Record, action_prefix, body_bytes, format_timestamp
+from .chain import FORMAT, GENESIS, VERSION, Record, action_prefix, body_bytes, format_timestamp
+from .jsonl import read_jsonl, verify_jsonl, write_jsonl
 from .checkpoint import Checkpoint, CheckpointLike, as_checkpoint, checkpoint_message
 from .redaction import (
     REDACTION_KEY_ENV,
@@ -46,8 +47,6 @@ from .verify import (
 
 __all__ = ["AuditLog", "verify_file"]
 
-FORMAT = "pipeward-audit"
-VERSION = "1"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
@@ -455,9 +454,8 @@ class AuditLog:
 
     def export_jsonl(self, dest: str | os.PathLike[str] | Any) -> int:
         """Write the log as JSON Lines (see :mod:`pipeward.audit.jsonl`); returns the record count."""
-        from .jsonl import write_jsonl  # noqa: PLC0415
-
-        return write_jsonl(self, dest)
+        with self._lock:
+            return write_jsonl(self._db, self.log_id, dest)
 
     @classmethod
     def import_jsonl(cls, src: str | os.PathLike[str] | Any, path: str | os.PathLike[str], *,
@@ -471,8 +469,6 @@ class AuditLog:
         an import cannot hold (garbage, duplicates) would otherwise be dropped and the copy
         would verify clean. A file that is not an export is a ``ValueError``.
         """
-        from .jsonl import read_jsonl  # noqa: PLC0415
-
         check_require(require)
         if os.fspath(path) != ":memory:" and Path(path).exists():
             raise FileExistsError(f"{os.fspath(path)} exists; import into a new file")
@@ -537,7 +533,6 @@ def verify_file(path: str | os.PathLike[str], public_key: signing.KeyLike | None
     are those of :meth:`AuditLog.verify`. A file that is not an audit log at all (not SQLite,
     or SQLite without the log's tables; not an export) is a ``ValueError``: an input error,
     not a finding. Damage inside a log is a finding (``corrupt``)."""
-    from .jsonl import verify_jsonl  # noqa: PLC0415
 
     path = os.fspath(path)
     if not Path(path).is_file():

@@ -29,7 +29,7 @@ class CLIError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__  # noqa: PLC0415
+    from .._core import __version__  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(
         prog="pipeward",

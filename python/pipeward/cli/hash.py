@@ -55,7 +55,7 @@ def checksum_line(hexdigest: str, name: bytes) -> bytes:
 
 
 def hash_stdin() -> tuple[str, int]:
-    from ..sha256 import Sha256  # noqa: PLC0415
+    from ..hashing import Sha256  # noqa: PLC0415
 
     hasher = Sha256()
     stream = sys.stdin.buffer
@@ -81,7 +81,7 @@ def _total_size(paths: list[str]) -> int:
 def _hash_all(paths: list[str], workers: int | None, show: bool, allow_special: bool) -> list[Any]:
     """Hash on a worker thread (Ctrl-C cancels it, even a FIFO waiting for a writer), drawing
     a bar on stderr for long jobs."""
-    from ..sha256 import hash_files_raw, interruptible  # noqa: PLC0415
+    from ..hashing import hash_files_raw, interruptible  # noqa: PLC0415
 
     total = _total_size(paths) if show else 0
     start = time.monotonic()
@@ -112,7 +112,7 @@ def _draw_bar(done: int, total: int, files_done: int, files: int, elapsed: float
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sha256 import first_failure  # noqa: PLC0415
+    from ..hashing import first_failure  # noqa: PLC0415
     from . import CLIError  # noqa: PLC0415
 
     if args.workers is not None and args.workers <= 0:

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import capabilities  # noqa: PLC0415
+    from .._capabilities import capabilities  # noqa: PLC0415
 
     caps = capabilities()
     if args.json:

@@ -92,7 +92,7 @@ def _report(args: argparse.Namespace, result: dict, key: str) -> None:
 
 
 def run_epsilon(args: argparse.Namespace) -> int:
-    from .. import epsilon  # noqa: PLC0415
+    from ..privacy import epsilon  # noqa: PLC0415
 
     rate, steps = _rate_and_steps(args)
     try:
@@ -106,7 +106,7 @@ def run_epsilon(args: argparse.Namespace) -> int:
 
 
 def run_noise(args: argparse.Namespace) -> int:
-    from .. import epsilon, noise_multiplier_for  # noqa: PLC0415
+    from ..privacy import epsilon, noise_multiplier_for  # noqa: PLC0415
 
     rate, steps = _rate_and_steps(args)
     try:

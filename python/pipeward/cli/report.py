@@ -53,7 +53,7 @@ def _read_json(path: str, what: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import __version__  # noqa: PLC0415
+    from .._core import __version__  # noqa: PLC0415
     from ..report import write_report  # noqa: PLC0415
     from ..report import inputs  # noqa: PLC0415
 

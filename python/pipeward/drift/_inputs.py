@@ -8,18 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._backend import resolve_backend
 from .._validate import describe, float_array
-
-
-def array_backend(backend: str, *arrays: Any) -> str:
-    """'cpu', 'reference' or 'cuda' (CuPy arrays: the kernels of cuda/drift.cu)."""
-    chosen = resolve_backend(backend, *arrays)
-    if chosen == "cuda":
-        from .._backend import cupy  # noqa: PLC0415
-
-        cupy()  # a clear error when CuPy or a device is missing
-    return chosen
 
 
 def sample_array(x: Any, name: str) -> np.ndarray:

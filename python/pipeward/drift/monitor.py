@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._backend import array_module, is_gpu_array
+from .._backend import array_module, choose_backend, is_gpu_array
 from .._npfile import load_npz
-from .._validate import describe, workers_arg
-from ._inputs import array_backend, sorted_rows
+from .._validate import describe, frame_columns, is_frame, workers_arg
+from ._inputs import sorted_rows
 from .corrections import CORRECTIONS, adjust_pvalues
-from .ks import ALTERNATIVES, METHODS, package_result, warn_fallbacks
-from .psi import (DEFAULT_EPS, as_categories, bin_counts, category_counts, psi_from_counts,
-                  reference_edges)
+from .ks import METHODS, kernel_alternative, kernel_method, package_result, warn_fallbacks
+from .psi import (DEFAULT_EPS, as_categories, bin_counts, category_counts, check_eps,
+                  psi_from_counts, reference_edges)
 from .report import DriftReport
 
 TESTS = ("ks", "psi")
@@ -158,8 +158,8 @@ class DriftMonitor:
                             f"data, got current as a {describe(current)}; pass the same kind "
                             "(pipeward never copies between host and GPU silently)")
         names, kinds, numeric, categorical = _split_columns(
-            current, self.feature_names if not _is_frame(current) else None, "current")
-        if kinds != self.kind or (_is_frame(current) and names != self.feature_names):
+            current, self.feature_names if not is_frame(current) else None, "current")
+        if kinds != self.kind or (is_frame(current) and names != self.feature_names):
             raise ValueError(f"current has features {names} ({kinds}); the reference has "
                              f"{self.feature_names} ({self.kind})")
         if _n_rows(numeric, categorical) < 1:
@@ -173,7 +173,7 @@ class DriftMonitor:
         num_idx, cat_idx = self._numeric_index(), self._categorical_index()
         if numeric is not None:
             if numeric.dtype != self._sorted.dtype:
-                if not _is_frame(current):
+                if not is_frame(current):
                     raise TypeError(f"current is {numeric.dtype}, the reference "
                                     f"{self._sorted.dtype}: pass the same dtype (no silent casts)")
                 numeric = numeric.astype(self._sorted.dtype)  # frame columns: documented rule
@@ -188,8 +188,8 @@ class DriftMonitor:
                 presort = not _core.drift_ks_bucketed(self._sorted.shape[1], view.shape[1])
                 out = _core.drift_ks_2samp(self._sorted,
                                            sorted_rows(view, self.workers) if presort else view,
-                                           ALTERNATIVES.index("two-sided"),
-                                           METHODS.index(self.method), True, self.workers,
+                                           kernel_alternative("two-sided"),
+                                           kernel_method(self.method), True, self.workers,
                                            x1_sorted=True, x2_sorted=presort,
                                            x1_buckets=None if presort else
                                            self._reference_buckets(view.shape[1]))
@@ -257,12 +257,12 @@ class DriftMonitor:
         wanted = []
         if "ks" in self.tests:
             out = gpu.ks_2samp_sorted(self._sorted, gpu.sort_features(view),
-                                      ALTERNATIVES.index("two-sided"), METHODS.index(self.method),
+                                      kernel_alternative("two-sided"), kernel_method(self.method),
                                       True)
-            wanted += [out[0], out[1], out[5], out[6]]  # statistic, pvalue, n2, status
+            wanted += [out.statistic, out.pvalue, out.n2, out.status]
         if "psi" in self.tests:
             cur_counts = gpu.psi_counts(view, self._edges)
-            wanted += [gpu.psi_from_counts(self._ref_counts, cur_counts, self.eps),
+            wanted += [psi_from_counts(self._ref_counts, cur_counts, self.eps),
                        cur_counts[:, -1]]
         host = cp.stack([w.astype(cp.float64) for w in wanted]).get()  # one small transfer
         stat = p = value = np.full(F, np.nan)
@@ -419,10 +419,6 @@ def _check_sorted_reference(sorted_ref: np.ndarray, counts: np.ndarray, n_num: i
 
 # -- input splitting ------------------------------------------------------------------------
 
-def _is_frame(x: Any) -> bool:
-    return hasattr(x, "columns") and hasattr(x, "dtypes") and hasattr(x, "iloc")
-
-
 def _n_rows(numeric: np.ndarray | None, categorical: list | None) -> int:
     if numeric is not None:
         return numeric.shape[0]
@@ -431,31 +427,11 @@ def _n_rows(numeric: np.ndarray | None, categorical: list | None) -> int:
 
 def _split_columns(data: Any, feature_names: list[str] | None, name: str):
     """(names, kinds, numeric (rows, n_numeric) or None, list of categorical columns)."""
-    if _is_frame(data):
-        names = [str(c) for c in data.columns]
-        kinds, numeric_cols, categorical = [], [], []
-        for c in data.columns:
-            col = data[c]
-            kind = col.dtype.kind
-            if kind in "fiub":
-                kinds.append("numeric")
-                as_f32 = kind == "f" and col.dtype.itemsize == 4
-                numeric_cols.append(col.to_numpy(dtype=np.float32 if as_f32 else np.float64,
-                                                 na_value=np.nan))  # nullable ints: NA -> NaN
-            elif str(col.dtype) in ("category", "string", "str") or kind in "OUS":
-                kinds.append("categorical")
-                categorical.append(col)
-            else:
-                raise TypeError(f"{name}: column {c!r} has dtype {col.dtype}; expected numeric, "
-                                "string or categorical")
-        if numeric_cols:
-            dtype = np.float32 if all(a.dtype == np.float32 for a in numeric_cols) else np.float64
-            numeric = np.stack([a.astype(dtype, copy=False) for a in numeric_cols], axis=1)
-        else:
-            numeric = None
-        return names, kinds, numeric, categorical or None
+    if is_frame(data):
+        frame = frame_columns(data, name, categorical=True)
+        return frame.names, frame.kinds, frame.numeric, frame.categorical or None
     if is_gpu_array(data):
-        array_backend("auto", data)  # a clear error without CuPy or a device
+        choose_backend("auto", data)  # a clear error without CuPy or a device
     arr = data if hasattr(data, "dtype") else np.asarray(data)
     if arr.dtype.kind in "OUS":
         raise TypeError(f"{name}: got a {describe(arr)}; pass categorical columns in a pandas "

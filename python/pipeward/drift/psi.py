@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._backend import is_gpu_array
+from .._backend import Backends, array_module, choose_backend, is_gpu_array
 from .._validate import describe, workers_arg
-from ._inputs import array_backend, feature_major, sample_array
+from ._inputs import feature_major, sample_array
 
 BINNINGS = ("quantile", "uniform", "evidently")
 DEFAULT_EPS = 1e-4
@@ -90,19 +90,21 @@ def bin_counts(x: np.ndarray, edges: np.ndarray, *, backend: str = "cpu",
     return _core.drift_psi_counts(x, edges, workers)
 
 
-def psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray, eps: float) -> np.ndarray:
-    """PSI per feature from bin counts (the last axis is bins); zero proportions become eps."""
-    e = _proportions(ref_counts, eps)
-    a = _proportions(cur_counts, eps)
-    return np.sum((a - e) * np.log(a / e), axis=-1)
+def psi_from_counts(ref_counts: Any, cur_counts: Any, eps: float) -> Any:
+    """PSI per feature from bin counts (the last axis is bins); zero proportions become eps.
+    NumPy or CuPy counts (the array module of ``cur_counts``); the result is of that kind."""
+    xp = array_module(cur_counts)
+    e = _proportions(xp, ref_counts, eps)
+    a = _proportions(xp, cur_counts, eps)
+    return ((a - e) * xp.log(a / e)).sum(axis=-1)
 
 
-def _proportions(counts: np.ndarray, eps: float) -> np.ndarray:
-    counts = np.asarray(counts, dtype=np.float64)
+def _proportions(xp: Any, counts: Any, eps: float) -> Any:
+    counts = xp.asarray(counts, dtype=xp.float64)
     total = counts.sum(axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):  # all-empty rows: NaN, as intended
         p = counts / total
-    return np.where(p == 0, eps, p)
+    return xp.where(p == 0, eps, p)
 
 
 @dataclass
@@ -125,7 +127,7 @@ class PsiProfile:
     def fit(cls, reference: Any, *, bins: Any = 10, binning: str = "quantile",
             eps: float = DEFAULT_EPS, axis: int = 0, edges: np.ndarray | None = None,
             backend: str = "auto", workers: int | None = None) -> PsiProfile:
-        chosen = array_backend(backend, reference)
+        chosen = choose_backend(backend, reference)
         ref = _features(reference, axis, "reference")
         if binning == "evidently" and edges is None:
             raise ValueError("binning='evidently' needs the current data: use psi(...) directly")
@@ -136,14 +138,14 @@ class PsiProfile:
             cp = cupy()
             edges = (gpu.edges(ref, bins, binning) if edges is None  # given edges: sent up
                      else cp.ascontiguousarray(cp.asarray(edges, dtype=cp.float64)))
-            return cls(edges=edges, counts=gpu.psi_counts(ref, edges), eps=_check_eps(eps))
+            return cls(edges=edges, counts=gpu.psi_counts(ref, edges), eps=check_eps(eps))
         if is_gpu_array(edges):
             raise TypeError("edges: a CuPy array was given for NumPy reference data; pass "
                             "host edges (pipeward never copies between host and GPU silently)")
         if edges is None:
             edges = reference_edges(ref, bins, binning)
         counts = bin_counts(ref, edges, backend=chosen, workers=workers_arg(workers))
-        return cls(edges=edges, counts=counts, eps=_check_eps(eps))
+        return cls(edges=edges, counts=counts, eps=check_eps(eps))
 
     @property
     def _on_gpu(self) -> bool:
@@ -153,7 +155,7 @@ class PsiProfile:
     def count(self, current: Any, *, axis: int = 0, backend: str = "auto",
               workers: int | None = None) -> np.ndarray:
         """Bin counts of ``current`` with this profile's edges (CuPy in, CuPy out)."""
-        chosen = array_backend(backend, current)
+        chosen = choose_backend(backend, current)
         if (chosen == "cuda") != self._on_gpu:
             where = "CuPy" if self._on_gpu else "NumPy"
             raise TypeError(f"this profile was fitted on {where} arrays, got current as a "
@@ -172,10 +174,6 @@ class PsiProfile:
             workers: int | None = None) -> np.ndarray:
         """PSI of ``current`` against the profile, per feature (float64; CuPy in, CuPy out)."""
         counts = self.count(current, axis=axis, backend=backend, workers=workers)
-        if self._on_gpu:
-            from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only
-
-            return gpu.psi_from_counts(self.counts, counts, self.eps)
         return psi_from_counts(self.counts, counts, self.eps)
 
     def merge(self, other: PsiProfile) -> PsiProfile:
@@ -252,7 +250,7 @@ def categorical_psi(reference: Any, current: Any, eps: float = DEFAULT_EPS) -> f
     ref_counts = np.append(counts, ref_missing.sum()).astype(np.int64)
     cur_counts, unseen = category_counts(categories, cur_values, cur_missing)
     ref_full = np.concatenate([ref_counts[:-1], np.zeros(unseen, np.int64), ref_counts[-1:]])
-    return float(psi_from_counts(ref_full, cur_counts, _check_eps(eps)))
+    return float(psi_from_counts(ref_full, cur_counts, check_eps(eps)))
 
 
 def psi(reference: Any, current: Any, *, bins: Any = 10, binning: str = "quantile",
@@ -272,7 +270,7 @@ def psi(reference: Any, current: Any, *, bins: Any = 10, binning: str = "quantil
     dictionary-encoded on the reference's categories instead of binned; every category unseen
     in the reference gets its own bin, missing values another.
     """
-    chosen = array_backend(backend, reference, current)
+    run = PSI_BACKENDS.choose(backend, reference, current)
     if is_categorical(reference) or is_categorical(current):
         return categorical_psi(reference, current, eps)
     ref = _features(reference, axis, "reference")
@@ -280,18 +278,41 @@ def psi(reference: Any, current: Any, *, bins: Any = 10, binning: str = "quantil
     if ref.shape[0] != cur.shape[0]:
         raise ValueError(f"reference and current must have the same features, got "
                          f"{ref.shape[0]} and {cur.shape[0]}")
-    if chosen == "cuda":  # CuPy arrays in, CuPy arrays out: cuda/drift.cu
-        from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only
+    value = run(ref, cur, bins, binning, eps, workers)
+    x = reference if hasattr(reference, "ndim") else np.asarray(reference)
+    if x.ndim == 1:  # a float, or a 0-d CuPy array (never read back silently)
+        return value.reshape(()) if is_gpu_array(value) else float(value[0])
+    return value.reshape(_feature_shape(x, axis))
 
-        value = gpu.psi(ref, cur, bins, binning, _check_eps(eps))
-        x = reference
-        return value.reshape(()) if x.ndim == 1 else value.reshape(_feature_shape(x, axis))
+
+# ---- the three implementations: feature-major (F, n) views in, (F,) float64 PSI out -------
+
+def _psi_host(ref: np.ndarray, cur: np.ndarray, bins: Any, binning: str, eps: float,
+              workers: int | None, backend: str) -> np.ndarray:
     edges = reference_edges(ref, bins, binning, cur)
     w = workers_arg(workers)
-    value = psi_from_counts(bin_counts(ref, edges, backend=chosen, workers=w),
-                            bin_counts(cur, edges, backend=chosen, workers=w), _check_eps(eps))
-    x = reference if hasattr(reference, "ndim") else np.asarray(reference)
-    return float(value[0]) if x.ndim == 1 else value.reshape(_feature_shape(x, axis))
+    return psi_from_counts(bin_counts(ref, edges, backend=backend, workers=w),
+                           bin_counts(cur, edges, backend=backend, workers=w), check_eps(eps))
+
+
+def _psi_cpu(ref: np.ndarray, cur: np.ndarray, bins: Any, binning: str, eps: float,
+             workers: int | None) -> np.ndarray:
+    return _psi_host(ref, cur, bins, binning, eps, workers, "cpu")
+
+
+def _psi_reference(ref: np.ndarray, cur: np.ndarray, bins: Any, binning: str, eps: float,
+                   workers: int | None) -> np.ndarray:
+    return _psi_host(ref, cur, bins, binning, eps, workers, "reference")
+
+
+def _psi_cuda(ref: Any, cur: Any, bins: Any, binning: str, eps: float,
+              workers: int | None) -> Any:
+    from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only: cuda/drift.cu
+
+    return gpu.psi(ref, cur, bins, binning, check_eps(eps))
+
+
+PSI_BACKENDS = Backends(cpu=_psi_cpu, cuda=_psi_cuda, reference=_psi_reference)
 
 
 def _feature_shape(x: Any, axis: int) -> tuple[int, ...]:
@@ -300,13 +321,11 @@ def _feature_shape(x: Any, axis: int) -> tuple[int, ...]:
 
 def _features(x: Any, axis: int, name: str) -> np.ndarray:
     arr = sample_array(x, name)
-    view, _ = feature_major(arr, axis, name)
-    if view.shape[1] == 0:
-        raise ValueError(f"{name}: expected at least one sample, got a {describe(arr)}")
+    view, _ = feature_major(arr, axis, name)  # an empty sample is an error there
     return view
 
 
-def _check_eps(eps: float) -> float:
+def check_eps(eps: float) -> float:
     if not (isinstance(eps, (float, int)) and 0 < eps < 1):
         raise ValueError(f"eps must be a number in (0, 1), got {eps!r}")
     return float(eps)

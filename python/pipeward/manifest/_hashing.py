@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..sha256 import FileChangedError, file_error, first_failure, hash_files_raw
+from ..hashing import FileChangedError, file_error, first_failure, hash_files_raw
 
 __all__ = ["FileChangedError", "hash_paths", "hash_paths_tolerant"]
 

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from .._backend import array_module, is_gpu_array
-from .._validate import describe, workers_arg
+from .._validate import describe, estimator_matrix, workers_arg
 from . import thresholds as th
-from .kernel import (CovarianceStats, as_matrix, precision_factor, require_finite_rows,
+from .kernel import (CovarianceStats, precision_factor, require_finite_rows,
                      squared_distances_factored)
 from .mcd import min_cov_det
 
@@ -113,7 +113,7 @@ class MahalanobisDetector:
         arrays; the threshold is a float. Score CuPy data with such a detector.
         """
         self._check_params()
-        X, names = as_matrix(X, allow_gpu=True)
+        X, names = estimator_matrix(X, allow_gpu=True)
         if is_gpu_array(X):
             self._check_gpu_fit(y)
         n, d = X.shape
@@ -156,7 +156,7 @@ class MahalanobisDetector:
         if self.method not in ("empirical", "oas"):
             raise ValueError(f"partial_fit needs method='empirical' or 'oas' (mergeable "
                              f"statistics), got method={self.method!r}")
-        X, names = as_matrix(X, allow_gpu=True)
+        X, names = estimator_matrix(X, allow_gpu=True)
         if hasattr(self, "stats_"):
             self._check_features(X, names)
             self._check_same_device(X)
@@ -267,7 +267,7 @@ class MahalanobisDetector:
 
         CuPy X, for a detector fitted on CuPy data, is scored on its GPU (CuPy result)."""
         self._check_fitted()
-        X, names = as_matrix(X, check_finite=False, allow_gpu=True)
+        X, names = estimator_matrix(X, check_finite=False, allow_gpu=True)
         self._check_features(X, names)
         self._check_same_device(X)
         return require_finite_rows(self._distances(X), "X", X)
@@ -277,7 +277,7 @@ class MahalanobisDetector:
         self._check_fitted()
         if self.classes_ is None:
             raise ValueError("class_distances needs a detector fitted with labels y")
-        X, names = as_matrix(X, check_finite=False)
+        X, names = estimator_matrix(X, check_finite=False)
         self._check_features(X, names)
         D = self._class_distances(X)
         require_finite_rows(D.sum(axis=1), "X", X)

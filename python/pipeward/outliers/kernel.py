@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._backend import array_module, cupy, is_gpu_array, resolve_backend
-from .._validate import FLOAT_DTYPES, describe, float_array, workers_arg
+from .._backend import Backends, array_module, cupy, is_gpu_array
+from .._validate import describe, float_array, native_float, workers_arg
 from ..reference import mahalanobis as reference
 
 
@@ -36,15 +36,6 @@ def precision_factor(precision: np.ndarray) -> tuple[np.ndarray, bool]:
                 "precision: expected a symmetric positive semi-definite matrix, got one with "
                 f"eigenvalue {w.min():.3g}") from None
         return np.ascontiguousarray(V * np.sqrt(np.clip(w, 0.0, None))), False
-
-
-def native_float(X: np.ndarray) -> np.ndarray:
-    """X viewed with NumPy's own float32/float64 dtype object (no copy), which is what the
-    native kernels check for; byte-swapped data is converted (the one copy this makes)."""
-    if not X.dtype.isnative:
-        X = X.astype(X.dtype.newbyteorder("="))
-    canonical = np.dtype(np.float64 if X.dtype.itemsize == 8 else np.float32)
-    return X if X.dtype is canonical else X.view(canonical)
 
 
 def squared_distances_factored(X: np.ndarray, location: np.ndarray, factor: np.ndarray,
@@ -68,9 +59,7 @@ def mahalanobis(X: Any, location: Any, precision: Any, *, backend: str = "auto",
     are small and are converted to X's dtype. Matches sklearn's
     ``EmpiricalCovariance(...).mahalanobis(X)`` given the same location and precision.
     """
-    backend = resolve_backend(backend, X, location, precision)
-    if backend == "cuda":
-        cupy()  # explains a missing CuPy / device first
+    run = MAHALANOBIS_BACKENDS.choose(backend, X, location, precision)
     # X's finiteness is checked on the result: a NaN or infinity in a row always makes that
     # row's distance non-finite, and this saves a pass over X.
     X = float_array(X, "X", ndim=2)
@@ -83,17 +72,31 @@ def mahalanobis(X: Any, location: Any, precision: Any, *, backend: str = "auto",
     if precision.shape != (d, d):
         raise ValueError(f"precision: expected shape ({d}, {d}) for X with {d} features, "
                          f"got a {describe(precision)}")
-    if backend == "reference":
-        with np.errstate(over="ignore"):  # a float32 overflow is reported below
-            d2 = reference.squared_distances(X, location, precision).astype(X.dtype, copy=False)
-    elif backend == "cuda":  # CuPy arrays in, CuPy arrays out: cuda/mahalanobis.cu + cuBLAS
-        from .._gpu import mahalanobis as gpu  # noqa: PLC0415 - GPU path only
+    return require_finite_rows(run(X, location, precision, workers), "X", X)
 
-        d2 = gpu.mahalanobis(X, location, precision)
-    else:
-        factor, lower = precision_factor(precision)
-        d2 = squared_distances_factored(X, location, factor, lower, workers=workers_arg(workers))
-    return require_finite_rows(d2, "X", X)
+
+# ---- the three implementations: validated X (n, d), location (d,), precision (d, d) ---------
+
+def _mahalanobis_cpu(X: np.ndarray, location: np.ndarray, precision: np.ndarray,
+                     workers: int | None) -> np.ndarray:
+    factor, lower = precision_factor(precision)
+    return squared_distances_factored(X, location, factor, lower, workers=workers_arg(workers))
+
+
+def _mahalanobis_cuda(X: Any, location: Any, precision: Any, workers: int | None) -> Any:
+    from .._gpu import mahalanobis as gpu  # noqa: PLC0415 - GPU path: cuda/mahalanobis.cu + cuBLAS
+
+    return gpu.mahalanobis(X, location, precision)
+
+
+def _mahalanobis_reference(X: np.ndarray, location: np.ndarray, precision: np.ndarray,
+                           workers: int | None) -> np.ndarray:
+    with np.errstate(over="ignore"):  # a float32 overflow is reported by require_finite_rows
+        return reference.squared_distances(X, location, precision).astype(X.dtype, copy=False)
+
+
+MAHALANOBIS_BACKENDS = Backends(cpu=_mahalanobis_cpu, cuda=_mahalanobis_cuda,
+                                reference=_mahalanobis_reference)
 
 
 def require_finite_rows(d2: Any, name: str, X: Any) -> Any:
@@ -183,99 +186,5 @@ def comoment_of_rows(X: np.ndarray, rows: np.ndarray | None,
                      workers: int | None = None) -> tuple[int, np.ndarray, np.ndarray]:
     """(count, mean, M2) of X[rows] without gathering the rows into a copy."""
     idx = None if rows is None else np.ascontiguousarray(rows, dtype=np.int64)
-    count, mean, m2 = _core.mahalanobis_comoment(native_float(X), idx, workers)
-    return int(count), mean, m2
-
-
-def as_matrix(X: Any, name: str = "X", *, check_finite: bool = True,
-              allow_gpu: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """(float array, column names or None) for an estimator input.
-
-    pandas DataFrames give their column names and must be all-numeric; integer and boolean
-    data become float64 (as in scikit-learn); float32/float64 arrays are used as they are.
-    Rejects non-numeric data, NaN/inf, non-2-d shapes and empty data with a message (scoring
-    paths pass ``check_finite=False`` and check the distances instead: one pass fewer).
-    With ``allow_gpu``, CuPy arrays (and ``__cuda_array_interface__`` objects, viewed in
-    place) are checked the same way on their device and come back as CuPy arrays.
-    """
-    names = None
-    if allow_gpu and is_gpu_array(X):
-        return _device_matrix(X, name, check_finite), None
-    if hasattr(X, "nnz") and hasattr(X, "toarray"):
-        raise TypeError(f"{name}: sparse input is not supported; pass a dense array "
-                        "(X.toarray()) if it fits in memory")
-    if hasattr(X, "columns") and hasattr(X, "dtypes"):  # a pandas DataFrame
-        names = np.asarray([str(c) for c in X.columns], dtype=object)
-        bad = [str(c) for c, t in zip(X.columns, X.dtypes) if not _numeric_kind(t)]
-        if bad:
-            raise TypeError(f"{name}: expected numeric columns, got non-numeric column(s) "
-                            f"{', '.join(bad[:5])}")
-        dtypes = {np.dtype(t) for t in X.dtypes}
-        target = dtypes.pop() if len(dtypes) == 1 and dtypes <= set(FLOAT_DTYPES) else np.float64
-        X = X.to_numpy(dtype=target)
-    elif hasattr(X, "__cuda_array_interface__"):
-        raise TypeError(f"{name}: the detector runs on host arrays, got a {describe(X)}")
-    else:
-        if hasattr(X, "dtype") and np.dtype(X.dtype).kind == "O" or not hasattr(X, "dtype"):
-            try:
-                X = np.asarray(X, dtype=np.float64)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"{name}: expected numeric data, got values that are not "
-                                f"numbers ({exc})") from None
-        X = np.asarray(X)
-        if X.dtype.kind in "biu":
-            X = X.astype(np.float64)
-        elif X.dtype.kind == "c":
-            raise ValueError(f"{name}: Complex data not supported, got a {describe(X)}")
-        elif X.dtype.kind != "f" or X.dtype.itemsize not in (4, 8):
-            raise TypeError(f"{name}: expected real numeric data, got a {describe(X)}")
-    if X.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-d array (n_samples, n_features), got a "
-                         f"{describe(X)}. Reshape your data with X.reshape(-1, 1) for one "
-                         "feature or X.reshape(1, -1) for one sample")
-    if X.shape[0] == 0:
-        raise ValueError(f"{name}: Found array with 0 sample(s) (shape={X.shape}) while a "
-                         "minimum of 1 is required.")
-    if X.shape[1] == 0:
-        raise ValueError(f"{name}: Found array with 0 feature(s) (shape={X.shape}) while a "
-                         "minimum of 1 is required.")
-    X = native_float(X)
-    bad_rows = ~np.isfinite(X).all(axis=1) if check_finite else np.zeros(1, dtype=bool)
-    if bad_rows.any():
-        first = int(np.flatnonzero(bad_rows)[0])
-        raise ValueError(f"{name}: contains NaN or infinity in {int(bad_rows.sum())} row(s) "
-                         f"(first: row {first})")
-    return X, names
-
-
-def _device_matrix(X: Any, name: str, check_finite: bool) -> Any:
-    """:func:`as_matrix` for GPU arrays: the same rules and messages, checked on the device."""
-    cp = cupy()
-    X = cp.asarray(X)  # a view for __cuda_array_interface__ objects; CuPy arrays as they are
-    kind = X.dtype.kind
-    if kind in "biu":
-        X = X.astype(cp.float64)  # as on the host (scikit-learn's rule), on the device
-    elif kind == "c":
-        raise ValueError(f"{name}: Complex data not supported, got a {describe(X)}")
-    elif kind != "f" or X.dtype.itemsize not in (4, 8):
-        raise TypeError(f"{name}: expected real numeric data, got a {describe(X)}")
-    if X.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-d array (n_samples, n_features), got a "
-                         f"{describe(X)}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name}: Found array with shape={X.shape} while at least one sample "
-                         "and one feature are required.")
-    if check_finite:
-        bad_rows = ~cp.isfinite(X).all(axis=1)
-        if bool(bad_rows.any()):  # one flag read; the row numbers only on failure
-            first = int(cp.flatnonzero(bad_rows)[0])
-            raise ValueError(f"{name}: contains NaN or infinity in {int(bad_rows.sum())} "
-                             f"row(s) (first: row {first})")
-    return X
-
-
-def _numeric_kind(dtype: Any) -> bool:
-    try:
-        return np.dtype(dtype).kind in "biuf"
-    except TypeError:  # pandas extension dtypes
-        return str(dtype).lower().startswith(("int", "uint", "float", "boolean"))
+    stats = _core.mahalanobis_comoment(native_float(X), idx, workers)
+    return int(stats.count), stats.mean, stats.m2

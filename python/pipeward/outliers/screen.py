@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import workers_arg
+from .._validate import estimator_matrix, workers_arg
 from . import labels as lab
 from .backdoor import Trigger, cluster_rows, find_triggers, robust_z, spectral_signatures
 from .detector import CovarianceWarning, MahalanobisDetector, _ledoit_wolf_from_norms, _oas
-from .kernel import as_matrix, comoment_of_rows
+from .kernel import comoment_of_rows
 from .mcd import _single_threaded_blas
 from .thresholds import benjamini_hochberg, chi2_sf
 
@@ -121,7 +121,7 @@ def screen(X: Any, y: Any = None, *, estimator: Any = None, fdr: float | None = 
     :class:`pipeward.AuditLog` that receives the run's counts and a digest of the
     quarantined indices (``data.screen``).
     """
-    X, names = as_matrix(X)
+    X, names = estimator_matrix(X)
     n = X.shape[0]
     if y is not None:
         y = np.asarray(y)

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import _core
-from .._backend import cupy, resolve_backend
+from .._backend import Backends
 from .._validate import describe
 from ..reference import privacy as reference
 from . import _checks
@@ -104,9 +104,7 @@ def clip_and_noise(
     single = not isinstance(per_sample_grads, (list, tuple))
     grads = [per_sample_grads] if single else list(per_sample_grads)
     _check_grads(grads)
-    where = resolve_backend(backend, *grads)
-    if where == "cuda":
-        cupy()  # a clear error when CuPy or a device is missing
+    run = CLIP_BACKENDS.choose(backend, *grads)
     b = grads[0].shape[0]
     flat = [g.reshape(b, math.prod(g.shape[1:])) for g in grads]  # views: C-contiguous
     per_layer = np.ndim(max_grad_norm) > 0
@@ -136,56 +134,91 @@ def clip_and_noise(
             noise = {"key": os.urandom(32), "nonce": os.urandom(12)}
         else:
             noise = {"seed": int(seed) if seed is not None else int.from_bytes(os.urandom(8), "little")}
-    def finish(out: list, norms: Any, clipped: Any) -> Any:
-        """The sums in the caller's structure, with the statistics when asked for."""
-        result = out[0] if single else (tuple(out) if isinstance(per_sample_grads, tuple) else out)
-        if not return_stats:
-            return result
-        return ClipResult(grads=result, per_sample_norms=norms,
-                          clipped_fraction=float(clipped.mean()) if b else 0.0,
-                          noise_std=noise_std)
 
-    if where == "cuda":  # the whole aggregation on the device: cuda/privacy.cu
-        from .._gpu import privacy as gpu  # noqa: PLC0415 - GPU path only
+    sums, norms, clipped = run(_Aggregation(flat, limits, per_layer, convention, noise_std,
+                                            denom, noise, per_sample_norms, workers, single))
+    # The sums in the caller's structure, with the statistics when asked for.
+    out = [s.reshape(g.shape[1:]) for s, g in zip(sums, grads)]
+    result = out[0] if single else (tuple(out) if isinstance(per_sample_grads, tuple) else out)
+    if not return_stats:
+        return result
+    return ClipResult(grads=result, per_sample_norms=norms,
+                      clipped_fraction=float(clipped.mean()) if b else 0.0, noise_std=noise_std)
 
-        out, norms, clipped = gpu.aggregate(
-            flat, limits, per_layer=per_layer, convention=convention, noise_std=noise_std,
-            denom=denom, noise=noise, per_sample_norms=per_sample_norms)
-        out = [o.reshape(g.shape[1:]) for o, g in zip(out, grads)]
-        return finish(out, norms, clipped)
-    norms = _norms(flat, per_sample_norms, per_layer, where, workers)
-    if per_layer:
+
+# ---- the three implementations: an _Aggregation in, (flat sums, norms, clipped flags) out ----
+
+@dataclass(frozen=True)
+class _Aggregation:
+    """What every backend gets: (B, P_k) views of the validated gradients and the resolved
+    parameters (per-tensor limits, noise std, the mean's denominator, the noise key)."""
+
+    flat: list[Any]
+    limits: np.ndarray
+    per_layer: bool
+    convention: str
+    noise_std: float
+    denom: float
+    noise: dict[str, Any]
+    per_sample_norms: Any
+    workers: int | None
+    single: bool
+
+
+def _aggregate_cuda(job: _Aggregation) -> tuple[list[Any], Any, Any]:
+    from .._gpu import privacy as gpu  # noqa: PLC0415 - GPU path only: cuda/privacy.cu
+
+    return gpu.aggregate(job.flat, job.limits, per_layer=job.per_layer,
+                         convention=job.convention, noise_std=job.noise_std, denom=job.denom,
+                         noise=job.noise, per_sample_norms=job.per_sample_norms)
+
+
+def _aggregate_host(job: _Aggregation, where: str) -> tuple[list[Any], Any, Any]:
+    flat, limits, convention = job.flat, job.limits, job.convention
+    norms = _norms(flat, job.per_sample_norms, job.per_layer, where, job.workers)
+    if job.per_layer:
         factors = [_clip_factor(norms[:, k], limits[k], convention) for k in range(len(flat))]
-        clipped = np.any(np.stack(factors, axis=1) < 1.0, axis=1) if b else np.zeros(0, bool)
+        clipped = (np.any(np.stack(factors, axis=1) < 1.0, axis=1) if flat[0].shape[0]
+                   else np.zeros(0, bool))
     else:
         factor = _clip_factor(norms, limits[0], convention)
         factors = [factor] * len(flat)
         clipped = factor < 1.0
-
     out, offset = [], 0
     for k, g in enumerate(flat):
         if where == "reference":
-            summed = _reference_sum(g, factors[k], noise_std, noise, offset) / denom
+            summed = _reference_sum(g, factors[k], job.noise_std, job.noise, offset) / job.denom
             with np.errstate(over="ignore"):  # an overflow of float32 is reported below
                 summed = summed.astype(np.float64 if g.dtype == np.float64 else np.float32)
             ok = bool(np.isfinite(summed).all())
         else:
-            summed, ok = _core.privacy_clip_sum_noise(
-                g, factors[k], noise_std=noise_std, out_scale=1.0 / denom, offset=offset,
-                workers=workers, **noise)
+            clip_sum = _core.privacy_clip_sum_noise(
+                g, factors[k], noise_std=job.noise_std, out_scale=1.0 / job.denom,
+                offset=offset, workers=job.workers, **job.noise)
+            summed, ok = clip_sum.sum, clip_sum.finite
         if not ok:
-            name = f"per_sample_grads{'' if single else f'[{k}]'}"
+            name = f"per_sample_grads{'' if job.single else f'[{k}]'}"
             if not np.isfinite(g).all():
                 raise ValueError(f"{name} contains NaN or infinity (found in the clipped sum; "
                                  "nothing was aggregated)")
             raise ValueError(f"overflow: the noisy sum of {name} does not fit in {summed.dtype} "
-                             f"(noise std sigma*C = {noise_std:.3g}, divided by {denom:g}; "
+                             f"(noise std sigma*C = {job.noise_std:.3g}, divided by {job.denom:g}; "
                              f"largest {summed.dtype}: {np.finfo(summed.dtype).max:.3g}); "
                              "nothing was aggregated")
-        out.append(summed.reshape(grads[k].shape[1:]))
+        out.append(summed)
         offset += g.shape[1]
+    return out, norms, clipped
 
-    return finish(out, norms, clipped)
+
+def _aggregate_cpu(job: _Aggregation) -> tuple[list[Any], Any, Any]:
+    return _aggregate_host(job, "cpu")
+
+
+def _aggregate_reference(job: _Aggregation) -> tuple[list[Any], Any, Any]:
+    return _aggregate_host(job, "reference")
+
+
+CLIP_BACKENDS = Backends(cpu=_aggregate_cpu, cuda=_aggregate_cuda, reference=_aggregate_reference)
 
 
 def _check_grads(grads: list[Any]) -> None:

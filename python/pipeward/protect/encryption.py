@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from ..sha256 import Sha256
+from ..hashing import Sha256
 from . import header as hdr
 from .header import DecryptError, Format
 from .keys import IdentityLike, RecipientLike, load_identities, load_recipients

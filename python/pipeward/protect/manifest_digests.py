@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from ..manifest.entries import Entry, decode_bytes_field, encode_bytes_field
 from ..manifest.walk import Matcher, walk
-from ..sha256 import FileChangedError, Sha256
+from ..hashing import FileChangedError, Sha256
 from .encryption import plaintext_chunks
 from .header import FORMATS
 from .keys import IdentityLike, load_identities

@@ -62,14 +62,15 @@ def sha256(data: Buffer, /) -> str:
     non-contiguous array is a ``ValueError`` (no silent copy).
     """
     if is_gpu_array(data):  # one message is one GPU thread: cuda/sha256.cu; 32 bytes come back
-        from ._sha256_batch import sha256_batch  # noqa: PLC0415
+        from ._sha256_batch import sha256_batch  # noqa: PLC0415 - it imports this module
 
         return bytes(sha256_batch([data])[0].get()).hex()
     return _core.sha256_digest(data).hex()
 
 
 class Sha256:
-    """A streaming SHA-256 hasher with the ``hashlib`` interface.
+    """A streaming SHA-256 hasher with the ``hashlib`` interface (``Sha256(data=b"", *,
+    usedforsecurity=True)``), plus ``reset()``.
 
     ``update`` takes the same buffers as :func:`sha256`, is safe to call from several threads
     (each call is applied whole, under the hasher's own lock) and releases the GIL for large
@@ -82,7 +83,9 @@ class Sha256:
     block_size = 64
     __slots__ = ("_state",)
 
-    def __init__(self, data: Buffer = b"") -> None:
+    def __init__(self, data: Buffer = b"", *, usedforsecurity: bool = True) -> None:
+        # usedforsecurity is hashlib's flag for FIPS builds; SHA-256 is allowed either way.
+        # data stays a keyword too, as in hashlib since Python 3.13 (sha256(data=...)).
         self._state = _core.Sha256Hasher()
         if not (isinstance(data, bytes) and not data):
             self.update(data)
@@ -99,6 +102,10 @@ class Sha256:
     def hexdigest(self) -> str:
         """:meth:`digest` as 64 lowercase hex characters."""
         return self._state.digest().hex()
+
+    def reset(self) -> None:
+        """Forget everything absorbed: the hasher is as new (as ``blake3.reset()``)."""
+        self._state.reset()
 
     def copy(self) -> Self:
         """An independent hasher in the same state."""
@@ -154,7 +161,7 @@ def file_error(code: int, changed: bool, path: object) -> OSError:
     return OSError(code, os.strerror(code), name)
 
 
-RawResult = tuple[bytes, int, int, int, bool]  # (digest, size, mtime_ns, errno, changed)
+RawResult = tuple[bytes, int, int, int, bool]  # _core.FileDigest(digest, size, mtime_ns, errno, changed)
 NOT_REGULAR = errno.ESPIPE  # the kernel's errno for a special file not asked for
 T = TypeVar("T")
 

@@ -1,0 +1,117 @@
+// The KS bucket sweep and kept-value scan with AVX2 (see drift_ks_sweep.hpp), for machines
+// without AVX-512: each four contiguous features of a row are one vector; the map is the same
+// subtract, multiply and clamp as bucket_of, lane by lane, so the buckets agree bit for bit
+// with the portable build. A group of features with a symmetric-log map (AVX2 has no 64-bit
+// integer max or conversion) goes through the scalar bucket_of.
+#include <immintrin.h>
+
+#include "drift_ks_sweep.hpp"
+
+namespace pipeward::drift {
+
+namespace {
+
+inline __m256d load_row(const double* row) { return _mm256_loadu_pd(row); }
+inline __m256d load_row(const float* row) { return _mm256_cvtps_pd(_mm_loadu_ps(row)); }
+
+template <typename T>
+void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
+           int64_t count, const SweepMaps& maps, uint16_t* ids, uint32_t* counts) {
+  const int64_t groups = feature_stride == 1 ? count / 4 : 0;  // whole vectors of features
+  constexpr int kMaxGroups = 8;
+  if (groups == 0 || groups > kMaxGroups) {
+    ks_sweep_scalar(base, n, sample_stride, feature_stride, count, maps, ids, counts);
+    return;
+  }
+  __m256d lo[kMaxGroups], scale[kMaxGroups];
+  __m128i offsets[kMaxGroups];
+  bool linear[kMaxGroups];
+  for (int64_t g = 0; g < groups; ++g) {
+    lo[g] = _mm256_loadu_pd(maps.lo + 4 * g);
+    scale[g] = _mm256_loadu_pd(maps.scale + 4 * g);
+    linear[g] = true;
+    for (int c = 0; c < 4; ++c) linear[g] = linear[g] && maps.eps_bits[4 * g + c] < 0;
+    offsets[g] = _mm_mullo_epi32(
+        _mm_add_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32(static_cast<int32_t>(4 * g))),
+        _mm_set1_epi32(static_cast<int32_t>(maps.width)));
+  }
+  const __m256d zero = _mm256_setzero_pd(), last = _mm256_set1_pd(maps.last);
+  const __m128i nan_bucket = _mm_set1_epi32(static_cast<int32_t>(maps.width - 1));
+  alignas(16) int32_t slot[4];
+  for (int64_t s = 0; s < n; ++s) {
+    const T* row = base + s * sample_stride;
+    if (s + kSweepAhead < n) {  // every cache line of the row ahead
+      const char* ahead = reinterpret_cast<const char*>(row + kSweepAhead * sample_stride);
+      for (int64_t line = 0; line < count * static_cast<int64_t>(sizeof(T)); line += 64) {
+        __builtin_prefetch(ahead + line, 0, 1);  // to L2: the fill buffers stay free
+      }
+    }
+    uint16_t* id = ids + s * count;
+    for (int64_t g = 0; g < groups; ++g) {
+      if (!linear[g]) {
+        for (int64_t c = 4 * g; c < 4 * g + 4; ++c) count_value(row[c], c, maps, id, counts);
+        continue;
+      }
+      const __m256d v = load_row(row + 4 * g);
+      const __m256d nan = _mm256_cmp_pd(v, v, _CMP_UNORD_Q);
+      __m256d t = _mm256_mul_pd(_mm256_sub_pd(v, lo[g]), scale[g]);
+      t = _mm256_max_pd(t, zero);  // t > 0 ? t : 0 as bucket_of; NaN lanes are replaced below
+      t = _mm256_min_pd(t, last);
+      // The NaN lanes' 64-bit masks narrowed to 32 bits (the low halves, by a float convert
+      // of all-ones: NaN, whose sign bit blendv reads).
+      const __m128 nan32 = _mm256_cvtpd_ps(nan);
+      const __m128i b = _mm_castps_si128(_mm_blendv_ps(
+          _mm_castsi128_ps(_mm256_cvttpd_epi32(t)), _mm_castsi128_ps(nan_bucket), nan32));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(id + 4 * g), _mm_packus_epi32(b, b));
+      _mm_store_si128(reinterpret_cast<__m128i*>(slot), _mm_add_epi32(b, offsets[g]));
+      for (int c = 0; c < 4; ++c) ++counts[slot[c]];
+    }
+    for (int64_t c = groups * 4; c < count; ++c) count_value(row[c], c, maps, id, counts);
+  }
+}
+
+}  // namespace
+
+// Eight ids at a time: their features' bitmap words by one gather (the bitmap sits in L1),
+// and only a vector with a kept lane leaves the fast path.
+int64_t ks_kept_avx2(const uint16_t* ids, int64_t n, int64_t count, const uint32_t* kept,
+                     int64_t words_per_feature, int64_t* out) {
+  if (count < 8) return ks_kept_scalar(ids, 0, n, count, kept, words_per_feature, out);
+  __m256i feature = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i last_feature = _mm256_set1_epi32(static_cast<int32_t>(count - 1));
+  const __m256i vcount = _mm256_set1_epi32(static_cast<int32_t>(count));
+  const __m256i eight = _mm256_set1_epi32(8);
+  const __m256i words = _mm256_set1_epi32(static_cast<int32_t>(words_per_feature));
+  const __m256i low5 = _mm256_set1_epi32(31), one = _mm256_set1_epi32(1);
+  int64_t m = 0, e = 0;
+  for (; e + 8 <= n; e += 8) {
+    const __m256i k = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ids + e)));
+    const __m256i word = _mm256_add_epi32(_mm256_mullo_epi32(feature, words),
+                                          _mm256_srli_epi32(k, 5));
+    const __m256i bits = _mm256_i32gather_epi32(reinterpret_cast<const int*>(kept), word, 4);
+    const __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(bits, _mm256_and_si256(k, low5)), one);
+    unsigned hit = static_cast<unsigned>(
+        _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(bit, one))));
+    while (hit) {
+      out[m++] = e + __builtin_ctz(hit);
+      hit &= hit - 1;
+    }
+    // Next eight: each lane's feature moves on by 8 (count >= 8: at most one wrap).
+    feature = _mm256_add_epi32(feature, eight);
+    feature = _mm256_sub_epi32(
+        feature, _mm256_and_si256(_mm256_cmpgt_epi32(feature, last_feature), vcount));
+  }
+  return m + ks_kept_scalar(ids, e, n, count, kept, words_per_feature, out + m);
+}
+
+void ks_sweep_avx2(const float* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
+                   int64_t count, const SweepMaps& maps, uint16_t* ids, uint32_t* counts) {
+  sweep(base, n, sample_stride, feature_stride, count, maps, ids, counts);
+}
+
+void ks_sweep_avx2(const double* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
+                   int64_t count, const SweepMaps& maps, uint16_t* ids, uint32_t* counts) {
+  sweep(base, n, sample_stride, feature_stride, count, maps, ids, counts);
+}
+
+}  // namespace pipeward::drift
