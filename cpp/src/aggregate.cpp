@@ -6,7 +6,7 @@
 #include <mutex>
 #include <tuple>
 
-#include "pipeward/cpu_features.hpp"
+#include "pipeward/dispatch.hpp"
 
 namespace pipeward::aggregate {
 namespace detail {
@@ -87,13 +87,12 @@ const SelectionNetwork& selection_network(std::size_t k, std::size_t lo, std::si
 
 namespace {
 
-const detail::Variant& pick() {
-#if defined(PIPEWARD_X86)
-  if (isa_enabled(Isa::avx512)) return detail::variant_avx512();
-  if (isa_enabled(Isa::avx2)) return detail::variant_avx2();
-#endif
-  return detail::variant_portable();
-}
+using VariantFn = const detail::Variant& (*)();
+const Variants<VariantFn> kVariants{detail::variant_portable,
+                                    PIPEWARD_AVX2(detail::variant_avx2),
+                                    PIPEWARD_AVX512(detail::variant_avx512)};
+
+const detail::Variant& pick() { return kVariants.select()(); }
 
 }  // namespace
 

@@ -166,10 +166,9 @@ struct Variant {
         &weighted_mean_impl<double>, &pairwise_impl<float>, &pairwise_impl<double>         \
   }
 
+// One per instruction-set file; the x86 ones exist only on x86-64 (dispatch.hpp).
 const Variant& variant_portable();
-#if defined(PIPEWARD_X86)
 const Variant& variant_avx2();
 const Variant& variant_avx512();
-#endif
 
 }  // namespace pipeward::aggregate::detail

@@ -9,18 +9,17 @@
 #include <vector>
 
 #include "nearest_kernels.hpp"
-#include "pipeward/cpu_features.hpp"
+#include "pipeward/dispatch.hpp"
 
 namespace pipeward::nearest {
 namespace {
 
-const detail::Variant& pick_variant() {
-#if defined(PIPEWARD_X86)
-  if (isa_enabled(Isa::avx512)) return detail::variant_avx512();
-  if (isa_enabled(Isa::avx2)) return detail::variant_avx2();
-#endif
-  return detail::variant_portable();
-}
+using VariantFn = const detail::Variant& (*)();
+const Variants<VariantFn> kVariants{detail::variant_portable,
+                                    PIPEWARD_AVX2(detail::variant_avx2),
+                                    PIPEWARD_AVX512(detail::variant_avx512)};
+
+const detail::Variant& pick_variant() { return kVariants.select()(); }
 
 constexpr std::size_t kQueryBlock = 16;
 

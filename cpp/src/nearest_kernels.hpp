@@ -15,10 +15,9 @@ struct Variant {
   ScanFn<float> scan_f32;
 };
 
+// One per instruction-set file; the x86 ones exist only on x86-64 (dispatch.hpp).
 const Variant& variant_portable();
-#if defined(PIPEWARD_X86)
 const Variant& variant_avx2();
 const Variant& variant_avx512();
-#endif
 
 }  // namespace pipeward::nearest::detail
