@@ -39,11 +39,12 @@ from . import lineage, protect
 from .trust import SignatureCheck, TrustedKey, TrustStore
 
 # --- governance ---------------------------------------------------------------------------
-from . import aggregate, audit
+from . import aggregate, audit, secagg
 from .audit import AuditLog, AuditReport, ModelCard
 
 __all__ = [
     "aggregate",
+    "secagg",
     "GPUUnavailableError",
     "__version__",
     "capabilities",

@@ -97,3 +97,9 @@ def hmac_sha256_hex_list(
     key: bytes, values: Sequence[str | None], width: int, workers: int | None = None,
 ) -> list[str | None]: ...
 def hmac_selected_path() -> str: ...
+
+# --- secagg ---
+def secagg_mask_accumulate(
+    out: npt.NDArray[np.uint32], key: bytes, nonce: bytes, first_block: int = 0,
+    subtract: bool = False, workers: int | None = None,
+) -> None: ...
