@@ -1,4 +1,4 @@
-// The mask kernel built for AVX2 (8 blocks per 256-bit vector, two vectors per lane loop).
+// The mask kernel built for AVX2 (16 blocks side by side: two 256-bit vectors per state word).
 #define PIPEWARD_SECAGG_NS avx2
 #include "secagg_mask_kernels.hpp"
 

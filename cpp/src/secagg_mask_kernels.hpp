@@ -11,6 +11,8 @@
 
 namespace pipeward::secagg::PIPEWARD_SECAGG_NS {
 
+// Blocks side by side: 16 words x 16 lanes fill the 32 ZMM registers; AVX2 also runs faster
+// with 16 lanes than with 8 (measured), the extra loads hide behind the arithmetic.
 constexpr int kLanes = 16;
 
 inline void lanes_quarter(uint32_t* a, uint32_t* b, uint32_t* c, uint32_t* d) {
