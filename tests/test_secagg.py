@@ -169,6 +169,15 @@ def test_recovered_sum_is_the_quantized_sum_exactly(n, p, data):
     np.testing.assert_allclose(total, clipped, rtol=0, atol=len(survivors) * 0.5 / quantizer.scale)
 
 
+def test_every_client_at_the_clip_does_not_wrap():
+    # Regression: with scale (2^31 - 1) / (n * clip), rounding 536870911.75 up made 4 clients at
+    # +clip sum to 2^31, which wrapped to -4.0.
+    updates = np.vstack([np.full((4, 3), 1.0), np.full((4, 3), -1.0)])
+    for rows in (updates[:4], updates[4:]):
+        server, quantizer, _, _, total = run_round(rows, 3)
+        np.testing.assert_allclose(total, rows.sum(axis=0), atol=4 * 0.5 / quantizer.scale)
+
+
 def test_more_dropouts_than_the_threshold_allows_fail_clearly():
     updates = np.random.default_rng(1).uniform(-1, 1, (6, 10))
     with pytest.raises(ValueError, match="fewer than the threshold 4"):
@@ -220,8 +229,13 @@ def test_protocol_bad_inputs_are_clear_errors():
     with pytest.raises(TypeError, match="uint32 array of shape \\(5,\\)"):
         server.collect_masked({**masked, 0: masked[0][:4]})
     survivors = server.collect_masked(masked)
+    with pytest.raises(RuntimeError, match="already called"):
+        server.collect_masked(masked)
     answer = clients[0].unmask(survivors)
     with pytest.raises(RuntimeError, match="already answered"):
         clients[0].unmask(survivors)
     with pytest.raises(ValueError, match="fewer than the threshold"):
         server.unmask({0: answer})
+    partial = secagg.UnmaskShares(self_mask=dict(list(answer.self_mask.items())[:2]), mask_key={})
+    with pytest.raises(ValueError, match="self-mask shares of the survivors"):
+        server.unmask({0: answer, 1: clients[1].unmask(survivors), 2: partial})

@@ -1,8 +1,9 @@
 """Fixed-point encoding of updates into Z_2^32, sized so that the sum of every client fits.
 
-Each coordinate is clipped to ``[-clip, clip]`` and scaled by ``(2^31 - 1) / (n_clients * clip)``,
-so the sum of up to ``n_clients`` encoded values stays inside the signed 32-bit range and decodes
-exactly (up to the rounding of each client, at most ``0.5 / scale`` per coordinate and client).
+Each coordinate is clipped to ``[-clip, clip]`` and scaled by ``floor((2^31 - 1) / n_clients) / clip``,
+so an encoded value is at most ``floor((2^31 - 1) / n_clients)`` in size (the floor keeps rounding
+from pushing the extreme past it) and the sum of up to ``n_clients`` of them stays inside the
+signed 32-bit range: it decodes exactly (up to the rounding of each client, at most ``0.5 / scale`` per coordinate and client).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Quantizer:
 
     @property
     def scale(self) -> float:
-        return (2**31 - 1) / (self.n_clients * self.clip)
+        return ((2**31 - 1) // self.n_clients) / self.clip
 
     def encode(self, update: npt.ArrayLike) -> npt.NDArray[np.uint32]:
         """Clip to [-clip, clip], scale, round to the nearest integer, reduce mod 2^32."""

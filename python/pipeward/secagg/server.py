@@ -63,6 +63,8 @@ class Server:
 
     def collect_masked(self, masked: Mapping[int, npt.NDArray[np.uint32]]) -> list[int]:
         """Round 2: add the masked inputs mod 2^32; the senders are the survivors."""
+        if self.survivors:
+            raise RuntimeError("collect_masked: already called for this round")
         for u, y in masked.items():
             if u not in self.shared:
                 raise ValueError(f"masked: client {u!r} did not share its keys")
@@ -82,6 +84,12 @@ class Server:
         self._enough(responses, "responses")
         alive = set(self.survivors)
         dropped = [v for v in self.shared if v not in alive]
+        for u, r in responses.items():
+            if not isinstance(r, UnmaskShares):
+                raise TypeError(f"responses[{u}]: expected UnmaskShares, got {type(r).__name__}")
+            if set(r.self_mask) != alive or set(r.mask_key) != set(dropped):
+                raise ValueError(f"responses[{u}]: expected self-mask shares of the survivors and "
+                                 "mask-key shares of the dropped clients")
         total = self._total.copy()
         for v in self.survivors:
             seed = combine([r.self_mask[v] for r in responses.values()])
