@@ -98,6 +98,18 @@ def hmac_sha256_hex_list(
 ) -> list[str | None]: ...
 def hmac_selected_path() -> str: ...
 
+# --- aggregate ---
+def aggregate_rank_mean(
+    rows: list[npt.NDArray[np.floating]], lo: int, hi: int, *, workers: int | None = None,
+) -> tuple[npt.NDArray[np.floating], int]: ...
+def aggregate_weighted_mean(
+    rows: list[npt.NDArray[np.floating]], weights: npt.NDArray[np.float64] | None = None, *,
+    workers: int | None = None,
+) -> tuple[npt.NDArray[np.floating], int]: ...
+def aggregate_pairwise_sq_distances(
+    rows: list[npt.NDArray[np.floating]], *, workers: int | None = None,
+) -> tuple[npt.NDArray[np.float64], int]: ...
+
 # --- secagg ---
 def secagg_mask_accumulate(
     out: npt.NDArray[np.uint32], key: bytes, nonce: bytes, first_block: int = 0,
