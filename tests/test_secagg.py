@@ -220,12 +220,16 @@ def test_protocol_bad_inputs_are_clear_errors():
     with pytest.raises(RuntimeError, match="share_keys first"):
         clients[0].masked_input(np.zeros(5), {})
     shares = {c.id: c.share_keys(roster) for c in clients}
+    with pytest.raises(RuntimeError, match="share_keys: already called"):
+        clients[0].share_keys(roster)
     inbox = server.route_shares(shares)
     tampered = dict(inbox[1])
     tampered[0] = bytes([tampered[0][0] ^ 1]) + tampered[0][1:]
     with pytest.raises(ValueError, match="fail authentication"):
         clients[1].masked_input(np.zeros(5), tampered)
     masked = {c.id: c.masked_input(np.zeros(5), inbox[c.id]) for c in clients}
+    with pytest.raises(RuntimeError, match="masked_input: already called"):
+        clients[0].masked_input(np.ones(5), inbox[0])
     with pytest.raises(TypeError, match="uint32 array of shape \\(5,\\)"):
         server.collect_masked({**masked, 0: masked[0][:4]})
     survivors = server.collect_masked(masked)

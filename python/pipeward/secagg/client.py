@@ -61,6 +61,7 @@ class Client:
         self._roster: dict[int, PublicKeys] = {}
         self._held: dict[int, tuple[Share, Share]] = {}  # sender -> (mask-key share, self-mask share)
         self._unmasked = False
+        self._sent_masked = False
 
     def advertise_keys(self) -> PublicKeys:
         return PublicKeys(self._encryption_key.public_key().public_bytes_raw(),
@@ -68,6 +69,8 @@ class Client:
 
     def share_keys(self, roster: Mapping[int, PublicKeys]) -> dict[int, bytes]:
         """Encrypted shares for every other client in ``roster`` (the server's round-0 list)."""
+        if self._roster:
+            raise RuntimeError("share_keys: already called for this round")
         if self.id not in roster:
             raise ValueError(f"roster: client {self.id} is not in it")
         if len(roster) < self.threshold:
@@ -90,6 +93,8 @@ class Client:
         """The masked quantized update; ``ciphertexts`` are the shares sent to this client."""
         if not self._roster:
             raise RuntimeError("masked_input: call share_keys first")
+        if self._sent_masked:  # two inputs under the same masks would reveal their difference
+            raise RuntimeError("masked_input: already called for this round")
         for sender, ct in ciphertexts.items():
             if sender not in self._roster or sender == self.id:
                 raise ValueError(f"ciphertexts: sender {sender!r} is not another client of the roster")
@@ -103,6 +108,7 @@ class Client:
         if len(self._held) < self.threshold:
             raise ValueError(f"ciphertexts: shares from {len(self._held)} clients, fewer than the threshold")
         masked = self.quantizer.encode(update)
+        self._sent_masked = True
         apply_mask(masked, self._self_seed)
         for v in self._held:
             if v != self.id:  # +PRG(s_uv) when u < v, -PRG(s_uv) when u > v: the pair cancels
