@@ -12,6 +12,7 @@ from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters
 from flwr.server.strategy import FedAvg  # noqa: E402
 from flwr.server.strategy.aggregate import aggregate_median  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
+from fl_digits import local_fit as _local_fit  # noqa: E402
 
 import pipeward as pw  # noqa: E402
 from pipeward.fl.flower import RobustStrategy  # noqa: E402
@@ -67,19 +68,6 @@ def _digits_federation():
     perm = np.random.default_rng(0).permutation(len(x))
     x, y = x[perm], y[perm]
     return x[:1400], y[:1400], x[1400:], y[1400:], np.array_split(np.arange(1400), 10)
-
-
-def _local_fit(w, b, xs, ys, epochs=20, lr=0.5):
-    w, b = w.copy(), b.copy()
-    for _ in range(epochs):
-        z = xs @ w + b
-        z -= z.max(1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(1, keepdims=True)
-        p[np.arange(len(ys)), ys] -= 1
-        w -= lr * (xs.T @ p / len(ys)).astype(np.float32)
-        b -= lr * p.mean(0).astype(np.float32)
-    return w, b
 
 
 def _federate(strategy, attack, rounds=8):

@@ -19,6 +19,7 @@ void bind_mahalanobis(py::module_& m);
 void bind_hmac(py::module_& m);
 void bind_aggregate(py::module_& m);
 void bind_nearest(py::module_& m);
+void bind_secagg(py::module_& m);
 
 int resolve_workers(const py::object& workers) {
   if (workers.is_none()) return omp_get_max_threads();
@@ -62,4 +63,5 @@ PYBIND11_MODULE(_core, m) {
   pipeward::bind::bind_hmac(m);
   pipeward::bind::bind_aggregate(m);
   pipeward::bind::bind_nearest(m);
+  pipeward::bind::bind_secagg(m);
 }

@@ -40,7 +40,7 @@ from . import lineage, protect
 from .trust import SignatureCheck, TrustedKey, TrustStore
 
 # --- governance ---------------------------------------------------------------------------
-from . import aggregate, audit
+from . import aggregate, audit, secagg
 from .audit import AuditLog, AuditReport, ModelCard
 
 # --- accountability -----------------------------------------------------------------------
@@ -49,6 +49,7 @@ from .accountability import explain, fairness
 
 __all__ = [
     "aggregate",
+    "secagg",
     "GPUUnavailableError",
     "__version__",
     "capabilities",

@@ -178,3 +178,9 @@ def nearest_sq_distances(
     X: npt.NDArray[np.floating], Y: npt.NDArray[np.floating], d2: npt.NDArray[np.floating],
     index: npt.NDArray[np.int64], workers: int | None = None,
 ) -> None: ...
+
+# --- secagg ---
+def secagg_mask_accumulate(
+    out: npt.NDArray[np.uint32], key: bytes, nonce: bytes, first_block: int = 0,
+    subtract: bool = False, workers: int | None = None,
+) -> None: ...
