@@ -38,6 +38,9 @@ from .outliers import (CovarianceStats, InputGuard, MahalanobisDetector, ScreenR
 from . import audit
 from .audit import AuditLog, AuditReport, ModelCard
 
+# --- red team -----------------------------------------------------------------------------
+from . import redteam
+
 __all__ = [
     "GPUUnavailableError",
     "__version__",
@@ -81,4 +84,6 @@ __all__ = [
     "AuditReport",
     "ModelCard",
     "audit",
+    # red team
+    "redteam",
 ]

@@ -1,0 +1,12 @@
+"""The red team: attack a model before adversaries do, and record how far each attack got.
+
+White-box evasion (:func:`fgsm`, :func:`pgd`) with exact gradients for scikit-learn and
+PyTorch models, on ART's conventions; every result has ``.record(audit_log)``.
+"""
+
+from __future__ import annotations
+
+from .evasion import EvasionResult, fgsm, pgd
+from .results import AttackResult
+
+__all__ = ["AttackResult", "EvasionResult", "fgsm", "pgd"]
