@@ -16,6 +16,7 @@ void bind_sha256(py::module_& m);
 void bind_drift(py::module_& m);
 void bind_privacy(py::module_& m);
 void bind_mahalanobis(py::module_& m);
+void bind_vote(py::module_& m);
 
 int resolve_workers(const py::object& workers) {
   if (workers.is_none()) return omp_get_max_threads();
@@ -56,4 +57,5 @@ PYBIND11_MODULE(_core, m) {
   pipeward::bind::bind_drift(m);
   pipeward::bind::bind_privacy(m);
   pipeward::bind::bind_mahalanobis(m);
+  pipeward::bind::bind_vote(m);
 }

@@ -87,3 +87,8 @@ def mahalanobis_comoment(
     X: npt.NDArray[np.floating], rows: npt.NDArray[np.int64] | None = None,
     workers: int | None = None,
 ) -> tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+
+# vote
+def vote_count(
+    labels: np.ndarray, n_classes: int, workers: int | None = None
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
