@@ -1,12 +1,14 @@
 """The red team: attack a model before adversaries do, and record how far each attack got.
 
 White-box evasion (:func:`fgsm`, :func:`pgd`) with exact gradients for scikit-learn and
-PyTorch models, on ART's conventions; every result has ``.record(audit_log)``.
+PyTorch models, on ART's conventions; a partitioned ensemble (:class:`PartitionEnsemble`) that
+certifies predictions against poisoning; every result has ``.record(audit_log)``.
 """
 
 from __future__ import annotations
 
+from .ensemble import PartitionEnsemble
 from .evasion import EvasionResult, fgsm, pgd
 from .results import AttackResult
 
-__all__ = ["AttackResult", "EvasionResult", "fgsm", "pgd"]
+__all__ = ["AttackResult", "EvasionResult", "PartitionEnsemble", "fgsm", "pgd"]
