@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from .ensemble import PartitionEnsemble
 from .evasion import EvasionResult, fgsm, pgd
+from .membership import MembershipResult, membership_inference
 from .results import AttackResult
 
-__all__ = ["AttackResult", "EvasionResult", "PartitionEnsemble", "fgsm", "pgd"]
+__all__ = ["AttackResult", "EvasionResult", "MembershipResult", "PartitionEnsemble", "fgsm",
+           "membership_inference", "pgd"]
