@@ -7,10 +7,11 @@ certifies predictions against poisoning; every result has ``.record(audit_log)``
 
 from __future__ import annotations
 
+from .dp_audit import DPAuditResult, audit_dp, draw_canaries
 from .ensemble import PartitionEnsemble
 from .evasion import EvasionResult, fgsm, pgd
 from .membership import MembershipResult, membership_inference
 from .results import AttackResult
 
-__all__ = ["AttackResult", "EvasionResult", "MembershipResult", "PartitionEnsemble", "fgsm",
-           "membership_inference", "pgd"]
+__all__ = ["AttackResult", "DPAuditResult", "EvasionResult", "MembershipResult", "PartitionEnsemble",
+           "audit_dp", "draw_canaries", "fgsm", "membership_inference", "pgd"]
