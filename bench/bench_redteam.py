@@ -170,3 +170,14 @@ def test_vote_reference(benchmark, votes):
     from pipeward.reference.vote import count_votes
 
     benchmark.pedantic(count_votes, args=(votes, 10), rounds=3, iterations=1)
+
+
+@pytest.mark.benchmark(group="lira-scoring-10000x64")
+def test_lira_scoring(benchmark):
+    from pipeward.redteam.membership import lira_scores
+
+    rng = np.random.default_rng(0)
+    shadow = rng.normal(size=(10_000, 64))
+    inside = rng.random((10_000, 64)).argsort(axis=1) < 32
+    target = rng.normal(size=10_000)
+    benchmark(lira_scores, target, shadow, inside, online=True, global_variance=False)
