@@ -10,8 +10,9 @@ from __future__ import annotations
 from .dp_audit import DPAuditResult, audit_dp, draw_canaries
 from .ensemble import PartitionEnsemble
 from .evasion import EvasionResult, fgsm, pgd
+from .extraction import ExtractionResult, extract
 from .membership import MembershipResult, membership_inference
 from .results import AttackResult
 
-__all__ = ["AttackResult", "DPAuditResult", "EvasionResult", "MembershipResult", "PartitionEnsemble",
-           "audit_dp", "draw_canaries", "fgsm", "membership_inference", "pgd"]
+__all__ = ["AttackResult", "DPAuditResult", "EvasionResult", "ExtractionResult", "MembershipResult",
+           "PartitionEnsemble", "audit_dp", "draw_canaries", "extract", "fgsm", "membership_inference", "pgd"]
