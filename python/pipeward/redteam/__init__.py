@@ -12,7 +12,9 @@ from .ensemble import PartitionEnsemble
 from .evasion import EvasionResult, fgsm, pgd
 from .extraction import ExtractionResult, extract
 from .membership import MembershipResult, membership_inference
+from .poisoning import PoisonResult, poison
 from .results import AttackResult
 
 __all__ = ["AttackResult", "DPAuditResult", "EvasionResult", "ExtractionResult", "MembershipResult",
-           "PartitionEnsemble", "audit_dp", "draw_canaries", "extract", "fgsm", "membership_inference", "pgd"]
+           "PartitionEnsemble", "PoisonResult", "audit_dp", "draw_canaries", "extract", "fgsm",
+           "membership_inference", "pgd", "poison"]
