@@ -11,10 +11,11 @@ from .dp_audit import DPAuditResult, audit_dp, draw_canaries
 from .ensemble import PartitionEnsemble
 from .evasion import EvasionResult, fgsm, pgd
 from .extraction import ExtractionResult, extract
+from .hop_skip_jump import HopSkipJumpResult, hop_skip_jump
 from .membership import MembershipResult, membership_inference
 from .poisoning import PoisonResult, poison
 from .results import AttackResult
 
-__all__ = ["AttackResult", "DPAuditResult", "EvasionResult", "ExtractionResult", "MembershipResult",
-           "PartitionEnsemble", "PoisonResult", "audit_dp", "draw_canaries", "extract", "fgsm",
-           "membership_inference", "pgd", "poison"]
+__all__ = ["AttackResult", "DPAuditResult", "EvasionResult", "ExtractionResult", "HopSkipJumpResult",
+           "MembershipResult", "PartitionEnsemble", "PoisonResult", "audit_dp", "draw_canaries", "extract", "fgsm",
+           "hop_skip_jump", "membership_inference", "pgd", "poison"]
