@@ -64,3 +64,17 @@ def test_usage_errors_exit_2(saved, capsys, tmp_path):
     assert main(["redteam", str(tmp / "model.skops"), *base, "--eps", "-1"]) == 2
     err = capsys.readouterr().err
     assert err.count("pipeward redteam: error:") == 4 and "Traceback" not in err
+
+
+def test_security_testing_section_reads_the_records(saved, tmp_path):
+    from pipeward.redteam.card import security_testing_markdown
+
+    tmp, model, X, y = saved
+    log = pw.AuditLog(tmp_path / "card.db")
+    assert "missing" in security_testing_markdown(log)
+    res = pw.redteam.pgd(model, X, y, 0.2, 0.05, 5)
+    rec = res.record(log, subject="model-a")
+    pw.redteam.fgsm(model, X, y, 0.1).record(log, subject="model-b")
+    text = security_testing_markdown(log, subject="model-a")
+    assert f"robust_accuracy {res.robust_accuracy:.4g}" in text and f"#{rec.seq} `{rec.hash[:12]}`" in text
+    assert "fgsm" not in text and text.startswith("## Security testing")
