@@ -20,6 +20,7 @@ void bind_hmac(py::module_& m);
 void bind_aggregate(py::module_& m);
 void bind_nearest(py::module_& m);
 void bind_secagg(py::module_& m);
+void bind_vote(py::module_& m);
 
 int resolve_workers(const py::object& workers) {
   if (workers.is_none()) return omp_get_max_threads();
@@ -64,4 +65,5 @@ PYBIND11_MODULE(_core, m) {
   pipeward::bind::bind_aggregate(m);
   pipeward::bind::bind_nearest(m);
   pipeward::bind::bind_secagg(m);
+  pipeward::bind::bind_vote(m);
 }

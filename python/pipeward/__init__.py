@@ -46,6 +46,8 @@ from .audit import AuditLog, AuditReport, ModelCard
 # --- accountability -----------------------------------------------------------------------
 from . import accountability
 from .accountability import explain, fairness
+# --- red team -----------------------------------------------------------------------------
+from . import redteam
 
 __all__ = [
     "aggregate",
@@ -103,6 +105,8 @@ __all__ = [
     "accountability",
     "explain",
     "fairness",
+    # red team
+    "redteam",
 ]
 
 

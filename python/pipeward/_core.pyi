@@ -184,3 +184,8 @@ def secagg_mask_accumulate(
     out: npt.NDArray[np.uint32], key: bytes, nonce: bytes, first_block: int = 0,
     subtract: bool = False, workers: int | None = None,
 ) -> None: ...
+
+# vote
+def vote_count(
+    labels: np.ndarray, n_classes: int, workers: int | None = None
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...

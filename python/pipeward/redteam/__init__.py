@@ -1,0 +1,21 @@
+"""The red team: attack a model before adversaries do, and record how far each attack got.
+
+White-box evasion (:func:`fgsm`, :func:`pgd`) with exact gradients for scikit-learn and
+PyTorch models, on ART's conventions; a partitioned ensemble (:class:`PartitionEnsemble`) that
+certifies predictions against poisoning; every result has ``.record(audit_log)``.
+"""
+
+from __future__ import annotations
+
+from .dp_audit import DPAuditResult, audit_dp, draw_canaries
+from .ensemble import PartitionEnsemble
+from .evasion import EvasionResult, fgsm, pgd
+from .extraction import ExtractionResult, extract
+from .hop_skip_jump import HopSkipJumpResult, hop_skip_jump
+from .membership import MembershipResult, membership_inference
+from .poisoning import PoisonResult, poison
+from .results import AttackResult
+
+__all__ = ["AttackResult", "DPAuditResult", "EvasionResult", "ExtractionResult", "HopSkipJumpResult",
+           "MembershipResult", "PartitionEnsemble", "PoisonResult", "audit_dp", "draw_canaries", "extract", "fgsm",
+           "hop_skip_jump", "membership_inference", "pgd", "poison"]
