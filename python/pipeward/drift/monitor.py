@@ -352,9 +352,10 @@ def _split_columns(data: Any, feature_names: list[str] | None, name: str):
     return [str(n) for n in names], ["numeric"] * F, arr, None
 
 
-def _record(audit: Any, report: DriftReport) -> None:
+def _record(audit: Any, report: DriftReport, job: dict[str, Any] | None = None) -> None:
     """Write one ``monitor.drift`` record: per-feature verdicts, and the numbers that exist
-    for every feature (categorical features have no KS p-value)."""
+    for every feature (categorical features have no KS p-value); ``job``: a distributed
+    job's facts (pipeward.dask)."""
     from ..audit.records import record_drift_check  # noqa: PLC0415 - audit is optional here
 
     names = [str(n) for n in report.feature_names]
@@ -365,4 +366,4 @@ def _record(audit: Any, report: DriftReport) -> None:
     record_drift_check(audit, verdicts=dict(zip(names, map(bool, report.drifted))),
                        statistics=complete(report.psi) if "psi" in report.tests else None,
                        pvalues=complete(report.ks_pvalue_adjusted) if "ks" in report.tests else None,
-                       test="+".join(report.tests), alpha=report.alpha)
+                       test="+".join(report.tests), alpha=report.alpha, job=job)
