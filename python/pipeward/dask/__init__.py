@@ -10,5 +10,17 @@ from __future__ import annotations
 
 from ._job import JobStats, last_job
 from .drift import DriftMonitor, ks_2samp, psi
+from .manifest import build_manifest, verify_manifest
+from .outliers import MahalanobisDetector, screen
 
-__all__ = ["DriftMonitor", "JobStats", "ks_2samp", "last_job", "psi"]
+__all__ = [
+    "DriftMonitor",
+    "JobStats",
+    "MahalanobisDetector",
+    "build_manifest",
+    "ks_2samp",
+    "last_job",
+    "psi",
+    "screen",
+    "verify_manifest",
+]

@@ -455,7 +455,13 @@ def _ledoit_wolf(S: np.ndarray, X: np.ndarray | None, mean: np.ndarray,
         from .._gpu import mahalanobis as gpu  # noqa: PLC0415 - GPU path only
 
         norms = gpu.squared_distances(X, mean, xp.eye(d), True)
-    beta_ = float((norms.astype(np.float64) ** 2).sum())
+    return ledoit_wolf_shrunk(S, n, float((norms.astype(np.float64) ** 2).sum()))
+
+
+def ledoit_wolf_shrunk(S: np.ndarray, n: int, beta_: float) -> np.ndarray:
+    """sklearn's Ledoit-Wolf shrinkage of S from n rows whose centred squared norms' squares
+    sum to ``beta_`` (mergeable over partitions, so pipeward.dask fits it too)."""
+    d = S.shape[0]
     delta_ = float((S**2).sum())
     trace = float(S.trace())
     mu = trace / d
