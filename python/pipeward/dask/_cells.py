@@ -28,7 +28,7 @@ CELLS = 2048          # new cells per feature per refinement pass
 FETCH = 1 << 18       # open values per feature (both samples) fetched to finish exactly
 MAX_LEVELS = 16       # refinement passes at most; then whatever is open is fetched
 SAMPLE_PARTS = 16     # partitions read to place the first cells
-SAMPLE_ROWS = 4096    # rows read from each of them
+SAMPLE_ROWS = 16384   # rows read from them in all, per sample
 _DBL_MAX = float(np.finfo(np.float64).max)
 
 
@@ -176,7 +176,8 @@ class Passes:
         for parts in self.samples:
             idx = np.unique(np.linspace(0, len(parts) - 1, min(SAMPLE_PARTS, len(parts)))
                             .astype(int))
-            picks += [delayed(_strided_rows, pure=True)(parts[i], SAMPLE_ROWS) for i in idx]
+            rows = max(1, SAMPLE_ROWS // idx.size)
+            picks += [delayed(_strided_rows, pure=True)(parts[i], rows) for i in idx]
         (rows,) = self.job.compute(delayed(_stack, pure=True)(picks))
         return rows
 

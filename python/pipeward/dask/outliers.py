@@ -202,10 +202,12 @@ class MahalanobisDetector:
         t = table(X, "X")
         if t.one_d:
             raise ValueError("X: expected a 2-d (rows, features) Dask array")
-        return t.collection.map_blocks(_score_block, det, what, drop_axis=1, dtype=dtype)
+        return t.collection.map_blocks(_score_block, det, what, dtype, drop_axis=1, dtype=dtype)
 
 
-def _score_block(block: np.ndarray, det: _OneMachine, what: str) -> np.ndarray:
+def _score_block(block: np.ndarray, det: _OneMachine, what: str, dtype: np.dtype) -> np.ndarray:
+    if block.shape[0] == 0:  # an empty partition scores to nothing (one machine refuses it)
+        return np.empty(0, dtype=dtype)
     return np.asarray(getattr(det, what)(block))
 
 
@@ -213,6 +215,8 @@ def _score_frame(frame: Any, det: _OneMachine, what: str, dtype: np.dtype) -> An
     import pandas as pd  # noqa: PLC0415
 
     values = frame.to_numpy(dtype=dtype, na_value=np.nan)
+    if values.shape[0] == 0:
+        return pd.Series(np.empty(0), index=frame.index)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # column names were checked at fit
         out = getattr(det, what)(values)
