@@ -18,36 +18,40 @@ namespace {
 // Finds the cell (number of edges <= v) of a non-NaN v among one feature's m edges.
 class CellFinder {
  public:
-  CellFinder(const double* e, int64_t m) : e_(e), m_(m) {
-    if (m_ < 2) return;
+  CellFinder(const double* e, int64_t m) : e_(e), m_(m), finite_(m) {
+    // Trailing +inf edges (they set +inf values apart) stay out of the grid.
+    while (finite_ > 0 && std::isinf(e_[finite_ - 1]) && e_[finite_ - 1] > 0) --finite_;
+    if (finite_ < 2) return;
     lo_ = e_[0];
-    const double hi = e_[m_ - 1], span = hi - lo_;
+    const double hi = e_[finite_ - 1], span = hi - lo_;
     if (!(span > 0.0) || !std::isfinite(span)) return;  // binary search only
-    grid_ = 2 * m_;
+    grid_ = 4 * finite_;  // about one edge in four grid cells: most brackets hold none
     inv_ = static_cast<double>(grid_) / span;
     below_.resize(static_cast<size_t>(grid_) + 1);
     // below_[g]: edges <= the grid point lo + g / inv (the same expression find() inverts).
     int64_t k = 0;
     for (int64_t g = 0; g < grid_; ++g) {
       const double point = lo_ + static_cast<double>(g) / inv_;
-      while (k < m_ && e_[k] <= point) ++k;
-      below_[static_cast<size_t>(g)] = k;
+      while (k < finite_ && e_[k] <= point) ++k;
+      below_[static_cast<size_t>(g)] = static_cast<int32_t>(k);
     }
-    below_[static_cast<size_t>(grid_)] = m_;
+    below_[static_cast<size_t>(grid_)] = static_cast<int32_t>(finite_);
   }
 
   int64_t find(double v) const {
     if (grid_ == 0) return upper(0, m_, v);
     if (!(v >= lo_)) return 0;
-    if (v >= e_[m_ - 1]) return m_;
+    if (v >= e_[finite_ - 1]) return upper(finite_ - 1, m_, v);
     int64_t g = static_cast<int64_t>((v - lo_) * inv_);
     g = std::clamp<int64_t>(g, 0, grid_ - 1);
-    // The grid guess is within a cell of the truth; one cell of margin each side, then a
-    // check that keeps the answer exact whatever the rounding did.
-    const int64_t a = below_[static_cast<size_t>(std::max<int64_t>(g - 1, 0))];
-    const int64_t b = below_[static_cast<size_t>(std::min<int64_t>(g + 2, grid_))];
-    if ((a > 0 && e_[a - 1] > v) || (b < m_ && e_[b] <= v)) return upper(0, m_, v);
-    return upper(a, b, v);
+    // v's grid cell brackets its answer; rounding can shift the cell by one, so the
+    // bracket is checked exactly and a full search takes over in that rare case.
+    const int64_t a = below_[static_cast<size_t>(g)];
+    const int64_t b = below_[static_cast<size_t>(g + 1)];
+    if ((a > 0 && e_[a - 1] > v) || (b < finite_ && e_[b] <= v)) return upper(0, m_, v);
+    int64_t count = a;
+    for (int64_t k = a; k < b; ++k) count += e_[k] <= v;
+    return count;
   }
 
  private:
@@ -56,10 +60,10 @@ class CellFinder {
   }
 
   const double* e_;
-  int64_t m_;
+  int64_t m_, finite_;  // all edges; those before any trailing +inf
   double lo_ = 0.0, inv_ = 0.0;
   int64_t grid_ = 0;
-  std::vector<int64_t> below_;
+  std::vector<int32_t> below_;  // edges < 2^31 a feature
 };
 
 std::vector<CellFinder> finders(const double* edges, int64_t m, int64_t features) {
@@ -87,20 +91,25 @@ void cell_counts(const Samples<T>& x, const double* edges, int64_t m, int64_t* c
     std::vector<double> hi(lo.size(), -std::numeric_limits<double>::infinity());
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < blocks; ++blk) {
-      const int64_t s1 = std::min(x.n, (blk + 1) * block_rows);
-      for (int64_t s = blk * block_rows; s < s1; ++s) {  // rows outer: one pass over a table
-        const T* row = x.data + s * x.sample_stride;
-        for (int64_t f = 0; f < F; ++f) {
-          const double v = static_cast<double>(row[f * x.feature_stride]);
+      const int64_t s0 = blk * block_rows, s1 = std::min(x.n, s0 + block_rows);
+      // Feature by feature over a block of rows: the block stays in L2 and so does one
+      // feature's edges, grid and cell tables (all features' at once would not).
+      for (int64_t f = 0; f < F; ++f) {
+        const CellFinder& finder = find[static_cast<size_t>(f)];
+        int64_t* cf = c.data() + f * width;
+        double* lf = lo.data() + f * (m + 1);
+        double* hf = hi.data() + f * (m + 1);
+        const T* col = x.data + f * x.feature_stride;
+        for (int64_t s = s0; s < s1; ++s) {
+          const double v = static_cast<double>(col[s * x.sample_stride]);
           if (std::isnan(v)) {
-            ++c[static_cast<size_t>(f * width + m + 1)];
+            ++cf[m + 1];
             continue;
           }
-          const int64_t cell = find[static_cast<size_t>(f)].find(v);
-          ++c[static_cast<size_t>(f * width + cell)];
-          const size_t at = static_cast<size_t>(f * (m + 1) + cell);
-          lo[at] = v < lo[at] ? v : lo[at];
-          hi[at] = v > hi[at] ? v : hi[at];
+          const int64_t cell = finder.find(v);
+          ++cf[cell];
+          lf[cell] = v < lf[cell] ? v : lf[cell];
+          hf[cell] = v > hf[cell] ? v : hf[cell];
         }
       }
     }

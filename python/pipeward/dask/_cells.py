@@ -24,7 +24,7 @@ from dask.delayed import Delayed, delayed
 from .. import _core
 from ._job import Job, shared, tree
 
-CELLS = 2048          # new cells per feature per refinement pass
+CELLS = 4096          # new cells per feature per refinement pass
 FETCH = 1 << 18       # open values per feature (both samples) fetched to finish exactly
 MAX_LEVELS = 16       # refinement passes at most; then whatever is open is fetched
 SAMPLE_PARTS = 16     # partitions read to place the first cells
@@ -87,37 +87,33 @@ class Cells:
 
     def refine(self, counts: np.ndarray, lo: np.ndarray, hi: np.ndarray, open_: np.ndarray
                ) -> Cells:
-        """New cells: every open cell cut into pieces (about CELLS in all, by count), each
-        open cell's largest value alone in a cell (so every pass makes progress even on
-        heavy ties), and runs of excluded or empty cells merged into one."""
+        """New cells: the open cells cut into about CELLS pieces in all, in proportion to
+        their counts (at least two each), and runs of excluded or empty cells merged."""
         dead = self.excluded | (counts == 0)
-        total = max(int(counts[open_].sum()), 1)
-        new = [self.edges]
-        for c in np.flatnonzero(open_):
-            pieces = max(1, int(CELLS * int(counts[c]) / total))
-            new.append(_cut(float(lo[c]), float(hi[c]), pieces))
+        cells = np.flatnonzero(open_)
+        pieces = np.maximum(2, np.ceil(CELLS * counts[cells] / max(int(counts[cells].sum()), 1)))
         # Drop the edges between two dead cells (edge k lies between cells k and k + 1).
         keep = ~(dead[:-1] & dead[1:])
-        edges = np.unique(np.concatenate([self.edges[keep]] + new[1:]))
+        edges = np.unique(np.concatenate([self.edges[keep],
+                                          _cuts(lo[cells], hi[cells], pieces.astype(np.int64))]))
         lower = np.concatenate([[-np.inf], edges])  # each new cell's lower edge
         old = np.searchsorted(self.edges, lower, side="right")
-        old[0] = 0
         return Cells(edges, dead[old])
 
 
-def _cut(lo: float, hi: float, pieces: int) -> np.ndarray:
-    """Edges inside [lo, hi] that split its values into about ``pieces`` equal-width cells,
-    plus hi itself (and +-inf / +-DBL_MAX where the cell holds infinities)."""
-    a, b = max(lo, -_DBL_MAX), min(hi, _DBL_MAX)
-    t = np.arange(1, pieces) / pieces
-    inner = a * (1.0 - t) + b * t  # no b - a: it can overflow
-    extra = [b]
-    if lo < a:
-        extra.append(a)  # -inf alone below -DBL_MAX
-    if hi > b:
-        extra.append(hi)  # +inf alone above DBL_MAX
-    out = np.concatenate([inner[(inner > a) & (inner < b)], extra])
-    return out[np.isfinite(out) | (out > 0)]
+def _cuts(lo: np.ndarray, hi: np.ndarray, pieces: np.ndarray) -> np.ndarray:
+    """Edges that cut each cell's values [lo, hi] (lo < hi) into ``pieces`` equal-width
+    cells. Every cell gets at least one edge in (lo, hi]: where the cut points round onto
+    lo or hi (neighbouring floats), hi itself; -DBL_MAX and +inf isolate infinities."""
+    a, b = np.maximum(lo, -_DBL_MAX), np.minimum(hi, _DBL_MAX)
+    owner = np.repeat(np.arange(lo.size), pieces - 1)
+    first = np.repeat(np.cumsum(pieces - 1) - (pieces - 1), pieces - 1)
+    t = (np.arange(owner.size) - first + 1) / pieces[owner]
+    inner = a[owner] * (1.0 - t) + b[owner] * t  # no b - a: it can overflow
+    good = (inner > a[owner]) & (inner < b[owner])
+    lonely = np.ones(lo.size, dtype=bool)
+    lonely[owner[good]] = False
+    return np.concatenate([inner[good], b[lonely], a[lo < a], hi[hi > b]])
 
 
 def first_cells(sample: np.ndarray) -> Cells:
