@@ -12,10 +12,9 @@ import numpy as np
 from dask.delayed import Delayed, delayed
 
 from .. import _core
-from ..drift.corrections import CORRECTIONS, adjust_pvalues
-from ..drift.ks import (ALTERNATIVES, METHODS, NAN_POLICIES, Alternative, KsResult, Method,
-                        NanPolicy, package_result)
-from ..drift.monitor import TESTS, _record
+from ..drift.ks import (ALTERNATIVES, METHODS, Alternative, KsResult, Method, NanPolicy,
+                        check_options, package_result)
+from ..drift.monitor import TESTS, _record, check_settings, verdicts
 from ..drift.psi import DEFAULT_EPS, _check_eps, psi_from_counts, reference_edges
 from ..drift.report import DriftReport
 from ._exact import ks_extremes, order_statistics
@@ -60,12 +59,7 @@ def _ks_with_nans(job: Job, t1: Table, t2: Table, alternative: str, method: str,
 
 
 def _check_ks_args(alternative: str, method: str, nan_policy: str, axis: int) -> None:
-    if alternative not in ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {', '.join(ALTERNATIVES)}, got {alternative!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if nan_policy not in NAN_POLICIES:
-        raise ValueError(f"nan_policy must be one of {', '.join(NAN_POLICIES)}, got {nan_policy!r}")
+    check_options(alternative, method, nan_policy)
     if axis != 0:
         raise ValueError(f"pipeward.dask takes samples along axis 0 (rows of partitions), got "
                          f"axis={axis}")
@@ -202,17 +196,7 @@ class DriftMonitor:
                  tests: tuple[str, ...] = TESTS, alpha: float = 0.05, correction: str = "holm",
                  psi_threshold: float = 0.2, bins: Any = 10, binning: str = "quantile",
                  eps: float = DEFAULT_EPS, method: str = "auto", client: Any = None):
-        tests = tuple(tests)
-        if not tests or any(t not in TESTS for t in tests):
-            raise ValueError(f"tests must be a non-empty subset of {TESTS}, got {tests!r}")
-        if correction not in CORRECTIONS:
-            raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
-        if not 0 < alpha < 1:
-            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-        if not psi_threshold > 0:
-            raise ValueError(f"psi_threshold must be positive, got {psi_threshold!r}")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        tests = check_settings(tests, alpha, correction, psi_threshold, binning, method)
         self.tests, self.alpha, self.correction = tests, float(alpha), correction
         self.psi_threshold, self.eps, self.method = float(psi_threshold), _check_eps(eps), method
         self.client = client
@@ -260,13 +244,7 @@ class DriftMonitor:
         if "ks" in self.tests:
             res, nan_cur = _ks_with_nans(job, self._ref, cur, "two-sided", self.method, "omit")
             ks_stat, ks_p = np.asarray(res.statistic), np.asarray(res.pvalue)
-        adjusted = adjust_pvalues(ks_p, self.correction)
-        drifted = np.zeros(F, dtype=bool)
-        with np.errstate(invalid="ignore"):
-            if "ks" in self.tests:
-                drifted |= adjusted < self.alpha
-            if "psi" in self.tests:
-                drifted |= psi_values >= self.psi_threshold
+        adjusted, drifted = verdicts(self, ks_p, psi_values)
         report = DriftReport(feature_names=list(self.feature_names), kind=["numeric"] * F,
                              ks_statistic=ks_stat, ks_pvalue=ks_p, ks_pvalue_adjusted=adjusted,
                              psi=psi_values, nan_reference=self._ref_counts[:, -1].copy(),

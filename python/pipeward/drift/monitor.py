@@ -48,20 +48,7 @@ class DriftMonitor:
                  tests: tuple[str, ...] = TESTS, alpha: float = 0.05, correction: str = "holm",
                  psi_threshold: float = 0.2, bins: Any = 10, binning: str = "quantile",
                  eps: float = DEFAULT_EPS, method: str = "auto", workers: int | None = None):
-        tests = tuple(tests)
-        if not tests or any(t not in TESTS for t in tests):
-            raise ValueError(f"tests must be a non-empty subset of {TESTS}, got {tests!r}")
-        if correction not in CORRECTIONS:
-            raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
-        if not 0 < alpha < 1:
-            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-        if not psi_threshold > 0:
-            raise ValueError(f"psi_threshold must be positive, got {psi_threshold!r}")
-        if binning == "evidently":
-            raise ValueError("binning='evidently' depends on the current data; a monitor fixes "
-                             "its edges on the reference: use 'quantile', 'uniform' or edges")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        tests = check_settings(tests, alpha, correction, psi_threshold, binning, method)
         self.tests, self.alpha, self.correction = tests, float(alpha), correction
         self.psi_threshold, self.eps, self.method = float(psi_threshold), float(eps), method
         self.workers = workers_arg(workers)
@@ -186,13 +173,7 @@ class DriftMonitor:
             nan_ref[i], nan_cur[i] = ref_counts[-1], cur_counts[-1]
             if "psi" in self.tests:
                 psi[i] = psi_from_counts(ref_counts, cur_counts, self.eps)
-        adjusted = adjust_pvalues(ks_p, self.correction)
-        drifted = np.zeros(F, dtype=bool)
-        with np.errstate(invalid="ignore"):
-            if "ks" in self.tests:
-                drifted |= adjusted < self.alpha
-            if "psi" in self.tests:
-                drifted |= psi >= self.psi_threshold
+        adjusted, drifted = verdicts(self, ks_p, psi)
         report = DriftReport(feature_names=list(names), kind=list(kinds), ks_statistic=ks_stat,
                              ks_pvalue=ks_p, ks_pvalue_adjusted=adjusted, psi=psi,
                              nan_reference=nan_ref, nan_current=nan_cur, drifted=drifted,
@@ -291,6 +272,39 @@ class DriftMonitor:
             self._categories = [z[f"categories_{j}"] for j in range(n_cat)]
             self._cat_counts = [z[f"category_counts_{j}"] for j in range(n_cat)]
         return self
+
+
+def verdicts(monitor: Any, ks_p: np.ndarray, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(adjusted KS p-values, drifted flags) under a monitor's tests, alpha, correction and
+    PSI threshold."""
+    adjusted = adjust_pvalues(ks_p, monitor.correction)
+    drifted = np.zeros(ks_p.shape[0], dtype=bool)
+    with np.errstate(invalid="ignore"):
+        if "ks" in monitor.tests:
+            drifted |= adjusted < monitor.alpha
+        if "psi" in monitor.tests:
+            drifted |= psi >= monitor.psi_threshold
+    return adjusted, drifted
+
+
+def check_settings(tests: Any, alpha: float, correction: str, psi_threshold: float,
+                   binning: str, method: str) -> tuple[str, ...]:
+    """The monitor's settings checked (ValueError saying what is allowed); the tests as a tuple."""
+    tests = tuple(tests)
+    if not tests or any(t not in TESTS for t in tests):
+        raise ValueError(f"tests must be a non-empty subset of {TESTS}, got {tests!r}")
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if not psi_threshold > 0:
+        raise ValueError(f"psi_threshold must be positive, got {psi_threshold!r}")
+    if binning == "evidently":
+        raise ValueError("binning='evidently' depends on the current data; a monitor fixes "
+                         "its edges on the reference: use 'quantile', 'uniform' or edges")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    return tests
 
 
 # -- input splitting ------------------------------------------------------------------------
