@@ -62,13 +62,13 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
     level = 0
     while pending:
         counting = [f for f in pending if f not in ready]
-        flags = wanted_flags(cells, {f: r[3] for f, r in ready.items()}) if ready else None
+        flags = wanted_flags(cells, {f: r[2] for f, r in ready.items()}) if ready else None
         counted, fetched = passes.run(cells, bool(counting), flags)
         if first:
             _sizes(counted, out, nan_policy)
             pending -= {f for f in range(F) if out.status[f] != OK}
             first = False
-        for f, (a, b, n, open_, tie) in list(ready.items()):
+        for f, (a, b, open_, tie) in list(ready.items()):
             A, B = fetched[0][f], fetched[1][f]
             check_fetched(A, a.counts, open_)
             check_fetched(B, b.counts, open_)
@@ -84,7 +84,7 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
             cells[f].excluded = excluded
             open_values = int(a.counts[:-1][open_].sum() + b.counts[:-1][open_].sum())
             if open_values <= _cells.FETCH or level + 1 >= _cells.MAX_LEVELS:
-                ready[f] = (a, b, None, open_, tie)
+                ready[f] = (a, b, open_, tie)
             else:
                 lo, hi = np.minimum(a.lo, b.lo), np.maximum(a.hi, b.hi)
                 cells[f] = cells[f].refine(a.counts[:-1] + b.counts[:-1], lo, hi, open_)

@@ -24,7 +24,7 @@ def _changed(path: bytes) -> FileChangedError:
 
 def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCache | None,
                  start_ns: int, progress: bool, tolerant: bool = False,
-                 raw: _hashing.RawHasher = _hashing.hash_files_raw,
+                 raw: _hashing.RawHasher | None = None,
                  ) -> tuple[list[tuple[str, int] | None], dict[int, OSError]]:
     """``(SHA-256, size)`` of each found file: from ``cache`` when its stat key matches, else
     hashed, with the size of the bytes that were read.
@@ -75,7 +75,7 @@ def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCach
 
 def build_entries(root: str | os.PathLike[str] | bytes, *, workers: int | None,
                   exclude: Matcher, follow_symlinks: bool, cache: HashCache | None,
-                  progress: bool, raw: _hashing.RawHasher = _hashing.hash_files_raw,
+                  progress: bool, raw: _hashing.RawHasher | None = None,
                   ) -> list[Entry]:
     """The sorted entries of the tree under ``root``; any unreadable file or directory raises."""
     start_ns = time.time_ns()

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._hashing import RawHasher, hash_files_raw
+from ._hashing import RawHasher
 from .build import digest_files
 from .cache import HashCache
 from .entries import Entry
@@ -71,7 +71,7 @@ def _rename_key(kind: str, size: int, digest: str | None, target: bytes | None) 
 def compare_tree(entries: Sequence[Entry], root: str | os.PathLike[str] | bytes, *,
                  exclude: Matcher, follow_symlinks: bool, workers: int | None = None,
                  cache: HashCache | None = None, progress: bool = False,
-                 raw: RawHasher = hash_files_raw) -> Verification:
+                 raw: RawHasher | None = None) -> Verification:
     """Verify the tree under ``root`` against ``entries`` (walked with the manifest's options;
     ``raw`` hashes the files, see build.digest_files)."""
     start_ns = time.time_ns()
