@@ -34,31 +34,46 @@ _DBL_MAX = float(np.finfo(np.float64).max)
 
 # --- tasks run on the workers -----------------------------------------------------------
 
-def _cell_counts(block: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, ...]:
+def _fingerprint(block: np.ndarray) -> int:
+    """The sum of the block's value bits (mod 2^64): the same in every pass unless the data
+    changed (row order aside, which no answer here depends on)."""
+    bits = np.ascontiguousarray(block).view(np.uint32 if block.itemsize == 4 else np.uint64)
+    return int(bits.sum(dtype=np.uint64))
+
+
+def _add(a: int, b: int) -> int:
+    return (a + b) & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def _cell_counts(block: np.ndarray, edges: np.ndarray) -> tuple:
     # One thread per task: Dask's worker threads are the parallelism.
-    return _core.drift_cell_counts(block.T, edges, 1)
+    return (*_core.drift_cell_counts(block.T, edges, 1), _fingerprint(block))
 
 
-def _merge_counts(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
-    counts, lo, hi = (p.copy() for p in parts[0])
-    for c, l, h in parts[1:]:
+def _merge_counts(parts: list[tuple]) -> tuple:
+    counts, lo, hi = (p.copy() for p in parts[0][:3])
+    fp = parts[0][3]
+    for c, l, h, f in parts[1:]:
         counts += c
         np.minimum(lo, l, out=lo)
         np.maximum(hi, h, out=hi)
-    return counts, lo, hi
+        fp = _add(fp, f)
+    return counts, lo, hi, fp
 
 
-def _cell_values(block: np.ndarray, edges: np.ndarray, wanted: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    return _core.drift_cell_values(block.T, edges, wanted)
+def _cell_values(block: np.ndarray, edges: np.ndarray, wanted: np.ndarray) -> tuple:
+    return (*_core.drift_cell_values(block.T, edges, wanted), _fingerprint(block))
 
 
-def _merge_values(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def _merge_values(parts: list[tuple]) -> tuple:
     F = parts[0][1].shape[0]
-    pieces = [np.split(v, np.cumsum(s)[:-1]) for v, s in parts]
+    pieces = [np.split(v, np.cumsum(s)[:-1]) for v, s, _ in parts]
     per_feature = [np.concatenate([p[f] for p in pieces]) for f in range(F)]
     sizes = np.array([a.size for a in per_feature], dtype=np.int64)
-    return np.concatenate(per_feature), sizes
+    fp = 0
+    for part in parts:
+        fp = _add(fp, part[2])
+    return np.concatenate(per_feature), sizes, fp
 
 
 def _strided_rows(block: np.ndarray, rows: int) -> np.ndarray:
@@ -165,6 +180,7 @@ class Passes:
 
     def __init__(self, job: Job, samples: Sequence[Sequence[Delayed]]):
         self.job, self.samples = job, samples
+        self.fingerprints: list[int | None] = [None] * len(samples)
 
     def sample(self) -> np.ndarray:
         """Rows read from up to SAMPLE_PARTS partitions of each sample, stacked."""
@@ -195,17 +211,31 @@ class Passes:
                                  _merge_values))
         out = list(self.job.compute(*todo))
         counted, fetched = [], []
-        for _ in self.samples:
+        for k in range(len(self.samples)):
             if count:
-                c, lo, hi = out.pop(0)
+                c, lo, hi, fp = out.pop(0)
+                self._same_data(k, fp)
                 counted.append([Merged(_unpad(c[f], cl.edges.size, m),
                                        _unpad(lo[f], cl.edges.size, m),
                                        _unpad(hi[f], cl.edges.size, m))
                                 for f, cl in enumerate(cells)])
             if wanted is not None:
-                values, sizes = out.pop(0)
+                values, sizes, fp = out.pop(0)
+                self._same_data(k, fp)
                 fetched.append([np.sort(v) for v in np.split(values, np.cumsum(sizes)[:-1])])
         return (counted if count else None), (fetched if wanted is not None else None)
+
+
+    def _same_data(self, sample: int, fingerprint: int) -> None:
+        """Every pass must read the same data: a partition recomputed differently (a
+        non-deterministic collection, a file rewritten mid-job) is an error, never a silently
+        mixed answer."""
+        first = self.fingerprints[sample]
+        if first is None:
+            self.fingerprints[sample] = fingerprint
+        elif first != fingerprint:
+            raise RuntimeError("the data changed between two passes over it; is the Dask "
+                               "collection deterministic (or a file rewritten mid-job)?")
 
 
 def wanted_flags(cells: Sequence[Cells], open_by_feature: dict[int, np.ndarray]) -> np.ndarray:
