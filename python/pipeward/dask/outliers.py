@@ -30,7 +30,7 @@ from ..outliers.screen import ScreenReport, tail_pvalues
 from ..outliers.thresholds import chi2_isf
 from ..reference.mahalanobis import merge_comoments
 from ._exact import order_statistics
-from ._inputs import Table, is_dask_frame, table
+from ._inputs import is_dask_frame, table
 from ._job import Job, shared, tree
 
 __all__ = ["MahalanobisDetector", "screen"]
