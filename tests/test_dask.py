@@ -79,7 +79,7 @@ def ks_cases(draw):
             draw(st.sampled_from(["two-sided", "less", "greater"])))
 
 
-@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ks_cases())  # the fixtures only set constants and hold the cluster
 def test_ks_equals_scipy_bit_for_bit(client, small_cells, case):
     a, b, parts1, parts2, alternative = case
