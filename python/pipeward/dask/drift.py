@@ -6,7 +6,7 @@ merged over partitions with the reference's own edges."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from dask.delayed import Delayed, delayed
@@ -52,10 +52,22 @@ def _ks_with_nans(job: Job, t1: Table, t2: Table, alternative: str, method: str,
                   nan_policy: str) -> tuple[KsResult, np.ndarray]:
     """The KS result and the NaN count of each feature of the second sample."""
     ext = ks_extremes(job, t1.parts, t2.parts, t1.n_features, nan_policy)
-    out = _core.drift_ks_from_stats(ext.dplus, ext.dminus, ext.loc_plus, ext.loc_minus,
-                                    ext.n1, ext.n2, ext.status, ALTERNATIVES.index(alternative),
-                                    METHODS.index(method))
+    out = KsArrays(*_core.drift_ks_from_stats(
+        ext.dplus, ext.dminus, ext.loc_plus, ext.loc_minus, ext.n1, ext.n2, ext.status,
+        ALTERNATIVES.index(alternative), METHODS.index(method)))
     return package_result(out, () if t1.one_d else (t1.n_features,), t1.dtype), ext.nan2
+
+
+class KsArrays(NamedTuple):
+    """drift_ks_2samp's per-feature arrays, by name and in order."""
+
+    statistic: np.ndarray
+    pvalue: np.ndarray
+    location: np.ndarray
+    sign: np.ndarray
+    n1: np.ndarray
+    n2: np.ndarray
+    status: np.ndarray
 
 
 def _check_ks_args(alternative: str, method: str, nan_policy: str, axis: int) -> None:
