@@ -208,6 +208,7 @@ def test_a_killed_worker_is_retried_or_fails_cleanly(client):
     finally:
         killer.join()
     client.wait_for_workers(2, timeout=60)
+    assert set(client.run(os.getpid).values()) != set(pids.values())  # a worker was replaced
     if got is not None:
         peer = scipy_stats.ks_2samp(a, b)
         assert np.array_equal(got.statistic, peer.statistic)
