@@ -14,6 +14,7 @@ namespace pipeward::bind {
 
 void bind_sha256(py::module_& m);
 void bind_drift(py::module_& m);
+void bind_drift_cells(py::module_& m);
 void bind_privacy(py::module_& m);
 void bind_mahalanobis(py::module_& m);
 void bind_hmac(py::module_& m);
@@ -59,6 +60,7 @@ PYBIND11_MODULE(_core, m) {
 
   pipeward::bind::bind_sha256(m);
   pipeward::bind::bind_drift(m);
+  pipeward::bind::bind_drift_cells(m);
   pipeward::bind::bind_privacy(m);
   pipeward::bind::bind_mahalanobis(m);
   pipeward::bind::bind_hmac(m);

@@ -12,6 +12,7 @@
 
 #include "drift_ks_buckets.hpp"
 #include "pipeward/drift.hpp"
+#include "pipeward/drift_cells.hpp"
 
 namespace pipeward::drift {
 
@@ -118,6 +119,11 @@ void ks_2samp(const Samples<T>& x1, const Samples<T>& x2, Alternative alt, Metho
     scratch.trim();
   }
 
+  ks_finish(stats.data(), F, alt, method, out, threads);
+}
+
+void ks_finish(const KsStat* stats, int64_t F, Alternative alt, Method method,
+               const KsOut& out, int threads) {
   // Choose d, its side and the method per feature, as scipy does.
   std::vector<double> d(F);
   std::vector<int64_t> h(F, -1);  // lattice height when the exact method applies

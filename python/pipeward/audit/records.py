@@ -11,19 +11,23 @@ action                    payload fields
 ``model.registered``      name, version, intended_use, out_of_scope_use, description,
                           model_type, owners, license, limitations
 ``data.manifest``         event ("built" | "verified"), root, n_files, total_bytes, dataset,
-                          ok, added, removed, modified, model
+                          ok, added, removed, modified, model, job
 ``data.screen``           n_samples, n_outliers, n_label_suspects, n_quarantined,
-                          quarantined_digest, method, dataset, model
+                          quarantined_digest, method, dataset, model, job
 ``training.dp``           noise_multiplier, sample_rate, steps, epsilon, delta, max_grad_norm,
                           accountant, dataset, model
 ``monitor.drift``         n_features, n_drifted, drifted, verdicts, statistics, pvalues, test,
-                          alpha, dataset, model
+                          alpha, dataset, model, job
 ``model.evaluation``      metric, value, dataset, split, model
 ``lineage.attested``      step, key_id, statement_sha256, inputs {name: root}, outputs {name: root}
 ``data.erased``           column, n_subjects, subject_tokens, rows_removed, files, old_root,
                           new_root, models
 ``pii.vault.lookup``      token, purpose, found
 ========================  ======================================================================
+
+``job`` describes a distributed run (pipeward.dask): the job's name, how many partitions it
+read and a SHA-256 of their keys, its passes over the data and the bytes its client received;
+one record per job, never one per partition.
 
 Optional fields that were not given are left out of the payload (never stored as guesses).
 ``quarantined_digest`` is ``SHA-256`` (hex) of the canonical JSON of the sorted quarantined
@@ -118,6 +122,19 @@ def _strings(value: Any, name: str) -> list[str]:
     return [_str(v, f"{name}[{i}]") for i, v in enumerate(value)]
 
 
+def _job(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A distributed job's facts: str keys, str or int values."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"job: expected a dict, got {type(value).__name__}")
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        _str(k, "job key")
+        out[k] = _str(v, f"job[{k!r}]") if isinstance(v, str) else _int(v, f"job[{k!r}]")
+    return out
+
+
 def _optional(payload: dict[str, Any], **fields: Any) -> dict[str, Any]:
     payload.update({k: v for k, v in fields.items() if v is not None})
     return payload
@@ -159,7 +176,8 @@ def record_manifest(log: AuditLog, *, manifest_root: str, n_files: int, event: s
                     total_bytes: int | None = None, dataset: str | None = None,
                     ok: bool | None = None, added: Sequence[str] | None = None,
                     removed: Sequence[str] | None = None, modified: Sequence[str] | None = None,
-                    model: str | None = None, actor: str | None = None) -> Record:
+                    model: str | None = None, actor: str | None = None,
+                    job: Mapping[str, Any] | None = None) -> Record:
     """A dataset manifest was built, or verified against ``manifest_root`` (``data.manifest``).
 
     For ``event="verified"`` give ``ok`` and the changed paths (``added``/``removed``/``modified``).
@@ -182,6 +200,7 @@ def record_manifest(log: AuditLog, *, manifest_root: str, n_files: int, event: s
         removed=None if removed is None else _strings(removed, "removed"),
         modified=None if modified is None else _strings(modified, "modified"),
         model=None if model is None else _str(model, "model"),
+        job=_job(job),
     )
     return _append(log, DATA_MANIFEST, payload, model or dataset or root, actor)
 
@@ -189,7 +208,7 @@ def record_manifest(log: AuditLog, *, manifest_root: str, n_files: int, event: s
 def record_screen(log: AuditLog, *, n_samples: int, n_outliers: int, n_label_suspects: int,
                   quarantined: Sequence[int], method: str | None = None,
                   dataset: str | None = None, model: str | None = None,
-                  actor: str | None = None) -> Record:
+                  actor: str | None = None, job: Mapping[str, Any] | None = None) -> Record:
     """A poisoning screen ran (``data.screen``): counts and a digest of the quarantined indices."""
     n = _int(n_samples, "n_samples")
     indices = [_int(i, f"quarantined[{k}]") for k, i in enumerate(quarantined)]
@@ -202,6 +221,7 @@ def record_screen(log: AuditLog, *, n_samples: int, n_outliers: int, n_label_sus
         method=None if method is None else _str(method, "method"),
         dataset=None if dataset is None else _str(dataset, "dataset"),
         model=None if model is None else _str(model, "model"),
+        job=_job(job),
     )
     return _append(log, DATA_SCREEN, payload, model or dataset or "", actor)
 
@@ -230,7 +250,8 @@ def record_drift_check(log: AuditLog, *, verdicts: Mapping[str, bool],
                        statistics: Mapping[str, float] | None = None,
                        pvalues: Mapping[str, float] | None = None, test: str = "ks",
                        alpha: float | None = None, dataset: str | None = None,
-                       model: str | None = None, actor: str | None = None) -> Record:
+                       model: str | None = None, actor: str | None = None,
+                       job: Mapping[str, Any] | None = None) -> Record:
     """A drift check (``monitor.drift``): the verdict per feature (True = drifted)."""
     if not isinstance(verdicts, Mapping) or not verdicts:
         raise TypeError("verdicts: expected a non-empty dict {feature name: drifted (bool)}")
@@ -260,6 +281,7 @@ def record_drift_check(log: AuditLog, *, verdicts: Mapping[str, bool],
         alpha=None if alpha is None else _real(alpha, "alpha", low=0.0, high=1.0, low_open=True),
         dataset=None if dataset is None else _str(dataset, "dataset"),
         model=None if model is None else _str(model, "model"),
+        job=_job(job),
     )
     return _append(log, MONITOR_DRIFT, payload, model or dataset or "", actor)
 

@@ -78,12 +78,7 @@ def ks_2samp(data1: Any, data2: Any, alternative: Alternative = "two-sided",
     per feature (``n1``/``n2`` report the sizes used; a feature left empty is NaN with a
     ``RuntimeWarning``), "raise" raises ``ValueError``.
     """
-    if alternative not in ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {', '.join(ALTERNATIVES)}, got {alternative!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if nan_policy not in NAN_POLICIES:
-        raise ValueError(f"nan_policy must be one of {', '.join(NAN_POLICIES)}, got {nan_policy!r}")
+    check_options(alternative, method, nan_policy)
     run = KS_BACKENDS.choose(backend, data1, data2)
     workers = workers_arg(workers)
     x1 = sample_array(data1, "data1")
@@ -103,6 +98,16 @@ def ks_2samp(data1: Any, data2: Any, alternative: Alternative = "two-sided",
     out = run(v1, v2, kernel_alternative(alternative), kernel_method(method),
               nan_policy == "omit", workers)
     return package_result(out, shape1, x1.dtype)
+
+
+def check_options(alternative: str, method: str, nan_policy: str) -> None:
+    """ValueError unless the three options are ones scipy's ks_2samp takes."""
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {', '.join(ALTERNATIVES)}, got {alternative!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(f"nan_policy must be one of {', '.join(NAN_POLICIES)}, got {nan_policy!r}")
 
 
 # ---- the three implementations: feature-major (F, n) views in, _core.KsArrays out ----------

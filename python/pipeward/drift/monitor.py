@@ -89,21 +89,8 @@ class DriftMonitor:
         """Check and set what turns statistics into a verdict: the one place these are checked,
         whether they come from the caller, a saved profile or both (a value that is not
         checked could make the gate say "no drift" whatever the data)."""
-        tests = (tests,) if isinstance(tests, str) else tuple(tests)
-        if not tests or any(t not in TESTS for t in tests) or len(set(tests)) != len(tests):
-            raise ValueError(f"tests must be a non-empty subset of {TESTS}, got {tests!r}")
-        if correction not in CORRECTIONS:
-            raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
-        if not (_is_real(alpha) and 0 < alpha < 1):
-            raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
-        if not (_is_real(psi_threshold) and 0 < psi_threshold < np.inf):
-            raise ValueError(f"psi_threshold must be a positive finite number, got {psi_threshold!r}")
-        if not (_is_real(eps) and 0 < eps < 1):
-            raise ValueError(f"eps must be a number in (0, 1), got {eps!r}")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-        self.tests, self.alpha, self.correction = tests, float(alpha), correction
-        self.psi_threshold, self.eps, self.method = float(psi_threshold), float(eps), method
+        (self.tests, self.alpha, self.correction, self.psi_threshold, self.eps,
+         self.method) = check_decision(tests, alpha, correction, psi_threshold, eps, method)
 
     def _check_coverage(self) -> None:
         """Every feature must be tested by one of ``tests``: KS does not apply to categorical
@@ -206,18 +193,7 @@ class DriftMonitor:
             nan_ref[i], nan_cur[i] = ref_counts[-1], cur_counts[-1]
             if "psi" in self.tests:
                 psi[i] = psi_from_counts(ref_counts, cur_counts, self.eps)
-        if "psi" not in self.tests and np.isnan(ks_p).any():
-            # KS alone and a feature with no value in the window: nothing was tested there.
-            empty = [names[i] for i in np.flatnonzero(np.isnan(ks_p))]
-            raise ValueError(f"current: no non-NaN value in feature(s) {empty}, so KS cannot "
-                             "test them (add 'psi' to tests to count missing values as drift)")
-        adjusted = adjust_pvalues(ks_p, self.correction)
-        drifted = np.zeros(F, dtype=bool)
-        with np.errstate(invalid="ignore"):
-            if "ks" in self.tests:
-                drifted |= adjusted < self.alpha
-            if "psi" in self.tests:
-                drifted |= psi >= self.psi_threshold
+        adjusted, drifted = verdicts(self, ks_p, psi)
         report = DriftReport(feature_names=list(names), kind=list(kinds), ks_statistic=ks_stat,
                              ks_pvalue=ks_p, ks_pvalue_adjusted=adjusted, psi=psi,
                              nan_reference=nan_ref, nan_current=nan_cur, drifted=drifted,
@@ -417,6 +393,45 @@ def _check_sorted_reference(sorted_ref: np.ndarray, counts: np.ndarray, n_num: i
         raise ValueError("'sorted' rows must be in ascending order")
 
 
+def verdicts(monitor: Any, ks_p: np.ndarray, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(adjusted KS p-values, drifted flags) under a monitor's tests, alpha, correction and
+    PSI threshold. With KS alone, a feature with no value in the window is an error: nothing
+    was tested there, and "no drift" would be a verdict without evidence."""
+    if "psi" not in monitor.tests and np.isnan(ks_p).any():
+        empty = [monitor.feature_names[i] for i in np.flatnonzero(np.isnan(ks_p))]
+        raise ValueError(f"current: no non-NaN value in feature(s) {empty}, so KS cannot "
+                         "test them (add 'psi' to tests to count missing values as drift)")
+    adjusted = adjust_pvalues(ks_p, monitor.correction)
+    drifted = np.zeros(ks_p.shape[0], dtype=bool)
+    with np.errstate(invalid="ignore"):
+        if "ks" in monitor.tests:
+            drifted |= adjusted < monitor.alpha
+        if "psi" in monitor.tests:
+            drifted |= psi >= monitor.psi_threshold
+    return adjusted, drifted
+
+
+def check_decision(tests: Any, alpha: Any, correction: Any, psi_threshold: Any, eps: Any,
+                   method: Any) -> tuple[tuple[str, ...], float, str, float, float, str]:
+    """What turns statistics into a verdict, checked: the one place these are checked, for the
+    caller's options, a saved profile's and pipeward.dask's alike (a value that is not checked
+    could make the gate say "no drift" whatever the data). Returns them normalised."""
+    tests = (tests,) if isinstance(tests, str) else tuple(tests)
+    if not tests or any(t not in TESTS for t in tests) or len(set(tests)) != len(tests):
+        raise ValueError(f"tests must be a non-empty subset of {TESTS}, got {tests!r}")
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
+    if not (_is_real(alpha) and 0 < alpha < 1):
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    if not (_is_real(psi_threshold) and 0 < psi_threshold < np.inf):
+        raise ValueError(f"psi_threshold must be a positive finite number, got {psi_threshold!r}")
+    if not (_is_real(eps) and 0 < eps < 1):
+        raise ValueError(f"eps must be a number in (0, 1), got {eps!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    return tests, float(alpha), correction, float(psi_threshold), float(eps), method
+
+
 # -- input splitting ------------------------------------------------------------------------
 
 def _n_rows(numeric: np.ndarray | None, categorical: list | None) -> int:
@@ -452,9 +467,10 @@ def _split_columns(data: Any, feature_names: list[str] | None, name: str):
     return [str(n) for n in names], ["numeric"] * F, arr, None
 
 
-def _record(audit: Any, report: DriftReport) -> None:
+def _record(audit: Any, report: DriftReport, job: dict[str, Any] | None = None) -> None:
     """Write one ``monitor.drift`` record: per-feature verdicts, and the numbers that exist
-    for every feature (categorical features have no KS p-value)."""
+    for every feature (categorical features have no KS p-value); ``job``: a distributed
+    job's facts (pipeward.dask)."""
     from ..audit.records import record_drift_check  # noqa: PLC0415 - audit is optional here
 
     names = [str(n) for n in report.feature_names]
@@ -465,4 +481,4 @@ def _record(audit: Any, report: DriftReport) -> None:
     record_drift_check(audit, verdicts=dict(zip(names, map(bool, report.drifted))),
                        statistics=complete(report.psi) if "psi" in report.tests else None,
                        pvalues=complete(report.ks_pvalue_adjusted) if "ks" in report.tests else None,
-                       test="+".join(report.tests), alpha=report.alpha)
+                       test="+".join(report.tests), alpha=report.alpha, job=job)

@@ -9,20 +9,25 @@ from collections.abc import Callable, Sequence
 
 from ..hashing import FileChangedError, file_error, first_failure, hash_files_raw
 
-__all__ = ["FileChangedError", "hash_paths", "hash_paths_tolerant"]
+__all__ = ["FileChangedError", "RawHasher", "hash_paths", "hash_paths_tolerant"]
 
 Hashed = tuple[str, int, int]  # (hex digest, size, mtime_ns) of what was read
 Progress = Callable[[int], None]
+# A hasher with hash_files_raw's signature, (paths, workers, keep_going=) -> per file (digest,
+# size, mtime, error code, changed); None means hash_files_raw itself, looked up at call time.
+# pipeward.dask passes one that hashes on its workers.
+RawHasher = Callable[..., list]
 
 
 def _hash_batches(paths: Sequence[bytes], workers: int | None, on_progress: Progress | None,
-                  keep_going: bool) -> list[tuple[bytes, int, int, int, bool]]:
+                  keep_going: bool, raw: RawHasher | None = None,
+                  ) -> list[tuple[bytes, int, int, int, bool]]:
     # Batches exist only to report progress; otherwise the whole tree is one native call.
     batch = 1024 if on_progress else max(len(paths), 1)
     out = []
     for lo in range(0, len(paths), batch):
         chunk = list(paths[lo:lo + batch])
-        results = hash_files_raw(chunk, workers, keep_going=keep_going)
+        results = (raw or hash_files_raw)(chunk, workers, keep_going=keep_going)
         if not keep_going:
             error = first_failure(chunk, results)
             if error is not None:
@@ -34,22 +39,23 @@ def _hash_batches(paths: Sequence[bytes], workers: int | None, on_progress: Prog
 
 
 def hash_paths(paths: Sequence[bytes], workers: int | None = None,
-               on_progress: Progress | None = None) -> list[Hashed]:
+               on_progress: Progress | None = None, raw: RawHasher | None = None,
+               ) -> list[Hashed]:
     """``(hex SHA-256, size, mtime_ns)`` of each file, in order; raises the first ``OSError``
     (it names the path; ``FileChangedError`` when a file changed while it was read)."""
     return [(d.hex(), size, mtime) for d, size, mtime, _, _ in
-            _hash_batches(paths, workers, on_progress, keep_going=False)]
+            _hash_batches(paths, workers, on_progress, keep_going=False, raw=raw)]
 
 
 def hash_paths_tolerant(paths: Sequence[bytes], workers: int | None = None,
-                        on_progress: Progress | None = None,
+                        on_progress: Progress | None = None, raw: RawHasher | None = None,
                         ) -> tuple[list[Hashed | None], dict[int, OSError]]:
     """Like :func:`hash_paths`, but a file that cannot be hashed becomes an error for its index
     instead of stopping the others: ``(results with None where it failed, {index: error})``."""
     results: list[Hashed | None] = []
     errors: dict[int, OSError] = {}
-    raw = _hash_batches(paths, workers, on_progress, keep_going=True)
-    for i, (d, size, mtime, code, changed) in enumerate(raw):
+    hashed = _hash_batches(paths, workers, on_progress, keep_going=True, raw=raw)
+    for i, (d, size, mtime, code, changed) in enumerate(hashed):
         if changed or code:
             errors[i] = file_error(code, changed, paths[i])
             results.append(None)

@@ -24,6 +24,7 @@ def _changed(path: bytes) -> FileChangedError:
 
 def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCache | None,
                  start_ns: int, progress: bool, tolerant: bool = False,
+                 raw: _hashing.RawHasher | None = None,
                  ) -> tuple[list[tuple[str, int] | None], dict[int, OSError]]:
     """``(SHA-256, size)`` of each found file: from ``cache`` when its stat key matches, else
     hashed, with the size of the bytes that were read.
@@ -31,6 +32,7 @@ def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCach
     When the walk measured a file (``st``), the size and mtime the hasher saw must match it:
     otherwise the file changed in between, and that is a ``FileChangedError``. ``tolerant``
     collects per-file errors by index (and leaves None) instead of raising the first.
+    ``raw`` hashes the files (pipeward.dask passes one that runs on its workers).
     """
     out: list[tuple[str, int] | None] = [None] * len(files)
     todo = []
@@ -45,10 +47,12 @@ def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCach
     errors: dict[int, OSError] = {}
     try:
         if tolerant:
-            hashed, errs = _hashing.hash_paths_tolerant(paths, workers, bar.advance if bar else None)
+            hashed, errs = _hashing.hash_paths_tolerant(paths, workers, bar.advance if bar else None,
+                                                        raw=raw)
             errors = {todo[j]: e for j, e in errs.items()}
         else:
-            hashed = _hashing.hash_paths(paths, workers, bar.advance if bar else None)  # type: ignore[assignment]
+            hashed = _hashing.hash_paths(paths, workers, bar.advance if bar else None,  # type: ignore[assignment]
+                                          raw=raw)
     finally:
         if bar:
             bar.close()
@@ -71,7 +75,8 @@ def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCach
 
 def build_entries(root: str | os.PathLike[str] | bytes, *, workers: int | None,
                   exclude: Matcher, follow_symlinks: bool, cache: HashCache | None,
-                  progress: bool) -> list[Entry]:
+                  progress: bool, raw: _hashing.RawHasher | None = None,
+                  ) -> list[Entry]:
     """The sorted entries of the tree under ``root``; any unreadable file or directory raises."""
     start_ns = time.time_ns()
     # Without a cache nothing needs the walk's sizes: the hasher measures what it reads.
@@ -79,7 +84,7 @@ def build_entries(root: str | os.PathLike[str] | bytes, *, workers: int | None,
                  stat_files=cache is not None)
     files = [f for f in found if f.kind == "file"]
     hashed, _ = digest_files(files, workers=workers, cache=cache, start_ns=start_ns,
-                             progress=progress)
+                             progress=progress, raw=raw)
     entries = [Entry(f.path, "file", h[1], h[0]) for f, h in zip(files, hashed)]  # type: ignore[index]
     entries += [Entry(f.path, "link", len(f.target), target=f.target)  # type: ignore[arg-type]
                 for f in found if f.kind == "link"]

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._hashing import RawHasher
 from .build import digest_files
 from .cache import HashCache
 from .entries import Entry
@@ -69,8 +70,10 @@ def _rename_key(kind: str, size: int, digest: str | None, target: bytes | None) 
 
 def compare_tree(entries: Sequence[Entry], root: str | os.PathLike[str] | bytes, *,
                  exclude: Matcher, follow_symlinks: bool, workers: int | None = None,
-                 cache: HashCache | None = None, progress: bool = False) -> Verification:
-    """Verify the tree under ``root`` against ``entries`` (walked with the manifest's options)."""
+                 cache: HashCache | None = None, progress: bool = False,
+                 raw: RawHasher | None = None) -> Verification:
+    """Verify the tree under ``root`` against ``entries`` (walked with the manifest's options;
+    ``raw`` hashes the files, see build.digest_files)."""
     start_ns = time.time_ns()
     dir_errors: list[tuple[bytes, OSError]] = []
     found = walk(root, exclude=exclude, follow_symlinks=follow_symlinks, dir_errors=dir_errors)
@@ -102,7 +105,8 @@ def compare_tree(entries: Sequence[Entry], root: str | os.PathLike[str] | bytes,
                 if current[p].kind == "file" and current[p].st.st_size in missing_sizes]
 
     digests, hash_errors = digest_files([f for f, _ in to_hash], workers=workers, cache=cache,
-                                        start_ns=start_ns, progress=progress, tolerant=True)
+                                        start_ns=start_ns, progress=progress, tolerant=True,
+                                        raw=raw)
     if cache is not None:
         cache.save()
     new_digest: dict[bytes, str] = {}

@@ -335,7 +335,11 @@ def _fit(Z: np.ndarray, y: np.ndarray | None, kw: dict[str, Any]) -> Mahalanobis
 
 def robust_tail_pvalues(u: np.ndarray) -> np.ndarray:
     """Upper-tail normal p-values of the robust z-scores of u."""
-    z = robust_z(u)
+    return tail_pvalues(robust_z(u))
+
+
+def tail_pvalues(z: np.ndarray) -> np.ndarray:
+    """P(N(0,1) > z) for every z."""
     tail = 0.5 * chi2_sf(z * z, 1)  # P(N(0,1) > |z|)
     return np.where(z > 0, tail, 1.0 - tail)
 

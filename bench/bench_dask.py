@@ -1,0 +1,199 @@
+"""pipeward.dask against the one-process call on the same data, and an out-of-core run.
+
+    pytest bench/bench_dask.py --benchmark-only          # pytest-benchmark groups (small)
+    python bench/bench_dask.py --gb 1                    # in memory: 2 workers vs one process
+    nice python bench/bench_dask.py --out-of-core DIR --gb 8   # Parquet written chunk by chunk
+
+In memory: a float32 table (16 features; reference and current halves of ``--gb``) lives in
+the workers of a LocalCluster with 2 worker processes of 1 thread, and the same table in this
+process for the one-process call (2 OpenMP threads). Reported per job: time, passes over the
+data, and the bytes that reached the client. Out of core: Parquet files of 1M rows are
+written one at a time, then the drift check (DriftMonitor fit + check) and the empirical
+covariance fit read them through dask.dataframe with workers limited to 2 GiB each; the
+peak RSS of every process and the time per partition per pass are reported, and the data
+is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+import shutil
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import pipeward as pw
+
+F = 16
+ROWS_PER_FILE = 1_000_000
+
+
+def cluster(memory_limit: str | None = None):
+    import distributed  # noqa: PLC0415
+
+    c = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                 dashboard_address=":0", silence_logs=logging.ERROR,
+                                 memory_limit=memory_limit or "auto")
+    return c, distributed.Client(c)
+
+
+def tables(rows: int, chunk: int):
+    import dask.array as da  # noqa: PLC0415
+
+    g = da.random.default_rng(0)
+    ref = g.standard_normal((rows, F), chunks=(chunk, F), dtype=np.float32)
+    cur = g.standard_normal((rows, F), chunks=(chunk, F), dtype=np.float32)
+    cur = cur + np.concatenate([np.zeros(F - 1), [0.05]]).astype(np.float32)
+    return ref, cur
+
+
+def jobs(A, B, a, b):
+    """(name, one-process call, distributed call) for each stage."""
+    import pipeward.dask as pwd  # noqa: PLC0415
+
+    return [
+        ("ks_2samp", lambda: pw.ks_2samp(a, b), lambda: pwd.ks_2samp(A, B)),
+        ("psi", lambda: pw.psi(a, b), lambda: pwd.psi(A, B)),
+        ("DriftMonitor fit+check", lambda: pw.DriftMonitor(a).check(b),
+         lambda: pwd.DriftMonitor(A).check(B)),
+        ("covariance (empirical)", lambda: pw.MahalanobisDetector("empirical").fit(a),
+         lambda: pwd.MahalanobisDetector("empirical").fit(A)),
+        ("covariance (ledoit_wolf)", lambda: pw.MahalanobisDetector("ledoit_wolf").fit(a),
+         lambda: pwd.MahalanobisDetector("ledoit_wolf").fit(A)),
+    ]
+
+
+def in_memory(gb: float, repeats: int) -> None:
+    import distributed  # noqa: PLC0415
+    import pipeward.dask as pwd  # noqa: PLC0415
+
+    rows = int(gb * 1e9 / 2 / (4 * F))
+    c, client = cluster()
+    A, B = tables(rows, 500_000)
+    A, B = client.persist(A), client.persist(B)
+    distributed.wait([A, B])
+    a, b = A.compute(), B.compute()
+    print(f"{(a.nbytes + b.nbytes) / 1e9:.2f} GB float32 ({rows:,} rows x {F} features, twice), "
+          f"{A.numblocks[0]} partitions a table; load average {os.getloadavg()[0]:.1f}")
+    print("| job | one process | 2 workers | ratio (one / dask) | passes | bytes to client |")
+    print("|---|---|---|---|---|---|")
+    for name, one, dist in jobs(A, B, a, b):
+        t_one, t_dist = [], []
+        for _ in range(repeats):  # side by side, alternating
+            t = time.perf_counter(); one(); t_one.append(time.perf_counter() - t)
+            t = time.perf_counter(); dist(); t_dist.append(time.perf_counter() - t)
+        job = pwd.last_job()
+        m1, m2 = float(np.median(t_one)), float(np.median(t_dist))
+        print(f"| {name} | {m1:.2f} s | {m2:.2f} s | {m1 / m2:.2f}x | {job.passes} | "
+              f"{job.bytes_to_client / 1e6:.2f} MB |", flush=True)
+    client.close()
+    c.close()
+
+
+def write_parquet(root: str, gb: float) -> tuple[str, str]:
+    """Reference and current Parquet directories, one 1M-row file at a time (bounded memory)."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    files = max(2, int(round(gb * 1e9 / (4 * F * ROWS_PER_FILE))))
+    dirs = (os.path.join(root, "reference"), os.path.join(root, "current"))
+    names = [f"f{i}" for i in range(F)]
+    t = time.perf_counter()
+    for k in range(files):
+        rng = np.random.default_rng(k)
+        x = rng.standard_normal((ROWS_PER_FILE, F), dtype=np.float32)
+        target = dirs[k % 2]
+        if target == dirs[1]:
+            x[:, -1] += np.float32(0.05)
+        os.makedirs(target, exist_ok=True)
+        pq.write_table(pa.table({n: x[:, i] for i, n in enumerate(names)}),
+                       os.path.join(target, f"part-{k:05d}.parquet"), compression=None)
+    size = sum(os.path.getsize(os.path.join(d, f)) for d in dirs for f in os.listdir(d))
+    print(f"wrote {files} files, {size / 1e9:.2f} GB of Parquet in {time.perf_counter() - t:.0f} s")
+    return dirs
+
+
+def out_of_core(root: str, gb: float) -> None:
+    import dask.dataframe as dd  # noqa: PLC0415
+    import pipeward.dask as pwd  # noqa: PLC0415
+
+    ref_dir, cur_dir = write_parquet(root, gb)
+    try:
+        c, client = cluster(memory_limit="2GiB")
+        ref, cur = dd.read_parquet(ref_dir), dd.read_parquet(cur_dir)
+        parts = ref.npartitions + cur.npartitions
+        print(f"{parts} partitions of {ROWS_PER_FILE:,} rows x {F} float32 "
+              f"({ROWS_PER_FILE * F * 4 / 1e6:.0f} MB each)")
+        for name, run in [
+            ("DriftMonitor fit", lambda: pwd.DriftMonitor(ref)),
+            ("covariance (empirical) fit on the reference",
+             lambda: pwd.MahalanobisDetector("empirical").fit(ref)),
+        ]:
+            t = time.perf_counter()
+            out = run()
+            elapsed = time.perf_counter() - t
+            job = pwd.last_job()
+            per = elapsed / max(job.passes, 1) / job.n_partitions * 2  # 2 workers
+            print(f"{name}: {elapsed:.1f} s, {job.passes} passes over {job.n_partitions} "
+                  f"partitions ({per:.2f} s per partition per pass per worker), "
+                  f"{job.bytes_to_client / 1e6:.2f} MB to the client", flush=True)
+            if name.startswith("DriftMonitor"):
+                monitor = out
+        t = time.perf_counter()
+        report = monitor.check(cur)
+        elapsed = time.perf_counter() - t
+        job = pwd.last_job()
+        per = elapsed / max(job.passes, 1) / job.n_partitions * 2
+        print(f"DriftMonitor check: {elapsed:.1f} s, {job.passes} passes over "
+              f"{job.n_partitions} partitions ({per:.2f} s per partition per pass per worker), "
+              f"{job.bytes_to_client / 1e6:.2f} MB to the client; drifted: "
+              f"{report.drifted_features}", flush=True)
+        worker_rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(f"peak RSS: client {own / 1024:.0f} MiB, workers "
+              + ", ".join(f"{v / 1024:.0f} MiB" for v in worker_rss.values()))
+        client.close()
+        c.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        print(f"deleted {root}")
+
+
+# --- pytest-benchmark groups (a small table; the script above gives the numbers) ------------
+
+@pytest.fixture(scope="module")
+def small():
+    pytest.importorskip("distributed")
+    c, client = cluster()
+    A, B = tables(1_000_000, 250_000)
+    A, B = client.persist(A), client.persist(B)
+    a, b = A.compute(), B.compute()
+    yield A, B, a, b
+    client.close()
+    c.close()
+
+
+@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("side", ["one process", "dask 2 workers"])
+def test_dask_vs_one_process(benchmark, small, index, side):
+    name, one, dist = jobs(*small)[index]
+    benchmark.group = f"dask {name}, 2 x 1M x 16 float32"
+    benchmark.pedantic(one if side == "one process" else dist, rounds=3, iterations=1)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gb", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out-of-core", metavar="DIR")
+    args = parser.parse_args()
+    if args.out_of_core:
+        out_of_core(os.path.join(args.out_of_core, "pipeward-dask-bench"), args.gb)
+    else:
+        in_memory(args.gb, args.repeats)
+    sys.exit(0)

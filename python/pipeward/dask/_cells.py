@@ -1,0 +1,260 @@
+"""Exact order statistics of data spread over many partitions, by refining value cells.
+
+Each feature's real line is cut into cells at sorted edges. One pass counts, per partition,
+the values in every cell and their smallest and largest (``_core.drift_cell_counts``); the
+counts merge exactly on the workers. The client then knows, for every cell, how many values
+of each sample lie below it, so a cell can only matter if the answer can lie inside it: for
+the KS statistic, a cell whose ECDF gap bound reaches the best gap already attained at a cell
+end; for a quantile, the cell holding the wanted rank. Cells whose values are all equal are
+settled (one run of ties); the others are cut again (more passes) until few enough values
+remain, and those are fetched (``_core.drift_cell_values``) and finished on the client
+exactly as scipy / NumPy would on the concatenated data. Cells found not to matter are merged
+and never looked at again, so each pass costs one read of the data and moves
+O(features x cells) bytes, not O(rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from dask.delayed import Delayed, delayed
+
+from .. import _core
+from ._job import Job, shared, tree
+
+CELLS = 4096          # new cells per feature per refinement pass
+FETCH = 1 << 18       # open values per feature (both samples) fetched to finish exactly
+MAX_LEVELS = 16       # refinement passes at most; then whatever is open is fetched
+SAMPLE_PARTS = 16     # partitions read to place the first cells
+SAMPLE_ROWS = 16384   # rows read from them in all, per sample
+_DBL_MAX = float(np.finfo(np.float64).max)
+
+
+# --- tasks run on the workers -----------------------------------------------------------
+
+def _fingerprint(block: np.ndarray) -> int:
+    """The sum of the block's value bits (mod 2^64): the same in every pass unless the data
+    changed (row order aside, which no answer here depends on)."""
+    bits = np.ascontiguousarray(block).view(np.uint32 if block.itemsize == 4 else np.uint64)
+    return int(bits.sum(dtype=np.uint64))
+
+
+def _add(a: int, b: int) -> int:
+    return (a + b) & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def _cell_counts(block: np.ndarray, edges: np.ndarray) -> tuple:
+    # One thread per task: Dask's worker threads are the parallelism.
+    return (*_core.drift_cell_counts(block.T, edges, 1), _fingerprint(block))
+
+
+def _merge_counts(parts: list[tuple]) -> tuple:
+    counts, lo, hi = (p.copy() for p in parts[0][:3])
+    fp = parts[0][3]
+    for c, l, h, f in parts[1:]:
+        counts += c
+        np.minimum(lo, l, out=lo)
+        np.maximum(hi, h, out=hi)
+        fp = _add(fp, f)
+    return counts, lo, hi, fp
+
+
+def _cell_values(block: np.ndarray, edges: np.ndarray, wanted: np.ndarray) -> tuple:
+    return (*_core.drift_cell_values(block.T, edges, wanted), _fingerprint(block))
+
+
+def _merge_values(parts: list[tuple]) -> tuple:
+    F = parts[0][1].shape[0]
+    pieces = [np.split(v, np.cumsum(s)[:-1]) for v, s, _ in parts]
+    per_feature = [np.concatenate([p[f] for p in pieces]) for f in range(F)]
+    sizes = np.array([a.size for a in per_feature], dtype=np.int64)
+    fp = 0
+    for part in parts:
+        fp = _add(fp, part[2])
+    return np.concatenate(per_feature), sizes, fp
+
+
+def _strided_rows(block: np.ndarray, rows: int) -> np.ndarray:
+    step = max(1, block.shape[0] // rows)
+    return np.asarray(block[::step][:rows], dtype=np.float64)
+
+
+def _stack(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts, axis=0)
+
+
+# --- the cells of one feature, kept on the client ---------------------------------------
+
+@dataclass
+class Cells:
+    """A feature's edges and, per cell, whether it was shown not to matter (``excluded``)."""
+
+    edges: np.ndarray
+    excluded: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.edges.size == 0:
+            self.edges = np.zeros(1)  # at least one edge keeps the padding rule simple
+        if self.excluded is None:
+            self.excluded = np.zeros(self.edges.size + 1, dtype=bool)
+
+    def refine(self, counts: np.ndarray, lo: np.ndarray, hi: np.ndarray, open_: np.ndarray
+               ) -> Cells:
+        """New cells: the open cells cut into about CELLS pieces in all, in proportion to
+        their counts (at least two each), and runs of excluded or empty cells merged."""
+        dead = self.excluded | (counts == 0)
+        cells = np.flatnonzero(open_)
+        pieces = np.maximum(2, np.ceil(CELLS * counts[cells] / max(int(counts[cells].sum()), 1)))
+        # Drop the edges between two dead cells (edge k lies between cells k and k + 1).
+        keep = ~(dead[:-1] & dead[1:])
+        edges = np.unique(np.concatenate([self.edges[keep],
+                                          _cuts(lo[cells], hi[cells], pieces.astype(np.int64))]))
+        lower = np.concatenate([[-np.inf], edges])  # each new cell's lower edge
+        old = np.searchsorted(self.edges, lower, side="right")
+        return Cells(edges, dead[old])
+
+
+def _cuts(lo: np.ndarray, hi: np.ndarray, pieces: np.ndarray) -> np.ndarray:
+    """Edges that cut each cell's values [lo, hi] (lo < hi) into ``pieces`` equal-width
+    cells. Every cell gets at least one edge in (lo, hi]: where the cut points round onto
+    lo or hi (neighbouring floats), hi itself; -DBL_MAX and +inf isolate infinities."""
+    a, b = np.maximum(lo, -_DBL_MAX), np.minimum(hi, _DBL_MAX)
+    owner = np.repeat(np.arange(lo.size), pieces - 1)
+    first = np.repeat(np.cumsum(pieces - 1) - (pieces - 1), pieces - 1)
+    t = (np.arange(owner.size) - first + 1) / pieces[owner]
+    inner = a[owner] * (1.0 - t) + b[owner] * t  # no b - a: it can overflow
+    good = (inner > a[owner]) & (inner < b[owner])
+    lonely = np.ones(lo.size, dtype=bool)
+    lonely[owner[good]] = False
+    return np.concatenate([inner[good], b[lonely], a[lo < a], hi[hi > b]])
+
+
+def first_cells(sample: np.ndarray) -> Cells:
+    """Cells of about equal mass from a sample of the feature (only speed depends on it)."""
+    finite = np.sort(sample[np.isfinite(sample)])
+    if finite.size == 0:
+        return Cells(np.zeros(1))
+    q = np.linspace(0.0, 1.0, min(CELLS, finite.size) + 1)[1:-1]
+    edges = np.unique(np.concatenate([finite[(q * (finite.size - 1)).astype(np.int64)],
+                                      finite[[0, -1]]]))
+    return Cells(edges)
+
+
+def _padded(cells: Sequence[Cells]) -> np.ndarray:
+    """(F, m) edges, each row padded with its last edge (empty cells; see _unpad)."""
+    m = max(c.edges.size for c in cells)
+    out = np.empty((len(cells), m))
+    for f, c in enumerate(cells):
+        out[f, : c.edges.size] = c.edges
+        out[f, c.edges.size:] = c.edges[-1]
+    return out
+
+
+def _unpad(row: np.ndarray, m_f: int, m: int) -> np.ndarray:
+    """A feature's own cells from a padded row: padding cells m_f..m-1 are empty and its
+    last cell (values >= its last edge) sits at m; anything after it (the NaN count) stays."""
+    return np.concatenate([row[:m_f], row[m:]])
+
+
+@dataclass
+class Merged:
+    """One sample's merged counts for one feature, in the feature's own cells."""
+
+    counts: np.ndarray  # cells then NaN
+    lo: np.ndarray
+    hi: np.ndarray
+
+    @property
+    def n_valid(self) -> int:
+        return int(self.counts[:-1].sum())
+
+    @property
+    def n_nan(self) -> int:
+        return int(self.counts[-1])
+
+
+class Passes:
+    """Count and fetch passes over one or more samples (lists of (rows, F) blocks)."""
+
+    def __init__(self, job: Job, samples: Sequence[Sequence[Delayed]]):
+        self.job, self.samples = job, samples
+        self.fingerprints: list[int | None] = [None] * len(samples)
+
+    def sample(self) -> np.ndarray:
+        """Rows read from up to SAMPLE_PARTS partitions of each sample, stacked."""
+        picks = []
+        for parts in self.samples:
+            idx = np.unique(np.linspace(0, len(parts) - 1, min(SAMPLE_PARTS, len(parts)))
+                            .astype(int))
+            rows = max(1, SAMPLE_ROWS // idx.size)
+            picks += [delayed(_strided_rows, pure=True)(parts[i], rows) for i in idx]
+        (rows,) = self.job.compute(delayed(_stack, pure=True)(picks))
+        return rows
+
+    def run(self, cells: Sequence[Cells], count: bool, wanted: np.ndarray | None
+            ) -> tuple[list[list[Merged]] | None, list[list[np.ndarray]] | None]:
+        """One pass: per sample, merged counts (if ``count``) and the values of the
+        ``wanted`` cells (flags per feature cell, padded layout) sorted per feature."""
+        edges = _padded(cells)
+        m = edges.shape[1]
+        e = shared(edges)
+        todo = []
+        for parts in self.samples:
+            if count:
+                todo.append(tree([delayed(_cell_counts, pure=True)(p, e) for p in parts],
+                                 _merge_counts))
+            if wanted is not None:
+                w = shared(wanted)
+                todo.append(tree([delayed(_cell_values, pure=True)(p, e, w) for p in parts],
+                                 _merge_values))
+        out = list(self.job.compute(*todo))
+        counted, fetched = [], []
+        for k in range(len(self.samples)):
+            if count:
+                c, lo, hi, fp = out.pop(0)
+                self._same_data(k, fp)
+                counted.append([Merged(_unpad(c[f], cl.edges.size, m),
+                                       _unpad(lo[f], cl.edges.size, m),
+                                       _unpad(hi[f], cl.edges.size, m))
+                                for f, cl in enumerate(cells)])
+            if wanted is not None:
+                values, sizes, fp = out.pop(0)
+                self._same_data(k, fp)
+                fetched.append([np.sort(v) for v in np.split(values, np.cumsum(sizes)[:-1])])
+        return (counted if count else None), (fetched if wanted is not None else None)
+
+
+    def _same_data(self, sample: int, fingerprint: int) -> None:
+        """Every pass must read the same data: a partition recomputed differently (a
+        non-deterministic collection, a file rewritten mid-job) is an error, never a silently
+        mixed answer."""
+        first = self.fingerprints[sample]
+        if first is None:
+            self.fingerprints[sample] = fingerprint
+        elif first != fingerprint:
+            raise RuntimeError("the data changed between two passes over it; is the Dask "
+                               "collection deterministic (or a file rewritten mid-job)?")
+
+
+def wanted_flags(cells: Sequence[Cells], open_by_feature: dict[int, np.ndarray]) -> np.ndarray:
+    """The padded (F, m + 1) uint8 flags of the open cells of the features to fetch."""
+    m = max(c.edges.size for c in cells)
+    flags = np.zeros((len(cells), m + 1), dtype=np.uint8)
+    for f, open_ in open_by_feature.items():
+        m_f = cells[f].edges.size
+        flags[f, :m_f] = open_[:m_f]
+        flags[f, m] = open_[m_f]
+    return flags
+
+
+def check_fetched(values: np.ndarray, counts: np.ndarray, open_: np.ndarray) -> None:
+    """The fetch pass must see exactly the values the count pass counted; a partition that
+    changed in between (recomputed differently after a lost worker) is an error, not a
+    silently different answer."""
+    expected = int(counts[:-1][open_].sum())
+    if values.size != expected:
+        raise RuntimeError(f"the data changed between two passes ({expected} values counted "
+                           f"in the cells fetched, {values.size} fetched); is the Dask "
+                           "collection deterministic?")

@@ -1,0 +1,224 @@
+"""The two questions the cell passes answer exactly: scipy's KS extremes of two samples, and
+order statistics (the k-th smallest value) of one. See _cells.py for the passes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from dask.delayed import Delayed
+
+from . import _cells
+from ._cells import Cells, Merged, Passes, check_fetched, first_cells, wanted_flags
+from ._job import Job
+
+# KsStatus codes of the C++ kernel (cpp/include/pipeward/drift.hpp).
+OK, NAN_INPUT, EMPTY = 0, 3, 4
+
+
+@dataclass
+class KsExtremes:
+    """Per feature what KsMerge::result gives: D+, D-, their locations, sizes, status."""
+
+    dplus: np.ndarray
+    dminus: np.ndarray
+    loc_plus: np.ndarray
+    loc_minus: np.ndarray
+    n1: np.ndarray
+    n2: np.ndarray
+    status: np.ndarray
+    nan1: np.ndarray = None  # type: ignore[assignment]
+    nan2: np.ndarray = None  # type: ignore[assignment]
+
+
+def _keys(a: np.ndarray, b: np.ndarray, n1: int, n2: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact integer ECDF-gap keys i n2 - j n1 before and after each cell (Python ints once
+    n1 n2 could overflow int64)."""
+    dtype = np.int64 if n1 * n2 < 2**61 else object
+    step = a.astype(dtype) * n2 - b.astype(dtype) * n1
+    after = np.cumsum(step)
+    return after - step, after
+
+
+def _slack(n1: int, n2: int) -> int:
+    """Key distance within which two gaps can round to the same double: the gap i/n1 - j/n2
+    is off its exact value by < 2^-51, so keys closer than n1 n2 2^-50 may tie (0 while
+    n1 n2 < 2^50, where distinct keys never round together)."""
+    return 0 if n1 * n2 < 2**50 else (n1 * n2 >> 50) + 1
+
+
+def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], F: int,
+                nan_policy: str) -> KsExtremes:
+    """scipy's D+ / D- and their locations for every feature of two partitioned samples."""
+    passes = Passes(job, [parts1, parts2])
+    sample = passes.sample()
+    cells = [first_cells(sample[:, f]) for f in range(F)]
+    out = KsExtremes(*(np.full(F, np.nan) for _ in range(4)), np.zeros(F, np.int64),
+                     np.zeros(F, np.int64), np.zeros(F, np.int32))
+    pending = set(range(F))       # features without a result
+    ready: dict[int, tuple] = {}  # features whose open cells are fetched in the next pass
+    first = True
+    level = 0
+    while pending:
+        counting = [f for f in pending if f not in ready]
+        flags = wanted_flags(cells, {f: r[2] for f, r in ready.items()}) if ready else None
+        counted, fetched = passes.run(cells, bool(counting), flags)
+        if first:
+            _sizes(counted, out, nan_policy)
+            pending -= {f for f in range(F) if out.status[f] != OK}
+            first = False
+        for f, (a, b, open_, tie) in list(ready.items()):
+            A, B = fetched[0][f], fetched[1][f]
+            check_fetched(A, a.counts, open_)
+            check_fetched(B, b.counts, open_)
+            _finish(out, f, cells[f], a, b, open_, tie, A, B)
+            pending.discard(f)
+            del ready[f]
+        for f in counting:
+            if f not in pending:
+                continue
+            a, b = counted[0][f], counted[1][f]
+            n1, n2 = int(out.n1[f]), int(out.n2[f])
+            open_, tie, excluded = _ks_cells(cells[f], a, b, n1, n2)
+            cells[f].excluded = excluded
+            open_values = int(a.counts[:-1][open_].sum() + b.counts[:-1][open_].sum())
+            if open_values <= _cells.FETCH or level + 1 >= _cells.MAX_LEVELS:
+                ready[f] = (a, b, open_, tie)
+            else:
+                lo, hi = np.minimum(a.lo, b.lo), np.maximum(a.hi, b.hi)
+                cells[f] = cells[f].refine(a.counts[:-1] + b.counts[:-1], lo, hi, open_)
+        level += 1
+    return out
+
+
+def _sizes(counted: list[list[Merged]], out: KsExtremes, nan_policy: str) -> None:
+    """n1, n2 (values that are not NaN) and the status per feature, as the C++ kernel."""
+    for name, merged in zip(("data1", "data2"), counted):
+        if nan_policy == "raise" and any(m.n_nan for m in merged):
+            raise ValueError(f"{name} contains NaN (nan_policy='raise')")
+    out.nan1 = np.array([m.n_nan for m in counted[0]], dtype=np.int64)
+    out.nan2 = np.array([m.n_nan for m in counted[1]], dtype=np.int64)
+    for f, (a, b) in enumerate(zip(*counted)):
+        if a.n_valid + a.n_nan == 0 or b.n_valid + b.n_nan == 0:
+            name = "data1" if a.n_valid + a.n_nan == 0 else "data2"
+            raise ValueError(f"{name}: expected at least one sample along axis 0, got none "
+                             "(scipy returns NaN here; an empty sample is an error)")
+        out.n1[f], out.n2[f] = a.n_valid, b.n_valid
+        if (a.n_nan or b.n_nan) and nan_policy == "propagate":
+            out.status[f] = NAN_INPUT
+        elif a.n_valid == 0 or b.n_valid == 0:
+            out.status[f] = EMPTY
+
+
+def _ks_cells(cells: Cells, a: Merged, b: Merged, n1: int, n2: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(open, tie, excluded) cells: a cell can hold an extreme when its gap bound, all of
+    sample 1's values first (or all of sample 2's), reaches the largest (smallest) gap
+    attained at a cell end; ``>=`` because an equal gap further left is scipy's location."""
+    ca, cb = a.counts[:-1], b.counts[:-1]
+    before, after = _keys(ca, cb, n1, n2)
+    nonempty = (ca + cb) > 0
+    lb_plus, lb_minus = after[nonempty].max(), after[nonempty].min()
+    slack = _slack(n1, n2)
+    reach = ((before + ca.astype(before.dtype) * n2 >= lb_plus - slack)
+             | (before - cb.astype(before.dtype) * n1 <= lb_minus + slack))
+    kept = nonempty & ~cells.excluded & reach.astype(bool)
+    lo, hi = np.minimum(a.lo, b.lo), np.maximum(a.hi, b.hi)
+    tie = kept & (lo == hi)
+    return kept & ~tie, tie, cells.excluded | (nonempty & ~kept)
+
+
+def _finish(out: KsExtremes, f: int, cells: Cells, a: Merged, b: Merged, open_: np.ndarray,
+            tie: np.ndarray, A: np.ndarray, B: np.ndarray) -> None:
+    """scipy's extremes from the fetched values of the open cells (sorted A, B) and the tied
+    cells, with the counts below each cell: the gap ``i/n1 - j/n2`` after every run of ties,
+    computed as NumPy computes it, the first argmax over sample 1's values before sample 2's."""
+    n1, n2 = int(out.n1[f]), int(out.n2[f])
+    ca, cb = a.counts[:-1], b.counts[:-1]
+    below_a = np.concatenate([[0], np.cumsum(ca)[:-1]])
+    below_b = np.concatenate([[0], np.cumsum(cb)[:-1]])
+    open_below_a = np.concatenate([[0], np.cumsum(np.where(open_, ca, 0))[:-1]])
+    open_below_b = np.concatenate([[0], np.cumsum(np.where(open_, cb, 0))[:-1]])
+
+    def gaps(v: np.ndarray) -> np.ndarray:
+        c = np.searchsorted(cells.edges, v, side="right")
+        i = below_a[c] + np.searchsorted(A, v, side="right") - open_below_a[c]
+        j = below_b[c] + np.searchsorted(B, v, side="right") - open_below_b[c]
+        return i.astype(np.int64) / n1 - j.astype(np.int64) / n2
+
+    t = np.flatnonzero(tie)
+    tie_v = np.minimum(a.lo, b.lo)[t]  # a tied cell holds one value
+    tie_gap = (below_a[t] + ca[t]).astype(np.int64) / n1 - (below_b[t] + cb[t]).astype(np.int64) / n2
+    sides = []
+    for values, own, tied in ((A, gaps(A), ca[t] > 0), (B, gaps(B), cb[t] > 0)):
+        v = np.concatenate([values.astype(np.float64), tie_v[tied]])
+        g = np.concatenate([own, tie_gap[tied]])
+        if g.size == 0:
+            sides.append((-np.inf, 0.0, np.inf, 0.0))
+            continue
+        hi_g, lo_g = g.max(), g.min()
+        sides.append((hi_g, v[g == hi_g].min(), lo_g, v[g == lo_g].min()))
+    (max_a, lmax_a, min_a, lmin_a), (max_b, lmax_b, min_b, lmin_b) = sides
+    if max_a >= max_b:
+        out.dplus[f], out.loc_plus[f] = max_a, lmax_a
+    else:
+        out.dplus[f], out.loc_plus[f] = max_b, lmax_b
+    if min_a <= min_b:
+        mn, out.loc_minus[f] = min_a, lmin_a
+    else:
+        mn, out.loc_minus[f] = min_b, lmin_b
+    out.dminus[f] = min(max(-mn, 0.0), 1.0)
+
+
+def order_statistics(job: Job, parts: Sequence[Delayed], ranks: Sequence[np.ndarray],
+                     sample: np.ndarray | None = None) -> list[np.ndarray]:
+    """The values of 0-based ``ranks[f]`` among feature f's non-NaN values (ascending), as
+    ``np.sort(x)[ranks]`` on the concatenated data would give them."""
+    F = len(ranks)
+    passes = Passes(job, [parts])
+    if sample is None:
+        sample = passes.sample()
+    cells = [first_cells(sample[:, f]) for f in range(F)]
+    out = [np.full(len(r), np.nan) for r in ranks]
+    pending = {f for f in range(F) if len(ranks[f])}
+    ready: dict[int, tuple] = {}
+    level = 0
+    while pending:
+        counting = [f for f in pending if f not in ready]
+        flags = wanted_flags(cells, {f: r[1] for f, r in ready.items()}) if ready else None
+        counted, fetched = passes.run(cells, bool(counting), flags)
+        for f, (merged, open_, where) in list(ready.items()):
+            values = fetched[0][f]
+            check_fetched(values, merged.counts, open_)
+            below = np.concatenate([[0], np.cumsum(np.where(open_, merged.counts[:-1], 0))])
+            for k, (cell, offset) in where.items():
+                out[f][k] = values[below[cell] + offset]
+            pending.discard(f)
+            del ready[f]
+        for f in counting:
+            merged = counted[0][f]
+            r = np.asarray(ranks[f], dtype=np.int64)
+            if r.size and (r.min() < 0 or r.max() >= merged.n_valid):
+                raise ValueError(f"rank out of range for a feature of {merged.n_valid} values")
+            counts = merged.counts[:-1]
+            cum = np.cumsum(counts)
+            cell_of = np.searchsorted(cum, r, side="right")
+            start = cum[cell_of] - counts[cell_of]
+            tie = merged.lo[cell_of] == merged.hi[cell_of]
+            out[f][tie] = merged.lo[cell_of][tie]
+            open_ = np.zeros(counts.size, dtype=bool)
+            open_[cell_of[~tie]] = True
+            if not open_.any():
+                pending.discard(f)
+                continue
+            if counts[open_].sum() <= _cells.FETCH or level + 1 >= _cells.MAX_LEVELS:
+                where = {k: (int(cell_of[k]), int(r[k] - start[k])) for k in np.flatnonzero(~tie)}
+                ready[f] = (merged, open_, where)
+            else:
+                holding = np.zeros(counts.size, dtype=bool)
+                holding[cell_of] = True  # others merge: ranks are counted past them
+                cells[f].excluded = ~holding
+                cells[f] = cells[f].refine(counts, merged.lo, merged.hi, open_)
+        level += 1
+    return out
