@@ -9,7 +9,9 @@ format, deeply nested, random binary. They run in this process through ``main([.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -62,6 +64,32 @@ def _good_files(root: Path) -> dict[str, Path]:
     files["key"] = root / "key.pem"
     pw.save_keypair(files["key"], root / "key.pub")
     files["pub"] = root / "key.pub"
+    # Inputs of the protection, serving, red-team and compliance commands.
+    files["identity"] = root / "identity.txt"
+    recipient = pw.protect.generate_identity(files["identity"]).recipient
+    files["age"] = root / "good.age"
+    pw.protect.encrypt_file(files["csv"], files["age"], recipients=[recipient], work_factor=10)
+    files["recipients"] = root / "recipients.txt"
+    files["recipients"].write_text(f"{recipient}\n")
+    files["store"] = root / "keys.json"
+    pw.serve.KeyStore(files["store"], create=True).add("tester", "user")
+    files["trust"] = root / "trust.json"
+    store = pw.TrustStore()
+    store.add("tester", files["pub"].read_bytes(), roles=["data-provider"])
+    store.save(files["trust"])
+    files["values"] = root / "values.txt"
+    files["values"].write_text("3\n")
+    files["dataset"] = root / "dataset"
+    files["dataset"].mkdir()
+    (files["dataset"] / "rows.csv").write_text(files["csv"].read_text())
+    if importlib.util.find_spec("fastapi") and importlib.util.find_spec("skops"):
+        from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+
+        table = np.loadtxt(files["csv"], delimiter=",", skiprows=1)
+        model = LogisticRegression(max_iter=200).fit(table[:, :1], table[:, 1].astype(int))
+        files["package"] = root / "package"
+        pw.serve.package(model, table[:, :1], files["package"],
+                         private_key=files["key"].read_bytes())
     return files
 
 
@@ -129,6 +157,25 @@ CASES = {
     "report --audit": ("db", ["report", "--audit", "{bad}", "-o", "{out}/r.html"]),
     "report --pubkey": ("pub", ["report", "--manifest", "{good:manifest}", "--pubkey", "{bad}",
                                 "-o", "{out}/r.html"]),
+    "comply check": ("db", ["comply", "check", "{bad}"]),
+    "comply check --profile": ("json", ["comply", "check", "{good:db}", "--profile", "{bad}"]),
+    "comply check --pubkey": ("pub", ["comply", "check", "{good:db}", "--pubkey", "{bad}"]),
+    "decrypt -i": ("identity", ["decrypt", "-i", "{bad}", "-o", "{out}/d.csv", "{good:age}"]),
+    "decrypt": ("age", ["decrypt", "-i", "{good:identity}", "-o", "{out}/d.csv", "{bad}"]),
+    "encrypt -R": ("recipients", ["encrypt", "-R", "{bad}", "-o", "{out}/e.age", "{good:csv}"]),
+    "encrypt": ("csv", ["encrypt", "-R", "{good:recipients}", "-o", "{out}/e.age", "{bad}"]),
+    "erase --values": ("values", ["erase", "{copy:dataset}", "--column", "a", "--values", "{bad}"]),
+    "keys list": ("json", ["keys", "list", "--store", "{bad}"]),
+    "keys add": ("json", ["keys", "add", "--store", "{bad}", "--name", "n", "--role", "user"]),
+    "trust list": ("json", ["trust", "list", "{bad}"]),
+    "trust add --key": ("pub", ["trust", "add", "{out}/t.json", "--name", "n", "--key", "{bad}"]),
+    "package": ("npy", ["package", "{bad}", "--train", "{good:csv}", "--key", "{good:key}",
+                        "-o", "{out}/pkg"]),
+    "package --key": ("key", ["package", "{bad}", "--train", "{good:csv}", "--key", "{bad}",
+                              "-o", "{out}/pkg"]),
+    "redteam": ("npy", ["redteam", "{bad}", "--data", "{good:csv}", "--labels", "b"]),
+    "serve --pubkey": ("pub", ["serve", "{good:package}", "--pubkey", "{bad}", "--keys",
+                               "{good:store}"]),
 }
 
 # Inputs some kinds cannot damage in a way that is an error: a .csv cut in half is still a
@@ -140,10 +187,16 @@ NOT_AN_ERROR = {
     # a cache that does not exist yet, or an empty file, may become the cache
     ("manifest verify --cache", "missing"), ("manifest verify --cache", "empty"),
     ("manifest build --cache", "missing"), ("manifest build --cache", "empty"),
+    # any bytes are a plaintext to encrypt, any lines values to erase; a missing key store is
+    # created by `keys add`
+    *((("encrypt", k) for k in KINDS if k != "missing")),
+    *((("erase --values", k) for k in ("truncated", "wrong-format", "nested", "binary"))),
+    ("keys add", "missing"), ("keys add", "empty"),
 }
 # A truncated export is a verdict, not an input error: the log it describes fails verification
 # (exit 1, one line saying why), and import refuses it for that reason.
-VERDICTS = {("audit verify jsonl", "truncated"), ("audit import", "truncated")}
+VERDICTS = {("audit verify jsonl", "truncated"), ("audit import", "truncated"),
+            ("decrypt", "truncated")}  # a cut age file fails authentication: tampering
 
 
 def _args(template: list[str], bad: Path, good: dict[str, Path], out: Path) -> list[str]:
@@ -154,7 +207,10 @@ def _args(template: list[str], bad: Path, good: dict[str, Path], out: Path) -> l
         elif a.startswith("{copy:"):
             src = good[a[6:-1]]
             copy = out / f"copy{src.suffix}"
-            copy.write_bytes(src.read_bytes())
+            if src.is_dir():
+                shutil.copytree(src, copy)
+            else:
+                copy.write_bytes(src.read_bytes())
             a = str(copy)
         args.append(a.replace("{bad}", str(bad)).replace("{out}", str(out)))
     return args

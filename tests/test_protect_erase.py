@@ -4,6 +4,7 @@ rebuilt and re-signed, the audit log holds tokens only, the affected models are 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -97,7 +98,10 @@ def test_models_are_found_through_derived_datasets(dataset):
 
 def test_erase_without_a_manifest_or_key_uses_audit_pseudonyms(dataset):
     root, tmp, *_ = dataset
-    log = pw.AuditLog(tmp / "audit2.db")
+    # The log's pseudonyms need its redaction key, kept outside the log (docs/security.md).
+    with pytest.raises(ValueError, match="redaction needs a key kept outside the log"):
+        protect.erase(root, "email", GONE[:1], audit=pw.AuditLog(tmp / "audit-nokey.db"))
+    log = pw.AuditLog(tmp / "audit2.db", redaction_key=bytes(range(32)))
     report = protect.erase(root, "email", GONE[:1], audit=log)
     assert report.subject_tokens == [log.pseudonym(GONE[0])]
     assert report.total_removed == 4
@@ -114,7 +118,9 @@ def test_cli_erase(dataset):
     run = subprocess.run([sys.executable, "-m", "pipeward", "erase", str(root), "--column", "email",
                           "--values", str(tmp / "gone.txt"), "--manifest", str(tmp / "data.manifest.json"),
                           "--sign", str(tmp / "k.pem"), "--audit", str(tmp / "cli-audit.db"), "--json"],
-                         capture_output=True, text=True, timeout=300, check=False)
+                         capture_output=True, text=True, timeout=300, check=False,
+                         # the log's pseudonyms need its redaction key, kept outside the log
+                         env=os.environ | {"PIPEWARD_AUDIT_REDACTION_KEY": "ab" * 32})
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert out["total_removed"] == 8 and len(out["subject_tokens"]) == 2

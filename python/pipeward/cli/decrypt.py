@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..protect import DecryptError, decrypt_file, decrypt_stream  # noqa: PLC0415
+    from ..protect import (DecryptError, NotEncryptedError, decrypt_file,  # noqa: PLC0415
+                           decrypt_stream)
 
     passphrase = read_passphrase(args.passphrase, args.passphrase_file, confirm=False)
     if bool(args.identity) == (passphrase is not None):
@@ -46,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             with binary_streams(args.input, args.output) as (src, dst):
                 decrypt_stream(src, dst, **options)
+    except NotEncryptedError as exc:  # nothing to verify: an input error, not a verdict
+        raise CLIError(str(exc)) from None
     except DecryptError as exc:
         print(f"pipeward decrypt: error: {exc}", file=sys.stderr)
         return EXIT_CHECK_FAILED

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .encryption import (Cipher, DecryptError, EncryptResult, decrypt_file, decrypt_stream,
                          encrypt_file, encrypt_stream, plaintext_chunks)
+from .header import NotEncryptedError
 from .erase import ErasureReport, erase, models_derived_from
 from .keys import Identity, Recipient, generate_identity, load_identities, load_recipients
 from .mask import mask, mask_value
@@ -18,6 +19,7 @@ __all__ = [
     "EncryptResult",
     "ErasureReport",
     "Identity",
+    "NotEncryptedError",
     "PiiReport",
     "Recipient",
     "TokenVault",

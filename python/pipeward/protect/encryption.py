@@ -120,8 +120,9 @@ def plaintext_chunks(src: BinaryIO, *, identity: IdentityLike | Iterable[Identit
         if parsed is not None:
             break
         if not more:
-            raise DecryptError("not an age-encrypted file (empty)" if not first else
-                               "the header is truncated, or this is not an age-encrypted file")
+            if not first:
+                raise hdr.NotEncryptedError("not an age-encrypted file (empty)")
+            raise DecryptError("the header is truncated, or this is not an age-encrypted file")
     fmt, stanzas, covered, mac, rest = parsed
     file_key = hdr.unwrap_file_key(fmt, stanzas, identities=identities, passphrase=secret,
                                    max_work_factor=max_work_factor)

@@ -161,6 +161,15 @@ def erase(root: str | os.PathLike[str], column: str, values: Iterable[str], *,
     if old is None:
         old = Manifest.build(base, exclude=exclude)
     report = ErasureReport(column=column, old_root=old.root)
+    # Tokens first: a token key or redaction key that is missing must fail before any file
+    # is rewritten, not after.
+    ordered = sorted(subjects)
+    if token_key is not None:
+        from .tokenize import tokenize  # noqa: PLC0415
+
+        report.subject_tokens = tokenize(ordered, token_key)
+    elif audit is not None:
+        report.subject_tokens = [audit.pseudonym(v) for v in ordered]
     files = sorted(p for p in base.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES
                    and not p.name.startswith("."))
     for path in files:
@@ -179,13 +188,6 @@ def erase(root: str | os.PathLike[str], column: str, values: Iterable[str], *,
         new.save(manifest)
     report.new_root = new.root
     report.models = models_derived_from(old.root, attestations)
-    ordered = sorted(subjects)
-    if token_key is not None:
-        from .tokenize import tokenize  # noqa: PLC0415
-
-        report.subject_tokens = tokenize(ordered, token_key)
-    elif audit is not None:
-        report.subject_tokens = [audit.pseudonym(v) for v in ordered]
     if audit is not None:
         from ..audit.records import record_erasure  # noqa: PLC0415
 

@@ -46,6 +46,11 @@ class DecryptError(ValueError):
     truncated, reordered or altered. Nothing unauthenticated was released."""
 
 
+class NotEncryptedError(DecryptError):
+    """The input is not an age-encrypted file at all (empty, or no ``age-encryption.org``
+    first line): an input error, not evidence of tampering."""
+
+
 @dataclass(frozen=True)
 class Format:
     """One file format: its first line, its AEAD, and the HKDF/scrypt labels of its stanzas."""
@@ -212,8 +217,8 @@ def parse_header(header: bytes) -> tuple[Format, list[Stanza], bytes, bytes]:
     fmt = FORMATS.get(lines[0])
     if fmt is None:
         if lines[0].startswith(b"age-encryption.org/"):
-            raise DecryptError(f"unsupported age version {lines[0][:40]!r}")
-        raise DecryptError("not an age-encrypted file (no age-encryption.org/v1 line)")
+            raise NotEncryptedError(f"unsupported age version {lines[0][:40]!r}")
+        raise NotEncryptedError("not an age-encrypted file (no age-encryption.org/v1 line)")
     stanzas = []
     i = 1
     while i < len(lines) and lines[i].startswith(b"-> "):
@@ -251,11 +256,11 @@ def read_header(first: bytes) -> tuple[Format, list[Stanza], bytes, bytes, bytes
         raise DecryptError("ASCII-armored age files are not supported: decrypt with `age -d` or "
                            "encrypt without -a")
     if len(first) >= 64 and not any(first.startswith(f.intro[:16]) for f in FORMATS.values()):
-        raise DecryptError("not an age-encrypted file (no age-encryption.org/v1 line)")
+        raise NotEncryptedError("not an age-encrypted file (no age-encryption.org/v1 line)")
     split = split_header(first)
     if split is None:
         if len(first) > MAX_HEADER:
-            raise DecryptError(f"not an age-encrypted file (no header end in {MAX_HEADER} bytes)")
+            raise NotEncryptedError(f"not an age-encrypted file (no header end in {MAX_HEADER} bytes)")
         return None
     header, rest = split
     fmt, stanzas, covered, mac = parse_header(header)
