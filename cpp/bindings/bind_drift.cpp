@@ -6,6 +6,7 @@
 #include <string>
 
 #include "checks.hpp"
+#include "drift_views.hpp"
 #include "pipeward/drift.hpp"
 
 namespace py = pybind11;
@@ -19,34 +20,6 @@ namespace dr = pipeward::drift;
 // The named results (checks.hpp), made in bind_drift.
 const NamedResult* ks_arrays = nullptr;          // per-feature ks_2samp arrays
 const NamedResult* reference_buckets_of = nullptr;  // a fitted reference's bucket maps
-
-// Samples view of a 2-d (features, samples) array of any strides; no copy.
-template <typename T>
-dr::Samples<T> view(const py::array& a) {
-  dr::Samples<T> s;
-  s.data = static_cast<const T*>(a.data());
-  s.n_features = a.shape(0);
-  s.n = a.shape(1);
-  s.feature_stride = a.strides(0) / static_cast<py::ssize_t>(sizeof(T));
-  s.sample_stride = a.strides(1) / static_cast<py::ssize_t>(sizeof(T));
-  return s;
-}
-
-void require_float_2d(const py::array& a, const char* name) {
-  if (!has_dtype<float>(a) && !has_dtype<double>(a)) {
-    throw py::type_error(std::string(name) + ": expected a float32 or float64 array, got a " +
-                         describe(a));
-  }
-  if (a.ndim() != 2) {
-    throw py::value_error(std::string(name) + ": expected a 2-d (features, samples) array, got a " +
-                          describe(a));
-  }
-  if (a.strides(0) % static_cast<py::ssize_t>(a.itemsize()) != 0 ||
-      a.strides(1) % static_cast<py::ssize_t>(a.itemsize()) != 0) {
-    throw py::value_error(std::string(name) + ": strides must be whole elements, got a " +
-                          describe(a));
-  }
-}
 
 // The (lo, scale, eps_bits, ends) tuple of drift_ks_reference_buckets, checked against x1 and
 // the bucket count the kernel will use for these sample sizes.
@@ -77,7 +50,7 @@ template <typename T>
 py::object ks_typed(const py::array& x1, const py::array& x2, dr::Alternative alt,
                     dr::Method method, bool omit_nan,
                    int threads, bool x1_sorted, bool x2_sorted, const py::object& x1_buckets) {
-  dr::Samples<T> a = view<T>(x1), b = view<T>(x2);
+  dr::Samples<T> a = samples_view<T>(x1), b = samples_view<T>(x2);
   for (auto* x : {&a, &b}) {
     const bool sorted = x == &a ? x1_sorted : x2_sorted;
     if (sorted && x->sample_stride != 1 && x->n > 1) {
@@ -146,7 +119,7 @@ py::object ks_2samp(const py::array& x1, const py::array& x2, dr::Alternative al
 
 template <typename T>
 py::object reference_buckets_typed(const py::array& x1, int64_t buckets, int threads) {
-  const dr::Samples<T> a = view<T>(x1);
+  const dr::Samples<T> a = samples_view<T>(x1);
   const py::ssize_t F = a.n_features;
   py::array_t<double> lo(F), scale(F);
   py::array_t<int64_t> eps(F);
@@ -179,7 +152,7 @@ py::object reference_buckets(const py::array& x1, int64_t n2, const py::object& 
 
 template <typename T>
 py::array gather_typed(const py::array& x, int threads) {
-  const dr::Samples<T> s = view<T>(x);
+  const dr::Samples<T> s = samples_view<T>(x);
   py::array_t<T> out({s.n_features, s.n});
   T* o = out.mutable_data();
   {
@@ -197,7 +170,7 @@ py::array gather_rows(const py::array& x, const py::object& workers) {
 
 template <typename T>
 void psi_typed(const py::array& x, const double* e, int64_t k, int64_t* c, int threads) {
-  const dr::Samples<T> s = view<T>(x);
+  const dr::Samples<T> s = samples_view<T>(x);
   py::gil_scoped_release release;
   dr::psi_counts<T>(s, e, k, k, c, threads);
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "checks.hpp"
+#include "drift_views.hpp"
 #include "pipeward/drift_cells.hpp"
 
 namespace py = pybind11;
@@ -20,30 +21,10 @@ namespace {
 
 namespace dr = pipeward::drift;
 
-template <typename T>
-dr::Samples<T> samples(const py::array& a) {
-  dr::Samples<T> s;
-  s.data = static_cast<const T*>(a.data());
-  s.n_features = a.shape(0);
-  s.n = a.shape(1);
-  s.feature_stride = a.strides(0) / static_cast<py::ssize_t>(sizeof(T));
-  s.sample_stride = a.strides(1) / static_cast<py::ssize_t>(sizeof(T));
-  return s;
-}
-
 // x: a (features, samples) float view of whole-element strides; edges: float64 (features, m),
 // C order, rows non-decreasing without NaN.
 void check_cells(const py::array& x, const py::array& edges) {
-  if (!has_dtype<float>(x) && !has_dtype<double>(x)) {
-    throw py::type_error("x: expected a float32 or float64 array, got a " + describe(x));
-  }
-  if (x.ndim() != 2) {
-    throw py::value_error("x: expected a 2-d (features, samples) array, got a " + describe(x));
-  }
-  if (x.strides(0) % static_cast<py::ssize_t>(x.itemsize()) != 0 ||
-      x.strides(1) % static_cast<py::ssize_t>(x.itemsize()) != 0) {
-    throw py::value_error("x: strides must be whole elements, got a " + describe(x));
-  }
+  require_float_2d(x, "x");
   require<double>(edges, "edges", 2);
   if (edges.shape(0) != x.shape(0)) {
     throw py::value_error("edges: expected one row per feature (" + std::to_string(x.shape(0)) +
@@ -73,8 +54,8 @@ py::tuple cell_counts(const py::array& x, const py::array& edges, const py::obje
   double *l = lo.mutable_data(), *h = hi.mutable_data();
   {
     py::gil_scoped_release release;
-    if (has_dtype<float>(x)) dr::cell_counts<float>(samples<float>(x), e, m, c, l, h, threads);
-    else dr::cell_counts<double>(samples<double>(x), e, m, c, l, h, threads);
+    if (has_dtype<float>(x)) dr::cell_counts<float>(samples_view<float>(x), e, m, c, l, h, threads);
+    else dr::cell_counts<double>(samples_view<double>(x), e, m, c, l, h, threads);
   }
   return py::make_tuple(counts, lo, hi);
 }
@@ -85,7 +66,7 @@ py::tuple cell_values_typed(const py::array& x, const double* e, int64_t m, cons
   std::vector<std::vector<T>> per_feature(static_cast<size_t>(F));
   {
     py::gil_scoped_release release;
-    dr::cell_values<T>(samples<T>(x), e, m, w, per_feature.data());
+    dr::cell_values<T>(samples_view<T>(x), e, m, w, per_feature.data());
   }
   py::array_t<int64_t> sizes(F);
   py::ssize_t total = 0;
