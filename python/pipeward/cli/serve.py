@@ -12,13 +12,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
         help="serve a signed model directory behind auth, limits and guards",
-        description="Verify DIR's signed manifest with the public key (exit 1 naming the file "
-                    "when it fails), then serve it on uvicorn. Binds 127.0.0.1 unless --host "
-                    "says otherwise.",
-        epilog="example: pipeward serve model-dir --pubkey release.pem.pub --keys keys.json",
+        description="Verify DIR's signed manifest with the public key, or against a trust "
+                    "store (exit 1 naming the file and the reason when it fails), then serve "
+                    "it on uvicorn. Binds 127.0.0.1 unless --host says otherwise.",
+        epilog="example: pipeward serve model-dir --pubkey release.pem.pub --keys keys.json\n"
+               "         pipeward serve model-dir --trust trust.json --role release --keys keys.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model_dir", metavar="DIR")
-    p.add_argument("--pubkey", required=True, metavar="PUBLIC.pem")
+    signer = p.add_mutually_exclusive_group(required=True)
+    signer.add_argument("--pubkey", metavar="PUBLIC.pem", help="the one key that signed DIR")
+    signer.add_argument("--trust", metavar="STORE",
+                        help="trust store (pipeward trust): DIR's signer must be a trusted, valid key")
+    p.add_argument("--role", metavar="ROLE", help="with --trust: the role the signer must hold")
     p.add_argument("--keys", required=True, metavar="KEYS.json")
     p.add_argument("--policy", metavar="POLICY.toml")
     p.add_argument("--host", default="127.0.0.1")
@@ -42,7 +48,20 @@ def app_factory():  # noqa: ANN201 - uvicorn's factory for each worker process
 
     cfg = json.loads(os.environ["PIPEWARD_SERVE_CONFIG"])
     return create_app(cfg["model_dir"], keys=cfg["keys"], policy=_policy(cfg, Policy),
-                      public_key=cfg["pubkey"], audit=cfg["audit"])
+                      public_key=_signer_key(cfg), signer_role=cfg["role"], audit=cfg["audit"])
+
+
+def _signer_key(cfg: dict):  # noqa: ANN202 - a public key path or a TrustStore
+    if cfg["trust"] is None:
+        return cfg["pubkey"]
+    from ..trust import TrustStore  # noqa: PLC0415
+
+    try:
+        return TrustStore.load(cfg["trust"])
+    except OSError as exc:
+        raise CLIError(f"cannot read the trust store {cfg['trust']}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _policy(cfg: dict, policy_cls: type):  # noqa: ANN202
@@ -64,16 +83,20 @@ def run(args: argparse.Namespace) -> int:
         from ..serve import ModelDirError, Policy, verify_model_dir  # noqa: PLC0415
     except ImportError as exc:
         raise CLIError(f"serving needs the serve extra: pip install 'pipeward[serve]' ({exc})") from None
+    if args.role and not args.trust:
+        raise CLIError("--role needs --trust")
     if args.workers < 1:
         raise CLIError(f"--workers must be at least 1, got {args.workers}")
-    cfg = {"model_dir": os.path.abspath(args.model_dir), "pubkey": os.path.abspath(args.pubkey),
+    cfg = {"model_dir": os.path.abspath(args.model_dir),
+           "pubkey": args.pubkey and os.path.abspath(args.pubkey),
+           "trust": args.trust and os.path.abspath(args.trust), "role": args.role,
            "keys": os.path.abspath(args.keys), "policy": args.policy and os.path.abspath(args.policy),
            "audit": args.audit and os.path.abspath(args.audit), "rate_limit": args.rate_limit,
            "storage": args.storage}
     # Check the signed directory and the policy here, once, so they fail before any worker
     # starts (each worker loads the model itself).
     try:
-        verify_model_dir(cfg["model_dir"], cfg["pubkey"])
+        verify_model_dir(cfg["model_dir"], _signer_key(cfg), role=cfg["role"])
     except ModelDirError as exc:
         print(f"pipeward serve: refusing to start: {exc}", file=sys.stderr)
         return EXIT_CHECK_FAILED

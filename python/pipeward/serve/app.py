@@ -33,6 +33,7 @@ from pydantic import BaseModel
 from .. import signing
 from ..audit import AuditLog
 from ..drift import DriftMonitor
+from ..trust import TrustStore
 from .audit_writer import AuditWriter
 from .auth import JwtVerifier, Principal, limited, openapi_security, security_dependency
 from .extraction import ExtractionDetector, baseline_w
@@ -138,14 +139,15 @@ def _as_policy(policy: Policy | str | os.PathLike[str] | dict | None) -> Policy:
     return Policy.from_toml(policy)
 
 
-def _bundle(source: Any, public_key: signing.KeyLike | None, X_train: Any,
-            feature_names: list[str] | None) -> ModelBundle:
+def _bundle(source: Any, public_key: signing.KeyLike | TrustStore | None, signer_role: str | None,
+            X_train: Any, feature_names: list[str] | None) -> ModelBundle:
     if isinstance(source, ModelBundle):
         return source
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         if public_key is None:
-            raise ValueError("create_app: a model directory needs public_key= to verify its manifest")
-        return load_model_dir(source, public_key)
+            raise ValueError("create_app: a model directory needs public_key= (a public key or a "
+                             "TrustStore) to verify its manifest")
+        return load_model_dir(source, public_key, role=signer_role)
     if isinstance(source, (str, os.PathLike)):
         raise FileNotFoundError(f"{source}: not a model directory")
     if X_train is None:
@@ -166,11 +168,13 @@ def _bundle(source: Any, public_key: signing.KeyLike | None, X_train: Any,
 
 def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = None,
                policy: Policy | str | os.PathLike[str] | dict | None = None,
-               public_key: signing.KeyLike | None = None, X_train: Any = None,
+               public_key: signing.KeyLike | TrustStore | None = None,
+               signer_role: str | None = None, X_train: Any = None,
                feature_names: list[str] | None = None,
                audit: AuditLog | str | os.PathLike[str] | None = None,
                shadow: Any = None) -> FastAPI:
-    """The guarded service for a signed model directory (verified with ``public_key``) or a
+    """The guarded service for a signed model directory (verified with ``public_key``, or with
+    a :class:`~pipeward.TrustStore` whose key must hold ``signer_role`` when given) or a
     model object (an estimator, a ``ServedModel`` or a callable, with ``X_train=``).
 
     ``keys``: a :class:`KeyStore` or its JSON file; ``policy``: a :class:`Policy`, a TOML
@@ -179,7 +183,7 @@ def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = 
     running :class:`Service`.
     """
     policy = _as_policy(policy)
-    bundle = _bundle(source, public_key, X_train, feature_names)
+    bundle = _bundle(source, public_key, signer_role, X_train, feature_names)
     store = keys if isinstance(keys, KeyStore) else KeyStore(keys)
     log_ = AuditLog(audit) if isinstance(audit, (str, os.PathLike)) else audit
     service = Service(bundle, store, policy, log_,

@@ -22,6 +22,7 @@ import numpy as np
 from .. import signing
 from ..drift import DriftMonitor
 from ..manifest import Manifest
+from ..trust import TrustStore
 from .extraction import baseline_w
 from .guard import ServeGuard
 from .model_file import ServedModel, load_model_file, save_model_file
@@ -101,10 +102,15 @@ def _numeric_matrix(X: Any, schema: ModelSchema) -> np.ndarray:
     return np.asarray(X, dtype=np.float64)[:, idx]
 
 
-def verify_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike) -> tuple[str, dict[str, Any]]:
+def verify_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike | TrustStore, *,
+                     role: str | None = None) -> tuple[str, dict[str, Any]]:
     """Check the directory's manifest (signature by ``public_key``, every file's digest, no
     extra file) and read its description; returns ``(manifest root, description)``. Raises
-    :class:`ModelDirError` naming the file that fails. Loads no model."""
+    :class:`ModelDirError` naming the file that fails. Loads no model.
+
+    ``public_key`` may be a :class:`~pipeward.TrustStore`: the signer must then be a trusted key,
+    valid now, not revoked, and holding ``role`` when one is given; the error says which of
+    these failed."""
     root = Path(path)
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
@@ -113,8 +119,7 @@ def verify_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike) 
         manifest = Manifest.load(manifest_path)
     except ValueError as exc:
         raise ModelDirError(manifest_path, f"unreadable manifest ({exc})") from None
-    if not manifest.verify_signature(public_key):
-        raise ModelDirError(manifest_path, "the signature does not verify with the given public key")
+    _check_signer(manifest, manifest_path, public_key, role)
     check = manifest.verify(root)
     if not check.ok:
         bad = [*check.modified, *check.added, *check.removed,
@@ -131,10 +136,26 @@ def verify_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike) 
     return manifest.root, meta
 
 
-def load_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike) -> ModelBundle:
-    """Verify the directory (:func:`verify_model_dir`) and load it."""
+def _check_signer(manifest: Manifest, manifest_path: Path, key: signing.KeyLike | TrustStore,
+                  role: str | None) -> None:
+    if isinstance(key, TrustStore):
+        check = manifest.verify_signature(key, role=role)
+        if not check:
+            raise ModelDirError(manifest_path, f"the signature is not trusted: {check.reason}")
+        return
+    if role is not None:
+        raise TypeError(f"role={role!r} needs a TrustStore to check roles against, "
+                        f"got a single public key ({type(key).__name__})")
+    if not manifest.verify_signature(key):
+        raise ModelDirError(manifest_path, "the signature does not verify with the given public key")
+
+
+def load_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike | TrustStore, *,
+                   role: str | None = None) -> ModelBundle:
+    """Verify the directory (:func:`verify_model_dir`, with a public key or a trust store and
+    ``role``) and load it."""
     root = Path(path)
-    manifest_root, meta = verify_model_dir(root, public_key)
+    manifest_root, meta = verify_model_dir(root, public_key, role=role)
     meta_path = root / METADATA
     try:
         schema = ModelSchema.from_dict(meta["schema"])
