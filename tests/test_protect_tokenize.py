@@ -80,6 +80,25 @@ def test_many_values_on_threads(isa):
     assert protect.tokenize(values, KEY, workers=1) == got
 
 
+@pytest.mark.native
+@pytest.mark.parametrize("workers", [1, 2])
+def test_lists_are_tokenized_block_by_block_in_order(workers):
+    # Lists are hashed in blocks of 8,192 while the next block is gathered and the previous
+    # one made into str objects: results stay in order across block edges, None stays None,
+    # and a bad value in a later block (while a block is being hashed) is still a clear error.
+    n = 3 * 8192 + 5
+    values = [None if i % 4099 == 0 else f"id-{i}" for i in range(n)]
+    got = protect.tokenize(values, KEY, length=16, workers=workers)
+    assert got == peer(values, length=16)
+    bad = list(values)
+    bad[2 * 8192 + 3] = 7
+    with pytest.raises(TypeError, match=f"int at index {2 * 8192 + 3}"):
+        protect.tokenize(bad, KEY, workers=workers)
+    bad[2 * 8192 + 3] = "lone \ud800"
+    with pytest.raises(UnicodeEncodeError):
+        protect.tokenize(bad, KEY, workers=workers)
+
+
 def test_every_container_keeps_its_kind_and_its_missing_values():
     pd = pytest.importorskip("pandas")
     pa = pytest.importorskip("pyarrow")
