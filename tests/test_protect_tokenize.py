@@ -83,18 +83,18 @@ def test_many_values_on_threads(isa):
 @pytest.mark.native
 @pytest.mark.parametrize("workers", [1, 2])
 def test_lists_are_tokenized_block_by_block_in_order(workers):
-    # Lists are hashed in blocks of 8,192 while the next block is gathered and the previous
+    # Lists are hashed in blocks of 16,384 while the next block is gathered and the previous
     # one made into str objects: results stay in order across block edges, None stays None,
     # and a bad value in a later block (while a block is being hashed) is still a clear error.
-    n = 3 * 8192 + 5
+    n = 3 * 16384 + 5
     values = [None if i % 4099 == 0 else f"id-{i}" for i in range(n)]
     got = protect.tokenize(values, KEY, length=16, workers=workers)
     assert got == peer(values, length=16)
     bad = list(values)
-    bad[2 * 8192 + 3] = 7
-    with pytest.raises(TypeError, match=f"int at index {2 * 8192 + 3}"):
+    bad[2 * 16384 + 3] = 7
+    with pytest.raises(TypeError, match=f"int at index {2 * 16384 + 3}"):
         protect.tokenize(bad, KEY, workers=workers)
-    bad[2 * 8192 + 3] = "lone \ud800"
+    bad[2 * 16384 + 3] = "lone \ud800"
     with pytest.raises(UnicodeEncodeError):
         protect.tokenize(bad, KEY, workers=workers)
 
