@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,19 +84,25 @@ def encrypt_stream(src: BinaryIO, dst: BinaryIO, *,
 
 
 def _encrypt_with_digests(aead: object, src: BinaryIO, dst: BinaryIO, head: bytes) -> EncryptResult:
-    # The plaintext is hashed on a helper thread while this one writes and hashes the
-    # ciphertext (the SHA-256 and the AEAD release the GIL); a batch's plaintext buffer is
-    # reused two steps later, so its hash is awaited before the next step.
+    # Each digest runs on a helper thread of its own (in order within its stream), one batch
+    # behind the sealing, so the two SHA-256 passes and the AEAD run side by side (all release
+    # the GIL). The batches' views stay valid one step more (lag=1), and a batch's hashes are
+    # awaited before the step that reuses its buffers.
     plain_hash, cipher_hash = Sha256(), Sha256(head)
     size_in, size_out = 0, len(head)
-    with ThreadPoolExecutor(max_workers=1) as helper:
-        for plain, sealed in seal_batches(aead, Source(src)):
-            hashed = helper.submit(plain_hash.update, plain)
+    pending: tuple[Future, ...] = ()
+    with ThreadPoolExecutor(1) as plain_pool, ThreadPoolExecutor(1) as cipher_pool:
+        for plain, sealed in seal_batches(aead, Source(src), lag=1):
+            hashing = (plain_pool.submit(plain_hash.update, plain),
+                       cipher_pool.submit(cipher_hash.update, sealed))
             dst.write(sealed)
-            cipher_hash.update(sealed)
             size_in += len(plain)
             size_out += len(sealed)
-            hashed.result()
+            for done in pending:
+                done.result()
+            pending = hashing
+        for done in pending:
+            done.result()
     return EncryptResult(size_in, size_out, plain_hash.hexdigest(), cipher_hash.hexdigest())
 
 

@@ -88,26 +88,29 @@ class Source:
         return n
 
 
-def _read_ahead(src: Source, block: int) -> Iterator[tuple[memoryview, bool]]:
+def _read_ahead(src: Source, block: int, lag: int = 0) -> Iterator[tuple[memoryview, bool]]:
     """``(batch, final)``: up to ``block`` bytes at a time, and whether the stream ends there
-    (known by reading the next batch first). A view is valid until the next step."""
-    bufs = (bytearray(block), bytearray(block))
+    (known by reading the next batch first). A view is valid until the next step, or ``lag``
+    steps more (one buffer more each)."""
+    bufs = [bytearray(block) for _ in range(2 + lag)]
     cur, n = 0, src.fill(bufs[0])
     while True:
-        nxt = src.fill(bufs[1 - cur]) if n == block else 0
+        ahead = (cur + 1) % len(bufs)
+        nxt = src.fill(bufs[ahead]) if n == block else 0
         yield memoryview(bufs[cur])[:n], nxt == 0
         if nxt == 0:
             return
-        cur, n = 1 - cur, nxt
+        cur, n = ahead, nxt
 
 
-def seal_batches(aead: Any, src: Source) -> Iterator[tuple[memoryview, memoryview]]:
+def seal_batches(aead: Any, src: Source, *, lag: int = 0) -> Iterator[tuple[memoryview, memoryview]]:
     """``(plaintext, ciphertext)`` of up to :data:`BATCH` consecutive chunks at a time (both
-    views valid until the next step); batching keeps Python's per-call overhead off each
-    64 KiB chunk."""
-    out = memoryview(bytearray(BATCH * (CHUNK + TAG)))
+    views valid until the next step, or ``lag`` steps more); batching keeps Python's per-call
+    overhead off each 64 KiB chunk."""
+    outs = [memoryview(bytearray(BATCH * (CHUNK + TAG))) for _ in range(1 + lag)]
     counter = 0
-    for plain, final in _read_ahead(src, CHUNK * BATCH):
+    for step, (plain, final) in enumerate(_read_ahead(src, CHUNK * BATCH, lag)):
+        out = outs[step % len(outs)]
         chunks = max(1, -(-len(plain) // CHUNK))  # an empty stream is one empty final chunk
         pos = 0
         for j in range(chunks):
