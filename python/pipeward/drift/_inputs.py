@@ -46,7 +46,7 @@ def is_pandas(x: Any) -> bool:
 
 def pandas_values(x: Any) -> np.ndarray:
     """The array scipy sees for a Series or DataFrame, with nullable missing values (pd.NA)
-    as NaN: ``Float64``/``Int64``/``boolean`` columns holding NA become float64."""
+    as NaN: ``Int64``/``boolean`` columns holding NA become float64, ``Float32`` float32."""
     columns = [x[c] for c in x.columns] if hasattr(x, "columns") else [x]
     if all(isinstance(c.dtype, np.dtype) for c in columns):
         return np.asarray(x)
@@ -54,7 +54,8 @@ def pandas_values(x: Any) -> np.ndarray:
     for c in columns:
         if not isinstance(c.dtype, np.dtype) and getattr(c.dtype, "kind", "") in "biuf" \
                 and bool(c.isna().any()):
-            converted.append(c.to_numpy(dtype=np.float64, na_value=np.nan))
+            as_float = c.dtype.numpy_dtype if c.dtype.kind == "f" else np.float64
+            converted.append(c.to_numpy(dtype=as_float, na_value=np.nan))
         else:
             converted.append(np.asarray(c))
     if hasattr(x, "columns"):

@@ -207,7 +207,7 @@ def is_categorical(x: Any) -> bool:
         return False
     if str(dtype) in ("category", "string", "str"):
         return True
-    return np.dtype(dtype).kind in "OUS"
+    return getattr(dtype, "kind", "") in "OUS"  # pandas extension dtypes have a kind too
 
 
 def as_categories(x: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
