@@ -197,22 +197,20 @@ def scipy_views(x1: np.ndarray, x2: np.ndarray, m1: np.ndarray | None, m2: np.nd
                            None if m2 is None else m2.reshape(1, -1), (), reduced)
     ndim = max(x1.ndim, x2.ndim)
     axes = _axes(axis, ndim, x1, x2)
-    x1, x2 = _pad(x1, ndim), _pad(x2, ndim)
-    m1 = None if m1 is None else _pad(m1, ndim)
-    m2 = None if m2 is None else _pad(m2, ndim)
+    if x1.ndim != x2.ndim:
+        x1, x2 = _pad(x1, ndim), _pad(x2, ndim)
+        m1 = None if m1 is None else _pad(m1, ndim)
+        m2 = None if m2 is None else _pad(m2, ndim)
     if _without(x1.shape, axes) != _without(x2.shape, axes):
         x1, x2, m1, m2 = _broadcast(x1, x2, m1, m2, axes)
-    k = len(axes)
-    target = tuple(range(ndim - k, ndim))
-    views = []
-    for x in (x1, x2, m1, m2):
-        if x is None:
-            views.append(None)
-            continue
-        moved = np.moveaxis(x, axes, target)
-        features = moved.shape[:ndim - k]
-        views.append(moved.reshape(math.prod(features), math.prod(moved.shape[ndim - k:])))
-    feature_shape = np.moveaxis(np.empty(x1.shape, np.int8), axes, target).shape[:ndim - k]
+    # The tested axes go last (in the order given), the feature axes keep theirs: a
+    # transpose and a reshape, which for 1-d and 2-d data are views.
+    order = tuple(i for i in range(ndim) if i not in axes) + axes
+    feature_shape = _without(x1.shape, axes)
+    features = math.prod(feature_shape)
+    views = [None if x is None else
+             x.transpose(order).reshape(features, math.prod(x.shape[i] for i in axes))
+             for x in (x1, x2, m1, m2)]
     return SampleViews(*views, feature_shape, axis)
 
 

@@ -152,15 +152,12 @@ def _host_test(run: Any, views: SampleViews, data: KernelData, alternative: str,
         v2 = v2 if views.mask2 is None else np.where(views.mask2, np.nan, v2)
     out = run(v1, v2, kernel_alternative(alternative), kernel_method(method),
               nan_policy == "omit" or masked, workers)
-    fields = [np.array(a) for a in out]
+    fields = list(out)
+    empty = fields[6] == int(_core.KsStatus.empty)
     if masked and nan_policy == "propagate":  # a NaN the mask did not hide makes NaN
         hit = nan1 | nan2
-        for a in fields[:4]:
-            a[hit] = np.nan
-    status = fields[6]
-    empty = status == int(_core.KsStatus.empty)
-    if masked and nan_policy == "propagate":
-        empty &= ~(nan1 | nan2)
+        fields[:4] = [np.where(hit, np.nan, a) for a in fields[:4]]
+        empty &= ~hit
     if empty.any():
         omitted = nan_policy == "omit" and (
             bool((nan1 if nan1 is not None else np.isnan(v1)).any())
@@ -169,7 +166,7 @@ def _host_test(run: Any, views: SampleViews, data: KernelData, alternative: str,
             warnings.warn("ks_2samp: a sample is empty after omitting NaNs or masked values; "
                           "its results are NaN",
                           SmallSampleWarning, stacklevel=3)
-    status[empty] = int(_core.KsStatus.ok)  # warned above, by scipy's rule
+        fields[6] = np.where(empty, int(_core.KsStatus.ok), fields[6])  # warned, or not
     return package_result(_core.KsArrays(*fields), views.feature_shape, data.dtype,
                           restore=data.restore, stacklevel=5)
 
@@ -288,6 +285,8 @@ def package_result(out: _core.KsArrays, feature_shape: tuple[int, ...],
 
 def warn_fallbacks(status: np.ndarray, n1: np.ndarray, n2: np.ndarray, *,
                    stacklevel: int = 4) -> None:
+    if status.size == 0 or status.max() == 0:  # all ok: the common case, one pass
+        return
     status_codes = _core.KsStatus
     for code in (status_codes.lcm_too_large, status_codes.exact_failed, status_codes.empty):
         hit = np.flatnonzero(status == int(code))
