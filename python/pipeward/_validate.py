@@ -3,15 +3,18 @@ arrived and what was expected.
 
 The dtype policy, in one place:
 
-* kernel functions (``ks_2samp``, ``psi``, ``mahalanobis``, ``clip_and_noise``; scipy-style):
-  float32 and float64 arrays are used as they are, in place; Python sequences (no dtype to
-  keep) become float64; an array of any other dtype is a ``TypeError``, never a silent cast
+* kernel functions (``mahalanobis``, ``clip_and_noise``, CuPy input everywhere): float32 and
+  float64 arrays are used as they are, in place; Python sequences (no dtype to keep) become
+  float64; an array of any other dtype is a ``TypeError``, never a silent cast
   (:func:`float_array`).
+* the scipy drop-ins (``ks_2samp``, ``psi``) read what ``scipy.stats.ks_2samp`` reads and
+  convert it as scipy documents (pandas objects, masked arrays, integer and boolean data;
+  ``drift/_inputs.py``); float32/float64 arrays still pass without a copy.
 * estimator inputs (``MahalanobisDetector``, ``screen``; scikit-learn drop-ins) follow
   scikit-learn: integer and boolean data become float64, float32/float64 stay as they are,
   anything else is refused (:func:`estimator_matrix`).
-* pandas DataFrames, wherever they are accepted, go through one adapter
-  (:func:`frame_columns`): column names become feature names, numeric columns (float, int,
+* pandas DataFrames (and mappings of columns), wherever a table is accepted, go through one
+  adapter (:func:`frame_columns`): column names become feature names, numeric columns (float, int,
   bool, nullable NA -> NaN) become one float32 array if every one is float32 and float64
   otherwise, and string/categorical columns are categorical features where a function takes
   them (``DriftMonitor``) and an error elsewhere.

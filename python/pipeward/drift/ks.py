@@ -85,7 +85,7 @@ def ks_2samp(data1: Any, data2: Any, alternative: Alternative = "two-sided",
     (all values of each sample), a tuple of axes, features that broadcast, ``keepdims``,
     ``mode`` (scipy's older name for ``method``) and ``alternative`` abbreviated to its first
     letter. An empty sample gives NaN with a :class:`SmallSampleWarning`. Float32/float64
-    arrays are tested in place, without a copy.
+    arrays reach the kernels as they are (views, no conversion copy).
 
     ``method="auto"`` is exact when ``max(n1, n2) <= 10000`` (``_core.drift_ks_max_auto_n``). Exact p-values count lattice
     paths (Hodges 1958; two-sided unequal sizes with Viehmann's 1 - p recursion); the asymptotic
@@ -109,7 +109,7 @@ def ks_2samp(data1: Any, data2: Any, alternative: Alternative = "two-sided",
     workers = workers_arg(workers)
     if is_gpu_array(data1) or is_gpu_array(data2):
         res = _device_test(run, data1, data2, alternative, method, axis, nan_policy, workers)
-        return with_kept_dims(res, axis if axis is not None else ()) if keepdims else res
+        return with_kept_dims(res, axis) if keepdims else res
     s1, s2 = as_sample(data1, "data1"), as_sample(data2, "data2")
     data = kernel_data(s1, s2)
     views = scipy_views(data.x1, data.x2, s1.mask, s2.mask, axis)
