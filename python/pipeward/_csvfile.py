@@ -4,7 +4,8 @@ A table is a dict of column name -> 1-d array, in the file's order. Each column 
 first type that holds every value that is not missing: numbers (float64, missing -> NaN),
 booleans (true/false in any case; float64 0/1, missing -> NaN), ISO 8601 dates and times
 (``datetime64``, missing -> NaT), else text (an object array of str, missing -> None).
-Missing means an empty field or one of pandas' default NA spellings.
+Missing means an empty field or one of pandas' default NA spellings; fields are not stripped
+(as pandas reads them). Numbers are parsed by Python's ``float``.
 """
 
 from __future__ import annotations
@@ -44,26 +45,26 @@ def read_csv(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         if len(row) != len(header):
             raise ValueError(f"{name}: line {line} has {len(row)} fields, the header "
                              f"{len(header)}")
-    return {h: _column([row[j].strip() for row in body]) for j, h in enumerate(header)}
+    columns = list(zip(*body)) if body else [()] * len(header)
+    return {h: _column(col) for h, col in zip(header, columns)}
 
 
-def _column(texts: list[str]) -> np.ndarray:
+def _column(texts: tuple[str, ...]) -> np.ndarray:
     """One column's strings as the first type that fits (see the module docstring)."""
-    raw = np.array(texts, dtype=str)
-    missing = np.isin(raw, list(MISSING))
-    present = raw[~missing]
+    missing = [t in MISSING for t in texts]
+    numbers = ["nan" if m else t for t, m in zip(texts, missing)] if any(missing) else texts
     try:
-        return np.where(missing, "nan", raw).astype(np.float64)
+        return np.fromiter(map(float, numbers), dtype=np.float64, count=len(texts))
     except ValueError:
         pass
-    lowered = np.char.lower(present)
-    if present.size and np.isin(lowered, ["true", "false"]).all():
-        out = np.full(raw.shape, np.nan)
-        out[~missing] = lowered == "true"
-        return out
-    if present.size and all(_ISO_DATE.match(t) for t in present):
+    present = [t for t, m in zip(texts, missing) if not m]
+    if present and {t.lower() for t in present} <= {"true", "false"}:
+        return np.array([np.nan if m else float(t.lower() == "true")
+                         for t, m in zip(texts, missing)])
+    if present and all(_ISO_DATE.match(t) for t in present):
         try:
-            return np.where(missing, "NaT", np.char.replace(raw, " ", "T")).astype("datetime64")
+            return np.array(["NaT" if m else t.replace(" ", "T") for t, m in zip(texts, missing)],
+                            dtype="datetime64")
         except ValueError:
             pass
     return np.array([None if m else t for t, m in zip(texts, missing)], dtype=object)
