@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pipeward as pw
 from pipeward._csvfile import read_csv
@@ -155,6 +157,34 @@ def test_read_csv_matches_pandas_on_numbers_and_text(tables, tmp_path):
         np.testing.assert_array_equal(ours[c], theirs[c].to_numpy(dtype=np.float64))
     assert ours["city"].tolist() == theirs["city"].tolist()
     np.testing.assert_array_equal(ours["ts"], ref["ts"].to_numpy().astype("datetime64[s]"))
+
+
+@st.composite
+def csv_tables(draw):
+    rows = draw(st.integers(1, 12))
+    numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
+                        st.integers(-10**6, 10**6).map(float))
+    words = st.text(alphabet='ab ,"\'x', min_size=1, max_size=6).filter(lambda w: w.strip())
+    columns = {}
+    for j in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["number", "text"]))
+        values = st.one_of(st.none(), numbers if kind == "number" else words)
+        columns[f"{kind}{j}"] = draw(st.lists(values, min_size=rows, max_size=rows))
+    return pd.DataFrame({k: pd.Series(v, dtype=float if k.startswith("number") else object)
+                         for k, v in columns.items()})
+
+
+@settings(max_examples=40)
+@given(csv_tables())
+def test_read_csv_reads_what_pandas_reads(tmp_path_factory, df):
+    path = write_csv(tmp_path_factory.mktemp("csv") / "t.csv", df)
+    ours, theirs = read_csv(path), pd.read_csv(path)
+    assert list(ours) == list(theirs.columns)
+    for c in theirs.columns:
+        if theirs[c].dtype.kind == "f" or ours[c].dtype.kind == "f":
+            np.testing.assert_array_equal(ours[c], theirs[c].to_numpy(dtype=np.float64))
+        else:
+            assert ours[c].tolist() == [None if pd.isna(v) else v for v in theirs[c]]
 
 
 @pytest.mark.parametrize("text,match", [
