@@ -74,6 +74,10 @@ def test_datetimes_left_out_with_a_note_or_tested_as_numbers(tables):
         {"ts": seconds["cur"], "age": cur["age"].to_numpy()})
     assert report_numbers(as_numbers) == report_numbers(by_hand)
     assert as_numbers.ks_pvalue[0] < 0.01  # 300 hours against 250: a different time span
+    zoned = ref.assign(ts=ref["ts"].dt.tz_localize("Europe/Paris"))
+    in_utc = ref.assign(ts=ref["ts"] - pd.Timedelta(hours=1))  # Paris is UTC+1 in January
+    zoned_monitor = pw.DriftMonitor(zoned, columns=["ts"], datetimes="numbers")
+    assert zoned_monitor.check(in_utc.assign(ts=in_utc["ts"].dt.tz_localize("UTC"))).ks_statistic[0] == 0
 
 
 def test_mismatch_names_only_the_missing_and_extra_columns(tables):
@@ -102,6 +106,8 @@ def test_chosen_columns_ignore_the_rest(tables):
         pw.DriftMonitor(ref, datetimes="days")
     with pytest.raises(ValueError, match="by name"):
         pw.DriftMonitor(ref[["age"]].to_numpy(), exclude=["age"])
+    with pytest.raises(ValueError, match="unique"):
+        pw.DriftMonitor(pd.DataFrame([[1.0, 2.0]], columns=["a", "a"]))
 
 
 def test_rules_survive_save_and_load(tables, tmp_path):

@@ -75,6 +75,9 @@ class ColumnRules:
         """(the columns to test, name -> column, in the table's order; the table's columns
         left out, name -> reason). A name in ``columns`` the table lacks is a ``ValueError``."""
         names = [str(c) for c in table.keys()]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"{name}: column names must be unique, got {twice} more than once")
         by_name = dict(zip(names, table.keys()))
         if self.columns is not None:
             missing = [c for c in self.columns if c not in by_name]
