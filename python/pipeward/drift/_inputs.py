@@ -189,7 +189,7 @@ def scipy_views(x1: np.ndarray, x2: np.ndarray, m1: np.ndarray | None, m2: np.nd
     """scipy's axis rules: ``axis=None`` tests all values of each sample at once; an int or a
     tuple of ints names the sample axes, and every other axis indexes features, broadcast
     between the two samples (a (n, 1) sample against (m, 4) tests one column against four).
-    Views, not copies, wherever NumPy allows (2-d and 1-d inputs always)."""
+    Views, not copies, wherever NumPy allows (always for 1-d and same-shape 2-d samples)."""
     if axis is None:
         reduced = tuple(range(max(x1.ndim, x2.ndim)))
         return SampleViews(x1.reshape(1, -1), x2.reshape(1, -1),
