@@ -217,7 +217,7 @@ def test_nan_policies(rng):
 def test_all_nan_column_omit_is_nan_with_warning(rng):
     a = rng.normal(size=(10, 2))
     a[:, 1] = np.nan
-    with pytest.warns(RuntimeWarning, match="empty after omitting"):
+    with pytest.warns(pw.drift.SmallSampleWarning, match="empty after omitting"):
         res = pw.ks_2samp(a, rng.normal(size=(8, 2)), nan_policy="omit")
     assert np.isnan(res.pvalue[1]) and not np.isnan(res.pvalue[0])
 
@@ -256,18 +256,12 @@ def test_infinities_are_values_like_scipy():
 
 def test_bad_input_messages(rng):
     a = rng.normal(size=(10, 2))
-    with pytest.raises(ValueError, match="at least one sample"):
-        pw.ks_2samp(np.empty((0, 2)), a)
     with pytest.raises(ValueError, match="same features"):
         pw.ks_2samp(a, rng.normal(size=(10, 3)))
-    with pytest.raises(TypeError, match="share a dtype"):
-        pw.ks_2samp(a, a.astype(np.float32))
-    with pytest.raises(TypeError, match="float32 or float64"):
-        pw.ks_2samp(a.astype(np.int64), a)
-    with pytest.raises(TypeError, match="float32 or float64"):
+    with pytest.raises(TypeError, match="expected numbers"):
         pw.ks_2samp(np.array(["a", "b"], dtype=object), np.array([1.0]))
     with pytest.raises(ValueError, match="alternative"):
-        pw.ks_2samp(a, a, "two_sided")
+        pw.ks_2samp(a, a, "sideways")
     with pytest.raises(ValueError, match="method"):
         pw.ks_2samp(a, a, method="approx")
     with pytest.raises(ValueError, match="nan_policy"):

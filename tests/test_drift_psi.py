@@ -141,8 +141,8 @@ def test_psi_bad_input(rng):
         pw.psi(r, r, eps=0)
     with pytest.raises(ValueError, match="non-decreasing"):
         pw.psi(r, r, bins=[1.0, 0.0])
-    with pytest.raises(TypeError, match="float32 or float64"):
-        pw.psi(r.astype(np.int32), r)
+    with pytest.raises(TypeError, match="real numbers"):
+        pw.psi(r.astype(np.complex128), r)
     with pytest.raises(ValueError, match="non-decreasing"):
         _core.drift_psi_counts(r.T.copy(), np.array([[1.0, 0.0], [0.0, 1.0]]))
     all_nan = np.full((50, 1), np.nan)

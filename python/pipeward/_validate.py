@@ -3,15 +3,18 @@ arrived and what was expected.
 
 The dtype policy, in one place:
 
-* kernel functions (``ks_2samp``, ``psi``, ``mahalanobis``, ``clip_and_noise``; scipy-style):
-  float32 and float64 arrays are used as they are, in place; Python sequences (no dtype to
-  keep) become float64; an array of any other dtype is a ``TypeError``, never a silent cast
+* kernel functions (``mahalanobis``, ``clip_and_noise``, CuPy input everywhere): float32 and
+  float64 arrays are used as they are, in place; Python sequences (no dtype to keep) become
+  float64; an array of any other dtype is a ``TypeError``, never a silent cast
   (:func:`float_array`).
+* the scipy drop-ins (``ks_2samp``, ``psi``) read what ``scipy.stats.ks_2samp`` reads and
+  convert it as scipy documents (pandas objects, masked arrays, integer and boolean data;
+  ``drift/_inputs.py``); float32/float64 arrays still pass without a copy.
 * estimator inputs (``MahalanobisDetector``, ``screen``; scikit-learn drop-ins) follow
   scikit-learn: integer and boolean data become float64, float32/float64 stay as they are,
   anything else is refused (:func:`estimator_matrix`).
-* pandas DataFrames, wherever they are accepted, go through one adapter
-  (:func:`frame_columns`): column names become feature names, numeric columns (float, int,
+* pandas DataFrames (and mappings of columns), wherever a table is accepted, go through one
+  adapter (:func:`frame_columns`): column names become feature names, numeric columns (float, int,
   bool, nullable NA -> NaN) become one float32 array if every one is float32 and float64
   otherwise, and string/categorical columns are categorical features where a function takes
   them (``DriftMonitor``) and an error elsewhere.
@@ -19,6 +22,7 @@ The dtype policy, in one place:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +100,12 @@ def is_frame(x: Any) -> bool:
     return hasattr(x, "columns") and hasattr(x, "dtypes") and hasattr(x, "iloc")
 
 
+def is_table(x: Any) -> bool:
+    """A pandas DataFrame or a mapping of column name -> 1-d column (e.g. a CSV file read
+    without pandas by ``pipeward._csvfile.read_csv``)."""
+    return is_frame(x) or isinstance(x, Mapping)
+
+
 @dataclass
 class FrameColumns:
     """A DataFrame split by :func:`frame_columns`."""
@@ -115,35 +125,48 @@ def _is_numeric_column(dtype: Any) -> bool:
 
 
 def frame_columns(df: Any, name: str, *, categorical: bool) -> FrameColumns:
-    """The one DataFrame adapter (see the module docstring for the rules). Without
-    ``categorical``, a non-numeric column is a ``TypeError``."""
-    names = [str(c) for c in df.columns]
+    """The one DataFrame adapter (see the module docstring for the rules), for a mapping of
+    columns too (:func:`is_table`). Without ``categorical``, a non-numeric column is a
+    ``TypeError``."""
+    columns = list(df.keys())
+    names = [str(c) for c in columns]
     if not categorical:
-        bad = [str(c) for c, t in zip(df.columns, df.dtypes) if not _is_numeric_column(t)]
+        bad = [str(c) for c in columns if not _is_numeric_column(df[c].dtype)]
         if bad:
             raise TypeError(f"{name}: expected numeric columns, got non-numeric column(s) "
                             f"{', '.join(bad[:5])}")
     kinds: list[str] = []
     numeric_cols: list[np.ndarray] = []
     categorical_cols: list[Any] = []
-    for c in df.columns:
+    for c in columns:
         col = df[c]
         if _is_numeric_column(col.dtype):
             kinds.append("numeric")
             as_f32 = col.dtype.kind == "f" and col.dtype.itemsize == 4
-            numeric_cols.append(col.to_numpy(dtype=np.float32 if as_f32 else np.float64,
-                                             na_value=np.nan))  # nullable ints: NA -> NaN
+            numeric_cols.append(_floats(col, np.float32 if as_f32 else np.float64))
         elif str(col.dtype) in ("category", "string", "str") or col.dtype.kind in "OUS":
             kinds.append("categorical")
             categorical_cols.append(col)
         else:
             raise TypeError(f"{name}: column {c!r} has dtype {col.dtype}; expected numeric, "
                             "string or categorical")
+    if len({len(a) for a in numeric_cols} | {len(c) for c in categorical_cols}) > 1:
+        raise ValueError(f"{name}: the columns have different lengths")
     numeric = None
     if numeric_cols:
         dtype = np.float32 if all(a.dtype == np.float32 for a in numeric_cols) else np.float64
         numeric = np.stack([a.astype(dtype, copy=False) for a in numeric_cols], axis=1)
     return FrameColumns(names, kinds, numeric, categorical_cols)
+
+
+def _floats(col: Any, dtype: Any) -> np.ndarray:
+    """A numeric column as ``dtype``: pandas nullable NA -> NaN; NumPy arrays as they are."""
+    if hasattr(col, "to_numpy"):
+        return col.to_numpy(dtype=dtype, na_value=np.nan)
+    col = np.asarray(col)
+    if col.ndim != 1:
+        raise ValueError(f"a table column must be 1-d, got a {describe(col)}")
+    return col.astype(dtype, copy=False)
 
 
 # -- estimator inputs -------------------------------------------------------------------------

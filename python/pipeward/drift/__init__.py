@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .corrections import adjust_pvalues
-from .ks import KsResult, ks_2samp
+from .ks import KsResult, SmallSampleWarning, ks_2samp
 from .monitor import DriftMonitor
 from .psi import PsiProfile, psi
 from .report import DriftReport
 
-__all__ = ["DriftMonitor", "DriftReport", "KsResult", "PsiProfile", "adjust_pvalues", "ks_2samp", "psi"]
+__all__ = ["DriftMonitor", "DriftReport", "KsResult", "PsiProfile", "SmallSampleWarning",
+           "adjust_pvalues", "ks_2samp", "psi"]

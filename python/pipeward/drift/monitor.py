@@ -11,8 +11,9 @@ import numpy as np
 from .. import _core
 from .._backend import array_module, choose_backend, is_gpu_array
 from .._npfile import load_npz
-from .._validate import describe, frame_columns, is_frame, workers_arg
+from .._validate import describe, frame_columns, is_table, workers_arg
 from ._inputs import sorted_rows
+from .columns import ColumnRules, match_columns
 from .corrections import CORRECTIONS, adjust_pvalues
 from .ks import METHODS, kernel_alternative, kernel_method, package_result, warn_fallbacks
 from .psi import (DEFAULT_EPS, as_categories, bin_counts, category_counts, check_eps,
@@ -34,9 +35,18 @@ class DriftMonitor:
     given its own bin. A feature drifted when its ``correction``-adjusted KS p-value is below
     ``alpha`` or its PSI is at least ``psi_threshold``.
 
-    Accepts a 2-d NumPy array (rows, features), a 1-d array (one feature) or a pandas
-    DataFrame (its column names become the feature names; integer and boolean columns are
-    tested as float64). The profile saves to a ``.npz`` file without pickle (``save``/``load``).
+    Accepts a 2-d NumPy array (rows, features), a 1-d array (one feature), a pandas
+    DataFrame or a mapping of column name -> 1-d column (the names become the feature
+    names; integer and boolean columns are tested as float64). The profile saves to a
+    ``.npz`` file without pickle (``save``/``load``).
+
+    Tables are matched by column name, whatever the order of the columns in ``check``.
+    ``columns`` chooses the columns to test (default: all); ``exclude``, ``target`` and
+    ``timestamp`` keep columns out by name; datetime columns are kept out with a note, or
+    tested as seconds since the epoch with ``datetimes="numbers"``. What was kept out, and
+    why, is in ``excluded`` and in every report. A current table missing a tested column,
+    or (without ``columns``) holding one the reference did not, is a ``ValueError`` that
+    names those columns.
 
     Fitted on a CuPy array, the profile (sorted reference, bin edges and counts) stays on the
     GPU and ``check`` takes CuPy windows: sorting, KS, bin counting and PSI run on the device
@@ -46,7 +56,9 @@ class DriftMonitor:
     """
 
     def __init__(self, reference: Any, *, feature_names: list[str] | None = None,
-                 tests: tuple[str, ...] = TESTS, alpha: float = 0.05, correction: str = "holm",
+                 columns: list[str] | None = None, exclude: list[str] | None = None,
+                 target: str | None = None, timestamp: str | None = None,
+                 datetimes: str = "exclude", tests: tuple[str, ...] = TESTS, alpha: float = 0.05, correction: str = "holm",
                  psi_threshold: float = 0.2, bins: Any = 10, binning: str = "quantile",
                  eps: float = DEFAULT_EPS, method: str = "auto", workers: int | None = None):
         if binning == "evidently":
@@ -56,6 +68,14 @@ class DriftMonitor:
                            psi_threshold=psi_threshold, eps=eps, method=method)
         self.workers = workers_arg(workers)
         self._bucket_cache: dict[int, tuple] = {}  # see _reference_buckets
+        self.columns = ColumnRules.make(columns, exclude, target, timestamp, datetimes)
+        self.excluded: dict[str, str] = {}
+        if is_table(reference):
+            reference, self.excluded = self.columns.select(reference, "reference")
+        elif not self.columns.is_default():
+            raise ValueError("columns=, exclude=, target=, timestamp= and datetimes= choose "
+                             "columns of a table by name: pass a DataFrame or a mapping of "
+                             f"columns, got a {describe(reference)}")
         names, kinds, numeric, categorical = _split_columns(reference, feature_names, "reference")
         self.feature_names, self.kind = names, kinds
         self._check_coverage()
@@ -144,9 +164,14 @@ class DriftMonitor:
             raise TypeError(f"this monitor was fitted on {'CuPy' if self._on_gpu else 'host'} "
                             f"data, got current as a {describe(current)}; pass the same kind "
                             "(pipeward never copies between host and GPU silently)")
+        table = is_table(current)
+        if table:
+            chosen, _ = self.columns.select(current, "current")
+            current = match_columns(chosen, self.feature_names, "current",
+                                    exact=self.columns.columns is None)
         names, kinds, numeric, categorical = _split_columns(
-            current, self.feature_names if not is_frame(current) else None, "current")
-        if kinds != self.kind or (is_frame(current) and names != self.feature_names):
+            current, self.feature_names if not table else None, "current")
+        if kinds != self.kind or (table and names != self.feature_names):
             raise ValueError(f"current has features {names} ({kinds}); the reference has "
                              f"{self.feature_names} ({self.kind})")
         if _n_rows(numeric, categorical) < 1:
@@ -160,7 +185,7 @@ class DriftMonitor:
         num_idx, cat_idx = self._numeric_index(), self._categorical_index()
         if numeric is not None:
             if numeric.dtype != self._sorted.dtype:
-                if not is_frame(current):
+                if not table:
                     raise TypeError(f"current is {numeric.dtype}, the reference "
                                     f"{self._sorted.dtype}: pass the same dtype (no silent casts)")
                 numeric = numeric.astype(self._sorted.dtype)  # frame columns: documented rule
@@ -198,7 +223,8 @@ class DriftMonitor:
                              ks_pvalue=ks_p, ks_pvalue_adjusted=adjusted, psi=psi,
                              nan_reference=nan_ref, nan_current=nan_cur, drifted=drifted,
                              alpha=self.alpha, correction=self.correction,
-                             psi_threshold=self.psi_threshold, tests=self.tests)
+                             psi_threshold=self.psi_threshold, tests=self.tests,
+                             excluded=dict(self.excluded))
         if audit is not None:
             _record(audit, report)
         return report
@@ -271,7 +297,8 @@ class DriftMonitor:
         """Write the fitted profile to a ``.npz`` file (plain arrays and JSON; no pickle)."""
         settings = {"format": _FORMAT, "tests": list(self.tests), "alpha": self.alpha,
                     "correction": self.correction, "psi_threshold": self.psi_threshold,
-                    "eps": self.eps, "method": self.method, "n_reference": self.n_reference}
+                    "eps": self.eps, "method": self.method, "n_reference": self.n_reference,
+                    "columns": self.columns.to_json(), "excluded": self.excluded}
         def host(a: Any) -> np.ndarray:  # a file is host data: a GPU profile is read back here
             return a.get() if is_gpu_array(a) else a
 
@@ -323,6 +350,11 @@ class DriftMonitor:
                            correction=settings["correction"],
                            psi_threshold=settings["psi_threshold"], eps=settings["eps"],
                            method=settings["method"])
+        self.columns = ColumnRules.from_json(settings.get("columns", {}))
+        self.excluded = settings.get("excluded", {})
+        if not (isinstance(self.excluded, dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.excluded.items())):
+            raise ValueError("'excluded' must map column names to reasons")
         self.n_reference = settings["n_reference"]
         if not (isinstance(self.n_reference, int) and self.n_reference >= 1):
             raise ValueError(f"n_reference must be a positive integer, got {self.n_reference!r}")
@@ -442,7 +474,7 @@ def _n_rows(numeric: np.ndarray | None, categorical: list | None) -> int:
 
 def _split_columns(data: Any, feature_names: list[str] | None, name: str):
     """(names, kinds, numeric (rows, n_numeric) or None, list of categorical columns)."""
-    if is_frame(data):
+    if is_table(data):
         frame = frame_columns(data, name, categorical=True)
         return frame.names, frame.kinds, frame.numeric, frame.categorical or None
     if is_gpu_array(data):

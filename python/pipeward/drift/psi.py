@@ -17,7 +17,7 @@ import numpy as np
 from .. import _core
 from .._backend import Backends, array_module, choose_backend, is_gpu_array
 from .._validate import describe, workers_arg
-from ._inputs import feature_major, sample_array
+from ._inputs import feature_major, float_sample, sample_array
 
 BINNINGS = ("quantile", "uniform", "evidently")
 DEFAULT_EPS = 1e-4
@@ -81,13 +81,18 @@ def _sturges_interior(values: np.ndarray) -> np.ndarray:
 
 
 def bin_counts(x: np.ndarray, edges: np.ndarray, *, backend: str = "cpu",
-               workers: int | None = None) -> np.ndarray:
-    """Counts (features, k + 2): bins (-inf, e0), [e0, e1), ..., [e_{k-1}, inf), then NaN."""
+               workers: int | None = None, hidden: np.ndarray | None = None) -> np.ndarray:
+    """Counts (features, k + 2): bins (-inf, e0), [e0, e1), ..., [e_{k-1}, inf), then NaN.
+    ``hidden``: per feature, how many of the NaNs are masked entries, which are not counted."""
     if backend == "reference":
         from ..reference.drift import psi_counts  # noqa: PLC0415
 
-        return psi_counts(x, edges)
-    return _core.drift_psi_counts(x, edges, workers)
+        counts = psi_counts(x, edges)
+    else:
+        counts = _core.drift_psi_counts(x, edges, workers)
+    if hidden is not None:
+        counts[:, -1] -= hidden
+    return counts
 
 
 def psi_from_counts(ref_counts: Any, cur_counts: Any, eps: float) -> Any:
@@ -128,7 +133,7 @@ class PsiProfile:
             eps: float = DEFAULT_EPS, axis: int = 0, edges: np.ndarray | None = None,
             backend: str = "auto", workers: int | None = None) -> PsiProfile:
         chosen = choose_backend(backend, reference)
-        ref = _features(reference, axis, "reference")
+        ref, _, hidden = _features(reference, axis, "reference")
         if binning == "evidently" and edges is None:
             raise ValueError("binning='evidently' needs the current data: use psi(...) directly")
         if chosen == "cuda":  # edges and counts fitted and kept on the device
@@ -144,7 +149,8 @@ class PsiProfile:
                             "host edges (pipeward never copies between host and GPU silently)")
         if edges is None:
             edges = reference_edges(ref, bins, binning)
-        counts = bin_counts(ref, edges, backend=chosen, workers=workers_arg(workers))
+        counts = bin_counts(ref, edges, backend=chosen, workers=workers_arg(workers),
+                            hidden=hidden)
         return cls(edges=edges, counts=counts, eps=check_eps(eps))
 
     @property
@@ -161,14 +167,15 @@ class PsiProfile:
             raise TypeError(f"this profile was fitted on {where} arrays, got current as a "
                             f"{describe(current)}; pipeward never copies between host and GPU "
                             "silently (move the data or the profile explicitly)")
-        cur = _features(current, axis, "current")
+        cur, _, hidden = _features(current, axis, "current")
         if cur.shape[0] != self.edges.shape[0]:
             raise ValueError(f"current has {cur.shape[0]} features, the profile {self.edges.shape[0]}")
         if chosen == "cuda":
             from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only
 
             return gpu.psi_counts(cur, self.edges)
-        return bin_counts(cur, self.edges, backend=chosen, workers=workers_arg(workers))
+        return bin_counts(cur, self.edges, backend=chosen, workers=workers_arg(workers),
+                          hidden=hidden)
 
     def psi(self, current: Any, *, axis: int = 0, backend: str = "auto",
             workers: int | None = None) -> np.ndarray:
@@ -200,7 +207,7 @@ def is_categorical(x: Any) -> bool:
         return False
     if str(dtype) in ("category", "string", "str"):
         return True
-    return np.dtype(dtype).kind in "OUS"
+    return getattr(dtype, "kind", "") in "OUS"  # pandas extension dtypes have a kind too
 
 
 def as_categories(x: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -273,40 +280,43 @@ def psi(reference: Any, current: Any, *, bins: Any = 10, binning: str = "quantil
     run = PSI_BACKENDS.choose(backend, reference, current)
     if is_categorical(reference) or is_categorical(current):
         return categorical_psi(reference, current, eps)
-    ref = _features(reference, axis, "reference")
-    cur = _features(current, axis, "current")
+    ref, feature_shape, hidden_ref = _features(reference, axis, "reference")
+    cur, _, hidden_cur = _features(current, axis, "current")
     if ref.shape[0] != cur.shape[0]:
         raise ValueError(f"reference and current must have the same features, got "
                          f"{ref.shape[0]} and {cur.shape[0]}")
-    value = run(ref, cur, bins, binning, eps, workers)
-    x = reference if hasattr(reference, "ndim") else np.asarray(reference)
-    if x.ndim == 1:  # a float, or a 0-d CuPy array (never read back silently)
+    value = run(ref, cur, bins, binning, eps, workers, (hidden_ref, hidden_cur))
+    if feature_shape == ():  # a float, or a 0-d CuPy array (never read back silently)
         return value.reshape(()) if is_gpu_array(value) else float(value[0])
-    return value.reshape(_feature_shape(x, axis))
+    return value.reshape(feature_shape)
 
 
 # ---- the three implementations: feature-major (F, n) views in, (F,) float64 PSI out -------
 
+Hidden = tuple[np.ndarray | None, np.ndarray | None]  # masked entries per feature, or None
+
+
 def _psi_host(ref: np.ndarray, cur: np.ndarray, bins: Any, binning: str, eps: float,
-              workers: int | None, backend: str) -> np.ndarray:
+              workers: int | None, hidden: Hidden, backend: str) -> np.ndarray:
     edges = reference_edges(ref, bins, binning, cur)
     w = workers_arg(workers)
-    return psi_from_counts(bin_counts(ref, edges, backend=backend, workers=w),
-                           bin_counts(cur, edges, backend=backend, workers=w), check_eps(eps))
+    return psi_from_counts(bin_counts(ref, edges, backend=backend, workers=w, hidden=hidden[0]),
+                           bin_counts(cur, edges, backend=backend, workers=w, hidden=hidden[1]),
+                           check_eps(eps))
 
 
 def _psi_cpu(ref: np.ndarray, cur: np.ndarray, bins: Any, binning: str, eps: float,
-             workers: int | None) -> np.ndarray:
-    return _psi_host(ref, cur, bins, binning, eps, workers, "cpu")
+             workers: int | None, hidden: Hidden) -> np.ndarray:
+    return _psi_host(ref, cur, bins, binning, eps, workers, hidden, "cpu")
 
 
 def _psi_reference(ref: np.ndarray, cur: np.ndarray, bins: Any, binning: str, eps: float,
-                   workers: int | None) -> np.ndarray:
-    return _psi_host(ref, cur, bins, binning, eps, workers, "reference")
+                   workers: int | None, hidden: Hidden) -> np.ndarray:
+    return _psi_host(ref, cur, bins, binning, eps, workers, hidden, "reference")
 
 
 def _psi_cuda(ref: Any, cur: Any, bins: Any, binning: str, eps: float,
-              workers: int | None) -> Any:
+              workers: int | None, hidden: Hidden) -> Any:
     from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only: cuda/drift.cu
 
     return gpu.psi(ref, cur, bins, binning, check_eps(eps))
@@ -315,14 +325,14 @@ def _psi_cuda(ref: Any, cur: Any, bins: Any, binning: str, eps: float,
 PSI_BACKENDS = Backends(cpu=_psi_cpu, cuda=_psi_cuda, reference=_psi_reference)
 
 
-def _feature_shape(x: Any, axis: int) -> tuple[int, ...]:
-    return np.moveaxis(np.empty(x.shape, dtype=np.int8), axis, -1).shape[:-1]
-
-
-def _features(x: Any, axis: int, name: str) -> np.ndarray:
-    arr = sample_array(x, name)
-    view, _ = feature_major(arr, axis, name)  # an empty sample is an error there
-    return view
+def _features(x: Any, axis: int, name: str) -> tuple[Any, tuple[int, ...], np.ndarray | None]:
+    """(features, samples) view, feature shape, masked entries per feature (or None). Host
+    data is read as scipy reads it (pandas, lists, masked arrays, ints and bools as float64);
+    CuPy data must be float32/float64. An empty sample is an error (in feature_major)."""
+    if is_gpu_array(x):
+        view, shape = feature_major(sample_array(x, name), axis, name)
+        return view, shape, None
+    return float_sample(x, name, axis)
 
 
 def check_eps(eps: float) -> float:

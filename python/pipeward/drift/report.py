@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ class DriftReport:
     correction: str
     psi_threshold: float
     tests: tuple[str, ...]
+    excluded: dict[str, str] = field(default_factory=dict)  # column -> why it was not tested
 
     @property
     def any_drift(self) -> bool:
@@ -67,6 +68,7 @@ class DriftReport:
             "psi_threshold": self.psi_threshold,
             "tests": list(self.tests),
             "features": features,
+            "excluded": dict(self.excluded),
         }
 
     def to_frame(self) -> Any:
@@ -87,4 +89,7 @@ class DriftReport:
             v = "n/a" if r["psi"] is None else f"{r['psi']:.4f}"
             mark = "!" if r["drifted"] else " "
             lines.append(f"  {mark} {r['feature']:<24} ks p_adj={p:<10} psi={v}")
+        if self.excluded:
+            lines.append("  not tested: " + ", ".join(f"{n} ({why})"
+                                                      for n, why in self.excluded.items()))
         return "\n".join(lines)
