@@ -23,8 +23,9 @@ action                            payload fields read
 ``lineage.attested``              step, key_id, inputs, outputs (written by
                                   :func:`pipeward.audit.records.record_attestation`)
 ``redteam.attack``                attack, metric, value, passed (bool), threshold
-``serve.started``                 model, auth (bool), roles, rate_limit, tls (bool)
-``model.artifact``                model, root (Merkle root of the model folder), n_files
+``serve.started``                 model, auth (bool), roles, rate_limit, jwt (bool), guard
+``serve.stopped``                 model, pid
+``model.artifact``                model, root (Merkle root of the signed model folder), format
 ``fairness.assessment``           see :func:`pipeward.accountability.record_fairness`
 ``explanation.global``            see :func:`pipeward.accountability.record_explanations`
 ``explanation.decision``          model, row, output, base_value, top (feature -> value)
@@ -51,7 +52,7 @@ __all__ = [
     "DATA_PII_SCAN", "DATA_SCREEN", "DATA_SIGNATURE", "DATA_TOKENIZED", "EXPLANATION_DECISION",
     "EXPLANATION_GLOBAL", "FAIRNESS_ASSESSMENT", "KINDS", "LINEAGE_ATTESTED", "MODEL_ARTIFACT",
     "MODEL_EVALUATION", "MODEL_REGISTERED", "MONITOR_DRIFT", "MONITOR_FAIRNESS", "PII_VAULT_LOOKUP",
-    "REDTEAM_ATTACK", "SERVE_STARTED", "TRAINING_DP",
+    "REDTEAM_ATTACK", "SERVE_STARTED", "SERVE_STOPPED", "TRAINING_DP",
 ]
 
 # -- written by other stages (read here; "not recorded" until they are) ----------------------
@@ -62,6 +63,7 @@ DATA_ENCRYPTED = "data.encrypted"
 DATA_CONSENT = "data.consent"
 REDTEAM_ATTACK = "redteam.attack"
 SERVE_STARTED = "serve.started"
+SERVE_STOPPED = "serve.stopped"
 MODEL_ARTIFACT = "model.artifact"
 
 # -- written by accountability -------------------------------------------------------------
@@ -73,5 +75,5 @@ MONITOR_FAIRNESS = "monitor.fairness"
 
 KINDS = (MODEL_REGISTERED, DATA_MANIFEST, DATA_SCREEN, TRAINING_DP, MONITOR_DRIFT, MODEL_EVALUATION,
          DATA_SIGNATURE, DATA_PII_SCAN, DATA_TOKENIZED, DATA_ENCRYPTED, DATA_CONSENT, DATA_ERASED,
-         LINEAGE_ATTESTED, PII_VAULT_LOOKUP, REDTEAM_ATTACK, SERVE_STARTED, MODEL_ARTIFACT, FAIRNESS_ASSESSMENT,
+         LINEAGE_ATTESTED, PII_VAULT_LOOKUP, REDTEAM_ATTACK, SERVE_STARTED, SERVE_STOPPED, MODEL_ARTIFACT, FAIRNESS_ASSESSMENT,
          EXPLANATION_GLOBAL, EXPLANATION_DECISION, COMPLIANCE_CHECK, MONITOR_FAIRNESS)

@@ -6,6 +6,8 @@ Layout::
     pipeward-model.json        schema (features, dtypes, ranges, categories, classes), files
     guard.npz                  the fitted out-of-distribution guard
     drift.npz                  the drift reference profile (DriftMonitor.save)
+    background.npy             up to 100 training rows (numeric features), the reference
+                               of /v1/explain's Shapley values
     manifest.json              SHA-256 of every file above, Merkle root, Ed25519 signature
 """
 
@@ -34,6 +36,8 @@ METADATA = "pipeward-model.json"
 MANIFEST = "manifest.json"
 GUARD = "guard.npz"
 DRIFT = "drift.npz"
+BACKGROUND = "background.npy"
+BACKGROUND_ROWS = 100  # shap's default background size; cost grows with it
 
 
 class ModelDirError(ValueError):
@@ -54,6 +58,15 @@ class ModelBundle:
     drift: DriftMonitor | None = None
     manifest_root: str | None = None
     metadata: dict[str, Any] | None = None
+    background: np.ndarray | None = None
+
+
+def background_sample(numeric: np.ndarray, rows: int = BACKGROUND_ROWS) -> np.ndarray:
+    """A fixed (seeded) sample of training rows for explanations."""
+    if numeric.shape[0] <= rows:
+        return np.ascontiguousarray(numeric, dtype=np.float64)
+    pick = np.sort(np.random.default_rng(0).choice(numeric.shape[0], rows, replace=False))
+    return np.ascontiguousarray(numeric[pick], dtype=np.float64)
 
 
 def package(model: Any, X_train: Any, out_dir: str | os.PathLike[str], *,
@@ -82,6 +95,8 @@ def package(model: Any, X_train: Any, out_dir: str | os.PathLike[str], *,
     if numeric.shape[1]:
         DriftMonitor(numeric, feature_names=[schema.names[j] for j in schema.numeric_index]).save(out / DRIFT)
         files["drift"] = DRIFT
+        np.save(out / BACKGROUND, background_sample(numeric), allow_pickle=False)
+        files["background"] = BACKGROUND
     meta = {"format": FORMAT, "version": 1, **files, "schema": schema.to_dict(),
             "n_train": int(numeric.shape[0])}
     if numeric.shape[1] and numeric.shape[0] >= 20:
@@ -146,4 +161,5 @@ def load_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike) ->
     guard = ServeGuard.load(root / meta["guard"]) if meta.get("guard") else None
     # One thread: the service's drift checks run beside the handlers, not instead of them.
     drift = DriftMonitor.load(root / meta["drift"], workers=1) if meta.get("drift") else None
-    return ModelBundle(model, schema, guard, drift, manifest_root, meta)
+    background = np.load(root / meta["background"], allow_pickle=False) if meta.get("background") else None
+    return ModelBundle(model, schema, guard, drift, manifest_root, meta, background)
