@@ -211,3 +211,56 @@ def test_policy_rejects_incomplete_fairness_and_explain_settings(work):
         create_app(work["bundle"], keys=KeyStore(), policy=policy)
     with pytest.raises(ValueError, match="audit log"):
         create_app(work["bundle"], keys=KeyStore(), policy={"explain": {"record_decisions": True}})
+
+
+def test_sensitive_attribute_from_the_request_columns(work):
+    """fairness.source = "request": the attribute is a model input column, kept with each
+    answer until its labels arrive (in process, over ASGI)."""
+    import asyncio
+
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    X = np.column_stack([work["X"][:, :4], rng.integers(0, 2, len(work["X"])).astype(float)])
+    names = [*work["names"][:4], "group"]
+    model = LogisticRegression(max_iter=5000).fit(X, work["y"])
+    store = KeyStore()
+    key = store.add("ops", "admin")
+    policy = {"fairness": {"enabled": True, "sensitive": ["group"], "source": "request", "window": 2,
+                           "limits": {"equalized_odds_difference": 0.5}},
+              "input": {"guard": "off"}, "extraction": {"enabled": False}, "drift": {"enabled": False}}
+    app = create_app(model, keys=store, policy=policy, X_train=X, feature_names=names)
+    batches = []
+
+    async def traffic() -> list[dict]:
+        transport = httpx.ASGITransport(app=app)
+        windows = []
+        async with httpx.AsyncClient(transport=transport, base_url="http://svc") as http:
+            for t in range(3):
+                pick = rng.choice(len(X), 50, replace=False)
+                records = [dict(zip(names, map(float, row))) for row in X[pick]]
+                answer = (await http.post("/v1/predict", json={"records": records},
+                                          headers={"X-API-Key": key})).json()
+                truth = work["y"][pick]
+                batches.append((truth, np.asarray(answer["predictions"]), X[pick, 4]))
+                item = {"request_id": answer["request_id"], "labels": truth.tolist()}
+                r = await http.post("/v1/feedback", json={"feedback": [item]}, headers={"X-API-Key": key})
+                assert r.status_code == 200, r.text
+                windows.append(r.json()["window"])
+            answer = (await http.post("/v1/predict", json={"inputs": X[:1].tolist()},
+                                      headers={"X-API-Key": key})).json()
+            extra = {"request_id": answer["request_id"], "labels": [1], "sensitive": {"group": [0]}}
+            r = await http.post("/v1/feedback", json={"feedback": [extra]}, headers={"X-API-Key": key})
+            assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "sensitive"
+        return windows
+
+    try:
+        windows = asyncio.run(traffic())
+    finally:
+        app.state.service.close()
+    for t, window in enumerate(windows):
+        recent = batches[max(0, t - 1): t + 1]
+        direct = pw.fairness.assess(*(np.concatenate([b[k] for b in recent]) for k in range(3)), n_boot=0)
+        assert window["sensitive_features"] == ["group"]
+        assert window["disparities"]["equalized_odds_difference"] == pytest.approx(
+            direct.equalized_odds_difference, abs=1e-12)

@@ -171,6 +171,13 @@ class ServeAccountability:
         where = ["feedback", i]
         if not isinstance(item, dict) or not isinstance(item.get("request_id"), str):
             raise InputError(where, "expected an object with a request_id string", "value_error")
+        allowed = {"request_id", "labels"} | ({"sensitive"} if self.fair_rules.source == "feedback" else set())
+        unknown = sorted(map(str, set(item) - allowed))
+        if unknown:
+            raise InputError([*where, unknown[0]], f"unknown field (expected {sorted(allowed)}; with "
+                             f"fairness.source = {self.fair_rules.source!r} the attributes come from "
+                             f"the {'request' if self.fair_rules.source == 'request' else 'feedback'})",
+                             "value_error")
         entry = self._pending.get(item["request_id"])
         if entry is None:
             raise InputError([*where, "request_id"], f"no answered request {item['request_id'][:40]!r} is "
