@@ -151,6 +151,7 @@ def test_feedback_windows_equal_assess_and_alert_once(server, work):
     assert sum(bool(c) for _, c in alerts) == 1
     metrics = httpx.get(server.url + "/metrics", headers={"X-API-Key": admin}, timeout=30).text
     assert 'pipeward_fairness_alarm{disparity="demographic_parity_difference"} 1.0' in metrics
+    assert "pipeward_explain_dropped 0.0" in metrics
     status = httpx.get(server.url + "/v1/admin/status", headers={"X-API-Key": admin}, timeout=30).json()
     fairness_alerts = [a for a in status["alerts"] if a["alert"] == "fairness"]
     assert len(fairness_alerts) == 1 and fairness_alerts[0]["crossed"] == ["demographic_parity_difference"]

@@ -94,6 +94,10 @@ class ServeAccountability:
                              + (f" ({self.unavailable})" if self.unavailable else ""))
         self._decisions = (ThreadPoolExecutor(1, thread_name_prefix="pipeward-explain")
                            if self.rules.record_decisions else None)
+        self._queued = 0  # requests waiting for their decision records (bounded like the audit queue)
+        self.decisions_dropped = Gauge("pipeward_explain_dropped", "Answered requests whose decision "
+                                       "explanations were not recorded (queue full or failed)",
+                                       registry=svc.metrics.registry) if self._decisions is not None else None
         self.fairness = self._fairness_monitor()
         self._pending: OrderedDict[str, tuple[np.ndarray, dict[str, np.ndarray] | None]] = OrderedDict()
         self._pending_rows = 0
@@ -138,7 +142,13 @@ class ServeAccountability:
                     _, (old, _) = self._pending.popitem(last=False)
                     self._pending_rows -= len(old)
         if self._decisions is not None:
-            self._decisions.submit(self._record_decisions, request_id, parsed.numeric.copy())
+            with self._lock:
+                full = self._queued >= self.svc.policy.audit.queue
+                self._queued += not full
+            if full:
+                self.decisions_dropped.inc()
+            else:
+                self._decisions.submit(self._record_decisions, request_id, parsed.numeric.copy())
 
     def feedback(self, payload: Any) -> dict[str, Any]:
         """One labelled batch into the fairness window; 422 (InputError) names a bad field."""
@@ -227,7 +237,11 @@ class ServeAccountability:
                 "payload": {**decision_payload(e, i, self.rules.top), "request_id": request_id,
                             **self.about}} for i in range(numeric.shape[0])])
         except Exception:  # a failed explanation must not take the service down; the log says so
+            self.decisions_dropped.inc()
             log.exception("explain: could not record the decisions of request %s", request_id)
+        finally:
+            with self._lock:
+                self._queued -= 1
 
     # -- the service's own records ------------------------------------------------------------
 
