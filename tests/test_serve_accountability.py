@@ -265,3 +265,33 @@ def test_sensitive_attribute_from_the_request_columns(work):
         assert window["sensitive_features"] == ["group"]
         assert window["disparities"]["equalized_odds_difference"] == pytest.approx(
             direct.equalized_odds_difference, abs=1e-12)
+
+
+def test_explain_and_feedback_refusals_in_process(work):
+    """501 for a labels-only model and for feedback with fairness off, 415 for a non-JSON body,
+    and /v1/explain under the per-key limit like /v1/predict (in process, over ASGI)."""
+    import asyncio
+
+    X = work["X"]
+    store = KeyStore()
+    key = store.add("ops", "admin")
+    labels_only = pw.serve.ServedModel(lambda A: (np.asarray(A)[:, 0] > 14).astype(int), classes=(0, 1))
+    app = create_app(labels_only, keys=store, X_train=X, feature_names=work["names"],
+                     policy={"limits": {"per_key": "2/minute"}, "input": {"guard": "off"}})
+
+    async def traffic() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as http:
+            h = {"X-API-Key": key}
+            return [await http.post("/v1/explain", json={"inputs": X[:1].tolist()}, headers=h),
+                    await http.post("/v1/feedback", json={"feedback": []}, headers=h),
+                    await http.post("/v1/explain", content=b"x", headers={**h, "Content-Type": "text/plain"}),
+                    await http.post("/v1/explain", json={"inputs": X[:1].tolist()}, headers=h)]
+
+    try:
+        labels, feedback_off, not_json, over = asyncio.run(traffic())
+    finally:
+        app.state.service.close()
+    assert labels.status_code == 501 and "labels only" in labels.json()["detail"]
+    assert feedback_off.status_code == 501 and "[fairness]" in feedback_off.json()["detail"]
+    assert not_json.status_code == 415
+    assert over.status_code == 429 and "Retry-After" in over.headers

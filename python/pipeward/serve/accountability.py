@@ -16,6 +16,9 @@ the service's own facts in the audit log.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import logging
 import math
 import os
@@ -25,7 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi import FastAPI, Request, Security
+from fastapi.responses import JSONResponse
 from prometheus_client import Gauge
 from starlette.concurrency import run_in_threadpool
 
@@ -224,8 +228,6 @@ class ServeAccountability:
     # -- explanations -------------------------------------------------------------------------
 
     def explain(self, numeric: np.ndarray) -> Explanation:
-        if self.unavailable:
-            raise HTTPException(501, detail=self.unavailable)
         return explain(self.model, numeric, background=self.svc.bundle.background, output=self.output,
                        feature_names=self.names, random_state=0)
 
@@ -283,36 +285,88 @@ def _window_dict(window: FairnessWindow, limits: dict[str, float]) -> dict[str, 
             "limits": plain(limits), "alerts": list(window.alerts), "crossed": list(window.crossed)}
 
 
-def install_accountability_routes(app: FastAPI, svc: Service, authorize: Any, read_json: Any) -> None:
+class _Refused(Exception):
+    """An answer other than 200 from these routes (self-contained, so they do not depend on
+    how the prediction route reports its errors)."""
+
+    def __init__(self, status: int, detail: Any, decision: str, headers: dict[str, str] | None = None):
+        super().__init__(str(detail))
+        self.status, self.detail, self.decision, self.headers = status, detail, decision, headers
+
+
+async def _json_body(request: Request) -> Any:
+    """The JSON body: 415 unless application/json, 422 when malformed (its SHA-256 goes to the
+    request's audit record, as for predictions)."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() != "application/json":
+        raise _Refused(415, f"expected Content-Type: application/json, got {content_type[:60] or 'none'!r}",
+                       "rejected")
+    body = await request.body()
+    request.state.input_sha256 = hashlib.sha256(body).hexdigest()
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise _Refused(422, [{"loc": ["body"], "msg": "the body is not valid JSON", "type": "json_invalid"}],
+                       "rejected") from None
+
+
+def _check(decision: Any) -> None:
+    if not decision.allowed:
+        raise _Refused(429, decision.reason, "limited", {"Retry-After": str(decision.retry_after)})
+
+
+async def _answer(request: Request, work: Any) -> Any:
+    """Await ``work`` (a coroutine); a refusal or an input error becomes its JSON answer."""
+    try:
+        return await work
+    except InputError as exc:
+        request.state.decision = "rejected"
+        return JSONResponse({"detail": [exc.detail()]}, status_code=422)
+    except _Refused as exc:
+        request.state.decision = exc.decision
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+
+def install_accountability_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
+    """``/v1/explain`` and ``/v1/feedback`` on ``app``, behind ``authorize`` (the service's
+    FastAPI security dependency: authentication and the route's permission)."""
     acc = svc.accountability
 
-    @app.post("/v1/explain", responses={401: {}, 403: {}, 415: {}, 422: {}, 429: {}, 501: {}})
-    async def explain_route(request: Request,
-                            principal: Any = Security(authorize, scopes=["explain"])) -> dict[str, Any]:
+    async def explain_rows(request: Request, principal: Any) -> Any:
         state = request.state
-        payload = await read_json(request, svc.policy.input.record_inputs)
-        parsed = svc.parser.parse(payload)
+        # Explanations reveal more than answers: the same per-key limit and daily budget.
+        decision = svc.limiter.check_key(principal.id)
+        _check(decision)
+        if decision.delay:
+            state.delay_ms = round(decision.delay * 1000, 3)
+            await asyncio.sleep(decision.delay)
+        parsed = svc.parser.parse(await _json_body(request))
         state.rows = parsed.n_rows
         if parsed.n_rows > acc.rules.max_rows:
             raise InputError([], f"too many rows to explain: at most {acc.rules.max_rows}, got "
                                  f"{parsed.n_rows}", "too_many_rows")
-        if svc.limiter.budget is not None:  # explanations reveal more than answers: same budget
-            decision = svc.limiter.check_budget(principal.id, parsed.n_rows)
-            if not decision.allowed:
-                from .auth import limited  # noqa: PLC0415
-
-                raise limited(request, decision)
+        if svc.limiter.budget is not None:
+            _check(svc.limiter.check_budget(principal.id, parsed.n_rows))
+        if acc.unavailable:
+            raise _Refused(501, acc.unavailable, "rejected")
         try:
             e = await run_in_threadpool(acc.explain, parsed.numeric)
         except ValueError as exc:
-            raise HTTPException(422, detail=f"the model could not be explained on this input: {str(exc)[:200]}") from None
+            raise _Refused(422, f"the model could not be explained on this input: {str(exc)[:200]}",
+                           "rejected") from None
         return {"request_id": state.request_id, "method": e.method, "output": e.output,
                 "explanations": [decision_payload(e, i, acc.rules.top) for i in range(parsed.n_rows)]}
 
-    @app.post("/v1/feedback", responses={401: {}, 403: {}, 415: {}, 422: {}, 501: {}})
-    async def feedback_route(request: Request,
-                             _: Any = Security(authorize, scopes=["feedback"])) -> dict[str, Any]:
+    async def take_feedback(request: Request) -> Any:
         if acc.fairness is None:
-            raise HTTPException(501, detail="fairness monitoring is off: set [fairness] enabled = true in the policy")
-        payload = await read_json(request, False)
-        return await run_in_threadpool(acc.feedback, payload)
+            raise _Refused(501, "fairness monitoring is off: set [fairness] enabled = true in the policy",
+                           "rejected")
+        return await run_in_threadpool(acc.feedback, await _json_body(request))
+
+    @app.post("/v1/explain", responses={401: {}, 403: {}, 415: {}, 422: {}, 429: {}, 501: {}})
+    async def explain_route(request: Request, principal: Any = Security(authorize, scopes=["explain"])) -> Any:
+        return await _answer(request, explain_rows(request, principal))
+
+    @app.post("/v1/feedback", responses={401: {}, 403: {}, 415: {}, 422: {}, 501: {}})
+    async def feedback_route(request: Request, _: Any = Security(authorize, scopes=["feedback"])) -> Any:
+        return await _answer(request, take_feedback(request))

@@ -41,7 +41,7 @@ from .guard import ServeGuard
 from .inputs import InputError, InputParser
 from .keys import KeyStore
 from .metrics import ServeMetrics
-from .model_dir import ModelBundle, background_sample, load_model_dir
+from .model_dir import ModelBundle, load_model_dir, training_background
 from .model_file import ServedModel, as_served_model
 from .monitor import BackgroundMonitor
 from .outputs import harden_probabilities
@@ -164,8 +164,7 @@ def _bundle(source: Any, public_key: signing.KeyLike | None, X_train: Any,
     meta = {}
     if numeric.shape[1] and numeric.shape[0] >= 20:
         meta["extraction_baseline_w"] = baseline_w(numeric, *schema.numeric_scale())
-    background = background_sample(numeric) if numeric.shape[1] else None
-    return ModelBundle(model, schema, guard, drift, metadata=meta, background=background)
+    return ModelBundle(model, schema, guard, drift, metadata=meta)
 
 
 def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = None,
@@ -185,6 +184,8 @@ def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = 
     """
     policy = _as_policy(policy)
     bundle = _bundle(source, public_key, X_train, feature_names)
+    if bundle.background is None and X_train is not None:
+        bundle.background = training_background(X_train, bundle.schema)
     store = keys if isinstance(keys, KeyStore) else KeyStore(keys)
     log_ = AuditLog(audit) if isinstance(audit, (str, os.PathLike)) else audit
     service = Service(bundle, store, policy, log_,
@@ -202,7 +203,7 @@ def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = 
     authorize = security_dependency(store, policy, service.jwt, service.limiter)
     _install_errors(app)
     _install_routes(app, service, authorize)
-    install_accountability_routes(app, service, authorize, _read_json)
+    install_accountability_routes(app, service, authorize)
     openapi_security(app)
     app.add_middleware(RecordMiddleware, service=service)
     return app

@@ -82,7 +82,7 @@ def security_dependency(keys: KeyStore, policy: Policy, jwt_verifier: JwtVerifie
                         limiter: RateLimiter) -> Any:
     """The dependency: the per-address limit (before any credential is looked at, so
     guessing keys is throttled too), authentication, the route's scopes against the role, and
-    for the ``predict`` and ``explain`` scopes the per-key limit with its progressive delay."""
+    for the ``predict`` scope the per-key limit with its progressive delay."""
 
     async def authorize(security_scopes: SecurityScopes, request: Request) -> Principal:
         decision = limiter.check_address(request.client.host if request.client else "unknown")
@@ -105,7 +105,7 @@ def security_dependency(keys: KeyStore, policy: Policy, jwt_verifier: JwtVerifie
             if not policy.allows(principal.role, scope):
                 request.state.decision = "forbidden"
                 raise HTTPException(403, detail=f"role {principal.role!r} lacks the {scope!r} permission")
-        if "predict" in security_scopes.scopes or "explain" in security_scopes.scopes:
+        if "predict" in security_scopes.scopes:
             decision = limiter.check_key(principal.id)
             if not decision.allowed:
                 raise limited(request, decision)

@@ -61,12 +61,16 @@ class ModelBundle:
     background: np.ndarray | None = None
 
 
-def background_sample(numeric: np.ndarray, rows: int = BACKGROUND_ROWS) -> np.ndarray:
-    """A fixed (seeded) sample of training rows for explanations."""
-    if numeric.shape[0] <= rows:
-        return np.ascontiguousarray(numeric, dtype=np.float64)
-    pick = np.sort(np.random.default_rng(0).choice(numeric.shape[0], rows, replace=False))
-    return np.ascontiguousarray(numeric[pick], dtype=np.float64)
+def training_background(X_train: Any, schema: ModelSchema, rows: int = BACKGROUND_ROWS) -> np.ndarray:
+    """A fixed (seeded) sample of training rows, numeric features only: the background of
+    the service's explanations."""
+    idx = schema.numeric_index
+    pick = np.arange(len(X_train))
+    if pick.size > rows:
+        pick = np.sort(np.random.default_rng(0).choice(pick.size, rows, replace=False))
+    if hasattr(X_train, "iloc"):
+        return np.ascontiguousarray(X_train.iloc[pick, idx].to_numpy(dtype=np.float64))
+    return np.ascontiguousarray(np.asarray(X_train, dtype=np.float64)[np.ix_(pick, idx)])
 
 
 def package(model: Any, X_train: Any, out_dir: str | os.PathLike[str], *,
@@ -95,8 +99,8 @@ def package(model: Any, X_train: Any, out_dir: str | os.PathLike[str], *,
     if numeric.shape[1]:
         DriftMonitor(numeric, feature_names=[schema.names[j] for j in schema.numeric_index]).save(out / DRIFT)
         files["drift"] = DRIFT
-        np.save(out / BACKGROUND, background_sample(numeric), allow_pickle=False)
-        files["background"] = BACKGROUND
+    np.save(out / BACKGROUND, training_background(X_train, schema), allow_pickle=False)
+    files["background"] = BACKGROUND
     meta = {"format": FORMAT, "version": 1, **files, "schema": schema.to_dict(),
             "n_train": int(numeric.shape[0])}
     if numeric.shape[1] and numeric.shape[0] >= 20:
