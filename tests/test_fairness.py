@@ -198,7 +198,7 @@ def test_minus_one_one_labels_and_bools_are_binary_labels():
         y, np.where(p, 1, -1), sensitive_features=["a", "a", "b", "b"])
 
 
-def test_fairness_over_rolling_windows_alerts_once_per_crossing(tmp_path):
+def test_fairness_over_rolling_windows_alerts_once_per_crossing(tmp_path, caplog):
     """Group b's predictions degrade from batch 6 on; the window of 4 batches crosses the
     limit, alerts, says 'crossed' once, and always equals an assessment of its own rows."""
     from pipeward.accountability import FairnessMonitor
@@ -225,6 +225,8 @@ def test_fairness_over_rolling_windows_alerts_once_per_crossing(tmp_path):
         records = list(log.records(action="monitor.fairness"))
     assert not any(alerting[:6]) and all(alerting[9:])
     assert sum(bool(c) for c in crossings) == 1
+    warned = [r for r in caplog.records if r.name == "pipeward.accountability"]
+    assert len(warned) == 1 and "equalized_odds_difference" in warned[0].getMessage()
     assert len(records) == 12 and records[-1].payload["alerts"] == ["equalized_odds_difference"]
     with pytest.raises(ValueError, match="watch_fairness"):
         pw.DriftMonitor(rng.normal(size=(50, 2))).check_fairness(y, p, g)

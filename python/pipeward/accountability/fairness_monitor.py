@@ -8,6 +8,7 @@ previous window, so a gate or a pager fires once per crossing.
 
 from __future__ import annotations
 
+import logging
 import numbers
 from collections import deque
 from collections.abc import Mapping
@@ -19,6 +20,8 @@ from .fairness import DISPARITIES, FairnessAssessment, assessment_from_counts, c
 from .group_counts import GroupCounts
 
 __all__ = ["FairnessMonitor", "FairnessWindow"]
+
+log = logging.getLogger("pipeward.accountability")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,10 @@ class FairnessMonitor:
         crossed = tuple(k for k in alerts if k not in self._alerts)
         self._alerts = alerts
         window = FairnessWindow(assessment, len(self._batches), alerts, crossed)
+        if crossed:
+            log.warning("fairness: %s crossed the limit over the last %d batches (%d rows)%s",
+                        ", ".join(f"{k} {assessment.disparities[k]:.4g} vs {self.limits[k]}" for k in crossed),
+                        window.batches, assessment.counts.n_rows, f" of model {model}" if model else "")
         if audit is not None:
             from .records import plain  # noqa: PLC0415
 

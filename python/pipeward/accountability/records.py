@@ -105,12 +105,16 @@ def record_decision(log: AuditLog, explanation: Explanation, row: int, *, top: i
     n = explanation.values.shape[0]
     if isinstance(row, bool) or not isinstance(row, (int, np.integer)) or not 0 <= row < n:
         raise ValueError(f"row: expected an index in [0, {n}), got {row!r}")
-    payload = {"row": int(row), "output": explanation.output,
-               "base_value": plain(float(explanation.base_values[row])),
-               "value": plain(float(explanation.output_values[row])),
-               "top": plain(dict(explanation.top(int(row), top)))}
-    _context(payload, model=model)
+    payload = _context(decision_payload(explanation, int(row), top), model=model)
     return _log(log).append(EXPLANATION_DECISION, payload, subject=model or "", actor=actor)
+
+
+def decision_payload(explanation: Explanation, row: int, top: int) -> dict[str, Any]:
+    """The ``explanation.decision`` fields of one explained row (also the service's answer)."""
+    return {"row": row, "output": explanation.output,
+            "base_value": plain(float(explanation.base_values[row])),
+            "value": plain(float(explanation.output_values[row])),
+            "top": plain(dict(explanation.top(row, top)))}
 
 
 def record_compliance(log: AuditLog, report: Any, *, model: str | None = None,

@@ -2,11 +2,13 @@
 
 The first group (and the lineage, erasure and vault records) is written by
 :mod:`pipeward.audit.records`; the accountability group by
-:mod:`pipeward.accountability.records`. The rest name facts that other stages (trusted
-providers, tokenization, erasure, lineage, red team, serving) will record: ``pipeward comply
-check`` reads them under these names and answers "not recorded" while a log has none, so a
-stage that starts emitting them is picked up with no change here. The payload fields listed
-are the ones the checks read; other fields are kept and shown.
+:mod:`pipeward.accountability.records`. The stages write the rest when given an audit log:
+``pw.protect.scan`` / ``tokenize`` / ``encrypt_file`` (:mod:`pipeward.protect.records`), the
+red team's results, and the guarded service (``model.artifact``, ``serve.started``,
+``serve.stopped``, ``explanation.decision``, ``monitor.fairness``:
+:mod:`pipeward.serve.accountability`). ``pipeward comply check`` reads them under these names
+and answers "not recorded" while a log has none. The payload fields listed are the ones the
+checks read; other fields are kept and shown.
 
 ================================  ===========================================================
 action                            payload fields read
@@ -22,13 +24,19 @@ action                            payload fields read
                                   :func:`pipeward.audit.records.record_erasure`)
 ``lineage.attested``              step, key_id, inputs, outputs (written by
                                   :func:`pipeward.audit.records.record_attestation`)
-``redteam.attack``                attack, metric, value, passed (bool), threshold
-``serve.started``                 model, auth (bool), roles, rate_limit, tls (bool)
-``model.artifact``                model, root (Merkle root of the model folder), n_files
+``redteam.<attack>``              attack and the result's summary (each red-team result's
+                                  ``.record(log)``; a ``passed: false`` one fails the check)
+``redteam.attack``                attack, metric, value, passed (bool), threshold (a policy line)
+``serve.started``                 model, auth (bool), roles, rate_limit, jwt (bool), guard
+``serve.stopped``                 model, pid
+``model.artifact``                model, root (Merkle root of the signed model folder), format
 ``fairness.assessment``           see :func:`pipeward.accountability.record_fairness`
 ``explanation.global``            see :func:`pipeward.accountability.record_explanations`
-``explanation.decision``          model, row, output, base_value, top (feature -> value)
+``explanation.decision``          model, row, output, base_value, value, top (feature ->
+                                  contribution); from the service also request_id, model_root
 ``compliance.check``              profile, requirements (id -> status and evidence)
+``monitor.fairness``              batches, n_rows, sensitive_features, disparities, limits,
+                                  alerts, crossed, model (a rolling fairness window)
 ================================  ===========================================================
 """
 
@@ -51,7 +59,7 @@ __all__ = [
     "DATA_PII_SCAN", "DATA_SCREEN", "DATA_SIGNATURE", "DATA_TOKENIZED", "EXPLANATION_DECISION",
     "EXPLANATION_GLOBAL", "FAIRNESS_ASSESSMENT", "KINDS", "LINEAGE_ATTESTED", "MODEL_ARTIFACT",
     "MODEL_EVALUATION", "MODEL_REGISTERED", "MONITOR_DRIFT", "MONITOR_FAIRNESS", "PII_VAULT_LOOKUP",
-    "REDTEAM_ATTACK", "SERVE_STARTED", "TRAINING_DP",
+    "REDTEAM_ATTACK", "SERVE_STARTED", "SERVE_STOPPED", "TRAINING_DP",
 ]
 
 # -- written by other stages (read here; "not recorded" until they are) ----------------------
@@ -62,6 +70,7 @@ DATA_ENCRYPTED = "data.encrypted"
 DATA_CONSENT = "data.consent"
 REDTEAM_ATTACK = "redteam.attack"
 SERVE_STARTED = "serve.started"
+SERVE_STOPPED = "serve.stopped"
 MODEL_ARTIFACT = "model.artifact"
 
 # -- written by accountability -------------------------------------------------------------
@@ -73,5 +82,5 @@ MONITOR_FAIRNESS = "monitor.fairness"
 
 KINDS = (MODEL_REGISTERED, DATA_MANIFEST, DATA_SCREEN, TRAINING_DP, MONITOR_DRIFT, MODEL_EVALUATION,
          DATA_SIGNATURE, DATA_PII_SCAN, DATA_TOKENIZED, DATA_ENCRYPTED, DATA_CONSENT, DATA_ERASED,
-         LINEAGE_ATTESTED, PII_VAULT_LOOKUP, REDTEAM_ATTACK, SERVE_STARTED, MODEL_ARTIFACT, FAIRNESS_ASSESSMENT,
+         LINEAGE_ATTESTED, PII_VAULT_LOOKUP, REDTEAM_ATTACK, SERVE_STARTED, SERVE_STOPPED, MODEL_ARTIFACT, FAIRNESS_ASSESSMENT,
          EXPLANATION_GLOBAL, EXPLANATION_DECISION, COMPLIANCE_CHECK, MONITOR_FAIRNESS)

@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    default="chacha20-poly1305",
                    help="payload AEAD: chacha20-poly1305 is age v1 (default); aes-256-gcm is "
                         "pipeward's FIPS-friendly variant, which age cannot read")
+    p.add_argument("--audit", metavar="LOG", help="record the encryption (data.encrypted) in this "
+                   "audit log; needs -o OUTPUT and an INPUT file")
     p.add_argument("--json", action="store_true",
                    help="print sizes and SHA-256 digests of the plaintext and ciphertext")
     p.set_defaults(func=run)
@@ -62,8 +64,17 @@ def run(args: argparse.Namespace) -> int:
                        "and not neither")
     options = {"recipients": recipients or None, "passphrase": passphrase, "cipher": args.cipher,
                "work_factor": args.work_factor, "digests": args.json}
+    if args.audit and not to_files(args.input, args.output):
+        raise CLIError("--audit records an encrypted file: give INPUT and -o OUTPUT files")
     if to_files(args.input, args.output):
-        result = encrypt_file(args.input, args.output, **options)
+        if args.audit:
+            from ..audit import AuditLog  # noqa: PLC0415
+
+            with AuditLog(args.audit) as log:
+                result = encrypt_file(args.input, args.output, **options, audit=log,
+                                      dataset=Path(args.input).name)
+        else:
+            result = encrypt_file(args.input, args.output, **options)
     else:
         with binary_streams(args.input, args.output) as (src, dst):
             result = encrypt_stream(src, dst, **options)

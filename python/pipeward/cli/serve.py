@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes (share limits with --storage redis://...)")
     p.add_argument("--storage", metavar="URI", help="rate-limit storage: memory:// or redis://HOST:PORT/DB")
     p.add_argument("--audit", metavar="AUDIT.db", help="append every request to this audit log")
+    p.add_argument("--model-name", metavar="NAME", help="the model's registered name in the audit "
+                   "log (its serve.started, model.artifact and explanation records name it)")
     p.add_argument("--rate-limit", metavar="RATE", help="per-key limit, e.g. '100/minute' (over the policy's)")
     p.add_argument("--ssl-certfile", metavar="F")
     p.add_argument("--ssl-keyfile", metavar="F")
@@ -48,7 +50,8 @@ def app_factory():  # noqa: ANN201 - uvicorn's factory for each worker process
 
     cfg = json.loads(os.environ["PIPEWARD_SERVE_CONFIG"])
     return create_app(cfg["model_dir"], keys=cfg["keys"], policy=_policy(cfg, Policy),
-                      public_key=_signer_key(cfg), signer_role=cfg["role"], audit=cfg["audit"])
+                      public_key=_signer_key(cfg), signer_role=cfg["role"], audit=cfg["audit"],
+                      model_name=cfg.get("model_name"))
 
 
 def _signer_key(cfg: dict):  # noqa: ANN202 - a public key path or a TrustStore
@@ -92,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
            "trust": args.trust and os.path.abspath(args.trust), "role": args.role,
            "keys": os.path.abspath(args.keys), "policy": args.policy and os.path.abspath(args.policy),
            "audit": args.audit and os.path.abspath(args.audit), "rate_limit": args.rate_limit,
-           "storage": args.storage}
+           "storage": args.storage, "model_name": args.model_name}
     # Check the signed directory and the policy here, once, so they fail before any worker
     # starts (each worker loads the model itself).
     try:

@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from ..hashing import Sha256
 from . import header as hdr
@@ -190,13 +190,20 @@ def _distinct(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
 def encrypt_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                  recipients: RecipientLike | Iterable[RecipientLike] | None = None,
                  passphrase: str | bytes | None = None, cipher: Cipher = "chacha20-poly1305",
-                 work_factor: int = DEFAULT_WORK_FACTOR, digests: bool = False) -> EncryptResult:
+                 work_factor: int = DEFAULT_WORK_FACTOR, digests: bool = False,
+                 audit: Any = None, dataset: str | None = None) -> EncryptResult:
     """:func:`encrypt_stream` from file ``src`` to file ``dst``; ``dst`` appears only once the
-    whole file is encrypted."""
+    whole file is encrypted. With ``audit`` a ``data.encrypted`` record names ``dst``."""
     _distinct(src, dst)
     with open(src, "rb") as f, _AtomicOutput(dst) as out:
-        return encrypt_stream(f, out, recipients=recipients, passphrase=passphrase,
-                              cipher=cipher, work_factor=work_factor, digests=digests)
+        result = encrypt_stream(f, out, recipients=recipients, passphrase=passphrase,
+                                cipher=cipher, work_factor=work_factor, digests=digests)
+    if audit is not None:
+        from .records import record_encrypted  # noqa: PLC0415
+
+        record_encrypted(audit, dst, result, dataset=dataset,
+                         scheme=f"{cipher}/{'passphrase' if passphrase is not None else 'x25519'}")
+    return result
 
 
 def decrypt_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,

@@ -134,11 +134,22 @@ def _columns(table: Any) -> Mapping[str, Any]:
                     f"got {type(table).__name__}")
 
 
-def scan(table: Any, *, examples: int = 3, sample: int | None = None) -> PiiReport:
+def scan(table: Any, *, examples: int = 3, sample: int | None = None, audit: Any = None,
+         dataset: str | None = None, threshold: float = 0.5) -> PiiReport:
     """Scan every column of ``table`` (a pandas DataFrame or a mapping of name to values) for
     e-mail addresses, phone numbers, payment cards (Luhn), IBANs (mod 97), US SSNs, IP
     addresses and dates of birth. Integers are read as their text; floats and missing values
-    are not counted. ``sample`` scans only the first that many rows of each column."""
+    are not counted. ``sample`` scans only the first that many rows of each column. With
+    ``audit`` a ``data.pii_scan`` record names the columns flagged at ``threshold``."""
+    report = _scan(table, examples, sample)
+    if audit is not None:
+        from .records import record_pii_scan  # noqa: PLC0415
+
+        record_pii_scan(audit, report, dataset=dataset, threshold=threshold)
+    return report
+
+
+def _scan(table: Any, examples: int, sample: int | None) -> PiiReport:
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 1):
         raise ValueError(f"sample must be a positive integer, got {sample!r}")
     columns = _columns(table)

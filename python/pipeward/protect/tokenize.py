@@ -57,7 +57,8 @@ def _is_arrow(values: Any) -> bool:
 
 
 def tokenize(values: Any, key: bytes, *, length: int = 64, workers: int | None = None,
-             backend: str = "native") -> Any:
+             backend: str = "native", audit: Any = None, column: str | None = None,
+             dataset: str | None = None) -> Any:
     """Keyed tokens: the first ``length`` hex digits of HMAC-SHA256(``key``, UTF-8 of the
     value), equal to ``hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:length]``.
 
@@ -67,7 +68,22 @@ def tokenize(values: Any, key: bytes, *, length: int = 64, workers: int | None =
     array; the result has the same kind, and missing values (None, NaN, Arrow nulls) stay
     missing. Arrow input (and pandas' Arrow-backed strings) is hashed straight from its
     buffers. ``backend="reference"`` runs the RFC 2104 reference instead (slow).
+
+    With ``audit`` (an :class:`~pipeward.AuditLog`) a ``data.tokenized`` record names the
+    ``column`` (a Series' own name by default) and ``dataset``; the key is never recorded.
     """
+    name = column if column is not None else getattr(values, "name", None)
+    if audit is not None and (name is None or not str(name)):
+        raise ValueError("tokenize: audit= needs column= (the name of the tokenized column)")
+    tokens = _tokenize(values, key, length, workers, backend)
+    if audit is not None:
+        from .records import record_tokenized  # noqa: PLC0415
+
+        record_tokenized(audit, str(name), len(tokens), length=int(length), dataset=dataset)
+    return tokens
+
+
+def _tokenize(values: Any, key: bytes, length: int, workers: int | None, backend: str) -> Any:
     key = _key(key)
     if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or not 1 <= length <= 64:
         raise ValueError(f"length must be an integer from 1 to 64 hex digits, got {length!r}")

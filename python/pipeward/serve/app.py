@@ -34,6 +34,7 @@ from .. import signing
 from ..audit import AuditLog
 from ..drift import DriftMonitor
 from ..trust import TrustStore
+from .accountability import ServeAccountability, install_accountability_routes
 from .audit_writer import AuditWriter
 from .auth import JwtVerifier, Principal, limited, openapi_security, security_dependency
 from .extraction import ExtractionDetector, baseline_w
@@ -41,7 +42,7 @@ from .guard import ServeGuard
 from .inputs import InputError, InputParser
 from .keys import KeyStore
 from .metrics import ServeMetrics
-from .model_dir import ModelBundle, load_model_dir
+from .model_dir import ModelBundle, load_model_dir, training_background
 from .model_file import ServedModel, as_served_model
 from .monitor import BackgroundMonitor
 from .outputs import harden_probabilities
@@ -55,7 +56,7 @@ __all__ = ["Service", "create_app"]
 log = logging.getLogger("pipeward.serve")
 
 ROUTES = ("/v1/predict", "/v1/model", "/v1/admin/status", "/healthz", "/metrics", "/docs",
-          "/openapi.json")
+          "/openapi.json", "/v1/explain", "/v1/feedback")
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
@@ -82,7 +83,7 @@ class Service:
     """Everything one app holds: model, parser, guard, limits, metrics, audit, monitors."""
 
     def __init__(self, bundle: ModelBundle, keys: KeyStore, policy: Policy,
-                 audit: AuditLog | None, shadow: ServedModel | None):
+                 audit: AuditLog | None, shadow: ServedModel | None, model_name: str | None = None):
         self.bundle, self.keys, self.policy = bundle, keys, policy
         self.model = bundle.model
         self.parser = InputParser(bundle.schema, policy.input)
@@ -114,6 +115,7 @@ class Service:
         self.probabilities_possible = (self.model.predict_proba is not None
                                        and not policy.output.label_only)
         self.monitors_on = extraction is not None or drift is not None or shadow is not None
+        self.accountability = ServeAccountability(self, model_name)
         # Stop the background threads before the interpreter tears down (uvicorn's shutdown
         # does it too): a daemon thread inside a native call at exit would abort the process.
         atexit.register(self.close)
@@ -127,6 +129,7 @@ class Service:
         self.monitor.close()
         if self.audit is not None:
             self.audit.close()
+        self.accountability.close()
 
 
 def _as_policy(policy: Policy | str | os.PathLike[str] | dict | None) -> Policy:
@@ -172,22 +175,25 @@ def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = 
                signer_role: str | None = None, X_train: Any = None,
                feature_names: list[str] | None = None,
                audit: AuditLog | str | os.PathLike[str] | None = None,
-               shadow: Any = None) -> FastAPI:
+               shadow: Any = None, model_name: str | None = None) -> FastAPI:
     """The guarded service for a signed model directory (verified with ``public_key``, or with
     a :class:`~pipeward.TrustStore` whose key must hold ``signer_role`` when given) or a
     model object (an estimator, a ``ServedModel`` or a callable, with ``X_train=``).
 
     ``keys``: a :class:`KeyStore` or its JSON file; ``policy``: a :class:`Policy`, a TOML
     file or a dict of tables; ``audit``: an :class:`~pipeward.AuditLog` or its path;
-    ``shadow``: a second model scored off the request path. ``app.state.service`` holds the
-    running :class:`Service`.
+    ``shadow``: a second model scored off the request path; ``model_name``: the model's name
+    as registered in the audit log (its records then count for that model's card and
+    compliance checks). ``app.state.service`` holds the running :class:`Service`.
     """
     policy = _as_policy(policy)
     bundle = _bundle(source, public_key, signer_role, X_train, feature_names)
+    if bundle.background is None and X_train is not None:
+        bundle.background = training_background(X_train, bundle.schema)
     store = keys if isinstance(keys, KeyStore) else KeyStore(keys)
     log_ = AuditLog(audit) if isinstance(audit, (str, os.PathLike)) else audit
     service = Service(bundle, store, policy, log_,
-                      as_served_model(shadow) if shadow is not None else None)
+                      as_served_model(shadow) if shadow is not None else None, model_name)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # noqa: ANN202
@@ -201,6 +207,7 @@ def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = 
     authorize = security_dependency(store, policy, service.jwt, service.limiter)
     _install_errors(app)
     _install_routes(app, service, authorize)
+    install_accountability_routes(app, service, authorize)
     openapi_security(app)
     app.add_middleware(RecordMiddleware, service=service)
     return app
@@ -263,6 +270,7 @@ def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
             state.flagged_rows = int(flagged.sum())
         if svc.monitors_on:
             svc.monitor.submit(principal.id, parsed.numeric, parsed.table, labels)
+        svc.accountability.served(state.request_id, parsed, labels)
         svc.metrics.rows.inc(parsed.n_rows)
         return _answer(svc, parsed.numeric, labels, proba, state.request_id)
 

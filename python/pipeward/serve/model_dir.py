@@ -6,6 +6,8 @@ Layout::
     pipeward-model.json        schema (features, dtypes, ranges, categories, classes), files
     guard.npz                  the fitted out-of-distribution guard
     drift.npz                  the drift reference profile (DriftMonitor.save)
+    background.npy             up to 100 training rows (numeric features), the reference
+                               of /v1/explain's Shapley values
     manifest.json              SHA-256 of every file above, Merkle root, Ed25519 signature
 """
 
@@ -35,6 +37,8 @@ METADATA = "pipeward-model.json"
 MANIFEST = "manifest.json"
 GUARD = "guard.npz"
 DRIFT = "drift.npz"
+BACKGROUND = "background.npy"
+BACKGROUND_ROWS = 100  # shap's default background size; cost grows with it
 
 
 class ModelDirError(ValueError):
@@ -55,6 +59,19 @@ class ModelBundle:
     drift: DriftMonitor | None = None
     manifest_root: str | None = None
     metadata: dict[str, Any] | None = None
+    background: np.ndarray | None = None
+
+
+def training_background(X_train: Any, schema: ModelSchema, rows: int = BACKGROUND_ROWS) -> np.ndarray:
+    """A fixed (seeded) sample of training rows, numeric features only: the background of
+    the service's explanations."""
+    idx = schema.numeric_index
+    pick = np.arange(len(X_train))
+    if pick.size > rows:
+        pick = np.sort(np.random.default_rng(0).choice(pick.size, rows, replace=False))
+    if hasattr(X_train, "iloc"):
+        return np.ascontiguousarray(X_train.iloc[pick, idx].to_numpy(dtype=np.float64))
+    return np.ascontiguousarray(np.asarray(X_train, dtype=np.float64)[np.ix_(pick, idx)])
 
 
 def package(model: Any, X_train: Any, out_dir: str | os.PathLike[str], *,
@@ -83,6 +100,8 @@ def package(model: Any, X_train: Any, out_dir: str | os.PathLike[str], *,
     if numeric.shape[1]:
         DriftMonitor(numeric, feature_names=[schema.names[j] for j in schema.numeric_index]).save(out / DRIFT)
         files["drift"] = DRIFT
+    np.save(out / BACKGROUND, training_background(X_train, schema), allow_pickle=False)
+    files["background"] = BACKGROUND
     meta = {"format": FORMAT, "version": 1, **files, "schema": schema.to_dict(),
             "n_train": int(numeric.shape[0])}
     if numeric.shape[1] and numeric.shape[0] >= 20:
@@ -167,4 +186,5 @@ def load_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike | T
     guard = ServeGuard.load(root / meta["guard"]) if meta.get("guard") else None
     # One thread: the service's drift checks run beside the handlers, not instead of them.
     drift = DriftMonitor.load(root / meta["drift"], workers=1) if meta.get("drift") else None
-    return ModelBundle(model, schema, guard, drift, manifest_root, meta)
+    background = np.load(root / meta["background"], allow_pickle=False) if meta.get("background") else None
+    return ModelBundle(model, schema, guard, drift, manifest_root, meta, background)

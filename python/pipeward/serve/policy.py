@@ -3,8 +3,8 @@
 Read from TOML (every table and key optional; unknown keys are an error, so a typo never
 silently weakens a policy)::
 
-    [roles]                      # role -> permissions (predict, probabilities, metrics, admin)
-    analyst = ["predict", "probabilities"]
+    [roles]                      # role -> permissions (predict, probabilities, metrics, admin,
+    analyst = ["predict", "probabilities"]   # explain, feedback)
 
     [limits]
     per_key = "100/minute"       # hard limit per key: 429 past it
@@ -54,6 +54,22 @@ silently weakens a policy)::
     [alerts]
     webhook = ""                 # URL that receives a JSON POST for each alert (drift, extraction)
 
+    [fairness]                   # fairness over time, as labels arrive on /v1/feedback
+    enabled = false
+    sensitive = []               # the sensitive attributes, e.g. ["sex"]
+    source = "feedback"          # where their values come from: "feedback" (the feedback body)
+                                 # or "request" (model input columns of that name)
+    window = 10                  # feedback batches per rolling window
+    method = "between_groups"    # or "to_overall", as pipeward.fairness.assess
+    pending = 100000             # answered rows kept for joining with labels (oldest dropped)
+    limits = {}                  # disparity -> limit, e.g. {demographic_parity_difference = 0.1}
+
+    [explain]                    # /v1/explain and per-decision explanations
+    top = 5                      # contributions returned (and recorded) per row
+    output = ""                  # "" (log-odds for classifiers) or "probability"
+    max_rows = 100               # rows per /v1/explain request
+    record_decisions = false     # an explanation.decision audit record for every answered row
+
     [audit]
     batch = 256                  # records per transaction
     flush_ms = 50                # the writer commits at least this often
@@ -76,9 +92,9 @@ else:  # pragma: no cover
 
 __all__ = ["PERMISSIONS", "Policy"]
 
-PERMISSIONS = ("predict", "probabilities", "metrics", "admin")
+PERMISSIONS = ("predict", "probabilities", "metrics", "admin", "explain", "feedback")
 DEFAULT_ROLES = {
-    "admin": ["predict", "probabilities", "metrics", "admin"],
+    "admin": ["predict", "probabilities", "metrics", "admin", "explain", "feedback"],
     "analyst": ["predict", "probabilities"],
     "user": ["predict"],
     "metrics": ["metrics"],
@@ -149,6 +165,48 @@ class AlertRules:
 
 
 @dataclass(frozen=True)
+class FairnessRules:
+    enabled: bool = False
+    sensitive: tuple[str, ...] = ()
+    source: str = "feedback"
+    window: int = 10
+    method: str = "between_groups"
+    pending: int = 100_000
+    limits: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.source not in ("feedback", "request"):
+            raise ValueError(f"policy: fairness.source must be feedback or request, got {self.source!r}")
+        if self.enabled and not (self.sensitive and self.limits):
+            raise ValueError("policy: fairness.enabled needs fairness.sensitive (attribute names) "
+                             "and fairness.limits (disparity -> limit)")
+        if self.window < 1 or self.pending < 1:
+            raise ValueError("policy: fairness.window and fairness.pending must be positive")
+        from ..accountability.fairness import DISPARITIES  # noqa: PLC0415 - names only
+
+        unknown = sorted(set(self.limits) - set(DISPARITIES))
+        if unknown or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                              for v in self.limits.values()):
+            raise ValueError(f"policy: fairness.limits maps disparities ({', '.join(DISPARITIES)}) to "
+                             f"numbers, got {dict(self.limits)!r}")
+
+
+@dataclass(frozen=True)
+class ExplainRules:
+    top: int = 5
+    output: str = ""
+    max_rows: int = 100
+    record_decisions: bool = False
+
+    def __post_init__(self) -> None:
+        if self.output not in ("", "log_odds", "probability", "raw"):
+            raise ValueError(f"policy: explain.output must be '', log_odds, probability or raw, "
+                             f"got {self.output!r}")
+        if self.top < 1 or self.max_rows < 1:
+            raise ValueError("policy: explain.top and explain.max_rows must be positive")
+
+
+@dataclass(frozen=True)
 class AuditRules:
     batch: int = 256
     flush_ms: float = 50.0
@@ -170,6 +228,8 @@ class Policy:
     drift: DriftRules = DriftRules()
     audit: AuditRules = AuditRules()
     alerts: AlertRules = AlertRules()
+    fairness: FairnessRules = FairnessRules()
+    explain: ExplainRules = ExplainRules()
     base_dir: Path = Path(".")
 
     def __post_init__(self) -> None:

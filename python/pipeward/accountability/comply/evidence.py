@@ -23,7 +23,7 @@ class Evidence:
     model_dir: Path | None = None
     public_key: Any = None
     checkpoint: Any = None
-    _manifest_roots: dict[Path, str] = field(default_factory=dict)
+    _manifest_roots: dict[tuple[Path, tuple[str, ...]], str] = field(default_factory=dict)
 
     @classmethod
     def gather(cls, log: AuditLog, *, model: str | None = None, data_dir: Path | None = None,
@@ -44,10 +44,12 @@ class Evidence:
 
         return [r for r in self.records if wanted(r)]
 
-    def manifest_root(self, folder: Path) -> str:
-        """The RFC 6962 root of a folder as ``Manifest.build`` computes it (cached)."""
-        if folder not in self._manifest_roots:
+    def manifest_root(self, folder: Path, *, exclude: tuple[str, ...] = ()) -> str:
+        """The RFC 6962 root of a folder as ``Manifest.build`` computes it (cached); a signed
+        model directory is hashed without its own ``manifest.json`` (``exclude``)."""
+        key = (folder, exclude)
+        if key not in self._manifest_roots:
             from ...manifest import Manifest  # noqa: PLC0415
 
-            self._manifest_roots[folder] = Manifest.build(folder).root
-        return self._manifest_roots[folder]
+            self._manifest_roots[key] = Manifest.build(folder, exclude=list(exclude)).root
+        return self._manifest_roots[key]

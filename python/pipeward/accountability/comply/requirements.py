@@ -228,7 +228,8 @@ def model_integrity(ev: Evidence, params: Mapping[str, Any]) -> Verdict:
     if ev.model_dir is None:
         return Verdict(NOT_RECORDED, f"model artefact recorded at #{recs[-1].seq}; give --model DIR "
                                      "to check the files against it", (recs[-1].seq,))
-    root = ev.manifest_root(Path(ev.model_dir))
+    folder = Path(ev.model_dir)
+    root = ev.manifest_root(folder, exclude=("manifest.json",) if (folder / "manifest.json").is_file() else ())
     if recs[-1].payload.get("root") == root:
         return Verdict(PASS, f"{ev.model_dir} re-hashed: matches the artefact recorded at #{recs[-1].seq}",
                        (recs[-1].seq,))
