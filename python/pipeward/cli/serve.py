@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", metavar="URI", help="rate-limit storage: memory:// or redis://HOST:PORT/DB")
     p.add_argument("--audit", metavar="AUDIT.db", help="append every request to this audit log")
     p.add_argument("--rate-limit", metavar="RATE", help="per-key limit, e.g. '100/minute' (over the policy's)")
+    p.add_argument("--shadow", metavar="SHADOW_DIR", help="a second signed model directory (same "
+                   "features, same --pubkey) scored off the request path; its disagreement "
+                   "rate is the metric pipeward_shadow_disagreement")
     p.add_argument("--ssl-certfile", metavar="F")
     p.add_argument("--ssl-keyfile", metavar="F")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
@@ -42,7 +45,7 @@ def app_factory():  # noqa: ANN201 - uvicorn's factory for each worker process
 
     cfg = json.loads(os.environ["PIPEWARD_SERVE_CONFIG"])
     return create_app(cfg["model_dir"], keys=cfg["keys"], policy=_policy(cfg, Policy),
-                      public_key=cfg["pubkey"], audit=cfg["audit"])
+                      public_key=cfg["pubkey"], audit=cfg["audit"], shadow=cfg["shadow"])
 
 
 def _policy(cfg: dict, policy_cls: type):  # noqa: ANN202
@@ -53,6 +56,10 @@ def _policy(cfg: dict, policy_cls: type):  # noqa: ANN202
     if cfg["storage"]:
         limits["storage"] = cfg["storage"]
     return policy.replace(limits=limits) if limits else policy
+
+
+def _feature_names(description: dict) -> list:
+    return [f.get("name") for f in description.get("schema", {}).get("features", [])]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,14 +76,17 @@ def run(args: argparse.Namespace) -> int:
     cfg = {"model_dir": os.path.abspath(args.model_dir), "pubkey": os.path.abspath(args.pubkey),
            "keys": os.path.abspath(args.keys), "policy": args.policy and os.path.abspath(args.policy),
            "audit": args.audit and os.path.abspath(args.audit), "rate_limit": args.rate_limit,
-           "storage": args.storage}
+           "storage": args.storage, "shadow": args.shadow and os.path.abspath(args.shadow)}
     # Check the signed directory and the policy here, once, so they fail before any worker
     # starts (each worker loads the model itself).
     try:
-        verify_model_dir(cfg["model_dir"], cfg["pubkey"])
+        _, served = verify_model_dir(cfg["model_dir"], cfg["pubkey"])
+        _, shadow = verify_model_dir(cfg["shadow"], cfg["pubkey"]) if cfg["shadow"] else (None, served)
     except ModelDirError as exc:
         print(f"pipeward serve: refusing to start: {exc}", file=sys.stderr)
         return EXIT_CHECK_FAILED
+    if _feature_names(shadow) != _feature_names(served):
+        raise CLIError(f"--shadow {args.shadow}: its model takes other features than {args.model_dir}'s")
     policy = _policy(cfg, Policy)
     if args.workers > 1 and policy.limits.storage.startswith("memory"):
         print("pipeward serve: warning: with several workers and memory:// storage each worker "

@@ -140,6 +140,18 @@ def _bundle(source: Any, public_key: signing.KeyLike | None, X_train: Any,
     return ModelBundle(model, schema, guard, drift, metadata=meta)
 
 
+def _shadow(source: Any, primary: ModelBundle, public_key: signing.KeyLike | None) -> ServedModel:
+    if isinstance(source, (str, os.PathLike)):
+        if public_key is None:
+            raise ValueError("create_app: a shadow model directory needs public_key= to verify it")
+        bundle = load_model_dir(source, public_key)
+        if bundle.schema.names != primary.schema.names:
+            raise ValueError(f"{source}: the shadow model takes features {bundle.schema.names[:5]}..., "
+                             f"the served model {primary.schema.names[:5]}...: they must be the same")
+        return bundle.model
+    return as_served_model(source)
+
+
 def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = None,
                policy: Policy | str | os.PathLike[str] | dict | None = None,
                public_key: signing.KeyLike | None = None, X_train: Any = None,
@@ -151,7 +163,9 @@ def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = 
 
     ``keys``: a :class:`KeyStore` or its JSON file; ``policy``: a :class:`Policy`, a TOML
     file or a dict of tables; ``audit``: an :class:`~pipeward.AuditLog` or its path;
-    ``shadow``: a second model scored off the request path. ``app.state.service`` holds the
+    ``shadow``: a second model scored off the request path on the same inputs (a model object
+    or another signed model directory with the same features, verified with ``public_key``);
+    its disagreement rate is a metric. ``app.state.service`` holds the
     running :class:`Service`.
     """
     policy = _as_policy(policy)
@@ -159,7 +173,7 @@ def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = 
     store = keys if isinstance(keys, KeyStore) else KeyStore(keys)
     log_ = AuditLog(audit) if isinstance(audit, (str, os.PathLike)) else audit
     service = Service(bundle, store, policy, log_,
-                      as_served_model(shadow) if shadow is not None else None)
+                      _shadow(shadow, bundle, public_key) if shadow is not None else None)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # noqa: ANN202

@@ -47,6 +47,9 @@ class ServeMetrics:
                                   "minimum query distances", ["key"], registry=r)
         self.shadow_disagreement = Gauge("pipeward_shadow_disagreement", "Share of rows the "
                                          "shadow model labels differently", registry=r)
+        self.shadow_rows = Gauge("pipeward_shadow_rows", "Rows the shadow model has scored", registry=r)
+        self.monitor_skipped = Counter("pipeward_monitor_skipped", "Answered requests the "
+                                       "monitors skipped (their queue was full)", registry=r)
 
         self._pending: dict[tuple[str, int, str], list[Any]] = {}  # -> [count, latencies]
         self._pending_rows = 0

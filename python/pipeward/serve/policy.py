@@ -35,8 +35,6 @@ silently weakens a policy)::
     queue = 64                   # calls that may wait for a thread; past it, 503 + Retry-After
     inline_below_ms = 1.0        # a call expected to be quicker runs on the event loop (the
                                  # hand-off to a thread would cost more than it saves)
-    shadow_queue = 1000          # answered batches waiting for the shadow model; past it they
-                                 # are counted as skipped (the shadow is a metric, not a record)
 
     [watermark]
     fraction = 0.0               # share of inputs answered with a keyed wrong label
@@ -128,7 +126,6 @@ class ModelRules:
     threads: int = 2
     queue: int = 64
     inline_below_ms: float = 1.0
-    shadow_queue: int = 1000
 
 
 @dataclass(frozen=True)
@@ -202,11 +199,9 @@ class Policy:
             raise ValueError(f"policy: limits.soft_fraction must be in (0, 1], got {self.limits.soft_fraction}")
         if not 0 <= self.watermark.fraction < 1:
             raise ValueError(f"policy: watermark.fraction must be in [0, 1), got {self.watermark.fraction}")
-        if (self.model.threads < 0 or self.model.queue < 0 or self.model.inline_below_ms < 0
-                or self.model.shadow_queue < 1):
+        if self.model.threads < 0 or self.model.queue < 0 or self.model.inline_below_ms < 0:
             raise ValueError(f"policy: model.threads, model.queue and model.inline_below_ms must "
-                             f"be >= 0 and "
-                             f"model.shadow_queue >= 1, got {self.model}")
+                             f"be >= 0, got {self.model}")
         if self.input.max_rows < 1 or self.input.max_body_bytes < 1:
             raise ValueError("policy: input.max_rows and input.max_body_bytes must be positive")
 
