@@ -226,7 +226,7 @@ def _server_pids(pid: int) -> list[int]:
     return [pid, *kids]
 
 
-def run_load_test(requests: int, concurrency: int, rounds: int, *, generator: str = "httpx",
+def run_load_test(requests: int, concurrency: int, rounds: int, *, generator: str = "wrk",
                   seconds: float = 8.0, pin: bool = False) -> dict:
     from serve_helpers import free_port, serve  # the tests' server runner
 
@@ -324,7 +324,7 @@ def run_load_test(requests: int, concurrency: int, rounds: int, *, generator: st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--generator", choices=["wrk", "httpx"], default="httpx")
+    parser.add_argument("--generator", choices=["wrk", "httpx"], default="wrk")
     parser.add_argument("--seconds", type=float, default=8.0, help="per round, with wrk")
     parser.add_argument("--requests", type=int, default=3000, help="per round, with httpx")
     parser.add_argument("--concurrency", type=int, default=8)
