@@ -1,6 +1,8 @@
 """Serving benchmarks: the guarded service vs a bare FastAPI endpoint, and the in-process
 costs of one rate-limit decision, one guard score and one extraction-detector query.
 
+In-process cost (no HTTP server; the apps called as ASGI, alternating rounds):
+    python bench/bench_serve.py --in-process [--requests 3000] [--rounds 3]
 Load test (one run, all servers side by side, alternating rounds):
     python bench/bench_serve.py [--generator wrk|httpx] [--seconds 8] [--requests 3000]
                                 [--concurrency 8] [--rounds 3] [--pin]
@@ -226,15 +228,11 @@ def _server_pids(pid: int) -> list[int]:
     return [pid, *kids]
 
 
-def run_load_test(requests: int, concurrency: int, rounds: int, *, generator: str = "wrk",
-                  seconds: float = 8.0, pin: bool = False) -> dict:
-    from serve_helpers import free_port, serve  # the tests' server runner
-
-    import httpx
+def _packaged() -> tuple[Path, str, list]:
+    """The benchmark's model directory, key store (one "user" key), policies and the rows
+    every server answers with 200, in a fresh temporary folder."""
     import skops.io as sio
 
-    if generator == "wrk" and shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
     model, X, y, names = _model_and_data()
     work = Path(tempfile.mkdtemp(prefix="pipeward-bench-serve-"))
     sio.dump(model, work / "model.skops")
@@ -251,7 +249,75 @@ def run_load_test(requests: int, concurrency: int, rounds: int, *, generator: st
     (work / "policy-monitors.toml").write_text(limits)
     bundle = pw.serve.load_model_dir(work / "model", work / "k.pem.pub")
     rows = X[bundle.guard.score(X)[1] > 0.05].tolist()  # rows all servers answer with 200
+    return work, key, rows
 
+
+def run_in_process(requests: int, rounds: int) -> dict:
+    """The apps' own CPU per request, without an HTTP server: each app is called as ASGI with
+    a prepared scope, one request at a time, in alternating rounds (medians). Separates what
+    the service costs from what uvicorn and the sockets cost, which are the same for all."""
+    work, key, rows = _packaged()
+    os.environ["PIPEWARD_BENCH_MODEL"] = str(work / "model.skops")
+    sys.path.insert(0, str(HERE))
+    import serve_bare_app
+
+    apps = {"bare": (serve_bare_app.app, [])}
+    for name, policy in (("guarded", "policy.toml"), ("guarded+monitors", "policy-monitors.toml")):
+        app = pw.serve.create_app(work / "model", keys=work / "keys.json", policy=work / policy,
+                                  public_key=work / "k.pem.pub", audit=work / f"{name}.db")
+        apps[name] = (app, [(b"x-api-key", key.encode())])
+    bodies = [json.dumps({"inputs": [r]}).encode() for r in rows]
+
+    async def drive(app, headers: list, n: int) -> None:
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start" and message["status"] != 200:
+                raise RuntimeError(f"status {message['status']}")
+
+        for i in range(n):
+            body = bodies[i % len(bodies)]
+            messages = iter([{"type": "http.request", "body": body, "more_body": False}])
+
+            async def receive(messages=messages) -> dict:
+                return next(messages, {"type": "http.disconnect"})
+
+            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                     "method": "POST", "scheme": "http", "path": "/v1/predict",
+                     "raw_path": b"/v1/predict", "query_string": b"", "root_path": "",
+                     "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                                 (b"content-length", str(len(body)).encode()), *headers],
+                     "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000), "state": {}}
+            await app(scope, receive, send)
+
+    async def main() -> dict:
+        cost: dict = {name: [] for name in apps}
+        for app, headers in apps.values():
+            await drive(app, headers, 300)  # warm-up
+        for _ in range(rounds):
+            for name, (app, headers) in apps.items():
+                start = time.process_time()  # all threads: the audit writer and monitors too
+                await drive(app, headers, requests)
+                cost[name].append(1e6 * (time.process_time() - start) / requests)
+        return cost
+
+    cost = asyncio.run(main())
+    for name in ("guarded", "guarded+monitors"):
+        apps[name][0].state.service.close()
+    summary: dict = {name: {"cpu_us_per_request": statistics.median(v)} for name, v in cost.items()}
+    for name in ("guarded", "guarded+monitors"):
+        summary[name]["ratio_cpu"] = summary["bare"]["cpu_us_per_request"] / summary[name]["cpu_us_per_request"]
+    summary["settings"] = {"requests": requests, "rounds": rounds, "load_average": os.getloadavg()}
+    return summary
+
+
+def run_load_test(requests: int, concurrency: int, rounds: int, *, generator: str = "wrk",
+                  seconds: float = 8.0, pin: bool = False) -> dict:
+    from serve_helpers import free_port, serve  # the tests' server runner
+
+    import httpx
+
+    if generator == "wrk" and shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    work, key, rows = _packaged()
     pinned = ["taskset", "-c", "1"] if pin else []
     port = free_port()
     env = {**os.environ, "PIPEWARD_BENCH_MODEL": str(work / "model.skops")}
@@ -330,7 +396,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pin", action="store_true", help="servers on CPU 1, the load generator on CPU 0")
+    parser.add_argument("--in-process", action="store_true", help="no server: the apps' own CPU "
+                        "per request, called as ASGI (--requests per round)")
     args = parser.parse_args()
+    if args.in_process:
+        print(json.dumps(run_in_process(args.requests, args.rounds), indent=2))
+        return
     print(json.dumps(run_load_test(args.requests, args.concurrency, args.rounds, generator=args.generator,
                                    seconds=args.seconds, pin=args.pin), indent=2))
 
