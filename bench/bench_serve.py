@@ -1,8 +1,15 @@
 """Serving benchmarks: the guarded service vs a bare FastAPI endpoint, and the in-process
 costs of one rate-limit decision, one guard score and one extraction-detector query.
 
-Load test (one run, both servers side by side, alternating rounds):
-    python bench/bench_serve.py [--requests 3000] [--concurrency 16] [--rounds 3]
+In-process cost (no HTTP server; the apps called as ASGI, alternating rounds):
+    python bench/bench_serve.py --in-process [--requests 3000] [--rounds 3]
+Load test (one run, all servers side by side, alternating rounds):
+    python bench/bench_serve.py [--generator wrk|httpx] [--seconds 8] [--requests 3000]
+                                [--concurrency 8] [--rounds 3] [--pin]
+``--generator wrk`` (Debian's ``wrk``, a C load generator: it does not eat the CPU the servers
+need, as the Python ``httpx`` loop does) runs ``--seconds`` per round; ``httpx`` sends
+``--requests``. ``--pin`` puts every server on CPU 1 and the load generator on CPU 0
+(``taskset``), so all servers compete for the same core in the same way.
 In-process costs (pytest-benchmark):
     python -m pytest bench/bench_serve.py --benchmark-only
 
@@ -20,6 +27,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -168,6 +177,42 @@ async def _load(url: str, headers: dict, rows: list, n: int, concurrency: int) -
             "p99_ms": 1000 * float(np.quantile(lat, 0.99)), "errors": errors}
 
 
+_WRK_SCRIPT = """
+local bodies = {%s}
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+%s
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format(nil, "/v1/predict", nil, bodies[i])
+end
+"""
+
+
+def _wrk(url: str, headers: dict, rows: list, seconds: float, concurrency: int, work: Path,
+         pin: bool) -> dict:
+    """``wrk`` for ``seconds`` with ``concurrency`` keep-alive connections on one thread;
+    requests/s and latency percentiles as wrk reports them (``--latency``)."""
+    bodies = ",".join(json.dumps(json.dumps({"inputs": [r]})) for r in rows[:200])
+    extra = "\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
+    script = work / "wrk.lua"
+    script.write_text(_WRK_SCRIPT % (bodies, extra))
+    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script), url]
+    out = subprocess.run((["taskset", "-c", "0"] if pin else []) + cmd, capture_output=True,
+                         text=True, check=True).stdout
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+    def pct(p: str) -> float:
+        value, u = re.search(rf"^\s*{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * unit[u]
+
+    return {"requests": total, "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50_ms": pct("50"), "p99_ms": pct("99"), "errors": int(bad.group(1)) if bad else 0}
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc): the server's own cost per
     request, which a shared machine's load does not inflate the way it inflates wall time."""
@@ -175,10 +220,17 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_load_test(requests: int, concurrency: int, rounds: int) -> dict:
-    from serve_helpers import free_port, serve  # the tests' server runner
+def _server_pids(pid: int) -> list[int]:
+    """The process and its children (``pipeward serve`` runs uvicorn in the same process; the
+    bare server is uvicorn itself)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return [pid, *kids]
 
-    import httpx
+
+def _packaged() -> tuple[Path, str, list]:
+    """The benchmark's model directory, key store (one "user" key), policies and the rows
+    every server answers with 200, in a fresh temporary folder."""
     import skops.io as sio
 
     model, X, y, names = _model_and_data()
@@ -196,11 +248,80 @@ def run_load_test(requests: int, concurrency: int, rounds: int) -> dict:
     (work / "policy.toml").write_text(limits + "[extraction]\nenabled = false\n[drift]\nenabled = false\n")
     (work / "policy-monitors.toml").write_text(limits)
     bundle = pw.serve.load_model_dir(work / "model", work / "k.pem.pub")
-    rows = X[bundle.guard.score(X)[1] > 0.05].tolist()  # rows both servers answer with 200
+    rows = X[bundle.guard.score(X)[1] > 0.05].tolist()  # rows all servers answer with 200
+    return work, key, rows
 
+
+def run_in_process(requests: int, rounds: int) -> dict:
+    """The apps' own CPU per request, without an HTTP server: each app is called as ASGI with
+    a prepared scope, one request at a time, in alternating rounds (medians). Separates what
+    the service costs from what uvicorn and the sockets cost, which are the same for all."""
+    work, key, rows = _packaged()
+    os.environ["PIPEWARD_BENCH_MODEL"] = str(work / "model.skops")
+    sys.path.insert(0, str(HERE))
+    import serve_bare_app
+
+    apps = {"bare": (serve_bare_app.app, [])}
+    for name, policy in (("guarded", "policy.toml"), ("guarded+monitors", "policy-monitors.toml")):
+        app = pw.serve.create_app(work / "model", keys=work / "keys.json", policy=work / policy,
+                                  public_key=work / "k.pem.pub", audit=work / f"{name}.db")
+        apps[name] = (app, [(b"x-api-key", key.encode())])
+    bodies = [json.dumps({"inputs": [r]}).encode() for r in rows]
+
+    async def drive(app, headers: list, n: int) -> None:
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start" and message["status"] != 200:
+                raise RuntimeError(f"status {message['status']}")
+
+        for i in range(n):
+            body = bodies[i % len(bodies)]
+            messages = iter([{"type": "http.request", "body": body, "more_body": False}])
+
+            async def receive(messages=messages) -> dict:
+                return next(messages, {"type": "http.disconnect"})
+
+            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                     "method": "POST", "scheme": "http", "path": "/v1/predict",
+                     "raw_path": b"/v1/predict", "query_string": b"", "root_path": "",
+                     "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                                 (b"content-length", str(len(body)).encode()), *headers],
+                     "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000), "state": {}}
+            await app(scope, receive, send)
+
+    async def main() -> dict:
+        cost: dict = {name: [] for name in apps}
+        for app, headers in apps.values():
+            await drive(app, headers, 300)  # warm-up
+        for _ in range(rounds):
+            for name, (app, headers) in apps.items():
+                start = time.process_time()  # all threads: the audit writer and monitors too
+                await drive(app, headers, requests)
+                cost[name].append(1e6 * (time.process_time() - start) / requests)
+        return cost
+
+    cost = asyncio.run(main())
+    for name in ("guarded", "guarded+monitors"):
+        apps[name][0].state.service.close()
+    summary: dict = {name: {"cpu_us_per_request": statistics.median(v)} for name, v in cost.items()}
+    for name in ("guarded", "guarded+monitors"):
+        summary[name]["ratio_cpu"] = summary["bare"]["cpu_us_per_request"] / summary[name]["cpu_us_per_request"]
+    summary["settings"] = {"requests": requests, "rounds": rounds, "load_average": os.getloadavg()}
+    return summary
+
+
+def run_load_test(requests: int, concurrency: int, rounds: int, *, generator: str = "wrk",
+                  seconds: float = 8.0, pin: bool = False) -> dict:
+    from serve_helpers import free_port, serve  # the tests' server runner
+
+    import httpx
+
+    if generator == "wrk" and shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    work, key, rows = _packaged()
+    pinned = ["taskset", "-c", "1"] if pin else []
     port = free_port()
     env = {**os.environ, "PIPEWARD_BENCH_MODEL": str(work / "model.skops")}
-    bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "serve_bare_app:app", "--app-dir",
+    bare = subprocess.Popen([*pinned, sys.executable, "-m", "uvicorn", "serve_bare_app:app", "--app-dir",
                              str(HERE), "--port", str(port), "--log-level", "warning",
                              "--no-access-log"], env=env, start_new_session=True)
     results: dict = {"bare": [], "guarded": [], "guarded+monitors": []}
@@ -221,14 +342,28 @@ def run_load_test(requests: int, concurrency: int, rounds: int) -> dict:
             targets = {"bare": (f"http://127.0.0.1:{port}", {}, bare.pid),
                        "guarded": (guarded.url, {"X-API-Key": key}, guarded.proc.pid),
                        "guarded+monitors": (monitored.url, {"X-API-Key": key}, monitored.proc.pid)}
+            if pin:
+                for _, _, pid in targets.values():
+                    for p in _server_pids(pid):
+                        subprocess.run(["taskset", "-a", "-p", "-c", "1", str(p)], check=True,
+                                       capture_output=True)
+
+            def drive(url: str, headers: dict, n: int, secs: float) -> dict:
+                if generator == "wrk":
+                    return _wrk(url, headers, rows, secs, concurrency, work, pin)
+                run = asyncio.run(_load(url, headers, rows, n, concurrency))
+                run["requests"] = n
+                return run
+
             for name, (url, headers, _) in targets.items():  # warm-up
-                asyncio.run(_load(url, headers, rows, 300, concurrency))
+                drive(url, headers, 300, 2)
             for _ in range(rounds):
                 for name, (url, headers, pid) in targets.items():
                     cpu = _cpu_seconds(pid)
-                    run = asyncio.run(_load(url, headers, rows, requests, concurrency))
-                    run["server_cpu_us_per_request"] = 1e6 * (_cpu_seconds(pid) - cpu) / requests
+                    run = drive(url, headers, requests, seconds)
+                    run["server_cpu_us_per_request"] = 1e6 * (_cpu_seconds(pid) - cpu) / run["requests"]
                     results[name].append(run)
+            time.sleep(0.5)  # the audit writer's last flush
             with pw.AuditLog(work / "audit.db", readonly=True) as log:
                 audited = len(log)
     finally:
@@ -239,6 +374,7 @@ def run_load_test(requests: int, concurrency: int, rounds: int) -> dict:
         summary[name] = {k: statistics.median(r[k] for r in runs)
                          for k in ("requests_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_request")}
         summary[name]["errors"] = sum(r["errors"] for r in runs)
+        summary[name]["requests"] = sum(r["requests"] for r in runs)
     for name in ("guarded", "guarded+monitors"):
         summary[name]["ratio_requests_per_s"] = (summary[name]["requests_per_s"]
                                                  / summary["bare"]["requests_per_s"])
@@ -246,18 +382,28 @@ def run_load_test(requests: int, concurrency: int, rounds: int) -> dict:
         summary[name]["ratio_server_cpu"] = (summary["bare"]["server_cpu_us_per_request"]
                                              / summary[name]["server_cpu_us_per_request"])
     summary["audited_records"] = audited
-    summary["settings"] = {"requests": requests, "concurrency": concurrency, "rounds": rounds,
+    summary["settings"] = {"generator": generator, "seconds": seconds, "requests": requests,
+                           "concurrency": concurrency, "rounds": rounds, "pinned": pin,
                            "load_average": os.getloadavg()}
     return summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--generator", choices=["wrk", "httpx"], default="wrk")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per round, with wrk")
+    parser.add_argument("--requests", type=int, default=3000, help="per round, with httpx")
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pin", action="store_true", help="servers on CPU 1, the load generator on CPU 0")
+    parser.add_argument("--in-process", action="store_true", help="no server: the apps' own CPU "
+                        "per request, called as ASGI (--requests per round)")
     args = parser.parse_args()
-    print(json.dumps(run_load_test(args.requests, args.concurrency, args.rounds), indent=2))
+    if args.in_process:
+        print(json.dumps(run_in_process(args.requests, args.rounds), indent=2))
+        return
+    print(json.dumps(run_load_test(args.requests, args.concurrency, args.rounds, generator=args.generator,
+                                   seconds=args.seconds, pin=args.pin), indent=2))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,11 @@ def work(tmp_path_factory, data, model):
     pw.save_keypair(root / "release.pem", root / "release.pem.pub")
     manifest = pw.serve.package(model, X, root / "model", private_key=root / "release.pem", y=y,
                                 feature_names=names)
+    # The shadow: the same features, trained on flipped labels, so it disagrees on ~every row.
+    from sklearn.base import clone
+
+    pw.serve.package(clone(model).fit(X, 1 - y), X, root / "shadow", private_key=root / "release.pem",
+                     y=1 - y, feature_names=names)
     store = KeyStore(root / "keys.json", create=True)
     keys = {name: store.add(name, role) for name, role in [
         ("admin", "admin"), ("user", "user"), ("analyst", "analyst"), ("metrics", "metrics"),
@@ -91,7 +96,7 @@ def server(work):
     root = work["root"]
     with serve([str(root / "model"), "--pubkey", str(root / "release.pem.pub"), "--keys",
                 str(root / "keys.json"), "--policy", str(root / "policy.toml"),
-                "--audit", str(root / "audit.db")], root) as srv:
+                "--audit", str(root / "audit.db"), "--shadow", str(root / "shadow")], root) as srv:
         yield srv
 
 
@@ -123,6 +128,23 @@ def test_predict_answers_the_model(server, work, model):
     records = [dict(zip(work["names"], row)) for row in rows.tolist()]
     r2 = post(server, work["keys"]["admin"], {"records": records}, headers={})
     assert r2.json()["predictions"] == body["predictions"]
+
+
+def _metric(server, work, name):
+    text = httpx.get(server.url + "/metrics", headers={"X-API-Key": work["keys"]["metrics"]}).text
+    return float(next((line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")), 0))
+
+
+def test_shadow_model_from_the_cli_is_scored_off_the_request_path(server, work, model):
+    before = _metric(server, work, "pipeward_shadow_rows")
+    rows = work["inliers"][:20]
+    r = post(server, work["keys"]["admin"], {"inputs": rows.tolist()})
+    assert r.json()["predictions"] == model.predict(rows).tolist()  # the served model answers
+    deadline = time.monotonic() + 30
+    while _metric(server, work, "pipeward_shadow_rows") < before + 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _metric(server, work, "pipeward_shadow_rows") == before + 20
+    assert _metric(server, work, "pipeward_shadow_disagreement") > 0.9  # the flipped shadow
 
 
 def test_roles_without_probabilities_get_labels_only(server, work):
@@ -327,8 +349,10 @@ def test_every_request_is_in_the_audit_log_without_raw_inputs(server, work):
 
 # --- refusing to start ---------------------------------------------------------------------------
 
-def test_tampered_model_directory_refuses_to_start(work, tmp_path):
+def test_tampered_model_directory_refuses_to_start(work, data, tmp_path):
     import shutil
+
+    from sklearn.linear_model import LogisticRegression
 
     bad = tmp_path / "model"
     shutil.copytree(work["root"] / "model", bad)
@@ -346,6 +370,16 @@ def test_tampered_model_directory_refuses_to_start(work, tmp_path):
                                       str(work["root"] / "keys.json")),
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and "manifest.json" in out.stderr and "signature" in out.stderr
+    # A shadow directory is verified like the served one, and must take the same features.
+    out = subprocess.run(pipeward_cmd("serve", str(work["root"] / "model"), *args, "--shadow", str(bad)),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "pipeward-model.json" in out.stderr and "Traceback" not in out.stderr
+    X, y, _ = data
+    pw.serve.package(LogisticRegression(max_iter=5000).fit(X[:, :5], y), X[:, :5], tmp_path / "narrow",
+                     private_key=work["root"] / "release.pem", y=y)
+    out = subprocess.run(pipeward_cmd("serve", str(work["root"] / "model"), *args, "--shadow",
+                                      str(tmp_path / "narrow")), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "other features" in out.stderr and "Traceback" not in out.stderr
 
 
 # --- several workers, one limit through Redis ------------------------------------------------------

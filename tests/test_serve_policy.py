@@ -273,3 +273,192 @@ def test_a_model_fault_is_a_500_that_is_counted_and_audited(data, tmp_path):
     with pw.AuditLog(tmp_path / "a.db", readonly=True) as log:
         (record,) = log.records(action="serve.request")
     assert record.payload["status"] == 500 and record.payload["decision"] == "error"
+
+
+# --- the guard on categorical features --------------------------------------------------------
+
+def _colour_frame(n, rng):
+    pd = pytest.importorskip("pandas")
+    colour = rng.choice(["blue", "green", "red"], n)
+    centre = {"blue": 10.0, "green": 20.0, "red": 0.0}
+    size = np.array([centre[c] for c in colour]) + rng.normal(0, 1, n)
+    return pd.DataFrame({"size": size, "weight": size * 2 + rng.normal(0, 1, n), "colour": colour})
+
+
+def test_guard_matrix_is_pandas_one_hot_without_the_first_category():
+    pd = pytest.importorskip("pandas")
+    frame = _colour_frame(50, np.random.default_rng(3))
+    schema = pw.serve.ModelSchema.from_training(frame)
+    peer = pd.get_dummies(frame, columns=["colour"], drop_first=True, dtype=float).to_numpy()
+    np.testing.assert_array_equal(schema.training_guard_matrix(frame), peer)
+    assert schema.guard_width == peer.shape[1] == 4
+    rows = schema.guard_matrix(np.array([[1.0, 2.0], [3.0, 4.0]]), [["blue", "red"]])
+    np.testing.assert_array_equal(rows, [[1, 2, 0, 0], [3, 4, 0, 1]])
+    with pytest.raises(ValueError, match="1 categorical columns, got 0"):
+        schema.guard_matrix(np.zeros((1, 2)), [])
+
+
+def test_guard_scores_categories_one_hot_in_a_packaged_model(tmp_path):
+    """A red row of blue size is inside every single feature's range but not like any training
+    row: the guard sees the category (one-hot beside the numbers) and rejects it, naming the
+    row; the same size with its own colour passes; an unknown colour is a 422 naming the field."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(4)
+    frame = _colour_frame(600, rng)
+    y = (frame["size"] + rng.normal(0, 3, len(frame)) > 10).astype(int)
+    model = make_pipeline(make_column_transformer((OneHotEncoder(), ["colour"]), remainder="passthrough"),
+                          LogisticRegression(max_iter=1000)).fit(frame, y)
+    private_pem, public_pem = pw.generate_keypair()
+    pw.serve.package(model, frame, tmp_path / "dir", private_key=private_pem, y=y)
+    bundle = pw.serve.load_model_dir(tmp_path / "dir", public_pem)
+    assert bundle.guard.n_features == bundle.schema.guard_width == 4
+    app, h = make(bundle)
+    fits, misfit, unknown = calls(app, h, [
+        {"records": [{"size": 10.2, "weight": 20.5, "colour": "blue"},
+                     {"size": 0.3, "weight": 0.1, "colour": "red"}]},
+        {"inputs": [[10.2, 20.5, "red"]]},
+        {"inputs": [[10.2, 20.5, "purple"]]}])
+    assert fits.status_code == 200, fits.text
+    asked = type(frame)([{"size": 10.2, "weight": 20.5, "colour": "blue"},
+                         {"size": 0.3, "weight": 0.1, "colour": "red"}])[list(frame.columns)]
+    assert fits.json()["predictions"] == model.predict(asked).tolist()
+    assert misfit.status_code == 422
+    assert misfit.json()["detail"][0]["type"] == "out_of_distribution"
+    assert misfit.json()["detail"][0]["loc"] == ["body", "inputs", 0]
+    assert unknown.status_code == 422
+    detail = unknown.json()["detail"][0]
+    assert detail["type"] == "unknown_category" and detail["field"] == "colour"
+    assert detail["loc"] == ["body", "inputs", 0, 2]
+    app.state.service.close()
+
+
+# --- the model off the event loop ----------------------------------------------------------------
+
+def test_a_slow_model_runs_on_the_bounded_pool_not_the_event_loop(data):
+    """While two calls sit inside a blocked model (threads=1 running, queue=1 waiting... the
+    running one), /healthz still answers, and a third concurrent call gets 503 + Retry-After
+    at once; releasing the model answers the two."""
+    import threading
+
+    X, _, _, _ = data
+    release = threading.Event()
+    inside = []
+
+    def slow(table):
+        inside.append(1)
+        release.wait(20)
+        return np.zeros(len(table), dtype=int)
+
+    app, h = make(slow, {"input": {"guard": "off"}, "model": {"threads": 1, "queue": 1}}, X_train=X)
+    pool = app.state.service.pool
+
+    async def go():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            body = {"inputs": X[:1].tolist()}
+            first = asyncio.create_task(c.post("/v1/predict", json=body, headers=h))
+            second = asyncio.create_task(c.post("/v1/predict", json=body, headers=h))
+            while pool.in_flight < 2:
+                await asyncio.sleep(0.01)
+            third = await c.post("/v1/predict", json=body, headers=h)
+            health = await c.get("/healthz")
+            in_flight_during_health = pool.in_flight
+            release.set()
+            return await first, await second, third, health, in_flight_during_health
+
+    first, second, third, health, in_flight = asyncio.run(go())
+    assert health.status_code == 200 and in_flight == 2  # answered while the model was blocked
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert third.status_code == 503 and third.headers["retry-after"] == "1"
+    assert "busy" in third.json()["detail"] and len(inside) == 2
+    text = app.state.service.metrics.render().decode()
+    assert 'pipeward_decisions_total{decision="busy"} 1.0' in text
+    app.state.service.close()
+
+
+def test_a_quick_model_is_called_inline_once_measured(data):
+    X, _, _, model = data
+    # A bound no call can miss (a timed threshold would make the test depend on the machine).
+    app, h = make(model, {"input": {"guard": "off"}, "model": {"inline_below_ms": 1e6}}, X_train=X)
+    responses = calls(app, h, [{"inputs": X[i:i + 1].tolist()} for i in range(5)])
+    assert [r.status_code for r in responses] == [200] * 5
+    pool = app.state.service.pool
+    assert pool.pooled_calls == 1 and pool.inline_calls == 4  # measured once, then inline
+    app.state.service.close()
+    with pytest.raises(ValueError, match="model.threads"):
+        Policy.from_dict({"model": {"threads": -1}})
+
+
+# --- audit records are never dropped --------------------------------------------------------------
+
+def test_a_full_audit_queue_makes_requests_wait_and_loses_no_record(data, tmp_path):
+    X, _, _, model = data
+    app, h = make(model, {"input": {"guard": "off"}, "audit": {"queue": 2, "flush_ms": 20}},
+                  X_train=X, audit=tmp_path / "a.db")
+
+    async def go():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return await asyncio.gather(*(c.post("/v1/predict", json={"inputs": X[i:i + 1].tolist()},
+                                                 headers=h) for i in range(60)))
+
+    assert all(r.status_code == 200 for r in asyncio.run(go()))
+    svc = app.state.service
+    assert svc.audit.waits > 0  # the queue of 2 was full, and requests waited for room
+    svc.close()
+    with pw.AuditLog(tmp_path / "a.db", readonly=True) as log:
+        ids = [r.payload["request_id"] for r in log.records(action="serve.request")]
+        assert log.verify().ok
+    assert len(ids) == len(set(ids)) == 60
+
+
+# --- the raw predict route keeps FastAPI's contract ------------------------------------------------
+
+def test_predict_route_methods_openapi_and_streamed_body_limit(data):
+    X, _, _, model = data
+    app, h = make(model, {"input": {"guard": "off", "max_body_bytes": 2000}}, X_train=X)
+
+    async def go():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            async def chunks():  # no Content-Length: the limit is met while the body streams
+                for _ in range(10):
+                    yield b" " * 500
+            return (await c.get("/v1/predict", headers=h), await c.get("/openapi.json"),
+                    await c.post("/v1/predict", content=chunks(),
+                                 headers={**h, "Content-Type": "application/json"}))
+
+    wrong_method, spec, streamed = asyncio.run(go())
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    op = spec.json()["paths"]["/v1/predict"]["post"]
+    assert "inputs" in op["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert op["security"] and {"401", "422", "429", "503"} <= set(op["responses"])
+    assert streamed.status_code == 413 and "limit of 2000 bytes" in streamed.json()["detail"]
+    app.state.service.close()
+
+
+def test_batched_extraction_observation_equals_one_query_at_a_time():
+    from pipeward.serve.extraction import ExtractionDetector
+
+    rng = np.random.default_rng(5)
+    for trial in range(10):
+        X = rng.normal(size=(int(rng.integers(2, 400)), 6))
+        batched, single = ExtractionDetector(6, max_history=300), ExtractionDetector(6, max_history=300)
+        start = 0
+        while start < len(X):  # batches of 1 to 150 rows; the ring overflows in some
+            stop = start + int(rng.integers(1, 150))
+            batched.observe("k", X[start:stop])
+            start = stop
+        for row in X:
+            single.observe("k", row[None, :])
+        a, b = batched._keys["k"], single._keys["k"]
+        np.testing.assert_allclose(a.distances, b.distances, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(a.queries[:a.count], b.queries[:b.count])
+        if len(a.distances) >= 3:  # a batch is tested once, at its end: test both now
+            batched._test(a)
+            single._test(b)
+            assert a.w == pytest.approx(b.w, abs=1e-5)

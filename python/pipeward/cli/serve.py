@@ -7,6 +7,8 @@ import sys
 
 from . import EXIT_CHECK_FAILED, EXIT_OK, CLIError
 
+SWITCH_INTERVAL_S = 0.0005
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -35,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-name", metavar="NAME", help="the model's registered name in the audit "
                    "log (its serve.started, model.artifact and explanation records name it)")
     p.add_argument("--rate-limit", metavar="RATE", help="per-key limit, e.g. '100/minute' (over the policy's)")
+    p.add_argument("--shadow", metavar="SHADOW_DIR", help="a second signed model directory (same "
+                   "features, same --pubkey) scored off the request path; its disagreement "
+                   "rate is the metric pipeward_shadow_disagreement")
     p.add_argument("--ssl-certfile", metavar="F")
     p.add_argument("--ssl-keyfile", metavar="F")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
@@ -49,9 +54,13 @@ def app_factory():  # noqa: ANN201 - uvicorn's factory for each worker process
     from ..serve import Policy, create_app  # noqa: PLC0415
 
     cfg = json.loads(os.environ["PIPEWARD_SERVE_CONFIG"])
+    # The audit writer and the monitors run beside the handlers in this process; with Python's
+    # default 5 ms switch interval a batch of theirs could hold the event loop for that long
+    # (a request's tail latency); 0.5 ms bounds the wait.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     return create_app(cfg["model_dir"], keys=cfg["keys"], policy=_policy(cfg, Policy),
                       public_key=_signer_key(cfg), signer_role=cfg["role"], audit=cfg["audit"],
-                      model_name=cfg.get("model_name"))
+                      model_name=cfg.get("model_name"), shadow=cfg["shadow"])
 
 
 def _signer_key(cfg: dict):  # noqa: ANN202 - a public key path or a TrustStore
@@ -77,6 +86,10 @@ def _policy(cfg: dict, policy_cls: type):  # noqa: ANN202
     return policy.replace(limits=limits) if limits else policy
 
 
+def _feature_names(description: dict) -> list:
+    return [f.get("name") for f in description.get("schema", {}).get("features", [])]
+
+
 def run(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
     import os  # noqa: PLC0415
@@ -95,14 +108,20 @@ def run(args: argparse.Namespace) -> int:
            "trust": args.trust and os.path.abspath(args.trust), "role": args.role,
            "keys": os.path.abspath(args.keys), "policy": args.policy and os.path.abspath(args.policy),
            "audit": args.audit and os.path.abspath(args.audit), "rate_limit": args.rate_limit,
-           "storage": args.storage, "model_name": args.model_name}
+           "storage": args.storage, "model_name": args.model_name,
+           "shadow": args.shadow and os.path.abspath(args.shadow)}
     # Check the signed directory and the policy here, once, so they fail before any worker
     # starts (each worker loads the model itself).
     try:
-        verify_model_dir(cfg["model_dir"], _signer_key(cfg), role=cfg["role"])
+        signer = _signer_key(cfg)
+        _, served = verify_model_dir(cfg["model_dir"], signer, role=cfg["role"])
+        _, shadow = (verify_model_dir(cfg["shadow"], signer, role=cfg["role"]) if cfg["shadow"]
+                     else (None, served))
     except ModelDirError as exc:
         print(f"pipeward serve: refusing to start: {exc}", file=sys.stderr)
         return EXIT_CHECK_FAILED
+    if _feature_names(shadow) != _feature_names(served):
+        raise CLIError(f"--shadow {args.shadow}: its model takes other features than {args.model_dir}'s")
     policy = _policy(cfg, Policy)
     if args.workers > 1 and policy.limits.storage.startswith("memory"):
         print("pipeward serve: warning: with several workers and memory:// storage each worker "

@@ -1,19 +1,17 @@
 """``create_app``: the guarded model service as an ASGI app on FastAPI.
 
-Per request, in order: body size (413), per-address limit (429), authentication (401) and the
-route's permission (403) as security dependencies, per-key limit with progressive delay (429),
-content type (415), JSON and input validation (422 naming the field), daily budget (429),
-the out-of-distribution guard (422 or flag), the model, output watermark and hardening. An
-ASGI middleware times every request, counts it in the metrics and queues its audit record;
-extraction detection, drift windows and the shadow model run in a background thread.
+``POST /v1/predict`` is a raw ASGI endpoint (:mod:`.predict_route`, the hot path); the other
+routes are FastAPI's, with authentication and permissions as a security dependency. Both admit
+requests through the same :class:`~.auth.Gate`. An outer ASGI middleware enforces the body
+limit, times every request, counts it in the metrics and queues its audit record; extraction
+detection, drift windows and the shadow model run in a background thread.
 """
 
 from __future__ import annotations
 
 import atexit
-import hashlib
+import functools
 import itertools
-import json
 import logging
 import os
 import secrets
@@ -23,12 +21,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel
 
 from .. import signing
 from ..audit import AuditLog
@@ -36,17 +32,18 @@ from ..drift import DriftMonitor
 from ..trust import TrustStore
 from .accountability import ServeAccountability, install_accountability_routes
 from .audit_writer import AuditWriter
-from .auth import JwtVerifier, Principal, limited, openapi_security, security_dependency
-from .extraction import ExtractionDetector, baseline_w
-from .guard import ServeGuard
-from .inputs import InputError, InputParser
+from .auth import Gate, JwtVerifier, Principal, Refusal, openapi_security, security_dependency
+from .extraction import ExtractionDetector
+from .inputs import InputParser
 from .keys import KeyStore
 from .metrics import ServeMetrics
-from .model_dir import ModelBundle, load_model_dir, training_background
+from .model_dir import ModelBundle, fit_training_profiles, load_model_dir, training_background
 from .model_file import ServedModel, as_served_model
+from .model_pool import ModelPool
 from .monitor import BackgroundMonitor
-from .outputs import harden_probabilities
 from .policy import Policy
+from .predict_route import BodyTooLarge, PredictEndpoint, error_body, openapi_paths
+from .predict_route import PATH as PREDICT_PATH
 from .ratelimit import RateLimiter
 from .schema import ModelSchema
 from .watermark import Watermark
@@ -61,24 +58,6 @@ Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
 
-class PredictRequest(BaseModel):
-    """Rows in the schema's column order (``inputs``) or as named records (``records``)."""
-
-    inputs: list[list[float]] | None = None
-    records: list[dict[str, float | str]] | None = None
-
-
-class PredictResponse(BaseModel):
-    predictions: list[Any]
-    request_id: str
-    classes: list[Any] | None = None
-    probabilities: list[list[float]] | None = None
-
-
-class BodyTooLarge(Exception):
-    """The request body passed the policy's limit while it was being read."""
-
-
 class Service:
     """Everything one app holds: model, parser, guard, limits, metrics, audit, monitors."""
 
@@ -91,6 +70,8 @@ class Service:
         self.limiter = RateLimiter(policy.limits)
         self.metrics = ServeMetrics()
         self.jwt = JwtVerifier(policy.jwt, policy.base_dir) if policy.jwt.public_key else None
+        self.gate = Gate(keys, policy, self.jwt, self.limiter)
+        self.pool = ModelPool(policy.model.threads, policy.model.queue, policy.model.inline_below_ms)
         self.audit = (AuditWriter(audit, batch=policy.audit.batch, flush_ms=policy.audit.flush_ms,
                                   queue_size=policy.audit.queue) if audit is not None else None)
         classes = tuple(self.model.classes or bundle.schema.classes)
@@ -122,11 +103,13 @@ class Service:
 
     def _audit_alert(self, kind: str, payload: dict[str, Any]) -> None:
         if self.audit is not None:
-            self.audit.audit.append("serve.alert", {"kind": kind, **payload}, subject=kind)
+            # From the monitor thread, through the writer (one thread appends to the log).
+            self.audit.put_blocking(kind, {"kind": kind, **payload}, "pipeward-serve", "serve.alert")
 
     def close(self) -> None:
         atexit.unregister(self.close)
         self.monitor.close()
+        self.pool.close()
         if self.audit is not None:
             self.audit.close()
         self.accountability.close()
@@ -159,14 +142,21 @@ def _bundle(source: Any, public_key: signing.KeyLike | TrustStore | None, signer
     model = as_served_model(source)
     schema = ModelSchema.from_training(X_train, classes=model.classes or None,
                                        feature_names=feature_names)
-    numeric = (X_train.iloc[:, schema.numeric_index].to_numpy(dtype=np.float64)
-               if hasattr(X_train, "iloc") else np.asarray(X_train, dtype=np.float64))
-    guard = ServeGuard.fit(numeric) if numeric.shape[0] > numeric.shape[1] + 1 else None
-    drift = DriftMonitor(numeric, workers=1) if numeric.shape[1] else None
-    meta = {}
-    if numeric.shape[1] and numeric.shape[0] >= 20:
-        meta["extraction_baseline_w"] = baseline_w(numeric, *schema.numeric_scale())
+    guard, drift, meta = fit_training_profiles(X_train, schema, drift_workers=1)
     return ModelBundle(model, schema, guard, drift, metadata=meta)
+
+
+def _shadow(source: Any, primary: ModelBundle, public_key: signing.KeyLike | TrustStore | None,
+            signer_role: str | None) -> ServedModel:
+    if isinstance(source, (str, os.PathLike)):
+        if public_key is None:
+            raise ValueError("create_app: a shadow model directory needs public_key= to verify it")
+        bundle = load_model_dir(source, public_key, role=signer_role)
+        if bundle.schema.names != primary.schema.names:
+            raise ValueError(f"{source}: the shadow model takes features {bundle.schema.names[:5]}..., "
+                             f"the served model {primary.schema.names[:5]}...: they must be the same")
+        return bundle.model
+    return as_served_model(source)
 
 
 def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = None,
@@ -182,9 +172,11 @@ def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = 
 
     ``keys``: a :class:`KeyStore` or its JSON file; ``policy``: a :class:`Policy`, a TOML
     file or a dict of tables; ``audit``: an :class:`~pipeward.AuditLog` or its path;
-    ``shadow``: a second model scored off the request path; ``model_name``: the model's name
-    as registered in the audit log (its records then count for that model's card and
-    compliance checks). ``app.state.service`` holds the running :class:`Service`.
+    ``shadow``: a second model scored off the request path on the same inputs (a model object
+    or another signed model directory with the same features, verified like the served one);
+    its disagreement rate is a metric. ``model_name``: the model's name as registered in the
+    audit log (its records then count for that model's card and compliance checks).
+    ``app.state.service`` holds the running :class:`Service`.
     """
     policy = _as_policy(policy)
     bundle = _bundle(source, public_key, signer_role, X_train, feature_names)
@@ -193,38 +185,52 @@ def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = 
     store = keys if isinstance(keys, KeyStore) else KeyStore(keys)
     log_ = AuditLog(audit) if isinstance(audit, (str, os.PathLike)) else audit
     service = Service(bundle, store, policy, log_,
-                      as_served_model(shadow) if shadow is not None else None, model_name)
+                      _shadow(shadow, bundle, public_key, signer_role) if shadow is not None else None,
+                      model_name)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # noqa: ANN202
         yield
         service.close()
 
-    app = FastAPI(title="pipeward guarded model service", lifespan=lifespan,
+    app = GuardedApp(title="pipeward guarded model service", lifespan=lifespan,
                   description="A signed model behind authentication, roles, rate limits, "
                               "input validation and an out-of-distribution guard.")
     app.state.service = service
-    authorize = security_dependency(store, policy, service.jwt, service.limiter)
     _install_errors(app)
+    authorize = security_dependency(service.gate)
     _install_routes(app, service, authorize)
     install_accountability_routes(app, service, authorize)
-    openapi_security(app)
-    app.add_middleware(RecordMiddleware, service=service)
+    openapi_security(app, openapi_paths())
+    app.record = RecordMiddleware(functools.partial(FastAPI.__call__, app), service)
     return app
 
 
-# --- errors -----------------------------------------------------------------------------------
+class GuardedApp(FastAPI):
+    """FastAPI with :class:`RecordMiddleware` outside its whole middleware stack, so the raw
+    predict route pays for none of it (``app.add_middleware`` would put it inside)."""
+
+    record: RecordMiddleware
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await self.record(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+# --- errors and routes ------------------------------------------------------------------------
 
 def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(Refusal)
+    async def refused(request: Request, exc: Refusal) -> Response:
+        request.state.decision = exc.decision
+        return Response(error_body(exc.detail), exc.status, exc.headers, "application/json")
+
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
         request.state.decision = "too_large"
         return JSONResponse({"detail": str(exc)}, status_code=413)
-
-    @app.exception_handler(InputError)
-    async def invalid(request: Request, exc: InputError) -> JSONResponse:
-        request.state.decision = "rejected"
-        return JSONResponse({"detail": [exc.detail()]}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -233,46 +239,8 @@ def _install_errors(app: FastAPI) -> None:
         return JSONResponse({"detail": errors}, status_code=422)
 
 
-# --- routes -----------------------------------------------------------------------------------
-
 def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
-    limiter, policy = svc.limiter, svc.policy
-
-    body_schema = {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": PredictRequest.model_json_schema()}}}}
-
-    @app.post("/v1/predict", response_model=PredictResponse,
-              openapi_extra=body_schema,
-              responses={401: {}, 403: {}, 413: {}, 415: {}, 422: {}, 429: {}})
-    async def predict(request: Request,
-                      principal: Principal = Security(authorize, scopes=["predict"])) -> Response:
-        state = request.state
-        payload = await _read_json(request, policy.input.record_inputs)
-        parsed = svc.parser.parse(payload)
-        state.rows = parsed.n_rows
-        if limiter.budget is not None:
-            decision = limiter.check_budget(principal.id, parsed.n_rows)
-            if not decision.allowed:
-                raise limited(request, decision)
-        flagged = _guard(svc, parsed, state, "inputs" if "inputs" in payload else "records")
-        try:
-            labels = np.asarray(svc.model.predict(parsed.table)).reshape(-1)
-            proba = (np.asarray(svc.model.predict_proba(parsed.table))
-                     if svc.probabilities_possible and policy.allows(principal.role, "probabilities")
-                     else None)
-        except (ValueError, TypeError) as exc:
-            state.decision = "rejected"
-            raise HTTPException(422, detail=f"the model could not score this input: {str(exc)[:200]}") from None
-        if policy.input.squeeze_decimals >= 0 and svc.parser.all_numeric:
-            flagged |= _squeeze_disagreement(svc, parsed.numeric, labels)
-        if flagged.any():
-            state.decision = "flagged"
-            state.flagged_rows = int(flagged.sum())
-        if svc.monitors_on:
-            svc.monitor.submit(principal.id, parsed.numeric, parsed.table, labels)
-        svc.accountability.served(state.request_id, parsed, labels)
-        svc.metrics.rows.inc(parsed.n_rows)
-        return _answer(svc, parsed.numeric, labels, proba, state.request_id)
+    policy = svc.policy
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -282,7 +250,8 @@ def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
     async def metrics(_: Principal = Security(authorize, scopes=["metrics"])) -> Response:
         if svc.audit is not None:
             svc.metrics.audit_written.set(svc.audit.written)
-            svc.metrics.audit_dropped.set(svc.audit.dropped)
+            svc.metrics.audit_waits.set(svc.audit.waits)
+            svc.metrics.audit_queued.set(svc.audit.queued)
         return Response(svc.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/model")
@@ -297,89 +266,29 @@ def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
     @app.get("/v1/admin/status")
     async def status(_: Principal = Security(authorize, scopes=["admin"])) -> dict[str, Any]:
         extraction = svc.monitor.extraction
-        return {"audit": {"written": svc.audit.written, "dropped": svc.audit.dropped}
+        return {"audit": {"written": svc.audit.written, "queued": svc.audit.queued,
+                          "waits": svc.audit.waits, "failed": svc.audit.failed}
                 if svc.audit is not None else None,
                 "alerts": svc.monitor.alerts[-50:], "drift_reports": svc.monitor.drift_reports,
                 "extraction": {k: {"shapiro_w": extraction.w(k), "alarm": extraction.alarm(k)}
                                for k in extraction.keys()} if extraction is not None else {}}
 
 
-# --- the steps of a prediction ---------------------------------------------------------------
-
-async def _read_json(request: Request, record_inputs: bool) -> Any:
-    """The JSON body (415 unless application/json; 422 when malformed or nested too deeply);
-    its SHA-256 (and, when the policy says so, the text) goes to the audit record."""
-    state = request.state
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() != "application/json":
-        state.decision = "rejected"
-        raise HTTPException(415, detail=f"expected Content-Type: application/json, got "
-                                        f"{content_type[:60] or 'none'!r}")
-    body = await request.body()
-    state.input_sha256 = hashlib.sha256(body).hexdigest()
-    if record_inputs:
-        state.raw_input = body[:65536].decode("utf-8", "replace")
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        kind = "json_too_deep" if isinstance(exc, RecursionError) else "json_invalid"
-        raise InputError([], f"the body is not valid JSON ({type(exc).__name__}: "
-                             f"{str(exc)[:80] or 'nested too deeply'})", kind) from None
-
-
-def _guard(svc: Service, parsed: Any, state: Any, where: str) -> np.ndarray:
-    """Rows the out-of-distribution guard flags; with action ``reject``, a 422 naming the first."""
-    flagged = np.zeros(parsed.n_rows, dtype=bool)
-    if svc.guard is None:
-        return flagged
-    rules = svc.policy.input
-    _, pvalues = svc.guard.score(parsed.numeric)
-    state.guard_pvalue = float(pvalues.min())
-    flagged = pvalues <= rules.guard_alpha
-    if flagged.any() and rules.guard == "reject":
-        i = int(np.flatnonzero(flagged)[0])
-        raise InputError([where, i], f"row {i} is far from the training data (guard p-value "
-                                     f"{pvalues[i]:.3g} <= {rules.guard_alpha})", "out_of_distribution")
-    return flagged
-
-
-def _squeeze_disagreement(svc: Service, numeric: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Feature squeezing: rows whose label changes when the input is rounded."""
-    squeezed = np.asarray(svc.model.predict(np.round(numeric, svc.policy.input.squeeze_decimals)))
-    disagree = squeezed.reshape(-1) != labels
-    svc.metrics.decisions.labels("squeeze_disagreement").inc(int(disagree.sum()))
-    return disagree
-
-
-def _answer(svc: Service, numeric: np.ndarray, labels: np.ndarray, proba: np.ndarray | None,
-            request_id: str) -> Response:
-    """The response: watermarked labels and, when allowed, hardened probabilities."""
-    if svc.watermark is not None:
-        labels, proba, marked = svc.watermark.apply(numeric, labels, proba)
-        if marked.any():
-            svc.metrics.decisions.labels("watermarked").inc(int(marked.sum()))
-    out: dict[str, Any] = {"predictions": np.asarray(labels).tolist(), "request_id": request_id}
-    if proba is not None:
-        out["classes"] = list(svc.classes)
-        out["probabilities"] = harden_probabilities(proba, numeric, svc.policy.output,
-                                                    svc.noise_key).tolist()
-    return Response(json.dumps(out, separators=(",", ":")), media_type="application/json")
-
-
 # --- the recording middleware -------------------------------------------------------------
 
 class RecordMiddleware:
-    """Pure ASGI: enforces the body limit, times the request, then counts it and queues its
+    """Pure ASGI, outermost: enforces the body limit, sends ``POST /v1/predict`` to its raw
+    endpoint and everything else to FastAPI, times the request, then counts it and queues its
     audit record (after the response is sent, so neither costs the caller)."""
 
     def __init__(self, app: ASGIApp, service: Service):
         self.app, self.svc = app, service
+        self.predict = PredictEndpoint(service)
         self.max_body = service.policy.input.max_body_bytes
         # Request ids: a random per-process prefix and a counter (unique, and no system call
         # per request as a fresh random token would cost).
         self._ids = itertools.count()
         self._id_prefix = secrets.token_hex(4)
-        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -388,7 +297,8 @@ class RecordMiddleware:
         start = time.perf_counter()
         state = scope.setdefault("state", {})
         state["request_id"] = f"{self._id_prefix}{next(self._ids):08x}"
-        status = {"code": 500}  # what a request that crashes becomes; recorded as such
+        status = 500  # what a request that crashes becomes; recorded as such
+        started = False
         limit = self.max_body
         received = 0
 
@@ -402,37 +312,46 @@ class RecordMiddleware:
             return message
 
         async def recording_send(message: dict) -> None:
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+                status, started = message["status"], True
             await send(message)
 
         try:
             length = _content_length(scope)
             if length is not None and length > limit:
                 state["decision"] = "too_large"
-                body = json.dumps({"detail": f"the body is {length} bytes; the limit is {limit}"}).encode()
+                body = error_body(f"the body is {length} bytes; the limit is {limit}")
                 await recording_send(_json_start(413, body))
                 await send({"type": "http.response.body", "body": body})
+            elif scope["path"] == PREDICT_PATH:
+                await self.predict(scope, receive, recording_send)
             else:
                 await self.app(scope, counted_receive, recording_send)
+        except Exception:
+            if not started and scope["path"] == PREDICT_PATH:  # FastAPI answers its own 500s
+                log.exception("pipeward serve: %s failed", PREDICT_PATH)
+                body = error_body("Internal Server Error")
+                await send(_json_start(500, body))
+                await send({"type": "http.response.body", "body": body})
+                status = 500
+            else:
+                raise
         finally:
-            self._record(scope, state, status["code"], time.perf_counter() - start)
+            record = self._record(scope, state, status, time.perf_counter() - start)
+            if record is not None and not self.svc.audit.offer(*record):
+                await self.svc.audit.put(*record)  # full: wait for room, never drop a record
 
-    def _record(self, scope: Scope, state: dict, code: int, seconds: float) -> None:
+    def _record(self, scope: Scope, state: dict, code: int, seconds: float
+                ) -> tuple[str, dict[str, Any], str] | None:
+        """Count the request; its audit record (subject, payload, actor) when there is a log."""
         path = scope.get("path", "")
         route = path if path in ROUTES else "other"
-        m = self.svc.metrics
-        children = self._children.get((route, code))
-        if children is None:  # the labelled series, looked up once per (route, status)
-            children = self._children[(route, code)] = (m.requests.labels(route, str(code)),
-                                                        m.latency.labels(route))
-        children[0].inc()
-        children[1].observe(seconds)
         decision = state.get("decision") or ("served" if code < 400 else
                                              "limited" if code == 429 else "error")
-        m.decisions.labels(decision).inc()
+        self.svc.metrics.count(route, code, decision, seconds, state.get("rows_answered", 0))
         if self.svc.audit is None:
-            return
+            return None
         principal = state.get("principal")
         payload: dict[str, Any] = {"route": route, "method": scope.get("method", ""), "status": code,
                                    "decision": decision, "request_id": state["request_id"],
@@ -442,7 +361,7 @@ class RecordMiddleware:
         for name in ("input_sha256", "rows", "guard_pvalue", "flagged_rows", "delay_ms", "raw_input"):
             if name in state:
                 payload[name] = state[name]
-        self.svc.audit.submit(route, payload, principal.id if principal else "anonymous")
+        return route, payload, principal.id if principal else "anonymous"
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -1,19 +1,23 @@
 """Request records written to an ``AuditLog`` in batches, off the request path.
 
-Handlers put a dict on a bounded queue (never blocking: past the bound a record is counted as
-dropped, and the count is a metric); one background thread wakes on the first record, lets
-``flush_ms`` pass (so a busy service writes one transaction per interval, not per request, and
-the thread does not contend with the handlers on every request), then appends everything
-queued, ``batch`` records per SQLite transaction. A
-record is committed once its transaction is; killing the process loses only records still in
-the queue, never a committed one, and the hash chain stays intact (the log is WAL-mode SQLite).
+Records go on a bounded in-memory queue (a deque: appending takes no lock, so queueing a
+record costs the event loop next to nothing); one background thread wakes every ``flush_ms``,
+and appends everything queued, ``batch`` records per SQLite transaction, so a busy service
+writes one transaction per interval, not per request. No record is ever dropped: when the
+queue is full the caller waits for room (the event loop with ``await put(...)``, which holds
+back that connection's next request; other threads with ``put_blocking``), and the number of
+waits is a metric. A record is committed once its transaction is; killing the process loses
+only records still in the queue, never a committed one, and the hash chain stays intact (the
+log is WAL-mode SQLite).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
-import queue
 import threading
+import time
 from typing import Any
 
 from ..audit import AuditLog
@@ -25,49 +29,54 @@ ACTION = "serve.request"
 
 
 class AuditWriter:
-    """Background batch writer; ``submit(subject, payload, actor)`` from any thread."""
+    """Background batch writer. ``offer`` (never blocks; False when full), ``await put`` (the
+    event loop) and ``put_blocking`` (other threads) queue one record."""
 
     def __init__(self, audit: AuditLog, *, batch: int = 256, flush_ms: float = 50.0,
                  queue_size: int = 100_000):
         self.audit = audit
         self.batch, self.flush_s = max(1, int(batch)), max(0.001, flush_ms / 1000.0)
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max(1, int(queue_size)))
-        self.dropped = 0
+        self.capacity = max(1, int(queue_size))
+        self._records: collections.deque[dict[str, Any]] = collections.deque()
         self.written = 0
         self.failed = 0
+        self.waits = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipeward-audit", daemon=True)
         self._thread.start()
 
-    def submit(self, subject: str, payload: dict[str, Any], actor: str) -> None:
-        try:
-            self._queue.put_nowait({"action": ACTION, "subject": subject, "payload": payload,
-                                    "actor": actor})
-        except queue.Full:
-            self.dropped += 1
+    def offer(self, subject: str, payload: dict[str, Any], actor: str, action: str = ACTION) -> bool:
+        if len(self._records) >= self.capacity:
+            return False
+        self._records.append({"action": action, "subject": subject, "payload": payload, "actor": actor})
+        return True
+
+    async def put(self, subject: str, payload: dict[str, Any], actor: str, action: str = ACTION) -> None:
+        """Queue a record, waiting (without blocking the loop) while the queue is full."""
+        while not self.offer(subject, payload, actor, action):
+            self.waits += 1
+            await asyncio.sleep(self.flush_s / 4)
+
+    def put_blocking(self, subject: str, payload: dict[str, Any], actor: str, action: str = ACTION) -> None:
+        """Queue a record from a thread other than the event loop's, waiting while full."""
+        while not self.offer(subject, payload, actor, action):
+            self.waits += 1
+            time.sleep(self.flush_s / 4)
+
+    @property
+    def queued(self) -> int:
+        return len(self._records)
 
     def _run(self) -> None:
-        done = False
-        while not done:
-            first = self._queue.get()
-            entries = [] if first is None else [first]
-            done = first is None
-            if not done:
-                self._stop.wait(self.flush_s)  # gather a flush interval's worth
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    done = True
-                    continue
-                entries.append(item)
-                if len(entries) >= self.batch:
-                    self._write(entries)
-                    entries = []
-            if entries:
+        while True:
+            stopping = self._stop.wait(self.flush_s)
+            while self._records:
+                entries = []
+                while self._records and len(entries) < self.batch:
+                    entries.append(self._records.popleft())
                 self._write(entries)
+            if stopping:
+                return
 
     def _write(self, entries: list[dict[str, Any]]) -> None:
         try:
@@ -81,5 +90,4 @@ class AuditWriter:
         """Write everything queued, then stop the thread."""
         if self._thread.is_alive():
             self._stop.set()
-            self._queue.put(None)
             self._thread.join(timeout)

@@ -31,6 +31,8 @@ from ..nearest import nearest_distances
 
 __all__ = ["ExtractionDetector", "KeyHistory", "baseline_w", "shapiro_w"]
 
+_BLOCK = 64  # batch rows compared with the batch's earlier rows at once
+
 
 @functools.lru_cache(maxsize=8)
 def _shapiro_coefficients(n: int) -> np.ndarray:
@@ -112,13 +114,39 @@ class ExtractionDetector:
                 h = self._keys[key] = KeyHistory(np.empty((self.max_history, self.n_features),
                                                          dtype=self.dtype))
         before = len(h.distances)
-        scaled = (np.asarray(X, dtype=np.float64).reshape(-1, self.n_features) - self.low) * self.scale
-        for row in scaled.astype(self.dtype):
-            self._add(h, row)
+        scaled = ((np.asarray(X, dtype=np.float64).reshape(-1, self.n_features) - self.low)
+                  * self.scale).astype(self.dtype)
+        if h.count + len(scaled) <= self.max_history:
+            self._add_batch(h, scaled)
+        else:  # the ring overflows within the batch: row by row, so each sees what it would
+            for row in scaled:
+                self._add(h, row)
         n = len(h.distances)
         if n >= self.min_queries and (n // self.test_every != before // self.test_every):
             self._test(h)
         return h
+
+    def _add_batch(self, h: KeyHistory, rows: np.ndarray) -> None:
+        """Rows appended in order without overflowing the ring (``h.start`` stays 0): each
+        row's nearest earlier query is the nearer of its nearest in the history before the
+        batch (one native call for all rows) and its nearest among the batch's earlier rows."""
+        m = len(rows)
+        nearest = np.full(m, np.inf)
+        if h.count:
+            nearest, _ = nearest_distances(rows, h.queries[:h.count], check_finite=False)
+            nearest = nearest.astype(np.float64)
+        for i0 in range(1, m, _BLOCK):  # earlier rows of the batch, a block of rows at a time
+            i1 = min(i0 + _BLOCK, m)
+            diff = rows[i0:i1, None, :].astype(np.float64) - rows[None, :i1 - 1, :]
+            d2 = np.einsum("ijk,ijk->ij", diff, diff)
+            d2[np.arange(i1 - i0)[:, None] <= np.arange(i1 - 1)[None, :] - i0] = np.inf
+            nearest[i0:i1] = np.minimum(nearest[i0:i1], d2.min(axis=1))
+        start = 0 if h.count else 1  # the very first query has no earlier one
+        h.distances.extend(np.sqrt(nearest[start:]).tolist())
+        if len(h.distances) > self.window:
+            del h.distances[: len(h.distances) - self.window]
+        h.queries[h.count:h.count + m] = rows
+        h.count += m
 
     def _add(self, h: KeyHistory, row: np.ndarray) -> None:
         if h.count:

@@ -43,8 +43,9 @@ class ServeGuard:
         return int(self.location.shape[0])
 
     @classmethod
-    def fit(cls, X: np.ndarray, *, random_state: int = 0) -> ServeGuard:
-        """Fit on clean numeric training rows (MCD location/covariance, conformal calibration)."""
+    def fit(cls, X: np.ndarray, *, method: str = "mcd", random_state: int = 0) -> ServeGuard:
+        """Fit on clean training rows (location/covariance by ``method``, MCD by default;
+        conformal calibration)."""
         X = np.asarray(X, dtype=np.float64)
         # Fitted on standardised columns: features in different units (areas in the thousands,
         # ratios below one) would otherwise make a well-conditioned shape look near-singular.
@@ -52,7 +53,7 @@ class ServeGuard:
         mu = X.mean(axis=0)
         sd = X.std(axis=0)
         sd[sd == 0] = 1.0
-        detector = MahalanobisDetector(method="mcd", threshold="conformal", alpha=0.01,
+        detector = MahalanobisDetector(method=method, threshold="conformal", alpha=0.01,
                                        random_state=random_state).fit((X - mu) / sd)
         return cls(mu + sd * detector.location_, detector.precision_ / np.outer(sd, sd),
                    detector.calibration_scores_)

@@ -9,7 +9,7 @@ categorical features take one of the categories seen in training.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,11 +39,13 @@ class InputError(ValueError):
 @dataclass
 class ParsedInput:
     """``numeric``: float64 (rows, numeric features); ``table``: what the model is given
-    (the same matrix, or a DataFrame when some features are categorical)."""
+    (the same matrix, or a DataFrame when some features are categorical); ``categorical``:
+    the values of each categorical feature (one list per feature, in schema order)."""
 
     numeric: np.ndarray
     table: Any
     n_rows: int
+    categorical: list[list[str]] = field(default_factory=list)
 
 
 class InputParser:
@@ -134,7 +136,15 @@ class InputParser:
         table = pd.DataFrame(rows, columns=self.names)
         for pos, j in enumerate(idx):
             table[self.names[j]] = X[:, pos]
-        return ParsedInput(X, table, len(rows))
+        categorical = [[row[j] for row in rows] for j in self.categories]
+        return ParsedInput(X, table, len(rows), categorical)
+
+    def guard_features(self, parsed: ParsedInput) -> np.ndarray:
+        """The rows as the out-of-distribution guard scores them (numeric columns, then the
+        categorical ones one-hot: :meth:`ModelSchema.guard_matrix`)."""
+        if self.all_numeric:
+            return parsed.numeric
+        return self.schema.guard_matrix(parsed.numeric, parsed.categorical)
 
     def _raise_non_numeric(self, rows: list[Any], where: str, columns: Any, only_bad: bool = False) -> None:
         for i, row in enumerate(rows):

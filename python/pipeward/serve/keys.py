@@ -26,6 +26,7 @@ __all__ = ["ApiKey", "KeyStore"]
 FORMAT = "pipeward-keys"
 PREFIX = "pw_"
 _RELOAD_EVERY_S = 1.0
+_VERIFIED_CACHE = 4096  # distinct keys remembered as verified (more are checked each time)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class KeyStore:
         self._lock = threading.Lock()
         self._mtime: float | None = None
         self._checked = 0.0
+        # Keys already verified since the last (re)load -> their id: a hit skips the salted
+        # hash. Cleared on every reload, so a revocation still takes effect within a second.
+        self._verified: dict[str, str] = {}
         if self.path is not None:
             if self.path.exists():
                 self._read()
@@ -84,6 +88,7 @@ class KeyStore:
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{self.path}: unreadable key store ({exc})") from None
         self._keys, self._mtime = keys, stat.st_mtime_ns
+        self._verified = {}
 
     def _write(self) -> None:
         if self.path is None:
@@ -156,6 +161,10 @@ class KeyStore:
     def authenticate(self, presented: str) -> ApiKey | None:
         """The active key ``presented`` belongs to, or None (unknown, wrong or revoked)."""
         self._refresh()
+        known = self._verified.get(presented)
+        if known is not None:
+            entry = self._keys.get(known)
+            return entry if entry is not None and entry.revoked is None else None
         if not presented.startswith(PREFIX):
             return None
         key_id, sep, secret = presented[len(PREFIX):].partition("_")
@@ -164,4 +173,8 @@ class KeyStore:
             return None
         if not hmac.compare_digest(_digest(bytes.fromhex(entry.salt), secret), entry.hash):
             return None
-        return None if entry.revoked is not None else entry
+        if entry.revoked is not None:
+            return None
+        if len(self._verified) < _VERIFIED_CACHE:
+            self._verified[presented] = key_id
+        return entry

@@ -30,7 +30,7 @@ from .guard import ServeGuard
 from .model_file import ServedModel, load_model_file, save_model_file
 from .schema import ModelSchema
 
-__all__ = ["ModelBundle", "ModelDirError", "load_model_dir", "package", "verify_model_dir"]
+__all__ = ["ModelBundle", "ModelDirError", "fit_training_profiles", "load_model_dir", "package", "verify_model_dir"]
 
 FORMAT = "pipeward-model"
 METADATA = "pipeward-model.json"
@@ -91,22 +91,18 @@ def package(model: Any, X_train: Any, out_dir: str | os.PathLike[str], *,
     out.mkdir(parents=True, exist_ok=True)
     classes = getattr(model, "classes_", None)
     schema = ModelSchema.from_training(X_train, y, classes, feature_names)
-    numeric = _numeric_matrix(X_train, schema)
+    guard, drift, fitted = fit_training_profiles(X_train, schema)
     block = save_model_file(model, out)
     files = {"model": block}
-    if numeric.shape[1] and numeric.shape[0] > numeric.shape[1] + 1:
-        ServeGuard.fit(numeric).save(out / GUARD)
+    if guard is not None:
+        guard.save(out / GUARD)
         files["guard"] = GUARD
-    if numeric.shape[1]:
-        DriftMonitor(numeric, feature_names=[schema.names[j] for j in schema.numeric_index]).save(out / DRIFT)
+    if drift is not None:
+        drift.save(out / DRIFT)
         files["drift"] = DRIFT
     np.save(out / BACKGROUND, training_background(X_train, schema), allow_pickle=False)
     files["background"] = BACKGROUND
-    meta = {"format": FORMAT, "version": 1, **files, "schema": schema.to_dict(),
-            "n_train": int(numeric.shape[0])}
-    if numeric.shape[1] and numeric.shape[0] >= 20:
-        low, width = schema.numeric_scale()
-        meta["extraction_baseline_w"] = round(baseline_w(numeric, low, width), 6)
+    meta = {"format": FORMAT, "version": 1, **files, "schema": schema.to_dict(), **fitted}
     (out / METADATA).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     manifest = Manifest.build(out, exclude=[MANIFEST], metadata={"kind": FORMAT})
     manifest.sign(key)
@@ -114,11 +110,28 @@ def package(model: Any, X_train: Any, out_dir: str | os.PathLike[str], *,
     return manifest
 
 
-def _numeric_matrix(X: Any, schema: ModelSchema) -> np.ndarray:
-    idx = schema.numeric_index
-    if hasattr(X, "iloc"):
-        return X.iloc[:, idx].to_numpy(dtype=np.float64)
-    return np.asarray(X, dtype=np.float64)[:, idx]
+def fit_training_profiles(X_train: Any, schema: ModelSchema, *, drift_workers: int | None = None
+                          ) -> tuple[ServeGuard | None, DriftMonitor | None, dict[str, Any]]:
+    """What the service learns from the training table: the out-of-distribution guard (on
+    the numeric columns and the one-hot categorical ones, :meth:`ModelSchema.guard_matrix`),
+    the drift reference (numeric columns) and the metadata (``n_train``, the extraction
+    detector's baseline)."""
+    guard_X = schema.training_guard_matrix(X_train)
+    numeric = guard_X[:, :schema.numeric_index.size]
+    guard = None
+    if guard_X.shape[1] and guard_X.shape[0] > guard_X.shape[1] + 1:
+        # One-hot columns are binary: MCD's half-sample can leave a rare category constant
+        # (a singular fit), while Ledoit-Wolf shrinkage stays full rank.
+        guard = ServeGuard.fit(guard_X, method="mcd" if schema.all_numeric else "ledoit_wolf")
+    drift = None
+    if numeric.shape[1]:
+        drift = DriftMonitor(numeric, feature_names=[schema.names[j] for j in schema.numeric_index],
+                             **({"workers": drift_workers} if drift_workers is not None else {}))
+    meta: dict[str, Any] = {"n_train": int(guard_X.shape[0])}
+    if numeric.shape[1] and numeric.shape[0] >= 20:
+        low, width = schema.numeric_scale()
+        meta["extraction_baseline_w"] = round(baseline_w(numeric, low, width), 6)
+    return guard, drift, meta
 
 
 def verify_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike | TrustStore, *,
@@ -184,6 +197,9 @@ def load_model_dir(path: str | os.PathLike[str], public_key: signing.KeyLike | T
     if not model.classes:
         model.classes = schema.classes
     guard = ServeGuard.load(root / meta["guard"]) if meta.get("guard") else None
+    if guard is not None and guard.n_features != schema.guard_width:
+        raise ModelDirError(root / meta["guard"], f"the guard scores {guard.n_features} columns but "
+                            f"the schema encodes {schema.guard_width} (package the model again)")
     # One thread: the service's drift checks run beside the handlers, not instead of them.
     drift = DriftMonitor.load(root / meta["drift"], workers=1) if meta.get("drift") else None
     background = np.load(root / meta["background"], allow_pickle=False) if meta.get("background") else None

@@ -30,6 +30,12 @@ silently weakens a policy)::
     noise = 0.0                  # std of Gaussian noise added to probabilities
     label_only = false           # never answer probabilities
 
+    [model]
+    threads = 2                  # threads that run the model off the event loop (0: on it)
+    queue = 64                   # calls that may wait for a thread; past it, 503 + Retry-After
+    inline_below_ms = 1.0        # a call expected to be quicker runs on the event loop (the
+                                 # hand-off to a thread would cost more than it saves)
+
     [watermark]
     fraction = 0.0               # share of inputs answered with a keyed wrong label
     key = ""                     # hex secret, or key_file = "PATH" (relative to this file)
@@ -73,7 +79,8 @@ silently weakens a policy)::
     [audit]
     batch = 256                  # records per transaction
     flush_ms = 50                # the writer commits at least this often
-    queue = 100000               # bounded queue; past it a record is counted as dropped
+    queue = 100000               # bounded queue; past it requests wait for room (no record
+                                 # is ever dropped)
 """
 
 from __future__ import annotations
@@ -128,6 +135,13 @@ class OutputRules:
     round: int = 4
     noise: float = 0.0
     label_only: bool = False
+
+
+@dataclass(frozen=True)
+class ModelRules:
+    threads: int = 2
+    queue: int = 64
+    inline_below_ms: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -222,6 +236,7 @@ class Policy:
     limits: Limits = Limits()
     input: InputRules = InputRules()
     output: OutputRules = OutputRules()
+    model: ModelRules = ModelRules()
     watermark: WatermarkRules = WatermarkRules()
     jwt: JwtRules = JwtRules()
     extraction: ExtractionRules = ExtractionRules()
@@ -244,6 +259,9 @@ class Policy:
             raise ValueError(f"policy: limits.soft_fraction must be in (0, 1], got {self.limits.soft_fraction}")
         if not 0 <= self.watermark.fraction < 1:
             raise ValueError(f"policy: watermark.fraction must be in [0, 1), got {self.watermark.fraction}")
+        if self.model.threads < 0 or self.model.queue < 0 or self.model.inline_below_ms < 0:
+            raise ValueError(f"policy: model.threads, model.queue and model.inline_below_ms must "
+                             f"be >= 0, got {self.model}")
         if self.input.max_rows < 1 or self.input.max_body_bytes < 1:
             raise ValueError("policy: input.max_rows and input.max_body_bytes must be positive")
 

@@ -34,6 +34,7 @@ class Decision:
 
 
 ALLOWED = Decision(True)
+_KEY_CACHE = 65_536
 
 
 class LazyExpiryMemoryStorage(MemoryStorage):
@@ -83,12 +84,22 @@ class RateLimiter:
             self._soft = math.ceil(limits.soft_fraction * self.per_key.amount)
             self._ramp = max(self.per_key.amount - self._soft, 1)
         self._max_delay = limits.max_delay_ms / 1000.0
+        self._keys: dict[tuple[RateLimitItem, tuple[str, ...]], str] = {}
+
+    def _key(self, item: RateLimitItem, idents: tuple[str, ...]) -> str:
+        """``item.key_for(*idents)``, remembered (building it is most of a memory:// decision)."""
+        key = self._keys.get((item, idents))
+        if key is None:
+            if len(self._keys) >= _KEY_CACHE:  # many addresses: start over rather than grow
+                self._keys.clear()
+            key = self._keys[(item, idents)] = item.key_for(*idents)
+        return key
 
     def _count(self, item: RateLimitItem, idents: tuple[str, ...], cost: int = 1) -> int:
         """The window's count after adding ``cost``: what ``FixedWindowRateLimiter.hit``
         compares with the limit, read in the same single storage call (one Redis round trip),
         since the progressive delay needs the count itself."""
-        return self.storage.incr(item.key_for(*idents), item.get_expiry(), amount=cost)
+        return self.storage.incr(self._key(item, idents), item.get_expiry(), amount=cost)
 
     def check_address(self, address: str) -> Decision:
         if self.per_address is None:

@@ -70,6 +70,46 @@ class ModelSchema:
         return low, np.maximum(high - low, np.maximum(np.abs(high), 1.0) * 1e-9)
 
     @property
+    def categorical_index(self) -> np.ndarray:
+        return np.array([i for i, f in enumerate(self.features) if f.kind == "categorical"], dtype=np.intp)
+
+    @property
+    def guard_width(self) -> int:
+        """Columns of :meth:`guard_matrix`: the numeric features, then one per category of
+        each categorical feature except its first."""
+        return sum(1 if f.kind == "numeric" else max(len(f.categories) - 1, 0) for f in self.features)
+
+    def guard_matrix(self, numeric: np.ndarray, categorical: list[list[Any]]) -> np.ndarray:
+        """What the out-of-distribution guard scores: the numeric columns (float64, rows x
+        numeric features), then each categorical feature one-hot encoded (``categorical``
+        holds one list of values per categorical feature, in schema order). The first
+        category is the all-zero code, so a feature's columns are not collinear (the
+        one-hot columns of a feature sum to one). Categories are nominal: an ordered one
+        (sizes, grades) is better given to the model and the schema as a number."""
+        cats = [f for f in self.features if f.kind == "categorical"]
+        if len(categorical) != len(cats):
+            raise ValueError(f"guard_matrix: expected {len(cats)} categorical columns, got {len(categorical)}")
+        blocks = [np.asarray(numeric, dtype=np.float64).reshape(len(numeric), -1)]
+        n = blocks[0].shape[0]
+        for feature, values in zip(cats, categorical):
+            code = {c: k - 1 for k, c in enumerate(feature.categories)}
+            block = np.zeros((n, max(len(feature.categories) - 1, 0)), dtype=np.float64)
+            for i, v in enumerate(values):
+                k = code.get(str(v), -1)
+                if k >= 0:
+                    block[i, k] = 1.0
+            blocks.append(block)
+        return np.hstack(blocks) if len(blocks) > 1 else blocks[0]
+
+    def training_guard_matrix(self, X: Any) -> np.ndarray:
+        """:meth:`guard_matrix` of a training table (a numeric array or a DataFrame)."""
+        if hasattr(X, "iloc"):
+            numeric = X.iloc[:, self.numeric_index].to_numpy(dtype=np.float64)
+            categorical = [X.iloc[:, j].astype(str).tolist() for j in self.categorical_index]
+            return self.guard_matrix(numeric, categorical)
+        return np.asarray(X, dtype=np.float64)[:, self.numeric_index]
+
+    @property
     def all_numeric(self) -> bool:
         return all(f.kind == "numeric" for f in self.features)
 
