@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "log (its serve.started, model.artifact and explanation records name it)")
     p.add_argument("--rate-limit", metavar="RATE", help="per-key limit, e.g. '100/minute' (over the policy's)")
     p.add_argument("--shadow", metavar="SHADOW_DIR", help="a second signed model directory (same "
-                   "features, same --pubkey) scored off the request path; its disagreement "
+                   "features, verified like DIR) scored off the request path; its disagreement "
                    "rate is the metric pipeward_shadow_disagreement")
     p.add_argument("--ssl-certfile", metavar="F")
     p.add_argument("--ssl-keyfile", metavar="F")
