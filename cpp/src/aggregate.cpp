@@ -1,4 +1,5 @@
 // The aggregate family: the portable variant, the sorting network, and the dispatch.
+#define PIPEWARD_AGGREGATE_NS portable
 #include "aggregate_kernels.hpp"
 
 #include <algorithm>
@@ -12,7 +13,7 @@ namespace pipeward::aggregate {
 namespace detail {
 
 const Variant& variant_portable() {
-  static const Variant v = PIPEWARD_AGGREGATE_VARIANT;
+  static const Variant v = portable::kernels();
   return v;
 }
 
@@ -34,7 +35,10 @@ std::vector<Comparator> batcher(std::size_t n) {
 // The sorting network of the next power of two, cut down to what ranks [lo, hi) of k values
 // need: slots k.. hold +inf, so a comparator whose upper slot is +inf does nothing and one
 // whose lower slot is +inf only swaps (done by renaming slots); then, walking backwards, a
-// comparator that no needed slot depends on is dropped. A median of 100 keeps 898 of 1471.
+// comparator that no needed slot depends on is dropped, and so is one between two needed
+// slots that no later comparator touches: the caller sums the needed slots, so their order
+// among themselves does not matter. Of 1471 comparators, a median of 100 keeps 897, a 10 %
+// trimmed mean of 100 keeps 900 (1086 if it sorted the kept ranks).
 SelectionNetwork build(std::size_t k, std::size_t lo, std::size_t hi) {
   std::size_t n = 1;
   while (n < k) n <<= 1;
@@ -61,9 +65,12 @@ SelectionNetwork build(std::size_t k, std::size_t lo, std::size_t hi) {
     net.outputs.push_back(slot[r]);
     needed[slot[r]] = true;
   }
+  const std::vector<bool> output = needed;
+  std::vector<bool> touched(n);  // by a comparator kept after this one
   for (auto c = live.rbegin(); c != live.rend(); ++c) {
     if (!needed[c->a] && !needed[c->b]) continue;
-    needed[c->a] = needed[c->b] = true;
+    if (output[c->a] && output[c->b] && !touched[c->a] && !touched[c->b]) continue;
+    needed[c->a] = needed[c->b] = touched[c->a] = touched[c->b] = true;
     net.comparators.push_back(*c);
   }
   std::reverse(net.comparators.begin(), net.comparators.end());
