@@ -196,6 +196,27 @@ def test_kernels_report_any_non_finite_value(isa, x, data):
     assert _core.aggregate_pairwise_sq_distances(rows)[1] != 0
 
 
+@pytest.mark.native
+@settings(per_isa, max_examples=40)
+@given(k=st.integers(1, 20), sizes=st.lists(st.integers(1, 150), min_size=1, max_size=5),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1))
+def test_all_layers_in_one_native_call(isa, k, sizes, dtype, seed):
+    # One parallel pass over layers of different lengths: each layer's result is its own.
+    rng = np.random.default_rng(seed)
+    layers = [[rng.standard_normal(n).astype(dtype) for _ in range(k)] for n in sizes]
+    medians, status = _core.aggregate_rank_mean_layers(layers, (k - 1) // 2, k // 2 + 1)
+    assert status == 0 and len(medians) == len(sizes)
+    w = rng.integers(1, 9, k).astype(np.float64)
+    means, status = _core.aggregate_weighted_mean_layers(layers, w)
+    assert status == 0
+    for layer, med, mean in zip(layers, medians, means):
+        x = np.stack(layer)
+        assert med.dtype == dtype and np.array_equal(med, np.median(x, axis=0))
+        np.testing.assert_allclose(mean, ref.mean(x, w), **tol(dtype))
+    with pytest.raises(ValueError, match=r"layers\[1\]: expected 2 client rows"):
+        _core.aggregate_rank_mean_layers([[np.ones(3)] * 2, [np.ones(3)] * 3], 0, 1)
+
+
 def test_each_instruction_set_runs_its_own_build():
     # The kernels are compiled once per ISA from one header; if they share inline symbols the
     # linker keeps one copy and every variant silently runs it (it ran the portable build).

@@ -104,24 +104,24 @@ const detail::Variant& pick() { return kVariants.select()(); }
 }  // namespace
 
 template <>
-Status rank_mean<float>(const float* const* r, std::size_t k, std::size_t p, std::size_t lo,
-                        std::size_t hi, float* out, int threads) {
-  return pick().rank_mean_f32(r, k, p, lo, hi, out, threads);
+Status rank_mean<float>(const Layers<float>& in, std::size_t lo, std::size_t hi,
+                        float* const* out, int threads) {
+  return pick().rank_mean_f32(in, lo, hi, out, threads);
 }
 template <>
-Status rank_mean<double>(const double* const* r, std::size_t k, std::size_t p, std::size_t lo,
-                         std::size_t hi, double* out, int threads) {
-  return pick().rank_mean_f64(r, k, p, lo, hi, out, threads);
+Status rank_mean<double>(const Layers<double>& in, std::size_t lo, std::size_t hi,
+                         double* const* out, int threads) {
+  return pick().rank_mean_f64(in, lo, hi, out, threads);
 }
 template <>
-Status weighted_mean<float>(const float* const* r, std::size_t k, std::size_t p,
-                            const double* w, float* out, int threads) {
-  return pick().weighted_mean_f32(r, k, p, w, out, threads);
+Status weighted_mean<float>(const Layers<float>& in, const double* w, float* const* out,
+                            int threads) {
+  return pick().weighted_mean_f32(in, w, out, threads);
 }
 template <>
-Status weighted_mean<double>(const double* const* r, std::size_t k, std::size_t p,
-                             const double* w, double* out, int threads) {
-  return pick().weighted_mean_f64(r, k, p, w, out, threads);
+Status weighted_mean<double>(const Layers<double>& in, const double* w, double* const* out,
+                             int threads) {
+  return pick().weighted_mean_f64(in, w, out, threads);
 }
 template <>
 Status pairwise_sq_distances<float>(const float* const* r, std::size_t k, std::size_t p,

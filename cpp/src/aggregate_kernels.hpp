@@ -34,14 +34,11 @@ const SelectionNetwork& selection_network(std::size_t k, std::size_t lo, std::si
 
 // One instruction-set variant: the kernels compiled with that file's flags.
 struct Variant {
-  Status (*rank_mean_f32)(const float* const*, std::size_t, std::size_t, std::size_t,
-                          std::size_t, float*, int);
-  Status (*rank_mean_f64)(const double* const*, std::size_t, std::size_t, std::size_t,
-                          std::size_t, double*, int);
-  Status (*weighted_mean_f32)(const float* const*, std::size_t, std::size_t, const double*,
-                              float*, int);
-  Status (*weighted_mean_f64)(const double* const*, std::size_t, std::size_t, const double*,
-                              double*, int);
+  Status (*rank_mean_f32)(const Layers<float>&, std::size_t, std::size_t, float* const*, int);
+  Status (*rank_mean_f64)(const Layers<double>&, std::size_t, std::size_t, double* const*,
+                          int);
+  Status (*weighted_mean_f32)(const Layers<float>&, const double*, float* const*, int);
+  Status (*weighted_mean_f64)(const Layers<double>&, const double*, double* const*, int);
   Status (*pairwise_f32)(const float* const*, std::size_t, std::size_t, double*, int);
   Status (*pairwise_f64)(const double* const*, std::size_t, std::size_t, double*, int);
 };
@@ -67,6 +64,31 @@ using detail::Variant;
 constexpr std::size_t kLanes = 64;
 
 inline std::size_t lesser(std::size_t a, std::size_t b) { return a < b ? a : b; }
+
+// The layers' work items (tiles or blocks of `width` coordinates) numbered as one sequence:
+// first[l] is layer l's first item, first[layers] the total.
+template <typename T>
+std::unique_ptr<std::size_t[]> first_items(const Layers<T>& in, std::size_t width) {
+  std::unique_ptr<std::size_t[]> first(new std::size_t[in.layers + 1]);
+  first[0] = 0;
+  for (std::size_t l = 0; l < in.layers; ++l)
+    first[l + 1] = first[l] + (in.p[l] + width - 1) / width;
+  return first;
+}
+
+// The layer that item t belongs to (first[] ascending; a binary search).
+inline std::size_t layer_of(const std::size_t* first, std::size_t layers, std::size_t t) {
+  std::size_t lo = 0, hi = layers;  // first[lo] <= t < first[hi]
+  while (hi - lo > 1) {
+    const std::size_t mid = (lo + hi) / 2;
+    if (first[mid] <= t) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
 
 template <typename T>
 inline bool finite_lanes(const T* v, std::size_t n) {
@@ -111,10 +133,12 @@ inline void compare_exchange(Tile<T>& a, Tile<T>& b) {
 constexpr std::size_t kPrefetchBytes = 1024;  // 2048 and 4096 measured slower
 
 template <typename T>
-Status rank_mean_impl(const T* const* rows, std::size_t k, std::size_t p, std::size_t lo,
-                      std::size_t hi, T* out, int threads) {
+Status rank_mean_impl(const Layers<T>& in, std::size_t lo, std::size_t hi, T* const* outs,
+                      int threads) {
+  const std::size_t k = in.k;
   const SelectionNetwork& net = selection_network(k, lo, hi);
-  const std::size_t tiles = (p + kLanes - 1) / kLanes;
+  const std::unique_ptr<std::size_t[]> first = first_items(in, kLanes);
+  const std::size_t tiles = first[in.layers];
   const double inv = 1.0 / static_cast<double>(hi - lo);
   constexpr std::size_t ahead = kPrefetchBytes / sizeof(T);
   using Vec = typename Tile<T>::Vec;
@@ -130,8 +154,11 @@ Status rank_mean_impl(const T* const* rows, std::size_t k, std::size_t p, std::s
     Vec bad[kVecs] = {};
 #pragma omp for schedule(static)
     for (std::size_t t = 0; t < tiles; ++t) {
-      const std::size_t j0 = t * kLanes;
-      const std::size_t w = lesser(kLanes, p - j0);
+      const std::size_t layer = layer_of(first.get(), in.layers, t);
+      const T* const* rows = in.rows + layer * k;
+      T* out = outs[layer];
+      const std::size_t j0 = (t - first[layer]) * kLanes;
+      const std::size_t w = lesser(kLanes, in.p[layer] - j0);
       if (w == kLanes) {
         for (std::size_t i = 0; i < k; ++i) {
           const T* src = rows[i] + j0;
@@ -170,15 +197,16 @@ Status rank_mean_impl(const T* const* rows, std::size_t k, std::size_t p, std::s
 }
 
 template <typename T>
-Status weighted_mean_impl(const T* const* rows, std::size_t k, std::size_t p, const double* w,
-                          T* out, int threads) {
+Status weighted_mean_impl(const Layers<T>& in, const double* w, T* const* outs, int threads) {
+  const std::size_t k = in.k;
   double total = 0.0;
   for (std::size_t i = 0; i < k; ++i) total += w ? w[i] : 1.0;
   const double inv = 1.0 / total;
   // Coordinates per block: its float64 sums (32 KiB) stay in L1/L2 while the rows stream by.
   constexpr std::size_t kBlock = 4096;
   constexpr std::size_t kRows = 4;  // rows added per sweep of the sums: a quarter of the traffic
-  const std::size_t blocks = (p + kBlock - 1) / kBlock;
+  const std::unique_ptr<std::size_t[]> first = first_items(in, kBlock);
+  const std::size_t blocks = first[in.layers];
   bool finite = true;
 #pragma omp parallel num_threads(threads) reduction(&& : finite)
   {
@@ -187,7 +215,10 @@ Status weighted_mean_impl(const T* const* rows, std::size_t k, std::size_t p, co
     T ok[kLanes] = {};
 #pragma omp for schedule(static)
     for (std::size_t b = 0; b < blocks; ++b) {
-      const std::size_t j0 = b * kBlock, m = lesser(kBlock, p - j0);
+      const std::size_t layer = layer_of(first.get(), in.layers, b);
+      const T* const* rows = in.rows + layer * k;
+      T* out = outs[layer];
+      const std::size_t j0 = (b - first[layer]) * kBlock, m = lesser(kBlock, in.p[layer] - j0);
       for (std::size_t l = 0; l < m; ++l) acc[l] = 0.0;
       std::size_t i = 0;
       for (; i + kRows <= k; i += kRows) {

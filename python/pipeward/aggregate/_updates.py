@@ -165,38 +165,40 @@ def _empty(updates: Updates) -> Any:
     return _backend.array_module(updates.layers[0][0]).empty(0, updates.dtype)
 
 
-def rank_mean(updates: Updates, lo: int, hi: int, workers: int | None) -> list[Any] | None:
-    """Per layer, the coordinate-wise mean of ranks [lo, hi); None if a value was not finite."""
-    out = []
-    for layer in updates.layers:
-        if len(layer[0]) == 0:
-            out.append(_empty(updates))
-            continue
-        if updates.on_gpu:
-            values, status = _gpu_kernels().rank_mean(layer, lo, hi)
-        else:
-            values, status = _core.aggregate_rank_mean(layer, lo, hi, workers=workers)
+def _per_layer(updates: Updates, host: Any, device: Any) -> list[Any] | None:
+    """Run a kernel on every non-empty layer: ``host(layers)`` takes them all in one native
+    call, ``device(layer)`` one at a time; None if a value was not finite."""
+    full = [layer for layer in updates.layers if len(layer[0])]
+    if not full:
+        values: list[Any] = []
+    elif updates.on_gpu:
+        values = []
+        for layer in full:
+            v, status = device(layer)
+            if status:
+                return None
+            values.append(v)
+    else:
+        values, status = host(full)
         if status:
             return None
-        out.append(values)
-    return out
+    it = iter(values)
+    return [next(it) if len(layer[0]) else _empty(updates) for layer in updates.layers]
+
+
+def rank_mean(updates: Updates, lo: int, hi: int, workers: int | None) -> list[Any] | None:
+    """Per layer, the coordinate-wise mean of ranks [lo, hi); None if a value was not finite."""
+    return _per_layer(
+        updates, lambda full: _core.aggregate_rank_mean_layers(full, lo, hi, workers=workers),
+        lambda layer: _gpu_kernels().rank_mean(layer, lo, hi))
 
 
 def weighted_mean(updates: Updates, weights: np.ndarray | None,
                   workers: int | None) -> list[Any] | None:
-    out = []
-    for layer in updates.layers:
-        if len(layer[0]) == 0:
-            out.append(_empty(updates))
-            continue
-        if updates.on_gpu:
-            values, status = _gpu_kernels().weighted_mean(layer, weights)
-        else:
-            values, status = _core.aggregate_weighted_mean(layer, weights, workers=workers)
-        if status:
-            return None
-        out.append(values)
-    return out
+    return _per_layer(
+        updates,
+        lambda full: _core.aggregate_weighted_mean_layers(full, weights, workers=workers),
+        lambda layer: _gpu_kernels().weighted_mean(layer, weights))
 
 
 def sq_distances(updates: Updates, workers: int | None) -> np.ndarray | None:
