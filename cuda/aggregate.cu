@@ -17,23 +17,31 @@ __device__ bool finite(T x) {
   return x - x == T(0);  // NaN for NaN and for an infinity
 }
 
-// out[j] = sum_i w_i x_ij * inv_total: one thread per coordinate (a warp reads 32 adjacent
-// values of each row).
+// out[j] = fn(j, ok) for every coordinate j < p, one thread per coordinate (a warp reads 32
+// adjacent values of each row); fn clears ok on a non-finite value, which raises *bad.
+template <typename T, typename Fn>
+__device__ void each_coordinate(int64_t p, T* out, int32_t* bad, Fn fn) {
+  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < p;
+       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    bool ok = true;
+    out[j] = static_cast<T>(fn(j, ok));
+    if (!ok) *bad = 1;
+  }
+}
+
+// out[j] = sum_i w_i x_ij * inv_total.
 template <typename T>
 __device__ void weighted_mean(const uint64_t* rows, int64_t k, int64_t p, const double* w,
                               double inv_total, T* out, int32_t* bad) {
-  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < p;
-       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  each_coordinate(p, out, bad, [&](int64_t j, bool& ok) {
     double acc = 0.0;
-    bool ok = true;
     for (int64_t i = 0; i < k; ++i) {
       const T x = client_row<T>(rows, i)[j];
       ok = ok && finite(x);
       acc += w[i] * static_cast<double>(x);
     }
-    out[j] = static_cast<T>(acc * inv_total);
-    if (!ok) *bad = 1;
-  }
+    return acc * inv_total;
+  });
 }
 
 // out[j] = mean of the values ranked [lo, hi) among the K clients at coordinate j (ties broken
@@ -45,10 +53,8 @@ template <typename T>
 __device__ void rank_mean(const uint64_t* rows, int64_t k, int64_t p, int64_t lo, int64_t hi,
                           T* out, int32_t* bad) {
   const double inv = 1.0 / static_cast<double>(hi - lo);
-  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < p;
-       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  each_coordinate(p, out, bad, [&](int64_t j, bool& ok) {
     double acc = 0.0;
-    bool ok = true;
     for (int64_t i = 0; i < k; ++i) {
       const T x = client_row<T>(rows, i)[j];
       ok = ok && finite(x);
@@ -59,9 +65,8 @@ __device__ void rank_mean(const uint64_t* rows, int64_t k, int64_t p, int64_t lo
       }
       if (rank >= lo && rank < hi) acc += static_cast<double>(x);
     }
-    out[j] = static_cast<T>(acc * inv);
-    if (!ok) *bad = 1;
-  }
+    return acc * inv;
+  });
 }
 
 // out[a * k + b] = out[b * k + a] = |x_a - x_b|^2 for a < b: one block per pair (blockIdx.y

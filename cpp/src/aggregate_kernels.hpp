@@ -76,6 +76,15 @@ std::unique_ptr<std::size_t[]> first_items(const Layers<T>& in, std::size_t widt
   return first;
 }
 
+// Work item t of first_items(in, width): its layer's rows and output, its first coordinate
+// j0 and its width n (the last item of a layer may be narrower).
+template <typename T>
+struct Item {
+  const T* const* rows;
+  T* out;
+  std::size_t j0, n;
+};
+
 // The layer that item t belongs to (first[] ascending; a binary search).
 inline std::size_t layer_of(const std::size_t* first, std::size_t layers, std::size_t t) {
   std::size_t lo = 0, hi = layers;  // first[lo] <= t < first[hi]
@@ -88,6 +97,14 @@ inline std::size_t layer_of(const std::size_t* first, std::size_t layers, std::s
     }
   }
   return lo;
+}
+
+template <typename T>
+Item<T> item(const Layers<T>& in, const std::size_t* first, std::size_t width, T* const* outs,
+             std::size_t t) {
+  const std::size_t layer = layer_of(first, in.layers, t);
+  const std::size_t j0 = (t - first[layer]) * width;
+  return {in.rows + layer * in.k, outs[layer], j0, lesser(width, in.p[layer] - j0)};
 }
 
 template <typename T>
@@ -154,11 +171,7 @@ Status rank_mean_impl(const Layers<T>& in, std::size_t lo, std::size_t hi, T* co
     Vec bad[kVecs] = {};
 #pragma omp for schedule(static)
     for (std::size_t t = 0; t < tiles; ++t) {
-      const std::size_t layer = layer_of(first.get(), in.layers, t);
-      const T* const* rows = in.rows + layer * k;
-      T* out = outs[layer];
-      const std::size_t j0 = (t - first[layer]) * kLanes;
-      const std::size_t w = lesser(kLanes, in.p[layer] - j0);
+      const auto [rows, out, j0, w] = item(in, first.get(), kLanes, outs, t);
       if (w == kLanes) {
         for (std::size_t i = 0; i < k; ++i) {
           const T* src = rows[i] + j0;
@@ -215,10 +228,7 @@ Status weighted_mean_impl(const Layers<T>& in, const double* w, T* const* outs, 
     T ok[kLanes] = {};
 #pragma omp for schedule(static)
     for (std::size_t b = 0; b < blocks; ++b) {
-      const std::size_t layer = layer_of(first.get(), in.layers, b);
-      const T* const* rows = in.rows + layer * k;
-      T* out = outs[layer];
-      const std::size_t j0 = (b - first[layer]) * kBlock, m = lesser(kBlock, in.p[layer] - j0);
+      const auto [rows, out, j0, m] = item(in, first.get(), kBlock, outs, b);
       for (std::size_t l = 0; l < m; ++l) acc[l] = 0.0;
       std::size_t i = 0;
       for (; i + kRows <= k; i += kRows) {
