@@ -275,11 +275,17 @@ Status pairwise_impl(const T* const* rows, std::size_t k, std::size_t p, double*
   constexpr std::size_t kSumLanes = 16;  // partial sums per pair: one AVX-512 register
   constexpr std::size_t kBlock = 512;  // K rows of one block stay in L2 (K = 100: 200 KB)
   const std::size_t blocks = (p + kBlock - 1) / kBlock;
-  for (std::size_t i = 0; i < k * k; ++i) out[i] = 0.0;
+  // One K x K partial sum per thread, added in thread order afterwards: the same result on
+  // every run with the same thread count (a critical section would add in arrival order).
+  const int teams = static_cast<int>(lesser(threads > 0 ? threads : 1, blocks > 0 ? blocks : 1));
+  const std::unique_ptr<double[]> partials(new double[static_cast<std::size_t>(teams) * k * k]());
+  int used = 1;
   bool finite = true;
-#pragma omp parallel num_threads(threads) reduction(&& : finite)
+#pragma omp parallel num_threads(teams) reduction(&& : finite)
   {
-    const std::unique_ptr<double[]> mine(new double[k * k]());
+#pragma omp single
+    used = omp_get_num_threads();
+    double* mine = partials.get() + static_cast<std::size_t>(omp_get_thread_num()) * k * k;
 #pragma omp for schedule(static)
     for (std::size_t b = 0; b < blocks; ++b) {
       const std::size_t j0 = b * kBlock, m = lesser(kBlock, p - j0);
@@ -305,9 +311,10 @@ Status pairwise_impl(const T* const* rows, std::size_t k, std::size_t p, double*
         }
       }
     }
-#pragma omp critical
-    for (std::size_t i = 0; i < k * k; ++i) out[i] += mine[i];
   }
+  for (std::size_t i = 0; i < k * k; ++i) out[i] = 0.0;
+  for (int t = 0; t < used; ++t)
+    for (std::size_t i = 0; i < k * k; ++i) out[i] += partials[static_cast<std::size_t>(t) * k * k + i];
   for (std::size_t i = 0; i < k; ++i)
     for (std::size_t j = i + 1; j < k; ++j) out[j * k + i] = out[i * k + j];
   return finite ? Status::ok : Status::non_finite;
