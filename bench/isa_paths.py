@@ -2,7 +2,7 @@
 run: the AVX-512 path and the ``PIPEWARD_ISA=avx2`` path (what AVX2-only machines such as AMD
 EPYC cloud VMs run) side by side, for bench/RESULTS.md.
 
-    python bench/isa_paths.py [--rounds 7] [--isas avx512,avx2] [--scale 1]
+    python bench/isa_paths.py [--rounds 7] [--isas avx512,avx2] [--scale 1] [--only aggregate]
 
 The paths are switched in-process (``_core.set_isa_limit``, what PIPEWARD_ISA sets at start-up),
 alternating with the peer so that both see the same machine load. Each figure is the median of
@@ -63,6 +63,12 @@ def cases(scale: float):
         f = (1.0 / (tg.norm(dim=1) + 1e-6)).clamp(max=1.0)
         return torch.einsum("i,ij->j", f, tg)
 
+    # Federated aggregation against Flower's own functions (K = 100 clients, P = 1M float32).
+    from flwr.server.strategy import aggregate as flower  # noqa: PLC0415 - the fl extra
+
+    updates = rng.standard_normal((100, int(1_000_000 * scale) or 1000), dtype=np.float32)
+    results = [([row], 1) for row in updates]
+
     def hashlib_rows():
         for r in rows:
             hashlib.sha256(r).digest()
@@ -92,6 +98,18 @@ def cases(scale: float):
         ("privacy", "noise P=4M float32, secure (ChaCha20)", "plain/secure >= 0.5",
          lambda: pw.clip_and_noise(empty, 1.0, 1.0, secure=True, workers=1),
          lambda: pw.clip_and_noise(empty, 1.0, 1.0, seed=1, workers=1), "pipeward Philox"),
+        ("aggregate", "median K=100 P=1M f32", ">= 20x Flower",
+         lambda: pw.aggregate.median(updates, workers=1),
+         lambda: flower.aggregate_median(results), "aggregate_median"),
+        ("aggregate", "trimmed mean 0.1 K=100 P=1M f32", ">= 20x Flower",
+         lambda: pw.aggregate.trimmed_mean(updates, 0.1, workers=1),
+         lambda: flower.aggregate_trimmed_avg(results, 0.1), "aggregate_trimmed_avg"),
+        ("aggregate", "Krum f=10 K=100 P=1M f32", ">= 20x Flower",
+         lambda: pw.aggregate.krum(updates, 10, workers=1),
+         lambda: flower.aggregate_krum(results, 10, 0), "aggregate_krum"),
+        ("aggregate", "weighted mean K=100 P=1M f32", ">= 5x Flower",
+         lambda: pw.aggregate.mean(updates, np.ones(len(updates)), workers=1),
+         lambda: flower.aggregate(results), "aggregate"),
     ], empty
 
 
@@ -100,6 +118,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--isas", default="avx512,avx2")
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--only", default=None, help="one family's rows (e.g. aggregate)")
     args = parser.parse_args()
     isas = [i for i in args.isas.split(",") if i in _core.enabled_isas()]
     torch.set_num_threads(1)
@@ -111,6 +130,8 @@ def main() -> None:
     print("|---|---|---|" + "---|" * len(isas))
     with threadpool_limits(1):
         for family, case, target, ours, peer, peer_name in rows:
+            if args.only and family != args.only:
+                continue
             cells = []
             for isa in isas:
                 _core.set_isa_limit(isa)
@@ -119,14 +140,15 @@ def main() -> None:
             print(f"| {family} | {case} (peer: {peer_name}) | {target} | " + " | ".join(cells) + " |")
         # Two threads: the noise target's setting (wall time, median).
         cells = []
-        for isa in isas:
+        for isa in isas if args.only in (None, "privacy") else []:
             _core.set_isa_limit(isa)
             _, w_ours = measure(lambda: pw.clip_and_noise(empty, 1.0, 1.0, seed=1, workers=2),
                                 args.rounds)
             _, w_peer = measure(lambda: torch.normal(0.0, 1.0, size=(4 * 2**20,)), args.rounds)
             cells.append(f"{w_ours * 1e3:.1f} / {w_peer * 1e3:.1f} wall ({w_peer / w_ours:.2f}x)")
-        print("| privacy | noise P=4M, 2 threads (peer: torch.normal) | >= 5x | " +
-              " | ".join(cells) + " |")
+        if cells:
+            print("| privacy | noise P=4M, 2 threads (peer: torch.normal) | >= 5x | " +
+                  " | ".join(cells) + " |")
     _core.set_isa_limit(before)
 
 

@@ -260,6 +260,35 @@ def _direct(_, x, rows, cols, rs, cs, loc, factor, lower, out):
     out[:] = ((c @ np.asarray(factor)) ** 2).sum(axis=1)
 
 
+def _client_rows(name, rows, k, p):
+    """The K rows a device address table points at (host memory here), as one (K, P) array."""
+    dtype = np.float32 if name.endswith("_f32") else np.float64
+    size = int(p) * np.dtype(dtype).itemsize
+    return np.stack([np.frombuffer(ctypes.string_at(int(a), size), dtype)
+                     for a in np.asarray(rows)[:int(k)]]) if int(p) else np.zeros((int(k), 0), dtype)
+
+
+def _aggregate_weighted_mean(name, rows, k, p, w, inv_total, out, bad):
+    x = _client_rows(name, rows, k, p)
+    out[:] = (np.asarray(w)[:, None] * x.astype(np.float64)).sum(axis=0) * float(inv_total)
+    bad[0] = int(not np.isfinite(x).all())
+
+
+def _aggregate_rank_mean(name, rows, k, p, lo, hi, out, bad):
+    x = _client_rows(name, rows, k, p)
+    ranked = np.sort(x, axis=0, kind="stable")[int(lo):int(hi)].astype(np.float64)
+    out[:] = ranked.sum(axis=0) * (1.0 / (int(hi) - int(lo)))
+    bad[0] = int(not np.isfinite(x).all())
+
+
+def _aggregate_pairwise(name, rows, k, p, out, bad):
+    x = _client_rows(name, rows, k, p).astype(np.float64)
+    d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2)
+    np.fill_diagonal(d, 0.0)
+    out[:] = d
+    bad[0] = int(not np.isfinite(x).all())
+
+
 _KERNELS = {
     "sha256_chunks": _sha256_chunks,
     "sha256_messages": _sha256_messages,
@@ -276,4 +305,7 @@ _PREFIXED = [
     ("mahalanobis_centre_", _centre),
     ("mahalanobis_row_sq_sums_", _row_sq_sums),
     ("mahalanobis_direct_", _direct),
+    ("aggregate_weighted_mean_", _aggregate_weighted_mean),
+    ("aggregate_rank_mean_", _aggregate_rank_mean),
+    ("aggregate_pairwise_sq_distances_", _aggregate_pairwise),
 ]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import platform
+import re
+import shutil
+import subprocess
 import warnings
 
 import numpy as np
@@ -172,6 +176,60 @@ def test_robust_rules_resist_byzantine_clients_where_the_mean_does_not():
     for got in (pw.aggregate.median(x), pw.aggregate.trimmed_mean(x, 0.35),
                 pw.aggregate.krum(x, 6), pw.aggregate.geometric_median(x)):
         assert np.abs(got - 1).max() < 0.3
+
+
+@pytest.mark.native
+@settings(per_isa, max_examples=40)
+@given(x=updates(max_k=30, max_p=200), data=st.data())
+def test_kernels_report_any_non_finite_value(isa, x, data):
+    # One NaN or infinity anywhere (full tile or the partial last one, any client) sets the
+    # status of every kernel; the same updates without it do not.
+    i = data.draw(st.integers(0, x.shape[0] - 1))
+    j = data.draw(st.integers(0, x.shape[1] - 1))
+    rows = list(x)
+    assert _core.aggregate_rank_mean(rows, 0, len(rows))[1] == 0
+    assert _core.aggregate_weighted_mean(rows)[1] == 0
+    x[i, j] = data.draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    k = len(rows)
+    assert _core.aggregate_rank_mean(rows, (k - 1) // 2, k // 2 + 1)[1] != 0
+    assert _core.aggregate_weighted_mean(rows)[1] != 0
+    assert _core.aggregate_pairwise_sq_distances(rows)[1] != 0
+
+
+@pytest.mark.native
+@settings(per_isa, max_examples=40)
+@given(k=st.integers(1, 20), sizes=st.lists(st.integers(1, 150), min_size=1, max_size=5),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1))
+def test_all_layers_in_one_native_call(isa, k, sizes, dtype, seed):
+    # One parallel pass over layers of different lengths: each layer's result is its own.
+    rng = np.random.default_rng(seed)
+    layers = [[rng.standard_normal(n).astype(dtype) for _ in range(k)] for n in sizes]
+    medians, status = _core.aggregate_rank_mean_layers(layers, (k - 1) // 2, k // 2 + 1)
+    assert status == 0 and len(medians) == len(sizes)
+    w = rng.integers(1, 9, k).astype(np.float64)
+    means, status = _core.aggregate_weighted_mean_layers(layers, w)
+    assert status == 0
+    for layer, med, mean in zip(layers, medians, means):
+        x = np.stack(layer)
+        assert med.dtype == dtype and np.array_equal(med, np.median(x, axis=0))
+        np.testing.assert_allclose(mean, ref.mean(x, w), **tol(dtype))
+    with pytest.raises(ValueError, match=r"layers\[1\]: expected 2 client rows"):
+        _core.aggregate_rank_mean_layers([[np.ones(3)] * 2, [np.ones(3)] * 3], 0, 1)
+
+
+def test_each_instruction_set_runs_its_own_build():
+    # The kernels are compiled once per ISA from one header; if they share inline symbols the
+    # linker keeps one copy and every variant silently runs it (it ran the portable build).
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("nm (binutils) is not installed")
+    symbols = subprocess.run([nm, "-C", _core.__file__], capture_output=True, text=True,
+                             check=True).stdout
+    built = {m.group(1) for m in re.finditer(
+        r"pipeward::aggregate::(\w+)::\(anonymous namespace\)::rank_mean_impl<float>", symbols)}
+    want = {"portable"} | ({"avx2", "avx512"} if platform.machine() in ("x86_64", "AMD64")
+                           else set())
+    assert built == want
 
 
 def test_non_finite_updates_are_named_or_dropped():

@@ -393,3 +393,78 @@ def test_detector_gpu_input_rules(cp, rng):
     with pytest.warns(CovarianceWarning, match="singular"):
         want = pw.MahalanobisDetector("empirical").fit(singular)
     np.testing.assert_allclose(det.dist_.get(), want.dist_, rtol=1e-8, atol=1e-8)
+
+
+# ---- aggregate ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_aggregate_dispatch(cp, rng, dtype):
+    x = rng.standard_normal((9, 70)).astype(dtype)
+    x[:, 3] = np.round(x[:, 3])  # ties
+    d = cp.asarray(x)
+    suffix = "f32" if dtype == np.float32 else "f64"
+    got = pw.aggregate.median(d)
+    assert _is_device(got) and got.dtype == dtype
+    assert np.array_equal(got.get(), np.median(x, axis=0))
+    assert [name for name, _ in fake_cupy.launches()] == [f"aggregate_rank_mean_{suffix}"]
+    tol = dict(rtol=1e-6) if dtype == np.float32 else dict(rtol=1e-12)
+    np.testing.assert_allclose(pw.aggregate.trimmed_mean(d, 0.2).get(),
+                               pw.aggregate.trimmed_mean(x, 0.2), **tol)
+    w = rng.integers(1, 50, len(x))
+    np.testing.assert_allclose(pw.aggregate.mean(d, w).get(), pw.aggregate.mean(x, w), **tol)
+    assert [name for name, _ in fake_cupy.launches()] == [
+        f"aggregate_rank_mean_{suffix}", f"aggregate_weighted_mean_{suffix}"]
+    for multi in (1, 3):
+        got, idx = pw.aggregate.krum(d, 2, multi, return_indices=True)
+        want, want_idx = pw.aggregate.krum(x, 2, multi, return_indices=True)
+        assert _is_device(got) and np.array_equal(idx, want_idx)
+        np.testing.assert_allclose(got.get(), want, **tol)
+    assert fake_cupy.launches()[0][0] == f"aggregate_pairwise_sq_distances_{suffix}"
+
+
+def test_aggregate_layers_on_the_device_are_read_in_place(cp, rng):
+    layers = [[rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal(5).astype(np.float32)]
+              for _ in range(6)]
+    device = [[cp.asarray(a) for a in client] for client in layers]
+    got = pw.aggregate.median(device)
+    want = pw.aggregate.median(layers)
+    assert [g.shape for g in got] == [(3, 4), (5,)] and all(_is_device(g) for g in got)
+    for g, w in zip(got, want):
+        assert np.array_equal(g.get(), w)
+    # The address table names the callers' own buffers: nothing was stacked or copied.
+    (_, args), _ = fake_cupy.launches()
+    table = np.asarray(args[0])
+    assert list(table) == [client[0].data.ptr for client in device]
+
+
+def test_aggregate_non_finite_device_updates_are_named_or_dropped(cp, rng):
+    x = rng.standard_normal((7, 20)).astype(np.float32)
+    x[2, 5] = np.nan
+    d = cp.asarray(x)
+    for rule, args in [(pw.aggregate.median, ()), (pw.aggregate.mean, ()),
+                       (pw.aggregate.krum, (1,))]:
+        with pytest.raises(ValueError, match=r"clients \[2\] hold NaN"):
+            rule(d, *args)
+    with pytest.warns(pw.aggregate.AggregationWarning, match=r"dropped clients \[2\]"):
+        kept = pw.aggregate.median(d, on_invalid="drop")
+    assert np.array_equal(kept.get(), np.median(np.delete(x, 2, axis=0), axis=0))
+
+
+def test_aggregate_device_input_rules(cp, rng):
+    x = rng.standard_normal((12, 8)).astype(np.float32)
+    d = cp.asarray(x)
+    for rule, args in [(pw.aggregate.bulyan, (2,)), (pw.aggregate.geometric_median, ()),
+                       (pw.aggregate.clip_updates, (1.0,)),
+                       (pw.aggregate.centered_clip, (d[0], 1.0))]:
+        with pytest.raises(TypeError, match="not supported by this rule yet"):
+            rule(d, *args)
+    with pytest.raises(TypeError, match="not supported by this rule yet"):
+        pw.aggregate.dp_mean(d, 1.0, 1.0, expected_clients=12)
+    mixed = [[cp.asarray(x[0])], [x[1]]]
+    with pytest.raises(TypeError, match="client 1 layer 0: expected a CuPy array"):
+        pw.aggregate.median(mixed)
+    with pytest.raises(TypeError, match="float32 or float64, got int32"):
+        pw.aggregate.median(cp.asarray(np.ones((3, 4), np.int32)))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        pw.aggregate.median(cp.asarray(x).T)

@@ -27,7 +27,7 @@ from pipeward import _backend
 from pipeward._gpu import module, nvrtc_check
 
 ROOT = Path(__file__).resolve().parents[1]
-FAMILIES = ("sha256", "drift", "privacy", "mahalanobis")
+FAMILIES = ("sha256", "drift", "privacy", "mahalanobis", "aggregate")
 CUDA_DIR = ROOT / "cuda"
 
 

@@ -1,4 +1,5 @@
 // The aggregate family: the portable variant, the sorting network, and the dispatch.
+#define PIPEWARD_AGGREGATE_NS portable
 #include "aggregate_kernels.hpp"
 
 #include <algorithm>
@@ -12,7 +13,7 @@ namespace pipeward::aggregate {
 namespace detail {
 
 const Variant& variant_portable() {
-  static const Variant v = PIPEWARD_AGGREGATE_VARIANT;
+  static const Variant v = portable::kernels();
   return v;
 }
 
@@ -34,7 +35,10 @@ std::vector<Comparator> batcher(std::size_t n) {
 // The sorting network of the next power of two, cut down to what ranks [lo, hi) of k values
 // need: slots k.. hold +inf, so a comparator whose upper slot is +inf does nothing and one
 // whose lower slot is +inf only swaps (done by renaming slots); then, walking backwards, a
-// comparator that no needed slot depends on is dropped. A median of 100 keeps 898 of 1471.
+// comparator that no needed slot depends on is dropped, and so is one between two needed
+// slots that no later comparator touches: the caller sums the needed slots, so their order
+// among themselves does not matter. Of 1471 comparators, a median of 100 keeps 897, a 10 %
+// trimmed mean of 100 keeps 900 (1086 if it sorted the kept ranks).
 SelectionNetwork build(std::size_t k, std::size_t lo, std::size_t hi) {
   std::size_t n = 1;
   while (n < k) n <<= 1;
@@ -61,9 +65,12 @@ SelectionNetwork build(std::size_t k, std::size_t lo, std::size_t hi) {
     net.outputs.push_back(slot[r]);
     needed[slot[r]] = true;
   }
+  const std::vector<bool> output = needed;
+  std::vector<bool> touched(n);  // by a comparator kept after this one
   for (auto c = live.rbegin(); c != live.rend(); ++c) {
     if (!needed[c->a] && !needed[c->b]) continue;
-    needed[c->a] = needed[c->b] = true;
+    if (output[c->a] && output[c->b] && !touched[c->a] && !touched[c->b]) continue;
+    needed[c->a] = needed[c->b] = touched[c->a] = touched[c->b] = true;
     net.comparators.push_back(*c);
   }
   std::reverse(net.comparators.begin(), net.comparators.end());
@@ -97,24 +104,24 @@ const detail::Variant& pick() { return kVariants.select()(); }
 }  // namespace
 
 template <>
-Status rank_mean<float>(const float* const* r, std::size_t k, std::size_t p, std::size_t lo,
-                        std::size_t hi, float* out, int threads) {
-  return pick().rank_mean_f32(r, k, p, lo, hi, out, threads);
+Status rank_mean<float>(const Layers<float>& in, std::size_t lo, std::size_t hi,
+                        float* const* out, int threads) {
+  return pick().rank_mean_f32(in, lo, hi, out, threads);
 }
 template <>
-Status rank_mean<double>(const double* const* r, std::size_t k, std::size_t p, std::size_t lo,
-                         std::size_t hi, double* out, int threads) {
-  return pick().rank_mean_f64(r, k, p, lo, hi, out, threads);
+Status rank_mean<double>(const Layers<double>& in, std::size_t lo, std::size_t hi,
+                         double* const* out, int threads) {
+  return pick().rank_mean_f64(in, lo, hi, out, threads);
 }
 template <>
-Status weighted_mean<float>(const float* const* r, std::size_t k, std::size_t p,
-                            const double* w, float* out, int threads) {
-  return pick().weighted_mean_f32(r, k, p, w, out, threads);
+Status weighted_mean<float>(const Layers<float>& in, const double* w, float* const* out,
+                            int threads) {
+  return pick().weighted_mean_f32(in, w, out, threads);
 }
 template <>
-Status weighted_mean<double>(const double* const* r, std::size_t k, std::size_t p,
-                             const double* w, double* out, int threads) {
-  return pick().weighted_mean_f64(r, k, p, w, out, threads);
+Status weighted_mean<double>(const Layers<double>& in, const double* w, double* const* out,
+                             int threads) {
+  return pick().weighted_mean_f64(in, w, out, threads);
 }
 template <>
 Status pairwise_sq_distances<float>(const float* const* r, std::size_t k, std::size_t p,

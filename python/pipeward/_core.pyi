@@ -183,6 +183,14 @@ def aggregate_weighted_mean(
     rows: list[npt.NDArray[np.float32]] | list[npt.NDArray[np.float64]],
     weights: npt.NDArray[np.float64] | None = None, *, workers: int | None = None,
 ) -> tuple[npt.NDArray[np.float32] | npt.NDArray[np.float64], int]: ...
+def aggregate_rank_mean_layers(
+    layers: list[list[npt.NDArray[np.float32]]] | list[list[npt.NDArray[np.float64]]], lo: int,
+    hi: int, *, workers: int | None = None,
+) -> tuple[list[npt.NDArray[np.float32]] | list[npt.NDArray[np.float64]], int]: ...
+def aggregate_weighted_mean_layers(
+    layers: list[list[npt.NDArray[np.float32]]] | list[list[npt.NDArray[np.float64]]],
+    weights: npt.NDArray[np.float64] | None = None, *, workers: int | None = None,
+) -> tuple[list[npt.NDArray[np.float32]] | list[npt.NDArray[np.float64]], int]: ...
 def aggregate_pairwise_sq_distances(
     rows: list[npt.NDArray[np.float32]] | list[npt.NDArray[np.float64]], *,
     workers: int | None = None,

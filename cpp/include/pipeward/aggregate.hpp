@@ -14,17 +14,27 @@ enum class Status : int {
   non_finite = 1,  // a NaN or an infinity in some update: the caller finds and names it
 };
 
+// The K clients' updates as L layers: rows[l * k + i] is client i's layer l, of p[l] values,
+// and out[l] receives layer l of the result. One call covers every layer in one parallel
+// region (a call per layer would wait for every thread once per layer).
+template <typename T>
+struct Layers {
+  const T* const* rows;
+  const std::size_t* p;
+  std::size_t layers;
+  std::size_t k;
+};
+
 // Coordinate-wise mean of the values ranked [lo, hi) among the K clients (ranks from 0,
 // ascending): the median is lo = (K - 1) / 2, hi = K / 2 + 1; the trimmed mean cutting c
 // from each end is [c, K - c) (scipy.stats.trim_mean's c = int(proportion * K)).
 template <typename T>
-Status rank_mean(const T* const* rows, std::size_t k, std::size_t p, std::size_t lo,
-                 std::size_t hi, T* out, int threads);
+Status rank_mean(const Layers<T>& in, std::size_t lo, std::size_t hi, T* const* out,
+                 int threads);
 
 // Coordinate-wise weighted mean sum_i w_i x_i / sum_i w_i (w == nullptr: all 1).
 template <typename T>
-Status weighted_mean(const T* const* rows, std::size_t k, std::size_t p, const double* w,
-                     T* out, int threads);
+Status weighted_mean(const Layers<T>& in, const double* w, T* const* out, int threads);
 
 // Squared Euclidean distances between every pair of the K updates, into the K x K row-major
 // `out` (symmetric, zero diagonal). Differences are formed before squaring, so close updates

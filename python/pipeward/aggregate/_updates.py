@@ -1,5 +1,6 @@
 """Client updates in either form -- a (K, P) array or K lists of per-layer arrays (Flower's
-NDArrays) -- seen as layers of K flat rows, without stacking copies."""
+NDArrays), NumPy or CuPy -- seen as layers of K flat rows, without stacking copies; and the
+three kernels on them (``_core.aggregate_*`` on the host, ``_gpu.aggregate`` on the device)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
+from .. import _backend, _core
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -36,6 +37,16 @@ class Updates:
     def dtype(self) -> np.dtype:
         return self.layers[0][0].dtype
 
+    @property
+    def on_gpu(self) -> bool:
+        return _backend.is_gpu_array(self.layers[0][0])
+
+    def require_host(self, rule: str) -> None:
+        if self.on_gpu:
+            raise TypeError(f"pw.aggregate.{rule}: CuPy updates are not supported by this rule "
+                            "yet (mean, median, trimmed_mean and krum run on the GPU); pass "
+                            "NumPy arrays")
+
     def take(self, keep: Sequence[int]) -> Updates:
         return Updates([[layer[i] for i in keep] for layer in self.layers], self.shapes,
                        self.stacked, [self.index[i] for i in keep])
@@ -50,16 +61,15 @@ class Updates:
         return [f.reshape(s) for f, s in zip(flat_layers, self.shapes)]
 
     def non_finite_clients(self) -> list[int]:
+        xp = _backend.array_module(self.layers[0][0])
         return [i for i in range(self.clients)
-                if not all(np.isfinite(layer[i]).all() for layer in self.layers)]
+                if not all(bool(xp.isfinite(layer[i]).all()) for layer in self.layers)]
 
 
-def _flat(a: Any, where: str) -> np.ndarray:
-    if type(a).__module__.startswith("cupy"):
-        raise TypeError(f"{where}: CuPy updates are not supported by pw.aggregate yet; pass "
-                        "NumPy arrays")
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{where}: expected a NumPy array, got {type(a).__name__}")
+def _flat(a: Any, where: str, gpu: bool) -> Any:
+    if _backend.is_gpu_array(a) != gpu or not (gpu or isinstance(a, np.ndarray)):
+        want = "a CuPy array like client 0's" if gpu else "a NumPy array"
+        raise TypeError(f"{where}: expected {want}, got {type(a).__name__}")
     if a.dtype not in _FLOATS:
         raise TypeError(f"{where}: expected float32 or float64, got {a.dtype} (integer or other "
                         "updates are not cast silently)")
@@ -71,17 +81,18 @@ def _flat(a: Any, where: str) -> np.ndarray:
 
 def as_updates(updates: Any) -> Updates:
     """Check the updates and view them as layers of K rows (no copies)."""
-    if isinstance(updates, np.ndarray):
+    if isinstance(updates, np.ndarray) or _backend.is_gpu_array(updates):
+        gpu = _backend.is_gpu_array(updates)
+        if gpu:
+            updates = _backend.cupy().asarray(updates)
         if updates.ndim != 2:
             raise ValueError(f"updates: expected a (K, P) array, got shape {updates.shape}")
         if updates.shape[0] == 0 or updates.shape[1] == 0:
             raise ValueError(f"updates: expected at least one client and one parameter, got "
                              f"shape {updates.shape}")
-        _flat(updates, "updates")
-        return Updates([list(updates)], [(updates.shape[1],)], True,
-                       list(range(updates.shape[0])))
-    if type(updates).__module__.startswith("cupy"):
-        _flat(updates, "updates")
+        _flat(updates, "updates", gpu)
+        return Updates([[updates[i] for i in range(updates.shape[0])]], [(updates.shape[1],)],
+                       True, list(range(updates.shape[0])))
     if not isinstance(updates, (list, tuple)) or not updates:
         raise TypeError("updates: expected a (K, P) array or a non-empty list of K clients' "
                         f"lists of per-layer arrays, got {type(updates).__name__}")
@@ -90,6 +101,7 @@ def as_updates(updates: Any) -> Updates:
         raise TypeError("updates: expected each client's update as a non-empty list of arrays "
                         f"(Flower's NDArrays), got {type(first).__name__} for client 0")
     shapes = [np.shape(a) for a in first]
+    gpu = _backend.is_gpu_array(first[0])
     layers: list[list[np.ndarray]] = [[] for _ in shapes]
     dtype = None
     for i, client in enumerate(updates):
@@ -97,7 +109,7 @@ def as_updates(updates: Any) -> Updates:
             raise ValueError(f"client {i}: expected {len(shapes)} layers like client 0, got "
                              f"{len(client) if isinstance(client, (list, tuple)) else type(client).__name__}")
         for l, a in enumerate(client):
-            flat = _flat(a, f"client {i} layer {l}")
+            flat = _flat(a, f"client {i} layer {l}", gpu)
             if a.shape != shapes[l]:
                 raise ValueError(f"client {i} layer {l}: expected shape {shapes[l]} like client 0, "
                                  f"got {a.shape}")
@@ -149,32 +161,44 @@ def run_checked(updates: Updates, on_invalid: str, compute: Any) -> tuple[Any, U
     return result, kept
 
 
-def rank_mean(updates: Updates, lo: int, hi: int, workers: int | None) -> list[np.ndarray] | None:
-    """Per layer, the coordinate-wise mean of ranks [lo, hi); None if a value was not finite."""
-    out = []
-    for layer in updates.layers:
-        if len(layer[0]) == 0:
-            out.append(np.empty(0, updates.dtype))
-            continue
-        values, status = _core.aggregate_rank_mean(layer, lo, hi, workers=workers)
+def _empty(updates: Updates) -> Any:
+    return _backend.array_module(updates.layers[0][0]).empty(0, updates.dtype)
+
+
+def _per_layer(updates: Updates, host: Any, device: Any) -> list[Any] | None:
+    """Run a kernel on every non-empty layer: ``host(layers)`` takes them all in one native
+    call, ``device(layer)`` one at a time; None if a value was not finite."""
+    full = [layer for layer in updates.layers if len(layer[0])]
+    if not full:
+        values: list[Any] = []
+    elif updates.on_gpu:
+        values = []
+        for layer in full:
+            v, status = device(layer)
+            if status:
+                return None
+            values.append(v)
+    else:
+        values, status = host(full)
         if status:
             return None
-        out.append(values)
-    return out
+    it = iter(values)
+    return [next(it) if len(layer[0]) else _empty(updates) for layer in updates.layers]
+
+
+def rank_mean(updates: Updates, lo: int, hi: int, workers: int | None) -> list[Any] | None:
+    """Per layer, the coordinate-wise mean of ranks [lo, hi); None if a value was not finite."""
+    return _per_layer(
+        updates, lambda full: _core.aggregate_rank_mean_layers(full, lo, hi, workers=workers),
+        lambda layer: _gpu_kernels().rank_mean(layer, lo, hi))
 
 
 def weighted_mean(updates: Updates, weights: np.ndarray | None,
-                  workers: int | None) -> list[np.ndarray] | None:
-    out = []
-    for layer in updates.layers:
-        if len(layer[0]) == 0:
-            out.append(np.empty(0, updates.dtype))
-            continue
-        values, status = _core.aggregate_weighted_mean(layer, weights, workers=workers)
-        if status:
-            return None
-        out.append(values)
-    return out
+                  workers: int | None) -> list[Any] | None:
+    return _per_layer(
+        updates,
+        lambda full: _core.aggregate_weighted_mean_layers(full, weights, workers=workers),
+        lambda layer: _gpu_kernels().weighted_mean(layer, weights))
 
 
 def sq_distances(updates: Updates, workers: int | None) -> np.ndarray | None:
@@ -183,8 +207,17 @@ def sq_distances(updates: Updates, workers: int | None) -> np.ndarray | None:
     for layer in updates.layers:
         if len(layer[0]) == 0:
             continue
-        d, status = _core.aggregate_pairwise_sq_distances(layer, workers=workers)
+        if updates.on_gpu:
+            d, status = _gpu_kernels().pairwise_sq_distances(layer)
+        else:
+            d, status = _core.aggregate_pairwise_sq_distances(layer, workers=workers)
         if status:
             return None
         total += d
     return total
+
+
+def _gpu_kernels() -> Any:
+    from .._gpu import aggregate  # noqa: PLC0415 - only when device updates arrive
+
+    return aggregate

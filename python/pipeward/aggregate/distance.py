@@ -64,6 +64,7 @@ def bulyan(updates: Any, n_malicious: int, *, return_indices: bool = False,
     theta = K - 2f updates by repeated Krum (each pick leaves the pool), then per coordinate
     average the beta = theta - 2f selected values closest to their median. Needs K >= 4f + 3."""
     u = as_updates(updates)
+    u.require_host("bulyan")
     f = _check_malicious(n_malicious, u.clients, 4 * int(n_malicious) + 3
                          if isinstance(n_malicious, (int, np.integer)) else 0, "Bulyan")
 

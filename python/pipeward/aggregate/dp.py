@@ -37,6 +37,7 @@ def clip_updates(updates: Any, max_norm: float, *, on_invalid: str = "raise") ->
     stays zero); returns new arrays in the input's form, one per client."""
     c = _positive(max_norm, "max_norm")
     u = as_updates(updates)
+    u.require_host("clip_updates")
     _, used = run_checked(u, on_invalid, lambda v: None if v.non_finite_clients() else True)
     f = _factors(used, c)
     if used.stacked:
@@ -60,6 +61,7 @@ def dp_mean(updates: Any, max_norm: float, noise_multiplier: float, *, expected_
             or expected_clients < 1:
         raise ValueError(f"expected_clients must be a positive integer, got {expected_clients!r}")
     u = as_updates(updates)
+    u.require_host("dp_mean")
     _, used = run_checked(u, on_invalid, lambda v: None if v.non_finite_clients() else True)
     f = _factors(used, c)
     sums = weighted_mean(used, f, workers) if f.sum() > 0 else [

@@ -31,6 +31,7 @@ def geometric_median(updates: Any, weights: Any = None, *, eps: float = 1e-6,
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     u = as_updates(updates)
+    u.require_host("geometric_median")
     w = client_weights(weights, u.clients)
     start, used = run_checked(u, on_invalid, lambda v: weighted_mean(
         v, None if w is None else w[v.index], workers))
@@ -57,6 +58,7 @@ def centered_clip(updates: Any, center: Any, tau: float, iters: int = 1, *,
     if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
         raise ValueError(f"iters must be a positive integer, got {iters!r}")
     u = as_updates(updates)
+    u.require_host("centered_clip")
     if u.stacked:
         if not isinstance(center, np.ndarray) or center.ndim != 1:
             raise TypeError("center: expected a 1-d array like one row of the updates, got "
