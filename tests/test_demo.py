@@ -35,9 +35,9 @@ def test_demo_exits_0_with_one_line_per_stage(demo):
     printed = json.loads(run.stdout)  # --json: the numbers and checks, not the plot data
     assert "report" not in printed and printed["numbers"] == results["numbers"]
     serving = ["serve"] if importlib.util.find_spec("fastapi") else []  # the serve extra
-    lines = [ln for ln in printed["lines"] if re.match(rf"\[\d/{7 + len(serving)}\]", ln)]
+    lines = [ln for ln in printed["lines"] if re.match(rf"\[\d/{8 + len(serving)}\]", ln)]
     assert [ln.split()[1] for ln in lines] == ["integrity", "screen", "training", "monitoring",
-                                                *serving, "accountability", "governance",
+                                                *serving, "redteam", "accountability", "governance",
                                                 "report"]
     assert results["ok"] is True and all(results["checks"].values())
 
@@ -212,7 +212,7 @@ def test_the_demo_is_fast(demo):
 def test_the_checks_hold_for_other_seeds(seed, tmp_path, capsys):
     result = run_demo(tmp_path, settings=Settings.fast(seed))
     assert result.ok, {k: v for k, v in result.checks.items() if not v}
-    stages = 8 if importlib.util.find_spec("fastapi") else 7  # the serve stage needs its extra
+    stages = 9 if importlib.util.find_spec("fastapi") else 8  # the serve stage needs its extra
     assert capsys.readouterr().out.splitlines() == result.lines and len(result.lines) == stages
 
 

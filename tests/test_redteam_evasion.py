@@ -198,7 +198,7 @@ def test_bad_inputs_are_clear_errors():
         pw.redteam.fgsm(model, X.astype(np.int64), y, 0.1)
     with pytest.raises(ValueError, match="not fitted"):
         pw.redteam.fgsm(LogisticRegression(), X, y, 0.1)
-    with pytest.raises(TypeError, match="torch.nn.Module or a fitted"):
+    with pytest.raises(TypeError, match="torch.nn.Module, a fitted"):
         pw.redteam.fgsm(object(), X, y, 0.1)
     with pytest.raises(ValueError, match="not among the model's classes"):
         pw.redteam.fgsm(model, X, y + 5, 0.1)
@@ -211,3 +211,31 @@ def test_bad_inputs_are_clear_errors():
     net = torch.nn.Linear(12, 2)
     with pytest.raises(TypeError, match="module's dtype"):
         pw.redteam.fgsm(net, X.astype(np.float64), y, 0.1)
+
+
+class _Logistic:
+    """A logistic model outside scikit-learn: its linear attributes and a matching predict_proba."""
+
+    def __init__(self, coef, intercept, classes, proba_scale=1.0):
+        self.coef_, self.intercept_, self.classes_ = coef, intercept, classes
+        self.scale = proba_scale
+
+    def predict_proba(self, X):
+        z = self.scale * (X @ self.coef_.T + self.intercept_)
+        if z.shape[1] == 1:
+            z = np.hstack([np.zeros_like(z), z])
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_a_duck_typed_logistic_model_is_attacked_like_logistic_regression(n_classes):
+    X, y = make_classification(200, 6, n_informative=4, n_classes=n_classes, random_state=0)
+    lr = LogisticRegression(max_iter=2000).fit(X, y)
+    duck = _Logistic(lr.coef_, lr.intercept_, lr.classes_)
+    want = pw.redteam.pgd(lr, X, y, 0.3, 0.1, 10)
+    got = pw.redteam.pgd(duck, X, y, 0.3, 0.1, 10)
+    np.testing.assert_array_equal(got.x_adv, want.x_adv)
+    # predict_proba that is not the softmax of the linear scores: no gradient is guessed
+    with pytest.raises(TypeError, match="logistic model"):
+        pw.redteam.fgsm(_Logistic(lr.coef_, lr.intercept_, lr.classes_, proba_scale=2.0), X, y, 0.1)

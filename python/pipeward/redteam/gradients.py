@@ -197,8 +197,28 @@ def as_differentiable(model: Any) -> Differentiable:
         return _Linear(model, "margin")
     if name == "SGDClassifier":
         return _Linear(model, "ovr" if model.loss == "log_loss" else "margin")
-    raise TypeError("model: expected a torch.nn.Module or a fitted scikit-learn LogisticRegression, "
-                    f"LinearSVC, SGDClassifier or MLPClassifier, got {name}")
+    if _is_logistic(model):
+        return _Linear(model, "softmax")
+    raise TypeError("model: expected a torch.nn.Module, a fitted scikit-learn LogisticRegression, "
+                    "LinearSVC, SGDClassifier or MLPClassifier, or a logistic model (coef_, intercept_, "
+                    f"classes_ and a predict_proba that is the softmax of X coef_^T + intercept_), got {name}")
+
+
+def _is_logistic(model: Any) -> bool:
+    """Whether ``model`` has scikit-learn's linear attributes and its ``predict_proba`` is the
+    softmax (one row of ``coef_``: the sigmoid) of its linear scores, checked on random
+    probes: only then is the softmax cross-entropy its exact loss."""
+    if not (all(hasattr(model, a) for a in ("coef_", "intercept_", "classes_"))
+            and callable(getattr(model, "predict_proba", None))):
+        return False
+    linear = _Linear(model, "softmax")
+    if linear.W.ndim != 2 or linear.classes_.size < 2:
+        return False
+    probes = np.random.default_rng(0).normal(size=(8, linear.W.shape[1]))
+    z = linear.decision(probes)
+    want = _softmax(np.hstack([np.zeros_like(z), z]) if z.shape[1] == 1 else z)
+    got = np.asarray(model.predict_proba(probes), dtype=np.float64)
+    return got.shape == want.shape and bool(np.allclose(got, want, rtol=1e-6, atol=1e-9))
 
 
 def label_indices(model: Differentiable, y: Any, n: int, name: str = "y") -> np.ndarray:
