@@ -178,10 +178,14 @@ def test_pipeward_report_from_the_audit_log_alone(demo, tmp_path):
     run = _report("--audit", str(out / "audit.db"), "-o", str(tmp_path / "r.html"), "--json")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["sections"] == ["drift", "fairness", "explanations", "compliance",
-                                                  "audit", "model_card"]
+                                                  "security", "audit", "model_card"]
     page = (tmp_path / "r.html").read_text()
-    # the two drift checks, the fairness chart and the global importance the log recorded
-    assert page.count("<svg") == 4
+    # the two drift checks, the fairness chart and the global importance the log recorded, and
+    # the red team's robust-accuracy curve, membership ROC and (with scikit-learn) extraction curve
+    redteam = ["Robust accuracy against the attack budget eps", "Membership inference ROC (log FPR)"]
+    if importlib.util.find_spec("sklearn"):
+        redteam.append("Model extraction: fidelity against queries")
+    assert page.count("<svg") == 4 + len(redteam) and all(f'aria-label="{t}"' in page for t in redteam)
     assert "Model card: pipeward-demo-logreg" in page and "verified" in page
 
 

@@ -127,14 +127,16 @@ def test_bad_inputs():
         PartitionEnsemble(LogisticRegression(), 0).fit(X, y)
     with pytest.raises(TypeError, match="key"):
         PartitionEnsemble(LogisticRegression(), 3, key="text").fit(X, y)
-    with pytest.raises(ValueError, match="one per row"):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):  # scikit-learn's words
         PartitionEnsemble(LogisticRegression(), 3).fit(X, y[:-1])
     bad = X.copy()
     bad[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         PartitionEnsemble(LogisticRegression(), 3).fit(bad, y)
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match="0 sample"):
         PartitionEnsemble(LogisticRegression(), 3).fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match="continuous"):  # a regression target is not classes
+        PartitionEnsemble(LogisticRegression(), 3).fit(X, X[:, 0])
     ens = PartitionEnsemble(LogisticRegression(), 3, key=KEY).fit(X, y)
     with pytest.raises(ValueError, match="positions"):
         ens.forget([100])
@@ -143,3 +145,14 @@ def test_bad_inputs():
     with pytest.raises(TypeError, match="ids"):
         PartitionEnsemble(LogisticRegression(), 3).fit(X, y, ids=[1.5] * len(X))
     assert ens.key_ == KEY and len(PartitionEnsemble(LogisticRegression(), 3).fit(X, y).key_) == 32
+
+
+# check_estimator announces that it skips its array-API check (SCIPY_ARRAY_API is unset) with a warning
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
+def test_follows_scikit_learn_conventions():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    # a fixed key: without one each fit draws its own, and the idempotence checks would differ
+    results = check_estimator(PartitionEnsemble(LogisticRegression(), 3, key=KEY), on_fail=None)
+    failed = {r["check_name"]: str(r["exception"]) for r in results if r["status"] == "failed"}
+    assert failed == {} and len(results) > 40

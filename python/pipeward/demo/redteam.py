@@ -9,7 +9,6 @@ for the model card and the report, and the membership line is a recorded policy 
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,7 @@ def redteam_step(model: Any, baseline: Any, S_train: np.ndarray, y_train: np.nda
     out["membership_auc"] = mia.auc
     out["membership_auc_non_private"] = redteam.membership_inference(baseline, X, y, member, method="loss").auc
     results: list[Any] = [*evasion, mia]
-    if importlib.util.find_spec("sklearn") is not None:  # the surrogate is a scikit-learn model
+    if _have_sklearn():  # the surrogate is a scikit-learn model
         half = len(S_test) // 2
         stolen = redteam.extract(model.predict, S_test[:half], budget=half, X_eval=S_test[half:],
                                  y_eval=y_test[half:], seed=seed)
@@ -48,3 +47,11 @@ def redteam_step(model: Any, baseline: Any, S_train: np.ndarray, y_train: np.nda
                                 "value": mia.auc, "threshold": MAX_MEMBERSHIP_AUC,
                                 "passed": mia.auc <= MAX_MEMBERSHIP_AUC}, subject=model_name)
     return out
+
+
+def _have_sklearn() -> bool:
+    try:
+        import sklearn  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True

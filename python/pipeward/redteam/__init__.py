@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from .client import QueryRefused, ServiceClient
 from .dp_audit import DPAuditResult, audit_dp, draw_canaries
-from .ensemble import PartitionEnsemble
 from .evasion import EvasionResult, fgsm, pgd
 from .extraction import ExtractionResult, extract
 from .hop_skip_jump import HopSkipJumpResult, hop_skip_jump
@@ -22,3 +21,12 @@ from .results import AttackResult
 __all__ = ["AttackResult", "DPAuditResult", "EvasionResult", "ExtractionResult", "HopSkipJumpResult",
            "MembershipResult", "PartitionEnsemble", "PoisonResult", "QueryRefused", "ServiceClient", "audit_dp", "draw_canaries", "extract", "fgsm",
            "hop_skip_jump", "membership_inference", "pgd", "poison"]
+
+
+def __getattr__(name: str) -> object:
+    # The ensemble is a scikit-learn estimator: import scikit-learn only when it is used.
+    if name == "PartitionEnsemble":
+        from .ensemble import PartitionEnsemble  # noqa: PLC0415
+
+        return PartitionEnsemble
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
