@@ -158,3 +158,25 @@ def test_packaged_model_directory(saved, capsys, tmp_path):
     assert main(["redteam", str(tmp_path / "dir"), "--pubkey", str(tmp_path / "k.pub"), *base]) == 2
     err = capsys.readouterr().err
     assert "needs --pubkey" in err and "model.skops" in err and "Traceback" not in err
+
+
+def test_poisoning_retrains_with_and_without_the_screen(saved, capsys):
+    tmp, model, X, y = saved
+    base = ["redteam", str(tmp / "model.skops"), "--data", str(tmp / "data.csv"), "--labels", "target",
+            "--members", "trained", "--attacks", "poisoning"]
+    code = main([*base, "--poison", "backdoor", "--poison-rate", "0.05", "--max-poison-success", "0.5", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    (res,) = out["results"]
+    order = np.random.default_rng(0).permutation(len(X))
+    a, b = order[: len(X) // 2], order[len(X) // 2:]
+    from sklearn.base import clone
+
+    want = pw.redteam.poison(lambda A, t: clone(model).fit(A, t), X[a], y[a], X[b], y[b], kind="backdoor",
+                             rate=0.05, seed=0)
+    assert res["attack_success"] == want.attack_success
+    assert res["attack_success_screened"] == want.attack_success_screened
+    assert code == (1 if want.attack_success_screened > 0.5 else 0)
+    assert main([*base, "--poison-rate", "1.5"]) == 2
+    onnx_path = _onnx_file(model, tmp / "p.onnx")
+    assert main(["redteam", str(onnx_path), *base[2:]]) == 2  # nothing to retrain
+    assert "needs a scikit-learn model" in capsys.readouterr().err

@@ -4,7 +4,8 @@ The model is a packaged model directory (``pipeward package``; verified with ``-
 before anything loads), a skops file or an ONNX file. Evasion is white-box PGD where exact
 gradients exist (scikit-learn LogisticRegression, linear SVMs, SGDClassifier, MLPClassifier);
 anything else, ONNX graphs and pipelines included, gets black-box HopSkipJump (L2, labels
-only) on the first ``--black-box-rows`` rows.
+only) on the first ``--black-box-rows`` rows. Poisoning retrains the model (a scikit-learn one)
+on half of DATA, poisoned, with and without ``pw.screen`` in front, and scores it on the other half.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import numpy as np
 
 from . import EXIT_CHECK_FAILED, EXIT_OK, CLIError
 
-ATTACKS = ("evasion", "membership", "extraction")
+ATTACKS = ("evasion", "membership", "extraction", "poisoning")
+POISONS = ("backdoor", "targeted_flip", "random_flip")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "redteam",
-        help="attack a model (evasion, membership inference, extraction) and gate on the results",
+        help="attack a model (evasion, membership inference, extraction, poisoning) and gate on the results",
         description="Attack a model on DATA and print how far each attack got. MODEL is a packaged "
                     "model directory (pipeward package; needs --pubkey), a .skops or an .onnx file. "
                     "Exits 1 when a --min/--max policy line is crossed.",
@@ -34,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                "      --min-robust-accuracy 0.5\n"
                "  pipeward redteam model_dir --pubkey release.pem.pub --data audit.csv --labels y \\\n"
                "      --members was_trained --attacks membership --max-membership-auc 0.6 --json\n"
-               "  pipeward redteam model.onnx --data test.csv --labels y --eps 0.5   # black-box only",
+               "  pipeward redteam model.onnx --data test.csv --labels y --eps 0.5   # black-box only\n"
+               "  pipeward redteam model.skops --data train.csv --labels y --attacks poisoning \\\n"
+               "      --poison backdoor --max-poison-success 0.1",
     )
     p.add_argument("model", help="a packaged model directory, a .skops or an .onnx file")
     p.add_argument("--pubkey", help="Ed25519 public key that signed a model directory")
@@ -54,6 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-robust-accuracy", type=float, help="fail below this robust accuracy")
     p.add_argument("--max-membership-auc", type=float, help="fail above this membership AUC")
     p.add_argument("--max-extraction-fidelity", type=float, help="fail above this surrogate fidelity")
+    p.add_argument("--poison", default="backdoor", choices=POISONS, help="the poisoning attack (default backdoor)")
+    p.add_argument("--poison-rate", type=float, default=0.05, help="share of training rows poisoned (default 0.05)")
+    p.add_argument("--max-poison-success", type=float,
+                   help="fail when the poisoning attack succeeds above this with pw.screen in front of training")
     p.add_argument("--audit", metavar="DB", help="append every result and policy check to this audit log")
     p.add_argument("--model-name", help="the model's name in the audit records (default: MODEL's file name)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -208,6 +216,22 @@ def run(args: argparse.Namespace) -> int:
               args.max_extraction_fidelity is not None and res.fidelity > args.max_extraction_fidelity,
               f"extraction fidelity {res.fidelity:.3f} after {res.queries} queries is above "
               f"{args.max_extraction_fidelity}")
+    if "poisoning" in attacks:
+        if estimator is None:
+            raise CLIError(f"{path}: poisoning retrains the model, which needs a scikit-learn model (skops)")
+        if not 0 < args.poison_rate < 1:
+            raise CLIError(f"--poison-rate: expected a share in (0, 1), got {args.poison_rate}")
+        from sklearn.base import clone  # noqa: PLC0415
+
+        order = np.random.default_rng(0).permutation(X.shape[0])
+        fit_rows, test_rows = order[: X.shape[0] // 2], order[X.shape[0] // 2:]
+        res = redteam.poison(lambda A, b: clone(estimator).fit(A, b), X[fit_rows], y[fit_rows], X[test_rows],
+                             y[test_rows], kind=args.poison, rate=args.poison_rate, seed=0)
+        results.append(res)
+        check("poisoning", "attack_success_screened", res.attack_success_screened, args.max_poison_success,
+              args.max_poison_success is not None and res.attack_success_screened > args.max_poison_success,
+              f"{args.poison} poisoning succeeds {res.attack_success_screened:.3f} with the screen in front, "
+              f"above {args.max_poison_success}")
     failures = [c["words"] for c in checks if not c["passed"]]
     if args.audit:
         name = args.model_name or path.name
