@@ -160,3 +160,15 @@ def test_follows_scikit_learn_conventions():
     results = check_estimator(PartitionEnsemble(base, 3, key=KEY), on_fail=None)
     failed = {r["check_name"]: str(r["exception"]) for r in results if r["status"] == "failed"}
     assert failed == {} and len(results) > 40
+
+
+def test_partitions_are_computed_chunk_by_chunk_with_dask():
+    """A row's partition depends on its bytes and the key only, so a Dask array's chunks are
+    assigned independently (map_blocks, no shuffle) and agree with the in-memory fit."""
+    da = pytest.importorskip("dask.array")
+    X, y = _data(1000)
+    ens = PartitionEnsemble(LogisticRegression(), 7, key=KEY).fit(X, y)
+    chunked = da.from_array(X, chunks=(137, X.shape[1]))
+    parts = chunked.map_blocks(partition_of_rows, KEY, 7, drop_axis=1, dtype=np.int64).compute(scheduler="sync")
+    np.testing.assert_array_equal(parts, ens.partition_)
+    assert chunked.numblocks[0] == 8
