@@ -11,6 +11,7 @@ from typing import Any
 
 from . import svg
 from .html import _badge, _num, _table
+from .redteam import security_charts
 
 __all__ = ["accountability_html"]
 
@@ -107,8 +108,6 @@ def _security(rows: Sequence[Mapping[str, Any]]) -> str:
     body = [[_src(r.get("seq")), escape(str(r.get("attack") or r.get("test"))), escape(str(r.get("metric", ""))),
              _num(r.get("value")), _num(r.get("threshold")),
              _badge(r.get("passed"), "passed", "failed")] for r in rows]
-    from .redteam import security_charts  # noqa: PLC0415 - it uses the chart helpers
-
     return ("<h3>Security testing</h3><p>Results of the red-team records in the audit log.</p>"
             + _table(["record", "attack", "metric", "value", "threshold", ""], body, numeric=(3, 4))
             + security_charts(rows))
