@@ -62,8 +62,14 @@ def test_usage_errors_exit_2(saved, capsys, tmp_path):
     assert main(["redteam", str(tmp / "model.skops"), *base, "--attacks", "voodoo"]) == 2
     assert main(["redteam", str(tmp / "model.skops"), *base[:4], "--attacks", "membership"]) == 2
     assert main(["redteam", str(tmp / "model.skops"), *base, "--eps", "-1"]) == 2
+    (tmp_path / "junk.onnx").write_bytes(b"not a graph")
+    (tmp_path / "junk.skops").write_bytes(b"not a zip")
+    (tmp_path / "model.pkl").write_bytes(b"\x80\x04N.")
+    for junk in ("junk.onnx", "junk.skops", "model.pkl"):
+        assert main(["redteam", str(tmp_path / junk), *base]) == 2
     err = capsys.readouterr().err
-    assert err.count("pipeward redteam: error:") == 4 and "Traceback" not in err
+    assert err.count("pipeward redteam: error:") == 7 and "Traceback" not in err
+    assert "not a usable ONNX model" in err and "not a skops file" in err and "expected a model directory" in err
 
 
 def test_security_testing_section_reads_the_records(saved, tmp_path):
