@@ -239,3 +239,35 @@ def test_a_duck_typed_logistic_model_is_attacked_like_logistic_regression(n_clas
     # predict_proba that is not the softmax of the linear scores: no gradient is guessed
     with pytest.raises(TypeError, match="logistic model"):
         pw.redteam.fgsm(_Logistic(lr.coef_, lr.intercept_, lr.classes_, proba_scale=2.0), X, y, 0.1)
+
+
+@pytest.mark.parametrize("final", ["logistic", "mlp"])
+def test_pipeline_gradient_is_the_chain_rule_through_its_scalers(final):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    X, y = make_classification(300, 5, n_informative=3, n_classes=3, random_state=1)
+    X = (X * [1, 10, 100, 0.1, 5] + 3).astype(np.float64)  # features on very different scales
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        last = (LogisticRegression(max_iter=500) if final == "logistic"
+                else MLPClassifier((8,), activation="tanh", max_iter=200, random_state=0))
+        pipe = make_pipeline(MinMaxScaler(), StandardScaler(), last).fit(X, y)
+    m = as_differentiable(pipe)
+    np.testing.assert_array_equal(m.classes_[m.predict_index(X)], pipe.predict(X))
+
+    def loss(Z, yi):  # the pipeline's own cross-entropy, row by row
+        return -np.log(pipe.predict_proba(Z)[np.arange(len(Z)), yi])
+
+    yi = np.searchsorted(pipe.classes_, y)[:20]
+    grad = m.loss_gradient(X[:20], yi)
+    h = 1e-6 * np.abs(X[:20]).max(axis=0)
+    numeric = np.stack([(loss(X[:20] + h * e, yi) - loss(X[:20] - h * e, yi)) / (2 * h[j])
+                        for j, e in enumerate(np.eye(5))], axis=1)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-8 * np.abs(numeric).max())
+    res = pw.redteam.pgd(pipe, X, y, 0.5, 0.1, 10)
+    assert res.robust_accuracy <= res.clean_accuracy
+    from sklearn.preprocessing import PolynomialFeatures
+
+    with pytest.raises(TypeError, match="StandardScaler and MinMaxScaler"):
+        as_differentiable(make_pipeline(PolynomialFeatures(), LogisticRegression()))

@@ -2,9 +2,9 @@
 
 The model is a packaged model directory (``pipeward package``; verified with ``--pubkey``
 before anything loads), a skops file or an ONNX file. Evasion is white-box PGD where exact
-gradients exist (scikit-learn LogisticRegression, linear SVMs, SGDClassifier, MLPClassifier);
-anything else, ONNX graphs and pipelines included, gets black-box HopSkipJump (L2, labels
-only) on the first ``--black-box-rows`` rows. Poisoning retrains the model (a scikit-learn one)
+gradients exist (scikit-learn LogisticRegression, linear SVMs, SGDClassifier, MLPClassifier,
+also behind StandardScaler/MinMaxScaler steps of a Pipeline); anything else, ONNX graphs
+included, gets black-box HopSkipJump (L2, labels only) on the first ``--black-box-rows`` rows. Poisoning retrains the model (a scikit-learn one)
 on half of DATA, poisoned, with and without ``pw.screen`` in front, and scores it on the other half.
 """
 

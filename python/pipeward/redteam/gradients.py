@@ -13,6 +13,8 @@ ART's estimators so that FGSM/PGD land on the same points:
   every point outside the margin, which would stall an attack there.
 * PyTorch modules returning logits: ``CrossEntropyLoss`` through autograd (torch is imported
   only when a torch module arrives).
+* a scikit-learn ``Pipeline`` of ``StandardScaler``/``MinMaxScaler`` steps before one of the
+  above: the chain rule through their per-feature affine maps.
 """
 
 from __future__ import annotations
@@ -179,11 +181,53 @@ def _is_torch_module(model: Any) -> bool:
                for c in type(model).__mro__)
 
 
+class _Affine:
+    """A scikit-learn ``Pipeline`` of per-feature affine scalers (``StandardScaler``,
+    ``MinMaxScaler``) before a supported model: ``z = x * a + c``, so the input gradient is the
+    model's gradient at ``z`` times ``a`` (the chain rule, exactly)."""
+
+    def __init__(self, scalers: list[Any], inner: Differentiable) -> None:
+        self.inner, self.classes_ = inner, inner.classes_
+        self.a, self.c = 1.0, 0.0
+        for s in scalers:
+            if type(s).__name__ == "StandardScaler":
+                scale = s.scale_ if s.with_std else 1.0
+                mean = s.mean_ if s.with_mean else 0.0
+                a, c = 1.0 / np.asarray(scale, dtype=np.float64), -np.asarray(mean, dtype=np.float64) / scale
+            else:  # MinMaxScaler (its clip option is refused before)
+                a, c = np.asarray(s.scale_, dtype=np.float64), np.asarray(s.min_, dtype=np.float64)
+            self.a, self.c = self.a * a, self.c * a + c
+
+    def _z(self, X: np.ndarray) -> np.ndarray:
+        return (X * self.a + self.c).astype(X.dtype, copy=False)
+
+    def predict_index(self, X: np.ndarray) -> np.ndarray:
+        return self.inner.predict_index(self._z(X))
+
+    def loss_gradient(self, X: np.ndarray, y_index: np.ndarray) -> np.ndarray:
+        return (self.inner.loss_gradient(self._z(X), y_index) * self.a).astype(X.dtype, copy=False)
+
+
+def _pipeline(model: Any) -> Differentiable:
+    steps = [s for _, s in model.steps if s is not None and s != "passthrough"]
+    scalers, last = steps[:-1], steps[-1]
+    for s in scalers:
+        kind = type(s).__name__
+        if kind not in ("StandardScaler", "MinMaxScaler") or getattr(s, "clip", False):
+            raise TypeError(f"model: a Pipeline is differentiated through StandardScaler and MinMaxScaler "
+                            f"(without clip) steps only, got {kind}")
+        if not hasattr(s, "scale_"):
+            raise ValueError(f"model: this Pipeline's {kind} is not fitted; call fit(X, y) first")
+    return _Affine(scalers, as_differentiable(last))
+
+
 def as_differentiable(model: Any) -> Differentiable:
     """Wrap ``model`` for exact gradients, or raise ``TypeError`` naming what is supported."""
     if _is_torch_module(model):
         return _Torch(model)
     name = type(model).__name__
+    if name == "Pipeline" and getattr(model, "steps", None):
+        return _pipeline(model)
     if name in {"LogisticRegression", "LinearSVC", "SGDClassifier", "MLPClassifier"}:
         fitted = "coefs_" if name == "MLPClassifier" else "coef_"
         if not hasattr(model, fitted):
