@@ -152,13 +152,17 @@ def test_packaged_model_directory(saved, capsys, tmp_path):
     tmp, model, X, y = saved
     private_pem, public_pem = pw.generate_keypair()
     (tmp_path / "k.pub").write_bytes(public_pem)
-    pw.serve.package(model, X, tmp_path / "dir", private_key=private_pem, y=y)
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
+    pw.serve.package(pipe, X, tmp_path / "dir", private_key=private_pem, y=y)
     base = ["--data", str(tmp / "data.csv"), "--labels", "target", "--members", "trained"]
     code = main(["redteam", str(tmp_path / "dir"), "--pubkey", str(tmp_path / "k.pub"), *base,
                  "--attacks", "evasion", "--eps", "0.2", "--json"])
     out = json.loads(capsys.readouterr().out)
-    assert code == 0 and out["mode"].startswith("white-box")  # a LogisticRegression inside: gradients
-    assert out["results"][0]["robust_accuracy"] == pw.redteam.pgd(model, X, y, 0.2, 0.05, 20).robust_accuracy
+    assert code == 0 and out["mode"].startswith("white-box")  # scaler + logistic regression: gradients
+    assert out["results"][0]["robust_accuracy"] == pw.redteam.pgd(pipe, X, y, 0.2, 0.05, 20).robust_accuracy
     assert main(["redteam", str(tmp_path / "dir"), *base]) == 2  # no --pubkey
     (tmp_path / "dir" / "model.skops").write_bytes(b"tampered")
     assert main(["redteam", str(tmp_path / "dir"), "--pubkey", str(tmp_path / "k.pub"), *base]) == 2
