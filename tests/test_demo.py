@@ -35,9 +35,9 @@ def test_demo_exits_0_with_one_line_per_stage(demo):
     printed = json.loads(run.stdout)  # --json: the numbers and checks, not the plot data
     assert "report" not in printed and printed["numbers"] == results["numbers"]
     serving = ["serve"] if importlib.util.find_spec("fastapi") else []  # the serve extra
-    lines = [ln for ln in printed["lines"] if re.match(rf"\[\d/{7 + len(serving)}\]", ln)]
+    lines = [ln for ln in printed["lines"] if re.match(rf"\[\d/{8 + len(serving)}\]", ln)]
     assert [ln.split()[1] for ln in lines] == ["integrity", "screen", "training", "monitoring",
-                                                *serving, "accountability", "governance",
+                                                *serving, "redteam", "accountability", "governance",
                                                 "report"]
     assert results["ok"] is True and all(results["checks"].values())
 
@@ -178,10 +178,14 @@ def test_pipeward_report_from_the_audit_log_alone(demo, tmp_path):
     run = _report("--audit", str(out / "audit.db"), "-o", str(tmp_path / "r.html"), "--json")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["sections"] == ["drift", "fairness", "explanations", "compliance",
-                                                  "audit", "model_card"]
+                                                  "security", "audit", "model_card"]
     page = (tmp_path / "r.html").read_text()
-    # the two drift checks, the fairness chart and the global importance the log recorded
-    assert page.count("<svg") == 4
+    # the two drift checks, the fairness chart and the global importance the log recorded, and
+    # the red team's robust-accuracy curve, membership ROC and (with scikit-learn) extraction curve
+    redteam = ["Robust accuracy against the attack budget eps", "Membership inference ROC (log FPR)"]
+    if importlib.util.find_spec("sklearn"):
+        redteam.append("Model extraction: fidelity against queries")
+    assert page.count("<svg") == 4 + len(redteam) and all(f'aria-label="{t}"' in page for t in redteam)
     assert "Model card: pipeward-demo-logreg" in page and "verified" in page
 
 
@@ -212,7 +216,7 @@ def test_the_demo_is_fast(demo):
 def test_the_checks_hold_for_other_seeds(seed, tmp_path, capsys):
     result = run_demo(tmp_path, settings=Settings.fast(seed))
     assert result.ok, {k: v for k, v in result.checks.items() if not v}
-    stages = 8 if importlib.util.find_spec("fastapi") else 7  # the serve stage needs its extra
+    stages = 9 if importlib.util.find_spec("fastapi") else 8  # the serve stage needs its extra
     assert capsys.readouterr().out.splitlines() == result.lines and len(result.lines) == stages
 
 

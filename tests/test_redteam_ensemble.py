@@ -127,14 +127,16 @@ def test_bad_inputs():
         PartitionEnsemble(LogisticRegression(), 0).fit(X, y)
     with pytest.raises(TypeError, match="key"):
         PartitionEnsemble(LogisticRegression(), 3, key="text").fit(X, y)
-    with pytest.raises(ValueError, match="one per row"):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):  # scikit-learn's words
         PartitionEnsemble(LogisticRegression(), 3).fit(X, y[:-1])
     bad = X.copy()
     bad[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         PartitionEnsemble(LogisticRegression(), 3).fit(bad, y)
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match="0 sample"):
         PartitionEnsemble(LogisticRegression(), 3).fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match="continuous"):  # a regression target is not classes
+        PartitionEnsemble(LogisticRegression(), 3).fit(X, X[:, 0])
     ens = PartitionEnsemble(LogisticRegression(), 3, key=KEY).fit(X, y)
     with pytest.raises(ValueError, match="positions"):
         ens.forget([100])
@@ -143,3 +145,30 @@ def test_bad_inputs():
     with pytest.raises(TypeError, match="ids"):
         PartitionEnsemble(LogisticRegression(), 3).fit(X, y, ids=[1.5] * len(X))
     assert ens.key_ == KEY and len(PartitionEnsemble(LogisticRegression(), 3).fit(X, y).key_) == 32
+
+
+# check_estimator announces that it skips its array-API check (SCIPY_ARRAY_API is unset) with a warning
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
+def test_follows_scikit_learn_conventions():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    # a fixed key: without one each fit draws its own, and the idempotence checks would differ
+    from sklearn.tree import DecisionTreeClassifier
+
+    # a shallow tree inside: the checks fit it hundreds of times (a logistic regression: 6x the CPU)
+    base = DecisionTreeClassifier(max_depth=3, random_state=0)
+    results = check_estimator(PartitionEnsemble(base, 3, key=KEY), on_fail=None)
+    failed = {r["check_name"]: str(r["exception"]) for r in results if r["status"] == "failed"}
+    assert failed == {} and len(results) > 40
+
+
+def test_partitions_are_computed_chunk_by_chunk_with_dask():
+    """A row's partition depends on its bytes and the key only, so a Dask array's chunks are
+    assigned independently (map_blocks, no shuffle) and agree with the in-memory fit."""
+    da = pytest.importorskip("dask.array")
+    X, y = _data(1000)
+    ens = PartitionEnsemble(LogisticRegression(), 7, key=KEY).fit(X, y)
+    chunked = da.from_array(X, chunks=(137, X.shape[1]))
+    parts = chunked.map_blocks(partition_of_rows, KEY, 7, drop_axis=1, dtype=np.int64).compute(scheduler="sync")
+    np.testing.assert_array_equal(parts, ens.partition_)
+    assert chunked.numblocks[0] == 8

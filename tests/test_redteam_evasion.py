@@ -198,7 +198,7 @@ def test_bad_inputs_are_clear_errors():
         pw.redteam.fgsm(model, X.astype(np.int64), y, 0.1)
     with pytest.raises(ValueError, match="not fitted"):
         pw.redteam.fgsm(LogisticRegression(), X, y, 0.1)
-    with pytest.raises(TypeError, match="torch.nn.Module or a fitted"):
+    with pytest.raises(TypeError, match="torch.nn.Module, a fitted"):
         pw.redteam.fgsm(object(), X, y, 0.1)
     with pytest.raises(ValueError, match="not among the model's classes"):
         pw.redteam.fgsm(model, X, y + 5, 0.1)
@@ -211,3 +211,63 @@ def test_bad_inputs_are_clear_errors():
     net = torch.nn.Linear(12, 2)
     with pytest.raises(TypeError, match="module's dtype"):
         pw.redteam.fgsm(net, X.astype(np.float64), y, 0.1)
+
+
+class _Logistic:
+    """A logistic model outside scikit-learn: its linear attributes and a matching predict_proba."""
+
+    def __init__(self, coef, intercept, classes, proba_scale=1.0):
+        self.coef_, self.intercept_, self.classes_ = coef, intercept, classes
+        self.scale = proba_scale
+
+    def predict_proba(self, X):
+        z = self.scale * (X @ self.coef_.T + self.intercept_)
+        if z.shape[1] == 1:
+            z = np.hstack([np.zeros_like(z), z])
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_a_duck_typed_logistic_model_is_attacked_like_logistic_regression(n_classes):
+    X, y = make_classification(200, 6, n_informative=4, n_classes=n_classes, random_state=0)
+    lr = LogisticRegression(max_iter=2000).fit(X, y)
+    duck = _Logistic(lr.coef_, lr.intercept_, lr.classes_)
+    want = pw.redteam.pgd(lr, X, y, 0.3, 0.1, 10)
+    got = pw.redteam.pgd(duck, X, y, 0.3, 0.1, 10)
+    np.testing.assert_array_equal(got.x_adv, want.x_adv)
+    # predict_proba that is not the softmax of the linear scores: no gradient is guessed
+    with pytest.raises(TypeError, match="logistic model"):
+        pw.redteam.fgsm(_Logistic(lr.coef_, lr.intercept_, lr.classes_, proba_scale=2.0), X, y, 0.1)
+
+
+@pytest.mark.parametrize("final", ["logistic", "mlp"])
+def test_pipeline_gradient_is_the_chain_rule_through_its_scalers(final):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    X, y = make_classification(300, 5, n_informative=3, n_classes=3, random_state=1)
+    X = (X * [1, 10, 100, 0.1, 5] + 3).astype(np.float64)  # features on very different scales
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        last = (LogisticRegression(max_iter=500) if final == "logistic"
+                else MLPClassifier((8,), activation="tanh", max_iter=200, random_state=0))
+        pipe = make_pipeline(MinMaxScaler(), StandardScaler(), last).fit(X, y)
+    m = as_differentiable(pipe)
+    np.testing.assert_array_equal(m.classes_[m.predict_index(X)], pipe.predict(X))
+
+    def loss(Z, yi):  # the pipeline's own cross-entropy, row by row
+        return -np.log(pipe.predict_proba(Z)[np.arange(len(Z)), yi])
+
+    yi = np.searchsorted(pipe.classes_, y)[:20]
+    grad = m.loss_gradient(X[:20], yi)
+    h = 1e-6 * np.abs(X[:20]).max(axis=0)
+    numeric = np.stack([(loss(X[:20] + h * e, yi) - loss(X[:20] - h * e, yi)) / (2 * h[j])
+                        for j, e in enumerate(np.eye(5))], axis=1)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-8 * np.abs(numeric).max())
+    res = pw.redteam.pgd(pipe, X, y, 0.5, 0.1, 10)
+    assert res.robust_accuracy <= res.clean_accuracy
+    from sklearn.preprocessing import PolynomialFeatures
+
+    with pytest.raises(TypeError, match="StandardScaler and MinMaxScaler"):
+        as_differentiable(make_pipeline(PolynomialFeatures(), LogisticRegression()))

@@ -101,6 +101,8 @@ class ModelCard:
         A fact belongs to the model when its payload names the model, or names no model at all
         (a pipeline-wide fact such as a manifest). The latest record wins for single values.
         """
+        from ..redteam.card import headline  # noqa: PLC0415 - the red team reads its own records
+
         if not isinstance(log, AuditLog):
             raise TypeError(f"log: expected a pipeward AuditLog, got {type(log).__name__}")
         report = log.verify(public_key, checkpoint=checkpoint)
@@ -193,8 +195,7 @@ class ModelCard:
                                  for q in comply[0].payload.get("requirements", [])] if comply[0] else [],
             },
             "security_testing": {
-                "results": [Fact.of(r, {"test": r.action, **_pick(r.payload, ("attack", "metric", "value",
-                                                                              "threshold", "passed"))})
+                "results": [Fact.of(r, {"test": r.action, **headline(r.action, r.payload)})
                             for r in about(_REDTEAM)],
             },
         }

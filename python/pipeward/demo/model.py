@@ -42,6 +42,10 @@ class LogisticModel:
     def intercept_(self) -> np.ndarray:
         return self.params[-1:]
 
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.array([0, 1])
+
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         return self.decision(X)
 

@@ -15,11 +15,14 @@ The story, one step per stage, each printed as one line and recorded in the audi
 5. serve      -- the model behind ``pw.serve.create_app`` in process (when the serve extra is
    installed): served, rate-limited, rejected and flagged requests, and the watermark found in
    a copy trained on stolen answers; every request lands in the audit log.
-6. accountability -- fairness across a documented synthetic group (with bootstrap intervals),
+6. redteam   -- PGD at growing budgets (the robust-accuracy curve), the membership attack
+   on the DP model next to the non-private baseline, and a query-budgeted extraction; all
+   recorded, so the model card's "Security testing" section and the report's charts show them.
+7. accountability -- fairness across a documented synthetic group (with bootstrap intervals),
    Shapley explanations of the model's log-odds, and a spurious-feature check, all recorded.
-7. governance -- the audit log is checkpointed and verified, the GDPR compliance profile is
+8. governance -- the audit log is checkpointed and verified, the GDPR compliance profile is
    checked against it (and recorded), and a model card is built from it.
-8. report     -- ``report.html``, one self-contained file with the plots.
+9. report     -- ``report.html``, one self-contained file with the plots.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from ..report.accountability import accountability_sections
 from . import attacks
 from .accountability import describe, run_accountability
 from .model import fit_dp_sgd, fit_plain
+from .redteam import MAX_MEMBERSHIP_AUC, redteam_step
 
 __all__ = ["DemoResult", "Settings", "run_demo"]
 
@@ -186,7 +190,7 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
     rng = np.random.default_rng(s.seed)
     result = DemoResult()
     serving = _serving_available()
-    steps = _Steps(result, echo, 8 if serving else 7)
+    steps = _Steps(result, echo, 9 if serving else 8)
     report: dict[str, Any] = {"title": "pipeward demo: a secured pipeline on real data",
                               "meta": {"dataset": "Breast Cancer Wisconsin (Diagnostic), 569 x 30",
                                        "pipeward": pw.__version__, "seed": s.seed}}
@@ -457,7 +461,23 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
                       f"answers carries the watermark (p = {served['watermark_copy_pvalue']:.1e}), "
                       f"the model itself does not (p = {served['watermark_model_pvalue']:.2f})")
 
-        # -- 6. accountability --------------------------------------------------------------
+        # -- 6. red team -------------------------------------------------------------------
+        attacked = redteam_step(run.model, baseline, S_train, y_fit, S_test, y_test, log, MODEL, s.seed)
+        robust = attacked["robust_accuracy"]
+        steps.check("redteam", "PGD lowers accuracy as its budget grows",
+                    bool(np.all(np.diff([attacked["clean_accuracy"], *robust]) <= 0)) and robust[-1] < attacked["clean_accuracy"])
+        steps.check("redteam", f"membership AUC of the DP model <= {MAX_MEMBERSHIP_AUC}",
+                    attacked["membership_auc"] <= MAX_MEMBERSHIP_AUC)
+        result.numbers["redteam"] = attacked
+        stolen = (f"; a surrogate trained on {attacked['extraction_queries']} answered queries agrees with "
+                  f"the model on {attacked['extraction_fidelity']:.0%} of held-out rows"
+                  if "extraction_fidelity" in attacked else "")
+        steps.say("redteam", f"PGD (L-inf, sd) robust accuracy "
+                  + ", ".join(f"{a:.2f} at eps {e:g}" for e, a in zip(attacked["eps"], robust))
+                  + f" (clean {attacked['clean_accuracy']:.2f}); membership AUC {attacked['membership_auc']:.3f} "
+                  f"(non-private baseline {attacked['membership_auc_non_private']:.3f}){stolen}")
+
+        # -- 7. accountability --------------------------------------------------------------
         profile = load_profile(s.compliance_profile)
         limits = next(q.params["limits"] for q in profile.requirements if q.check == "fairness_within")
         accountable = run_accountability(log, run.model, S_train, y_fit, S_test, y_test, names,
@@ -474,7 +494,7 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
                   f"{expl.method} Shapley values (exact), top features {', '.join(top)}; spurious features: "
                   f"{', '.join(accountable.spurious.suspects) or 'none'}")
 
-        # -- 7. governance ------------------------------------------------------------------
+        # -- 8. governance ------------------------------------------------------------------
         trust = pw.TrustStore()
         trust.add("pipeward demo", public_pem, roles=["data-provider", "pipeline"])
         record_signature_check(log, loaded, loaded.verify_signature(trust, role="data-provider"),
@@ -508,7 +528,7 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
     finally:
         log.close()
 
-    # -- 8. report ----------------------------------------------------------------------------
+    # -- 9. report ----------------------------------------------------------------------------
     report["checks"] = steps.cards()
     report_path = write_report(report, out / "report.html")
     result.report = report

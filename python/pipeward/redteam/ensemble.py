@@ -9,6 +9,9 @@ certified radius is how many such rows provably cannot change it.
 The same layout gives exact unlearning (SISA, Bourtoule et al. 2021): :meth:`forget` retrains
 only the partitions that held the forgotten rows, on their remaining rows in their original
 order, which is what a fit without those rows trains.
+
+It is a scikit-learn estimator (``get_params``, ``clone``, ``check_estimator``), so this module
+needs scikit-learn; ``pipeward.redteam`` imports it only when ``PartitionEnsemble`` is used.
 """
 
 from __future__ import annotations
@@ -21,9 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
 
 from .._sha256_batch import sha256_batch
-from .._validate import float_array, positive_int
+from .._validate import positive_int
 from .vote import count_votes
 
 __all__ = ["PartitionEnsemble", "partition_of_ids", "partition_of_rows"]
@@ -69,7 +76,7 @@ def partition_of_ids(ids: Sequence[Any], key: bytes, k: int) -> np.ndarray:
     return _bucket(digests, k)
 
 
-class PartitionEnsemble:
+class PartitionEnsemble(ClassifierMixin, BaseEstimator):
     """``k`` copies of ``base_estimator``, one per hashed partition of the training rows.
 
     ``key`` (bytes) keys the partition hash; without one a random key is drawn at fit (kept
@@ -92,10 +99,10 @@ class PartitionEnsemble:
         positive_int(self.n_jobs, "n_jobs", allow_none=True)
         if self.key is not None and not isinstance(self.key, bytes):
             raise TypeError(f"key: expected bytes, got {type(self.key).__name__}")
-        X = float_array(X, "X", ndim=2, finite=True)
-        y = np.asarray(y)
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"y: expected {X.shape[0]} labels (one per row of X), got shape {y.shape}")
+        # scikit-learn's input checks and messages; integers become float64 as in every
+        # scikit-learn estimator (a row's partition is the hash of its float bytes)
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
+        check_classification_targets(y)
         self.key_ = self.key if self.key is not None else os.urandom(32)
         self.classes_, self._y_index = np.unique(y, return_inverse=True)
         if ids is not None:
@@ -113,8 +120,6 @@ class PartitionEnsemble:
         return self
 
     def _train_one(self, p: int) -> Any:
-        from sklearn.base import clone  # noqa: PLC0415
-
         rows = np.flatnonzero((self.partition_ == p) & self._kept)
         labels = np.unique(self._y_index[rows])
         if labels.size <= 1:  # nothing to learn: vote the one class seen (or the smallest)
@@ -156,12 +161,12 @@ class PartitionEnsemble:
     # --- prediction ---------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "estimators_"):
-            raise ValueError("PartitionEnsemble is not fitted; call fit(X, y) first")
+            raise NotFittedError("PartitionEnsemble is not fitted; call fit(X, y) first")
 
     def votes(self, X: Any) -> np.ndarray:
         """``(n, k)`` class indices: what each partition's model predicts for each row."""
         self._check_fitted()
-        X = float_array(X, "X", ndim=2, finite=True)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         c = len(self.classes_)
         dtype = np.uint8 if c <= 256 else np.int32
         out = np.empty((len(self.estimators_), X.shape[0]), dtype=dtype)

@@ -93,8 +93,9 @@ def _direction(grad: np.ndarray, norm: float) -> np.ndarray:
 
 
 def _project(delta: np.ndarray, eps: float, norm: float) -> np.ndarray:
-    if norm == np.inf:
-        return np.sign(delta) * np.minimum(np.abs(delta), delta.dtype.type(eps))
+    if norm == np.inf:  # ART's sign(d) * min(|d|, eps), in place (equal but for the sign of a zero)
+        e = delta.dtype.type(eps)
+        return np.clip(delta, -e, e, out=delta)
     d = delta.reshape(len(delta), -1)
     size = np.linalg.norm(d, ord=norm, axis=1, keepdims=True)
     with np.errstate(divide="ignore"):
@@ -117,25 +118,30 @@ def _random_ball(shape: tuple[int, ...], eps: float, norm: float, rng: np.random
 def _attack(m: Differentiable, X: np.ndarray, y_index: np.ndarray, eps: float, step: float,
             iters: int, norm: float, targeted: bool, clip: tuple[float, float] | None,
             rng: np.random.Generator | None) -> np.ndarray:
-    sign = X.dtype.type(-1 if targeted else 1)
     step_t = X.dtype.type(step)
     out = np.empty_like(X)
     chunk = max(1, _ROW_BUDGET // max(1, X[0].size))
     for start in range(0, X.shape[0], chunk):
         x0 = X[start:start + chunk]
         yb = y_index[start:start + chunk]
-        x = x0.copy()
+        x = x0  # never written in place: the first step makes a new array
         if rng is not None:
             x = x + _random_ball(x.shape, eps, norm, rng, X.dtype)
             if clip is not None:
                 x = np.clip(x, *clip).astype(X.dtype, copy=False)
         for _ in range(iters):
-            grad = m.loss_gradient(x, yb) * sign
-            grad = np.where(np.isnan(grad), 0, grad).astype(X.dtype, copy=False)
+            grad = np.asarray(m.loss_gradient(x, yb), dtype=X.dtype)
+            if targeted:
+                grad = -grad
+            nan = np.isnan(grad)
+            if nan.any():
+                grad = np.where(nan, 0, grad).astype(X.dtype, copy=False)
             x = x + step_t * _direction(grad, norm)
             if clip is not None:
                 x = np.clip(x, *clip).astype(X.dtype, copy=False)
-            x = x0 + _project(x - x0, eps, norm)
+            x -= x0
+            x = _project(x, eps, norm)
+            x += x0
         out[start:start + chunk] = x
     return out
 

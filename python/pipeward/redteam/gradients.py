@@ -13,6 +13,8 @@ ART's estimators so that FGSM/PGD land on the same points:
   every point outside the margin, which would stall an attack there.
 * PyTorch modules returning logits: ``CrossEntropyLoss`` through autograd (torch is imported
   only when a torch module arrives).
+* a scikit-learn ``Pipeline`` of ``StandardScaler``/``MinMaxScaler`` steps before one of the
+  above: the chain rule through their per-feature affine maps.
 """
 
 from __future__ import annotations
@@ -179,11 +181,53 @@ def _is_torch_module(model: Any) -> bool:
                for c in type(model).__mro__)
 
 
+class _Affine:
+    """A scikit-learn ``Pipeline`` of per-feature affine scalers (``StandardScaler``,
+    ``MinMaxScaler``) before a supported model: ``z = x * a + c``, so the input gradient is the
+    model's gradient at ``z`` times ``a`` (the chain rule, exactly)."""
+
+    def __init__(self, scalers: list[Any], inner: Differentiable) -> None:
+        self.inner, self.classes_ = inner, inner.classes_
+        self.a, self.c = 1.0, 0.0
+        for s in scalers:
+            if type(s).__name__ == "StandardScaler":
+                scale = s.scale_ if s.with_std else 1.0
+                mean = s.mean_ if s.with_mean else 0.0
+                a, c = 1.0 / np.asarray(scale, dtype=np.float64), -np.asarray(mean, dtype=np.float64) / scale
+            else:  # MinMaxScaler (its clip option is refused before)
+                a, c = np.asarray(s.scale_, dtype=np.float64), np.asarray(s.min_, dtype=np.float64)
+            self.a, self.c = self.a * a, self.c * a + c
+
+    def _z(self, X: np.ndarray) -> np.ndarray:
+        return (X * self.a + self.c).astype(X.dtype, copy=False)
+
+    def predict_index(self, X: np.ndarray) -> np.ndarray:
+        return self.inner.predict_index(self._z(X))
+
+    def loss_gradient(self, X: np.ndarray, y_index: np.ndarray) -> np.ndarray:
+        return (self.inner.loss_gradient(self._z(X), y_index) * self.a).astype(X.dtype, copy=False)
+
+
+def _pipeline(model: Any) -> Differentiable:
+    steps = [s for _, s in model.steps if s is not None and s != "passthrough"]
+    scalers, last = steps[:-1], steps[-1]
+    for s in scalers:
+        kind = type(s).__name__
+        if kind not in ("StandardScaler", "MinMaxScaler") or getattr(s, "clip", False):
+            raise TypeError(f"model: a Pipeline is differentiated through StandardScaler and MinMaxScaler "
+                            f"(without clip) steps only, got {kind}")
+        if not hasattr(s, "scale_"):
+            raise ValueError(f"model: this Pipeline's {kind} is not fitted; call fit(X, y) first")
+    return _Affine(scalers, as_differentiable(last))
+
+
 def as_differentiable(model: Any) -> Differentiable:
     """Wrap ``model`` for exact gradients, or raise ``TypeError`` naming what is supported."""
     if _is_torch_module(model):
         return _Torch(model)
     name = type(model).__name__
+    if name == "Pipeline" and getattr(model, "steps", None):
+        return _pipeline(model)
     if name in {"LogisticRegression", "LinearSVC", "SGDClassifier", "MLPClassifier"}:
         fitted = "coefs_" if name == "MLPClassifier" else "coef_"
         if not hasattr(model, fitted):
@@ -197,8 +241,28 @@ def as_differentiable(model: Any) -> Differentiable:
         return _Linear(model, "margin")
     if name == "SGDClassifier":
         return _Linear(model, "ovr" if model.loss == "log_loss" else "margin")
-    raise TypeError("model: expected a torch.nn.Module or a fitted scikit-learn LogisticRegression, "
-                    f"LinearSVC, SGDClassifier or MLPClassifier, got {name}")
+    if _is_logistic(model):
+        return _Linear(model, "softmax")
+    raise TypeError("model: expected a torch.nn.Module, a fitted scikit-learn LogisticRegression, "
+                    "LinearSVC, SGDClassifier or MLPClassifier, or a logistic model (coef_, intercept_, "
+                    f"classes_ and a predict_proba that is the softmax of X coef_^T + intercept_), got {name}")
+
+
+def _is_logistic(model: Any) -> bool:
+    """Whether ``model`` has scikit-learn's linear attributes and its ``predict_proba`` is the
+    softmax (one row of ``coef_``: the sigmoid) of its linear scores, checked on random
+    probes: only then is the softmax cross-entropy its exact loss."""
+    if not (all(hasattr(model, a) for a in ("coef_", "intercept_", "classes_"))
+            and callable(getattr(model, "predict_proba", None))):
+        return False
+    linear = _Linear(model, "softmax")
+    if linear.W.ndim != 2 or linear.classes_.size < 2:
+        return False
+    probes = np.random.default_rng(0).normal(size=(8, linear.W.shape[1]))
+    z = linear.decision(probes)
+    want = _softmax(np.hstack([np.zeros_like(z), z]) if z.shape[1] == 1 else z)
+    got = np.asarray(model.predict_proba(probes), dtype=np.float64)
+    return got.shape == want.shape and bool(np.allclose(got, want, rtol=1e-6, atol=1e-9))
 
 
 def label_indices(model: Differentiable, y: Any, n: int, name: str = "y") -> np.ndarray:

@@ -40,7 +40,17 @@ class HopSkipJumpResult(AttackResult):
         finite = self.distance[np.isfinite(self.distance)]
         return {"rows": int(self.distance.size), "queries": int(self.queries.sum()),
                 "failed": int(np.isinf(self.distance).sum()),
-                "median_distance": float(np.median(finite)) if finite.size else None}
+                "median_distance": float(np.median(finite)) if finite.size else None,
+                "curve": self.curve()}
+
+    def curve(self, points: int = 12) -> list[list[float]]:
+        """``[eps, robust_accuracy(eps)]`` from 0 to the largest distance found (L2); empty
+        when the attack found no adversarial point."""
+        finite = self.distance[np.isfinite(self.distance)]
+        if not finite.size:
+            return []
+        top = float(finite.max())
+        return [[float(e), self.robust_accuracy(float(e))] for e in np.linspace(0.0, top, points)]
 
 
 def _boundary(is_adv: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, x_adv: np.ndarray,

@@ -20,7 +20,7 @@ import numpy as np
 
 from .._validate import float_array, positive_int
 from .results import AttackResult
-from .roc import auc, tpr_at_fpr
+from .roc import auc, roc_curve, tpr_at_fpr
 
 __all__ = ["MembershipResult", "confidence_logit", "lira_scores", "membership_inference"]
 
@@ -40,7 +40,18 @@ class MembershipResult(AttackResult):
     def summary(self) -> dict[str, Any]:
         return {"method": self.method, "n_shadows": self.n_shadows, "examples": int(self.scores.size),
                 "auc": self.auc, "tpr_at_0.1%_fpr": self.tpr_at_0_1pct_fpr,
-                "tpr_at_1%_fpr": self.tpr_at_1pct_fpr}
+                "tpr_at_1%_fpr": self.tpr_at_1pct_fpr, "roc": self.roc(points=120)}
+
+    def roc(self, points: int | None = None) -> list[list[float]]:
+        """``[fpr, tpr]`` of the attack's ROC; with ``points``, at most about that many,
+        spaced evenly in log FPR (the low-FPR end is where a membership attack matters)."""
+        fpr, tpr = roc_curve(self.scores, self.is_member)
+        if points is not None and fpr.size > points:
+            smallest = fpr[fpr > 0].min()
+            at = np.searchsorted(fpr, np.geomspace(smallest, 1.0, points))
+            keep = np.unique(np.r_[0, np.minimum(at, fpr.size - 1), fpr.size - 1])
+            fpr, tpr = fpr[keep], tpr[keep]
+        return [np.round(fpr, 7).tolist(), np.round(tpr, 7).tolist()]
 
 
 def _proba(model: Any, X: np.ndarray) -> np.ndarray:

@@ -17,7 +17,8 @@ class AttackResult:
     def summary(self) -> dict[str, Any]:  # pragma: no cover - every result overrides it
         raise NotImplementedError
 
-    def record(self, audit_log: Any, *, subject: str = "") -> Any:
-        """Append ``redteam.<attack>`` with :meth:`summary` as payload to a :class:`pipeward.AuditLog`."""
-        payload = {"attack": self.attack, **self.summary()}
+    def record(self, audit_log: Any, *, subject: str = "", model: str | None = None) -> Any:
+        """Append ``redteam.<attack>`` with :meth:`summary` as payload to a :class:`pipeward.AuditLog`;
+        ``model`` names the model attacked (the model card reads the records that name it)."""
+        payload = {"attack": self.attack, **({"model": model} if model is not None else {}), **self.summary()}
         return audit_log.append(f"redteam.{self.attack}", payload, subject=subject)

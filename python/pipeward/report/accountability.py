@@ -61,8 +61,11 @@ def compliance_section(record: Any) -> dict[str, Any]:
 
 
 def security_section(records: Sequence[Any]) -> list[dict[str, Any]]:
-    return [{"seq": r.seq, "test": r.action, **{k: r.payload.get(k) for k in
-                                                ("attack", "metric", "value", "threshold", "passed")}}
+    """One row per red-team record: its headline metric (:func:`pipeward.redteam.card.metric`)
+    and, as ``detail``, the whole payload the charts read."""
+    from ..redteam.card import metric  # noqa: PLC0415 - the red team reads its own records
+
+    return [{"seq": r.seq, "test": r.action, **metric(r.action, r.payload), "detail": dict(r.payload)}
             for r in records]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from . import svg
 from .html import _badge, _num, _table
+from .redteam import security_charts
 
 __all__ = ["accountability_html"]
 
@@ -108,7 +109,8 @@ def _security(rows: Sequence[Mapping[str, Any]]) -> str:
              _num(r.get("value")), _num(r.get("threshold")),
              _badge(r.get("passed"), "passed", "failed")] for r in rows]
     return ("<h3>Security testing</h3><p>Results of the red-team records in the audit log.</p>"
-            + _table(["record", "attack", "metric", "value", "threshold", ""], body, numeric=(3, 4)))
+            + _table(["record", "attack", "metric", "value", "threshold", ""], body, numeric=(3, 4))
+            + security_charts(rows))
 
 
 def accountability_html(results: Mapping[str, Any]) -> list[str]:

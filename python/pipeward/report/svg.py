@@ -258,26 +258,47 @@ def histogram(
 
 
 def line_chart(
-    x: Sequence[float] | np.ndarray,
-    series: Mapping[str, Sequence[float] | np.ndarray],
+    x: Sequence[float] | np.ndarray | None,
+    series: Mapping[str, Sequence[float] | np.ndarray | tuple[Sequence[float], Sequence[float]]],
     *,
     title: str,
     x_label: str = "",
     y_label: str = "",
     point: tuple[float, float] | None = None,
+    log_x: bool = False,
     width: int = 640,
     height: int = 240,
 ) -> str:
-    """One polyline per named series over a shared ``x``; ``point`` marks one (x, y)."""
-    xs = _finite(x, "x")
-    ys = {k: _finite(v, k) for k, v in series.items()}
-    if not ys:
+    """One polyline per named series over a shared ``x``, or over its own when the series is
+    an ``(x, y)`` pair; ``point`` marks one (x, y); ``log_x`` draws x on a log10 axis (its
+    non-positive x values are left out)."""
+    pairs = {}
+    for k, v in series.items():
+        if isinstance(v, tuple) and len(v) == 2:
+            xs_k, ys_k = _finite(v[0], f"{k} x"), _finite(v[1], k)
+        elif x is None:
+            raise ValueError(f"series {k!r} needs its own (x, y) pair when x is None")
+        else:
+            xs_k, ys_k = _finite(x, "x"), _finite(v, k)
+        if ys_k.shape != xs_k.shape:
+            raise ValueError(f"series {k!r} has {ys_k.size} values for {xs_k.size} x values")
+        if log_x:
+            keep = xs_k > 0
+            xs_k, ys_k = np.log10(xs_k[keep]), ys_k[keep]
+        pairs[k] = (xs_k, ys_k)
+    if not pairs:
         raise ValueError("line_chart needs at least one series")
-    for k, v in ys.items():
-        if v.shape != xs.shape:
-            raise ValueError(f"series {k!r} has {v.size} values for {xs.size} x values")
-    allv = np.concatenate([v[np.isfinite(v)] for v in ys.values()] + [np.zeros(1)])
-    x_ticks = nice_ticks(float(np.nanmin(xs)), float(np.nanmax(xs)), 6)
+    allx = np.concatenate([a[np.isfinite(a)] for a, _ in pairs.values()])
+    if allx.size == 0:
+        raise ValueError("line_chart needs at least one finite x value")
+    allv = np.concatenate([v[np.isfinite(v)] for _, v in pairs.values()] + [np.zeros(1)])
+    if log_x:
+        x_lo, x_hi = math.floor(float(allx.min())), math.ceil(float(allx.max()))
+        x_ticks = [float(x_lo), float(max(x_hi, x_lo + 1))]
+        labels = [(t, _fmt(10 ** t)) for t in _log_ticks(*x_ticks)]
+    else:
+        x_ticks = nice_ticks(float(allx.min()), float(allx.max()), 6)
+        labels = [(t, _fmt(t)) for t in x_ticks]
     y_ticks = nice_ticks(min(0.0, float(allv.min())), float(allv.max()), 4)
     left, right, top, bottom = 48, 16, 26, 36
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -292,23 +313,24 @@ def line_chart(
     for t in y_ticks:
         out.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{py(t):.1f}" y2="{py(t):.1f}"/>')
         out.append(f'<text class="tick" x="{left - 4}" y="{py(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
-    for t in x_ticks:
+    for t, text in labels:
         out.append(f'<text class="tick" x="{px(t):.1f}" y="{py(y_ticks[0]) + 13:.1f}" '
-                   f'text-anchor="middle">{_fmt(t)}</text>')
+                   f'text-anchor="middle">{text}</text>')
     out.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{py(y_ticks[0]):.1f}" '
                f'y2="{py(y_ticks[0]):.1f}"/>')
-    for n, (name, v) in enumerate(ys.items()):
+    for n, (name, (xs, v)) in enumerate(pairs.items()):
         cls = _SERIES[n % len(_SERIES)]
-        ok = np.isfinite(v)
+        ok = np.isfinite(v) & np.isfinite(xs)
         pts = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(xs[ok], v[ok]))
         out.append(f'<polyline class="line {cls}" points="{pts}"><title>{escape(name)}</title></polyline>')
         out.append(f'<line class="line {cls}" x1="{left + 8 + 120 * n}" x2="{left + 24 + 120 * n}" y1="12" y2="12"/>'
                    f'<text class="tick" x="{left + 28 + 120 * n}" y="16">{escape(name)}</text>')
     if point is not None:
-        out.append(f'<circle class="point" cx="{px(point[0]):.1f}" cy="{py(point[1]):.1f}" r="4">'
-                   f"<title>{_fmt(point[0])}, {_fmt(point[1])}</title></circle>")
+        out.append(f'<circle class="point" cx="{px(math.log10(point[0]) if log_x else point[0]):.1f}" '
+                   f'cy="{py(point[1]):.1f}" r="4"><title>{_fmt(point[0])}, {_fmt(point[1])}</title></circle>')
+    axis = f"{x_label}{' (log scale)' if log_x else ''}"
     out.append(f'<text class="axis-label" x="{left + plot_w / 2:.1f}" y="{height - 4}" '
-               f'text-anchor="middle">{escape(x_label)}</text>')
+               f'text-anchor="middle">{escape(axis)}</text>')
     out.append(f'<text class="axis-label" x="12" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
                f'transform="rotate(-90 12 {top + plot_h / 2:.1f})">{escape(y_label)}</text>')
     out.append("</svg>")
