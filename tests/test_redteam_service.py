@@ -68,7 +68,8 @@ def running(setup, policy):
     app = pw.serve.create_app(root / "model", public_key=root / "release.pem.pub", keys=root / "keys.json",
                               policy=POLICIES[policy])
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                            ws="none"))  # no websocket routes: load no websocket library
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

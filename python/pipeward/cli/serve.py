@@ -130,5 +130,5 @@ def run(args: argparse.Namespace) -> int:
     os.environ["PIPEWARD_SERVE_CONFIG"] = json.dumps(cfg)
     uvicorn.run("pipeward.cli.serve:app_factory", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, ssl_certfile=args.ssl_certfile,
-                ssl_keyfile=args.ssl_keyfile, access_log=False)
+                ssl_keyfile=args.ssl_keyfile, access_log=False, ws="none")
     return EXIT_OK
