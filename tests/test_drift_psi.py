@@ -129,6 +129,40 @@ def test_profiles_merge_exactly(rng):
         whole.merge(other)
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 400), st.integers(1, 400), st.integers(1, 12), st.integers(0, 2**32 - 1),
+       st.sampled_from(["quantile", "uniform"]), st.booleans())
+def test_profile_backends_agree(n_ref, n_cur, bins, seed, binning, with_nan):
+    """PsiProfile.fit/count/psi on the C++ kernels equal the NumPy reference backend."""
+    rng = np.random.default_rng(seed)
+    r = rng.normal(size=(n_ref, 3))
+    c = rng.normal(0.3, 1.2, size=(n_cur, 3))
+    if with_nan:
+        c[rng.random(c.shape) < 0.1] = np.nan
+    cpu = pw.PsiProfile.fit(r, bins=bins, binning=binning, backend="cpu")
+    want = pw.PsiProfile.fit(r, bins=bins, binning=binning, backend="reference")
+    np.testing.assert_array_equal(cpu.edges, want.edges)
+    np.testing.assert_array_equal(cpu.counts, want.counts)
+    np.testing.assert_array_equal(cpu.count(c), want.count(c, backend="reference"))
+    np.testing.assert_array_equal(cpu.psi(c), want.psi(c, backend="reference"))
+    np.testing.assert_array_equal(cpu.psi(c), pw.psi(r, c, bins=bins, binning=binning))
+    given_edges = pw.PsiProfile.fit(r, edges=cpu.edges, backend="reference")
+    np.testing.assert_array_equal(given_edges.counts, cpu.counts)
+
+
+def test_profile_backend_errors(rng):
+    r = rng.normal(size=(50, 2))
+    prof = pw.PsiProfile.fit(r)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        pw.PsiProfile.fit(r, backend="gpu")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        prof.count(r, backend="fast")
+    with pytest.raises(TypeError, match="needs CuPy arrays"):
+        prof.count(r, backend="cuda")
+    with pytest.raises(ValueError, match="needs the current data"):
+        pw.PsiProfile.fit(r, binning="evidently", backend="reference")
+
+
 def test_psi_bad_input(rng):
     r = rng.normal(size=(100, 2))
     with pytest.raises(ValueError, match="same features"):
