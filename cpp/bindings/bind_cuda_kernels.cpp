@@ -51,32 +51,23 @@ struct Kinds<void(Params...)> {
 };
 
 #define PIPEWARD_KERNEL_KINDS(name, ...) kernels[#name] = Kinds<__VA_ARGS__>::get();
+#define PIPEWARD_FAMILY_KINDS(family, TABLE) \
+  {                                          \
+    py::dict kernels;                        \
+    TABLE(PIPEWARD_KERNEL_KINDS)             \
+    tables[family] = kernels;                \
+  }
 
 py::dict kernel_tables() {
   py::dict tables;
-  {
-    py::dict kernels;
-    PIPEWARD_SHA256_CUDA_KERNELS(PIPEWARD_KERNEL_KINDS)
-    tables["sha256"] = kernels;
-  }
-  {
-    py::dict kernels;
-    PIPEWARD_DRIFT_CUDA_KERNELS(PIPEWARD_KERNEL_KINDS)
-    tables["drift"] = kernels;
-  }
-  {
-    py::dict kernels;
-    PIPEWARD_PRIVACY_CUDA_KERNELS(PIPEWARD_KERNEL_KINDS)
-    tables["privacy"] = kernels;
-  }
-  {
-    py::dict kernels;
-    PIPEWARD_MAHALANOBIS_CUDA_KERNELS(PIPEWARD_KERNEL_KINDS)
-    tables["mahalanobis"] = kernels;
-  }
+  PIPEWARD_FAMILY_KINDS("sha256", PIPEWARD_SHA256_CUDA_KERNELS)
+  PIPEWARD_FAMILY_KINDS("drift", PIPEWARD_DRIFT_CUDA_KERNELS)
+  PIPEWARD_FAMILY_KINDS("privacy", PIPEWARD_PRIVACY_CUDA_KERNELS)
+  PIPEWARD_FAMILY_KINDS("mahalanobis", PIPEWARD_MAHALANOBIS_CUDA_KERNELS)
   return tables;
 }
 
+#undef PIPEWARD_FAMILY_KINDS
 #undef PIPEWARD_KERNEL_KINDS
 
 }  // namespace
