@@ -5,6 +5,8 @@
 // names or drops the client, as on the CPU).
 #include <cstdint>
 
+#include "pipeward/aggregate.hpp"
+
 namespace {
 
 template <typename T>
@@ -120,3 +122,7 @@ __device__ void pairwise_sq_distances(const uint64_t* rows, int64_t k, int64_t p
   }
 PIPEWARD_AGGREGATE_KERNELS(f32, float)
 PIPEWARD_AGGREGATE_KERNELS(f64, double)
+
+// Every kernel above takes the parameters pipeward/aggregate.hpp declares (the launcher checks
+// its arguments against that table).
+PIPEWARD_AGGREGATE_CUDA_KERNELS(PIPEWARD_CHECK_CUDA_KERNEL)

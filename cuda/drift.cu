@@ -255,3 +255,7 @@ __device__ void psi_counts_by_row(const T* __restrict__ x, int64_t n_features, i
   }
 PIPEWARD_DRIFT_KERNELS(f32, float)
 PIPEWARD_DRIFT_KERNELS(f64, double)
+
+// Every kernel above takes the parameters pipeward/drift.hpp declares (the launcher checks
+// its arguments against that table).
+PIPEWARD_DRIFT_CUDA_KERNELS(PIPEWARD_CHECK_CUDA_KERNEL)

@@ -79,3 +79,7 @@ __device__ void direct(const T* __restrict__ x, int64_t rows, int64_t cols, int6
   }
 PIPEWARD_MAHALANOBIS_KERNELS(f32, float)
 PIPEWARD_MAHALANOBIS_KERNELS(f64, double)
+
+// Every kernel above takes the parameters pipeward/mahalanobis.hpp declares (the launcher checks
+// its arguments against that table).
+PIPEWARD_MAHALANOBIS_CUDA_KERNELS(PIPEWARD_CHECK_CUDA_KERNEL)

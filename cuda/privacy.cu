@@ -239,3 +239,7 @@ extern "C" __global__ void privacy_normals_chacha(const uint32_t* __restrict__ k
     out[j] = chacha_normals(key_nonce, key_nonce + 8, static_cast<uint32_t>(e / 16)).v[e % 16];
   }
 }
+
+// Every kernel above takes the parameters pipeward/privacy.hpp declares (the launcher checks
+// its arguments against that table).
+PIPEWARD_PRIVACY_CUDA_KERNELS(PIPEWARD_CHECK_CUDA_KERNEL)

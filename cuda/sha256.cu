@@ -28,3 +28,7 @@ extern "C" __global__ void sha256_messages(const uint64_t* __restrict__ addresse
     hash_message(reinterpret_cast<const uint8_t*>(addresses[i]), lengths[i], digests + 32 * i);
   }
 }
+
+// Every kernel above takes the parameters pipeward/sha256.hpp declares (the launcher checks
+// its arguments against that table).
+PIPEWARD_SHA256_CUDA_KERNELS(PIPEWARD_CHECK_CUDA_KERNEL)

@@ -12,6 +12,7 @@ from pipeward import _core
 from pipeward.reference import drift as ref
 
 pytestmark = pytest.mark.native
+ISAS = list(_core.enabled_isas())
 
 
 def psi_by_hand(e_counts, a_counts, eps=1e-4):
@@ -49,6 +50,34 @@ def test_every_isa_counts_the_same(isa, rng):
                                   ref.psi_counts(np.ascontiguousarray(rows.T), many))
     one_feature = _core.drift_psi_counts(rows[:, :1].T, edges[:1], 2)  # split rows, 1 feature
     np.testing.assert_array_equal(one_feature, expected[:1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 9000), F=st.integers(1, 40), k=st.integers(0, 20), extra=st.integers(0, 3),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1))
+def test_row_kernel_matches_reference_on_every_isa(n, F, k, extra, dtype, seed):
+    """The (rows, features) kernel: every vector width vs F (lanes, overlapping last chunk),
+    edge counts with and without register counters, strided rows, more rows than one block,
+    NaN and infinities, values on an edge and repeated edges."""
+    rng = np.random.default_rng(seed)
+    table = rng.normal(size=(n, F + extra)).astype(dtype)
+    table[rng.random(table.shape) < 0.05] = np.nan
+    table[rng.random(table.shape) < 0.01] = np.inf
+    table[rng.random(table.shape) < 0.01] = -np.inf
+    edges = np.sort(rng.normal(size=(F, k)), axis=1)
+    if k >= 2:
+        edges[:, 1] = edges[:, 0]  # a repeated edge: an empty bin between them
+    if k:
+        table[: n // 3, :F] = edges[:, 0].astype(dtype)  # values exactly on an edge
+    rows = table[:, :F]  # sample stride F + extra
+    want = ref.psi_counts(np.ascontiguousarray(rows.T), edges)
+    before = _core.isa_limit()
+    try:
+        for isa in ISAS:
+            _core.set_isa_limit(isa)
+            np.testing.assert_array_equal(_core.drift_psi_counts(rows.T, edges, 1), want, err_msg=isa)
+    finally:
+        _core.set_isa_limit(before)
 
 
 def test_quantile_binning_by_hand(rng):
@@ -127,6 +156,40 @@ def test_profiles_merge_exactly(rng):
     other = pw.PsiProfile.fit(data[:10])
     with pytest.raises(ValueError, match="different bin edges"):
         whole.merge(other)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 400), st.integers(1, 400), st.integers(1, 12), st.integers(0, 2**32 - 1),
+       st.sampled_from(["quantile", "uniform"]), st.booleans())
+def test_profile_backends_agree(n_ref, n_cur, bins, seed, binning, with_nan):
+    """PsiProfile.fit/count/psi on the C++ kernels equal the NumPy reference backend."""
+    rng = np.random.default_rng(seed)
+    r = rng.normal(size=(n_ref, 3))
+    c = rng.normal(0.3, 1.2, size=(n_cur, 3))
+    if with_nan:
+        c[rng.random(c.shape) < 0.1] = np.nan
+    cpu = pw.PsiProfile.fit(r, bins=bins, binning=binning, backend="cpu")
+    want = pw.PsiProfile.fit(r, bins=bins, binning=binning, backend="reference")
+    np.testing.assert_array_equal(cpu.edges, want.edges)
+    np.testing.assert_array_equal(cpu.counts, want.counts)
+    np.testing.assert_array_equal(cpu.count(c), want.count(c, backend="reference"))
+    np.testing.assert_array_equal(cpu.psi(c), want.psi(c, backend="reference"))
+    np.testing.assert_array_equal(cpu.psi(c), pw.psi(r, c, bins=bins, binning=binning))
+    given_edges = pw.PsiProfile.fit(r, edges=cpu.edges, backend="reference")
+    np.testing.assert_array_equal(given_edges.counts, cpu.counts)
+
+
+def test_profile_backend_errors(rng):
+    r = rng.normal(size=(50, 2))
+    prof = pw.PsiProfile.fit(r)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        pw.PsiProfile.fit(r, backend="gpu")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        prof.count(r, backend="fast")
+    with pytest.raises(TypeError, match="needs CuPy arrays"):
+        prof.count(r, backend="cuda")
+    with pytest.raises(ValueError, match="needs the current data"):
+        pw.PsiProfile.fit(r, binning="evidently", backend="reference")
 
 
 def test_psi_bad_input(rng):

@@ -1,7 +1,8 @@
 """The GPU code as far as a machine without a GPU can check it.
 
-* every kernel name a launcher asks for exists in its ``cuda/*.cu`` file, and every kernel
-  there is launched by something (parsed, no CuPy);
+* every kernel name a launcher asks for is in its family's kernel table (declared in
+  ``pipeward/<family>.hpp``, exported by ``_core.cuda_kernels()``), and every kernel there is
+  launched by something (no CuPy); with nvcc, the table is exactly what the ``.cu`` compiles to;
 * a GPU array without CuPy is the clear "installed without GPU support" error;
 * the ``.cu`` files compile under NVRTC with the run-time options (when libnvrtc is present);
 * the device SHA-256 and KS p-value code, which is host/device code, runs on the host (built
@@ -52,13 +53,9 @@ def test_launched_kernels_exist_in_the_cuda_source(family):
     assert defined - launched == set(), f"defined in cuda/{family}.cu but never launched"
 
 
-def test_kernel_name_parser_reads_extern_c_globals(tmp_path, monkeypatch):
-    (tmp_path / "demo.cu").write_text(
-        'extern "C" __global__ void plain(int* x) {}\n'
-        'extern "C" __global__ void __launch_bounds__(256) bounded(int* x) {}\n'
-        '__global__ void not_extern(int* x) {}\n')
-    monkeypatch.setenv("PIPEWARD_CUDA_DIR", str(tmp_path))
-    assert module.kernel_names("demo") == {"plain", "bounded"}
+def test_unknown_kernel_family_is_a_clear_error():
+    with pytest.raises(ValueError, match="no CUDA kernel family 'demo'"):
+        module.kernel_signatures("demo")
 
 
 class FakeDeviceArray:
@@ -131,6 +128,21 @@ def test_cuda_source_compiles_under_nvrtc(family):
                                      module.EXTRA_OPTIONS.get(family, ()))
     for kernel in module.kernel_names(family):
         assert f".entry {kernel}(" in ptx
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_kernel_table_is_what_the_cuda_source_compiles_to(family, tmp_path):
+    """nvcc builds cuda/<family>.cu, whose static_asserts check every kernel's parameters
+    against the table in pipeward/<family>.hpp; its PTX entries are exactly the table's kernels."""
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc not found")
+    ptx = tmp_path / f"{family}.ptx"
+    run = subprocess.run(["nvcc", "-std=c++17", f"-I{ROOT / 'cpp' / 'include'}", f"-I{CUDA_DIR}",
+                          "-arch=compute_80", "--ptx", str(CUDA_DIR / f"{family}.cu"), "-o", str(ptx)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    entries = set(re.findall(r"\.entry\s+(\w+)\(", ptx.read_text()))
+    assert entries == module.kernel_names(family)
 
 
 # ---- device code run on the host ------------------------------------------------------------
@@ -219,7 +231,7 @@ def test_device_ks_pvalues_match_scipy(drift_pvalue_on_host, rng):
 
 # ---- launch arguments against the kernel signatures, statically -----------------------------
 
-_NUMPY_SCALARS = {"int64": "int64_t", "uint64": "uint64_t", "float64": "double", "int32": "int",
+_NUMPY_SCALARS = {"int64": "int64_t", "uint64": "uint64_t", "float64": "double", "int32": "int32_t",
                   "uint32": "uint32_t", "float32": "float"}
 
 

@@ -266,7 +266,20 @@ def test_hashlib_interface():
     assert h.hexdigest() == hashlib.sha256(b"abc").hexdigest()
     assert twin.hexdigest() == hashlib.sha256(b"abcdef").hexdigest()
     assert isinstance(twin, pw.Sha256)
-    assert pw.Sha256(data=b"x").hexdigest() == hashlib.sha256(b"x").hexdigest()
+    unused = pw.Sha256(b"x", usedforsecurity=False)
+    assert unused.hexdigest() == hashlib.sha256(b"x", usedforsecurity=False).hexdigest()
+
+
+def test_data_is_positional_only_like_hashlib():
+    """hashlib documents ``sha256(data=b"", /, *, usedforsecurity=True)`` (issue #12): the
+    data goes by position, and a keyword ``data=`` is refused as hashlib refused it up to 3.13."""
+    with pytest.raises(TypeError, match="positional"):
+        pw.Sha256(data=b"x")
+    with pytest.raises(TypeError):
+        pw.Sha256(b"x", True)  # usedforsecurity is keyword-only
+    if sys.version_info < (3, 14):  # 3.14 added data= (and deprecated string=) to hashlib
+        with pytest.raises(TypeError):
+            hashlib.sha256(data=b"x")
 
 
 def test_works_as_a_hashlib_constructor(tmp_path):

@@ -22,6 +22,7 @@ void bind_aggregate(py::module_& m);
 void bind_nearest(py::module_& m);
 void bind_secagg(py::module_& m);
 void bind_vote(py::module_& m);
+void bind_cuda_kernels(py::module_& m);
 
 int resolve_workers(const py::object& workers) {
   if (workers.is_none()) return omp_get_max_threads();
@@ -68,4 +69,5 @@ PYBIND11_MODULE(_core, m) {
   pipeward::bind::bind_nearest(m);
   pipeward::bind::bind_secagg(m);
   pipeward::bind::bind_vote(m);
+  pipeward::bind::bind_cuda_kernels(m);
 }

@@ -1,7 +1,7 @@
 // The KS bucket sweep and kept-value scan with AVX2 (see drift_ks_sweep.hpp), for machines
-// without AVX-512: each four contiguous features of a row are one vector; the map is the same
-// subtract, multiply and clamp as bucket_of, lane by lane, so the buckets agree bit for bit
-// with the portable build. A group of features with a symmetric-log map (AVX2 has no 64-bit
+// without AVX-512: each four contiguous features of a row are one vector (the last, partial one
+// through masked loads); the map is the same subtract, multiply and clamp as bucket_of, lane by
+// lane, so the buckets agree bit for bit with the portable build. A group of features with a symmetric-log map (AVX2 has no 64-bit
 // integer max or conversion) goes through the scalar bucket_of.
 #include <immintrin.h>
 
@@ -13,11 +13,36 @@ namespace {
 
 inline __m256d load_row(const double* row) { return _mm256_loadu_pd(row); }
 inline __m256d load_row(const float* row) { return _mm256_cvtps_pd(_mm_loadu_ps(row)); }
+// The first `width` lanes only (the others read nothing, they may lie past the row, and are 0).
+inline __m256d load_lanes(const double* row, int width) {
+  const __m256i lanes = _mm256_cmpgt_epi64(_mm256_set1_epi64x(width), _mm256_setr_epi64x(0, 1, 2, 3));
+  return _mm256_maskload_pd(row, lanes);
+}
+inline __m256d load_lanes(const float* row, int width) {
+  const __m128i lanes = _mm_cmpgt_epi32(_mm_set1_epi32(width), _mm_setr_epi32(0, 1, 2, 3));
+  return _mm256_cvtps_pd(_mm_maskload_ps(row, lanes));
+}
+
+// Buckets of four values by the map lo, scale (bucket_of lane by lane), NaN lanes in nan_bucket.
+inline __m128i buckets4(__m256d v, __m256d lo, __m256d scale, __m256d last, __m128i nan_bucket) {
+  const __m256d nan = _mm256_cmp_pd(v, v, _CMP_UNORD_Q);
+  __m256d t = _mm256_mul_pd(_mm256_sub_pd(v, lo), scale);
+  t = _mm256_max_pd(t, _mm256_setzero_pd());  // t > 0 ? t : 0 as bucket_of; NaN lanes below
+  t = _mm256_min_pd(t, last);
+  // The NaN lanes' 64-bit masks narrowed to 32 bits (the low halves, by a float convert of
+  // all-ones: NaN, whose sign bit blendv reads).
+  const __m128 nan32 = _mm256_cvtpd_ps(nan);
+  return _mm_castps_si128(_mm_blendv_ps(_mm_castsi128_ps(_mm256_cvttpd_epi32(t)),
+                                        _mm_castsi128_ps(nan_bucket), nan32));
+}
 
 template <typename T>
 void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
            int64_t count, const SweepMaps& maps, uint16_t* ids, uint32_t* counts) {
-  const int64_t groups = feature_stride == 1 ? count / 4 : 0;  // whole vectors of features
+  // Vectors of four features; the count % 4 left over form one more under a lane mask.
+  const int64_t whole = feature_stride == 1 ? count / 4 : 0;
+  const int tail = feature_stride == 1 ? static_cast<int>(count % 4) : 0;
+  const int64_t groups = whole + (tail > 0);
   constexpr int kMaxGroups = 8;
   if (groups == 0 || groups > kMaxGroups) {
     ks_sweep_scalar(base, n, sample_stride, feature_stride, count, maps, ids, counts);
@@ -27,17 +52,19 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
   __m128i offsets[kMaxGroups];
   bool linear[kMaxGroups];
   for (int64_t g = 0; g < groups; ++g) {
-    lo[g] = _mm256_loadu_pd(maps.lo + 4 * g);
-    scale[g] = _mm256_loadu_pd(maps.scale + 4 * g);
+    const int width = g < whole ? 4 : tail;
+    lo[g] = load_lanes(maps.lo + 4 * g, width);
+    scale[g] = load_lanes(maps.scale + 4 * g, width);
     linear[g] = true;
-    for (int c = 0; c < 4; ++c) linear[g] = linear[g] && maps.eps_bits[4 * g + c] < 0;
+    for (int c = 0; c < width; ++c) linear[g] = linear[g] && maps.eps_bits[4 * g + c] < 0;
     offsets[g] = _mm_mullo_epi32(
         _mm_add_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32(static_cast<int32_t>(4 * g))),
         _mm_set1_epi32(static_cast<int32_t>(maps.width)));
   }
-  const __m256d zero = _mm256_setzero_pd(), last = _mm256_set1_pd(maps.last);
+  const __m256d last = _mm256_set1_pd(maps.last);
   const __m128i nan_bucket = _mm_set1_epi32(static_cast<int32_t>(maps.width - 1));
   alignas(16) int32_t slot[4];
+  alignas(16) uint16_t tail_ids[8];
   for (int64_t s = 0; s < n; ++s) {
     const T* row = base + s * sample_stride;
     if (s + kSweepAhead < n) {  // every cache line of the row ahead
@@ -47,26 +74,29 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
       }
     }
     uint16_t* id = ids + s * count;
-    for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t g = 0; g < whole; ++g) {
       if (!linear[g]) {
         for (int64_t c = 4 * g; c < 4 * g + 4; ++c) count_value(row[c], c, maps, id, counts);
         continue;
       }
-      const __m256d v = load_row(row + 4 * g);
-      const __m256d nan = _mm256_cmp_pd(v, v, _CMP_UNORD_Q);
-      __m256d t = _mm256_mul_pd(_mm256_sub_pd(v, lo[g]), scale[g]);
-      t = _mm256_max_pd(t, zero);  // t > 0 ? t : 0 as bucket_of; NaN lanes are replaced below
-      t = _mm256_min_pd(t, last);
-      // The NaN lanes' 64-bit masks narrowed to 32 bits (the low halves, by a float convert
-      // of all-ones: NaN, whose sign bit blendv reads).
-      const __m128 nan32 = _mm256_cvtpd_ps(nan);
-      const __m128i b = _mm_castps_si128(_mm_blendv_ps(
-          _mm_castsi128_ps(_mm256_cvttpd_epi32(t)), _mm_castsi128_ps(nan_bucket), nan32));
+      const __m128i b = buckets4(load_row(row + 4 * g), lo[g], scale[g], last, nan_bucket);
       _mm_storel_epi64(reinterpret_cast<__m128i*>(id + 4 * g), _mm_packus_epi32(b, b));
       _mm_store_si128(reinterpret_cast<__m128i*>(slot), _mm_add_epi32(b, offsets[g]));
       for (int c = 0; c < 4; ++c) ++counts[slot[c]];
     }
-    for (int64_t c = groups * 4; c < count; ++c) count_value(row[c], c, maps, id, counts);
+    if (tail == 0) continue;
+    if (!linear[whole]) {
+      for (int64_t c = 4 * whole; c < count; ++c) count_value(row[c], c, maps, id, counts);
+      continue;
+    }
+    const __m128i b = buckets4(load_lanes(row + 4 * whole, tail), lo[whole], scale[whole], last,
+                               nan_bucket);
+    _mm_store_si128(reinterpret_cast<__m128i*>(tail_ids), _mm_packus_epi32(b, b));
+    _mm_store_si128(reinterpret_cast<__m128i*>(slot), _mm_add_epi32(b, offsets[whole]));
+    for (int c = 0; c < tail; ++c) {  // the ids row ends inside this vector
+      id[4 * whole + c] = tail_ids[c];
+      ++counts[slot[c]];
+    }
   }
 }
 

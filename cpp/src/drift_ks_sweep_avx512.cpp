@@ -1,7 +1,10 @@
 // The KS bucket sweep with AVX-512 (see drift_ks_sweep.hpp): each eight contiguous features of
-// a row are one vector; the map is the same subtract and multiply as bucket_of, lane by lane,
-// so the buckets agree bit for bit with the portable build.
+// a row are one vector (the last, partial one under a lane mask); the map is the same subtract
+// and multiply as bucket_of, lane by lane, so the buckets agree bit for bit with the portable
+// build.
 #include <immintrin.h>
+
+#include <algorithm>
 
 #include "drift_ks_sweep.hpp"
 
@@ -11,6 +14,13 @@ namespace {
 
 inline __m512d load_row(const double* row) { return _mm512_loadu_pd(row); }
 inline __m512d load_row(const float* row) { return _mm512_cvtps_pd(_mm256_loadu_ps(row)); }
+// The lanes in `lanes` only: the others read nothing (they may lie past the row) and are 0.
+inline __m512d load_lanes(const double* row, __mmask8 lanes) {
+  return _mm512_maskz_loadu_pd(lanes, row);
+}
+inline __m512d load_lanes(const float* row, __mmask8 lanes) {
+  return _mm512_cvtps_pd(_mm256_maskz_loadu_ps(lanes, row));
+}
 
 // symlog (drift_ks_sweep.hpp) in the lanes of `log`, v itself in the others.
 inline __m512d maybe_symlog(__m512d v, __m512i eps_bits, __mmask8 log) {
@@ -27,7 +37,9 @@ inline __m512d maybe_symlog(__m512d v, __m512i eps_bits, __mmask8 log) {
 template <typename T>
 void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
            int64_t count, const SweepMaps& maps, uint16_t* ids, uint32_t* counts) {
-  const int64_t groups = feature_stride == 1 ? count / 8 : 0;  // whole vectors of features
+  // Vectors of eight features; the last holds the count % 8 left over under a lane mask, so a
+  // block whose width is not a multiple of 8 (20 features: 8 + 8 + 4) never drops to scalar.
+  const int64_t groups = feature_stride == 1 ? (count + 7) / 8 : 0;
   constexpr int kMaxGroups = 4;
   if (groups == 0 || groups > kMaxGroups) {
     ks_sweep_scalar(base, n, sample_stride, feature_stride, count, maps, ids, counts);
@@ -35,12 +47,15 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
   }
   __m512d lo[kMaxGroups], scale[kMaxGroups];
   __m512i eps[kMaxGroups];
-  __mmask8 log[kMaxGroups];
+  __mmask8 log[kMaxGroups], lanes[kMaxGroups];
+  int width[kMaxGroups];  // features in the group
   __m256i offsets[kMaxGroups];
   for (int64_t g = 0; g < groups; ++g) {
-    lo[g] = _mm512_loadu_pd(maps.lo + 8 * g);
-    scale[g] = _mm512_loadu_pd(maps.scale + 8 * g);
-    eps[g] = _mm512_loadu_si512(maps.eps_bits + 8 * g);
+    width[g] = static_cast<int>(std::min<int64_t>(8, count - 8 * g));
+    lanes[g] = static_cast<__mmask8>((1u << width[g]) - 1);
+    lo[g] = _mm512_maskz_loadu_pd(lanes[g], maps.lo + 8 * g);
+    scale[g] = _mm512_maskz_loadu_pd(lanes[g], maps.scale + 8 * g);
+    eps[g] = _mm512_mask_loadu_epi64(_mm512_set1_epi64(-1), lanes[g], maps.eps_bits + 8 * g);
     log[g] = _mm512_cmpge_epi64_mask(eps[g], _mm512_setzero_si512());
     offsets[g] = _mm256_mullo_epi32(
         _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
@@ -60,7 +75,7 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
     }
     uint16_t* id = ids + s * count;
     for (int64_t g = 0; g < groups; ++g) {
-      const __m512d v = load_row(row + 8 * g);
+      const __m512d v = width[g] == 8 ? load_row(row + 8 * g) : load_lanes(row + 8 * g, lanes[g]);
       const __mmask8 nan = _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q);
       const __m512d x = log[g] ? maybe_symlog(v, eps[g], log[g]) : v;
       __m512d t = _mm512_mul_pd(_mm512_sub_pd(x, lo[g]), scale[g]);
@@ -68,11 +83,14 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
       t = _mm512_min_pd(t, last);
       __m256i b = _mm512_cvttpd_epi32(t);
       b = _mm256_mask_mov_epi32(b, nan, nan_bucket);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(id + 8 * g), _mm256_cvtepi32_epi16(b));
+      _mm_mask_storeu_epi16(id + 8 * g, lanes[g], _mm256_cvtepi32_epi16(b));
       _mm256_store_si256(reinterpret_cast<__m256i*>(slot), _mm256_add_epi32(b, offsets[g]));
-      for (int c = 0; c < 8; ++c) ++counts[slot[c]];
+      if (width[g] == 8) {
+        for (int c = 0; c < 8; ++c) ++counts[slot[c]];
+      } else {
+        for (int c = 0; c < width[g]; ++c) ++counts[slot[c]];
+      }
     }
-    for (int64_t c = groups * 8; c < count; ++c) count_value(row[c], c, maps, id, counts);
   }
 }
 

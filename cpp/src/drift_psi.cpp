@@ -11,14 +11,13 @@
 #include "pipeward/dispatch.hpp"
 #include "pipeward/drift.hpp"
 
-PIPEWARD_PSI_ROWS_DEFINE(portable)
+PIPEWARD_PSI_ROWS_DEFINE(portable, 16)
 
 namespace pipeward::drift {
 namespace {
 
 template <typename T>
-using PsiRowsFn = void (*)(const T*, int64_t, int64_t, int64_t, const T*, int64_t, int64_t*,
-                           int32_t*);
+using PsiRowsFn = void (*)(const T*, int64_t, int64_t, int64_t, const T*, int64_t, int64_t*);
 
 template <typename T>
 const Variants<PsiRowsFn<T>> kPsiRows{psi_rows_portable, PIPEWARD_AVX2(psi_rows_avx2),
@@ -63,11 +62,10 @@ void psi_counts(const Samples<T>& x, const double* edges, int64_t k, int64_t edg
 #pragma omp parallel num_threads(threads)
     {
       std::vector<int64_t> local(static_cast<size_t>(F * nb), 0);
-      std::vector<int32_t> bins(static_cast<size_t>(F));
       const int nt = omp_get_num_threads(), t = omp_get_thread_num();
       const int64_t lo = x.n * t / nt, hi = x.n * (t + 1) / nt;
       const T* start = x.data + lo * x.sample_stride;
-      psi_rows(start, hi - lo, F, x.sample_stride, edges_t.data(), k, local.data(), bins.data());
+      psi_rows(start, hi - lo, F, x.sample_stride, edges_t.data(), k, local.data());
 #pragma omp critical
       for (int64_t i = 0; i < F * nb; ++i) counts[i] += local[i];
     }

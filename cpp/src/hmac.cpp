@@ -1,6 +1,7 @@
-// Batched HMAC-SHA256: one message at a time through the dispatched SHA-256 block function, or
-// 16 messages in lock-step through the AVX-512 multi-buffer block function, whose lanes are
-// refilled as soon as their message is done (messages differ in length).
+// Batched HMAC-SHA256: one message at a time through a SHA-256 block function (portable or
+// SHA-NI), or 16 messages in lock-step through the AVX-512 multi-buffer block function, whose
+// lanes are refilled as soon as their message is done (messages differ in length). The three
+// are one table of variants (dispatch.hpp), chosen per call.
 #include "pipeward/hmac.hpp"
 
 #include <omp.h>
@@ -8,7 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "pipeward/cpu_features.hpp"
+#include "pipeward/dispatch.hpp"
 #include "pipeward/sha256.hpp"
 
 namespace pipeward::hmac {
@@ -60,9 +61,14 @@ void outer_block(const uint32_t inner[8], uint8_t block[kBlock]) {
   block[62] = 0x03;  // (64 + 32) * 8 = 768 bits = 0x0300
 }
 
+// Messages lo..hi-1 of a batch, their tokens written to out: one variant of the kernel.
 template <typename Off>
+using ChunkFn = void (*)(const Key& key, const uint8_t* data, const Off* offsets, size_t lo,
+                         size_t hi, int width, char* out);
+
+template <typename Off, sha::BlocksFn blocks>
 void one_at_a_time(const Key& key, const uint8_t* data, const Off* offsets, size_t lo, size_t hi,
-                   int width, char* out, sha::BlocksFn blocks) {
+                   int width, char* out) {
   uint8_t tail[2 * kBlock];
   uint8_t outer[kBlock];
   for (size_t i = lo; i < hi; ++i) {
@@ -81,10 +87,9 @@ void one_at_a_time(const Key& key, const uint8_t* data, const Off* offsets, size
   }
 }
 
-#if defined(PIPEWARD_X86)
 // 16 lanes, each working through its own message: whole message blocks, then 1-2 padded tail
 // blocks, then the outer block. A lane whose message is done takes the next one.
-template <typename Off>
+template <typename Off, sha::BlocksX16Fn blocks_x16>
 void sixteen_at_a_time(const Key& key, const uint8_t* data, const Off* offsets, size_t lo,
                        size_t hi, int width, char* out) {
   constexpr int kLanes = 16;
@@ -129,7 +134,7 @@ void sixteen_at_a_time(const Key& key, const uint8_t* data, const Off* offsets, 
       busy += lanes[j].busy;
     }
     if (busy == 0) return;
-    sha::blocks_x16_avx512(state, ptrs, 1);
+    blocks_x16(state, ptrs, 1);
     for (int j = 0; j < kLanes; ++j) {
       Lane& l = lanes[j];
       if (!l.busy) continue;
@@ -154,7 +159,13 @@ void sixteen_at_a_time(const Key& key, const uint8_t* data, const Off* offsets, 
     }
   }
 }
-#endif
+
+// The lock-step variant only where the 16 lanes run in AVX-512 registers; elsewhere one message
+// at a time is faster (blocks_x16_portable only keeps sha256's own table complete).
+template <typename Off>
+const Variants<ChunkFn<Off>> kTokens{one_at_a_time<Off, sha::blocks_portable>,
+                                     PIPEWARD_SHA_NI((one_at_a_time<Off, sha::blocks_shani>)),
+                                     PIPEWARD_AVX512((sixteen_at_a_time<Off, sha::blocks_x16_avx512>))};
 
 template <typename Off>
 void run(const Key& key, const uint8_t* data, const Off* offsets, size_t n, int width, char* out,
@@ -162,21 +173,12 @@ void run(const Key& key, const uint8_t* data, const Off* offsets, size_t n, int 
   // Chunks big enough to keep 16 lanes busy, small enough to balance uneven lengths.
   constexpr size_t kChunk = 4096;
   const long chunks = static_cast<long>((n + kChunk - 1) / kChunk);
-#if defined(PIPEWARD_X86)
-  const bool x16 = isa_enabled(Isa::avx512);
-#endif
-  const sha::BlocksFn blocks = sha::select_blocks();
+  const ChunkFn<Off> chunk = kTokens<Off>.select();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (chunks > 1)
   for (long c = 0; c < chunks; ++c) {
     const size_t lo = static_cast<size_t>(c) * kChunk;
     const size_t hi = std::min(n, lo + kChunk);
-#if defined(PIPEWARD_X86)
-    if (x16) {
-      sixteen_at_a_time(key, data, offsets, lo, hi, width, out);
-      continue;
-    }
-#endif
-    one_at_a_time(key, data, offsets, lo, hi, width, out, blocks);
+    chunk(key, data, offsets, lo, hi, width, out);
   }
 }
 
@@ -211,10 +213,8 @@ void hex_tokens(const Key& key, const uint8_t* data, const int32_t* offsets, siz
 }
 
 const char* selected_path() {
-#if defined(PIPEWARD_X86)
-  if (isa_enabled(Isa::avx512)) return "avx512x16";
-#endif
-  return sha::selected_path();
+  const Isa isa = kTokens<int64_t>.selected_isa();
+  return isa == Isa::avx512 ? "avx512x16" : isa_name(isa);
 }
 
 }  // namespace pipeward::hmac

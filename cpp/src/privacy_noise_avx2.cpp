@@ -234,7 +234,7 @@ inline void chacha_normals128(const uint32_t* key, const uint32_t* nonce, uint32
   for (int i = 0; i < 3; ++i) s[13 + i] = _mm256_set1_epi32(static_cast<int>(nonce[i]));
   __m256i x[16];
   for (int i = 0; i < 16; ++i) x[i] = s[i];
-  chacha_rounds(x, quarter);
+  chacha20_rounds(x, quarter);
   __m256 z[16];
   for (int i = 0; i < 16; i += 2) {
     box_muller8(_mm256_add_epi32(x[i], s[i]), _mm256_add_epi32(x[i + 1], s[i + 1]), z[i],

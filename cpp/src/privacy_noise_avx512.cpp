@@ -218,7 +218,7 @@ inline void chacha_normals256(const uint32_t* key, const uint32_t* nonce, uint32
   for (int i = 0; i < 3; ++i) s[13 + i] = _mm512_set1_epi32(static_cast<int>(nonce[i]));
   __m512i x[16];
   for (int i = 0; i < 16; ++i) x[i] = s[i];
-  chacha_rounds(x, quarter);
+  chacha20_rounds(x, quarter);
   __m512 z[16];
   for (int i = 0; i < 16; i += 2) {
     box_muller16(_mm512_add_epi32(x[i], s[i]), _mm512_add_epi32(x[i + 1], s[i + 1]), z[i],

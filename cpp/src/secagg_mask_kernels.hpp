@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "chacha20_rounds.hpp"
 #include "pipeward/secagg.hpp"
 
 namespace pipeward::secagg::PIPEWARD_SECAGG_NS {
@@ -35,16 +36,9 @@ inline void chacha_lanes(const uint32_t* key, const uint32_t* nonce, uint32_t fi
   for (int w = 0; w < 16; ++w)
     for (int l = 0; l < kLanes; ++l) x[w][l] = init[w];
   for (int l = 0; l < kLanes; ++l) x[12][l] = first + static_cast<uint32_t>(l);
-  for (int r = 0; r < 10; ++r) {
-    lanes_quarter(x[0], x[4], x[8], x[12]);
-    lanes_quarter(x[1], x[5], x[9], x[13]);
-    lanes_quarter(x[2], x[6], x[10], x[14]);
-    lanes_quarter(x[3], x[7], x[11], x[15]);
-    lanes_quarter(x[0], x[5], x[10], x[15]);
-    lanes_quarter(x[1], x[6], x[11], x[12]);
-    lanes_quarter(x[2], x[7], x[8], x[13]);
-    lanes_quarter(x[3], x[4], x[9], x[14]);
-  }
+  chacha20_rounds(x, [](uint32_t* a, uint32_t* b, uint32_t* c, uint32_t* d) {
+    lanes_quarter(a, b, c, d);
+  });
   for (int w = 0; w < 16; ++w)
     for (int l = 0; l < kLanes; ++l) ks[w][l] = x[w][l] + init[w];
   for (int l = 0; l < kLanes; ++l) ks[12][l] = x[12][l] + first + static_cast<uint32_t>(l);

@@ -69,7 +69,7 @@ def sha256(data: Buffer, /) -> str:
 
 
 class Sha256:
-    """A streaming SHA-256 hasher with the ``hashlib`` interface (``Sha256(data=b"", *,
+    """A streaming SHA-256 hasher with the ``hashlib`` interface (``Sha256(data=b"", /, *,
     usedforsecurity=True)``), plus ``reset()``.
 
     ``update`` takes the same buffers as :func:`sha256`, is safe to call from several threads
@@ -83,9 +83,10 @@ class Sha256:
     block_size = 64
     __slots__ = ("_state",)
 
-    def __init__(self, data: Buffer = b"", *, usedforsecurity: bool = True) -> None:
-        # usedforsecurity is hashlib's flag for FIPS builds; SHA-256 is allowed either way.
-        # data stays a keyword too, as in hashlib since Python 3.13 (sha256(data=...)).
+    def __init__(self, data: Buffer = b"", /, *, usedforsecurity: bool = True) -> None:
+        # The documented hashlib signature: the data is positional (hashlib refuses data= up
+        # to Python 3.13 and names the parameter `string`, undocumented); usedforsecurity is
+        # hashlib's flag for FIPS builds, and SHA-256 is allowed either way.
         self._state = _core.Sha256Hasher()
         if not (isinstance(data, bytes) and not data):
             self.update(data)

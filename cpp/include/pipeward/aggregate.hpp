@@ -6,6 +6,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+
+#include "pipeward/common.hpp"
 
 namespace pipeward::aggregate {
 
@@ -49,4 +52,23 @@ struct Comparator {
   unsigned short a, b;
 };
 
+// ---- the CUDA kernels of cuda/aggregate.cu (PIPEWARD_CHECK_CUDA_KERNEL in common.hpp) -------
+
+// Weighted mean: row addresses, k, p, weights, 1 / their total, out, bad flag.
+template <typename T>
+using WeightedMeanKernel = void(const uint64_t*, int64_t, int64_t, const double*, double, T*, int32_t*);
+// Mean of the ranks [lo, hi) per coordinate (median, trimmed mean): rows, k, p, lo, hi, out, bad.
+template <typename T>
+using RankMeanKernel = void(const uint64_t*, int64_t, int64_t, int64_t, int64_t, T*, int32_t*);
+// Squared distances between every pair of clients (Krum): rows, k, p, out (k, k), bad.
+using PairwiseKernel = void(const uint64_t*, int64_t, int64_t, double*, int32_t*);
+
 }  // namespace pipeward::aggregate
+
+#define PIPEWARD_AGGREGATE_CUDA_KERNELS(X)                                               \
+  X(aggregate_weighted_mean_f32, ::pipeward::aggregate::WeightedMeanKernel<float>)       \
+  X(aggregate_weighted_mean_f64, ::pipeward::aggregate::WeightedMeanKernel<double>)      \
+  X(aggregate_rank_mean_f32, ::pipeward::aggregate::RankMeanKernel<float>)               \
+  X(aggregate_rank_mean_f64, ::pipeward::aggregate::RankMeanKernel<double>)              \
+  X(aggregate_pairwise_sq_distances_f32, ::pipeward::aggregate::PairwiseKernel)          \
+  X(aggregate_pairwise_sq_distances_f64, ::pipeward::aggregate::PairwiseKernel)

@@ -247,4 +247,25 @@ template <typename T>
 void psi_counts(const Samples<T>& x, const double* edges, int64_t k, int64_t edge_stride,
                 int64_t* counts, int threads);
 
+// ---- the CUDA kernels of cuda/drift.cu (see PIPEWARD_CHECK_CUDA_KERNEL in common.hpp) ------
+
+// KS per feature on sorted samples: s1, n1, s2, n2, n_features, alternative, method, omit_nan,
+// then the outputs statistic, pvalue, location, sign, used1, used2, status.
+template <typename T>
+using KsSortedKernel = void(const T*, int64_t, const T*, int64_t, int64_t, int, int, int,
+                            double*, double*, double*, double*, int64_t*, int64_t*, int32_t*);
+// PSI bin counts: x, n_features, n, feature_stride, sample_stride, edges, k, edge_stride,
+// slices, counts.
+template <typename T>
+using PsiCountsKernel = void(const T*, int64_t, int64_t, int64_t, int64_t, const double*,
+                             int64_t, int64_t, int64_t, unsigned long long*);
+
 }  // namespace pipeward::drift
+
+#define PIPEWARD_DRIFT_CUDA_KERNELS(X)                                                 \
+  X(drift_ks_2samp_sorted_f32, ::pipeward::drift::KsSortedKernel<float>)               \
+  X(drift_ks_2samp_sorted_f64, ::pipeward::drift::KsSortedKernel<double>)              \
+  X(drift_psi_counts_by_feature_f32, ::pipeward::drift::PsiCountsKernel<float>)        \
+  X(drift_psi_counts_by_feature_f64, ::pipeward::drift::PsiCountsKernel<double>)       \
+  X(drift_psi_counts_by_row_f32, ::pipeward::drift::PsiCountsKernel<float>)            \
+  X(drift_psi_counts_by_row_f64, ::pipeward::drift::PsiCountsKernel<double>)

@@ -81,4 +81,27 @@ template <typename T>
 std::size_t comoment(const MatrixView<T>& X, const std::int64_t* rows, std::size_t n_rows,
                      double* mean, double* m2, int threads);
 
+// ---- the CUDA kernels of cuda/mahalanobis.cu (PIPEWARD_CHECK_CUDA_KERNEL in common.hpp) ----
+
+// x - loc into Out: x, row0, rows, cols, row_stride, col_stride, loc, out.
+template <typename T, typename Out>
+using CentreKernel = void(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, const Out*, Out*);
+// Row sums of squares: z, rows, cols, out.
+template <typename T>
+using RowSqSumsKernel = void(const T*, int64_t, int64_t, T*);
+// Distances with a triangular factor: x, rows, cols, row_stride, col_stride, loc, factor,
+// lower, out.
+template <typename T>
+using DirectKernel = void(const T*, int64_t, int64_t, int64_t, int64_t, const T*, const T*, int, T*);
+
 }  // namespace pipeward::mahalanobis
+
+#define PIPEWARD_MAHALANOBIS_CUDA_KERNELS(X)                                            \
+  X(mahalanobis_centre_f32, ::pipeward::mahalanobis::CentreKernel<float, float>)        \
+  X(mahalanobis_centre_f64, ::pipeward::mahalanobis::CentreKernel<double, double>)      \
+  X(mahalanobis_centre_f32_to_f64, ::pipeward::mahalanobis::CentreKernel<float, double>) \
+  X(mahalanobis_centre_f64_to_f64, ::pipeward::mahalanobis::CentreKernel<double, double>) \
+  X(mahalanobis_row_sq_sums_f32, ::pipeward::mahalanobis::RowSqSumsKernel<float>)      \
+  X(mahalanobis_row_sq_sums_f64, ::pipeward::mahalanobis::RowSqSumsKernel<double>)     \
+  X(mahalanobis_direct_f32, ::pipeward::mahalanobis::DirectKernel<float>)              \
+  X(mahalanobis_direct_f64, ::pipeward::mahalanobis::DirectKernel<double>)

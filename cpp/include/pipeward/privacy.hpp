@@ -232,4 +232,39 @@ void normals(const NoiseSource& noise, uint64_t offset, std::size_t n, float* ou
 void rdp_subsampled_gaussian(double q, double sigma, const double* orders, std::size_t n,
                              double* rdp);
 
+// ---- the CUDA kernels of cuda/privacy.cu (PIPEWARD_CHECK_CUDA_KERNEL in common.hpp) -------
+
+// Squared-norm chunk partials: g, rows, cols, chunk, partial.
+template <typename T>
+using SqNormPartialsKernel = void(const T*, uint64_t, uint64_t, uint64_t, double*);
+// partial, rows, chunks, sq_norms.
+using SumPartialsKernel = void(const double*, uint64_t, uint64_t, double*);
+// Fused clip + sum + Philox noise: g, rows, cols, scale, noise_std, out_scale, kind, seed,
+// stream, offset, out, bad.
+template <typename T, typename Out>
+using ClipSumNoisePhiloxKernel = void(const T*, uint64_t, uint64_t, const double*, double,
+                                      double, int, uint64_t, uint32_t, uint64_t, Out*, int*);
+// Fused clip + sum + ChaCha20 noise: g, rows, cols, scale, noise_std, out_scale, key_nonce,
+// offset, out, bad.
+template <typename T, typename Out>
+using ClipSumNoiseChachaKernel = void(const T*, uint64_t, uint64_t, const double*, double,
+                                      double, const uint32_t*, uint64_t, Out*, int*);
+// The noise stream alone: seed, stream, offset, n, out / key_nonce, offset, n, out.
+using NormalsPhiloxKernel = void(uint64_t, uint32_t, uint64_t, uint64_t, float*);
+using NormalsChachaKernel = void(const uint32_t*, uint64_t, uint64_t, float*);
+
 }  // namespace pipeward::privacy
+
+#define PIPEWARD_PRIVACY_CUDA_KERNELS(X)                                                     \
+  X(privacy_sq_norm_partials_f16, ::pipeward::privacy::SqNormPartialsKernel<uint16_t>)       \
+  X(privacy_sq_norm_partials_f32, ::pipeward::privacy::SqNormPartialsKernel<float>)          \
+  X(privacy_sq_norm_partials_f64, ::pipeward::privacy::SqNormPartialsKernel<double>)         \
+  X(privacy_sum_partials, ::pipeward::privacy::SumPartialsKernel)                            \
+  X(privacy_clip_sum_noise_philox_f16, ::pipeward::privacy::ClipSumNoisePhiloxKernel<uint16_t, float>) \
+  X(privacy_clip_sum_noise_philox_f32, ::pipeward::privacy::ClipSumNoisePhiloxKernel<float, float>)    \
+  X(privacy_clip_sum_noise_philox_f64, ::pipeward::privacy::ClipSumNoisePhiloxKernel<double, double>)  \
+  X(privacy_clip_sum_noise_chacha_f16, ::pipeward::privacy::ClipSumNoiseChachaKernel<uint16_t, float>) \
+  X(privacy_clip_sum_noise_chacha_f32, ::pipeward::privacy::ClipSumNoiseChachaKernel<float, float>)    \
+  X(privacy_clip_sum_noise_chacha_f64, ::pipeward::privacy::ClipSumNoiseChachaKernel<double, double>)  \
+  X(privacy_normals_philox, ::pipeward::privacy::NormalsPhiloxKernel)                        \
+  X(privacy_normals_chacha, ::pipeward::privacy::NormalsChachaKernel)

@@ -126,7 +126,18 @@ PIPEWARD_HD void pad_and_write_digest(State& s, uint8_t out[kDigestSize]) {
   for (int i = 0; i < 8; ++i) store_be32(out + 4 * i, s.h[i]);
 }
 
+// ---- the CUDA kernels of cuda/sha256.cu (PIPEWARD_CHECK_CUDA_KERNEL in common.hpp) --------
+
+// Rows of a byte matrix: base, n, chunk_len, row_stride, digests.
+using ChunksKernel = void(const uint8_t*, uint64_t, uint64_t, uint64_t, uint8_t*);
+// Messages anywhere in device memory: addresses, lengths, n, digests.
+using MessagesKernel = void(const uint64_t*, const uint64_t*, uint64_t, uint8_t*);
+
 }  // namespace pipeward::sha256
+
+#define PIPEWARD_SHA256_CUDA_KERNELS(X)                   \
+  X(sha256_chunks, ::pipeward::sha256::ChunksKernel)      \
+  X(sha256_messages, ::pipeward::sha256::MessagesKernel)
 
 #if !defined(__CUDACC__)
 #include <atomic>

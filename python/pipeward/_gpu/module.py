@@ -4,17 +4,19 @@ The ``.cu`` files are the same ones CI compiles with nvcc for sm_80 and sm_90. A
 compiles them for the current device with the shared headers (``pipeward/*.hpp``) on its include
 path, plus ``cuda/nvrtc_std`` (minimal ``<cstdint>``-style headers NVRTC lacks).
 
-Every launch runs on the current device and the current CuPy stream; its scalar arguments are
-converted to the exact C types the kernel declares (CuPy passes raw bytes, a wrong width would
-be read as garbage), and the launch status is checked by CuPy. Asynchronous kernel faults surface
-at the next synchronising call, as usual for CUDA.
+Every launch runs on the current device and the current CuPy stream; its arguments are checked
+against the kernel's parameters before the launch (CuPy passes raw bytes: a wrong width would
+be read as garbage), and the launch status is checked by CuPy. The parameters come from the
+kernel tables the family headers declare (``PIPEWARD_<FAMILY>_CUDA_KERNELS`` in
+``pipeward/<family>.hpp``), which the ``.cu`` files ``static_assert`` their kernels against and
+``_core.cuda_kernels()`` exports: nothing here reads the CUDA source text. Asynchronous kernel
+faults surface at the next synchronising call, as usual for CUDA.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,12 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _backend
-
-# extern "C" __global__ void NAME(  -> NAME; what the launchers may ask a module for.
-_KERNEL_RE = re.compile(
-    r'extern\s+"C"\s+__global__\s+(?:__launch_bounds__\([^)]*\)\s+)?void\s+'
-    r'(?:__launch_bounds__\([^)]*\)\s+)?(?!__launch_bounds__)(\w+)\s*\(([^)]*)\)')
+from .. import _backend, _core
 
 # Per-module NVRTC options beyond the common ones. privacy: no FMA contraction, so the noise
 # transform rounds like the portable C++ code (same stream for the same seed).
@@ -42,40 +39,23 @@ def source_path(name: str) -> Path:
     return _backend.cuda_source_dir() / f"{name}.cu"
 
 
-# #define NAME(first, ...) body-with-line-continuations
-_MACRO_RE = re.compile(r"^#define\s+(\w+)\((\w+)[^)]*\)((?:.*\\\n)*.*)$", re.MULTILINE)
-
-
 def kernel_signatures(name: str) -> dict[str, tuple[str, ...]]:
-    """Kernels of ``cuda/<name>.cu`` and their parameter types (no CuPy needed).
-
-    A pointer parameter reads ``"ptr"``, a scalar its C type (``"int64_t"``, ``"double"``...).
-    Kernels stamped out per dtype by a macro (``NAME##suffix``) are expanded for each
-    ``MACRO(suffix, ...)`` line, the way the preprocessor pastes the first argument.
-    """
-    text = source_path(name).read_text(encoding="utf-8")
-    found = _KERNEL_RE.findall(text)
-    for macro, param, body in _MACRO_RE.findall(text):
-        body = body.replace("\\\n", "\n")
-        for arg in re.findall(rf"^{macro}\((\w+)", text, re.MULTILINE):
-            found += _KERNEL_RE.findall(re.sub(rf"\s*##\s*{param}\b\s*(##\s*)?", arg, body))
-    signatures = {}
-    for kernel, params in found:
-        types = []
-        for p in filter(None, (q.strip() for q in params.split(","))):
-            decl = p.rsplit(None, 1)[0] if " " in p else p
-            types.append("ptr" if "*" in p else decl.replace("const ", "").strip())
-        signatures[kernel] = tuple(types)
-    return signatures
+    """Kernels of ``cuda/<name>.cu`` and their parameter kinds (no CuPy needed): ``"ptr"`` for
+    a device array, else the C scalar type (``"int64_t"``, ``"double"``...), as declared in
+    ``pipeward/<name>.hpp``."""
+    tables = _kernel_tables()
+    if name not in tables:
+        raise ValueError(f"no CUDA kernel family {name!r}; the families are {', '.join(tables)}")
+    return tables[name]
 
 
-_NUMPY_FOR_C = {"int64_t": np.int64, "uint64_t": np.uint64, "double": np.float64, "int": np.int32,
+@functools.lru_cache(maxsize=1)
+def _kernel_tables() -> dict[str, dict[str, tuple[str, ...]]]:
+    return _core.cuda_kernels()
+
+
+_NUMPY_FOR_C = {"int64_t": np.int64, "uint64_t": np.uint64, "double": np.float64,
                 "int32_t": np.int32, "uint32_t": np.uint32, "float": np.float32}
-
-
-@functools.lru_cache(maxsize=None)
-def _cached_signatures(name: str) -> dict[str, tuple[str, ...]]:
-    return kernel_signatures(name)
 
 
 def check_args(name: str, kernel: str, args: Sequence[Any]) -> None:
@@ -84,7 +64,7 @@ def check_args(name: str, kernel: str, args: Sequence[Any]) -> None:
     CuPy passes each argument's raw bytes, so a Python int where the kernel reads a uint64_t,
     or an array where it reads a double, would be garbage on the device, not an error.
     """
-    signature = _cached_signatures(name).get(kernel)
+    signature = kernel_signatures(name).get(kernel)
     if signature is None:
         raise ValueError(f"cuda/{name}.cu has no kernel {kernel!r}")
     if len(args) != len(signature):
@@ -102,7 +82,7 @@ def check_args(name: str, kernel: str, args: Sequence[Any]) -> None:
 
 
 def kernel_names(name: str) -> set[str]:
-    """The ``extern "C" __global__`` kernels that ``cuda/<name>.cu`` defines."""
+    """The ``extern "C" __global__`` kernels that ``cuda/<name>.cu`` defines (its table)."""
     return set(kernel_signatures(name))
 
 

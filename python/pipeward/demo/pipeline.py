@@ -36,14 +36,21 @@ from typing import Any
 
 import numpy as np
 
-import pipeward as pw
-
+from .. import audit, lineage, protect
+from .._core import __version__
 from .._files import write_new_file
-from ..datasets import load_breast_cancer
-from ..report import write_report
-from ..report.inputs import audit_section, drift_section
 from ..accountability import check_compliance, load_profile, record_compliance, record_signature_check
+from ..audit import AuditLog, ModelCard
+from ..datasets import load_breast_cancer
+from ..drift import DriftMonitor
+from ..manifest import Manifest
+from ..outliers import InputGuard, MahalanobisDetector, screen
+from ..privacy import RDPAccountant, clip_and_noise, noise_multiplier_for, poisson_batches
+from ..report import write_report
 from ..report.accountability import accountability_sections
+from ..report.inputs import audit_section, drift_section
+from ..signing import generate_keypair
+from ..trust import TrustStore
 from . import attacks
 from .accountability import describe, run_accountability
 from .model import fit_dp_sgd, fit_plain
@@ -193,15 +200,15 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
     steps = _Steps(result, echo, 9 if serving else 8)
     report: dict[str, Any] = {"title": "pipeward demo: a secured pipeline on real data",
                               "meta": {"dataset": "Breast Cancer Wisconsin (Diagnostic), 569 x 30",
-                                       "pipeward": pw.__version__, "seed": s.seed}}
-    log = pw.AuditLog(audit_path, actor="pipeward-demo")
+                                       "pipeward": __version__, "seed": s.seed}}
+    log = AuditLog(audit_path, actor="pipeward-demo")
     try:
-        private_pem, public_pem = pw.generate_keypair()
+        private_pem, public_pem = generate_keypair()
         # A throwaway key for this run: owner-only, and said so (see docs/security.md).
         write_new_file(private_key_path, private_pem, 0o600, overwrite=True)
         write_new_file(key_dir / "demo_ed25519.pub.pem", public_pem, 0o644, overwrite=True)
-        pw.audit.record_model(
-            log, name=MODEL, version=pw.__version__, model_type="logistic regression (NumPy), DP-SGD",
+        audit.record_model(
+            log, name=MODEL, version=__version__, model_type="logistic regression (NumPy), DP-SGD",
             description="malignant/benign classifier of fine-needle aspirate nucleus features",
             owners=["pipeward demo"],
             intended_use="demonstration of a secured ML pipeline; not for diagnosis",
@@ -212,14 +219,14 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         X_all, y_all, names = load_breast_cancer()
         # Real measurements have natural outliers of their own, which the screen quarantines
         # too; setting them aside first makes the precision below measure the poison.
-        vetting = pw.screen(screen_features(X_all), y_all, method=s.screen_method,
-                            random_state=s.seed)
+        vetting = screen(screen_features(X_all), y_all, method=s.screen_method,
+                         random_state=s.seed)
         base = np.setdiff1d(np.arange(len(y_all)), vetting.quarantine)
-        pw.audit.record_screen(log, n_samples=len(y_all), n_outliers=len(vetting.outliers),
-                               n_label_suspects=len(vetting.label_suspects),
-                               quarantined=vetting.quarantine.tolist(),
-                               method=f"pipeward.screen ({s.screen_method})",
-                               dataset=f"{DATASET} (as shipped, before poisoning)")
+        audit.record_screen(log, n_samples=len(y_all), n_outliers=len(vetting.outliers),
+                            n_label_suspects=len(vetting.label_suspects),
+                            quarantined=vetting.quarantine.tolist(),
+                            method=f"pipeward.screen ({s.screen_method})",
+                            dataset=f"{DATASET} (as shipped, before poisoning)")
         X, y = X_all[base], y_all[base]
         train_rows, test_rows = _split(y, s.test_fraction, rng)
         X_train, y_train = X[train_rows], y[train_rows]
@@ -235,15 +242,15 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         (data_dir / "dataset.json").write_text(json.dumps(
             {"name": DATASET, "features": names, "target": {"0": "malignant", "1": "benign"},
              "source": "UCI ML repository via scikit-learn, shipped in pipeward.datasets"}, indent=2))
-        manifest = pw.Manifest.build(data_dir, metadata={"dataset": DATASET})
+        manifest = Manifest.build(data_dir, metadata={"dataset": DATASET})
         manifest.sign(private_pem)
         manifest.save(out / "manifest.json")
         total_bytes = sum(e.size for e in manifest.entries)
-        pw.audit.record_manifest(log, manifest_root=manifest.root, n_files=len(manifest),
-                                 total_bytes=total_bytes, dataset=DATASET)
+        audit.record_manifest(log, manifest_root=manifest.root, n_files=len(manifest),
+                              total_bytes=total_bytes, dataset=DATASET)
         # The ingestion PII scan (data.pii_scan): measurements only, so it finds none.
-        pw.protect.scan(dict(zip(names, poisoned.X.T)), audit=log, dataset=DATASET)
-        loaded = pw.Manifest.load(out / "manifest.json")
+        protect.scan(dict(zip(names, poisoned.X.T)), audit=log, dataset=DATASET)
+        loaded = Manifest.load(out / "manifest.json")
         signature_ok = loaded.verify_signature(public_pem)
 
         original = (data_dir / "train.csv").read_bytes()
@@ -252,14 +259,14 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         lines[row] = lines[row][:-1] + (b"0" if lines[row].endswith(b"1") else b"1")  # flip a label
         (data_dir / "train.csv").write_bytes(b"\n".join(lines))
         tampered = loaded.verify(data_dir)
-        pw.audit.record_manifest(log, manifest_root=loaded.root, n_files=len(loaded), event="verified",
-                                 ok=tampered.ok, added=list(tampered.added),
-                                 removed=list(tampered.removed), modified=list(tampered.modified),
-                                 dataset=DATASET)
+        audit.record_manifest(log, manifest_root=loaded.root, n_files=len(loaded), event="verified",
+                              ok=tampered.ok, added=list(tampered.added),
+                              removed=list(tampered.removed), modified=list(tampered.modified),
+                              dataset=DATASET)
         (data_dir / "train.csv").write_bytes(original)
         restored = loaded.verify(data_dir)
-        pw.audit.record_manifest(log, manifest_root=loaded.root, n_files=len(loaded), event="verified",
-                                 ok=restored.ok, dataset=DATASET)
+        audit.record_manifest(log, manifest_root=loaded.root, n_files=len(loaded), event="verified",
+                              ok=restored.ok, dataset=DATASET)
         found = list(tampered.modified)
         steps.check("integrity", "signature verified", bool(signature_ok))
         steps.check("integrity", "tampering named", found == ["train.csv"] and not tampered.added and not tampered.removed)
@@ -283,40 +290,40 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         X_test, y_test = _read_csv(data_dir / "test.csv")
 
         # -- 2. poisoning screen ------------------------------------------------------------
-        screen = pw.screen(screen_features(X_train), y_train, method=s.screen_method,
+        screened = screen(screen_features(X_train), y_train, method=s.screen_method,
                            random_state=s.seed)
-        quarantined = np.asarray(screen.quarantine, dtype=np.int64)
+        quarantined = np.asarray(screened.quarantine, dtype=np.int64)
         truth = poisoned.truth
         precision, recall = _precision_recall(quarantined, truth)
-        pw.audit.record_screen(log, n_samples=len(y_train), n_outliers=len(screen.outliers),
-                               n_label_suspects=len(screen.label_suspects),
-                               quarantined=quarantined.tolist(), method=f"pipeward.screen ({s.screen_method})",
-                               dataset=DATASET)
+        audit.record_screen(log, n_samples=len(y_train), n_outliers=len(screened.outliers),
+                            n_label_suspects=len(screened.label_suspects),
+                            quarantined=quarantined.tolist(), method=f"pipeward.screen ({s.screen_method})",
+                            dataset=DATASET)
         steps.check("screen", "poison recall >= 0.9", recall >= 0.9)
         steps.check("screen", "poison precision >= 0.8", precision >= 0.8)
         result.numbers.update(poison_injected=int(truth.size), quarantined=int(quarantined.size),
                               poison_precision=precision, poison_recall=recall,
                               backdoor_recall=_precision_recall(quarantined, poisoned.backdoor)[1],
                               flip_recall=_precision_recall(quarantined, poisoned.flipped)[1],
-                              screen_counts=dict(screen.counts), base_rows=int(base.size),
+                              screen_counts=dict(screened.counts), base_rows=int(base.size),
                               natural_outliers=int(len(y_all) - base.size))
-        distances = np.asarray(screen.distances, dtype=np.float64)
+        distances = np.asarray(screened.distances, dtype=np.float64)
         # Planted vs found, per kind: a planted row counts as found by the evidence that flagged it.
         per_kind = {
-            "flipped labels": _planted_found(poisoned.flipped, screen.label_suspects, quarantined),
-            "backdoor rows": _planted_found(poisoned.backdoor, screen.backdoor_suspects, quarantined),
+            "flipped labels": _planted_found(poisoned.flipped, screened.label_suspects, quarantined),
+            "backdoor rows": _planted_found(poisoned.backdoor, screened.backdoor_suspects, quarantined),
         }
         per_kind["backdoor rows"]["trigger features"] = [
             names[j] if isinstance(j, (int, np.integer)) else str(j)
-            for t in screen.triggers for j in t["features"]]
+            for t in screened.triggers for j in t["features"]]
         result.numbers.update(poison_per_kind=per_kind)
         report["screen"] = {
             "scores": distances, "injected": truth, "quarantined": quarantined,
             # outliers are exactly the rows past the smallest flagged distance (BH is monotone)
-            "cutoff": float(distances[screen.outliers].min()) if len(screen.outliers) else None,
-            "precision": precision, "recall": recall, "n_outliers": len(screen.outliers),
-            "n_label_suspects": len(screen.label_suspects),
-            "n_backdoor_suspects": len(screen.backdoor_suspects),
+            "cutoff": float(distances[screened.outliers].min()) if len(screened.outliers) else None,
+            "precision": precision, "recall": recall, "n_outliers": len(screened.outliers),
+            "n_label_suspects": len(screened.label_suspects),
+            "n_backdoor_suspects": len(screened.backdoor_suspects),
             "per_kind": per_kind,
             "score_label": "squared robust Mahalanobis distance to the nearest class",
         }
@@ -337,8 +344,8 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
 
         # -- 3. private training ------------------------------------------------------------
         n_fit = S_train.shape[0]
-        sigma = pw.noise_multiplier_for(s.target_epsilon, s.delta, s.sample_rate, s.steps)
-        accountant = pw.RDPAccountant()
+        sigma = noise_multiplier_for(s.target_epsilon, s.delta, s.sample_rate, s.steps)
+        accountant = RDPAccountant()
         curve_at = sorted(set(np.linspace(0, s.steps, 41).round().astype(int).tolist()) - {0})
         curve: list[float] = []
 
@@ -347,22 +354,22 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
             if t in curve_at:
                 curve.append(accountant.get_epsilon(s.delta))
 
-        batches = pw.poisson_batches(n_fit, s.sample_rate, steps=s.steps, seed=rng)
-        run = fit_dp_sgd(S_train, y_fit, batches, clip_and_noise=pw.clip_and_noise,
+        batches = poisson_batches(n_fit, s.sample_rate, steps=s.steps, seed=rng)
+        run = fit_dp_sgd(S_train, y_fit, batches, clip_and_noise=clip_and_noise,
                          noise_multiplier=sigma, max_grad_norm=s.max_grad_norm,
                          expected_batch_size=max(1, round(n_fit * s.sample_rate)), lr=s.lr,
                          seed=int(rng.integers(2**32)), on_step=on_step)
         eps = accountant.get_epsilon(s.delta)
         baseline = fit_plain(S_train, y_fit)
         acc_dp, acc_base = run.model.accuracy(S_test, y_test), baseline.accuracy(S_test, y_test)
-        pw.audit.record_dp_training(log, noise_multiplier=sigma, sample_rate=s.sample_rate,
-                                    steps=s.steps, epsilon=eps, delta=s.delta,
-                                    max_grad_norm=s.max_grad_norm, accountant="rdp",
-                                    dataset=DATASET, model=MODEL)
-        pw.audit.record_evaluation(log, metric="accuracy", value=acc_dp, dataset=DATASET,
-                                   split="test", model=MODEL)
-        pw.audit.record_evaluation(log, metric="accuracy (non-private baseline)", value=acc_base,
-                                   dataset=DATASET, split="test", model=MODEL)
+        audit.record_dp_training(log, noise_multiplier=sigma, sample_rate=s.sample_rate,
+                                 steps=s.steps, epsilon=eps, delta=s.delta,
+                                 max_grad_norm=s.max_grad_norm, accountant="rdp",
+                                 dataset=DATASET, model=MODEL)
+        audit.record_evaluation(log, metric="accuracy", value=acc_dp, dataset=DATASET,
+                                split="test", model=MODEL)
+        audit.record_evaluation(log, metric="accuracy (non-private baseline)", value=acc_base,
+                                dataset=DATASET, split="test", model=MODEL)
         steps.check("training", "DP accuracy within 0.06 of the baseline", acc_dp >= acc_base - 0.06)
         steps.check("training", "epsilon within the target", eps <= s.target_epsilon + 1e-9)
         result.numbers.update(accuracy_dp=acc_dp, accuracy_baseline=acc_base, epsilon=eps,
@@ -381,8 +388,8 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         train_params = {"noise_multiplier": sigma, "max_grad_norm": s.max_grad_norm,
                         "sample_rate": s.sample_rate, "steps": s.steps, "lr": s.lr,
                         "quarantined_rows": int(quarantined.size)}
-        pw.lineage.attest("train (DP-SGD)", {"data": manifest}, {"model": pw.Manifest.build(model_dir)},
-                          train_params, private_pem, path=out / "train.att.json", audit=log)
+        lineage.attest("train (DP-SGD)", {"data": manifest}, {"model": Manifest.build(model_dir)},
+                       train_params, private_pem, path=out / "train.att.json", audit=log)
         steps.say("training", f"DP-SGD test accuracy {acc_dp:.3f} (non-private {acc_base:.3f}) "
                   f"at epsilon {eps:.2f}, delta {s.delta:g} (sigma {sigma:.2f}, C {s.max_grad_norm:g}, "
                   f"{s.steps} steps, q {s.sample_rate:g}) on {n_fit} screened rows")
@@ -390,15 +397,15 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         # -- 4. inference monitoring --------------------------------------------------------
         # A window of ~150 rows leaves ~15 rows per decile, and PSI's sampling noise alone
         # then reaches 0.2; quintiles halve that noise. 0.25 is the customary "major shift".
-        monitor = pw.DriftMonitor(X_train[keep], feature_names=names, bins=s.psi_bins,
-                                  psi_threshold=s.psi_threshold)
+        monitor = DriftMonitor(X_train[keep], feature_names=names, bins=s.psi_bins,
+                               psi_threshold=s.psi_threshold)
         held_out = monitor.check(X_test)
         shifted_X = attacks.shift_features(X_test, names, {f: (a, b) for f, a, b in s.shift},
                                            X_train[keep].std(axis=0))
         shifted = monitor.check(shifted_X)
         expected = sorted(f for f, _, _ in s.shift)
         for name, rep in (("held-out split", held_out), ("shifted split", shifted)):
-            pw.audit.record_drift_check(
+            audit.record_drift_check(
                 log, verdicts=dict(zip(rep.feature_names, map(bool, rep.drifted))),
                 statistics=dict(zip(rep.feature_names, map(float, rep.psi))), test="ks+psi",
                 alpha=rep.alpha, dataset=f"{DATASET}:{name}", model=MODEL)
@@ -409,8 +416,8 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         report["drift"] = [drift_section(rep.to_dict(), name) for name, rep in
                            (("held-out split", held_out), ("shifted split", shifted))]
 
-        detector = pw.MahalanobisDetector(method=s.guard_method, alpha=s.guard_alpha, random_state=s.seed)
-        guard = pw.InputGuard(detector.fit(S_train), alpha=s.guard_alpha)
+        detector = MahalanobisDetector(method=s.guard_method, alpha=s.guard_alpha, random_state=s.seed)
+        guard = InputGuard(detector.fit(S_train), alpha=s.guard_alpha)
         gen = np.random.default_rng(s.seed + 1)
         corrupted = (attacks.corrupt_units(X_test, n_features=2, factor=10.0, rng=gen) - mu) / sd
         fgsm = attacks.fgsm(S_test, run.model.input_gradient_sign(S_test, y_test), s.fgsm_epsilon)
@@ -495,7 +502,7 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
                   f"{', '.join(accountable.spurious.suspects) or 'none'}")
 
         # -- 8. governance ------------------------------------------------------------------
-        trust = pw.TrustStore()
+        trust = TrustStore()
         trust.add("pipeward demo", public_pem, roles=["data-provider", "pipeline"])
         record_signature_check(log, loaded, loaded.verify_signature(trust, role="data-provider"),
                                dataset=DATASET)
@@ -506,23 +513,23 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         counts = compliance.counts()
         steps.check("governance", f"no {profile.name.upper()} requirement failed", compliance.ok)
         result.numbers.update(compliance=counts)
-        audit = log.verify(public_pem)
-        card = pw.ModelCard.from_audit(log, MODEL, public_key=public_pem)
+        audit_check = log.verify(public_pem)
+        card = ModelCard.from_audit(log, MODEL, public_key=public_pem)
         card_path = out / "model_card.md"
         card_path.write_text(card.to_markdown(), encoding="utf-8")
-        lineage = pw.lineage.verify(model_dir, [out / "train.att.json"], trust, role="pipeline")
-        report["lineage"] = lineage.to_dict()
-        steps.check("governance", "audit log verified", bool(audit.ok))
-        steps.check("governance", "lineage from the model to signed data", bool(lineage.ok))
-        result.numbers.update(audit_records=audit.n_records, audit_ok=bool(audit.ok))
+        lineage_check = lineage.verify(model_dir, [out / "train.att.json"], trust, role="pipeline")
+        report["lineage"] = lineage_check.to_dict()
+        steps.check("governance", "audit log verified", bool(audit_check.ok))
+        steps.check("governance", "lineage from the model to signed data", bool(lineage_check.ok))
+        result.numbers.update(audit_records=audit_check.n_records, audit_ok=bool(audit_check.ok))
         report.update(accountability_sections(list(log.records())))
         report["audit"] = audit_section(log, public_pem) | {"path": audit_path.name}
         report["model_card"] = {"path": card_path.name, "text": card_path.read_text(encoding="utf-8")}
-        chain = "verified" if audit.ok else "FAILED verification"
-        steps.say("governance", f"audit log {chain}: {audit.n_records} hash-chained records, "
-                  f"{audit.checkpoints_verified}/{audit.checkpoints_total} signed checkpoints "
-                  f"verified; lineage model <- {' <- '.join(st.step for st in lineage.chain)} "
-                  f"<- signed data {'verified' if lineage.ok else 'BROKEN'}; {profile.name.upper()} profile: "
+        chain = "verified" if audit_check.ok else "FAILED verification"
+        steps.say("governance", f"audit log {chain}: {audit_check.n_records} hash-chained records, "
+                  f"{audit_check.checkpoints_verified}/{audit_check.checkpoints_total} signed checkpoints "
+                  f"verified; lineage model <- {' <- '.join(st.step for st in lineage_check.chain)} "
+                  f"<- signed data {'verified' if lineage_check.ok else 'BROKEN'}; {profile.name.upper()} profile: "
                   f"{counts['pass']} pass, {counts['fail']} fail, {counts['not recorded']} not recorded; "
                   f"model card -> {card_path}")
     finally:

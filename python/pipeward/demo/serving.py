@@ -1,4 +1,4 @@
-"""The demo's serving step: the trained model behind ``pw.serve.create_app``, in process.
+"""The demo's serving step: the trained model behind ``pipeward.serve.create_app``, in process.
 
 Four callers send traffic through httpx over ASGI (no server, no Redis: memory:// limits):
 a clinic with held-out rows (served), a script past its rate limit (429), a client sending
@@ -23,18 +23,17 @@ def serve_step(predict: Any, X_train: np.ndarray, X_test: np.ndarray, names: lis
     """Run the traffic; returns counts by outcome and the watermark verdicts."""
     import httpx  # noqa: PLC0415 - the serve extra
 
-    import pipeward as pw  # noqa: PLC0415
-
+    from .. import serve  # noqa: PLC0415 - the serve extra
     from ..nearest import nearest_distances  # noqa: PLC0415
 
     secret = os.urandom(32)
     policy = {"limits": {"per_key": "30/minute", "max_delay_ms": 20}, "input": {"guard": "reject", "guard_alpha": 0.01},
               "watermark": {"fraction": 0.1, "key": secret.hex()},
               "drift": {"enabled": False}, "audit": {"flush_ms": 5}}
-    keys = pw.serve.KeyStore()
+    keys = serve.KeyStore()
     clinic, script, client, thief = (keys.add(n, r) for n, r in (
         ("clinic", "analyst"), ("script", "user"), ("client", "user"), ("thief", "user")))
-    app = pw.serve.create_app(pw.serve.ServedModel(predict, classes=(0, 1)), keys=keys,
+    app = serve.create_app(serve.ServedModel(predict, classes=(0, 1)), keys=keys,
                               policy=policy, X_train=X_train, feature_names=names, audit=audit)
     sd = X_train.std(axis=0)
     corrupted = X_test[:5].copy()
@@ -77,9 +76,9 @@ def serve_step(predict: Any, X_train: np.ndarray, X_test: np.ndarray, names: lis
     def copy(X: np.ndarray) -> np.ndarray:  # 1-NN on the stolen answers: memorises them
         return labels[nearest_distances(np.ascontiguousarray(X), stolen)[1]]
 
-    mark = pw.serve.Watermark(secret, (0, 1), 0.1)
-    thief_verdict = pw.serve.verify_watermark(copy, mark, stolen_X)
-    honest_verdict = pw.serve.verify_watermark(predict, mark, stolen_X)
+    mark = serve.Watermark(secret, (0, 1), 0.1)
+    thief_verdict = serve.verify_watermark(copy, mark, stolen_X)
+    honest_verdict = serve.verify_watermark(predict, mark, stolen_X)
     return {"status_codes": codes, "served": decisions.get("served", 0) + decisions.get("flagged", 0),
             "limited": decisions.get("limited", 0), "rejected": decisions.get("rejected", 0),
             "flagged": decisions.get("flagged", 0), "watermarked_rows": decisions.get("watermarked", 0),

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._backend import Backends, array_module, choose_backend, is_gpu_array
+from .._backend import Backends, array_module, is_gpu_array
 from .._validate import describe, workers_arg
 from ._inputs import feature_major, float_sample, sample_array
 
@@ -80,19 +80,10 @@ def _sturges_interior(values: np.ndarray) -> np.ndarray:
     return np.histogram_bin_edges(finite, bins="sturges")[1:-1]
 
 
-def bin_counts(x: np.ndarray, edges: np.ndarray, *, backend: str = "cpu",
-               workers: int | None = None, hidden: np.ndarray | None = None) -> np.ndarray:
-    """Counts (features, k + 2): bins (-inf, e0), [e0, e1), ..., [e_{k-1}, inf), then NaN.
-    ``hidden``: per feature, how many of the NaNs are masked entries, which are not counted."""
-    if backend == "reference":
-        from ..reference.drift import psi_counts  # noqa: PLC0415
-
-        counts = psi_counts(x, edges)
-    else:
-        counts = _core.drift_psi_counts(x, edges, workers)
-    if hidden is not None:
-        counts[:, -1] -= hidden
-    return counts
+def bin_counts(x: np.ndarray, edges: np.ndarray, *, workers: int | None = None) -> np.ndarray:
+    """Counts (features, k + 2): bins (-inf, e0), [e0, e1), ..., [e_{k-1}, inf), then NaN
+    (the C++ kernel)."""
+    return _core.drift_psi_counts(x, edges, workers)
 
 
 def psi_from_counts(ref_counts: Any, cur_counts: Any, eps: float) -> Any:
@@ -132,26 +123,14 @@ class PsiProfile:
     def fit(cls, reference: Any, *, bins: Any = 10, binning: str = "quantile",
             eps: float = DEFAULT_EPS, axis: int = 0, edges: np.ndarray | None = None,
             backend: str = "auto", workers: int | None = None) -> PsiProfile:
-        chosen = choose_backend(backend, reference)
+        """Edges (``bins``/``binning``, or the given ``edges``) and counts of ``reference``;
+        a CuPy reference keeps both on the device."""
+        fit = PROFILE_FIT_BACKENDS.choose(backend, reference)
         ref, _, hidden = _features(reference, axis, "reference")
         if binning == "evidently" and edges is None:
             raise ValueError("binning='evidently' needs the current data: use psi(...) directly")
-        if chosen == "cuda":  # edges and counts fitted and kept on the device
-            from .._backend import cupy  # noqa: PLC0415
-            from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only
-
-            cp = cupy()
-            edges = (gpu.edges(ref, bins, binning) if edges is None  # given edges: sent up
-                     else cp.ascontiguousarray(cp.asarray(edges, dtype=cp.float64)))
-            return cls(edges=edges, counts=gpu.psi_counts(ref, edges), eps=check_eps(eps))
-        if is_gpu_array(edges):
-            raise TypeError("edges: a CuPy array was given for NumPy reference data; pass "
-                            "host edges (pipeward never copies between host and GPU silently)")
-        if edges is None:
-            edges = reference_edges(ref, bins, binning)
-        counts = bin_counts(ref, edges, backend=chosen, workers=workers_arg(workers),
-                            hidden=hidden)
-        return cls(edges=edges, counts=counts, eps=check_eps(eps))
+        edges, counts = fit(ref, bins, binning, edges, workers_arg(workers))
+        return cls(edges=edges, counts=_uncount_masked(counts, hidden), eps=check_eps(eps))
 
     @property
     def _on_gpu(self) -> bool:
@@ -161,8 +140,8 @@ class PsiProfile:
     def count(self, current: Any, *, axis: int = 0, backend: str = "auto",
               workers: int | None = None) -> np.ndarray:
         """Bin counts of ``current`` with this profile's edges (CuPy in, CuPy out)."""
-        chosen = choose_backend(backend, current)
-        if (chosen == "cuda") != self._on_gpu:
+        counts = COUNT_BACKENDS.choose(backend, current)
+        if is_gpu_array(current) != self._on_gpu:
             where = "CuPy" if self._on_gpu else "NumPy"
             raise TypeError(f"this profile was fitted on {where} arrays, got current as a "
                             f"{describe(current)}; pipeward never copies between host and GPU "
@@ -170,12 +149,7 @@ class PsiProfile:
         cur, _, hidden = _features(current, axis, "current")
         if cur.shape[0] != self.edges.shape[0]:
             raise ValueError(f"current has {cur.shape[0]} features, the profile {self.edges.shape[0]}")
-        if chosen == "cuda":
-            from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only
-
-            return gpu.psi_counts(cur, self.edges)
-        return bin_counts(cur, self.edges, backend=chosen, workers=workers_arg(workers),
-                          hidden=hidden)
+        return _uncount_masked(counts(cur, self.edges, workers_arg(workers)), hidden)
 
     def psi(self, current: Any, *, axis: int = 0, backend: str = "auto",
             workers: int | None = None) -> np.ndarray:
@@ -291,28 +265,89 @@ def psi(reference: Any, current: Any, *, bins: Any = 10, binning: str = "quantil
     return value.reshape(feature_shape)
 
 
-# ---- the three implementations: feature-major (F, n) views in, (F,) float64 PSI out -------
+# ---- the three implementations of each operation: feature-major (F, n) views in ------------
 
 Hidden = tuple[np.ndarray | None, np.ndarray | None]  # masked entries per feature, or None
 
 
+def _uncount_masked(counts: Any, hidden: np.ndarray | None) -> Any:
+    """Counts less the masked entries, which the views hold as NaN: masked values are not data."""
+    if hidden is not None:
+        counts[:, -1] -= hidden
+    return counts
+
+
+def _counts_cpu(x: np.ndarray, edges: np.ndarray, workers: int | None) -> np.ndarray:
+    return bin_counts(x, edges, workers=workers)
+
+
+def _counts_reference(x: np.ndarray, edges: np.ndarray, workers: int | None) -> np.ndarray:
+    from ..reference.drift import psi_counts  # noqa: PLC0415
+
+    return psi_counts(x, edges)
+
+
+def _counts_cuda(x: Any, edges: Any, workers: int | None) -> Any:
+    from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only: cuda/drift.cu
+
+    return gpu.psi_counts(x, edges)
+
+
+# Bin counts (features, k + 2) of data with given edges: PsiProfile.count.
+COUNT_BACKENDS = Backends(cpu=_counts_cpu, cuda=_counts_cuda, reference=_counts_reference)
+
+
+def _fit_host(ref: np.ndarray, bins: Any, binning: str, edges: Any, workers: int | None,
+              counts: Any) -> tuple[np.ndarray, np.ndarray]:
+    if is_gpu_array(edges):
+        raise TypeError("edges: a CuPy array was given for NumPy reference data; pass "
+                        "host edges (pipeward never copies between host and GPU silently)")
+    if edges is None:
+        edges = reference_edges(ref, bins, binning)
+    return edges, counts(ref, edges, workers)
+
+
+def _fit_cpu(ref: np.ndarray, bins: Any, binning: str, edges: Any, workers: int | None,
+             ) -> tuple[np.ndarray, np.ndarray]:
+    return _fit_host(ref, bins, binning, edges, workers, _counts_cpu)
+
+
+def _fit_reference(ref: np.ndarray, bins: Any, binning: str, edges: Any, workers: int | None,
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    return _fit_host(ref, bins, binning, edges, workers, _counts_reference)
+
+
+def _fit_cuda(ref: Any, bins: Any, binning: str, edges: Any, workers: int | None,
+              ) -> tuple[Any, Any]:
+    from .._backend import cupy  # noqa: PLC0415
+    from .._gpu import drift as gpu  # noqa: PLC0415 - GPU path only: cuda/drift.cu
+
+    cp = cupy()
+    edges = (gpu.edges(ref, bins, binning) if edges is None  # given edges: sent up
+             else cp.ascontiguousarray(cp.asarray(edges, dtype=cp.float64)))
+    return edges, gpu.psi_counts(ref, edges)
+
+
+# A profile's (edges, counts), kept where the reference is: PsiProfile.fit.
+PROFILE_FIT_BACKENDS = Backends(cpu=_fit_cpu, cuda=_fit_cuda, reference=_fit_reference)
+
+
 def _psi_host(ref: np.ndarray, cur: np.ndarray, bins: Any, binning: str, eps: float,
-              workers: int | None, hidden: Hidden, backend: str) -> np.ndarray:
+              workers: int | None, hidden: Hidden, counts: Any) -> np.ndarray:
     edges = reference_edges(ref, bins, binning, cur)
     w = workers_arg(workers)
-    return psi_from_counts(bin_counts(ref, edges, backend=backend, workers=w, hidden=hidden[0]),
-                           bin_counts(cur, edges, backend=backend, workers=w, hidden=hidden[1]),
-                           check_eps(eps))
+    return psi_from_counts(_uncount_masked(counts(ref, edges, w), hidden[0]),
+                           _uncount_masked(counts(cur, edges, w), hidden[1]), check_eps(eps))
 
 
 def _psi_cpu(ref: np.ndarray, cur: np.ndarray, bins: Any, binning: str, eps: float,
              workers: int | None, hidden: Hidden) -> np.ndarray:
-    return _psi_host(ref, cur, bins, binning, eps, workers, hidden, "cpu")
+    return _psi_host(ref, cur, bins, binning, eps, workers, hidden, _counts_cpu)
 
 
 def _psi_reference(ref: np.ndarray, cur: np.ndarray, bins: Any, binning: str, eps: float,
                    workers: int | None, hidden: Hidden) -> np.ndarray:
-    return _psi_host(ref, cur, bins, binning, eps, workers, hidden, "reference")
+    return _psi_host(ref, cur, bins, binning, eps, workers, hidden, _counts_reference)
 
 
 def _psi_cuda(ref: Any, cur: Any, bins: Any, binning: str, eps: float,
@@ -322,6 +357,7 @@ def _psi_cuda(ref: Any, cur: Any, bins: Any, binning: str, eps: float,
     return gpu.psi(ref, cur, bins, binning, check_eps(eps))
 
 
+# PSI per feature of current against reference: pw.psi.
 PSI_BACKENDS = Backends(cpu=_psi_cpu, cuda=_psi_cuda, reference=_psi_reference)
 
 
