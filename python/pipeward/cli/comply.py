@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "check", help="answer every requirement; exit 1 when one fails",
         description="Exit 0 when no requirement fails ('not recorded' is reported, not failed, "
                     "unless --strict), 1 when one fails, 2 on bad input.",
-        epilog="example: pipeward comply check --profile hipaa audit.db --pubkey audit.pub --json")
+        epilog="example: pipeward comply check --profile hipaa audit.db --pubkey audit.pem.pub --json")
     c.add_argument("log", metavar="AUDIT.db", help="audit log (SQLite)")
     c.add_argument("--profile", default="gdpr", metavar="gdpr|ccpa|hipaa|FILE",
                    help="a shipped profile or a JSON profile file (default: gdpr)")

@@ -195,7 +195,7 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         private_pem, public_pem = pw.generate_keypair()
         # A throwaway key for this run: owner-only, and said so (see docs/security.md).
         write_new_file(private_key_path, private_pem, 0o600, overwrite=True)
-        write_new_file(key_dir / "demo_ed25519.pub.pem", public_pem, 0o644, overwrite=True)
+        write_new_file(key_dir / "demo_ed25519.pem.pub", public_pem, 0o644, overwrite=True)
         pw.audit.record_model(
             log, name=MODEL, version=pw.__version__, model_type="logistic regression (NumPy), DP-SGD",
             description="malignant/benign classifier of fine-needle aspirate nucleus features",
@@ -512,7 +512,7 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
     result.report = report
     result.paths.update(out=str(out), report=str(report_path), audit=str(audit_path),
                         manifest=str(out / "manifest.json"), model_card=str(out / "model_card.md"),
-                        data=str(data_dir), public_key=str(key_dir / "demo_ed25519.pub.pem"),
+                        data=str(data_dir), public_key=str(key_dir / "demo_ed25519.pem.pub"),
                         private_key=str(private_key_path),
                         results=str(out / "results.json"))
     elapsed = time.perf_counter() - steps.start

@@ -1,0 +1,117 @@
+"""Keys across the CLI: several ``--pubkey`` (a key rotation) or a trust store for the audit
+log, a private key refused wherever a public key is read (exit 2), one file naming scheme."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeward import signing
+from pipeward.audit import AuditLog, record_model
+from pipeward.cli import main
+from pipeward.trust import TrustStore
+
+from audit_helpers import StepClock
+
+
+@pytest.fixture
+def rotated(tmp_path):
+    """A log checkpointed by an old key, then (after a rotation) by a new one."""
+    old, new = tmp_path / "old.pem", tmp_path / "new.pem"
+    signing.save_keypair(old, tmp_path / "old.pem.pub")
+    signing.save_keypair(new, tmp_path / "new.pem.pub")
+    path = tmp_path / "audit.db"
+    with AuditLog(path, actor="ci", clock=StepClock()) as log:
+        record_model(log, name="m", version="1", intended_use="testing")
+        log.checkpoint(old)
+        record_model(log, name="m", version="2", intended_use="testing")
+        log.checkpoint(new)
+    return path, tmp_path
+
+
+def test_several_pubkeys_accept_a_key_rotation(rotated, capsys):
+    path, d = rotated
+    both = ["--pubkey", str(d / "old.pem.pub"), "--pubkey", str(d / "new.pem.pub")]
+    assert main(["audit", "verify", str(path), *both, "--strict"]) == 0
+    assert capsys.readouterr().out.startswith("OK: 2 records, 2/2")
+    # one key alone: the other checkpoint is named as signed by a key not given (the old CLI
+    # kept only the last --pubkey, so a rotation read as tampering)
+    assert main(["audit", "verify", str(path), "--pubkey", str(d / "new.pem.pub"), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert [f["kind"] for f in report["findings"]] == ["bad_signature"]
+    assert "not the given key" in report["findings"][0]["detail"]
+    stranger = d / "x.pem"
+    signing.save_keypair(stranger, d / "x.pem.pub")
+    assert main(["audit", "verify", str(path), "--pubkey", str(d / "x.pem.pub"),
+                 "--pubkey", str(d / "old.pem.pub"), "--json"]) == 1
+    msg = json.loads(capsys.readouterr().out)["findings"][0]["detail"]
+    assert "not one of the 2 given keys" in msg
+
+
+def test_library_takes_a_list_of_keys(rotated):
+    path, d = rotated
+    with AuditLog(path, readonly=True) as log:
+        assert log.verify([d / "old.pem.pub", d / "new.pem.pub"], require="head").ok
+        assert not log.verify([d / "new.pem.pub"]).ok
+        with pytest.raises(ValueError, match="at least one public key"):
+            log.verify([])
+
+
+def test_trust_store_pins_the_audit_keys(rotated, capsys):
+    path, d = rotated
+    store = TrustStore()
+    store.add("ops-2025", d / "old.pem.pub", roles=["audit"])
+    store.add("ops-2026", d / "new.pem.pub", roles=["audit"])
+    store.save(d / "trust.json")
+    assert main(["audit", "verify", str(path), "--trust-store", str(d / "trust.json"),
+                 "--strict", "-q"]) == 0
+    store.revoke("ops-2025", reason="laptop lost")
+    store.save(d / "trust.json")
+    assert main(["audit", "verify", str(path), "--trust-store", str(d / "trust.json"),
+                 "--json"]) == 1
+    msg = json.loads(capsys.readouterr().out)["findings"][0]["detail"]
+    assert "not trusted" in msg and "revoked" in msg and "laptop lost" in msg
+    assert main(["audit", "verify", str(path), "--trust-store", str(d / "trust.json"),
+                 "--pubkey", str(d / "new.pem.pub")]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_a_private_key_as_pubkey_is_an_input_error_everywhere(rotated, tmp_path, capsys):
+    """It used to print "signature valid": the private key stood in for its public half."""
+    path, d = rotated
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a").write_bytes(b"a")
+    assert main(["manifest", "build", str(data), "-o", str(tmp_path / "m.json"),
+                 "--sign", str(d / "new.pem"), "-q"]) == 0
+    commands = [
+        ["audit", "verify", str(path), "--pubkey", str(d / "new.pem")],
+        ["audit", "verify", str(path), "--pubkey", str(d / "old.pem.pub"), "--pubkey",
+         str(d / "new.pem")],
+        ["manifest", "verify", str(tmp_path / "m.json"), "--pubkey", str(d / "new.pem")],
+        ["card", str(path), "--model", "m", "--pubkey", str(d / "new.pem")],
+        ["trust", "add", str(tmp_path / "t.json"), "--name", "x", "--key", str(d / "new.pem")],
+    ]
+    for argv in commands:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "is a private key, where a public key is needed" in err, (argv, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_one_key_file_naming_scheme(tmp_path, capsys):
+    """keygen, its help, the demo and the docs: NAME.pem (private) beside NAME.pem.pub."""
+    assert main(["keygen", "-o", str(tmp_path / "release.pem"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["public_key"] == str(tmp_path / "release.pem.pub")
+    from pipeward.demo import pipeline
+
+    source = Path(pipeline.__file__).read_text()
+    assert '"demo_ed25519.pem"' in source and '"demo_ed25519.pem.pub"' in source
+    root = Path(__file__).resolve().parents[1]
+    docs = "\n".join(p.read_text() for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))])
+    assert "demo_ed25519.pub.pem" not in docs and "audit.pub " not in docs
+    assert "NAME.pem.pub" in (root / "docs" / "security.md").read_text()
