@@ -187,3 +187,26 @@ def test_manifest_jobs_write_log_records(data, caplog):
     messages = [r.getMessage() for r in caplog.records if r.name == "pipeward.manifest"]
     assert any(msg.startswith("manifest build: 3 entries") for msg in messages)
     assert any(msg.startswith("manifest verify: intact") for msg in messages)
+
+
+def test_long_operations_log_start_and_end(tmp_path, caplog):
+    """Drift checks, the poisoning screen and file encryption say when they start and end."""
+    import numpy as np
+
+    import pipeward as pw
+    from pipeward.protect import encrypt_file, generate_identity
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    (tmp_path / "plain").write_bytes(b"x" * 1000)
+    identity = generate_identity()
+    with caplog.at_level(logging.INFO, logger="pipeward"):
+        pw.DriftMonitor(X).check(X + 5)
+        pw.screen(X)
+        encrypt_file(tmp_path / "plain", tmp_path / "plain.age", recipients=[identity.recipient])
+    got = {(r.name, r.getMessage().split(":")[0]) for r in caplog.records}
+    assert {("pipeward.drift", "drift check"), ("pipeward.outliers", "poisoning screen"),
+            ("pipeward.protect", "encrypt file")} <= got
+    ends = [r.getMessage() for r in caplog.records if "done in" in r.getMessage()]
+    assert any(m.startswith("drift check: done in") and "3 of 3 features drifted" in m for m in ends)
+    assert any(m.startswith("encrypt file: done in") and "1000 bytes" in m for m in ends)

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import _core
 from .._backend import array_module, choose_backend, is_gpu_array
+from .._logging import logged
 from .._npfile import load_npz
 from .._validate import describe, frame_columns, is_frame, workers_arg
 from ._inputs import sorted_rows
@@ -134,6 +135,8 @@ class DriftMonitor:
 
     # -- checking ------------------------------------------------------------------------
 
+    @logged("pipeward.drift", "drift check",
+            lambda r: f"{int(r.drifted.sum())} of {r.drifted.size} features drifted")
     def check(self, current: Any, *, audit: Any = None) -> DriftReport:
         """Test ``current`` (same columns as the reference) against the fitted reference.
 
