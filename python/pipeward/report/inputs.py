@@ -6,6 +6,7 @@ section, so ``pipeward report`` can assemble a report from any mix of saved resu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +20,8 @@ _DRIFT_ACTION = "monitor.drift"
 
 def drift_section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
     """One drift chart from ``DriftReport.to_dict()`` (``pipeward drift --json``): PSI per
-    feature against ``psi_threshold``, bars coloured by the monitor's verdict."""
+    feature against ``psi_threshold`` and, when KS ran too, the KS statistic beside it (``ks``);
+    bars coloured by the monitor's verdict."""
     if "features" not in data or not isinstance(data["features"], list):
         raise ValueError(f"drift results {name!r}: expected DriftReport.to_dict() output with a "
                          f"'features' list, got keys {sorted(data)}")
@@ -31,11 +33,16 @@ def drift_section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
         raise ValueError(f"drift results {name!r}: each feature needs 'feature' and 'drifted' "
                          f"({exc!r})") from None
     use_psi = any(f.get("psi") is not None for f in feats)
+    has_ks = any(f.get("ks_statistic") is not None for f in feats)
     key = "psi" if use_psi else "ks_statistic"
     stat = [np.nan if f.get(key) is None else float(f[key]) for f in feats]
-    return {"name": name, "features": names, "statistic": stat, "drifted": drifted,
-            "threshold": data.get("psi_threshold") if use_psi else None,
-            "statistic_label": "PSI (population stability index)" if use_psi else "KS statistic"}
+    out = {"name": name, "features": names, "statistic": stat, "drifted": drifted,
+           "threshold": data.get("psi_threshold") if use_psi else None,
+           "statistic_label": "PSI (population stability index)" if use_psi else "KS statistic"}
+    if use_psi and has_ks:  # both tests ran: show KS beside PSI
+        out["ks"] = [np.nan if f.get("ks_statistic") is None else float(f["ks_statistic"])
+                     for f in feats]
+    return out
 
 
 def drift_sections_from_audit(records: list[Any]) -> list[dict[str, Any]]:
@@ -101,11 +108,18 @@ def audit_section(log: Any, public_key: Any = None) -> dict[str, Any]:
     events = []
     for r in log.records():
         detail = ", ".join(f"{k}={_short(v)}" for k, v in r.payload.items())
-        events.append({"seq": r.seq, "time": r.ts, "event": r.action,
+        full = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False, sort_keys=True)}"
+                         for k, v in r.payload.items())
+        events.append({"seq": r.seq, "time": r.ts, "event": r.action, "full": full,
                        "detail": detail if len(detail) <= 110 else detail[:107] + "..."})
     problem = "; ".join(f"{f.kind}: {f.detail}" for f in report.failures) or None
-    return {"ok": report.ok, "entries": report.n_records, "head": report.head_hash,
-            "path": str(log.path), "events": events, "problem": problem}
+    # Signature findings (a key mismatch, no checkpoint by the given key) are not a broken chain.
+    signature_kinds = {"bad_signature", "unsigned"}
+    chain = [f for f in report.failures if f.kind not in signature_kinds]
+    signatures = [f for f in report.failures if f.kind in signature_kinds]
+    return {"ok": report.ok, "chain_ok": not chain, "entries": report.n_records,
+            "signatures": "; ".join(f.detail for f in signatures) or "verified",
+            "head": report.head_hash, "path": str(log.path), "events": events, "problem": problem}
 
 
 def _short(value: Any) -> str:
