@@ -115,3 +115,20 @@ def test_one_key_file_naming_scheme(tmp_path, capsys):
     docs = "\n".join(p.read_text() for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))])
     assert "demo_ed25519.pub.pem" not in docs and "audit.pub " not in docs
     assert "NAME.pem.pub" in (root / "docs" / "security.md").read_text()
+
+
+def test_card_and_comply_take_the_same_keys(rotated, capsys):
+    path, d = rotated
+    both = ["--pubkey", str(d / "old.pem.pub"), "--pubkey", str(d / "new.pem.pub")]
+    assert main(["card", str(path), "--model", "m", *both, "-o", str(d / "card.md")]) == 0
+    assert main(["card", str(path), "--model", "m", "--pubkey", str(d / "new.pem.pub"),
+                 "-o", str(d / "card.md")]) == 1
+    capsys.readouterr()
+    assert main(["comply", "check", str(path), *both, "--json"]) in (0, 1)
+    report = json.loads(capsys.readouterr().out)
+    tamper = next(r for r in report["requirements"] if "audit log" in r["title"].lower())
+    assert tamper["status"] == "pass", tamper
+    assert main(["comply", "check", str(path), "--pubkey", str(d / "new.pem.pub"), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    tamper = next(r for r in report["requirements"] if "audit log" in r["title"].lower())
+    assert tamper["status"] == "fail", tamper

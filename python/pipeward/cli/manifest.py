@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "absent and many unlisted files), which is refused by default")
     v.add_argument("--pubkey", metavar="KEY",
                    help="Ed25519 public key (PEM): the manifest must carry its valid signature")
-    v.add_argument("--trust", metavar="STORE",
+    v.add_argument("--trust", "--trust-store", dest="trust", metavar="STORE",
                    help="trust store (pipeward trust): the signer must be a trusted, valid key")
     v.add_argument("--role", metavar="ROLE", help="with --trust: the role the signer must hold")
     v.add_argument("--cache", metavar="FILE", help="digest cache (see build)")
