@@ -64,6 +64,10 @@ def test_library_verify_defaults_to_the_recorded_tree(data, tmp_path):
     assert Manifest.load(tmp_path / "m.json").verify().ok
     (data / "b.txt").write_bytes(b"BBB")
     assert Manifest.load(tmp_path / "m.json").verify().modified == ("b.txt",)
+    (tmp_path / "sub").mkdir()
+    m.save(tmp_path / "sub" / "again.json")  # a second copy elsewhere: its own relative path
+    assert m.base == "../data" and Manifest.load(tmp_path / "sub" / "again.json").tree() == \
+        tmp_path / "sub" / ".." / "data"
 
 
 def test_the_location_is_signed(data, tmp_path, capsys):

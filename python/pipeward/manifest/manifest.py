@@ -260,8 +260,8 @@ class Manifest:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the manifest as JSON (UTF-8), recording the tree's location first when the
         manifest is unsigned and was built here (see :meth:`locate`)."""
-        if self.base is None and self._built_from is not None and self.signature is None:
-            self.locate(path)
+        if self._built_from is not None and self.signature is None:
+            self.locate(path)  # relative to this file, wherever an earlier save put it
         self.path = Path(os.fspath(path)).absolute()
         Path(path).write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n",
                               encoding="utf-8")
