@@ -12,7 +12,7 @@ import pytest
 from report_sample import sample_results
 
 import pipeward as pw
-from pipeward.audit import AuditLog, record_model
+from pipeward.audit import AuditLog, record_drift_check, record_model
 from pipeward.report import build_report, inputs, svg
 from pipeward.report.markdown import markdown_to_html
 
@@ -57,24 +57,75 @@ def test_the_two_psi_charts_share_one_scale(page):
     assert max(calm_bars) / max(shifted_bars) == pytest.approx(ratio, rel=0.02)
 
 
-def test_drift_charts_show_ks_beside_psi():
+def _shifted_b() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     ref = rng.normal(size=(400, 3))
-    cur = ref + np.array([0.0, 1.0, 0.0])
-    monitor = pw.DriftMonitor(ref, feature_names=["a", "b", "c"])
-    report = monitor.check(cur)
-    section = inputs.drift_section(report.to_dict(), "today")
-    np.testing.assert_allclose(section["ks"], report.ks_statistic)
-    np.testing.assert_allclose(section["statistic"], report.psi)
-    chart = _chart(build_report({"drift": [section]}), "PSI and KS statistic per feature: today")
+    return ref, ref + np.array([0.0, 1.0, 0.0])
+
+
+def _assert_psi_and_ks_panels(chart: ET.Element, report) -> None:
     labels = _texts(chart, "axis-label")
     assert labels[0].startswith("PSI") and labels[1].startswith("KS statistic")
     bars = [r for r in chart.iter(f"{SVG_NS}rect")]
     assert len(bars) == 6  # three features, two panels
+    psi_widths = np.array([float(r.get("width")) for r in bars[:3]])
     ks_widths = np.array([float(r.get("width")) for r in bars[3:]])
+    np.testing.assert_allclose(psi_widths / psi_widths.max(), report.psi / report.psi.max(), atol=0.01)
     np.testing.assert_allclose(ks_widths / ks_widths.max(),
                                report.ks_statistic / report.ks_statistic.max(), atol=0.01)
     assert [("alert" in r.get("class")) for r in bars] == [False, True, False] * 2
+
+
+def test_drift_charts_show_ks_beside_psi():
+    ref, cur = _shifted_b()
+    report = pw.DriftMonitor(ref, feature_names=["a", "b", "c"]).check(cur)
+    section = inputs.drift_section(report.to_dict(), "today")
+    np.testing.assert_allclose(section["ks"], report.ks_statistic)
+    np.testing.assert_allclose(section["statistic"], report.psi)
+    _assert_psi_and_ks_panels(
+        _chart(build_report({"drift": [section]}), "PSI and KS statistic per feature: today"), report)
+
+
+def _report_from_log(db, out) -> str:
+    from pipeward.cli import main
+
+    assert main(["report", "--audit", str(db), "-o", str(out), "-q"]) == 0
+    return out.read_text(encoding="utf-8")
+
+
+def test_the_report_from_an_audit_log_shows_ks_beside_psi(tmp_path):
+    """``pipeward report --audit`` drew PSI only: monitor.drift records held no KS statistics."""
+    ref, cur = _shifted_b()
+    with AuditLog(tmp_path / "a.db", actor="ci", clock=StepClock()) as log:
+        report = pw.DriftMonitor(ref, feature_names=["a", "b", "c"]).check(cur, audit=log)
+        payload = next(log.records()).payload
+    assert list(payload["ks_statistics"]) == ["a", "b", "c"]
+    np.testing.assert_allclose(list(payload["ks_statistics"].values()), report.ks_statistic)
+    page = _report_from_log(tmp_path / "a.db", tmp_path / "r.html")
+    _assert_psi_and_ks_panels(_chart(page, "PSI and KS statistic per feature: drift (audit #0)"), report)
+
+
+def test_a_ks_only_drift_record_draws_its_ks_statistic(tmp_path):
+    ref, cur = _shifted_b()
+    with AuditLog(tmp_path / "a.db", actor="ci", clock=StepClock()) as log:
+        report = pw.DriftMonitor(ref, feature_names=["a", "b", "c"], tests=("ks",)).check(cur, audit=log)
+    page = _report_from_log(tmp_path / "a.db", tmp_path / "r.html")
+    chart = _chart(page, "KS statistic per feature: drift (audit #0)")
+    widths = np.array([float(r.get("width")) for r in chart.iter(f"{SVG_NS}rect")])
+    np.testing.assert_allclose(widths / widths.max(), report.ks_statistic / report.ks_statistic.max(),
+                               atol=0.01)
+
+
+def test_an_old_drift_record_without_ks_still_draws_psi(tmp_path):
+    with AuditLog(tmp_path / "a.db", actor="ci", clock=StepClock()) as log:
+        # what a monitor and the demo wrote before ks_statistics existed
+        record_drift_check(log, verdicts={"a": False, "b": True}, statistics={"a": 0.02, "b": 0.8},
+                           pvalues={"a": 0.9, "b": 0.0}, test="ks+psi", dataset="old")
+    page = _report_from_log(tmp_path / "a.db", tmp_path / "r.html")
+    chart = _chart(page, "PSI per feature: old (audit #0)")
+    assert [t for t in _texts(chart, "axis-label") if t.startswith("KS")] == []
+    widths = [float(r.get("width")) for r in chart.iter(f"{SVG_NS}rect")]
+    assert len(widths) == 2 and widths[1] / widths[0] == pytest.approx(40, rel=0.02)
 
 
 def test_each_kind_of_input_has_its_own_colour():

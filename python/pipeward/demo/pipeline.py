@@ -394,7 +394,8 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         for name, rep in (("held-out split", held_out), ("shifted split", shifted)):
             pw.audit.record_drift_check(
                 log, verdicts=dict(zip(rep.feature_names, map(bool, rep.drifted))),
-                statistics=dict(zip(rep.feature_names, map(float, rep.psi))), test="ks+psi",
+                statistics=dict(zip(rep.feature_names, map(float, rep.psi))),
+                ks_statistics=dict(zip(rep.feature_names, map(float, rep.ks_statistic))), test="ks+psi",
                 alpha=rep.alpha, dataset=f"{DATASET}:{name}", model=MODEL)
         steps.check("monitoring", "no drift on the held-out split", not held_out.any_drift)
         steps.check("monitoring", "drift named on the shifted split", sorted(shifted.drifted_features) == expected)

@@ -483,5 +483,6 @@ def _record(audit: Any, report: DriftReport, job: dict[str, Any] | None = None) 
 
     record_drift_check(audit, verdicts=dict(zip(names, map(bool, report.drifted))),
                        statistics=complete(report.psi) if "psi" in report.tests else None,
+                       ks_statistics=complete(report.ks_statistic) if "ks" in report.tests else None,
                        pvalues=complete(report.ks_pvalue_adjusted) if "ks" in report.tests else None,
                        test="+".join(report.tests), alpha=report.alpha, job=job)

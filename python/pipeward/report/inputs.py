@@ -16,6 +16,8 @@ __all__ = ["audit_section", "drift_section", "drift_sections_from_audit", "manif
            "screen_section"]
 
 _DRIFT_ACTION = "monitor.drift"
+_PSI_LABEL = "PSI (population stability index)"
+_KS_LABEL = "KS statistic"
 
 
 def drift_section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -38,7 +40,7 @@ def drift_section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
     stat = [np.nan if f.get(key) is None else float(f[key]) for f in feats]
     out = {"name": name, "features": names, "statistic": stat, "drifted": drifted,
            "threshold": data.get("psi_threshold") if use_psi else None,
-           "statistic_label": "PSI (population stability index)" if use_psi else "KS statistic"}
+           "statistic_label": _PSI_LABEL if use_psi else _KS_LABEL}
     if use_psi and has_ks:  # both tests ran: show KS beside PSI
         out["ks"] = [np.nan if f.get("ks_statistic") is None else float(f["ks_statistic"])
                      for f in feats]
@@ -46,18 +48,33 @@ def drift_section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 
 def drift_sections_from_audit(records: list[Any]) -> list[dict[str, Any]]:
-    """Drift charts from the ``monitor.drift`` records of an audit log that carry statistics."""
+    """Drift charts from the ``monitor.drift`` records of an audit log that carry statistics:
+    the recorded statistic (PSI when the test was psi) and the KS statistic beside it, as
+    :func:`drift_section` draws them. Records written before ``ks_statistics`` existed draw
+    their one statistic."""
     out = []
     for r in records:
-        if r.action != _DRIFT_ACTION or not isinstance(r.payload.get("statistics"), dict):
+        if r.action != _DRIFT_ACTION:
+            continue
+        stats, ks = (r.payload.get(k) if isinstance(r.payload.get(k), dict) else None
+                     for k in ("statistics", "ks_statistics"))
+        if stats is None and ks is None:
             continue
         verdicts = r.payload.get("verdicts", {})
-        stats = r.payload["statistics"]
-        names = list(stats)
-        out.append({"name": f"{r.payload.get('dataset') or r.subject or 'drift'} (audit #{r.seq})",
-                    "features": names, "statistic": [stats[n] for n in names],
-                    "drifted": [bool(verdicts.get(n, False)) for n in names], "threshold": None,
-                    "statistic_label": f"{r.payload.get('test', 'drift')} statistic"})
+        names = list(stats if stats is not None else ks)
+        test = str(r.payload.get("test", "drift"))
+        section: dict[str, Any] = {
+            "name": f"{r.payload.get('dataset') or r.subject or 'drift'} (audit #{r.seq})",
+            "features": names, "drifted": [bool(verdicts.get(n, False)) for n in names],
+            "threshold": None}
+        if stats is None:
+            section.update(statistic=[ks[n] for n in names], statistic_label=_KS_LABEL)
+        else:
+            label = _PSI_LABEL if "psi" in test.split("+") else f"{test} statistic"
+            section.update(statistic=[stats[n] for n in names], statistic_label=label)
+            if ks is not None:
+                section["ks"] = [ks.get(n, np.nan) for n in names]
+        out.append(section)
     return out
 
 
