@@ -132,3 +132,43 @@ def test_card_and_comply_take_the_same_keys(rotated, capsys):
     report = json.loads(capsys.readouterr().out)
     tamper = next(r for r in report["requirements"] if "audit log" in r["title"].lower())
     assert tamper["status"] == "fail", tamper
+
+
+def test_report_takes_the_same_keys_for_the_log_and_the_manifest(rotated, tmp_path, capsys):
+    """``pipeward report --pubkey`` took one key for both, so a rotated log (or a manifest
+    signed by the other key) failed the report."""
+    path, d = rotated
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a").write_bytes(b"a")
+    assert main(["manifest", "build", str(data), "-o", str(tmp_path / "m.json"),
+                 "--sign", str(d / "old.pem"), "-q"]) == 0
+    report = ["report", "--audit", str(path), "--manifest", str(tmp_path / "m.json"),
+              "-o", str(tmp_path / "r.html"), "--json"]
+
+    def run(*keys: str) -> dict:
+        code = main([*report, *keys])
+        out = json.loads(capsys.readouterr().out)
+        assert code == (0 if out["audit_ok"] and out["signature_ok"] else 1)
+        return out
+
+    both = run("--pubkey", str(d / "old.pem.pub"), "--pubkey", str(d / "new.pem.pub"))
+    assert (both["audit_ok"], both["signature_ok"]) == (True, True)
+    new = run("--pubkey", str(d / "new.pem.pub"))  # the log's old checkpoint, the manifest: not by it
+    assert (new["audit_ok"], new["signature_ok"]) == (False, False)
+    store = TrustStore()
+    store.add("ops-2025", d / "old.pem.pub")
+    store.add("ops-2026", d / "new.pem.pub")
+    store.save(d / "trust.json")
+    trusted = run("--trust-store", str(d / "trust.json"))
+    assert (trusted["audit_ok"], trusted["signature_ok"]) == (True, True)
+    store.revoke("ops-2025", reason="laptop lost")
+    store.save(d / "trust.json")
+    assert main([*report[:-1], "--trust-store", str(d / "trust.json")]) == 1
+    out = capsys.readouterr().out
+    assert "signature INVALID with trust store" in out and "laptop lost" in out
+    assert "not trusted" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert main([*report, "--trust-store", str(d / "trust.json"), "--pubkey", str(d / "new.pem.pub")]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main([*report, "--pubkey", str(d / "old.pem.pub"), "--pubkey", str(d / "new.pem")]) == 2
+    assert "is a private key" in capsys.readouterr().err

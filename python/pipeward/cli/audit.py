@@ -86,8 +86,8 @@ def _key_options(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"Ed25519 public key (PEM, NAME.pem.pub) {what}; repeat it for a key "
                         "rotation (each checkpoint by one of them). A private key is refused")
     p.add_argument("--trust-store", metavar="STORE",
-                   help=f"instead of --pubkey: a trust store (pipeward trust); {what} must be a key "
-                        "it trusts at the checkpoint's time")
+                   help="instead of --pubkey: a trust store (pipeward trust); each signer must be "
+                        "a key it trusts at the time of signing")
 
 
 def _pinned(args: argparse.Namespace):  # noqa: ANN202 - list of key paths, a TrustStore, or None

@@ -107,10 +107,17 @@ def screen_section(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def manifest_section(manifest: Any, public_key: Any = None) -> dict[str, Any]:
-    """The integrity section from a ``pw.Manifest``; the signature is checked when a public
-    key is given, otherwise reported as present or absent."""
-    if public_key is not None:
-        signature = "valid" if manifest.verify_signature(public_key) else "invalid"
+    """The integrity section from a ``pw.Manifest``; the signature is checked when keys are
+    given (as for an audit log: one public key, several, any of which may have signed it, or a
+    ``TrustStore`` that must trust the signer), otherwise reported as present or absent."""
+    from ..audit.pinned import pin_keys  # noqa: PLC0415
+
+    pinned = pin_keys(public_key)
+    if pinned is not None and pinned.store is not None:
+        check = manifest.verify_signature(pinned.store)
+        signature = "valid" if check else f"not trusted: {check.reason}"
+    elif pinned is not None:
+        signature = "valid" if any(map(manifest.verify_signature, pinned.keys.values())) else "invalid"
     else:
         signature = "present, not checked (no public key)" if manifest.signature else "unsigned"
     entries = list(manifest.entries)
