@@ -61,7 +61,12 @@ def test_show_export_import(setup, tmp_path, capsys):
     path, _, _ = setup
     assert main(["audit", "show", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 2 and out[1].startswith("#1 ") and "training.dp [m]" in out[1]
+    heads = [line for line in out if line.startswith("#")]
+    assert len(heads) == 2 and heads[1].startswith("#1  2026-01-01 00:00:00 UTC  ci  training.dp ")
+    assert heads[1].endswith("[m]") and heads[0].index("3c") >= 0
+    # aligned: every header's hash starts in the same column; the payload follows, one per line
+    assert len({h.index(" [m]") for h in heads}) == 1
+    assert "      epsilon:          3.0" in out
     assert main(["audit", "show", str(path), "--action", "training.dp", "--json", "--last", "1"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["payload"]["epsilon"] == 3.0

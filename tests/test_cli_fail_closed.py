@@ -312,6 +312,22 @@ def test_a_broken_pipe_is_exit_2_with_one_line(good, tmp_path):
     assert err.count("\n") == 1 and "Broken pipe" in err and "Traceback" not in err
 
 
+def _wait_until_it_opens(proc: subprocess.Popen, path: Path, timeout: float = 120.0) -> None:
+    """Wait until ``proc`` holds ``path`` open (read from /proc/PID/fd), i.e. it is past its
+    imports and waiting on the file; fail with its stderr if it exits first."""
+    fds, target = Path(f"/proc/{proc.pid}/fd"), os.path.realpath(path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"exited {proc.returncode} before opening {path}: {proc.stderr.read()}")
+        with contextlib.suppress(OSError):  # an fd may close between listing and reading it
+            if any(os.readlink(fd) == target for fd in fds.iterdir()):
+                return
+        time.sleep(0.05)
+    pytest.fail(f"did not open {path} within {timeout:.0f} s")
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/PID/fd (Linux) to see the FIFO opened")
 def test_hash_refuses_a_fifo_at_once_and_ctrl_c_stops_it_when_asked(tmp_path):
     """`pipeward hash FIFO` with no writer blocked in C++ and ignored Ctrl-C."""
     fifo = tmp_path / "fifo"
@@ -324,7 +340,8 @@ def test_hash_refuses_a_fifo_at_once_and_ctrl_c_stops_it_when_asked(tmp_path):
     with subprocess.Popen([sys.executable, "-m", "pipeward", "hash", "--allow-special", str(fifo)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as proc:
-        time.sleep(3)  # started, and waiting for a writer
+        _wait_until_it_opens(proc, fifo)  # not a fixed sleep: under load the import alone took 3.5 s
+        time.sleep(0.5)  # the main thread, which hears Ctrl-C, is in its wait loop by now
         assert proc.poll() is None
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)

@@ -60,7 +60,7 @@ def test_tampering_is_found_and_named(demo):
     # The manifest on disk still verifies the restored data, signature included.
     manifest = pw.Manifest.load(out / "manifest.json")
     assert manifest.verify(out / "data").ok
-    assert manifest.verify_signature((out / "keys" / "demo_ed25519.pub.pem").read_bytes())
+    assert manifest.verify_signature((out / "keys" / "demo_ed25519.pem.pub").read_bytes())
     (out / "data" / "test.csv").write_text("changed\n")
     assert manifest.verify(out / "data").modified == ("test.csv",)
 
@@ -137,7 +137,7 @@ def test_input_guard_flags_corrupted_inputs(demo):
 
 def test_audit_log_and_model_card(demo):
     _, out, results = demo
-    public = (out / "keys" / "demo_ed25519.pub.pem").read_bytes()
+    public = (out / "keys" / "demo_ed25519.pem.pub").read_bytes()
     with pw.AuditLog(out / "audit.db", readonly=True) as log:
         report = log.verify(public)
         actions = [r.action for r in log.records()]
@@ -162,7 +162,7 @@ def test_pipeward_report_rebuilds_it_from_the_artefacts(demo, tmp_path):
     target = tmp_path / "again.html"
     run = subprocess.run([sys.executable, "-m", "pipeward", "report", "--results", str(out / "results.json"),
                           "--audit", str(out / "audit.db"),
-                          "--pubkey", str(out / "keys" / "demo_ed25519.pub.pem"), "-o", str(target)],
+                          "--pubkey", str(out / "keys" / "demo_ed25519.pem.pub"), "-o", str(target)],
                          capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stderr
     assert target.read_text().count("<svg") >= 5

@@ -111,12 +111,12 @@ def test_drift_bars_one_per_feature_and_drifted_in_alert_colour(page):
 
 def test_histogram_counts_every_row_and_marks_the_poison(page):
     chart = next(c for c in _svgs(page) if c.get("aria-label").startswith("Outlier scores"))
-    counts = {"bar": 0, "bar marked": 0}
+    counts = {"bar g0": 0, "bar g1": 0}
     for r in chart.iter(f"{SVG_NS}rect"):
         title = r.find(f"{SVG_NS}title")
         if title is not None:
             counts[r.get("class")] += int(title.text.rsplit(":", 1)[1])
-    assert counts == {"bar": N_CLEAN, "bar marked": N_POISON}
+    assert counts == {"bar g0": N_CLEAN, "bar g1": N_POISON}
     cut = [ln for ln in chart.iter(f"{SVG_NS}line") if ln.get("class") == "threshold"]
     assert len(cut) == 1 and "70" in cut[0].find(f"{SVG_NS}title").text
 

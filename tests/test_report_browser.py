@@ -26,8 +26,27 @@ CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs a headless Chromium: apt-get install -y chromium")
 
 ARTEFACTS = Path(os.environ.get("PIPEWARD_ARTEFACTS", "build/test-artefacts"))
-# The report's CSS colours: bars, alert (drift / threshold), injected poison.
+# The report's CSS colours: bars, alert (drift / threshold), injected poison, 4th group.
 BAR, ALERT, MARK = (0x5B, 0x8D, 0xEF), (0xD9, 0x53, 0x4F), (0xF0, 0xA2, 0x02)
+VIOLET = (0x8E, 0x5B, 0xD9)
+DATA_COLOURS = (BAR, ALERT, MARK, VIOLET)
+# Measured (Chromium, 1000 px wide): the sparsest chart, the epsilon curve (a 2 px line), has
+# about 740 data-coloured pixels, bar charts and histograms 4,000-36,000; with its marks gone a
+# drift chart keeps its dashed threshold line (about 300) and the epsilon chart its end point
+# (about 70).
+MIN_DATA_PIXELS = 500
+
+# Test-only instrumentation: the report forbids scripts, so a copy of it gets a CSP that allows
+# this one inline script, which writes where each chart landed on the page into the DOM.
+_BOXES_SCRIPT = """<script>
+const boxes = [...document.querySelectorAll('svg.chart')].map(s => {
+  const r = s.getBoundingClientRect();
+  return [s.getAttribute('aria-label'), r.left + scrollX, r.top + scrollY, r.width, r.height]; });
+const pre = document.createElement('pre');
+pre.id = 'chart-boxes';
+pre.textContent = JSON.stringify({boxes: boxes, height: document.documentElement.scrollHeight});
+document.body.appendChild(pre);
+</script>"""
 
 
 def _chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -120,7 +139,7 @@ def test_loads_with_no_console_message_and_every_chart_in_the_dom(report_page, t
     assert _console(run.stderr) == []
     dom = run.stdout
     # screen, epsilon, two drift checks, input guard, fairness by group, global importance
-    assert dom.count("<svg") == 7
+    assert dom.count("<svg") == 10  # the demo report's charts, three of them from the red-team stage
     assert 'id="accountability"' in dom and 'class="whisker"' in dom
     assert "Content-Security-Policy" in dom and "</html>" in dom
 
@@ -151,6 +170,63 @@ def test_screenshot_shows_the_charts(report_page, tmp_path):
     # And the page is not blank below the fold: the drift charts sit far down.
     lower = img[2000:]
     assert _pixels(lower, BAR) > 1000
+
+
+def _chart_pixels(page: Path, tmp_path: Path, name: str) -> dict[str, int]:
+    """Data-coloured pixels inside each chart's box on a screenshot of ``page``."""
+    import json  # noqa: PLC0415
+
+    html = page.read_text(encoding="utf-8")
+    html = re.sub(r'<meta http-equiv="Content-Security-Policy" content="[^"]*">',
+                  "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+                  "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">", html)
+    instrumented = tmp_path / f"{name}.html"
+    instrumented.write_text(html.replace("</body>", _BOXES_SCRIPT + "</body>"), encoding="utf-8")
+    run = _chromium(instrumented, tmp_path / "profile", "--window-size=1000,1000", "--dump-dom")
+    assert run.returncode == 0, run.stderr[-2000:]
+    found = re.search(r'<pre id="chart-boxes">(.*?)</pre>', run.stdout, flags=re.S)
+    assert found, "the instrumentation did not run"
+    layout = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&")
+                        .replace("&lt;", "<").replace("&gt;", ">"))
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTEFACTS / f"{name}.png"
+    shot.unlink(missing_ok=True)
+    run = _chromium(instrumented, tmp_path / "profile", "--hide-scrollbars",
+                    f"--window-size=1000,{int(layout['height'])}", f"--screenshot={shot.resolve()}")
+    assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
+    img = _png_rgb(shot)
+    out = {}
+    for label, x, y, w, h in layout["boxes"]:
+        assert w > 100 and h > 50, (label, w, h)  # laid out, not collapsed
+        box = img[int(y):int(y + h), int(x):int(x + w)]
+        out[label] = sum(_pixels(box, c) for c in DATA_COLOURS)
+    return out
+
+
+def test_no_chart_renders_empty(report_page, tmp_path):
+    """Each chart's own box on the screenshot holds its data marks (bars, lines, points)."""
+    pixels = _chart_pixels(report_page, tmp_path, "report-charts")
+    assert len(pixels) == 10
+    empty = {k: v for k, v in pixels.items() if v < MIN_DATA_PIXELS}
+    assert not empty, f"charts that rendered no data: {empty} (all: {pixels})"
+
+
+def test_an_empty_chart_is_caught(sample_page, tmp_path):
+    """The check can fail: the same page with one chart's bars stripped is named."""
+    html = sample_page.read_text(encoding="utf-8")
+    start = html.index('aria-label="PSI per feature: shifted split')
+    end = html.index("</svg>", start)
+    stripped = re.sub(r'<rect class="bar[^"]*"[^>]*>.*?</rect>', "", html[start:end], flags=re.S)
+    broken = tmp_path / "broken.html"
+    broken.write_text(html[:start] + stripped + html[end:], encoding="utf-8")
+    pixels = _chart_pixels(broken, tmp_path, "report-broken")
+    assert pixels["PSI per feature: shifted split (red: drifted)"] < MIN_DATA_PIXELS
+    assert sum(v >= MIN_DATA_PIXELS for v in pixels.values()) == len(pixels) - 1
+    # and a line chart whose line is gone
+    broken.write_text(re.sub(r"<polyline[^>]*>.*?</polyline>", "", html, flags=re.S), encoding="utf-8")
+    pixels = _chart_pixels(broken, tmp_path, "report-broken")
+    assert [k for k, v in pixels.items() if v < MIN_DATA_PIXELS] == \
+        ["Privacy spent: epsilon against training steps"]
 
 
 def test_png_decoder_reads_what_it_is_given(tmp_path):

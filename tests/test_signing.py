@@ -17,9 +17,22 @@ def test_sign_verify_round_trip_with_pem_and_objects():
     sig = signing.sign(private_pem, b"message")
     assert len(sig) == 64
     assert signing.verify(public_pem, b"message", sig)
-    assert signing.verify(signing.load_private_key(private_pem), b"message", sig)
+    with pytest.raises(ValueError, match="is a private key, where a public key is needed"):
+        signing.verify(signing.load_private_key(private_pem), b"message", sig)
     assert not signing.verify(public_pem, b"messagf", sig)
     assert not signing.verify(public_pem, b"message", sig[:-1] + bytes([sig[-1] ^ 1]))
+
+
+def test_a_private_key_is_refused_wherever_a_public_key_is_read(tmp_path):
+    """It used to stand in for its public half, so a verifier holding the private key (who could
+    have signed anything) was told "signature valid"."""
+    private_pem, public_pem = signing.generate_keypair()
+    (tmp_path / "k.pem").write_bytes(private_pem)
+    for given in (private_pem, private_pem.decode(), tmp_path / "k.pem", str(tmp_path / "k.pem"),
+                  signing.load_private_key(private_pem)):
+        with pytest.raises(ValueError, match="is a private key, where a public key is needed"):
+            signing.load_public_key(given)
+    assert signing.key_id(tmp_path / "k.pem") == signing.key_id(public_pem)  # naming is fine
 
 
 def test_wrong_key_does_not_verify():

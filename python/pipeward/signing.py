@@ -2,7 +2,9 @@
 
 Keys travel as PEM: private keys as unencrypted PKCS#8 (written with mode 0600), public keys
 as SubjectPublicKeyInfo. Every function that takes a key accepts the key object, PEM bytes,
-or a path to a PEM file.
+or a path to a PEM file. Key files follow one naming scheme (OpenSSH's): the private key
+``NAME.pem``, its public key ``NAME.pem.pub`` beside it (``pipeward keygen``, ``save_keypair``
+callers and the demo all use it). Where a public key is asked for, a private key is refused.
 """
 
 from __future__ import annotations
@@ -64,17 +66,22 @@ def load_private_key(key: KeyLike) -> Ed25519PrivateKey:
 
 
 def load_public_key(key: KeyLike) -> Ed25519PublicKey:
-    """An Ed25519 public key from a key object (a private key gives its public half),
-    PEM bytes/text or a PEM file."""
+    """An Ed25519 public key from a key object, PEM bytes/text or a PEM file.
+
+    A private key is refused (``ValueError``), whatever form it comes in: where a public key is
+    asked for, a verifier is checking someone else's signature, and one holding the private key
+    could have made that signature itself, so "valid" would prove nothing."""
     if isinstance(key, Ed25519PublicKey):
         return key
     if isinstance(key, Ed25519PrivateKey):
-        return key.public_key()
+        raise ValueError(_PRIVATE_GIVEN.format(what="an Ed25519 private key object"))
     if not isinstance(key, (bytes, str, os.PathLike)):
         raise TypeError(f"expected an Ed25519 public key, PEM bytes or a path, got {type(key).__name__}")
     pem = _pem_bytes(key, "public")
-    if b"PRIVATE KEY-----" in pem:  # a private key file also names its public half
-        return load_private_key(pem).public_key()
+    if b"PRIVATE KEY-----" in pem:
+        what = "PEM data" if isinstance(key, bytes) or str(key).lstrip().startswith("-----") \
+            else repr(os.fspath(key))
+        raise ValueError(_PRIVATE_GIVEN.format(what=what))
     try:
         loaded = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError) as exc:
@@ -82,6 +89,11 @@ def load_public_key(key: KeyLike) -> Ed25519PublicKey:
     if not isinstance(loaded, Ed25519PublicKey):
         raise TypeError(f"expected an Ed25519 public key, got {type(loaded).__name__}")
     return loaded
+
+
+_PRIVATE_GIVEN = ("{what} is a private key, where a public key is needed: pass the public key "
+                  "(`pipeward keygen -o NAME.pem` writes it as NAME.pem.pub); a verifier must never "
+                  "hold the private key")
 
 
 def generate_keypair() -> tuple[bytes, bytes]:
@@ -117,8 +129,14 @@ def save_keypair(private_path: str | os.PathLike[str], public_path: str | os.Pat
 
 
 def key_id(key: KeyLike) -> str:
-    """SHA-256 (hex) of the raw 32-byte public key: a short, stable name for a key."""
-    public = load_public_key(key)
+    """SHA-256 (hex) of the raw 32-byte public key: a short, stable name for a key (a private
+    key, object or PEM, is named by its public half: naming a key verifies nothing)."""
+    if isinstance(key, Ed25519PrivateKey):
+        public = key.public_key()
+    elif isinstance(key, (bytes, str, os.PathLike)) and b"PRIVATE KEY-----" in _pem_bytes(key, "key"):
+        public = load_private_key(_pem_bytes(key, "key")).public_key()
+    else:
+        public = load_public_key(key)
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()
 

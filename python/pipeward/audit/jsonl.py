@@ -26,10 +26,10 @@ from contextlib import contextmanager
 import sqlite3
 from typing import IO, Any
 
-from .. import signing
 from .canonical import canonical_text
 from .chain import FORMAT, VERSION, Record, body_bytes
 from .checkpoint import Checkpoint, CheckpointLike, as_checkpoint
+from .pinned import PublicKeys, pin_keys
 from .verify import AuditReport, Finding, Row, check_require, verify_rows
 
 __all__ = ["read_jsonl", "verify_jsonl", "write_jsonl"]
@@ -165,15 +165,13 @@ def read_jsonl(src: str | os.PathLike[str] | IO[str]
     return header, [rows[s] for s in sorted(rows)], cps, findings
 
 
-def verify_jsonl(src: str | os.PathLike[str] | IO[str], public_key: signing.KeyLike | None = None, *,
+def verify_jsonl(src: str | os.PathLike[str] | IO[str], public_key: PublicKeys | None = None, *,
                  checkpoint: CheckpointLike | None = None, require: str | None = None) -> AuditReport:
     """Verify an exported log without importing it (same checks and options as
     :meth:`AuditLog.verify`); ``ValueError`` if ``src`` is not an export."""
     check_require(require)
     header, rows, cps, findings = read_jsonl(src)
-    if public_key is not None:
-        public_key = signing.load_public_key(public_key)
-    return verify_rows(rows, cps, log_id=str(header.get("log_id", "")), public_key=public_key,
+    return verify_rows(rows, cps, log_id=str(header.get("log_id", "")), public_key=pin_keys(public_key),
                        saved=None if checkpoint is None else as_checkpoint(checkpoint), require=require,
                        extra=findings)
 

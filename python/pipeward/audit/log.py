@@ -25,6 +25,7 @@ from .. import merkle, signing
 from .canonical import JSONValue, _encode, check_json_value, check_text
 from .chain import FORMAT, GENESIS, VERSION, Record, action_prefix, body_bytes, format_timestamp
 from .jsonl import read_jsonl, verify_jsonl, write_jsonl
+from .pinned import PinnedKeys, PublicKeys, pin_keys
 from .checkpoint import Checkpoint, CheckpointLike, as_checkpoint, checkpoint_message
 from .redaction import (
     REDACTION_KEY_ENV,
@@ -379,7 +380,7 @@ class AuditLog:
                 size, root = report.n_records, bytes.fromhex(report.root)
                 ts = format_timestamp(self._clock())
                 signature = key.sign(checkpoint_message(self.log_id, size, root, ts))
-                public = signing.load_public_key(key)
+                public = key.public_key()
                 from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
                 raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -414,12 +415,14 @@ class AuditLog:
         return merkle.inclusion_proof(leaves, seq)
 
     # --- verification and export --------------------------------------------------------------
-    def verify(self, public_key: signing.KeyLike | None = None, *,
+    def verify(self, public_key: PublicKeys | None = None, *,
                checkpoint: CheckpointLike | None = None, require: str | None = None) -> AuditReport:
         """Re-derive the hash chain and every checkpoint's root and name what does not match.
 
-        ``public_key`` pins the key the checkpoints must be signed with, and then a checkpoint
-        signed by it must cover the log (``unsigned`` otherwise); without it they are checked
+        ``public_key`` pins the key the checkpoints must be signed with (several keys, for a
+        key rotation: each checkpoint by one of them; or a :class:`~pipeward.TrustStore`: by a
+        key it trusts at the checkpoint's time), and then a checkpoint signed by it must cover
+        the log (``unsigned`` otherwise); without it they are checked
         against the keys stored beside them (which an attacker could replace), and the report
         says so. ``require="head"`` asks for a verified checkpoint over every record,
         ``"checkpoint"`` for one over some (the default with a pinned key). ``checkpoint`` is a
@@ -428,19 +431,18 @@ class AuditLog:
         rolled back to an older copy (``rolled_back``) or rewritten (``diverged``) fails.
         """
         check_require(require)
-        if public_key is not None:
-            public_key = signing.load_public_key(public_key)
+        pinned = pin_keys(public_key)
         saved = None if checkpoint is None else as_checkpoint(checkpoint)
         with self._lock:
             db = self._db
             try:
                 db.execute("BEGIN")  # one read snapshot for checkpoints and records
-                return self._verify_snapshot(db, public_key, saved, require)
+                return self._verify_snapshot(db, pinned, saved, require)
             finally:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
 
-    def _verify_snapshot(self, db: sqlite3.Connection, public_key: signing.KeyLike | None,
+    def _verify_snapshot(self, db: sqlite3.Connection, public_key: PinnedKeys | None,
                          saved: Checkpoint | None, require: str | None) -> AuditReport:
         """Verify what ``db`` holds inside the transaction the caller opened."""
         try:
@@ -459,7 +461,7 @@ class AuditLog:
 
     @classmethod
     def import_jsonl(cls, src: str | os.PathLike[str] | Any, path: str | os.PathLike[str], *,
-                     public_key: signing.KeyLike | None = None, checkpoint: CheckpointLike | None = None,
+                     public_key: PublicKeys | None = None, checkpoint: CheckpointLike | None = None,
                      require: str | None = None, **kwargs: Any) -> AuditLog:
         """Verify an exported log, then load it into a new SQLite file as it is (nothing
         recomputed), so that :meth:`verify` there checks what was shipped.
@@ -474,7 +476,7 @@ class AuditLog:
             raise FileExistsError(f"{os.fspath(path)} exists; import into a new file")
         header, rows, cps, findings = read_jsonl(src)
         report = verify_rows(rows, cps, log_id=str(header.get("log_id", "")),
-                             public_key=None if public_key is None else signing.load_public_key(public_key),
+                             public_key=pin_keys(public_key),
                              saved=None if checkpoint is None else as_checkpoint(checkpoint),
                              require=require, extra=findings)
         if not report.ok:
@@ -527,7 +529,7 @@ def _check_sqlite_file(path: str) -> None:
         raise ValueError(f"{path} is not a pipeward audit log (not an SQLite database)")
 
 
-def verify_file(path: str | os.PathLike[str], public_key: signing.KeyLike | None = None, *,
+def verify_file(path: str | os.PathLike[str], public_key: PublicKeys | None = None, *,
                 checkpoint: CheckpointLike | None = None, require: str | None = None) -> AuditReport:
     """Verify an audit log file: SQLite, or JSON Lines (``.jsonl``) as exported; the options
     are those of :meth:`AuditLog.verify`. A file that is not an audit log at all (not SQLite,

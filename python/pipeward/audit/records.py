@@ -16,8 +16,8 @@ action                    payload fields
                           quarantined_digest, method, dataset, model, job
 ``training.dp``           noise_multiplier, sample_rate, steps, epsilon, delta, max_grad_norm,
                           accountant, dataset, model
-``monitor.drift``         n_features, n_drifted, drifted, verdicts, statistics, pvalues, test,
-                          alpha, dataset, model, job
+``monitor.drift``         n_features, n_drifted, drifted, verdicts, statistics, ks_statistics,
+                          pvalues, test, alpha, dataset, model, job
 ``model.evaluation``      metric, value, dataset, split, model
 ``lineage.attested``      step, key_id, statement_sha256, inputs {name: root}, outputs {name: root}
 ``data.erased``           column, n_subjects, subject_tokens, rows_removed, files, old_root,
@@ -248,11 +248,16 @@ def record_dp_training(log: AuditLog, *, noise_multiplier: float, sample_rate: f
 
 def record_drift_check(log: AuditLog, *, verdicts: Mapping[str, bool],
                        statistics: Mapping[str, float] | None = None,
+                       ks_statistics: Mapping[str, float] | None = None,
                        pvalues: Mapping[str, float] | None = None, test: str = "ks",
                        alpha: float | None = None, dataset: str | None = None,
                        model: str | None = None, actor: str | None = None,
                        job: Mapping[str, Any] | None = None) -> Record:
-    """A drift check (``monitor.drift``): the verdict per feature (True = drifted)."""
+    """A drift check (``monitor.drift``): the verdict per feature (True = drifted).
+
+    ``statistics`` is the test's statistic per feature (PSI when ``test`` names psi),
+    ``ks_statistics`` the KS statistic per feature when KS ran beside it, and ``pvalues``
+    the KS p-values; each holds one number per feature, as ``verdicts`` does."""
     if not isinstance(verdicts, Mapping) or not verdicts:
         raise TypeError("verdicts: expected a non-empty dict {feature name: drifted (bool)}")
     clean: dict[str, bool] = {}
@@ -277,6 +282,7 @@ def record_drift_check(log: AuditLog, *, verdicts: Mapping[str, bool],
         {"n_features": len(clean), "n_drifted": len(drifted), "drifted": drifted,
          "verdicts": clean, "test": _str(test, "test")},
         statistics=per_feature(statistics, "statistics"),
+        ks_statistics=per_feature(ks_statistics, "ks_statistics"),
         pvalues=per_feature(pvalues, "pvalues"),
         alpha=None if alpha is None else _real(alpha, "alpha", low=0.0, high=1.0, low_open=True),
         dataset=None if dataset is None else _str(dataset, "dataset"),

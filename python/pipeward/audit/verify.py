@@ -34,9 +34,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .. import signing
 from .chain import GENESIS
 from .checkpoint import Checkpoint
+from .pinned import PinnedKeys, PublicKeys, pin_keys
 
 __all__ = ["REQUIRE", "TAMPER_KINDS", "UNVERIFIED_KINDS", "WARNING_KINDS", "AuditReport", "Finding",
            "Row", "Scan", "VerificationError", "build_report", "checkpoint_sizes", "fold", "scan_rows",
@@ -226,7 +226,7 @@ def scan_rows(rows: Iterable[Row], sizes: Sequence[int]) -> Scan:
 
 
 def verify_rows(rows: Iterable[Row], checkpoints: Sequence[Checkpoint] = (), *, log_id: str = "",
-                public_key: signing.KeyLike | None = None, saved: Checkpoint | None = None,
+                public_key: PublicKeys | None = None, saved: Checkpoint | None = None,
                 require: str | None = None, extra: Iterable[Finding] = ()) -> AuditReport:
     """Verify ``(seq, body, prev_hash, hash)`` rows given in ``seq`` order against the stored
     ``checkpoints``, a ``saved`` checkpoint kept elsewhere and the ``require`` policy (see
@@ -243,12 +243,13 @@ def check_require(require: str | None) -> None:
 
 
 def build_report(scan: Scan, checkpoints: Sequence[Checkpoint], *, log_id: str = "",
-                 public_key: signing.KeyLike | None = None, saved: Checkpoint | None = None,
+                 public_key: PublicKeys | None = None, saved: Checkpoint | None = None,
                  require: str | None = None, extra: Iterable[Finding] = ()) -> AuditReport:
     """Name what a scan found: record by record first, then the checkpoints, then the evidence
     asked for. ``require`` is ``"checkpoint"`` (a verified checkpoint must cover the log; the
     default when ``public_key`` is pinned), ``"head"`` (one must cover every record) or None."""
     check_require(require)
+    public_key = pin_keys(public_key)
     if require is None and public_key is not None:
         require = "checkpoint"
     report = AuditReport(n_records=scan.count, checkpoints_total=len(checkpoints),
@@ -364,12 +365,11 @@ def _classify_suspects(suspects: list[tuple[Row, bytes]], last_seq: int, flagged
 
 
 def _check_checkpoints(checkpoints: Sequence[Checkpoint], roots: dict[int, bytes], count: int,
-                       span: int, log_id: str, public_key: signing.KeyLike | None, findings: list[Finding],
+                       span: int, log_id: str, public_key: PinnedKeys | None, findings: list[Finding],
                        flagged: set[int], report: AuditReport) -> None:
     if not checkpoints:
         return
-    pinned = signing.key_id(public_key) if public_key is not None else None
-    if pinned is None:
+    if public_key is None:
         findings.append(Finding(None, "unpinned_key",
                                 "signatures were checked against the keys stored in the log; pass the "
                                 "public key to pin it"))
@@ -381,12 +381,11 @@ def _check_checkpoints(checkpoints: Sequence[Checkpoint], roots: dict[int, bytes
             continue
         name = f"checkpoint {number} (size {cp.size}, {cp.ts})"
         signed_ok = True
-        if pinned is not None and cp.key_id != pinned:
-            findings.append(Finding(None, "bad_signature",
-                                    f"{name} is signed by key {cp.key_id[:16]}..., not the given key "
-                                    f"{pinned[:16]}..."))
+        why = public_key.problem(cp) if public_key is not None else None
+        if why is not None:
+            findings.append(Finding(None, "bad_signature", f"{name}{why}"))
             signed_ok = False
-        elif not cp.signature_valid(public_key):
+        elif public_key is None and not cp.signature_valid():
             findings.append(Finding(None, "bad_signature", f"{name}: the signature does not verify"))
             signed_ok = False
         elif log_id and cp.log_id != log_id:
@@ -415,19 +414,18 @@ def _check_checkpoints(checkpoints: Sequence[Checkpoint], roots: dict[int, bytes
 
 
 def _check_saved(cp: Checkpoint, roots: dict[int, bytes], count: int, log_id: str,
-                 public_key: signing.KeyLike | None, findings: list[Finding], report: AuditReport) -> None:
+                 public_key: PinnedKeys | None, findings: list[Finding], report: AuditReport) -> None:
     """The log must extend the checkpoint a witness kept: same log, its records, at least as many."""
     problem = cp.problem()
     if problem is not None:
         findings.append(Finding(None, "bad_signature", f"the saved checkpoint is malformed: {problem}"))
         return
     name = f"the saved checkpoint (size {cp.size}, {cp.ts})"
-    pinned = signing.key_id(public_key) if public_key is not None else None
-    if pinned is not None and cp.key_id != pinned:
-        findings.append(Finding(None, "bad_signature", f"{name} is signed by key {cp.key_id[:16]}..., not "
-                                                       f"the given key {pinned[:16]}..."))
+    why = public_key.problem(cp) if public_key is not None else None
+    if why is not None:
+        findings.append(Finding(None, "bad_signature", f"{name}{why}"))
         return
-    if not cp.signature_valid(public_key):
+    if public_key is None and not cp.signature_valid():
         findings.append(Finding(None, "bad_signature", f"{name}: the signature does not verify"))
         return
     if log_id and cp.log_id != log_id:

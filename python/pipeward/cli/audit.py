@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "audit",
         help="verify, show, export or checkpoint a tamper-evident audit log",
         description="Work with a pipeward audit log (SQLite, or an exported .jsonl for verify).",
-        epilog="example: pipeward audit verify audit.db --pubkey audit.pub --json",
+        epilog="example: pipeward audit verify audit.db --pubkey audit.pem.pub --json",
     )
     actions = p.add_subparsers(dest="audit_command", metavar="ACTION")
     actions.required = True
@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Re-derive every record hash, link and signed checkpoint. Exit 0 when the log "
                     "is intact (warnings allowed), 1 when tampering is found or the evidence asked "
                     "for is missing, 2 on bad input.",
-        epilog="example: pipeward audit verify audit.db --pubkey audit.pub --checkpoint witness.json")
+        epilog="example: pipeward audit verify audit.db --pubkey old.pem.pub --pubkey new.pem.pub "
+               "--checkpoint witness.json")
     v.add_argument("log", help="audit log: SQLite file, or an export ending in .jsonl")
     _evidence_options(v)
     v.add_argument("--strict", action="store_true",
@@ -58,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Verify an export, then load it into a new SQLite file without recomputing "
                     "anything. Exit 1 (nothing written) when it does not verify, 2 when the file "
                     "is not an export.",
-        epilog="example: pipeward audit import audit.jsonl -o copy.db --pubkey audit.pub")
+        epilog="example: pipeward audit import audit.jsonl -o copy.db --pubkey audit.pem.pub")
     i.add_argument("jsonl", help="exported log (.jsonl)")
     i.add_argument("-o", "--output", required=True, help="new SQLite file to create")
     _evidence_options(i)
@@ -70,19 +71,43 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(--key), or take the latest one it holds (no --key). With -o, save it to FILE "
                     "for a witness to keep; a checkpoint already in FILE must be extended by the "
                     "log, or nothing is signed or saved (exit 1).",
-        epilog="example: pipeward audit checkpoint audit.db --key audit.key -o witness.json")
+        epilog="example: pipeward audit checkpoint audit.db --key audit.pem -o witness.json")
     c.add_argument("log", help="audit log (SQLite)")
     c.add_argument("--key", help="Ed25519 private key (PEM) to sign a new checkpoint with")
-    c.add_argument("--pubkey", help="without --key: the public key the saved checkpoint must be signed with")
+    _key_options(c, "(without --key) the saved checkpoint must be signed with")
     c.add_argument("-o", "--output", metavar="FILE",
                    help="save the checkpoint here (after checking the log extends the one there)")
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.set_defaults(func=run_checkpoint)
 
 
+def _key_options(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--pubkey", action="append", metavar="KEY",
+                   help=f"Ed25519 public key (PEM, NAME.pem.pub) {what}; repeat it for a key "
+                        "rotation (each checkpoint by one of them). A private key is refused")
+    p.add_argument("--trust-store", metavar="STORE",
+                   help="instead of --pubkey: a trust store (pipeward trust); each signer must be "
+                        "a key it trusts at the time of signing")
+
+
+def _pinned(args: argparse.Namespace):  # noqa: ANN202 - list of key paths, a TrustStore, or None
+    if args.pubkey and args.trust_store:
+        raise CLIError("give --pubkey or --trust-store, not both")
+    if args.trust_store:
+        from ..trust import TrustStore  # noqa: PLC0415
+
+        if not Path(args.trust_store).is_file():
+            raise CLIError(f"no trust store at {args.trust_store}")
+        return TrustStore.load(args.trust_store)
+    for key in args.pubkey or ():
+        if not Path(key).is_file():
+            raise CLIError(f"--pubkey file {key} does not exist")
+    return args.pubkey or None
+
+
 def _evidence_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pubkey", help="Ed25519 public key (PEM) the checkpoints must be signed with; "
-                                    "a checkpoint signed by it must then cover the log")
+    _key_options(p, "the checkpoints must be signed with (a checkpoint signed by it must then "
+                    "cover the log)")
     p.add_argument("--checkpoint", metavar="FILE",
                    help="a checkpoint saved earlier (audit checkpoint -o): the log must extend it, "
                         "which catches a rollback to an older copy")
@@ -117,7 +142,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
     if not Path(args.log).is_file():
         raise CLIError(f"no audit log at {args.log}")
-    report = verify_file(args.log, args.pubkey, checkpoint=_saved_checkpoint(args.checkpoint),
+    report = verify_file(args.log, _pinned(args), checkpoint=_saved_checkpoint(args.checkpoint),
                          require="head" if args.strict else None)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -134,14 +159,43 @@ def run_show(args: argparse.Namespace) -> int:
         records = list(log.records(action=args.action, subject=args.subject))
     if args.last is not None:
         records = records[len(records) - args.last:] if args.last else []
-    for r in records:
-        if args.json:
+    if args.json:
+        for r in records:
             print(json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True))
-        else:
-            payload = json.dumps(r.payload, ensure_ascii=False, sort_keys=True)
-            subject = f" [{r.subject}]" if r.subject else ""
-            print(f"#{r.seq} {r.ts} {r.actor} {r.action}{subject} {payload} {r.hash[:12]}")
+    else:
+        print(format_records(records), end="")
     return EXIT_OK
+
+
+def _human_time(ts: str) -> str:
+    """``2026-01-01T00:00:00.011000Z`` as ``2026-01-01 00:00:00 UTC`` (the stored text if odd)."""
+    if len(ts) >= 19 and ts[10] == "T" and ts.endswith("Z"):
+        return f"{ts[:10]} {ts[11:19]} UTC"
+    return ts
+
+
+def _value(v: object) -> str:
+    text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
+    return text.replace("\n", "\\n")
+
+
+def format_records(records: list) -> str:  # list[Record]
+    """One block per record: an aligned header line (number, time, actor, action, subject, the
+    first 12 hex digits of its hash), then the payload one ``key: value`` per line."""
+    if not records:
+        return "(no records)\n"
+    seq_w = max(len(f"#{r.seq}") for r in records)
+    actor_w = max(len(r.actor) for r in records)
+    action_w = max(len(r.action) for r in records)
+    lines = []
+    for r in records:
+        subject = f"  [{r.subject}]" if r.subject else ""
+        lines.append(f"{f'#{r.seq}':<{seq_w}}  {_human_time(r.ts)}  {r.actor:<{actor_w}}  "
+                     f"{r.action:<{action_w}}  {r.hash[:12]}{subject}".rstrip())
+        key_w = max((len(k) for k in r.payload), default=0)
+        lines.extend(f"{'':<{seq_w}}    {k + ':':<{key_w + 1}} {_value(v)}"
+                     for k, v in sorted(r.payload.items()))
+    return "\n".join(lines) + "\n"
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -160,7 +214,7 @@ def run_import(args: argparse.Namespace) -> int:
     if Path(args.output).exists():
         raise CLIError(f"{args.output} exists; import into a new file")
     try:
-        log = AuditLog.import_jsonl(args.jsonl, args.output, public_key=args.pubkey,
+        log = AuditLog.import_jsonl(args.jsonl, args.output, public_key=_pinned(args),
                                     checkpoint=_saved_checkpoint(args.checkpoint))
     except VerificationError as exc:
         return _refused(exc)
@@ -185,7 +239,7 @@ def run_checkpoint(args: argparse.Namespace) -> int:
             if args.key is not None:
                 cp = log.checkpoint(args.key, since=previous)
             else:  # every stored checkpoint verified, so the latest one can be handed on
-                report = log.verify(args.pubkey, checkpoint=previous)
+                report = log.verify(_pinned(args), checkpoint=previous)
                 if not report.ok:
                     raise VerificationError(f"refusing to save a checkpoint of {args.log}", report)
                 stored = log.checkpoints()

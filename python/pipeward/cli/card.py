@@ -20,8 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("log", help="audit log (SQLite)")
     p.add_argument("--model", help="model name (default: the model registered last)")
-    p.add_argument("--pubkey", help="Ed25519 public key the log's checkpoints must be signed with; "
-                                    "a checkpoint signed by it must then cover the log")
+    from .audit import _key_options  # noqa: PLC0415
+
+    _key_options(p, "the log's checkpoints must be signed with (a checkpoint signed by it must "
+                    "then cover the log)")
     p.add_argument("--checkpoint", metavar="FILE",
                    help="a checkpoint saved earlier (audit checkpoint -o) that the log must extend")
     p.add_argument("-o", "--output", help="output file (default: standard output)")
@@ -34,12 +36,13 @@ def run(args: argparse.Namespace) -> int:
 
     if not Path(args.log).is_file():
         raise CLIError(f"no audit log at {args.log}")
-    from .audit import _saved_checkpoint  # noqa: PLC0415
+    from .audit import _pinned, _saved_checkpoint  # noqa: PLC0415
 
     saved = _saved_checkpoint(args.checkpoint)
+    keys = _pinned(args)
     with AuditLog(args.log, readonly=True) as log:
         try:
-            card = ModelCard.from_audit(log, args.model, public_key=args.pubkey, checkpoint=saved)
+            card = ModelCard.from_audit(log, args.model, public_key=keys, checkpoint=saved)
         except ValueError as exc:
             raise CLIError(str(exc)) from None
     text = card.to_json() if args.json else card.to_markdown()

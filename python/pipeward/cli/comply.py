@@ -25,14 +25,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "check", help="answer every requirement; exit 1 when one fails",
         description="Exit 0 when no requirement fails ('not recorded' is reported, not failed, "
                     "unless --strict), 1 when one fails, 2 on bad input.",
-        epilog="example: pipeward comply check --profile hipaa audit.db --pubkey audit.pub --json")
+        epilog="example: pipeward comply check --profile hipaa audit.db --pubkey audit.pem.pub --json")
     c.add_argument("log", metavar="AUDIT.db", help="audit log (SQLite)")
     c.add_argument("--profile", default="gdpr", metavar="gdpr|ccpa|hipaa|FILE",
                    help="a shipped profile or a JSON profile file (default: gdpr)")
     c.add_argument("--data", metavar="DIR", help="data folder to re-hash against the recorded manifest")
     c.add_argument("--model", metavar="DIR", help="model folder to re-hash against the recorded artefact")
     c.add_argument("--name", metavar="MODEL", help="model name (default: the model registered last)")
-    c.add_argument("--pubkey", metavar="KEY", help="Ed25519 public key the checkpoints must be signed with")
+    from .audit import _key_options  # noqa: PLC0415
+
+    _key_options(c, "the checkpoints must be signed with")
     c.add_argument("--checkpoint", metavar="FILE",
                    help="a checkpoint saved earlier (audit checkpoint -o) that the log must extend")
     c.add_argument("--strict", action="store_true", help="also exit 1 when a requirement is not recorded")
@@ -49,15 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_check(args: argparse.Namespace) -> int:
     from ..accountability.comply import check_compliance, load_profile  # noqa: PLC0415
     from ..audit import AuditLog  # noqa: PLC0415
-    from .audit import _saved_checkpoint  # noqa: PLC0415
+    from .audit import _pinned, _saved_checkpoint  # noqa: PLC0415
 
     if not Path(args.log).is_file():
         raise CLIError(f"no audit log at {args.log}")
     for flag, folder in (("--data", args.data), ("--model", args.model)):
         if folder is not None and not Path(folder).is_dir():
             raise CLIError(f"{flag} {folder} is not a folder")
-    if args.pubkey and not Path(args.pubkey).is_file():
-        raise CLIError(f"--pubkey file {args.pubkey} does not exist")
+    keys = _pinned(args)
     saved = _saved_checkpoint(args.checkpoint)
     try:
         profile = load_profile(args.profile)
@@ -66,7 +67,7 @@ def run_check(args: argparse.Namespace) -> int:
     with AuditLog(args.log, readonly=True) as log:
         report = check_compliance(log, profile, model=args.name, data_dir=args.data,
                                   model_dir=args.model, checkpoint=saved,
-                                  public_key=Path(args.pubkey).read_bytes() if args.pubkey else None)
+                                  public_key=keys)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

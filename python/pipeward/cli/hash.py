@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import IO, Any
 
 from . import EXIT_OK, EXIT_USAGE
@@ -83,32 +82,17 @@ def _hash_all(paths: list[str], workers: int | None, show: bool, allow_special: 
     a bar on stderr for long jobs."""
     from ..hashing import hash_files_raw, interruptible  # noqa: PLC0415
 
+    from .._progress import ProgressBar  # noqa: PLC0415
+
     total = _total_size(paths) if show else 0
-    start = time.monotonic()
-
-    def draw(progress: Any) -> None:
-        _draw_bar(progress.bytes_done, total, progress.files_done, len(paths),
-                  time.monotonic() - start)
-
-    bar = show and total >= PROGRESS_MIN_BYTES
+    bar = ProgressBar(total, "hashing", len(paths)) if show and total >= PROGRESS_MIN_BYTES else None
     try:
         return interruptible(lambda progress: hash_files_raw(
             paths, workers, progress=progress, keep_going=True, allow_special=allow_special),
-            tick=draw if bar else None)
+            tick=(lambda p: bar(p.bytes_done, files_done=p.files_done)) if bar else None)
     finally:
         if bar:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-
-
-def _draw_bar(done: int, total: int, files_done: int, files: int, elapsed: float) -> None:
-    frac = min(1.0, done / total) if total else 1.0
-    width = 30
-    filled = int(frac * width)
-    rate = done / elapsed / 1e9 if elapsed > 0 else 0.0
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {frac:6.1%} "
-                     f"{files_done}/{files} files {rate:.2f} GB/s")
-    sys.stderr.flush()
+            bar.close()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -52,10 +52,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: pipeward manifest verify data.manifest.json --dir data/ --pubkey key.pub",
     )
     v.add_argument("manifest", metavar="FILE", help="manifest (JSON) or sha256sum check file")
-    v.add_argument("--dir", default=".", metavar="DIR", help="the tree to check (default: .)")
+    v.add_argument("--dir", metavar="DIR",
+                   help="the tree to check (default: where the manifest says it is, recorded "
+                        "relative to the manifest file when it was built; for a check file or an "
+                        "older manifest: the current directory)")
+    v.add_argument("--any-tree", action="store_true",
+                   help="compare even a directory that looks like another tree (most entries "
+                        "absent and many unlisted files), which is refused by default")
     v.add_argument("--pubkey", metavar="KEY",
                    help="Ed25519 public key (PEM): the manifest must carry its valid signature")
-    v.add_argument("--trust", metavar="STORE",
+    v.add_argument("--trust", "--trust-store", dest="trust", metavar="STORE",
                    help="trust store (pipeward trust): the signer must be a trusted, valid key")
     v.add_argument("--role", metavar="ROLE", help="with --trust: the role the signer must hold")
     v.add_argument("--cache", metavar="FILE", help="digest cache (see build)")
@@ -94,6 +100,7 @@ def run_build(args: argparse.Namespace) -> int:
     m = Manifest.build(args.dir, workers=_workers(args.workers), exclude=exclude,
                        follow_symlinks=args.follow_symlinks, cache=args.cache,
                        progress=not args.quiet)
+    m.locate(args.output)  # so that verify finds the tree from anywhere; signed with the rest
     if args.sign:
         m.sign(args.sign)
     m.save(args.output)
@@ -124,6 +131,7 @@ def _is_json_manifest(path: Path) -> bool:
 
 def run_verify(args: argparse.Namespace) -> int:
     from ..manifest import Manifest, verify_checkfile  # noqa: PLC0415
+    from ..manifest.verify import NotTheTreeError  # noqa: PLC0415
 
     path = Path(args.manifest)
     is_json = _is_json_manifest(path)
@@ -142,11 +150,18 @@ def run_verify(args: argparse.Namespace) -> int:
 
             trusted = m.verify_signature(TrustStore.load(args.trust), role=args.role)
             signature_ok = bool(trusted) and signature_ok is not False
-        result = m.verify(args.dir, workers=_workers(args.workers), cache=args.cache,
-                          progress=not (args.quiet or args.json))
+        tree = args.dir if args.dir is not None else (m.tree() or ".")
+        if not os.path.isdir(tree):
+            where = "" if args.dir is not None else " (where the manifest says its tree is)"
+            raise CLIError(f"not a directory: {os.fspath(tree)!r}{where}; pass --dir")
+        try:
+            result = m.verify(tree, workers=_workers(args.workers), cache=args.cache,
+                              progress=not (args.quiet or args.json), any_tree=args.any_tree)
+        except NotTheTreeError as exc:
+            raise CLIError(str(exc)) from None
         root = m.root
     else:
-        result = verify_checkfile(path, args.dir, workers=_workers(args.workers),
+        result = verify_checkfile(path, args.dir or ".", workers=_workers(args.workers),
                                   allow_empty=args.allow_empty)
         root = None
     ok = result.ok and signature_ok is not False

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import EXIT_CHECK_FAILED, EXIT_OK, CLIError
+from .audit import _key_options, _pinned
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "records, drift checks and model card), drift results (pipeward drift "
                     "--json), screen results (pipeward screen --json) and a manifest. Exit 0 "
                     "when written, 1 when written but the audit log fails verification or "
-                    "the manifest's signature does not verify with --pubkey, 2 on an input "
-                    "error.",
+                    "the manifest's signature does not verify with --pubkey or --trust-store, 2 "
+                    "on an input error.",
         epilog="example: pipeward report --audit audit.db --drift today.json --screen screen.json "
                "-o report.html",
     )
@@ -30,8 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="HTML file to write (default: report.html)")
     p.add_argument("--results", metavar="FILE", help="results.json written by pipeward demo")
     p.add_argument("--audit", metavar="LOG", help="audit log (SQLite file) to verify and show")
-    p.add_argument("--pubkey", metavar="KEY",
-                   help="Ed25519 public key (PEM) for the audit checkpoints and the manifest")
+    _key_options(p, "the audit log's checkpoints and the manifest must be signed with")
     p.add_argument("--drift", action="append", default=[], metavar="FILE",
                    help="drift results JSON (repeatable; the file name labels the chart)")
     p.add_argument("--screen", metavar="FILE", help="screen results JSON")
@@ -69,17 +69,13 @@ def run(args: argparse.Namespace) -> int:
         data.update(saved["report"])
     data["title"] = args.title or data.get("title") or "pipeward report"
     data.setdefault("meta", {})["pipeward"] = __version__
-    pubkey = None
-    if args.pubkey:
-        if not Path(args.pubkey).is_file():
-            raise CLIError(f"--pubkey file {args.pubkey} does not exist")
-        pubkey = Path(args.pubkey).read_bytes()
+    keys = _pinned(args)
     if args.manifest:
         from ..manifest import Manifest  # noqa: PLC0415
 
         if not Path(args.manifest).is_file():
             raise CLIError(f"--manifest file {args.manifest} does not exist")
-        data["integrity"] = inputs.manifest_section(Manifest.load(args.manifest), pubkey)
+        data["integrity"] = inputs.manifest_section(Manifest.load(args.manifest), keys)
     drift = list(data.get("drift") or [])
     for path in args.drift:
         drift.append(inputs.drift_section(_read_json(path, "--drift"), Path(path).stem))
@@ -87,12 +83,12 @@ def run(args: argparse.Namespace) -> int:
         data["screen"] = inputs.screen_section(_read_json(args.screen, "--screen"))
     audit_ok = None
     if args.audit:
-        audit_ok = _add_audit(data, drift, args.audit, pubkey)
+        audit_ok = _add_audit(data, drift, args.audit, keys)
     if drift:
         data["drift"] = drift
     out = write_report(data, args.output)
-    # A signature checked with --pubkey that does not verify fails the report as the log does.
-    signature_ok = data["integrity"]["signature"] == "valid" if args.manifest and pubkey else None
+    # A signature checked with the keys given that does not verify fails the report as the log does.
+    signature_ok = data["integrity"]["signature"] == "valid" if args.manifest and keys is not None else None
     summary = {"report": str(out), "sections": [k for k in ("integrity", "screen", "privacy", "drift",
                                                             "guard", "fairness", "explanations",
                                                             "compliance", "security", "audit",
@@ -106,11 +102,14 @@ def run(args: argparse.Namespace) -> int:
         if audit_ok is False:
             print(f"audit log {args.audit} FAILED verification: see the report's governance section")
         if signature_ok is False:
-            print(f"manifest {args.manifest}: signature INVALID with {args.pubkey}")
+            given = f"trust store {args.trust_store}" if args.trust_store else ", ".join(args.pubkey)
+            why = data["integrity"]["signature"]
+            print(f"manifest {args.manifest}: signature INVALID with {given}"
+                  + ("" if why == "invalid" else f" ({why})"))
     return EXIT_CHECK_FAILED if False in (audit_ok, signature_ok) else EXIT_OK
 
 
-def _add_audit(data: dict[str, Any], drift: list[dict[str, Any]], path: str, pubkey: bytes | None) -> bool:
+def _add_audit(data: dict[str, Any], drift: list[dict[str, Any]], path: str, keys: Any) -> bool:
     if not Path(path).is_file():
         raise CLIError(f"--audit file {path} does not exist")
     from ..audit import AuditLog, ModelCard  # noqa: PLC0415
@@ -122,12 +121,12 @@ def _add_audit(data: dict[str, Any], drift: list[dict[str, Any]], path: str, pub
     except sqlite3.DatabaseError as exc:
         raise CLIError(f"--audit {path} is not a pipeward audit log: {exc}") from None
     with log:
-        data["audit"] = inputs.audit_section(log, pubkey)
+        data["audit"] = inputs.audit_section(log, keys)
         records = list(log.records())
         if not drift:
             drift.extend(inputs.drift_sections_from_audit(records))
         for key, section in accountability_sections(records).items():
             data.setdefault(key, section)
         if "model_card" not in data and any(r.action == "model.registered" for r in records):
-            data["model_card"] = {"text": ModelCard.from_audit(log, public_key=pubkey).to_markdown()}
+            data["model_card"] = {"text": ModelCard.from_audit(log, public_key=keys).to_markdown()}
     return bool(data["audit"]["ok"])

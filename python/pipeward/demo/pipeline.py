@@ -206,7 +206,7 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         private_pem, public_pem = generate_keypair()
         # A throwaway key for this run: owner-only, and said so (see docs/security.md).
         write_new_file(private_key_path, private_pem, 0o600, overwrite=True)
-        write_new_file(key_dir / "demo_ed25519.pub.pem", public_pem, 0o644, overwrite=True)
+        write_new_file(key_dir / "demo_ed25519.pem.pub", public_pem, 0o644, overwrite=True)
         audit.record_model(
             log, name=MODEL, version=__version__, model_type="logistic regression (NumPy), DP-SGD",
             description="malignant/benign classifier of fine-needle aspirate nucleus features",
@@ -407,7 +407,8 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
         for name, rep in (("held-out split", held_out), ("shifted split", shifted)):
             audit.record_drift_check(
                 log, verdicts=dict(zip(rep.feature_names, map(bool, rep.drifted))),
-                statistics=dict(zip(rep.feature_names, map(float, rep.psi))), test="ks+psi",
+                statistics=dict(zip(rep.feature_names, map(float, rep.psi))),
+                ks_statistics=dict(zip(rep.feature_names, map(float, rep.ks_statistic))), test="ks+psi",
                 alpha=rep.alpha, dataset=f"{DATASET}:{name}", model=MODEL)
         steps.check("monitoring", "no drift on the held-out split", not held_out.any_drift)
         steps.check("monitoring", "drift named on the shifted split", sorted(shifted.drifted_features) == expected)
@@ -541,7 +542,7 @@ def run_demo(out: str | Path, *, settings: Settings | None = None,
     result.report = report
     result.paths.update(out=str(out), report=str(report_path), audit=str(audit_path),
                         manifest=str(out / "manifest.json"), model_card=str(out / "model_card.md"),
-                        data=str(data_dir), public_key=str(key_dir / "demo_ed25519.pub.pem"),
+                        data=str(data_dir), public_key=str(key_dir / "demo_ed25519.pem.pub"),
                         private_key=str(private_key_path),
                         results=str(out / "results.json"))
     elapsed = time.perf_counter() - steps.start

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import _core
 from .._backend import array_module, choose_backend, is_gpu_array
+from .._logging import logged
 from .._npfile import load_npz
 from .._validate import describe, frame_columns, is_table, workers_arg
 from ._inputs import sorted_rows
@@ -154,6 +155,8 @@ class DriftMonitor:
 
     # -- checking ------------------------------------------------------------------------
 
+    @logged("pipeward.drift", "drift check",
+            lambda r: f"{int(r.drifted.sum())} of {r.drifted.size} features drifted")
     def check(self, current: Any, *, audit: Any = None) -> DriftReport:
         """Test ``current`` (same columns as the reference) against the fitted reference.
 
@@ -512,5 +515,6 @@ def _record(audit: Any, report: DriftReport, job: dict[str, Any] | None = None) 
 
     record_drift_check(audit, verdicts=dict(zip(names, map(bool, report.drifted))),
                        statistics=complete(report.psi) if "psi" in report.tests else None,
+                       ks_statistics=complete(report.ks_statistic) if "ks" in report.tests else None,
                        pvalues=complete(report.ks_pvalue_adjusted) if "ks" in report.tests else None,
                        test="+".join(report.tests), alpha=report.alpha, job=job)

@@ -8,7 +8,7 @@ from ._hashing import FileChangedError
 from .checkfile import format_checkfile, parse_checkfile, verify_checkfile
 from .entries import Entry, ManifestError
 from .manifest import InclusionProof, Manifest, verify_inclusion
-from .verify import Verification
+from .verify import NotTheTreeError, Verification
 from .walk import ManifestWarning
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "ManifestWarning",
+    "NotTheTreeError",
     "Verification",
     "format_checkfile",
     "parse_checkfile",

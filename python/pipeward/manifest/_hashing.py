@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..hashing import FileChangedError, file_error, first_failure, hash_files_raw
+from ..hashing import FileChangedError, file_error, first_failure, hash_files_raw, interruptible
 
 __all__ = ["FileChangedError", "RawHasher", "hash_paths", "hash_paths_tolerant"]
 
 Hashed = tuple[str, int, int]  # (hex digest, size, mtime_ns) of what was read
-Progress = Callable[[int], None]
+Progress = Callable[[int, int], None]  # called with the bytes and files hashed so far
 # A hasher with hash_files_raw's signature, (paths, workers, keep_going=) -> per file (digest,
 # size, mtime, error code, changed); None means hash_files_raw itself, looked up at call time.
 # pipeward.dask passes one that hashes on its workers.
@@ -22,19 +22,27 @@ RawHasher = Callable[..., list]
 def _hash_batches(paths: Sequence[bytes], workers: int | None, on_progress: Progress | None,
                   keep_going: bool, raw: RawHasher | None = None,
                   ) -> list[tuple[bytes, int, int, int, bool]]:
-    # Batches exist only to report progress; otherwise the whole tree is one native call.
-    batch = 1024 if on_progress else max(len(paths), 1)
-    out = []
-    for lo in range(0, len(paths), batch):
-        chunk = list(paths[lo:lo + batch])
-        results = (raw or hash_files_raw)(chunk, workers, keep_going=keep_going)
-        if not keep_going:
-            error = first_failure(chunk, results)
-            if error is not None:
-                raise error
-        out.extend(results)
-        if on_progress:
-            on_progress(len(chunk))
+    """One native call for the whole list; with ``on_progress`` (called with the bytes and
+    files hashed so far) the native hasher reports its bytes as it reads, so one huge file moves the bar too.
+    A custom ``raw`` hasher (Dask) has no byte counter: it reports after each batch."""
+    if on_progress is None:
+        out = (raw or hash_files_raw)(list(paths), workers, keep_going=keep_going)
+    elif raw is None:
+        out = interruptible(lambda prog: hash_files_raw(list(paths), workers, progress=prog,
+                                                        keep_going=keep_going),
+                            tick=lambda prog: on_progress(prog.bytes_done, prog.files_done))
+        on_progress(sum(r[1] for r in out), len(out))
+    else:
+        out, done = [], 0
+        for lo in range(0, len(paths), 1024):
+            chunk = raw(list(paths[lo:lo + 1024]), workers, keep_going=keep_going)
+            out.extend(chunk)
+            done += sum(r[1] for r in chunk)
+            on_progress(done, len(out))
+    if not keep_going:
+        error = first_failure(list(paths), out)
+        if error is not None:
+            raise error
     return out
 
 

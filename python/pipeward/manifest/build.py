@@ -6,13 +6,13 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from . import _hashing
 from ._hashing import FileChangedError
+from .._progress import ProgressArg, reporter
 from .cache import HashCache
 from .entries import Entry
-from .progress import Progress
 from .walk import Found, Matcher, walk
 
 __all__ = ["build_entries", "digest_files"]
@@ -23,7 +23,7 @@ def _changed(path: bytes) -> FileChangedError:
 
 
 def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCache | None,
-                 start_ns: int, progress: bool, tolerant: bool = False,
+                 start_ns: int, progress: ProgressArg, tolerant: bool = False,
                  raw: _hashing.RawHasher | None = None,
                  ) -> tuple[list[tuple[str, int] | None], dict[int, OSError]]:
     """``(SHA-256, size)`` of each found file: from ``cache`` when its stat key matches, else
@@ -42,20 +42,19 @@ def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCach
             todo.append(i)
         else:
             out[i] = (hit, f.st.st_size)  # type: ignore[union-attr]
-    bar = Progress(len(todo), "hashing") if todo and Progress.wanted(progress) else None
     paths = [files[i].abspath for i in todo]
+    report, close = (reporter(progress, _total_bytes(files[i] for i in todo), len(todo)) if todo
+                     else (None, None))
     errors: dict[int, OSError] = {}
     try:
         if tolerant:
-            hashed, errs = _hashing.hash_paths_tolerant(paths, workers, bar.advance if bar else None,
-                                                        raw=raw)
+            hashed, errs = _hashing.hash_paths_tolerant(paths, workers, report, raw=raw)
             errors = {todo[j]: e for j, e in errs.items()}
         else:
-            hashed = _hashing.hash_paths(paths, workers, bar.advance if bar else None,  # type: ignore[assignment]
-                                          raw=raw)
+            hashed = _hashing.hash_paths(paths, workers, report, raw=raw)  # type: ignore[assignment]
     finally:
-        if bar:
-            bar.close()
+        if close is not None:
+            close()
     for i, h in zip(todo, hashed):
         if h is None:
             continue
@@ -73,9 +72,21 @@ def digest_files(files: Sequence[Found], *, workers: int | None, cache: HashCach
     return out, errors
 
 
+def _total_bytes(files: Iterable[Found]) -> int:
+    """The bytes a progress report counts up to: the walk's sizes, or a stat where it took none
+    (a file that cannot be stat'ed counts 0 here and fails when it is hashed)."""
+    total = 0
+    for f in files:
+        try:
+            total += (f.st if f.st is not None else os.stat(f.abspath)).st_size
+        except OSError:
+            pass
+    return total
+
+
 def build_entries(root: str | os.PathLike[str] | bytes, *, workers: int | None,
                   exclude: Matcher, follow_symlinks: bool, cache: HashCache | None,
-                  progress: bool, raw: _hashing.RawHasher | None = None,
+                  progress: ProgressArg, raw: _hashing.RawHasher | None = None,
                   ) -> list[Entry]:
     """The sorted entries of the tree under ``root``; any unreadable file or directory raises."""
     start_ns = time.time_ns()

@@ -6,6 +6,7 @@ JSON layout (version 1)::
     {"format": "pipeward-manifest", "version": 1, "hash": "sha256", "tree": "rfc6962",
      "root": <hex>, "tree_size": <entries>, "created": "YYYY-MM-DDTHH:MM:SSZ",
      "options": {"exclude": [...], "follow_symlinks": false}, "metadata": {str: str},
+     "base": <the tree's folder relative to the manifest file's, POSIX>,   # optional
      "entries": [{"path" | "path_b64", "type": "file", "size", "sha256"} |
                  {"path" | "path_b64", "type": "link", "target" | "target_b64"}, ...],
      "signature": {"algorithm": "ed25519", "key_id": <hex>, "value": <base64>}}   # optional
@@ -14,7 +15,9 @@ The signature covers ``b"pipeward-manifest-signature-v1\\n"`` followed by the he
 field above except ``entries`` and ``signature``, as JSON with sorted keys, no whitespace and
 ASCII escapes (``json.dumps(h, sort_keys=True, separators=(",", ":"))``). The root binds the
 entries, so the signature binds the whole manifest. On load the root is recomputed from the
-entries and must equal the stored one.
+entries and must equal the stored one. ``base`` (absent from manifests written before it
+existed, whose signatures therefore still verify) lets ``verify()`` find the tree without
+being told where it is; being in the header, it is signed too.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import base64
 import binascii
 import bisect
 import json
+import logging
 import os
 import re
 import time
@@ -32,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import signing
+from .._progress import ProgressArg
 from ..merkle import inclusion_proof as _merkle_inclusion_proof
 from ..merkle import leaf_hash, merkle_root
 from ..merkle import verify_inclusion as _merkle_verify_inclusion
@@ -47,6 +52,8 @@ if TYPE_CHECKING:
     from ..trust import SignatureCheck, TrustStore
 
 __all__ = ["InclusionProof", "Manifest", "verify_inclusion"]
+
+log = logging.getLogger("pipeward.manifest")
 
 FORMAT = "pipeward-manifest"
 VERSION = 1
@@ -107,11 +114,17 @@ class Manifest:
         # Encrypted trees (build(decrypt_with=...)): the decrypted size and SHA-256 of each
         # encrypted file, signed with the header (pipeward.protect.PlaintextDigest records).
         self.plaintext: tuple[Any, ...] = tuple(sorted(plaintext))
+        # Where the tree lies relative to the manifest file's folder (see locate()), and where
+        # this manifest was built from / loaded from, to resolve it.
+        self.base: str | None = None
+        self.path: Path | None = None
+        self._built_from: Path | None = None
 
     # ----------------------------------------------------------------------------- building
     @classmethod
     def build(cls, root: str | os.PathLike[str], *, workers: int | None = None,
-              exclude: Sequence[str] = (), follow_symlinks: bool = False, progress: bool = False,
+              exclude: Sequence[str] = (), follow_symlinks: bool = False,
+              progress: ProgressArg = False,
               cache: str | os.PathLike[str] | None = None,
               metadata: Mapping[str, str] | None = None, audit: AuditLog | None = None,
               decrypt_with: Any = None) -> Manifest:
@@ -125,7 +138,11 @@ class Manifest:
         ``OSError`` naming the path. With ``decrypt_with`` (age identities), age-encrypted
         files are also decrypted in the same read: the entries keep the ciphertext digests (so
         :meth:`verify` needs no key) and :attr:`plaintext` records the decrypted digests.
+        ``progress`` is True for a bar on stderr (on a terminal) or a callable called with
+        ``(bytes_hashed, bytes_total)``; the ``pipeward.manifest`` logger records the job.
         """
+        started = time.monotonic()
+        log.info("manifest build: hashing the tree under %s", os.fsdecode(os.fspath(root)))
         if isinstance(exclude, str):
             raise TypeError("exclude must be a sequence of patterns, got a single str")
         exclude = list(exclude)
@@ -152,6 +169,12 @@ class Manifest:
                                     progress=progress)
         manifest = cls(entries, exclude=exclude, follow_symlinks=follow_symlinks,
                        metadata=metadata, plaintext=plaintext, _checked=True)
+        manifest._built_from = Path(os.fsdecode(os.fspath(root))).absolute()
+        seconds = time.monotonic() - started
+        size = sum(e.size for e in manifest.entries if e.kind == "file")
+        log.info("manifest build: %d entries, %d bytes in %.2f s (%.2f GB/s), root %s",
+                 len(manifest), size, seconds, size / seconds / 1e9 if seconds else 0.0,
+                 manifest.root)
         if audit is not None:
             from ..audit.records import record_manifest  # noqa: PLC0415 - audit is optional here
 
@@ -203,7 +226,8 @@ class Manifest:
                 "root": self.root, "tree_size": len(self), "created": self.created,
                 "options": {"exclude": list(self.exclude), "follow_symlinks": self.follow_symlinks},
                 "metadata": dict(self.metadata)} | (
-                    {"plaintext": [p.to_dict() for p in self.plaintext]} if self.plaintext else {})
+                    {"plaintext": [p.to_dict() for p in self.plaintext]} if self.plaintext else {}
+                ) | ({"base": self.base} if self.base is not None else {})
 
     def to_dict(self) -> dict[str, Any]:
         out = self.header()
@@ -212,8 +236,33 @@ class Manifest:
             out["signature"] = dict(self.signature)
         return out
 
+    def locate(self, manifest_path: str | os.PathLike[str]) -> str:
+        """Record where the tree this manifest was built from lies relative to the file it will be
+        saved as (``base``, signed with the header), so that ``verify()`` and ``pipeward
+        manifest verify`` find it from anywhere. :meth:`save` does this itself for an unsigned
+        manifest; call it before :meth:`sign` to have the location signed."""
+        if self._built_from is None:
+            raise ValueError("only a manifest made by Manifest.build() knows where its tree is")
+        if self.signature is not None:
+            raise ValueError("the manifest is signed already: locate() before sign(), or the "
+                             "signature would not cover the location")
+        folder = Path(os.fspath(manifest_path)).absolute().parent
+        self.base = Path(os.path.relpath(self._built_from, folder)).as_posix()
+        return self.base
+
+    def tree(self) -> Path | None:
+        """The tree's directory, from ``base`` and the file the manifest was loaded from or
+        saved to; None when either is unknown (a manifest written before ``base`` existed)."""
+        if self.base is None or self.path is None:
+            return None
+        return self.path.parent / self.base
+
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the manifest as JSON (UTF-8)."""
+        """Write the manifest as JSON (UTF-8), recording the tree's location first when the
+        manifest is unsigned and was built here (see :meth:`locate`)."""
+        if self._built_from is not None and self.signature is None:
+            self.locate(path)  # relative to this file, wherever an earlier save put it
+        self.path = Path(os.fspath(path)).absolute()
         Path(path).write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n",
                               encoding="utf-8")
 
@@ -222,9 +271,11 @@ class Manifest:
         """Read a manifest written by :meth:`save`; ``ManifestError`` says what is wrong."""
         raw = Path(path).read_bytes()
         try:
-            return cls.from_dict(_parse_json(raw))
+            m = cls.from_dict(_parse_json(raw))
         except ManifestError as exc:
             raise ManifestError(f"{os.fspath(path)}: {exc}") from None
+        m.path = Path(os.fspath(path)).absolute()
+        return m
 
     @classmethod
     def from_dict(cls, data: Any) -> Manifest:
@@ -235,7 +286,7 @@ class Manifest:
         if type(data.get("version")) is not int or data["version"] != VERSION:
             raise ManifestError(f"unsupported manifest version {data.get('version')!r} "
                                 f"(this pipeward reads version {VERSION})")
-        unknown = sorted(set(data) - set(_HEADER_KEYS) - {"entries", "signature", "plaintext"})
+        unknown = sorted(set(data) - set(_HEADER_KEYS) - {"entries", "signature", "plaintext", "base"})
         if unknown:
             raise ManifestError(f"unknown field(s): {', '.join(map(repr, unknown))}")
         for key in _HEADER_KEYS:
@@ -286,6 +337,11 @@ class Manifest:
         if data["root"] != m.root:
             raise ManifestError(f"the stored root {data['root']!r} does not match the root of the "
                                 f"entries {m.root}: the manifest was altered or corrupted")
+        if "base" in data:
+            base = data["base"]
+            if not isinstance(base, str) or not base or "\0" in base or base.startswith("/"):
+                raise ManifestError(f"'base' must be a relative POSIX path, got {base!r}")
+            m.base = base
         if "signature" in data:
             m.signature = _check_signature_block(data["signature"])
         return m
@@ -299,16 +355,32 @@ class Manifest:
         return text
 
     # ---------------------------------------------------------------------------- checking
-    def verify(self, root: str | os.PathLike[str], *, workers: int | None = None,
-               cache: str | os.PathLike[str] | None = None, progress: bool = False,
-               audit: AuditLog | None = None) -> Verification:
-        """Compare the tree under ``root`` with this manifest (walked with the same ``exclude``
-        and ``follow_symlinks``). Differences and unreadable files are in the result; with
-        ``audit=`` the outcome is also recorded (``data.manifest``, event ``verified``)."""
+    def verify(self, root: str | os.PathLike[str] | None = None, *, workers: int | None = None,
+               cache: str | os.PathLike[str] | None = None, progress: ProgressArg = False,
+               audit: AuditLog | None = None, any_tree: bool = False) -> Verification:
+        """Compare the tree under ``root`` (default: :meth:`tree`, where the manifest says it
+        is) with this manifest, walked with the same ``exclude`` and ``follow_symlinks``.
+        Differences and unreadable files are in the result; with ``audit=`` the outcome is
+        also recorded (``data.manifest``, event ``verified``). A directory that is plainly not
+        this tree (most entries absent, more unlisted files than listed ones) raises
+        :class:`~pipeward.manifest.verify.NotTheTreeError` before anything is hashed, unless
+        ``any_tree``. ``progress`` as in :meth:`build`."""
+        if root is None:
+            root = self.tree()
+            if root is None:
+                raise ValueError("this manifest does not record where its tree is (it was written "
+                                 "before pipeward recorded it, or never saved): pass the directory")
+        started = time.monotonic()
+        log.info("manifest verify: checking %s against %d entries", os.fsdecode(os.fspath(root)),
+                 len(self))
         result = compare_tree(self._entries, root, exclude=Matcher(self.exclude),
                               follow_symlinks=self.follow_symlinks, workers=workers,
                               cache=HashCache(cache) if cache is not None else None,
-                              progress=progress)
+                              progress=progress, any_tree=any_tree)
+        log.info("manifest verify: %s in %.2f s (%d added, %d removed, %d modified, %d renamed, "
+                 "%d errors)", "intact" if result.ok else "CHANGED", time.monotonic() - started,
+                 len(result.added), len(result.removed), len(result.modified),
+                 len(result.renamed), len(result.errors))
         if audit is not None:
             from ..audit.records import record_manifest  # noqa: PLC0415
 

@@ -13,13 +13,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._progress import ProgressArg
 from ._hashing import RawHasher
 from .build import digest_files
 from .cache import HashCache
 from .entries import Entry
 from .walk import Found, Matcher, walk
 
-__all__ = ["Verification", "compare_tree"]
+__all__ = ["NotTheTreeError", "Verification", "compare_tree"]
+
+
+class NotTheTreeError(ValueError):
+    """The directory does not look like the manifest's tree at all (most listed entries absent
+    and more unlisted ones than listed ones present): a wrong ``--dir``, not a changed tree."""
 
 
 @dataclass(frozen=True)
@@ -68,12 +74,30 @@ def _rename_key(kind: str, size: int, digest: str | None, target: bytes | None) 
     return (kind, size, digest, target)
 
 
+# Below this many strangers hashing them costs little and the answer (a list of changes) is
+# still readable, so the guard stays out of the way of small trees and their edits.
+MIN_STRANGERS = 32
+
+
+def _check_same_tree(root: object, listed: int, kept: int, strangers: int) -> None:
+    # A tree with most files deleted still verifies (as removals), and so does one with files
+    # added or renamed (an unlisted file the size of a missing one may be a rename: it counts as
+    # kept); only "most entries gone AND more strangers than survivors" is another tree.
+    if listed and 2 * kept < listed and strangers > kept and strangers >= MIN_STRANGERS:
+        where = os.fsdecode(root) if isinstance(root, (str, bytes, os.PathLike)) else str(root)
+        raise NotTheTreeError(
+            f"{where!r} does not look like the manifest's tree: {kept} of its {listed} entries "
+            f"are there and {strangers} unlisted files are; give the tree's directory (--dir), "
+            "or --any-tree to compare anyway")
+
+
 def compare_tree(entries: Sequence[Entry], root: str | os.PathLike[str] | bytes, *,
                  exclude: Matcher, follow_symlinks: bool, workers: int | None = None,
-                 cache: HashCache | None = None, progress: bool = False,
-                 raw: RawHasher | None = None) -> Verification:
+                 cache: HashCache | None = None, progress: ProgressArg = False,
+                 raw: RawHasher | None = None, any_tree: bool = True) -> Verification:
     """Verify the tree under ``root`` against ``entries`` (walked with the manifest's options;
-    ``raw`` hashes the files, see build.digest_files)."""
+    ``raw`` hashes the files, see build.digest_files). Unless ``any_tree``, a directory that is
+    plainly another tree raises :class:`NotTheTreeError` before anything is hashed."""
     start_ns = time.time_ns()
     dir_errors: list[tuple[bytes, OSError]] = []
     found = walk(root, exclude=exclude, follow_symlinks=follow_symlinks, dir_errors=dir_errors)
@@ -101,6 +125,12 @@ def compare_tree(entries: Sequence[Entry], root: str | os.PathLike[str] | bytes,
             to_hash.append((f, e))
     added = [p for p in current if p not in expected]
     missing_sizes = {expected[p].size for p in removed if expected[p].kind == "file"}
+    if not any_tree:
+        maybe_renamed = min(len(removed), sum(current[p].kind == "file"
+                                              and current[p].st.st_size in missing_sizes
+                                              for p in added))
+        kept = len(expected) - len(removed) + maybe_renamed
+        _check_same_tree(root, len(expected), kept, len(added) - maybe_renamed)
     to_hash += [(current[p], None) for p in added
                 if current[p].kind == "file" and current[p].st.st_size in missing_sizes]
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .._logging import logged
 from .._validate import estimator_matrix, workers_arg
 from . import labels as lab
 from .backdoor import Trigger, cluster_rows, find_triggers, robust_z, spectral_signatures
@@ -103,6 +104,8 @@ class ScreenReport:
                 "reasons": {str(int(i)): str(self.reasons[i]) for i in self.quarantine}}
 
 
+@logged("pipeward.outliers", "poisoning screen",
+        lambda r: f"{r.n_rows} rows, {len(r.quarantine)} quarantined")
 def screen(X: Any, y: Any = None, *, estimator: Any = None, fdr: float | None = None,
            alpha: float = 1e-4, method: str = "ledoit_wolf", n_neighbors: int = 10,
            folds: int = 5, spectral_z: float = 20.0, random_state: Any = 0,

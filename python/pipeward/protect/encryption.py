@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+from .._logging import logged
 from ..hashing import Sha256
 from . import header as hdr
 from .header import DecryptError, Format
@@ -187,6 +188,7 @@ def _distinct(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         raise ValueError(f"the output {os.fspath(dst)!r} is the input file")
 
 
+@logged("pipeward.protect", "encrypt file", lambda r: f"{r.plaintext_size} bytes")
 def encrypt_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                  recipients: RecipientLike | Iterable[RecipientLike] | None = None,
                  passphrase: str | bytes | None = None, cipher: Cipher = "chacha20-poly1305",
@@ -206,6 +208,7 @@ def encrypt_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
     return result
 
 
+@logged("pipeward.protect", "decrypt file", lambda n: f"{n} bytes")
 def decrypt_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                  identity: IdentityLike | Iterable[IdentityLike] | None = None,
                  passphrase: str | bytes | None = None,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import svg
+from .markdown import markdown_to_html
 
 __all__ = ["CSP", "build_report", "write_report"]
 
@@ -23,7 +24,7 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 _CSS = """
 :root { --fg:#1d2430; --muted:#5b6472; --line:#d7dce3; --bar:#5b8def; --alert:#d9534f;
-        --mark:#f0a202; --ok:#2e8b57; --bg:#ffffff; --panel:#f6f8fa; }
+        --mark:#f0a202; --ok:#2e8b57; --bg:#ffffff; --panel:#f6f8fa; --violet:#8e5bd9; }
 * { box-sizing: border-box; }
 body { margin: 0 auto; max-width: 980px; padding: 24px; color: var(--fg); background: var(--bg);
        font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
@@ -45,6 +46,8 @@ svg.chart text { fill: var(--fg); } svg.chart text.tick { fill: var(--muted); }
 svg.chart .grid { stroke: var(--line); stroke-width: 1; }
 svg.chart .axis { stroke: var(--fg); stroke-width: 1; }
 svg.chart .bar { fill: var(--bar); } svg.chart .bar.alert { fill: var(--alert); } svg.chart .bar.marked { fill: var(--mark); }
+svg.chart .bar.g0 { fill: var(--bar); } svg.chart .bar.g1 { fill: var(--mark); }
+svg.chart .bar.g2 { fill: var(--alert); } svg.chart .bar.g3 { fill: var(--violet); }
 svg.chart .threshold { stroke: var(--alert); stroke-width: 1.5; stroke-dasharray: 5 3; }
 svg.chart .line { fill: none; stroke-width: 2; } svg.chart .s0 { stroke: var(--bar); } svg.chart .s1 { stroke: var(--mark); }
 svg.chart .s2 { stroke: var(--ok); } svg.chart .s3 { stroke: var(--alert); }
@@ -55,6 +58,11 @@ svg.chart .whisker { stroke: var(--fg); stroke-width: 1.5; fill: none; }
 details { margin: 8px 0; } summary { cursor: pointer; color: var(--muted); }
 pre { background: var(--panel); border: 1px solid var(--line); padding: 10px; overflow-x: auto; font-size: 12px; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
+td.time { white-space: nowrap; }
+td.detail { overflow-wrap: anywhere; }
+.card-md { background: var(--panel); border: 1px solid var(--line); padding: 4px 14px; overflow-wrap: break-word; }
+.card-md table { width: 100%; } .card-md td, .card-md th { font-size: 13px; }
+.card-md td:first-child, .card-md td:last-child { white-space: nowrap; }
 """
 
 
@@ -110,7 +118,7 @@ def _section_checks(checks: Sequence[Mapping[str, Any]]) -> str:
     return f'<section id="summary"><div class="cards">{cards}</div></section>'
 
 
-def _section_integrity(d: Mapping[str, Any]) -> str:
+def _section_integrity(d: Mapping[str, Any], number: str) -> str:
     rows = [("files", _num(d.get("files"))), ("bytes", _num(d.get("bytes")))]
     if d.get("root"):
         rows.append(("Merkle root (RFC 6962)", f'<span class="hash">{escape(d["root"])}</span>'))
@@ -119,7 +127,7 @@ def _section_integrity(d: Mapping[str, Any]) -> str:
         rows.append(("Ed25519 signature", _badge(sig == "valid", "valid", str(sig))))
     if d.get("public_key"):
         rows.append(("public key", f'<span class="hash">{escape(d["public_key"])}</span>'))
-    parts = ['<section id="integrity"><h2>1. Ingestion integrity</h2>',
+    parts = [f'<section id="integrity"><h2>{number}Ingestion integrity</h2>',
              "<p>Every file of the dataset is hashed (SHA-256), the digests go into a manifest "
              "whose Merkle root is signed; verification re-hashes the files and names any change.</p>",
              "<h3>Manifest</h3>", _kv_table(rows)]
@@ -143,7 +151,7 @@ def _section_integrity(d: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _section_screen(d: Mapping[str, Any]) -> str:
+def _section_screen(d: Mapping[str, Any], number: str) -> str:
     chart = ""
     n_rows = d.get("n_rows")
     injected = None
@@ -174,15 +182,15 @@ def _section_screen(d: Mapping[str, Any]) -> str:
         if counts.get("trigger features"):
             found += " (trigger: " + escape(", ".join(counts["trigger features"])) + ")"
         rows.append((f"{kind}: planted {_num(counts['planted'])}", found))
-    return ('<section id="screen"><h2>2. Poisoning screen</h2>'
+    return (f'<section id="screen"><h2>{number}Poisoning screen</h2>'
             "<p>The screen scores every training row by its robust Mahalanobis distance, checks "
             "each label against the class model and the row's neighbours, and looks for a "
             "backdoor's spectral signature; flagged rows are quarantined before training.</p>"
             + chart + _kv_table(rows) + "</section>")
 
 
-def _section_privacy(d: Mapping[str, Any]) -> str:
-    parts = ['<section id="privacy"><h2>3. Private training (DP-SGD)</h2>',
+def _section_privacy(d: Mapping[str, Any], number: str) -> str:
+    parts = [f'<section id="privacy"><h2>{number}Private training (DP-SGD)</h2>',
              "<p>Per-sample gradients are clipped to norm C and Gaussian noise of standard deviation "
              "&sigma;&middot;C is added to their sum; the RDP accountant turns the steps taken into "
              "(&epsilon;, &delta;).</p>"]
@@ -206,50 +214,89 @@ def _section_privacy(d: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _section_drift(checks: Sequence[Mapping[str, Any]], guard: Mapping[str, Any] | None) -> str:
-    parts = ['<section id="drift"><h2>4. Inference monitoring</h2>',
+def _section_drift(checks: Sequence[Mapping[str, Any]], guard: Mapping[str, Any] | None,
+                   number: str) -> str:
+    parts = [f'<section id="drift"><h2>{number}Inference monitoring</h2>',
              "<p>A drift monitor fitted on the training data compares each incoming batch feature by "
              "feature; the input guard scores each incoming row by its Mahalanobis distance to the "
              "training data.</p>"]
+    # One scale per statistic across the checks, so a calm and a shifted split compare by eye.
+    scale: dict[str, float] = {}
+    for c in checks:
+        label = c.get("statistic_label", "statistic")
+        scale[label] = max(scale.get(label, 0.0), _largest(c["statistic"], c.get("threshold")))
+        if c.get("ks") is not None:
+            scale["ks"] = max(scale.get("ks", 0.0), _largest(c["ks"], None))
     for c in checks:
         feats = list(c["features"])
         stat = np.asarray(c["statistic"], dtype=np.float64)
         drifted = np.asarray(c.get("drifted", np.zeros(stat.size, bool)), bool)
         names = [f for f, x in zip(feats, drifted) if x]
+        label = c.get("statistic_label", "statistic")
         parts.append(f"<h3>{escape(str(c['name']))}: "
                      f"{_badge(not drifted.any(), 'no drift', f'drift in {len(names)} features')}</h3>")
-        parts.append(svg.bar_chart(
-            feats, stat, threshold=c.get("threshold"), flagged=drifted,
-            title=f"{c.get('statistic_label', 'statistic')} per feature: {c['name']}",
-            value_label=c.get("statistic_label", "statistic")))
+        panels = [svg.BarPanel(stat, label, c.get("threshold"), drifted, x_max=scale[label])]
+        if c.get("ks") is not None:
+            panels.append(svg.BarPanel(np.asarray(c["ks"], dtype=np.float64),
+                                       "KS statistic (largest CDF gap)", None, drifted,
+                                       x_max=scale["ks"]))
+        what = " and ".join(p.value_label.split(" (")[0] for p in panels)
+        parts.append(svg.bar_panels(feats, panels, title=f"{what} per feature: {c['name']} "
+                                                         "(red: drifted)",
+                                    width=920 if len(panels) > 1 else 640))
         if names:
             parts.append(f"<p>Drifted features: {', '.join(escape(n) for n in names)}</p>")
     if guard:
         parts.append("<h3>Input guard</h3>")
-        rows = [[escape(str(r["name"])), _num(r["n"]), _num(r["flagged"]), _num(r["flagged"] / max(r["n"], 1))]
+        rows = [[escape(str(r["name"])), _num(r["n"]), _num(r["flagged"]), _pct(r["flagged"] / max(r["n"], 1))]
                 for r in guard["rows"]]
         parts.append(_table(["inputs", "rows", "flagged", "rate"], rows, numeric=(1, 2, 3)))
         if guard.get("cutoff") is not None:
             parts.append(f"<p>Cut-off: squared Mahalanobis distance {_num(guard['cutoff'])}"
                          f"{escape(guard.get('cutoff_note', ''))}.</p>")
         if guard.get("scores"):
-            g = guard["scores"]
-            vals = np.concatenate([np.asarray(v, np.float64) for v in g.values()])
-            first = next(iter(g))
-            marked = np.concatenate([np.full(len(v), k != first) for k, v in g.items()])
-            parts.append(svg.histogram(
-                vals, marked=marked, cutoff=guard.get("cutoff"), title="Input guard scores",
-                value_label="squared Mahalanobis distance", unmarked_label=first,
-                marked_label="corrupted or adversarial"))
+            parts.append(svg.stacked_histogram(
+                _at_most_four(guard["scores"]), cutoff=guard.get("cutoff"),
+                title="Input guard scores per batch", value_label="squared Mahalanobis distance",
+                count_label="inputs"))
     parts.append("</section>")
     return "".join(parts)
 
 
-def _section_audit(d: Mapping[str, Any] | None, card: Mapping[str, Any] | None) -> str:
-    parts = ['<section id="governance"><h2>6. Governance</h2>']
+def _largest(values: Any, threshold: float | None) -> float:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return max([0.0, float(v.max()) if v.size else 0.0,
+                *([float(threshold)] if threshold is not None else [])])
+
+
+def _pct(rate: float) -> str:
+    """A rate as the cards say it: a percentage (0.006 -> 0.6%)."""
+    pct = 100 * float(rate)
+    return f"{pct:.0f}%" if pct == round(pct) or pct >= 10 else f"{pct:.1f}%"
+
+
+def _at_most_four(groups: Mapping[str, Any]) -> dict[str, Any]:
+    """The guard's batches as histogram groups; past four colours, the rest share the last."""
+    items = list(groups.items())
+    if len(items) <= 4:
+        return dict(items)
+    rest = np.concatenate([np.asarray(v, np.float64) for _, v in items[3:]])
+    return dict(items[:3]) | {"other batches": rest}
+
+
+def _section_audit(d: Mapping[str, Any] | None, card: Mapping[str, Any] | None, number: str) -> str:
+    parts = [f'<section id="governance"><h2>{number}Governance</h2>']
     if d:
-        rows = [("hash chain", _badge(d.get("ok"), "verified", "broken")),
-                ("entries", _num(d.get("entries")))]
+        # A key mismatch or a missing checkpoint is not a broken chain: say which it is.
+        chain_ok = d.get("chain_ok", d.get("ok"))
+        rows = [("verdict", _badge(d.get("ok"), "verified", "not verified")),
+                ("hash chain", _badge(chain_ok, "intact", "broken"))]
+        if d.get("signatures") is not None:
+            rows.append(("checkpoint signatures",
+                         _badge(d["signatures"] == "verified", "verified", "not verified")
+                         + ("" if d["signatures"] == "verified" else f" {escape(str(d['signatures']))}")))
+        rows.append(("entries", _num(d.get("entries"))))
         if d.get("head"):
             rows.append(("head hash", f'<span class="hash">{escape(str(d["head"]))}</span>'))
         if d.get("path"):
@@ -259,22 +306,35 @@ def _section_audit(d: Mapping[str, Any] | None, card: Mapping[str, Any] | None) 
         parts.append("<h3>Audit log</h3>" + _kv_table(rows))
         events = d.get("events") or []
         if events:
-            parts.append(_table(["#", "time", "event", "detail"],
-                                [[_num(e.get("seq", i)), escape(str(e.get("time", ""))),
-                                  escape(str(e.get("event", ""))), escape(str(e.get("detail", "")))]
-                                 for i, e in enumerate(events)], numeric=(0,)))
+            body = "".join(
+                f'<tr><td class="num">{_num(e.get("seq", i))}</td>'
+                f'<td class="time">{escape(_time(str(e.get("time", ""))))}</td>'
+                f'<td>{escape(str(e.get("event", "")))}</td>'
+                f'<td class="detail" title="{escape(str(e.get("full", e.get("detail", ""))))}">'
+                f'{escape(str(e.get("detail", "")))}</td></tr>'
+                for i, e in enumerate(events))
+            parts.append("<table><thead><tr><th>#</th><th>time (UTC)</th><th>event</th>"
+                         f"<th>detail (hover for all of it)</th></tr></thead><tbody>{body}</tbody></table>")
     if card:
         parts.append("<h3>Model card</h3>")
         if card.get("path"):
             parts.append(f'<p>Written to <a href="{escape(str(card["path"]))}">'
                          f"{escape(str(card['path']))}</a>, built from the audit log.</p>")
         if card.get("text"):
-            parts.append(f"<details open><summary>model card</summary><pre>{escape(card['text'])}</pre></details>")
+            parts.append('<details open><summary>model card</summary><div class="card-md">'
+                         f"{markdown_to_html(str(card['text']), heading_offset=2)}</div></details>")
     parts.append("</section>")
     return "".join(parts)
 
 
-def _section_lineage(d: Mapping[str, Any]) -> str:
+def _time(ts: str) -> str:
+    """``2026-11-26T01:00:00.123456Z`` as ``2026-11-26 01:00:00`` (the column says UTC)."""
+    if len(ts) >= 19 and ts[10] == "T":
+        return f"{ts[:10]} {ts[11:19]}"
+    return ts
+
+
+def _section_lineage(d: Mapping[str, Any], number: str) -> str:
     """The signed lineage chain: pipeline.lineage.verify's report (LineageReport.to_dict())."""
     rows = [[escape("model"), "", f'<span class="hash">{escape(str(d.get("model_root", "")))}</span>', ""]]
     for step in d.get("chain") or []:
@@ -287,7 +347,7 @@ def _section_lineage(d: Mapping[str, Any]) -> str:
         rows.append([f"&larr; dataset ({escape(str(src.get('name')))})", escape(str(src.get("signer"))),
                      f'<span class="hash">{escape(str(src.get("root")))}</span>', "signed by a trusted provider"])
     verdict = _badge(d.get("ok"), "chain complete", "chain broken")
-    parts = ['<section id="lineage"><h2>Signed lineage</h2>',
+    parts = [f'<section id="lineage"><h2>{number}Signed lineage</h2>',
              "<p>Each step is an in-toto Statement v1 in an Ed25519 DSSE envelope; the walk goes "
              "from the model back to datasets signed by trusted providers.</p>",
              _kv_table([("verification", verdict)]
@@ -325,21 +385,26 @@ def build_report(results: Mapping[str, Any]) -> str:
     body = [f"<h1>{escape(title)}</h1>", f'<p class="lead">{lead}</p>']
     if results.get("checks"):
         body.append(_section_checks(results["checks"]))
-    if results.get("integrity"):
-        body.append(_section_integrity(results["integrity"]))
-    if results.get("screen"):
-        body.append(_section_screen(results["screen"]))
-    if results.get("privacy"):
-        body.append(_section_privacy(results["privacy"]))
-    if results.get("drift") or results.get("guard"):
-        body.append(_section_drift(results.get("drift") or [], results.get("guard")))
-    if results.get("lineage"):
-        body.append(_section_lineage(results["lineage"]))
     from .html_accountability import accountability_html  # noqa: PLC0415 - it uses this module's helpers
 
-    body.extend(accountability_html(results))
-    if results.get("audit") or results.get("model_card"):
-        body.append(_section_audit(results.get("audit"), results.get("model_card")))
+    # Numbered in the order shown, so an absent section leaves no gap.
+    sections = [
+        ("integrity", lambda n: _section_integrity(results["integrity"], n)),
+        ("screen", lambda n: _section_screen(results["screen"], n)),
+        ("privacy", lambda n: _section_privacy(results["privacy"], n)),
+        (("drift", "guard"), lambda n: _section_drift(results.get("drift") or [],
+                                                      results.get("guard"), n)),
+        ("lineage", lambda n: _section_lineage(results["lineage"], n)),
+        (("fairness", "explanations", "compliance", "security"),
+         lambda n: accountability_html(results, n)),
+        (("audit", "model_card"), lambda n: _section_audit(results.get("audit"),
+                                                           results.get("model_card"), n)),
+    ]
+    number = 0
+    for keys, render in sections:
+        if any(results.get(k) for k in ((keys,) if isinstance(keys, str) else keys)):
+            number += 1
+            body.append(render(f"{number}. "))
     body.append("<footer>Generated by pipeward. This file is self-contained: no script, no network.</footer>")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"

@@ -113,11 +113,13 @@ def _security(rows: Sequence[Mapping[str, Any]]) -> str:
             + security_charts(rows))
 
 
-def accountability_html(results: Mapping[str, Any]) -> list[str]:
-    """The section's HTML (an empty list when ``results`` holds none of its parts)."""
+def accountability_html(results: Mapping[str, Any], number: str = "") -> str:
+    """The section's HTML, headed ``{number}Accountability`` (empty when ``results`` holds none
+    of its parts)."""
     renderers = (("fairness", _fairness), ("explanations", _explanations), ("compliance", _compliance),
                  ("security", _security))
     parts = [render(results[key]) for key, render in renderers if results.get(key)]
     if not parts:
-        return []
-    return ['<section id="accountability"><h2>5. Accountability</h2>' + "".join(parts) + "</section>"]
+        return ""
+    return (f'<section id="accountability"><h2>{escape(number)}Accountability</h2>' + "".join(parts)
+            + "</section>")

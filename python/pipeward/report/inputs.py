@@ -6,6 +6,7 @@ section, so ``pipeward report`` can assemble a report from any mix of saved resu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,11 +16,14 @@ __all__ = ["audit_section", "drift_section", "drift_sections_from_audit", "manif
            "screen_section"]
 
 _DRIFT_ACTION = "monitor.drift"
+_PSI_LABEL = "PSI (population stability index)"
+_KS_LABEL = "KS statistic"
 
 
 def drift_section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
     """One drift chart from ``DriftReport.to_dict()`` (``pipeward drift --json``): PSI per
-    feature against ``psi_threshold``, bars coloured by the monitor's verdict."""
+    feature against ``psi_threshold`` and, when KS ran too, the KS statistic beside it (``ks``);
+    bars coloured by the monitor's verdict."""
     if "features" not in data or not isinstance(data["features"], list):
         raise ValueError(f"drift results {name!r}: expected DriftReport.to_dict() output with a "
                          f"'features' list, got keys {sorted(data)}")
@@ -31,26 +35,46 @@ def drift_section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
         raise ValueError(f"drift results {name!r}: each feature needs 'feature' and 'drifted' "
                          f"({exc!r})") from None
     use_psi = any(f.get("psi") is not None for f in feats)
+    has_ks = any(f.get("ks_statistic") is not None for f in feats)
     key = "psi" if use_psi else "ks_statistic"
     stat = [np.nan if f.get(key) is None else float(f[key]) for f in feats]
-    return {"name": name, "features": names, "statistic": stat, "drifted": drifted,
-            "threshold": data.get("psi_threshold") if use_psi else None,
-            "statistic_label": "PSI (population stability index)" if use_psi else "KS statistic"}
+    out = {"name": name, "features": names, "statistic": stat, "drifted": drifted,
+           "threshold": data.get("psi_threshold") if use_psi else None,
+           "statistic_label": _PSI_LABEL if use_psi else _KS_LABEL}
+    if use_psi and has_ks:  # both tests ran: show KS beside PSI
+        out["ks"] = [np.nan if f.get("ks_statistic") is None else float(f["ks_statistic"])
+                     for f in feats]
+    return out
 
 
 def drift_sections_from_audit(records: list[Any]) -> list[dict[str, Any]]:
-    """Drift charts from the ``monitor.drift`` records of an audit log that carry statistics."""
+    """Drift charts from the ``monitor.drift`` records of an audit log that carry statistics:
+    the recorded statistic (PSI when the test was psi) and the KS statistic beside it, as
+    :func:`drift_section` draws them. Records written before ``ks_statistics`` existed draw
+    their one statistic."""
     out = []
     for r in records:
-        if r.action != _DRIFT_ACTION or not isinstance(r.payload.get("statistics"), dict):
+        if r.action != _DRIFT_ACTION:
+            continue
+        stats, ks = (r.payload.get(k) if isinstance(r.payload.get(k), dict) else None
+                     for k in ("statistics", "ks_statistics"))
+        if stats is None and ks is None:
             continue
         verdicts = r.payload.get("verdicts", {})
-        stats = r.payload["statistics"]
-        names = list(stats)
-        out.append({"name": f"{r.payload.get('dataset') or r.subject or 'drift'} (audit #{r.seq})",
-                    "features": names, "statistic": [stats[n] for n in names],
-                    "drifted": [bool(verdicts.get(n, False)) for n in names], "threshold": None,
-                    "statistic_label": f"{r.payload.get('test', 'drift')} statistic"})
+        names = list(stats if stats is not None else ks)
+        test = str(r.payload.get("test", "drift"))
+        section: dict[str, Any] = {
+            "name": f"{r.payload.get('dataset') or r.subject or 'drift'} (audit #{r.seq})",
+            "features": names, "drifted": [bool(verdicts.get(n, False)) for n in names],
+            "threshold": None}
+        if stats is None:
+            section.update(statistic=[ks[n] for n in names], statistic_label=_KS_LABEL)
+        else:
+            label = _PSI_LABEL if "psi" in test.split("+") else f"{test} statistic"
+            section.update(statistic=[stats[n] for n in names], statistic_label=label)
+            if ks is not None:
+                section["ks"] = [ks.get(n, np.nan) for n in names]
+        out.append(section)
     return out
 
 
@@ -83,10 +107,17 @@ def screen_section(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def manifest_section(manifest: Any, public_key: Any = None) -> dict[str, Any]:
-    """The integrity section from a ``pw.Manifest``; the signature is checked when a public
-    key is given, otherwise reported as present or absent."""
-    if public_key is not None:
-        signature = "valid" if manifest.verify_signature(public_key) else "invalid"
+    """The integrity section from a ``pw.Manifest``; the signature is checked when keys are
+    given (as for an audit log: one public key, several, any of which may have signed it, or a
+    ``TrustStore`` that must trust the signer), otherwise reported as present or absent."""
+    from ..audit.pinned import pin_keys  # noqa: PLC0415
+
+    pinned = pin_keys(public_key)
+    if pinned is not None and pinned.store is not None:
+        check = manifest.verify_signature(pinned.store)
+        signature = "valid" if check else f"not trusted: {check.reason}"
+    elif pinned is not None:
+        signature = "valid" if any(map(manifest.verify_signature, pinned.keys.values())) else "invalid"
     else:
         signature = "present, not checked (no public key)" if manifest.signature else "unsigned"
     entries = list(manifest.entries)
@@ -101,11 +132,18 @@ def audit_section(log: Any, public_key: Any = None) -> dict[str, Any]:
     events = []
     for r in log.records():
         detail = ", ".join(f"{k}={_short(v)}" for k, v in r.payload.items())
-        events.append({"seq": r.seq, "time": r.ts, "event": r.action,
+        full = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False, sort_keys=True)}"
+                         for k, v in r.payload.items())
+        events.append({"seq": r.seq, "time": r.ts, "event": r.action, "full": full,
                        "detail": detail if len(detail) <= 110 else detail[:107] + "..."})
     problem = "; ".join(f"{f.kind}: {f.detail}" for f in report.failures) or None
-    return {"ok": report.ok, "entries": report.n_records, "head": report.head_hash,
-            "path": str(log.path), "events": events, "problem": problem}
+    # Signature findings (a key mismatch, no checkpoint by the given key) are not a broken chain.
+    signature_kinds = {"bad_signature", "unsigned"}
+    chain = [f for f in report.failures if f.kind not in signature_kinds]
+    signatures = [f for f in report.failures if f.kind in signature_kinds]
+    return {"ok": report.ok, "chain_ok": not chain, "entries": report.n_records,
+            "signatures": "; ".join(f.detail for f in signatures) or "verified",
+            "head": report.head_hash, "path": str(log.path), "events": events, "problem": problem}
 
 
 def _short(value: Any) -> str:

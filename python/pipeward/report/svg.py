@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 
 import numpy as np
 
-__all__ = ["bar_chart", "histogram", "line_chart", "nice_ticks"]
+__all__ = ["BarPanel", "bar_chart", "bar_panels", "histogram", "line_chart", "nice_ticks", "stacked_histogram"]
 
 _FONT = 11  # px; the CSS sets the family
 _SERIES = ("s0", "s1", "s2", "s3")
+_GROUPS = ("g0", "g1", "g2", "g3")  # histogram groups: bar, marked, alert, violet
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -74,16 +76,40 @@ def _open(width: int, height: int, label: str) -> list[str]:
     ]
 
 
-def _legend(entries: Sequence[tuple[str, str]], right_edge: float) -> str:
-    """Swatch + text pairs laid out right-aligned at the top of a chart."""
+def _legend(entries: Sequence[tuple[str, str]], right_edge: float, left_edge: float = 0.0,
+            ) -> tuple[str, int]:
+    """Swatch + text pairs laid out right-aligned at the top of a chart, wrapped onto more
+    lines when they do not fit between the edges; returns the markup and the line count."""
     widths = [18 + 6.2 * len(text) for _, text in entries]
-    x = right_edge - sum(widths)
+    lines: list[list[int]] = [[]]
+    for i, w in enumerate(widths):
+        if lines[-1] and sum(widths[j] for j in lines[-1]) + w > right_edge - left_edge:
+            lines.append([])
+        lines[-1].append(i)
     parts = []
-    for (cls, text), w in zip(entries, widths):
-        parts.append(f'<rect class="{cls}" x="{x:.1f}" y="6" width="10" height="10"/>'
-                     f'<text class="tick" x="{x + 14:.1f}" y="15">{escape(text)}</text>')
-        x += w
-    return "".join(parts)
+    for k, line in enumerate(lines):
+        x = right_edge - sum(widths[i] for i in line)
+        y = 6 + 16 * k
+        for i in line:
+            cls, text = entries[i]
+            parts.append(f'<rect class="{cls}" x="{x:.1f}" y="{y}" width="10" height="10"/>'
+                         f'<text class="tick" x="{x + 14:.1f}" y="{y + 9}">{escape(text)}</text>')
+            x += widths[i]
+    return "".join(parts), len(lines)
+
+
+@dataclass(frozen=True)
+class BarPanel:
+    """One panel of :func:`bar_panels`: a value per label, an optional dashed ``threshold``,
+    ``flagged`` bars in the alert colour, ``intervals`` as whiskers, and ``x_max`` to share a
+    scale with other charts (default: rounded up from the data)."""
+
+    values: Sequence[float] | np.ndarray
+    value_label: str = ""
+    threshold: float | None = None
+    flagged: Sequence[bool] | None = None
+    intervals: Sequence[Sequence[float] | None] | None = None
+    x_max: float | None = None
 
 
 def bar_chart(
@@ -95,47 +121,74 @@ def bar_chart(
     intervals: Sequence[Sequence[float] | None] | None = None,
     title: str,
     value_label: str = "",
+    x_max: float | None = None,
     width: int = 640,
 ) -> str:
     """Horizontal bars, one per label, with an optional dashed threshold line.
 
     ``flagged`` bars (e.g. drifted features) get the alert colour; ``intervals`` (``(low,
-    high)`` or None per bar) draw whiskers, e.g. bootstrap confidence intervals. Bars are
-    horizontal so long feature names stay readable.
+    high)`` or None per bar) draw whiskers, e.g. bootstrap confidence intervals; ``x_max`` fixes
+    the scale (so two charts of the same statistic compare by eye). Bars are horizontal so long
+    feature names stay readable.
     """
-    vals = _finite(values, "values")
-    if len(labels) != vals.size:
-        raise ValueError(f"{len(labels)} labels for {vals.size} values")
-    flags = np.zeros(vals.size, bool) if flagged is None else np.asarray(flagged, bool)
-    if flags.shape != vals.shape:
-        raise ValueError(f"flagged has shape {flags.shape}, values {vals.shape}")
-    row, top, bottom = 16, 10, 34
+    return bar_panels(labels, [BarPanel(values, value_label, threshold, flagged, intervals, x_max)],
+                      title=title, width=width)
+
+
+def bar_panels(labels: Sequence[str], panels: Sequence[BarPanel], *, title: str,
+               width: int = 640) -> str:
+    """Panels of horizontal bars side by side, sharing one column of labels (e.g. PSI and KS
+    per feature)."""
+    if not panels:
+        raise ValueError("bar_panels needs at least one panel")
+    n = len(labels)
+    row, top, bottom, gap = 16, 10, 34, 24
     left = min(8 + 6.2 * max((len(s) for s in labels), default=4), width * 0.45)
     right = 16
-    height = int(top + row * max(vals.size, 1) + bottom)
+    height = int(top + row * max(n, 1) + bottom)
+    panel_w = (width - left - right - gap * (len(panels) - 1)) / len(panels)
+    base = top + row * n
+    out = _open(width, height, title)
+    for i, name in enumerate(labels):
+        out.append(f'<text class="label" x="{left - 6:.1f}" y="{top + row * i + row * 0.72:.1f}" '
+                   f'text-anchor="end">{escape(str(name))}</text>')
+    for k, panel in enumerate(panels):
+        x0 = left + k * (panel_w + gap)
+        out.extend(_bar_panel(labels, panel, x0, panel_w, top, row, base, height))
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _bar_panel(labels: Sequence[str], panel: BarPanel, left: float, plot_w: float, top: int,
+               row: int, base: int, height: int) -> list[str]:
+    vals = _finite(panel.values, "values")
+    if len(labels) != vals.size:
+        raise ValueError(f"{len(labels)} labels for {vals.size} values")
+    flags = np.zeros(vals.size, bool) if panel.flagged is None else np.asarray(panel.flagged, bool)
+    if flags.shape != vals.shape:
+        raise ValueError(f"flagged has shape {flags.shape}, values {vals.shape}")
+    intervals = panel.intervals
     if intervals is not None and len(intervals) != vals.size:
         raise ValueError(f"{len(intervals)} intervals for {vals.size} values")
     whiskers = [None if iv is None else (float(iv[0]), float(iv[1])) for iv in (intervals or [None] * vals.size)]
+    threshold = panel.threshold
     finite = vals[np.isfinite(vals)]
     tops = [hi_ for w in whiskers if w is not None for hi_ in (w[1],) if math.isfinite(hi_)]
-    hi = max([0.0, *finite.tolist(), *tops, *([threshold] if threshold is not None else [])])
+    hi = max([0.0, *finite.tolist(), *tops, *([threshold] if threshold is not None else []),
+              *([panel.x_max] if panel.x_max is not None else [])])
     ticks = nice_ticks(0.0, hi if hi > 0 else 1.0)
     x_max = ticks[-1]
-    plot_w = width - left - right
 
     def x(v: float) -> float:
         return left + plot_w * v / x_max
 
-    out = _open(width, height, title)
-    base = top + row * vals.size
+    out = []
     for t in ticks:
         out.append(f'<line class="grid" x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{base}"/>')
         out.append(f'<text class="tick" x="{x(t):.1f}" y="{base + 13}" text-anchor="middle">'
                    f"{_fmt(t)}</text>")
     for i, (name, v, f) in enumerate(zip(labels, vals, flags)):
         y = top + row * i
-        out.append(f'<text class="label" x="{left - 6:.1f}" y="{y + row * 0.72:.1f}" '
-                   f'text-anchor="end">{escape(str(name))}</text>')
         if not math.isfinite(v):
             out.append(f'<text class="tick" x="{left + 4:.1f}" y="{y + row * 0.72:.1f}">n/a</text>')
             continue
@@ -154,11 +207,10 @@ def bar_chart(
         out.append(f'<line class="threshold" x1="{x(threshold):.1f}" x2="{x(threshold):.1f}" '
                    f'y1="{top - 4}" y2="{base}"><title>threshold {_fmt(threshold)}</title></line>')
     out.append(f'<text class="axis-label" x="{left + plot_w / 2:.1f}" y="{height - 4}" '
-               f'text-anchor="middle">{escape(value_label)}'
+               f'text-anchor="middle">{escape(panel.value_label)}'
                f'{f" (dashed: threshold {_fmt(threshold)})" if threshold is not None else ""}'
                "</text>")
-    out.append("</svg>")
-    return "\n".join(out)
+    return out
 
 
 def histogram(
@@ -170,22 +222,52 @@ def histogram(
     log_x: bool | None = None,
     title: str,
     value_label: str = "",
+    count_label: str = "rows",
     marked_label: str = "marked",
     unmarked_label: str = "other",
     width: int = 640,
     height: int = 240,
 ) -> str:
-    """Stacked histogram of ``values`` (``marked`` rows on top) with a cut-off line.
-
-    ``log_x=None`` picks a log10 axis when the largest value passes 20x the median, as
-    squared distances of out-of-distribution rows do.
-    """
+    """Stacked histogram of ``values`` (``marked`` rows on top, in the marking colour) with a
+    cut-off line; :func:`stacked_histogram` with two groups."""
     vals = _finite(values, "values")
     mark = np.zeros(vals.size, bool) if marked is None else np.asarray(marked, bool)
     if mark.shape != vals.shape:
         raise ValueError(f"marked has shape {mark.shape}, values {vals.shape}")
-    keep = np.isfinite(vals)
-    vals, mark = vals[keep], mark[keep]
+    groups = {unmarked_label: vals[~mark]}
+    if mark.any():
+        groups[marked_label] = vals[mark]
+    return stacked_histogram(groups, cutoff=cutoff, bins=bins, log_x=log_x, title=title,
+                             value_label=value_label, count_label=count_label, width=width,
+                             height=height)
+
+
+def stacked_histogram(
+    groups: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    cutoff: float | None = None,
+    bins: int = 40,
+    log_x: bool | None = None,
+    title: str,
+    value_label: str = "",
+    count_label: str = "rows",
+    width: int = 640,
+    height: int = 240,
+) -> str:
+    """Histogram of several named groups stacked in order, each in its own colour (up to
+    four: ``bar g0`` .. ``bar g3``), with a cut-off line and a count axis named ``count_label``.
+
+    ``log_x=None`` picks a log10 axis when the largest value passes 20x the median, as
+    squared distances of out-of-distribution rows do.
+    """
+    if not groups:
+        raise ValueError("stacked_histogram needs at least one group")
+    if len(groups) > len(_GROUPS):
+        raise ValueError(f"at most {len(_GROUPS)} groups, got {len(groups)}")
+    names = list(groups)
+    arrays = [_finite(groups[k], f"group {k!r}") for k in names]
+    arrays = [a[np.isfinite(a)] for a in arrays]
+    vals = np.concatenate(arrays)
     if vals.size == 0:
         raise ValueError("histogram needs at least one finite value")
     positive = vals.min() > 0
@@ -204,10 +286,14 @@ def histogram(
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     edges = np.linspace(lo, hi, bins + 1)
-    c_other, _ = np.histogram(tv[~mark], edges)
-    c_mark, _ = np.histogram(tv[mark], edges)
-    total = c_other + c_mark
-    left, right, top, bottom = 44, 12, 26, 36
+    counts = [np.histogram(tr(a), edges)[0] if a.size else np.zeros(bins, np.int64) for a in arrays]
+    total = np.sum(counts, axis=0)
+    left, right, bottom = 56, 12, 36
+    legend, legend_lines = _legend([(f"bar {_GROUPS[g]}", f"{name} ({int(c.sum())})")
+                                    for g, (name, c) in enumerate(zip(names, counts))],
+                                   width - right, left)
+    top = 26 + 16 * (legend_lines - 1)
+    height += top - 26
     plot_w, plot_h = width - left - right, height - top - bottom
     y_ticks = nice_ticks(0, max(int(total.max()), 1), 4)
     y_max = y_ticks[-1]
@@ -226,15 +312,15 @@ def histogram(
         x0, x1 = px(edges[i]), px(edges[i + 1])
         w = max(x1 - x0 - 1, 0.5)
         rng = f"{_fmt(10 ** edges[i] if log_x else edges[i])}-{_fmt(10 ** edges[i + 1] if log_x else edges[i + 1])}"
-        if c_other[i]:
-            out.append(f'<rect class="bar" x="{x0:.1f}" y="{py(c_other[i]):.1f}" width="{w:.1f}" '
-                       f'height="{py(0) - py(c_other[i]):.1f}"><title>{escape(unmarked_label)} '
-                       f"{rng}: {c_other[i]}</title></rect>")
-        if c_mark[i]:
-            out.append(f'<rect class="bar marked" x="{x0:.1f}" y="{py(total[i]):.1f}" width="{w:.1f}" '
-                       f'height="{py(c_other[i]) - py(total[i]):.1f}"><title>{escape(marked_label)} '
-                       f"{rng}: {c_mark[i]}</title></rect>")
+        below = 0
+        for g, (name, c) in enumerate(zip(names, counts)):
+            if c[i]:
+                out.append(f'<rect class="bar {_GROUPS[g]}" x="{x0:.1f}" y="{py(below + c[i]):.1f}" '
+                           f'width="{w:.1f}" height="{py(below) - py(below + c[i]):.1f}">'
+                           f"<title>{escape(name)} {rng}: {c[i]}</title></rect>")
+            below += c[i]
     out.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{py(0):.1f}" y2="{py(0):.1f}"/>')
+    out.append(f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{py(0):.1f}"/>')
     for t in _log_ticks(lo, hi) if log_x else nice_ticks(lo, hi, 6):
         if lo - 1e-9 <= t <= hi + 1e-9:
             lab = _fmt(10 ** t) if log_x else _fmt(t)
@@ -246,15 +332,18 @@ def histogram(
         # Inside the plot, beside the line, so it never meets the legend above.
         side = 'x="{:.1f}" text-anchor="end"'.format(cx - 4) if cx > left + 0.7 * plot_w else f'x="{cx + 4:.1f}"'
         out.append(f'<text class="tick" {side} y="{top + 10}">cut-off {_fmt(cutoff)}</text>')
-    legend = [("bar", f"{unmarked_label} ({int(c_other.sum())})")]
-    if mark.any():
-        legend.append(("bar marked", f"{marked_label} ({int(c_mark.sum())})"))
-    out.append(_legend(legend, width - right))
+    out.append(legend)
     axis = f"{value_label}{' (log scale)' if log_x else ''}"
     out.append(f'<text class="axis-label" x="{left + plot_w / 2:.1f}" y="{height - 4}" '
                f'text-anchor="middle">{escape(axis)}</text>')
+    out.append(_y_label(count_label, top + plot_h / 2))
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _y_label(text: str, mid: float) -> str:
+    return (f'<text class="axis-label" x="12" y="{mid:.1f}" text-anchor="middle" '
+            f'transform="rotate(-90 12 {mid:.1f})">{escape(text)}</text>')
 
 
 def line_chart(
@@ -331,7 +420,6 @@ def line_chart(
     axis = f"{x_label}{' (log scale)' if log_x else ''}"
     out.append(f'<text class="axis-label" x="{left + plot_w / 2:.1f}" y="{height - 4}" '
                f'text-anchor="middle">{escape(axis)}</text>')
-    out.append(f'<text class="axis-label" x="12" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
-               f'transform="rotate(-90 12 {top + plot_h / 2:.1f})">{escape(y_label)}</text>')
+    out.append(_y_label(y_label, top + plot_h / 2))
     out.append("</svg>")
     return "\n".join(out)
