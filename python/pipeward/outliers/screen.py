@@ -34,6 +34,7 @@ import numpy as np
 from .._validate import estimator_matrix, workers_arg
 from . import labels as lab
 from .backdoor import Trigger, cluster_rows, find_triggers, robust_z, spectral_signatures
+from .class_conditional import ClassConditionalDetector
 from .detector import CovarianceWarning, MahalanobisDetector, _ledoit_wolf_from_norms, _oas
 from .kernel import comoment_of_rows
 from .mcd import _single_threaded_blas
@@ -262,7 +263,7 @@ def _class_model(Z: np.ndarray, codes: np.ndarray, K: int, keep: np.ndarray,
                  kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The outlier model on the ``keep`` rows: the locations of the classes present and a
     factor W of the tied precision (W W^T = pinv(covariance)), as
-    ``MahalanobisDetector(method).fit(Z[keep], codes[keep])`` has them. For the moment-based
+    ``ClassConditionalDetector(method).fit(Z[keep], codes[keep])`` has them. For the moment-based
     methods the per-class comoments come from the native kernel without copying the rows."""
     if kw["method"] not in ("empirical", "oas", "ledoit_wolf"):
         with _single_threaded_blas():
@@ -330,7 +331,9 @@ def _reasons(report: ScreenReport, y: np.ndarray | None, spectral_z: float) -> n
 def _fit(Z: np.ndarray, y: np.ndarray | None, kw: dict[str, Any]) -> MahalanobisDetector:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CovarianceWarning)
-        return MahalanobisDetector(**kw).fit(Z, y)
+        if y is None:
+            return MahalanobisDetector(**kw).fit(Z)
+        return ClassConditionalDetector(**kw).fit(Z, y)
 
 
 def robust_tail_pvalues(u: np.ndarray) -> np.ndarray:
