@@ -375,7 +375,7 @@ def test_out_of_fold_gaussian_model_matches_its_reference(n, d, K, seed, dtype):
 @pytest.mark.parametrize("method", ["empirical", "oas", "ledoit_wolf", "mcd"])
 def test_outlier_model_matches_the_detector(method, rng):
     """The screen's class model from per-class comoments gives the distances of
-    MahalanobisDetector(method).fit(X, y) (its reference, checked against scikit-learn)."""
+    ClassConditionalDetector(method).fit(X, y) (its reference, checked against scikit-learn)."""
     from pipeward.outliers import labels as lab
     from pipeward.outliers.screen import _class_model
 
@@ -386,7 +386,7 @@ def test_outlier_model_matches_the_detector(method, rng):
                                                              workers=None))
     centre = locations.mean(axis=0)
     d2 = lab.distances_to_whitened((Z - centre) @ factor, (locations - centre) @ factor)
-    det = pw.MahalanobisDetector(method, random_state=0).fit(Z[keep], codes[keep])
+    det = pw.ClassConditionalDetector(method, random_state=0).fit(Z[keep], codes[keep])
     np.testing.assert_allclose(d2.min(axis=1), det.mahalanobis(Z), rtol=1e-9, atol=1e-9)
 
 
