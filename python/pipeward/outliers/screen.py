@@ -95,13 +95,25 @@ class ScreenReport:
                 f"label-flip suspects{rule}, {c['backdoor_suspects']} backdoor suspects; "
                 f"{c['quarantine']} to quarantine")
 
+    def outlier_cutoff(self) -> float | None:
+        """The smallest distance flagged as an outlier (the rule flags every row at or above
+        it: p-values fall as distances grow), or None when no row is an outlier."""
+        if not self.outliers.size:
+            return None
+        return float(self.distances[self.outliers].min())
+
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: counts, index lists, reasons and, for ``pipeward report
+        --screen``'s histogram, every row's outlier ``scores`` with the ``threshold``."""
         return {"counts": dict(self.counts), "outliers": self.outliers.tolist(),
                 "label_suspects": self.label_suspects.tolist(),
                 "backdoor_suspects": self.backdoor_suspects.tolist(),
                 "quarantine": self.quarantine.tolist(), "fdr": self.fdr,
                 "triggers": [dict(t, rows=[int(i) for i in t["rows"]]) for t in self.triggers],
-                "reasons": {str(int(i)): str(self.reasons[i]) for i in self.quarantine}}
+                "reasons": {str(int(i)): str(self.reasons[i]) for i in self.quarantine},
+                "scores": self.distances.astype(np.float64).tolist(),
+                "threshold": self.outlier_cutoff(),
+                "score_label": "robust squared Mahalanobis distance"}
 
 
 def screen(X: Any, y: Any = None, *, estimator: Any = None, fdr: float | None = None,
@@ -131,6 +143,12 @@ def screen(X: Any, y: Any = None, *, estimator: Any = None, fdr: float | None = 
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             raise ValueError(f"y: contains NaN or infinity in {int((~np.isfinite(y)).sum())} "
                              "label(s); drop or fill those rows first")
+        example = continuous_example(y)
+        if example is not None:
+            raise ValueError(
+                f"y is a continuous (regression) target ({np.unique(y).size} distinct values, "
+                f"e.g. {example!r}): label-flip screening needs class labels; screen without y "
+                "for outliers only, or bin the target into classes first")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if fdr is not None and not (isinstance(fdr, (int, float)) and 0 < fdr < 1):
@@ -334,6 +352,18 @@ def _fit(Z: np.ndarray, y: np.ndarray | None, kw: dict[str, Any]) -> Mahalanobis
         if y is None:
             return MahalanobisDetector(**kw).fit(Z)
         return ClassConditionalDetector(**kw).fit(Z, y)
+
+
+def continuous_example(y: np.ndarray) -> float | None:
+    """A value showing that y is continuous, or None for class labels.
+
+    scikit-learn's ``type_of_target`` rule without scikit-learn: floats that are not all whole
+    numbers are "continuous"; integers, strings, booleans and whole floats are classes.
+    """
+    if y.dtype.kind != "f":
+        return None
+    fractional = y != np.trunc(y)
+    return float(y[np.argmax(fractional)]) if fractional.any() else None
 
 
 def robust_tail_pvalues(u: np.ndarray) -> np.ndarray:
