@@ -392,13 +392,62 @@ def test_shrinkage_estimators_match_sklearn_on_adversarial_data(X, method):
     assert np.isfinite(d2).all() and (d2 >= -1e-9).all()
 
 
-def test_one_feature_mcd_matches_sklearn(rng):
+def test_one_feature_mcd_is_exact(rng):
+    """One feature: the least-variance h-subset (consecutive sorted values), checked against
+    every window; never worse than sklearn's shortest-half rule, equal when they coincide."""
     x = np.concatenate([rng.normal(size=300), rng.normal(size=40) + 9])[:, None]
     ours = pw.MahalanobisDetector("mcd", random_state=0).fit(x)
     peer = MinCovDet(random_state=0).fit(x)
-    np.testing.assert_allclose(ours.location_, peer.location_, rtol=1e-12)
-    np.testing.assert_allclose(ours.covariance_, peer.covariance_, rtol=1e-12)
-    np.testing.assert_array_equal(ours.support_, peer.support_)
+    h = ours.raw_support_.sum()
+    s = np.sort(x[:, 0])
+    best = min(s[i:i + h].var() for i in range(s.size - h + 1))
+    assert x[ours.raw_support_, 0].var() == pytest.approx(best, rel=1e-12)
+    assert x[ours.raw_support_, 0].var() <= x[peer.raw_support_, 0].var() * (1 + 1e-12)
+    if np.array_equal(ours.raw_support_, peer.raw_support_):
+        np.testing.assert_allclose(ours.covariance_, peer.covariance_, rtol=1e-12)
+        np.testing.assert_allclose(ours.location_, peer.location_, rtol=1e-12)
+
+
+def _sklearn_mcd_case(n, d, n_outliers, seed):
+    """The data of sklearn's own MinCovDet tests (test_robust_covariance.launch_mcd_on_dataset)."""
+    r = np.random.RandomState(seed)
+    X = r.randn(n, d)
+    idx = r.permutation(n)[:n_outliers]
+    X[idx] += 10.0 * (r.randint(2, size=(n_outliers, d)) - 0.5)
+    return X
+
+
+def _support_logdet(X, support):
+    return np.linalg.slogdet(np.atleast_2d(np.cov(X[support].T, bias=True)))[1]
+
+
+_SKLEARN_CASES = [(100, 5, 0), (100, 5, 20), (100, 5, 40), (1000, 5, 450), (1700, 5, 800),
+                  (500, 1, 100), (20, 20, 0)]
+
+
+def _objective_not_worse(seeds):
+    worse = []
+    for case in _SKLEARN_CASES:
+        for seed in seeds:
+            X = _sklearn_mcd_case(*case, seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ours = pw.MahalanobisDetector("mcd", random_state=seed).fit(X)
+                peer = MinCovDet(random_state=seed).fit(X)
+            a, b = _support_logdet(X, ours.raw_support_), _support_logdet(X, peer.raw_support_)
+            if a > b + 1e-9 * max(1.0, abs(b)):
+                worse.append((case, seed, a - b))
+    return worse
+
+
+def test_mcd_objective_matches_or_beats_min_cov_det_seed_for_seed():
+    """det of the raw support covariance (the MCD objective) on sklearn's own test data."""
+    assert _objective_not_worse(range(4)) == []
+
+
+@pytest.mark.slow
+def test_mcd_objective_over_100_seeds():
+    assert _objective_not_worse(range(100)) == []
 
 
 def test_float32_mcd_and_pickle(rng):
