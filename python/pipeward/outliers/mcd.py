@@ -56,6 +56,7 @@ N_FULL = 3  # candidates carried to the full data when n > REFINE_SAMPLE
 N_CONVERGE = 10  # candidates converged on all rows when n <= REFINE_SAMPLE
 FULL_SEARCH_ROWS = 2000  # up to this many rows, N_SEARCH candidates converge on all rows
 N_SEARCH = 100
+N_POLISH = 5  # best converged candidates polished by single exchanges (full search)
 MAX_C_STEPS = 30
 DET_SAMPLE = 5000
 REFINE_SAMPLE = 20_000  # above this many rows, candidates converge on a subsample first
@@ -329,13 +330,18 @@ def raw_mcd(X: np.ndarray, h: int, rng: np.random.Generator,
         # their local optima differ and the deterministic ones are cheap.
         refined = [_c_steps(X, h, c, MAX_C_STEPS, workers, max_cond)
                    for c in random_starts + deterministic()]
-    est, rows = min(refined, key=lambda r: r[0].logdet)
-    if n <= FULL_SEARCH_ROWS and not est.regularised:
+    refined.sort(key=lambda r: r[0].logdet)
+    est = refined[0][0]
+    if n <= FULL_SEARCH_ROWS:
         # C-steps stop at a subset no single reassignment improves; one exchange of a row
         # in for a row out can still lower the determinant (Hawkins' feasible solutions).
-        polished = _swap_polish(np.asarray(X, dtype=np.float64), rows, max_cond)
-        if polished is not None:
-            est, rows = polished, None
+        # The runners-up are polished too: the deepest optimum may sit next to one of them.
+        Xf = np.asarray(X, dtype=np.float64)
+        distinct = {np.sort(rows).tobytes(): (e, rows) for e, rows in reversed(refined)}
+        runners = sorted(distinct.values(), key=lambda r: r[0].logdet)[:N_POLISH]
+        polished = [_swap_polish(Xf, rows, max_cond) for e, rows in runners
+                    if not e.regularised]
+        est = min([p for p in polished if p is not None] + [est], key=lambda e: e.logdet)
     est, rows = _c_steps(X, h, est, MAX_C_STEPS, workers, max_cond)
     return est.location, est.covariance, rows, est.regularised
 
