@@ -441,13 +441,9 @@ def _objective_not_worse(seeds):
 
 
 def test_mcd_objective_matches_or_beats_min_cov_det_seed_for_seed():
-    """det of the raw support covariance (the MCD objective) on sklearn's own test data."""
+    """det of the raw support covariance (the MCD objective) on sklearn's own test data.
+    Seeds 0-3 here; ``python bench/mcd_quality.py 100`` runs seeds 0-99 (bench/RESULTS.md)."""
     assert _objective_not_worse(range(4)) == []
-
-
-@pytest.mark.slow
-def test_mcd_objective_over_100_seeds():
-    assert _objective_not_worse(range(100)) == []
 
 
 def test_float32_mcd_and_pickle(rng):

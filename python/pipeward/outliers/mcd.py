@@ -57,6 +57,7 @@ N_CONVERGE = 10  # candidates converged on all rows when n <= REFINE_SAMPLE
 FULL_SEARCH_ROWS = 2000  # up to this many rows, N_SEARCH candidates converge on all rows
 N_SEARCH = 100
 N_POLISH = 5  # best converged candidates polished by single exchanges (full search)
+SWAP_EDGE = 128  # rows on each side of the support's edge that an exchange considers
 MAX_C_STEPS = 30
 DET_SAMPLE = 5000
 REFINE_SAMPLE = 20_000  # above this many rows, candidates converge on a subsample first
@@ -372,9 +373,16 @@ def _swap_polish(X: np.ndarray, rows: np.ndarray, max_cond: float,
         G = np.linalg.inv(T)
         UG = U @ G
         a = np.einsum("id,id->i", UG, U)  # u_i^T G u_i
+        wGw = np.einsum("jd,de,je->j", W, G, W)
+        # Only the rows at the support's edge can pay: the farthest inside, nearest outside.
+        if members.size > SWAP_EDGE:
+            edge = np.argpartition(-a, SWAP_EDGE - 1)[:SWAP_EDGE]
+            members, U, UG, a = members[edge], U[edge], UG[edge], a[edge]
+        if others.size > SWAP_EDGE:
+            edge = np.argpartition(wGw, SWAP_EDGE - 1)[:SWAP_EDGE]
+            others, W, wGw = others[edge], W[edge], wGw[edge]
         f = 1.0 - c * a
         WGU = W @ UG.T  # (outside, inside): w_j^T G u_i
-        wGw = np.einsum("jd,de,je->j", W, G, W)
         vGu = WGU + a / (h - 1)
         vGv = wGw[:, None] + 2.0 / (h - 1) * WGU + a / (h - 1) ** 2
         with np.errstate(divide="ignore", invalid="ignore"):
