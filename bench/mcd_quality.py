@@ -38,6 +38,7 @@ def main(n_seeds: int) -> None:
     seconds = {"pipeward": 0.0, "sklearn": 0.0}
     for case in CASES:
         worse = better = 0
+        before = dict(seconds)
         for seed in range(n_seeds):
             X = data(*case, seed)
             with warnings.catch_warnings():
@@ -52,7 +53,9 @@ def main(n_seeds: int) -> None:
             tol = 1e-9 * max(1.0, abs(b))
             worse += a > b + tol
             better += a < b - tol
-        print(f"{case}: worse {worse}, better {better} of {n_seeds}", flush=True)
+        ours, peer = (seconds[k] - before[k] for k in ("pipeward", "sklearn"))
+        print(f"{case}: worse {worse}, better {better} of {n_seeds}; fit time pipeward "
+              f"{ours:.2f} s, sklearn {peer:.2f} s ({peer / ours:.1f}x)", flush=True)
     print(f"fit time: pipeward {seconds['pipeward']:.2f} s, sklearn {seconds['sklearn']:.2f} s "
           f"({seconds['sklearn'] / seconds['pipeward']:.1f}x)")
 
