@@ -58,6 +58,7 @@ FULL_SEARCH_ROWS = 2000  # up to this many rows, N_SEARCH candidates converge on
 N_SEARCH = 100
 N_POLISH = 5  # best converged candidates polished by single exchanges (full search)
 SWAP_EDGE = 128  # rows on each side of the support's edge that an exchange considers
+SMALL_BATCH_ROWS = 400  # batched C-steps on at most this many rows use one NumPy product
 MAX_C_STEPS = 30
 DET_SAMPLE = 5000
 REFINE_SAMPLE = 20_000  # above this many rows, candidates converge on a subsample first
@@ -182,11 +183,13 @@ def _batched_c_steps(S: np.ndarray, h: int, locs: np.ndarray, covs: np.ndarray,
         active = np.arange(c0, min(c0 + chunk, L.shape[0]))
         previous = None
         for _ in range(n_steps):
-            # Precision factors, then the native kernel per candidate: no (candidates, rows,
-            # features) temporary.
             F = _precision_factors(C[active])
-            dist = np.stack([squared_distances_factored(S, L[a], F[j], False)
-                             for j, a in enumerate(active)])
+            if S.shape[0] <= SMALL_BATCH_ROWS:  # one NumPy product beats a call per candidate
+                Y = (S[None, :, :] - L[active, None, :]) @ F
+                dist = np.einsum("knd,knd->kn", Y, Y)
+            else:  # the native kernel per candidate: no (candidates, rows, features) temporary
+                dist = np.stack([squared_distances_factored(S, L[a], F[j], False)
+                                 for j, a in enumerate(active)])
             rows = np.argpartition(dist, h - 1, axis=1)[:, :h]
             keys = tags[rows].sum(axis=1)
             keep = np.zeros(active.size, dtype=bool)
