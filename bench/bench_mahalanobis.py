@@ -85,3 +85,24 @@ def test_mcd_pipeward(benchmark, mcd_data):
 @pytest.mark.benchmark(group="mcd-fit-50000x20")
 def test_mcd_sklearn(benchmark, mcd_data):
     benchmark.pedantic(lambda: sk.MinCovDet(random_state=0).fit(mcd_data), rounds=1)
+
+
+@pytest.fixture(scope="module")
+def mcd_sklearn_case():
+    """The largest case of sklearn's own MinCovDet tests: 1700 x 5, 800 shifted rows."""
+    r = np.random.RandomState(0)
+    X = r.randn(1700, 5)
+    idx = r.permutation(1700)[:800]
+    X[idx] += 10.0 * (r.randint(2, size=(800, 5)) - 0.5)
+    return X
+
+
+@pytest.mark.benchmark(group="mcd-fit-1700x5")
+def test_mcd_small_pipeward(benchmark, mcd_sklearn_case):
+    benchmark.pedantic(lambda: pw.MahalanobisDetector("mcd", random_state=0)
+                       .fit(mcd_sklearn_case), rounds=5)
+
+
+@pytest.mark.benchmark(group="mcd-fit-1700x5")
+def test_mcd_small_sklearn(benchmark, mcd_sklearn_case):
+    benchmark.pedantic(lambda: sk.MinCovDet(random_state=0).fit(mcd_sklearn_case), rounds=5)

@@ -359,9 +359,10 @@ def test_detector_fit_dispatch(cp, rng, method, kwargs):
         det.pvalues(cp.asarray(new))
 
 
-def test_detector_partial_fit_dispatch(cp, rng):
-    X = rng.standard_normal((600, 4)) * [1.0, 2.0, 0.5, 3.0]
-    want, got = pw.MahalanobisDetector("oas"), pw.MahalanobisDetector("oas")
+@pytest.mark.parametrize("method", ["empirical", "ledoit_wolf", "oas"])
+def test_detector_partial_fit_dispatch(cp, rng, method):
+    X = rng.standard_normal((600, 4)) * [1.0, 2.0, 0.5, 3.0] + 5.0
+    want, got = pw.MahalanobisDetector(method), pw.MahalanobisDetector(method)
     for part in np.array_split(X, 3):
         want.partial_fit(part)
         got.partial_fit(cp.asarray(part))
@@ -376,8 +377,12 @@ def test_detector_gpu_input_rules(cp, rng):
     X = rng.standard_normal((100, 3))
     with pytest.raises(ValueError, match="method='empirical'.*FastMCD"):
         pw.MahalanobisDetector().fit(cp.asarray(X))  # the default method is mcd
-    with pytest.raises(ValueError, match="with labels y"):
-        pw.MahalanobisDetector("empirical").fit(cp.asarray(X), np.arange(100) % 2)
+    labelled = pw.MahalanobisDetector("empirical").fit(cp.asarray(X), np.arange(100) % 2)
+    np.testing.assert_array_equal(labelled.covariance_.get(),  # y is ignored
+                                  pw.MahalanobisDetector("empirical").fit(cp.asarray(X))
+                                  .covariance_.get())
+    with pytest.raises(ValueError, match="ClassConditionalDetector runs on host arrays"):
+        pw.ClassConditionalDetector("empirical").fit(cp.asarray(X), np.arange(100) % 2)
     bad = X.copy()
     bad[[3, 9], 1] = np.nan
     with pytest.raises(ValueError, match=r"2 row\(s\) \(first: row 3\)"):

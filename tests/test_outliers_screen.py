@@ -136,7 +136,83 @@ def test_cli_reads_csv_with_a_label_column(tmp_path, rng):
     assert main(["screen", str(tmp_path / "d.csv"), "--labels", "target", "-q",
                  "--quarantine", str(tmp_path / "q.csv")]) == 1
     q = pd.read_csv(tmp_path / "q.csv")
-    assert list(q.columns) == ["a", "b", "c", "target"] and len(q) >= 3
+    assert list(q.columns) == ["row", "a", "b", "c", "target", "reason"] and len(q) >= 3
+
+
+def test_cli_quarantine_file_keeps_the_row_index_and_a_reason(tmp_path, rng):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "reason"])
+    df.loc[[5, 17], ["a", "b"]] += 25  # planted outliers; a column already named "reason"
+    df.to_csv(tmp_path / "d.csv", index=False)
+    for out in ("q.csv", "q.parquet"):
+        assert main(["screen", str(tmp_path / "d.csv"), "-q", "--quarantine",
+                     str(tmp_path / out)]) == 1
+        q = pd.read_csv(tmp_path / out) if out.endswith(".csv") else pd.read_parquet(tmp_path / out)
+        assert list(q.columns) == ["row", "a", "b", "reason", "_reason"]
+        assert {5, 17} <= set(q["row"])
+        planted = q.set_index("row").loc[[5, 17]]
+        np.testing.assert_allclose(planted["a"], df.loc[[5, 17], "a"])
+        assert planted["_reason"].str.startswith("outlier (robust distance p =").all()
+    # array input: the row is the position in the file
+    X = df.to_numpy()
+    np.save(tmp_path / "x.npy", X)
+    assert main(["screen", str(tmp_path / "x.npy"), "-q", "--quarantine",
+                 str(tmp_path / "qx.csv")]) == 1
+    qx = pd.read_csv(tmp_path / "qx.csv")
+    assert qx.columns[0] == "row" and qx.columns[-1] == "reason" and {5, 17} <= set(qx["row"])
+    np.testing.assert_allclose(qx.iloc[:, 1:-1].to_numpy(), X[qx["row"]])
+
+
+def test_regression_target_is_refused_for_label_screening(tmp_path, rng, capsys):
+    pd = pytest.importorskip("pandas")
+    X = rng.normal(size=(300, 3))
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    df["target"] = X @ [1.0, 2.0, -1.0] + 0.1 * rng.normal(size=300)  # 300 distinct values
+    df.to_csv(tmp_path / "reg.csv", index=False)
+    assert main(["screen", str(tmp_path / "reg.csv"), "--labels", "target"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "continuous (regression) target (300 distinct values" in err
+    assert "without --labels" in err and len(err.splitlines()) == 1
+    with pytest.raises(ValueError, match="continuous"):
+        pw.screen(X, df["target"].to_numpy())
+    # whole-number floats are class labels, as sklearn's type_of_target says
+    df["target"] = (X[:, 0] > 0).astype(float)
+    df.to_csv(tmp_path / "cls.csv", index=False)
+    assert main(["screen", str(tmp_path / "cls.csv"), "--labels", "target", "-q"]) in (0, 1)
+    from sklearn.utils.multiclass import type_of_target
+
+    from pipeward.outliers.screen import continuous_example
+    for y in (np.array([0.0, 1.0, 2.0]), np.array([0.5, 1.0]), np.array([1, 2, 3]),
+              np.array(["a", "b"]), np.array([True, False]), np.array([1e6, -3.0, 2.25])):
+        assert (continuous_example(y) is not None) == (type_of_target(y) == "continuous")
+
+
+def test_cli_labels_error_lists_every_column(tmp_path, rng, capsys):
+    pd = pytest.importorskip("pandas")
+    for width, expected in ((12, "c11)"), (60, "c39 ... and 20 more)")):
+        df = pd.DataFrame(rng.normal(size=(20, width)), columns=[f"c{i}" for i in range(width)])
+        df.to_csv(tmp_path / "w.csv", index=False)
+        assert main(["screen", str(tmp_path / "w.csv"), "--labels", "target"]) == 2
+        err = capsys.readouterr().err
+        assert err.rstrip().endswith(expected), err
+
+
+def test_cli_json_carries_the_scores_the_report_draws(tmp_path, rng, capsys):
+    X = rng.normal(size=(400, 3))
+    X[:4] += 15
+    np.save(tmp_path / "x.npy", X)
+    assert main(["screen", str(tmp_path / "x.npy"), "--json"]) == 1
+    text = capsys.readouterr().out
+    result = json.loads(text)
+    assert len(result["scores"]) == 400 and result["score_label"]
+    flagged = np.asarray(result["scores"])[result["outliers"]]
+    assert result["threshold"] == pytest.approx(flagged.min())
+    assert (np.asarray(result["scores"]) >= result["threshold"]).sum() == len(result["outliers"])
+    (tmp_path / "s.json").write_text(text)
+    assert main(["report", "--screen", str(tmp_path / "s.json"), "-o",
+                 str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "Outlier scores of the training rows" in page and "<svg" in page
 
 
 # --- label flips against confident learning, and the false-discovery rate ---------------
@@ -375,7 +451,7 @@ def test_out_of_fold_gaussian_model_matches_its_reference(n, d, K, seed, dtype):
 @pytest.mark.parametrize("method", ["empirical", "oas", "ledoit_wolf", "mcd"])
 def test_outlier_model_matches_the_detector(method, rng):
     """The screen's class model from per-class comoments gives the distances of
-    MahalanobisDetector(method).fit(X, y) (its reference, checked against scikit-learn)."""
+    ClassConditionalDetector(method).fit(X, y) (its reference, checked against scikit-learn)."""
     from pipeward.outliers import labels as lab
     from pipeward.outliers.screen import _class_model
 
@@ -386,7 +462,7 @@ def test_outlier_model_matches_the_detector(method, rng):
                                                              workers=None))
     centre = locations.mean(axis=0)
     d2 = lab.distances_to_whitened((Z - centre) @ factor, (locations - centre) @ factor)
-    det = pw.MahalanobisDetector(method, random_state=0).fit(Z[keep], codes[keep])
+    det = pw.ClassConditionalDetector(method, random_state=0).fit(Z[keep], codes[keep])
     np.testing.assert_allclose(d2.min(axis=1), det.mahalanobis(Z), rtol=1e-9, atol=1e-9)
 
 

@@ -31,8 +31,8 @@ from .privacy import (
 )
 
 # --- outliers -----------------------------------------------------------------------------
-from .outliers import (CovarianceStats, InputGuard, MahalanobisDetector, ScreenReport,
-                       mahalanobis, screen)
+from .outliers import (ClassConditionalDetector, CovarianceStats, InputGuard,
+                       MahalanobisDetector, ScreenReport, mahalanobis, screen)
 from .nearest import nearest_distances
 
 # --- data protection and trust -----------------------------------------------------------
@@ -83,6 +83,7 @@ __all__ = [
     "noise_multiplier_for",
     "poisson_batches",
     # outliers
+    "ClassConditionalDetector",
     "CovarianceStats",
     "InputGuard",
     "MahalanobisDetector",

@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", metavar="COLUMN",
                    help="label column (name, or index for .npy), or an array name in a .npz")
     p.add_argument("--quarantine", metavar="OUT",
-                   help="write the quarantined rows here (.npy, .csv or .parquet)")
+                   help="write the quarantined rows here (.npy, .csv or .parquet); .csv and "
+                        ".parquet add the original row index ('row') and a 'reason' column")
     p.add_argument("-o", "--output", metavar="OUT", help="write the clean rows here")
     p.add_argument("--alpha", type=float, default=1e-4, help="outlier test level (default 1e-4)")
     p.add_argument("--fdr", type=float, metavar="Q",
@@ -45,13 +46,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trust", action="append", default=[], metavar="TYPE",
                    help="a type in the --estimator file to load beyond skops' trusted "
                         "defaults (repeat for several)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true",
+                   help="machine-readable output, with every row's outlier score for "
+                        "'pipeward report --screen'")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing; use the exit code")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..outliers import screen  # noqa: PLC0415
+    from ..outliers.screen import continuous_example  # noqa: PLC0415
 
     if args.fdr is not None and not 0 < args.fdr < 1:
         raise CLIError(f"--fdr: expected a rate in (0, 1), got {args.fdr:g}")
@@ -59,11 +63,16 @@ def run(args: argparse.Namespace) -> int:
     table, X, y = _load(Path(args.data), args.labels)
     if y is None and (estimator is not None or args.fdr is not None):
         raise CLIError("--estimator and --fdr judge labels: name the label column with --labels")
+    if y is not None and (example := continuous_example(np.asarray(y))) is not None:
+        raise CLIError(f"--labels {args.labels}: a continuous (regression) target "
+                       f"({np.unique(y).size} distinct values, e.g. {example:g}); label-flip "
+                       "screening needs class labels: run without --labels to screen for "
+                       "outliers only, or bin the target into classes first")
     report = screen(X, y, alpha=args.alpha, fdr=args.fdr, estimator=estimator)
     keep = np.ones(report.n_rows, dtype=bool)
     keep[report.quarantine] = False
     if args.quarantine:
-        _save(Path(args.quarantine), table, ~keep)
+        _save(Path(args.quarantine), table, ~keep, reasons=report.reasons)
     if args.output:
         _save(Path(args.output), table, keep)
     if args.json:
@@ -114,7 +123,7 @@ def _load(path: Path, labels: str | None) -> tuple[Any, np.ndarray, np.ndarray |
             return df, df, None
         if labels not in df.columns:
             raise CLIError(f"--labels: no column {labels!r} in {path} "
-                           f"(columns: {', '.join(map(str, df.columns[:10]))})")
+                           f"(columns: {_column_list(df.columns)})")
         return df, df.drop(columns=[labels]), df[labels].to_numpy()
     if suffix == ".npz":
         arrays = load_npz(path)
@@ -144,16 +153,40 @@ def _split_column(X: np.ndarray, labels: str | None) -> tuple[Any, np.ndarray, n
     return X, np.delete(X, col, axis=1), X[:, col]
 
 
-def _save(path: Path, table: Any, rows: np.ndarray) -> None:
-    part = table.iloc[np.flatnonzero(rows)] if hasattr(table, "iloc") else table[rows]
+def _column_list(columns: Any, limit: int = 40) -> str:
+    """All column names, or the first ``limit`` and how many more."""
+    names = [str(c) for c in columns]
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} ... and {len(names) - limit} more"
+
+
+def _save(path: Path, table: Any, rows: np.ndarray, *, reasons: np.ndarray | None = None) -> None:
+    """Write the chosen rows; with ``reasons`` (the quarantine file), .csv/.parquet also get
+    each row's original index (``row``: the data frame's index, else its position) and the
+    ``reason`` it was quarantined, so every suspect can be traced back to the source."""
+    picked = np.flatnonzero(rows)
+    part = table.iloc[picked] if hasattr(table, "iloc") else table[rows]
     suffix = path.suffix.lower()
     if suffix == ".npy":
         np.save(path, part.to_numpy() if hasattr(part, "to_numpy") else part)
     elif suffix in (".csv", ".parquet"):
-        if not hasattr(part, "to_csv"):
-            import pandas as pd  # noqa: PLC0415
+        import pandas as pd  # noqa: PLC0415
 
+        if not hasattr(part, "to_csv"):
             part = pd.DataFrame(part)
+        if reasons is not None:
+            index = part.index if hasattr(table, "iloc") else picked
+            part = part.copy()
+            part.insert(0, _free_name(part.columns, "row"), np.asarray(index))
+            part[_free_name(part.columns, "reason")] = [str(r) for r in reasons[picked]]
         part.to_csv(path, index=False) if suffix == ".csv" else part.to_parquet(path, index=False)
     else:
         raise CLIError(f"{path}: unsupported output format {suffix!r} (use .npy, .csv, .parquet)")
+
+
+def _free_name(columns: Any, name: str) -> str:
+    """``name``, or ``_name``, ``__name``... when the data already has such a column."""
+    taken = {str(c) for c in columns}
+    while name in taken:
+        name = "_" + name
+    return name

@@ -128,7 +128,7 @@ class MahalanobisDetector:
     Ledoit-Wolf's fourth moments) or "mcd" (FastMCD with C-steps on all partitions). The
     threshold: ``contamination`` (the exact quantile of the training distances, as on one
     machine) or ``alpha`` with ``threshold`` "chi2", "hotelling" (empirical) or "beta";
-    conformal calibration is not offered on Dask. Labels ``y`` are not taken.
+    conformal calibration is not offered on Dask. ``fit(X, y)`` ignores ``y``.
 
     After ``fit``, ``detector_`` is the equivalent one-machine detector (score NumPy data
     with it) and ``location_``, ``covariance_``, ``precision_``, ``threshold_``, ``offset_``
@@ -145,9 +145,7 @@ class MahalanobisDetector:
         self.random_state, self.client = random_state, client
 
     def fit(self, X: Any, y: Any = None) -> MahalanobisDetector:
-        if y is not None:
-            raise ValueError("pipeward.dask.MahalanobisDetector fits without labels; the "
-                             "class-conditional fit runs on one machine")
+        """Fit on the partitions of X; ``y`` is ignored, as by scikit-learn's outlier detectors."""
         det = _OneMachine(self.method, contamination=self.contamination, alpha=self.alpha,
                           threshold=self.threshold, support_fraction=self.support_fraction,
                           random_state=self.random_state)

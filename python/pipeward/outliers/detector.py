@@ -14,11 +14,14 @@ from typing import Any
 import numpy as np
 
 from .._backend import array_module, is_gpu_array
+from .._estimator import OutlierDetectorBase
 from .._validate import describe, estimator_matrix, workers_arg
+from . import norm_moments
 from . import thresholds as th
 from .kernel import (CovarianceStats, precision_factor, require_finite_rows,
                      squared_distances_factored)
-from .mcd import min_cov_det
+from .mcd import consistency_factor, min_cov_det
+from .norm_moments import NormMoments
 
 METHODS = ("empirical", "ledoit_wolf", "oas", "mcd")
 THRESHOLDS = ("auto", "chi2", "hotelling", "beta", "conformal")
@@ -28,7 +31,7 @@ class CovarianceWarning(UserWarning):
     """The covariance is singular or nearly so; the detector used a stable substitute."""
 
 
-class MahalanobisDetector:
+class MahalanobisDetector(OutlierDetectorBase):
     """Outlier detector on squared Mahalanobis distances to a (robust) Gaussian fit.
 
     Parameters
@@ -53,12 +56,10 @@ class MahalanobisDetector:
     workers : int or None
         Threads for the native kernels (None: OpenMP's default, honouring threadpoolctl).
 
-    Fitting with labels ``fit(X, y)`` gives the class-conditional model of Lee et al. (2018):
-    one location per class and a shared (tied) covariance of the within-class residuals; the
-    score of a row is its distance to the nearest class.
+    Unsupervised, as scikit-learn's outlier detectors: ``fit(X, y)`` ignores ``y`` (so the
+    detector means the same inside a ``Pipeline`` under ``GridSearchCV``, where ``y`` always
+    arrives). The class-conditional model is :class:`ClassConditionalDetector`.
     """
-
-    _estimator_type = "outlier_detector"
 
     def __init__(self, method: str = "mcd", *, contamination: float = 0.1,
                  alpha: float | None = None, threshold: str = "auto",
@@ -73,55 +74,33 @@ class MahalanobisDetector:
         self.calibration_fraction = calibration_fraction
         self.workers = workers
 
-    # --- scikit-learn estimator protocol (without importing scikit-learn) -----------------
-
-    _PARAMS = ("method", "contamination", "alpha", "threshold", "support_fraction",
-               "random_state", "calibration_fraction", "workers")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._PARAMS}
-
-    def set_params(self, **params: Any) -> MahalanobisDetector:
-        for name, value in params.items():
-            if name not in self._PARAMS:
-                raise ValueError(f"invalid parameter {name!r} for MahalanobisDetector; valid "
-                                 f"parameters: {', '.join(self._PARAMS)}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = MahalanobisDetector()
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items()
-                   if v is not getattr(defaults, k) and v != getattr(defaults, k)]
-        return f"MahalanobisDetector({', '.join(changed)})"
-
-    def __sklearn_tags__(self) -> Any:
-        from sklearn.utils import InputTags, Tags, TargetTags  # noqa: PLC0415 - sklearn asks
-
-        return Tags(estimator_type="outlier_detector",
-                    target_tags=TargetTags(required=False),
-                    input_tags=InputTags(two_d_array=True, allow_nan=False))
-
     # --- fitting ---------------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any = None) -> MahalanobisDetector:
-        """Fit location and covariance (per-class locations when y is given).
+        """Fit location and covariance to the rows of X; ``y`` is ignored (unsupervised).
 
-        A CuPy X (methods "empirical", "ledoit_wolf", "oas"; no labels) is fitted on its GPU:
-        the covariance statistics, eigendecomposition, factor and training distances are
-        computed there, and ``location_``, ``covariance_``, ``precision_``, ``dist_`` are CuPy
-        arrays; the threshold is a float. Score CuPy data with such a detector.
+        One row gives a zero covariance with a warning, as scikit-learn's covariance
+        estimators do (MCD needs two rows, as ``MinCovDet``). A CuPy X (methods "empirical",
+        "ledoit_wolf", "oas") is fitted on its GPU: the covariance statistics,
+        eigendecomposition, factor and training distances are computed there, and
+        ``location_``, ``covariance_``, ``precision_``, ``dist_`` are CuPy arrays; the
+        threshold is a float. Score CuPy data with such a detector.
         """
+        return self._fit(X, None)
+
+    def _fit(self, X: Any, y: Any) -> MahalanobisDetector:
         self._check_params()
         X, names = estimator_matrix(X, allow_gpu=True)
         if is_gpu_array(X):
             self._check_gpu_fit(y)
-        n, d = X.shape
-        if n < 2:
-            raise ValueError(f"MahalanobisDetector needs at least 2 samples, got n_samples = "
-                             f"{n} (1 sample)")
+        n = X.shape[0]
+        if n < 2 and self.method == "mcd":
+            raise ValueError(f"method='mcd' needs at least 2 samples, got n_samples = {n} "
+                             "(1 sample), as sklearn's MinCovDet")
         self._remember_features(X, names)
-        rule = self._rule()
+        for name in ("stats_", "norm_moments_", "calibration_scores_"):
+            self.__dict__.pop(name, None)  # a new fit starts a new stream
+        rule = self._rule() if n > 1 else self._one_sample_rule()
         fit_rows, cal_rows = np.arange(n), None
         if rule == "conformal":
             fit_rows, cal_rows = self._calibration_split(n)
@@ -130,8 +109,7 @@ class MahalanobisDetector:
         yf = None if y is None else self._labels(y, n)[fit_rows]
         self._fit_covariance(Xf, yf)
         self.n_samples_fit_ = Xf.shape[0]
-        train = self._distances(Xf)
-        self.dist_ = train.astype(np.float64)
+        self.dist_ = self._distances(Xf).astype(np.float64)
         self.threshold_rule_ = rule
         if rule == "contamination":
             self.offset_ = float(xp.percentile(-self.dist_, 100.0 * self.contamination))
@@ -147,31 +125,46 @@ class MahalanobisDetector:
         return self
 
     def partial_fit(self, X: Any, y: Any = None) -> MahalanobisDetector:
-        """Add a batch to a streaming fit (method "empirical" or "oas"; exact merge; y ignored).
+        """Add a batch to a streaming fit (continuing from ``fit`` when it ran; y ignored).
 
-        Thresholds come from ``alpha`` (chi2 / hotelling) or, with ``contamination``, from
-        the quantile of the current batch's distances.
+        "empirical", "oas" and "ledoit_wolf" merge exact statistics: after any number of
+        batches the estimate equals ``fit`` on their concatenation (Ledoit-Wolf through the
+        mergeable fourth moments of :mod:`pipeward.outliers.norm_moments`). "mcd" cannot be
+        updated exactly (its support is a combinatorial choice), so the first batch gets
+        FastMCD and each later batch adds, exactly, the statistics of its rows inside the
+        current estimate's 97.5% chi2 ellipsoid: the reweighting step of ``MinCovDet`` applied
+        batch by batch (one-step reweighted streaming; outlying rows never enter).
+
+        Thresholds come from ``alpha`` (chi2 / hotelling; conformal is not streamed) or, with
+        ``contamination``, from the quantile of the current batch's distances.
         """
         self._check_params()
-        if self.method not in ("empirical", "oas"):
-            raise ValueError(f"partial_fit needs method='empirical' or 'oas' (mergeable "
-                             f"statistics), got method={self.method!r}")
         X, names = estimator_matrix(X, allow_gpu=True)
         if hasattr(self, "stats_"):
             self._check_features(X, names)
             self._check_same_device(X)
-            stats = self.stats_.update(X, workers=workers_arg(self.workers))
         else:
+            if is_gpu_array(X):
+                self._check_gpu_fit(None)
             self._remember_features(X, names)
-            stats = CovarianceStats.from_data(X, workers=workers_arg(self.workers))
-        if stats.count < 2:
-            raise ValueError("partial_fit needs at least 2 samples in total")
-        self.classes_ = None
-        self._set_from_stats(stats)
-        self.n_samples_fit_ = stats.count
-        rule = self._rule()
+        workers = workers_arg(self.workers)
+        if self.method == "mcd":
+            self._partial_fit_mcd(X, workers)
+        else:
+            batch = CovarianceStats.from_data(X, workers=workers)
+            moments = None
+            if self.method == "ledoit_wolf":
+                moments = NormMoments.from_data(X, batch.mean, workers)
+            if hasattr(self, "stats_") and moments is None:
+                batch = self.stats_ + batch
+            elif hasattr(self, "stats_"):
+                batch, moments = norm_moments.merge((self.stats_, self.norm_moments_),
+                                                    (batch, moments))
+            self._set_from_stats(batch, moments)
+        self.n_samples_fit_ = self.stats_.count
+        rule = self._rule() if self.stats_.count > 1 else self._one_sample_rule()
         if rule == "conformal":
-            rule = "hotelling" if self.method == "empirical" and stats.count > X.shape[1] else "chi2"
+            rule = self._default_law()
         self.threshold_rule_ = rule
         if rule == "contamination":
             dist = self._distances(X).astype(np.float64)
@@ -182,50 +175,60 @@ class MahalanobisDetector:
         self.offset_ = -self.threshold_
         return self
 
+    def _partial_fit_mcd(self, X: np.ndarray, workers: int | None) -> None:
+        d = X.shape[1]
+        if not hasattr(self, "stats_"):
+            if X.shape[0] < 2:
+                raise ValueError("method='mcd': the first partial_fit batch needs at least 2 "
+                                 f"samples, got n_samples = {X.shape[0]} (1 sample)")
+            self._fit_covariance(X, None)
+            return
+        inside = self._distances(X).astype(np.float64) < th.chi2_isf(0.025, d)
+        stats = self.stats_
+        if inside.any():
+            stats = stats.update(X[inside], workers=workers)
+        self.stats_ = stats
+        self.support_ = None  # the rows of earlier batches are gone
+        self._set_covariance(stats.mean, stats.covariance() * consistency_factor(d, 0.975))
+
     def _fit_covariance(self, X: np.ndarray, y: np.ndarray | None) -> None:
+        """location_, covariance_, precision_ from the rows of X (``y``: see subclasses)."""
         workers = workers_arg(self.workers)
         self.support_ = None
-        if y is None:
-            self.classes_ = None
-            if self.method == "mcd":
-                fit = min_cov_det(X, support_fraction=self.support_fraction,
-                                  random_state=self.random_state, workers=workers)
-                self.raw_location_, self.raw_covariance_ = fit.raw_location, fit.raw_covariance
-                self.raw_support_, self.support_ = fit.raw_support, fit.support
-                self._set_covariance(fit.location, fit.covariance)
-            else:
-                stats = CovarianceStats.from_data(X, workers=workers)
-                self._set_from_stats(stats, X)
-            return
-        # Class-conditional: per-class locations, a tied covariance of the residuals.
-        self.classes_, codes = np.unique(y, return_inverse=True)
-        if self.classes_.size < 1:
-            raise ValueError("y: expected at least one class")
-        counts = np.bincount(codes)
         if self.method == "mcd":
-            centres = np.stack([np.median(X[codes == k], axis=0) for k in range(counts.size)])
-        else:
-            centres = np.stack([X[codes == k].mean(axis=0) for k in range(counts.size)])
-        residuals = X - centres[codes]
-        inner = MahalanobisDetector(self.method, support_fraction=self.support_fraction,
-                                    random_state=self.random_state, workers=self.workers)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CovarianceWarning)
-            inner._fit_covariance(residuals, None)
-        self.support_ = inner.support_
-        self.class_locations_ = centres + inner.location_
-        self._set_covariance(self.class_locations_.mean(axis=0), inner.covariance_)
+            fit = min_cov_det(X, support_fraction=self.support_fraction,
+                              random_state=self.random_state, workers=workers)
+            self.raw_location_, self.raw_covariance_ = fit.raw_location, fit.raw_covariance
+            self.raw_support_, self.support_ = fit.raw_support, fit.support
+            # The reweighted support's statistics: partial_fit continues from them.
+            self.stats_ = CovarianceStats.from_data(X[fit.support], workers=workers)
+            self._set_covariance(fit.location, fit.covariance)
+            return
+        stats = CovarianceStats.from_data(X, workers=workers)
+        moments = None
+        if self.method == "ledoit_wolf":
+            moments = NormMoments.from_data(X, stats.mean, workers)
+        self._set_from_stats(stats, moments)
 
-    def _set_from_stats(self, stats: CovarianceStats, X: np.ndarray | None = None) -> None:
+    def _set_from_stats(self, stats: CovarianceStats, moments: NormMoments | None) -> None:
         self.stats_ = stats
+        if moments is not None:
+            self.norm_moments_ = moments
+        if stats.count == 1:
+            warnings.warn("Only one sample available: the covariance is zero (as "
+                          "scikit-learn's covariance estimators give)", UserWarning,
+                          stacklevel=4)
+            self._set_covariance(stats.mean, stats.comoment, warn=False)
+            return
         S = stats.covariance()
         if self.method == "ledoit_wolf":
-            S = _ledoit_wolf(S, X, stats.mean, workers_arg(self.workers))
+            S = _ledoit_wolf_from_norms(S, moments.fourth, stats.count)
         elif self.method == "oas":
             S = _oas(S, stats.count)
         self._set_covariance(stats.mean, S)
 
-    def _set_covariance(self, location: np.ndarray, covariance: np.ndarray) -> None:
+    def _set_covariance(self, location: np.ndarray, covariance: np.ndarray, *,
+                        warn: bool = True) -> None:
         """Store location_, covariance_, precision_ (= pinvh(covariance_)) and the factor
         (on the GPU for CuPy statistics: only the extreme eigenvalues and the rank are read)."""
         xp = array_module(covariance)
@@ -236,7 +239,9 @@ class MahalanobisDetector:
         cutoff = max(w_max, 0.0) * d * np.finfo(np.float64).eps
         keep = w > cutoff
         rank = int(keep.sum())
-        if rank < d:
+        if not warn:
+            pass
+        elif rank < d:
             warnings.warn(
                 f"the covariance matrix is singular (rank {rank} of {d}: constant or "
                 "duplicated features, or fewer samples than features); using its pseudo-"
@@ -263,7 +268,7 @@ class MahalanobisDetector:
     # --- scoring ---------------------------------------------------------------------------
 
     def mahalanobis(self, X: Any) -> np.ndarray:
-        """Squared Mahalanobis distances (to the nearest class in the class-conditional mode).
+        """Squared Mahalanobis distances of the rows of X to the fitted location.
 
         CuPy X, for a detector fitted on CuPy data, is scored on its GPU (CuPy result)."""
         self._check_fitted()
@@ -271,17 +276,6 @@ class MahalanobisDetector:
         self._check_features(X, names)
         self._check_same_device(X)
         return require_finite_rows(self._distances(X), "X", X)
-
-    def class_distances(self, X: Any) -> np.ndarray:
-        """(n, n_classes) squared distances to each class location (class-conditional mode)."""
-        self._check_fitted()
-        if self.classes_ is None:
-            raise ValueError("class_distances needs a detector fitted with labels y")
-        X, names = estimator_matrix(X, check_finite=False)
-        self._check_features(X, names)
-        D = self._class_distances(X)
-        require_finite_rows(D.sum(axis=1), "X", X)
-        return D
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Negative squared Mahalanobis distances (higher is more normal)."""
@@ -296,8 +290,20 @@ class MahalanobisDetector:
         decision = self.decision_function(X)
         return array_module(decision).where(decision >= 0, 1, -1)
 
-    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
-        return self.fit(X, y).predict(X)
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy of ``predict(X)`` against ``y`` (+1 inlier / -1 outlier), weighted by
+        ``sample_weight``: ``EllipticEnvelope.score``."""
+        predicted = self.predict(X)
+        if is_gpu_array(predicted):
+            raise TypeError("score runs on host arrays; pass X.get()")
+        y = self._labels(y, predicted.shape[0])
+        hits = (predicted == y).astype(np.float64)
+        if sample_weight is None:
+            return float(hits.mean())
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != hits.shape:
+            raise ValueError(f"sample_weight: expected shape {hits.shape}, got {w.shape}")
+        return float(np.average(hits, weights=w))
 
     def pvalues(self, X: Any) -> np.ndarray:
         """P-values of the rows under the clean-data law of ``threshold`` (small: outlying).
@@ -326,8 +332,6 @@ class MahalanobisDetector:
     # --- helpers ---------------------------------------------------------------------------
 
     def _distances(self, X: np.ndarray) -> np.ndarray:
-        if getattr(self, "classes_", None) is not None:
-            return self._class_distances(X).min(axis=1)
         if is_gpu_array(X):
             from .._gpu import mahalanobis as gpu  # noqa: PLC0415 - GPU path only
 
@@ -335,19 +339,11 @@ class MahalanobisDetector:
         return squared_distances_factored(X, self.location_, self._factor, self._lower,
                                           workers=workers_arg(self.workers))
 
-    def _class_distances(self, X: np.ndarray) -> np.ndarray:
-        workers = workers_arg(self.workers)
-        return np.stack([squared_distances_factored(X, loc, self._factor, self._lower,
-                                                    workers=workers)
-                         for loc in self.class_locations_], axis=1)
-
     def _check_gpu_fit(self, y: Any) -> None:
-        if self.method == "mcd" or y is not None:
+        if self.method == "mcd":
             raise ValueError(
                 "MahalanobisDetector.fit on CuPy arrays supports method='empirical', "
-                "'ledoit_wolf' or 'oas' without labels (got method="
-                f"{self.method!r}{', with labels y' if y is not None else ''}); "
-                "FastMCD and the class-conditional fit run on host arrays")
+                "'ledoit_wolf' or 'oas' (got method='mcd'); FastMCD runs on host arrays")
 
     def _check_same_device(self, X: Any) -> None:
         fitted_on_gpu = is_gpu_array(getattr(self, "location_", None))
@@ -362,6 +358,10 @@ class MahalanobisDetector:
         if self.threshold == "auto":
             return "hotelling" if self.method == "empirical" else "conformal"
         return self.threshold
+
+    def _one_sample_rule(self) -> str:
+        """With one row only the chi2 law (which needs no n) or the training quantile apply."""
+        return "contamination" if self.alpha is None else "chi2"
 
     def _default_law(self) -> str:
         n, d = self.n_samples_fit_, self.n_features_in_
@@ -438,24 +438,6 @@ class MahalanobisDetector:
                 NotFittedError = ValueError  # noqa: N806
             raise NotFittedError("This MahalanobisDetector instance is not fitted yet; call "
                                  "'fit' with appropriate arguments before using it")
-
-
-def _ledoit_wolf(S: np.ndarray, X: np.ndarray | None, mean: np.ndarray,
-                 workers: int | None) -> np.ndarray:
-    """sklearn's ``ledoit_wolf`` from the empirical covariance and the rows' centred norms."""
-    d = S.shape[0]
-    if d == 1 or X is None:
-        return S
-    n = X.shape[0]
-    xp = array_module(S)
-    # sum_i ||x_i - mean||^4: squared norms from the kernel with the identity factor.
-    if xp is np:
-        norms = squared_distances_factored(X, mean, np.eye(d), True, workers=workers)
-    else:
-        from .._gpu import mahalanobis as gpu  # noqa: PLC0415 - GPU path only
-
-        norms = gpu.squared_distances(X, mean, xp.eye(d), True)
-    return _ledoit_wolf_from_norms(S, float((norms.astype(np.float64) ** 2).sum()), n)
 
 
 def _ledoit_wolf_from_norms(S: np.ndarray, fourth: float, n: int) -> np.ndarray:

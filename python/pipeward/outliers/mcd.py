@@ -4,10 +4,15 @@ Raw estimate (Rousseeuw & Van Driessen 1999): the h-subset whose covariance has 
 determinant, found by C-steps (fit mean and covariance to the h rows closest under the current
 estimate; the determinant never increases). Starts:
 
-* d small against the subsets: random elemental (d+1)-subsets on at most 5 disjoint random
+* one feature: no search, the exact optimum (h consecutive sorted values);
+* up to FULL_SEARCH_ROWS rows: random starts on all rows, half elemental (d+1)-subsets and
+  half h-subsets (sklearn's kind), two C-steps each, then the best N_SEARCH and DetMCD's
+  deterministic starts converged on all rows in native batches, and the best polished by
+  single row exchanges: this is what matches or beats ``MinCovDet``'s objective seed for seed;
+* more rows, d small against the subsets: elemental starts on at most 5 disjoint random
   subsets of 300 rows (robustbase's capped scheme, not sklearn's n//300 subsets), the best
-  10 per subset refined on their union (<= 1500 rows), the best 3 refined on all rows (on a
-  20k-row subsample to convergence first when n is larger, then on all rows);
+  10 per subset refined on their union (<= 1500 rows), the best 3 converged on a 20k-row
+  subsample when n is larger, then on all rows;
 * high dimension: the deterministic starts of DetMCD (Hubert, Rousseeuw & Verdonck 2012),
   computed on a subsample.
 
@@ -46,7 +51,14 @@ SUBSET_ROWS = 300
 MAX_SUBSETS = 5
 N_TRIALS = 500
 N_BEST = 10
-N_FULL = 3
+WIDE_SHARE = 0.5  # share of the starts that are h-row subsets, not elemental (full search)
+N_FULL = 3  # candidates carried to the full data when n > REFINE_SAMPLE
+N_CONVERGE = 10  # candidates converged on all rows when n <= REFINE_SAMPLE
+FULL_SEARCH_ROWS = 2000  # up to this many rows, N_SEARCH candidates converge on all rows
+N_SEARCH = 100
+N_POLISH = 5  # best converged candidates polished by single exchanges (full search)
+SWAP_EDGE = 128  # rows on each side of the support's edge that an exchange considers
+SMALL_BATCH_ROWS = 400  # batched C-steps on at most this many rows use one NumPy product
 MAX_C_STEPS = 30
 DET_SAMPLE = 5000
 REFINE_SAMPLE = 20_000  # above this many rows, candidates converge on a subsample first
@@ -158,24 +170,53 @@ def _c_steps(X: np.ndarray, h: int, start: _Estimate, n_steps: int, workers: int
 
 
 def _batched_c_steps(S: np.ndarray, h: int, locs: np.ndarray, covs: np.ndarray,
-                     n_steps: int, chunk: int = 25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """C-steps for many small-sample candidates at once: (locations, covariances, logdets)."""
-    d = S.shape[1]
-    out_l, out_c, out_d = [], [], []
-    for c0 in range(0, locs.shape[0], chunk):
-        L, C = locs[c0:c0 + chunk], covs[c0:c0 + chunk]
+                     n_steps: int, chunk: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """C-steps for many small-sample candidates at once: (locations, covariances, logdets).
+
+    A candidate whose h rows no longer change has converged and leaves the batch, and so
+    does one that picks the same rows as another (it would follow the same path)."""
+    L, C = locs.copy(), covs.copy()
+    # A row set's key: the wrapping sum of fixed random 64-bit tags of its rows (equal sets,
+    # equal keys; distinct sets collide with probability ~2^-64).
+    tags = np.random.default_rng(0x5EED).integers(0, 2**63, size=S.shape[0], dtype=np.uint64)
+    for c0 in range(0, L.shape[0], chunk):
+        active = np.arange(c0, min(c0 + chunk, L.shape[0]))
+        previous = None
         for _ in range(n_steps):
-            P = np.linalg.inv(_ridge(C))
-            centred = S[None, :, :] - L[:, None, :]
-            dist = np.sum((centred @ P) * centred, axis=2)
-            sub = S[np.argpartition(dist, h - 1, axis=1)[:, :h]]
-            L = sub.mean(axis=1)
-            centred = sub - L[:, None, :]
-            C = np.swapaxes(centred, 1, 2) @ centred / h
-        out_l.append(L)
-        out_c.append(C)
-        out_d.append(np.linalg.slogdet(_ridge(C))[1])
-    return np.concatenate(out_l), np.concatenate(out_c).reshape(-1, d, d), np.concatenate(out_d)
+            F = _precision_factors(C[active])
+            if S.shape[0] <= SMALL_BATCH_ROWS:  # one NumPy product beats a call per candidate
+                Y = (S[None, :, :] - L[active, None, :]) @ F
+                dist = np.einsum("knd,knd->kn", Y, Y)
+            else:  # the native kernel per candidate: no (candidates, rows, features) temporary
+                dist = np.stack([squared_distances_factored(S, L[a], F[j], False)
+                                 for j, a in enumerate(active)])
+            rows = np.argpartition(dist, h - 1, axis=1)[:, :h]
+            keys = tags[rows].sum(axis=1)
+            keep = np.zeros(active.size, dtype=bool)
+            keep[np.unique(keys, return_index=True)[1]] = True
+            if previous is not None:
+                keep &= keys != previous
+            active, rows, keys = active[keep], rows[keep], keys[keep]
+            if not active.size:
+                break
+            previous = keys
+            sub = S[rows]
+            L[active] = sub.mean(axis=1)
+            centred = sub - L[active, None, :]
+            C[active] = np.swapaxes(centred, 1, 2) @ centred / h
+    return L, C, np.linalg.slogdet(_ridge(C))[1]
+
+
+def _precision_factors(covs: np.ndarray) -> np.ndarray:
+    """F with F F^T = inverse of each (ridged) covariance: inverse Cholesky factors, or
+    eigenvector factors when a covariance is too degenerate for Cholesky."""
+    R = _ridge(covs)
+    try:
+        return np.ascontiguousarray(np.swapaxes(np.linalg.inv(np.linalg.cholesky(R)), 1, 2))
+    except np.linalg.LinAlgError:
+        w, V = np.linalg.eigh(R)
+        w = np.maximum(w, np.finfo(np.float64).tiny)
+        return np.ascontiguousarray(V / np.sqrt(w)[:, None, :])
 
 
 def _ridge(covs: np.ndarray) -> np.ndarray:
@@ -186,15 +227,15 @@ def _ridge(covs: np.ndarray) -> np.ndarray:
     return covs + (1e-12 * scale)[:, None, None] * np.eye(d)
 
 
-def _elemental_starts(S: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray,
-                                                                                np.ndarray]:
-    """Means and covariances of n random (d+1)-row subsets of S."""
+def _subset_starts(S: np.ndarray, n: int, size: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Means and covariances of n random ``size``-row subsets of S."""
     m, d = S.shape
-    rows = np.argsort(rng.random((n, m)), axis=1)[:, : d + 1]
+    rows = np.argsort(rng.random((n, m)), axis=1)[:, :size]
     sub = S[rows]
     locs = sub.mean(axis=1)
     centred = sub - locs[:, None, :]
-    return locs, np.swapaxes(centred, 1, 2) @ centred / (d + 1)
+    return locs, np.swapaxes(centred, 1, 2) @ centred / size
 
 
 def _robust_scale(Z: np.ndarray) -> np.ndarray:
@@ -217,9 +258,10 @@ def deterministic_starts(X: np.ndarray, max_cond: float) -> list[_Estimate]:
     ranks = np.argsort(np.argsort(Z, axis=0), axis=0).astype(np.float64)
     h0 = int(math.ceil(n / 2))
     nearest = Z[np.argsort(norms)[:h0]]
+    with np.errstate(invalid="ignore", divide="ignore"):  # constant columns: NaN, zeroed below
+        correlations = [np.corrcoef(np.tanh(Z), rowvar=False), np.corrcoef(ranks, rowvar=False)]
     scatters = [
-        np.corrcoef(np.tanh(Z), rowvar=False),
-        np.corrcoef(ranks, rowvar=False),
+        *correlations,
         signs.T @ signs / n,
         np.cov(nearest, rowvar=False, bias=True),
     ]
@@ -241,16 +283,21 @@ def deterministic_starts(X: np.ndarray, max_cond: float) -> list[_Estimate]:
 
 
 def _univariate(X: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """sklearn's exact one-feature MCD: the shortest half, then its h nearest rows."""
+    """The exact one-feature MCD: the h-subset of least variance is h consecutive sorted
+    values (Rousseeuw & Leroy 1987), so every window is scored with running sums. sklearn
+    takes the h values nearest the shortest half's midpoint instead, which can be worse."""
     n = X.shape[0]
-    x = np.sort(X[:, 0].astype(np.float64))
+    order = np.argsort(X[:, 0], kind="stable")
+    x = X[order, 0].astype(np.float64)
     if h < n:
-        width = x[h:] - x[: n - h]
-        starts = np.flatnonzero(width == width.min())
-        centre = 0.5 * (x[h + starts] + x[starts]).mean()
-        rows = np.sort(np.argsort(np.abs(X[:, 0] - centre), kind="stable")[:h])
+        z = x - x[(n - 1) // 2]  # centred on the median: the running sums do not cancel
+        s1 = np.concatenate(([0.0], np.cumsum(z)))
+        s2 = np.concatenate(([0.0], np.cumsum(z * z)))
+        sums, squares = s1[h:] - s1[:-h], s2[h:] - s2[:-h]
+        start = int(np.argmin(squares - sums * sums / h))
     else:
-        rows = np.arange(n)
+        start = 0
+    rows = np.sort(order[start:start + h])
     sel = X[rows, 0].astype(np.float64)
     return np.array([sel.mean()]), np.array([[sel.var()]]), rows
 
@@ -266,32 +313,97 @@ def raw_mcd(X: np.ndarray, h: int, rng: np.random.Generator,
     if h >= n:
         est = _fit_rows(X, None, workers, max_cond)
         return est.location, est.covariance, np.arange(n), est.regularised
-    if d <= RANDOM_STARTS_MAX_D and d + 1 <= min(SUBSET_ROWS, n) // 2:
-        candidates = _random_start_candidates(X, h, rng, workers, max_cond)
-    else:
+
+    def deterministic() -> list[_Estimate]:
         sample = rng.choice(n, size=DET_SAMPLE, replace=False) if n > DET_SAMPLE else None
-        candidates = deterministic_starts(X if sample is None else X[np.sort(sample)],
-                                          max_cond)
+        return deterministic_starts(X if sample is None else X[np.sort(sample)], max_cond)
+
+    random_starts: list[_Estimate] = []
+    if d <= RANDOM_STARTS_MAX_D and d + 1 <= min(SUBSET_ROWS, n) // 2:
+        random_starts = _random_start_candidates(X, h, rng, workers, max_cond)
     if n > REFINE_SAMPLE:
         # Converge the candidates on a random subsample first: the full-data C-steps that
         # follow then start next to the optimum and need one to three passes, not dozens.
         sub = np.sort(rng.choice(n, size=REFINE_SAMPLE, replace=False))
         S = np.ascontiguousarray(X[sub])
         h_sub = int(math.ceil(REFINE_SAMPLE * h / n))
-        refined = [_c_steps(S, h_sub, c, MAX_C_STEPS, workers, max_cond)
-                   for c in candidates[:N_FULL]]
+        candidates = (random_starts or deterministic())[:N_FULL]
+        refined = [_c_steps(S, h_sub, c, MAX_C_STEPS, workers, max_cond) for c in candidates]
     else:
-        refined = [_c_steps(X, h, c, 2, workers, max_cond) for c in candidates[:N_FULL]]
-    est, rows = min(refined, key=lambda r: r[0].logdet)
+        # Small enough to converge every candidate on all rows; both kinds of start, since
+        # their local optima differ and the deterministic ones are cheap.
+        refined = [_c_steps(X, h, c, MAX_C_STEPS, workers, max_cond)
+                   for c in random_starts + deterministic()]
+    refined.sort(key=lambda r: r[0].logdet)
+    est = refined[0][0]
+    if n <= FULL_SEARCH_ROWS:
+        # C-steps stop at a subset no single reassignment improves; one exchange of a row
+        # in for a row out can still lower the determinant (Hawkins' feasible solutions).
+        # The runners-up are polished too: the deepest optimum may sit next to one of them.
+        Xf = np.asarray(X, dtype=np.float64)
+        distinct = {np.sort(rows).tobytes(): (e, rows) for e, rows in reversed(refined)}
+        runners = sorted(distinct.values(), key=lambda r: r[0].logdet)[:N_POLISH]
+        polished = [_swap_polish(Xf, rows, max_cond) for e, rows in runners
+                    if not e.regularised]
+        est = min([p for p in polished if p is not None] + [est], key=lambda e: e.logdet)
     est, rows = _c_steps(X, h, est, MAX_C_STEPS, workers, max_cond)
     return est.location, est.covariance, rows, est.regularised
+
+
+def _swap_polish(X: np.ndarray, rows: np.ndarray, max_cond: float,
+                 max_swaps: int = 200) -> _Estimate | None:
+    """Best-improvement single exchanges (one row in the support for one outside) until none
+    lowers det(scatter); None when the support scatter is too ill-conditioned to update.
+
+    With T the support scatter, u_i = x_i - mean, c = h / (h - 1): removing row i scales the
+    determinant by f_i = 1 - c u_i^T T^-1 u_i (matrix determinant lemma), and adding row j
+    to the remaining h - 1 rows by 1 + q_ij / c with q_ij = v^T T_(-i)^-1 v, v = x_j - mean_(-i)
+    and T_(-i)^-1 from Sherman-Morrison: every pair is scored with a few matrix products.
+    """
+    n = X.shape[0]
+    inside = np.zeros(n, dtype=bool)
+    inside[rows] = True
+    h = int(inside.sum())
+    c = h / (h - 1.0)
+    for _ in range(max_swaps):
+        members, others = np.flatnonzero(inside), np.flatnonzero(~inside)
+        mean = X[members].mean(axis=0)
+        U, W = X[members] - mean, X[others] - mean
+        T = U.T @ U
+        w = np.linalg.eigvalsh(T)
+        if w[0] <= w[-1] * 1e-10:
+            return None
+        G = np.linalg.inv(T)
+        UG = U @ G
+        a = np.einsum("id,id->i", UG, U)  # u_i^T G u_i
+        wGw = np.einsum("jd,de,je->j", W, G, W)
+        # Only the rows at the support's edge can pay: the farthest inside, nearest outside.
+        if members.size > SWAP_EDGE:
+            edge = np.argpartition(-a, SWAP_EDGE - 1)[:SWAP_EDGE]
+            members, U, UG, a = members[edge], U[edge], UG[edge], a[edge]
+        if others.size > SWAP_EDGE:
+            edge = np.argpartition(wGw, SWAP_EDGE - 1)[:SWAP_EDGE]
+            others, W, wGw = others[edge], W[edge], wGw[edge]
+        f = 1.0 - c * a
+        WGU = W @ UG.T  # (outside, inside): w_j^T G u_i
+        vGu = WGU + a / (h - 1)
+        vGv = wGw[:, None] + 2.0 / (h - 1) * WGU + a / (h - 1) ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = vGv + c * vGu**2 / f
+            ratio = np.where(f > 1e-12, f * (1.0 + q / c), np.inf)
+        j, i = np.unravel_index(np.argmin(ratio), ratio.shape)
+        if not ratio[j, i] < 1.0 - 1e-12:
+            break
+        inside[members[i]], inside[others[j]] = False, True
+    sel = X[inside]
+    return _Estimate(sel.mean(axis=0), np.cov(sel, rowvar=False, bias=True), max_cond)
 
 
 def _random_start_candidates(X: np.ndarray, h: int, rng: np.random.Generator,
                              workers: int | None, max_cond: float) -> list[_Estimate]:
     """Best estimates from elemental starts on capped random subsets, then on their union."""
     n = X.shape[0]
-    n_subsets = min(MAX_SUBSETS, n // SUBSET_ROWS) if n >= 2 * SUBSET_ROWS else 1
+    n_subsets = min(MAX_SUBSETS, n // SUBSET_ROWS) if n > FULL_SEARCH_ROWS else 1
     size = min(n // n_subsets, SUBSET_ROWS) if n_subsets > 1 else n
     order = rng.permutation(n)
     subsets = [np.sort(order[i * size:(i + 1) * size]) for i in range(n_subsets)]
@@ -300,8 +412,14 @@ def _random_start_candidates(X: np.ndarray, h: int, rng: np.random.Generator,
     for rows in subsets:
         S = np.asarray(X[rows], dtype=np.float64)
         h_sub = max(S.shape[1] + 1, int(math.ceil(S.shape[0] * h / n)))
-        L, C, D = _batched_c_steps(S, h_sub, *_elemental_starts(S, trials, rng), 2)
-        best = np.argsort(D)[:N_BEST]
+        # Elemental (d+1)-row starts find clean subsets among outliers; a share of random
+        # h-row starts (sklearn's) reach the optima that lie near the whole-data estimate.
+        n_wide = int(trials * WIDE_SHARE) if n <= FULL_SEARCH_ROWS else 0
+        L1, C1 = _subset_starts(S, trials - n_wide, S.shape[1] + 1, rng)
+        L2, C2 = _subset_starts(S, n_wide, h_sub, rng)
+        L, C, D = _batched_c_steps(S, h_sub, np.concatenate([L1, L2]),
+                                   np.concatenate([C1, C2]), 2)
+        best = np.argsort(D)[:N_SEARCH if n <= FULL_SEARCH_ROWS else N_BEST]
         locs.append(L[best])
         covs.append(C[best])
         dets.append(D[best])
@@ -309,7 +427,13 @@ def _random_start_candidates(X: np.ndarray, h: int, rng: np.random.Generator,
     if n_subsets > 1:
         union = np.asarray(X[np.sort(np.concatenate(subsets))], dtype=np.float64)
         L, C, D = _batched_c_steps(union, int(math.ceil(union.shape[0] * h / n)), L, C, 2)
-    best = np.argsort(D)[:N_FULL]
+    if n <= FULL_SEARCH_ROWS:
+        # Few rows: converge many candidates on all of them. Neighbouring local optima
+        # differ by a few rows, and two C-steps do not tell which of them is deepest.
+        S = np.asarray(X, dtype=np.float64)
+        top = np.argsort(D)[:N_SEARCH]
+        L, C, D = _batched_c_steps(S, h, L[top], C[top], MAX_C_STEPS)
+    best = np.argsort(D)[:N_CONVERGE]
     return [_Estimate(L[i], C[i], max_cond) for i in best]
 
 

@@ -35,6 +35,7 @@ from .._logging import logged
 from .._validate import estimator_matrix, workers_arg
 from . import labels as lab
 from .backdoor import Trigger, cluster_rows, find_triggers, robust_z, spectral_signatures
+from .class_conditional import ClassConditionalDetector
 from .detector import CovarianceWarning, MahalanobisDetector, _ledoit_wolf_from_norms, _oas
 from .kernel import comoment_of_rows
 from .mcd import _single_threaded_blas
@@ -95,13 +96,25 @@ class ScreenReport:
                 f"label-flip suspects{rule}, {c['backdoor_suspects']} backdoor suspects; "
                 f"{c['quarantine']} to quarantine")
 
+    def outlier_cutoff(self) -> float | None:
+        """The smallest distance flagged as an outlier (the rule flags every row at or above
+        it: p-values fall as distances grow), or None when no row is an outlier."""
+        if not self.outliers.size:
+            return None
+        return float(self.distances[self.outliers].min())
+
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: counts, index lists, reasons and, for ``pipeward report
+        --screen``'s histogram, every row's outlier ``scores`` with the ``threshold``."""
         return {"counts": dict(self.counts), "outliers": self.outliers.tolist(),
                 "label_suspects": self.label_suspects.tolist(),
                 "backdoor_suspects": self.backdoor_suspects.tolist(),
                 "quarantine": self.quarantine.tolist(), "fdr": self.fdr,
                 "triggers": [dict(t, rows=[int(i) for i in t["rows"]]) for t in self.triggers],
-                "reasons": {str(int(i)): str(self.reasons[i]) for i in self.quarantine}}
+                "reasons": {str(int(i)): str(self.reasons[i]) for i in self.quarantine},
+                "scores": self.distances.astype(np.float64).tolist(),
+                "threshold": self.outlier_cutoff(),
+                "score_label": "robust squared Mahalanobis distance"}
 
 
 @logged("pipeward.outliers", "poisoning screen",
@@ -133,6 +146,12 @@ def screen(X: Any, y: Any = None, *, estimator: Any = None, fdr: float | None = 
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             raise ValueError(f"y: contains NaN or infinity in {int((~np.isfinite(y)).sum())} "
                              "label(s); drop or fill those rows first")
+        example = continuous_example(y)
+        if example is not None:
+            raise ValueError(
+                f"y is a continuous (regression) target ({np.unique(y).size} distinct values, "
+                f"e.g. {example!r}): label-flip screening needs class labels; screen without y "
+                "for outliers only, or bin the target into classes first")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if fdr is not None and not (isinstance(fdr, (int, float)) and 0 < fdr < 1):
@@ -265,7 +284,7 @@ def _class_model(Z: np.ndarray, codes: np.ndarray, K: int, keep: np.ndarray,
                  kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The outlier model on the ``keep`` rows: the locations of the classes present and a
     factor W of the tied precision (W W^T = pinv(covariance)), as
-    ``MahalanobisDetector(method).fit(Z[keep], codes[keep])`` has them. For the moment-based
+    ``ClassConditionalDetector(method).fit(Z[keep], codes[keep])`` has them. For the moment-based
     methods the per-class comoments come from the native kernel without copying the rows."""
     if kw["method"] not in ("empirical", "oas", "ledoit_wolf"):
         with _single_threaded_blas():
@@ -333,7 +352,21 @@ def _reasons(report: ScreenReport, y: np.ndarray | None, spectral_z: float) -> n
 def _fit(Z: np.ndarray, y: np.ndarray | None, kw: dict[str, Any]) -> MahalanobisDetector:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CovarianceWarning)
-        return MahalanobisDetector(**kw).fit(Z, y)
+        if y is None:
+            return MahalanobisDetector(**kw).fit(Z)
+        return ClassConditionalDetector(**kw).fit(Z, y)
+
+
+def continuous_example(y: np.ndarray) -> float | None:
+    """A value showing that y is continuous, or None for class labels.
+
+    scikit-learn's ``type_of_target`` rule without scikit-learn: floats that are not all whole
+    numbers are "continuous"; integers, strings, booleans and whole floats are classes.
+    """
+    if y.dtype.kind != "f":
+        return None
+    fractional = y != np.trunc(y)
+    return float(y[np.argmax(fractional)]) if fractional.any() else None
 
 
 def robust_tail_pvalues(u: np.ndarray) -> np.ndarray:
