@@ -213,9 +213,9 @@ def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> S
     in_trigger = np.zeros(n, dtype=bool)
     for round_ in range(2):
         locations, factor = _class_model(Z, codes, K, ~suspects, s.kw)
-        centre = locations.mean(axis=0)
-        white = (Z - centre) @ factor
-        d2 = lab.distances_to_whitened(white, (locations - centre) @ factor).min(axis=1)
+        # The whitened rows are kept for the spectral signature (second round only).
+        d2, white = lab.whitened_min_distances(Z, locations.mean(axis=0), factor, locations,
+                                               keep_white=round_ == 1, workers=workers)
         p = robust_tail_pvalues(np.cbrt(d2))
         outliers = benjamini_hochberg(p, alpha)
         exclude = suspects | outliers
