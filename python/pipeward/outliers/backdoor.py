@@ -34,7 +34,7 @@ MAX_BINS = 400  # bins either side of the median (values beyond are clipped: +-4
 SPIKE_RATIO = 8.0  # window count over the count the surrounding density predicts
 PURITY = 0.9
 MIN_RELABELLED = 0.25
-COLUMN_BLOCK = 8  # columns value_spikes reads per pass over the rows (one cache line)
+TRANSPOSE_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,10 @@ def find_triggers(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, min_share
     min_rows = cluster_rows(n, min_share)
     max_rows = max(min_rows, int(max_share * n))
     spikes: dict[int, np.ndarray] = {}  # column -> its rows in a spike (most have none)
-    for j0 in range(0, d, COLUMN_BLOCK):
-        # A few columns at a time, transposed: each cache line of Z is read once.
-        block = np.ascontiguousarray(Z[:, j0:j0 + COLUMN_BLOCK].T)
-        for j, x in enumerate(block, start=j0):
-            rows = np.flatnonzero(value_spikes(x, codes, n_classes, min_rows, max_rows))
-            if rows.size:
-                spikes[j] = rows
+    for j, x in enumerate(_transposed(Z)):  # contiguous columns
+        rows = np.flatnonzero(value_spikes(x, codes, n_classes, min_rows, max_rows))
+        if rows.size:
+            spikes[j] = rows
     # per_label[k, j]: rows labelled k in a spike of column j
     per_label = np.zeros((n_classes, d), dtype=np.int64)
     for j, rows in spikes.items():
@@ -135,19 +132,32 @@ def find_triggers(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, min_share
     return triggers
 
 
-def spectral_signatures(white: np.ndarray, codes: np.ndarray, z_min: float,
-                        min_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """(squared projection on the class's top singular direction, flagged) per row; a class
-    flags its rows only when at least ``min_rows`` pass (a cluster, not a few stragglers,
-    which the outlier test covers)."""
-    scores = np.zeros(white.shape[0])
-    flagged = np.zeros(white.shape[0], dtype=bool)
+def _transposed(A: np.ndarray) -> np.ndarray:
+    """A contiguous copy of A.T, copied a block of rows at a time (measured on 1M x 50:
+    0.19 s CPU, against 0.54 s for ``np.ascontiguousarray(A.T)`` and 1.2 s in slices of 8
+    columns)."""
+    out = np.empty((A.shape[1], A.shape[0]), dtype=A.dtype)
+    for s in range(0, A.shape[0], TRANSPOSE_ROWS):
+        out[:, s:s + TRANSPOSE_ROWS] = A[s:s + TRANSPOSE_ROWS].T
+    return out
+
+
+def spectral_signatures(whiten: Callable[[np.ndarray], np.ndarray], codes: np.ndarray,
+                        z_min: float, min_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(squared projection on the class's top singular direction, flagged) per row, where
+    ``whiten(rows)`` gives the whitened rows (one class at a time: the whitened data set is
+    never held whole); a class flags its rows only when at least ``min_rows`` pass (a
+    cluster, not a few stragglers, which the outlier test covers)."""
+    scores = np.zeros(codes.size)
+    flagged = np.zeros(codes.size, dtype=bool)
     for label in np.unique(codes):
         rows = np.flatnonzero(codes == label)
         if rows.size < 3:
             continue
+        white = whiten(rows)
         # The centre: the median of an evenly spaced sample (robust to the poisoned cluster).
-        R = white[rows] - np.median(white[rows[:: max(1, rows.size // 10_000)]], axis=0)
+        white -= np.median(white[:: max(1, rows.size // 10_000)], axis=0)
+        R = white
         # The top right singular vector of R: the top eigenvector of R^T R (d x d).
         _, V = np.linalg.eigh(R.T @ R)
         proj = R @ V[:, -1]

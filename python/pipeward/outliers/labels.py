@@ -180,24 +180,35 @@ def distances_to_whitened(B: np.ndarray, M: np.ndarray) -> np.ndarray:
 
 
 def whitened_min_distances(Z: np.ndarray, centre: np.ndarray, factor: np.ndarray,
-                           locations: np.ndarray, *, keep_white: bool,
-                           workers: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+                           locations: np.ndarray, workers: int | None) -> np.ndarray:
     """Per row, the least squared distance between ``(z - centre) @ factor`` and the whitened
-    ``locations``, block by block (no n x d temporaries); with ``keep_white``, also the
-    whitened rows."""
+    ``locations``, block by block (no n x d temporaries)."""
     n = Z.shape[0]
     M = (locations - centre) @ factor
-    white = np.empty((n, factor.shape[1])) if keep_white else None
     d2 = np.empty(n)
 
     def work(s: int, e: int) -> None:
-        B = (Z[s:e] - centre) @ factor
-        d2[s:e] = distances_to_whitened(B, M).min(axis=1)
-        if white is not None:
-            white[s:e] = B
+        d2[s:e] = distances_to_whitened((Z[s:e] - centre) @ factor, M).min(axis=1)
 
     for_row_blocks(n, work, workers)
-    return d2, white
+    return d2
+
+
+def residual_fourth_moment(Z: np.ndarray, codes: np.ndarray, keep: np.ndarray,
+                           locations: np.ndarray, workers: int | None) -> float:
+    """``sum_i ||Z[i] - locations[codes[i]]||^4`` over the ``keep`` rows (Ledoit-Wolf's
+    shrinkage needs it), block by block: no gathered copy of each class's rows."""
+    n = Z.shape[0]
+    starts = np.arange(0, n, ROW_BLOCK)
+    partial = np.zeros(starts.size)
+
+    def work(s: int, e: int) -> None:
+        r = Z[s:e] - locations[codes[s:e]]
+        norms = np.einsum("ij,ij->i", r, r)
+        partial[s // ROW_BLOCK] = float((norms[keep[s:e]] ** 2).sum())
+
+    for_row_blocks(n, work, workers)
+    return float(partial.sum())
 
 
 def estimator_probabilities(estimator: Any, X: np.ndarray, codes: np.ndarray,
