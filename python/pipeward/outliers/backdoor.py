@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .labels import for_row_blocks, group_comoment
+
 BIN_WIDTH = 0.1  # robust standard deviations
 MAX_BINS = 400  # bins either side of the median (values beyond are clipped: +-40 sds)
 SPIKE_RATIO = 8.0  # window count over the count the surrounding density predicts
@@ -162,28 +164,46 @@ def find_triggers(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, min_share
     return triggers
 
 
-def spectral_signatures(whiten: Callable[[np.ndarray], np.ndarray], codes: np.ndarray,
-                        z_min: float, min_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """(squared projection on the class's top singular direction, flagged) per row, where
-    ``whiten(rows)`` gives the whitened rows (one class at a time: the whitened data set is
-    never held whole); a class flags its rows only when at least ``min_rows`` pass (a
-    cluster, not a few stragglers, which the outlier test covers)."""
-    scores = np.zeros(codes.size)
+def spectral_signatures(Z: np.ndarray, centre: np.ndarray, factor: np.ndarray,
+                        codes: np.ndarray, z_min: float, min_rows: int,
+                        workers: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(squared projection on the class's top singular direction, flagged) per row, in the
+    whitened space ``w = (z - centre) @ factor``; a class flags its rows only when at least
+    ``min_rows`` pass (a cluster, not a few stragglers, which the outlier test covers).
+
+    The whitened rows are never formed: with the class's comoment M2 and mean, the scatter
+    about any centre m is ``F^T M2 F + n (w_mean - m)(w_mean - m)^T``, and the projections
+    come from one blocked pass over Z."""
+    n_classes = int(codes.max()) + 1
+    directions = np.zeros((Z.shape[1], n_classes))  # factor @ v per class
+    offsets = np.zeros(n_classes)  # m . v per class
+    for label in np.unique(codes):
+        rows = np.flatnonzero(codes == label)
+        if rows.size < 3:
+            continue
+        count, mean, m2 = group_comoment(Z, rows, workers)
+        # The centre: the median of an evenly spaced sample (robust to the poisoned cluster).
+        sample = (Z[rows[:: max(1, rows.size // 10_000)]] - centre) @ factor
+        m = np.median(sample, axis=0)
+        gap = (mean - centre) @ factor - m
+        # The top right singular vector of the centred rows: the scatter's top eigenvector.
+        _, V = np.linalg.eigh(factor.T @ m2 @ factor + count * np.outer(gap, gap))
+        directions[:, label] = factor @ V[:, -1]
+        offsets[label] = m @ V[:, -1]
+    proj = np.zeros(codes.size)
+
+    def work(s: int, e: int) -> None:
+        c = codes[s:e]
+        proj[s:e] = ((Z[s:e] - centre) @ directions)[np.arange(e - s), c] - offsets[c]
+
+    for_row_blocks(codes.size, work, workers)
     flagged = np.zeros(codes.size, dtype=bool)
     for label in np.unique(codes):
         rows = np.flatnonzero(codes == label)
         if rows.size < 3:
             continue
-        white = whiten(rows)
-        # The centre: the median of an evenly spaced sample (robust to the poisoned cluster).
-        white -= np.median(white[:: max(1, rows.size // 10_000)], axis=0)
-        R = white
-        # The top right singular vector of R: the top eigenvector of R^T R (d x d).
-        _, V = np.linalg.eigh(R.T @ R)
-        proj = R @ V[:, -1]
-        scores[rows] = proj**2
         # The direction's sign is arbitrary; a poisoned cluster sits at one end of it.
-        far = np.abs(robust_z(proj)) > z_min
+        far = np.abs(robust_z(proj[rows])) > z_min
         if far.sum() >= min_rows:
             flagged[rows] = far
-    return scores, flagged
+    return proj**2, flagged

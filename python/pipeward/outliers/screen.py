@@ -231,8 +231,8 @@ def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> S
             spectral, spectral_flags = np.zeros(n), np.zeros(n, dtype=bool)
         else:  # the signature is read once, from the model fitted without the suspects
             spectral, spectral_flags = spectral_signatures(
-                lambda rows: (Z[rows] - centre) @ factor, codes, s.spectral_z,
-                cluster_rows(n, BACKDOOR_MIN_SHARE))
+                Z, centre, factor, codes, s.spectral_z, cluster_rows(n, BACKDOOR_MIN_SHARE),
+                workers)
         backdoor = spectral_flags | in_trigger
         if s.fdr is None:
             flips = evidence.flagged | benjamini_hochberg(evidence.pvalues, DEFAULT_LABEL_FDR)
