@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .labels import for_row_blocks, group_comoment
+from .labels import for_row_blocks, group_comoment, rows_by_group
 
 BIN_WIDTH = 0.1  # robust standard deviations
 MAX_BINS = 400  # bins either side of the median (values beyond are clipped: +-40 sds)
@@ -177,8 +177,8 @@ def spectral_signatures(Z: np.ndarray, centre: np.ndarray, factor: np.ndarray,
     n_classes = int(codes.max()) + 1
     directions = np.zeros((Z.shape[1], n_classes))  # factor @ v per class
     offsets = np.zeros(n_classes)  # m . v per class
-    for label in np.unique(codes):
-        rows = np.flatnonzero(codes == label)
+    by_class = rows_by_group(codes, n_classes)
+    for label, rows in enumerate(by_class):
         if rows.size < 3:
             continue
         count, mean, m2 = group_comoment(Z, rows, workers)
@@ -198,8 +198,7 @@ def spectral_signatures(Z: np.ndarray, centre: np.ndarray, factor: np.ndarray,
 
     for_row_blocks(codes.size, work, workers)
     flagged = np.zeros(codes.size, dtype=bool)
-    for label in np.unique(codes):
-        rows = np.flatnonzero(codes == label)
+    for rows in by_class:
         if rows.size < 3:
             continue
         # The direction's sign is arbitrary; a poisoned cluster sits at one end of it.

@@ -78,14 +78,13 @@ def gaussian_probabilities(Z: np.ndarray, codes: np.ndarray, n_classes: int, fol
     on the columns ``(Z - shift) / scale``; the statistics are transformed, Z is not copied.
 
     With the precision P and class means m_k, ``log p(k | x) = log pi_k + x^T P m_k -
-    m_k^T P m_k / 2 + const(x)``: one matrix product per fold scores its rows."""
+    m_k^T P m_k / 2 + const(x)``: one matrix product scores a block of rows."""
     n, d = Z.shape
     folds = int(fold.max()) + 1
-    use = ~exclude
     outer = np.outer(scale, scale)
-    stats = [[_scaled(group_comoment(Z, np.flatnonzero(use & (fold == f) & (codes == k)),
-                                     workers), shift, scale, outer)
-              for k in range(n_classes)] for f in range(folds)]
+    groups = rows_by_group(fold * n_classes + codes, folds * n_classes, ~exclude)
+    stats = [[_scaled(group_comoment(Z, groups[f * n_classes + k], workers), shift, scale,
+                      outer) for k in range(n_classes)] for f in range(folds)]
     coefs, consts = [], []
     for f in range(folds):
         per_class = []
@@ -157,6 +156,18 @@ def _usable_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def rows_by_group(groups: np.ndarray, n_groups: int,
+                  mask: np.ndarray | None = None) -> list[np.ndarray]:
+    """The ascending row indices of each group 0 .. n_groups - 1 (only the ``mask`` rows), from
+    one stable sort instead of one pass over all rows per group."""
+    rows = np.arange(groups.size) if mask is None else np.flatnonzero(mask)
+    g = groups[rows]
+    # Small integer keys: NumPy's stable sort is then a radix sort.
+    g = g.astype(np.int16 if n_groups <= np.iinfo(np.int16).max else np.int64)
+    order = np.argsort(g, kind="stable")
+    return np.split(rows[order], np.cumsum(np.bincount(g, minlength=n_groups))[:-1])
 
 
 def group_comoment(Z: np.ndarray, rows: np.ndarray,

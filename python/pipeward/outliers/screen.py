@@ -267,8 +267,8 @@ def _class_model(Z: np.ndarray, codes: np.ndarray, K: int, keep: np.ndarray,
         with _single_threaded_blas():
             det = _fit(Z[keep], codes[keep], kw)
         return det.class_locations_, det._factor
-    stats = [lab.group_comoment(Z, np.flatnonzero(keep & (codes == k)), kw["workers"])
-             for k in range(K)]
+    stats = [lab.group_comoment(Z, rows, kw["workers"])
+             for rows in lab.rows_by_group(codes, K, keep)]
     stats = [st for st in stats if st[0] > 0]
     locations = np.stack([st[1] for st in stats])
     n = sum(st[0] for st in stats)
