@@ -7,8 +7,8 @@ wrong".
   default model is the class-conditional Gaussian with a tied, OAS-shrunk covariance (linear
   discriminant analysis): its statistics are per-(fold, class) comoments from the native
   kernel, merged exactly for each fold's complement, and the held-out rows are scored by
-  the linear discriminant (one matrix product per fold: the row's own ``x^T P x`` is the
-  same for every class and cancels). A scikit-learn classifier
+  the linear discriminant (one product per block of rows, every fold's model at once: the
+  row's own ``x^T P x`` is the same for every class and cancels). A scikit-learn classifier
   (``estimator=``) can stand in, fitted once per fold.
 * **Neighbours.** The labels of the k nearest rows (Euclidean on unit-variance columns),
   smoothed towards the class shares, give a second, local probability that the Gaussian
