@@ -272,12 +272,13 @@ def confident_joint(codes: np.ndarray, P: np.ndarray) -> np.ndarray:
     """
     n, K = P.shape
     counts = np.bincount(codes, minlength=K).astype(np.float64)
-    thresholds = np.array([P[codes == k, k].mean() if counts[k] else 1.0 for k in range(K)])
+    thresholds = np.array([P[rows, k].mean() if rows.size else 1.0
+                           for k, rows in enumerate(rows_by_group(codes, K))])
     above = P >= thresholds[None, :] - 1e-12
     assigned = np.where(above, P, -1.0).argmax(axis=1)
     confident = above.any(axis=1)
-    C = np.zeros((K, K))
-    np.add.at(C, (codes[confident], assigned[confident]), 1.0)
+    C = np.bincount(codes[confident] * K + assigned[confident],
+                    minlength=K * K).reshape(K, K).astype(np.float64)
     return C / np.maximum(C.sum(axis=1, keepdims=True), 1.0) * counts[:, None]
 
 
@@ -287,8 +288,7 @@ def prune_by_noise_rate(codes: np.ndarray, P: np.ndarray, C: np.ndarray) -> np.n
     n, K = P.shape
     flagged = np.zeros(n, dtype=bool)
     best = P.argmax(axis=1)
-    for c in range(K):
-        rows = np.flatnonzero(codes == c)
+    for c, rows in enumerate(rows_by_group(codes, K)):
         if rows.size <= 1:
             continue
         budget = np.rint(C[c]).astype(np.int64)
