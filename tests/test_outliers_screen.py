@@ -485,3 +485,62 @@ def test_confident_joint_and_pruning_match_cleanlab():
     flagged = lab.prune_by_noise_rate(noisy, P, ours)
     theirs = np.asarray(filt.find_label_issues(noisy, P, filter_by="prune_by_noise_rate"))
     assert (flagged != theirs).sum() <= 0.01 * n
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_blocked_scoring_matches_whole_array_maths(workers, rng, monkeypatch):
+    """With blocks of 7 rows (many blocks, on one or two threads) the blocked passes give the
+    whole-array results: out-of-fold posteriors, least whitened distances, the Ledoit-Wolf
+    fourth moment and the per-group row lists."""
+    from pipeward.outliers import labels as lab
+
+    monkeypatch.setattr(lab, "ROW_BLOCK", 7)
+    n, d, K = 250, 4, 3
+    codes = rng.integers(0, K, n)
+    Z = rng.normal(size=(n, d)) * [1, 5, 0.2, 30] + 100 + codes[:, None]
+    fold = lab.stratified_folds(codes, K, 3, rng)
+    exclude = rng.random(n) < 0.1
+    count, shift, m2 = lab.comoment_of_rows(Z, None)
+    P = lab.gaussian_probabilities(Z, codes, K, fold, exclude, workers, shift=shift,
+                                   scale=np.sqrt(np.diag(m2) / count))
+    np.testing.assert_allclose(P, _reference_oof_lda(Z, codes, K, fold, exclude), atol=1e-9)
+    locations = np.stack([Z[codes == k].mean(axis=0) for k in range(K)])
+    factor = rng.normal(size=(d, d))
+    centre = locations.mean(axis=0)
+    whole = lab.distances_to_whitened((Z - centre) @ factor, (locations - centre) @ factor)
+    np.testing.assert_allclose(lab.whitened_min_distances(Z, centre, factor, locations, workers),
+                               whole.min(axis=1), rtol=1e-12)
+    keep = ~exclude
+    r = Z[keep] - locations[codes[keep]]
+    np.testing.assert_allclose(lab.residual_fourth_moment(Z, codes, keep, locations, workers),
+                               float((np.einsum("ij,ij->i", r, r) ** 2).sum()), rtol=1e-12)
+    groups = lab.rows_by_group(fold * K + codes, 3 * K, keep)
+    for g, rows in enumerate(groups):
+        np.testing.assert_array_equal(rows, np.flatnonzero(keep & (fold * K + codes == g)))
+
+
+def test_spectral_signature_matches_the_singular_vector_of_the_whitened_rows(rng, monkeypatch):
+    """The closed-form scatter (comoment + robust centre) and the blocked projection give the
+    squared projections on each class's top right singular vector of its explicitly whitened,
+    median-centred rows; a planted cluster is flagged in its class only."""
+    from pipeward.outliers import labels as lab
+    from pipeward.outliers.backdoor import robust_z, spectral_signatures
+
+    monkeypatch.setattr(lab, "ROW_BLOCK", 11)
+    n, d = 600, 5
+    codes = rng.integers(0, 3, n)
+    Z = rng.normal(size=(n, d)) * [1, 3, 0.5, 2, 1] + 50
+    planted = np.flatnonzero(codes == 1)[:30]
+    Z[planted, 2] += 40.0
+    factor = np.linalg.cholesky(np.linalg.inv(np.cov(Z.T)))
+    centre = Z.mean(axis=0)
+    scores, flagged = spectral_signatures(Z, centre, factor, codes, 6.0, 20, 2)
+    for k in range(3):
+        rows = np.flatnonzero(codes == k)
+        W = (Z[rows] - centre) @ factor
+        R = W - np.median(W, axis=0)
+        top = np.linalg.svd(R, full_matrices=False)[2][0]
+        np.testing.assert_allclose(scores[rows], (R @ top) ** 2, rtol=1e-8, atol=1e-9)
+        far = np.abs(robust_z(R @ top)) > 6.0
+        np.testing.assert_array_equal(flagged[rows], far if far.sum() >= 20 else False)
+    assert set(np.flatnonzero(flagged)) == set(planted)

@@ -29,11 +29,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .labels import for_row_blocks, group_comoment, rows_by_group
+
 BIN_WIDTH = 0.1  # robust standard deviations
 MAX_BINS = 400  # bins either side of the median (values beyond are clipped: +-40 sds)
 SPIKE_RATIO = 8.0  # window count over the count the surrounding density predicts
 PURITY = 0.9
 MIN_RELABELLED = 0.25
+BIN_ROWS = 4096  # rows binned per block
 
 
 @dataclass(frozen=True)
@@ -51,12 +54,19 @@ ROBUST_SAMPLE = 100_000  # median and MAD from at most this many evenly spaced v
 def robust_z(u: np.ndarray) -> np.ndarray:
     """(u - median) / (1.4826 MAD), the standard deviation standing in when MAD is 0; on
     long inputs the median and MAD come from an evenly spaced subsample."""
-    v = u[:: max(1, u.size // ROBUST_SAMPLE)]
-    med = float(np.median(v))
-    mad = 1.4826 * float(np.median(np.abs(v - med)))
-    if mad <= 0:
-        mad = float(np.std(v)) or 1.0
-    return (u - med) / mad
+    med, mad = robust_centre_spread(u[:, None])
+    return (u - med[0]) / mad[0]
+
+
+def robust_centre_spread(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of A: the median and 1.4826 MAD (the standard deviation when MAD is 0) of
+    an evenly spaced subsample of at most ROBUST_SAMPLE rows."""
+    V = A[:: max(1, A.shape[0] // ROBUST_SAMPLE)]
+    med = np.median(V, axis=0)
+    mad = 1.4826 * np.median(np.abs(V - med), axis=0)
+    for j in np.flatnonzero(mad <= 0):
+        mad[j] = float(np.std(V[:, j])) or 1.0
+    return med, mad
 
 
 def cluster_rows(n: int, share: float) -> int:
@@ -64,13 +74,32 @@ def cluster_rows(n: int, share: float) -> int:
     return max(5, int(np.ceil(share * n)))
 
 
-def value_spikes(x: np.ndarray, codes: np.ndarray, n_classes: int,
-                 min_rows: int, max_rows: int) -> np.ndarray:
-    """Bool mask of the rows of one feature that sit in a label-pure value spike."""
-    bins = np.clip(np.floor(robust_z(x) / BIN_WIDTH), -MAX_BINS, MAX_BINS).astype(np.int64)
-    bins += MAX_BINS
+def value_bins(A: np.ndarray, med: np.ndarray, mad: np.ndarray) -> np.ndarray:
+    """The bin (0 .. 2 MAX_BINS) of every value: BIN_WIDTH robust sds, clipped at the ends."""
+    bins = np.clip(np.floor((A - med) / mad / BIN_WIDTH), -MAX_BINS, MAX_BINS)
+    return bins.astype(np.int64) + MAX_BINS
+
+
+def binned_counts(Z: np.ndarray, med: np.ndarray, mad: np.ndarray) -> np.ndarray:
+    """(d, 2 MAX_BINS + 1) value counts per column, a block of rows at a time (one pass over
+    Z instead of one per column)."""
+    d = Z.shape[1]
     width = 2 * MAX_BINS + 1
-    counts = np.bincount(bins, minlength=width).astype(np.float64)
+    offsets = np.arange(d) * width
+    counts = np.zeros(d * width, dtype=np.int64)
+    for s in range(0, Z.shape[0], BIN_ROWS):
+        counts += np.bincount((value_bins(Z[s:s + BIN_ROWS], med, mad) + offsets).ravel(),
+                              minlength=d * width)
+    return counts.reshape(d, width)
+
+
+def value_spikes(x: np.ndarray, med: float, mad: float, counts: np.ndarray,
+                 codes: np.ndarray, n_classes: int, min_rows: int,
+                 max_rows: int) -> np.ndarray:
+    """Bool mask of the rows of one feature that sit in a label-pure value spike, given the
+    feature's robust centre and spread and its ``binned_counts``."""
+    counts = counts.astype(np.float64)
+    width = counts.size
     window = np.convolve(counts, np.ones(3), mode="same")
     # The density around a bin: the mean count of the bins 3..12 away on both sides.
     ring = np.zeros(25)
@@ -80,6 +109,7 @@ def value_spikes(x: np.ndarray, codes: np.ndarray, n_classes: int,
                                 & (window >= SPIKE_RATIO * np.maximum(expected, 0.5)))
     if candidates.size == 0:
         return np.zeros(x.size, dtype=bool)
+    bins = value_bins(x, med, mad)
     by_class = np.bincount(bins * n_classes + codes, minlength=width * n_classes)
     by_class = by_class.reshape(width, n_classes).astype(np.float64)
     by_class_window = by_class[candidates] + by_class[np.maximum(candidates - 1, 0)] \
@@ -102,19 +132,30 @@ def find_triggers(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, min_share
     n, d = Z.shape
     min_rows = cluster_rows(n, min_share)
     max_rows = max(min_rows, int(max_share * n))
-    in_spike = np.zeros((n, d), dtype=bool)
+    spikes: dict[int, np.ndarray] = {}  # column -> its rows in a spike (most have none)
+    med, mad = robust_centre_spread(Z)
+    counts = binned_counts(Z, med, mad)
     for j in range(d):
-        in_spike[:, j] = value_spikes(Z[:, j], codes, n_classes, min_rows, max_rows)
+        rows = np.flatnonzero(value_spikes(Z[:, j], med[j], mad[j], counts[j], codes,
+                                           n_classes, min_rows, max_rows))
+        if rows.size:
+            spikes[j] = rows
+    # per_label[k, j]: rows labelled k in a spike of column j
+    per_label = np.zeros((n_classes, d), dtype=np.int64)
+    for j, rows in spikes.items():
+        per_label[:, j] = np.bincount(codes[rows], minlength=n_classes)
     triggers = []
     for label in range(n_classes):
-        own = in_spike & (codes == label)[:, None]
-        columns = np.flatnonzero(own.sum(axis=0) >= min_rows)
+        columns = np.flatnonzero(per_label[label] >= min_rows)
         if columns.size == 0:
             continue
+        own = np.zeros((n, columns.size), dtype=bool)  # row labelled `label`, in a spike
+        for c, j in enumerate(columns):
+            own[spikes[j], c] = True
+        own &= (codes == label)[:, None]
         # The trigger's rows sit in spikes on at least half of its features.
-        share = own[:, columns].sum(axis=1)
-        rows = np.flatnonzero(2 * share >= columns.size)
-        rows = rows[own[rows][:, columns].any(axis=1)]
+        rows = np.flatnonzero(2 * own.sum(axis=1) >= columns.size)
+        rows = rows[own[rows].any(axis=1)]
         if rows.size < min_rows:
             continue
         kept = relabel(columns)[rows]
@@ -123,25 +164,45 @@ def find_triggers(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, min_share
     return triggers
 
 
-def spectral_signatures(white: np.ndarray, codes: np.ndarray, z_min: float,
-                        min_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """(squared projection on the class's top singular direction, flagged) per row; a class
-    flags its rows only when at least ``min_rows`` pass (a cluster, not a few stragglers,
-    which the outlier test covers)."""
-    scores = np.zeros(white.shape[0])
-    flagged = np.zeros(white.shape[0], dtype=bool)
-    for label in np.unique(codes):
-        rows = np.flatnonzero(codes == label)
+def spectral_signatures(Z: np.ndarray, centre: np.ndarray, factor: np.ndarray,
+                        codes: np.ndarray, z_min: float, min_rows: int,
+                        workers: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(squared projection on the class's top singular direction, flagged) per row, in the
+    whitened space ``w = (z - centre) @ factor``; a class flags its rows only when at least
+    ``min_rows`` pass (a cluster, not a few stragglers, which the outlier test covers).
+
+    The whitened rows are never formed: with the class's comoment M2 and mean, the scatter
+    about any centre m is ``F^T M2 F + n (w_mean - m)(w_mean - m)^T``, and the projections
+    come from one blocked pass over Z."""
+    n_classes = int(codes.max()) + 1
+    directions = np.zeros((Z.shape[1], n_classes))  # factor @ v per class
+    offsets = np.zeros(n_classes)  # m . v per class
+    by_class = rows_by_group(codes, n_classes)
+    for label, rows in enumerate(by_class):
         if rows.size < 3:
             continue
+        count, mean, m2 = group_comoment(Z, rows, workers)
         # The centre: the median of an evenly spaced sample (robust to the poisoned cluster).
-        R = white[rows] - np.median(white[rows[:: max(1, rows.size // 10_000)]], axis=0)
-        # The top right singular vector of R: the top eigenvector of R^T R (d x d).
-        _, V = np.linalg.eigh(R.T @ R)
-        proj = R @ V[:, -1]
-        scores[rows] = proj**2
+        sample = (Z[rows[:: max(1, rows.size // 10_000)]] - centre) @ factor
+        m = np.median(sample, axis=0)
+        gap = (mean - centre) @ factor - m
+        # The top right singular vector of the centred rows: the scatter's top eigenvector.
+        _, V = np.linalg.eigh(factor.T @ m2 @ factor + count * np.outer(gap, gap))
+        directions[:, label] = factor @ V[:, -1]
+        offsets[label] = m @ V[:, -1]
+    proj = np.zeros(codes.size)
+
+    def work(s: int, e: int) -> None:
+        c = codes[s:e]
+        proj[s:e] = ((Z[s:e] - centre) @ directions)[np.arange(e - s), c] - offsets[c]
+
+    for_row_blocks(codes.size, work, workers)
+    flagged = np.zeros(codes.size, dtype=bool)
+    for rows in by_class:
+        if rows.size < 3:
+            continue
         # The direction's sign is arbitrary; a poisoned cluster sits at one end of it.
-        far = np.abs(robust_z(proj)) > z_min
+        far = np.abs(robust_z(proj[rows])) > z_min
         if far.sum() >= min_rows:
             flagged[rows] = far
-    return scores, flagged
+    return proj**2, flagged

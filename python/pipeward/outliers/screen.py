@@ -236,8 +236,7 @@ def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> S
     for round_ in range(2):
         locations, factor = _class_model(Z, codes, K, ~suspects, s.kw)
         centre = locations.mean(axis=0)
-        white = (Z - centre) @ factor
-        d2 = lab.distances_to_whitened(white, (locations - centre) @ factor).min(axis=1)
+        d2 = lab.whitened_min_distances(Z, centre, factor, locations, workers)
         p = robust_tail_pvalues(np.cbrt(d2))
         outliers = benjamini_hochberg(p, alpha)
         exclude = suspects | outliers
@@ -254,8 +253,8 @@ def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> S
             spectral, spectral_flags = np.zeros(n), np.zeros(n, dtype=bool)
         else:  # the signature is read once, from the model fitted without the suspects
             spectral, spectral_flags = spectral_signatures(
-                white, codes, s.spectral_z, cluster_rows(n, BACKDOOR_MIN_SHARE))
-        del white
+                Z, centre, factor, codes, s.spectral_z, cluster_rows(n, BACKDOOR_MIN_SHARE),
+                workers)
         backdoor = spectral_flags | in_trigger
         if s.fdr is None:
             flips = evidence.flagged | benjamini_hochberg(evidence.pvalues, DEFAULT_LABEL_FDR)
@@ -290,8 +289,8 @@ def _class_model(Z: np.ndarray, codes: np.ndarray, K: int, keep: np.ndarray,
         with _single_threaded_blas():
             det = _fit(Z[keep], codes[keep], kw)
         return det.class_locations_, det._factor
-    stats = [lab.group_comoment(Z, np.flatnonzero(keep & (codes == k)), kw["workers"])
-             for k in range(K)]
+    stats = [lab.group_comoment(Z, rows, kw["workers"])
+             for rows in lab.rows_by_group(codes, K, keep)]
     stats = [st for st in stats if st[0] > 0]
     locations = np.stack([st[1] for st in stats])
     n = sum(st[0] for st in stats)
@@ -299,11 +298,10 @@ def _class_model(Z: np.ndarray, codes: np.ndarray, K: int, keep: np.ndarray,
     if kw["method"] == "oas":
         S = _oas(S, n)
     elif kw["method"] == "ledoit_wolf":
-        fourth = 0.0
-        for k, loc in zip(np.unique(codes[keep]), locations):
-            r = Z[keep & (codes == k)] - loc
-            fourth += float((np.einsum("ij,ij->i", r, r) ** 2).sum())
-        S = _ledoit_wolf_from_norms(S, fourth, n)
+        by_code = np.zeros((K, Z.shape[1]))  # a class absent from keep has no kept rows
+        by_code[np.unique(codes[keep])] = locations
+        S = _ledoit_wolf_from_norms(
+            S, lab.residual_fourth_moment(Z, codes, keep, by_code, kw["workers"]), n)
     w, V = np.linalg.eigh(0.5 * (S + S.T))
     usable = w > max(float(w.max()), 0.0) * S.shape[0] * np.finfo(np.float64).eps
     return locations, V[:, usable] / np.sqrt(w[usable])
