@@ -155,11 +155,17 @@ void cell_values(const Samples<T>& x, const double* edges, int64_t m, const uint
   const int64_t F = x.n_features;
   const std::vector<CellFinder> find = finders(edges, m, F);
   const FindCellsFn find_cells = kFindCells.select();
+  // Features with no cell wanted (most, once they are settled) are not read at all.
+  std::vector<int64_t> asked;
+  for (int64_t f = 0; f < F; ++f) {
+    const uint8_t* wf = wanted + f * (m + 1);
+    if (std::any_of(wf, wf + m + 1, [](uint8_t w) { return w != 0; })) asked.push_back(f);
+  }
   BlockCells<T> block;
   // Block by block, feature by feature: each feature still meets its values in row order.
-  for (int64_t s0 = 0; s0 < x.n; s0 += kBlockRows) {
+  for (int64_t s0 = 0; s0 < x.n && !asked.empty(); s0 += kBlockRows) {
     const int64_t s1 = std::min(x.n, s0 + kBlockRows);
-    for (int64_t f = 0; f < F; ++f) {
+    for (const int64_t f : asked) {
       const int64_t n = block.load(x, f, s0, s1, find[static_cast<size_t>(f)], find_cells);
       const uint8_t* wf = wanted + f * (m + 1);
       std::vector<T>& of = out[f];
