@@ -45,20 +45,29 @@ def _add(a: int, b: int) -> int:
     return (a + b) & 0xFFFF_FFFF_FFFF_FFFF
 
 
-def _cell_counts(block: np.ndarray, edges: np.ndarray) -> tuple:
+def _cell_counts(block: np.ndarray, edges: np.ndarray, psi_edges: np.ndarray | None = None
+                 ) -> tuple:
     # One thread per task: Dask's worker threads are the parallelism.
-    return (*_core.drift_cell_counts(block.T, edges, 1), _fingerprint(block))
+    out = (*_core.drift_cell_counts(block.T, edges, 1), _fingerprint(block))
+    if psi_edges is None:
+        return out
+    # PSI bin counts in the same read (DriftMonitor.check): one pass fewer over the window.
+    return (*out, _core.drift_psi_counts(block.T, psi_edges, 1))
 
 
 def _merge_counts(parts: list[tuple]) -> tuple:
     counts, lo, hi = (p.copy() for p in parts[0][:3])
     fp = parts[0][3]
-    for c, l, h, f in parts[1:]:
+    psi = parts[0][4].copy() if len(parts[0]) > 4 else None
+    for part in parts[1:]:
+        c, l, h, f = part[:4]
         counts += c
         np.minimum(lo, l, out=lo)
         np.maximum(hi, h, out=hi)
         fp = _add(fp, f)
-    return counts, lo, hi, fp
+        if psi is not None:
+            psi += part[4]
+    return (counts, lo, hi, fp) if psi is None else (counts, lo, hi, fp, psi)
 
 
 def _cell_values(block: np.ndarray, edges: np.ndarray, wanted: np.ndarray) -> tuple:
@@ -178,9 +187,14 @@ class Merged:
 class Passes:
     """Count and fetch passes over one or more samples (lists of (rows, F) blocks)."""
 
-    def __init__(self, job: Job, samples: Sequence[Sequence[Delayed]]):
+    def __init__(self, job: Job, samples: Sequence[Sequence[Delayed]],
+                 psi_edges: Sequence[np.ndarray | None] | None = None):
+        """``psi_edges[k]``: PSI edges whose bin counts of sample k the first count pass
+        also takes (``psi_counts[k]`` after it)."""
         self.job, self.samples = job, samples
         self.fingerprints: list[int | None] = [None] * len(samples)
+        self.psi_edges = list(psi_edges) if psi_edges is not None else [None] * len(samples)
+        self.psi_counts: list[np.ndarray | None] = [None] * len(samples)
 
     def sample(self) -> np.ndarray:
         """Rows read from up to SAMPLE_PARTS partitions of each sample, stacked."""
@@ -201,9 +215,13 @@ class Passes:
         m = edges.shape[1]
         e = shared(edges)
         todo = []
-        for parts in self.samples:
+        riders = [None] * len(self.samples)
+        if count:  # PSI rides on the first count pass only
+            riders = [None if pe is None else shared(pe) for pe in self.psi_edges]
+            self.psi_edges = [None] * len(self.samples)
+        for parts, psi in zip(self.samples, riders):
             if count:
-                todo.append(tree([delayed(_cell_counts, pure=True)(p, e) for p in parts],
+                todo.append(tree([delayed(_cell_counts, pure=True)(p, e, psi) for p in parts],
                                  _merge_counts))
             if wanted is not None:
                 w = shared(wanted)
@@ -213,8 +231,10 @@ class Passes:
         counted, fetched = [], []
         for k in range(len(self.samples)):
             if count:
-                c, lo, hi, fp = out.pop(0)
+                c, lo, hi, fp, *psi = out.pop(0)
                 self._same_data(k, fp)
+                if psi:
+                    self.psi_counts[k] = psi[0]
                 counted.append([Merged(_unpad(c[f], cl.edges.size, m),
                                        _unpad(lo[f], cl.edges.size, m),
                                        _unpad(hi[f], cl.edges.size, m))
