@@ -25,7 +25,7 @@ from .. import _core
 from ._job import Job, shared, tree
 
 CELLS = 4096          # new cells per feature per refinement pass
-FETCH = 1 << 18       # open values per feature (both samples) fetched to finish exactly
+FETCH = 1 << 19       # open values per feature (both samples) fetched to finish exactly
 MAX_LEVELS = 16       # refinement passes at most; then whatever is open is fetched
 SAMPLE_PARTS = 16     # partitions read to place the first cells
 SAMPLE_ROWS = 16384   # rows read from them in all, per sample
