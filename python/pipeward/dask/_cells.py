@@ -45,10 +45,12 @@ def _add(a: int, b: int) -> int:
     return (a + b) & 0xFFFF_FFFF_FFFF_FFFF
 
 
-def _cell_counts(block: np.ndarray, edges: np.ndarray, psi_edges: np.ndarray | None = None
-                 ) -> tuple:
-    # One thread per task: Dask's worker threads are the parallelism.
-    out = (*_core.drift_cell_counts(block.T, edges, 1), _fingerprint(block))
+def _cell_counts(block: np.ndarray, edges: np.ndarray, psi_edges: np.ndarray | None = None,
+                 features: np.ndarray | None = None) -> tuple:
+    # One thread per task: Dask's worker threads are the parallelism. ``features``: the
+    # columns still counted (edges has a row for each); the fingerprint covers the block.
+    x = block.T if features is None else np.ascontiguousarray(block[:, features].T)
+    out = (*_core.drift_cell_counts(x, edges, 1), _fingerprint(block))
     if psi_edges is None:
         return out
     # PSI bin counts in the same read (DriftMonitor.check): one pass fewer over the window.
@@ -207,13 +209,20 @@ class Passes:
         (rows,) = self.job.compute(delayed(_stack, pure=True)(picks))
         return rows
 
-    def run(self, cells: Sequence[Cells], count: bool, wanted: np.ndarray | None
-            ) -> tuple[list[list[Merged]] | None, list[list[np.ndarray]] | None]:
-        """One pass: per sample, merged counts (if ``count``) and the values of the
-        ``wanted`` cells (flags per feature cell, padded layout) sorted per feature."""
-        edges = _padded(cells)
+    def run(self, cells: Sequence[Cells], counting: Sequence[int], wanted: np.ndarray | None
+            ) -> tuple[list[list[Merged | None]] | None, list[list[np.ndarray]] | None]:
+        """One pass: per sample, merged counts of the ``counting`` features (None for the
+        others; no counts when it is empty) and the values of the ``wanted`` cells (flags
+        per feature cell, padded layout) sorted per feature."""
+        counting = sorted(counting)
+        count = len(counting) > 0
+        every = len(counting) == len(cells)
+        features = None if every else shared(np.asarray(counting, dtype=np.intp))
+        counted_cells = list(cells) if every else [cells[f] for f in counting]
+        edges = _padded(counted_cells if count else cells)
         m = edges.shape[1]
         e = shared(edges)
+        we = e if every or not count else shared(_padded(cells))
         todo = []
         riders = [None] * len(self.samples)
         if count:  # PSI rides on the first count pass only
@@ -221,11 +230,11 @@ class Passes:
             self.psi_edges = [None] * len(self.samples)
         for parts, psi in zip(self.samples, riders):
             if count:
-                todo.append(tree([delayed(_cell_counts, pure=True)(p, e, psi) for p in parts],
-                                 _merge_counts))
+                todo.append(tree([delayed(_cell_counts, pure=True)(p, e, psi, features)
+                                  for p in parts], _merge_counts))
             if wanted is not None:
                 w = shared(wanted)
-                todo.append(tree([delayed(_cell_values, pure=True)(p, e, w) for p in parts],
+                todo.append(tree([delayed(_cell_values, pure=True)(p, we, w) for p in parts],
                                  _merge_values))
         out = list(self.job.compute(*todo))
         counted, fetched = [], []
@@ -235,10 +244,12 @@ class Passes:
                 self._same_data(k, fp)
                 if psi:
                     self.psi_counts[k] = psi[0]
-                counted.append([Merged(_unpad(c[f], cl.edges.size, m),
-                                       _unpad(lo[f], cl.edges.size, m),
-                                       _unpad(hi[f], cl.edges.size, m))
-                                for f, cl in enumerate(cells)])
+                merged: list[Merged | None] = [None] * len(cells)
+                for row, (f, cl) in enumerate(zip(counting, counted_cells)):
+                    merged[f] = Merged(_unpad(c[row], cl.edges.size, m),
+                                       _unpad(lo[row], cl.edges.size, m),
+                                       _unpad(hi[row], cl.edges.size, m))
+                counted.append(merged)
             if wanted is not None:
                 values, sizes, fp = out.pop(0)
                 self._same_data(k, fp)

@@ -66,7 +66,7 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
     while pending:
         counting = [f for f in pending if f not in ready]
         flags = wanted_flags(cells, {f: r[2] for f, r in ready.items()}) if ready else None
-        counted, fetched = passes.run(cells, bool(counting), flags)
+        counted, fetched = passes.run(cells, counting, flags)
         if first:
             _sizes(counted, out, nan_policy, names)
             out.psi_counts2 = passes.psi_counts[1]
@@ -192,7 +192,7 @@ def order_statistics(job: Job, parts: Sequence[Delayed], ranks: Sequence[np.ndar
     while pending:
         counting = [f for f in pending if f not in ready]
         flags = wanted_flags(cells, {f: r[1] for f, r in ready.items()}) if ready else None
-        counted, fetched = passes.run(cells, bool(counting), flags)
+        counted, fetched = passes.run(cells, counting, flags)
         for f, (merged, open_, where) in list(ready.items()):
             values = fetched[0][f]
             check_fetched(values, merged.counts, open_)
