@@ -68,6 +68,14 @@ def jobs(A, B, a, b):
     ]
 
 
+def workers_cpu(client) -> float:
+    """CPU seconds the worker processes have used so far (user + system), all together."""
+    def used() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+    return float(sum(client.run(used).values()))
+
+
 def in_memory(gb: float, repeats: int) -> None:
     import distributed  # noqa: PLC0415
     import pipeward.dask as pwd  # noqa: PLC0415
@@ -80,17 +88,26 @@ def in_memory(gb: float, repeats: int) -> None:
     a, b = A.compute(), B.compute()
     print(f"{(a.nbytes + b.nbytes) / 1e9:.2f} GB float32 ({rows:,} rows x {F} features, twice), "
           f"{A.numblocks[0]} partitions a table; load average {os.getloadavg()[0]:.1f}")
-    print("| job | one process | 2 workers | ratio (one / dask) | passes | bytes to client |")
-    print("|---|---|---|---|---|---|")
+    print("| job | one process | 2 workers | ratio (one / dask) | CPU s one / dask | passes "
+          "| bytes to client |")
+    print("|---|---|---|---|---|---|---|")
     for name, one, dist in jobs(A, B, a, b):
-        t_one, t_dist = [], []
+        t_one, t_dist, cpu_one, cpu_dist = [], [], [], []
         for _ in range(repeats):  # side by side, alternating
-            t = time.perf_counter(); one(); t_one.append(time.perf_counter() - t)
-            t = time.perf_counter(); dist(); t_dist.append(time.perf_counter() - t)
+            t, cpu = time.perf_counter(), time.process_time()
+            one()
+            t_one.append(time.perf_counter() - t)
+            cpu_one.append(time.process_time() - cpu)
+            t, cpu = time.perf_counter(), time.process_time() + workers_cpu(client)
+            dist()
+            t_dist.append(time.perf_counter() - t)
+            cpu_dist.append(time.process_time() + workers_cpu(client) - cpu)
         job = pwd.last_job()
         m1, m2 = float(np.median(t_one)), float(np.median(t_dist))
-        print(f"| {name} | {m1:.2f} s | {m2:.2f} s | {m1 / m2:.2f}x | {job.passes} | "
+        print(f"| {name} | {m1:.2f} s | {m2:.2f} s | {m1 / m2:.2f}x | "
+              f"{np.median(cpu_one):.1f} / {np.median(cpu_dist):.1f} | {job.passes} | "
               f"{job.bytes_to_client / 1e6:.2f} MB |", flush=True)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
     client.close()
     c.close()
 

@@ -264,6 +264,20 @@ def test_drift_monitor_report_and_one_audit_record(client, tmp_path):
     job = records[0].payload["job"]
     assert job["job"] == "drift.check" and job["n_partitions"] == 8
     assert len(job["partitions_digest"]) == 64
+    # PSI's bins ride on KS's first count pass: the check reads the data no more than KS.
+    pwd.ks_2samp(chunked(a, [2500, 2500, 1000]), chunked(b, [1000] * 5), nan_policy="omit")
+    assert job["passes"] == pwd.last_job().passes
+
+
+@pytest.mark.parametrize("tests", [("psi",), ("ks",)])
+def test_drift_monitor_with_one_test_equals_one_machine(client, tests):
+    rng = np.random.default_rng(13)
+    a, b = rng.normal(size=(3000, 3)), rng.normal(0.1, size=(2000, 3))
+    b[::7, 0] = np.nan
+    report = pwd.DriftMonitor(chunked(a, [1000] * 3), tests=tests).check(chunked(b, [700, 1300]))
+    one = pw.DriftMonitor(a, tests=tests).check(b)
+    for field in ("ks_statistic", "ks_pvalue", "psi", "nan_current", "drifted"):
+        assert np.array_equal(getattr(report, field), getattr(one, field), equal_nan=True), field
 
 
 # --- manifests ----------------------------------------------------------------------------

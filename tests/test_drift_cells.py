@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import pipeward as pw
@@ -16,6 +16,9 @@ from pipeward import _core
 from pipeward.reference import cells as reference
 
 pytestmark = pytest.mark.native
+
+# The isa fixture sets a process-wide cap once per test, the same for all its examples.
+every_isa = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @st.composite
@@ -44,9 +47,10 @@ def tables_and_edges(draw):
     return (np.asfortranarray(x) if strided else x), np.ascontiguousarray(edges)
 
 
+@every_isa
 @given(tables_and_edges())
 @example((np.array([[1.0, 1.0, np.nan]]), np.array([[1.0]])))
-def test_cell_counts_match_the_reference(case):
+def test_cell_counts_match_the_reference(isa, case):
     x, edges = case
     counts, lo, hi = _core.drift_cell_counts(x, edges)
     ref = reference.cell_counts(x, edges)
@@ -56,8 +60,33 @@ def test_cell_counts_match_the_reference(case):
     assert all(np.array_equal(a, b) for a, b in zip(threads, (counts, lo, hi)))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_quantile_cells_match_the_reference(isa, dtype):
+    # The cells pipeward.dask really uses: sample quantiles (most values settled by the grid
+    # in the vector lanes), then a narrow cluster of refined edges (the search fallback).
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(20_011, 3)).astype(dtype)
+    x[rng.random(x.shape) < 0.01] = np.nan
+    x[:50] = np.round(x[:50], 1)  # ties on edges
+    edges = np.nanquantile(x[::7].astype(np.float64), np.linspace(0, 1, 4096), axis=0).T
+    edges = np.sort(np.concatenate([edges, np.linspace(0.1, 0.1001, 500) + np.zeros((3, 1))],
+                                   axis=1), axis=1)
+    edges = np.ascontiguousarray(edges)
+    counts, lo, hi = _core.drift_cell_counts(x.T, edges)
+    ref = reference.cell_counts(x.T, edges)
+    assert counts.sum() == x.size
+    assert np.array_equal(counts, ref[0])
+    assert np.array_equal(lo, ref[1]) and np.array_equal(hi, ref[2])
+    wanted = (rng.random((3, edges.shape[1] + 1)) < 0.3).astype(np.uint8)
+    wanted[1] = 0  # a settled feature: nothing fetched
+    values, sizes = _core.drift_cell_values(x.T, edges, wanted)
+    ref_values, ref_sizes = reference.cell_values(x.T, edges, wanted)
+    assert np.array_equal(sizes, ref_sizes) and np.array_equal(values, ref_values)
+
+
+@every_isa
 @given(tables_and_edges(), st.integers(0, 2**32 - 1))
-def test_cell_values_match_the_reference(case, seed):
+def test_cell_values_match_the_reference(isa, case, seed):
     x, edges = case
     wanted = (np.random.default_rng(seed).random((edges.shape[0], edges.shape[1] + 1)) < 0.4
               ).astype(np.uint8)

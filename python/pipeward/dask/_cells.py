@@ -25,7 +25,7 @@ from .. import _core
 from ._job import Job, shared, tree
 
 CELLS = 4096          # new cells per feature per refinement pass
-FETCH = 1 << 18       # open values per feature (both samples) fetched to finish exactly
+FETCH = 1 << 19       # open values per feature (both samples) fetched to finish exactly
 MAX_LEVELS = 16       # refinement passes at most; then whatever is open is fetched
 SAMPLE_PARTS = 16     # partitions read to place the first cells
 SAMPLE_ROWS = 16384   # rows read from them in all, per sample
@@ -45,20 +45,31 @@ def _add(a: int, b: int) -> int:
     return (a + b) & 0xFFFF_FFFF_FFFF_FFFF
 
 
-def _cell_counts(block: np.ndarray, edges: np.ndarray) -> tuple:
-    # One thread per task: Dask's worker threads are the parallelism.
-    return (*_core.drift_cell_counts(block.T, edges, 1), _fingerprint(block))
+def _cell_counts(block: np.ndarray, edges: np.ndarray, psi_edges: np.ndarray | None = None,
+                 features: np.ndarray | None = None) -> tuple:
+    # One thread per task: Dask's worker threads are the parallelism. ``features``: the
+    # columns still counted (edges has a row for each); the fingerprint covers the block.
+    x = block.T if features is None else np.ascontiguousarray(block[:, features].T)
+    out = (*_core.drift_cell_counts(x, edges, 1), _fingerprint(block))
+    if psi_edges is None:
+        return out
+    # PSI bin counts in the same read (DriftMonitor.check): one pass fewer over the window.
+    return (*out, _core.drift_psi_counts(block.T, psi_edges, 1))
 
 
 def _merge_counts(parts: list[tuple]) -> tuple:
     counts, lo, hi = (p.copy() for p in parts[0][:3])
     fp = parts[0][3]
-    for c, l, h, f in parts[1:]:
+    psi = parts[0][4].copy() if len(parts[0]) > 4 else None
+    for part in parts[1:]:
+        c, l, h, f = part[:4]
         counts += c
         np.minimum(lo, l, out=lo)
         np.maximum(hi, h, out=hi)
         fp = _add(fp, f)
-    return counts, lo, hi, fp
+        if psi is not None:
+            psi += part[4]
+    return (counts, lo, hi, fp) if psi is None else (counts, lo, hi, fp, psi)
 
 
 def _cell_values(block: np.ndarray, edges: np.ndarray, wanted: np.ndarray) -> tuple:
@@ -178,9 +189,14 @@ class Merged:
 class Passes:
     """Count and fetch passes over one or more samples (lists of (rows, F) blocks)."""
 
-    def __init__(self, job: Job, samples: Sequence[Sequence[Delayed]]):
+    def __init__(self, job: Job, samples: Sequence[Sequence[Delayed]],
+                 psi_edges: Sequence[np.ndarray | None] | None = None):
+        """``psi_edges[k]``: PSI edges whose bin counts of sample k the first count pass
+        also takes (``psi_counts[k]`` after it)."""
         self.job, self.samples = job, samples
         self.fingerprints: list[int | None] = [None] * len(samples)
+        self.psi_edges = list(psi_edges) if psi_edges is not None else [None] * len(samples)
+        self.psi_counts: list[np.ndarray | None] = [None] * len(samples)
 
     def sample(self) -> np.ndarray:
         """Rows read from up to SAMPLE_PARTS partitions of each sample, stacked."""
@@ -193,32 +209,47 @@ class Passes:
         (rows,) = self.job.compute(delayed(_stack, pure=True)(picks))
         return rows
 
-    def run(self, cells: Sequence[Cells], count: bool, wanted: np.ndarray | None
-            ) -> tuple[list[list[Merged]] | None, list[list[np.ndarray]] | None]:
-        """One pass: per sample, merged counts (if ``count``) and the values of the
-        ``wanted`` cells (flags per feature cell, padded layout) sorted per feature."""
-        edges = _padded(cells)
+    def run(self, cells: Sequence[Cells], counting: Sequence[int], wanted: np.ndarray | None
+            ) -> tuple[list[list[Merged | None]] | None, list[list[np.ndarray]] | None]:
+        """One pass: per sample, merged counts of the ``counting`` features (None for the
+        others; no counts when it is empty) and the values of the ``wanted`` cells (flags
+        per feature cell, padded layout) sorted per feature."""
+        counting = sorted(counting)
+        count = len(counting) > 0
+        every = len(counting) == len(cells)
+        features = None if every else shared(np.asarray(counting, dtype=np.intp))
+        counted_cells = list(cells) if every else [cells[f] for f in counting]
+        edges = _padded(counted_cells if count else cells)
         m = edges.shape[1]
         e = shared(edges)
+        we = e if every or not count else shared(_padded(cells))
         todo = []
-        for parts in self.samples:
+        riders = [None] * len(self.samples)
+        if count:  # PSI rides on the first count pass only
+            riders = [None if pe is None else shared(pe) for pe in self.psi_edges]
+            self.psi_edges = [None] * len(self.samples)
+        for parts, psi in zip(self.samples, riders):
             if count:
-                todo.append(tree([delayed(_cell_counts, pure=True)(p, e) for p in parts],
-                                 _merge_counts))
+                todo.append(tree([delayed(_cell_counts, pure=True)(p, e, psi, features)
+                                  for p in parts], _merge_counts))
             if wanted is not None:
                 w = shared(wanted)
-                todo.append(tree([delayed(_cell_values, pure=True)(p, e, w) for p in parts],
+                todo.append(tree([delayed(_cell_values, pure=True)(p, we, w) for p in parts],
                                  _merge_values))
         out = list(self.job.compute(*todo))
         counted, fetched = [], []
         for k in range(len(self.samples)):
             if count:
-                c, lo, hi, fp = out.pop(0)
+                c, lo, hi, fp, *psi = out.pop(0)
                 self._same_data(k, fp)
-                counted.append([Merged(_unpad(c[f], cl.edges.size, m),
-                                       _unpad(lo[f], cl.edges.size, m),
-                                       _unpad(hi[f], cl.edges.size, m))
-                                for f, cl in enumerate(cells)])
+                if psi:
+                    self.psi_counts[k] = psi[0]
+                merged: list[Merged | None] = [None] * len(cells)
+                for row, (f, cl) in enumerate(zip(counting, counted_cells)):
+                    merged[f] = Merged(_unpad(c[row], cl.edges.size, m),
+                                       _unpad(lo[row], cl.edges.size, m),
+                                       _unpad(hi[row], cl.edges.size, m))
+                counted.append(merged)
             if wanted is not None:
                 values, sizes, fp = out.pop(0)
                 self._same_data(k, fp)

@@ -30,6 +30,7 @@ class KsExtremes:
     status: np.ndarray
     nan1: np.ndarray = None  # type: ignore[assignment]
     nan2: np.ndarray = None  # type: ignore[assignment]
+    psi_counts2: np.ndarray | None = None  # the second sample's PSI bins, when asked for
 
 
 def _keys(a: np.ndarray, b: np.ndarray, n1: int, n2: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,9 +50,11 @@ def _slack(n1: int, n2: int) -> int:
 
 
 def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], F: int,
-                nan_policy: str) -> KsExtremes:
-    """scipy's D+ / D- and their locations for every feature of two partitioned samples."""
-    passes = Passes(job, [parts1, parts2])
+                nan_policy: str, psi_edges2: np.ndarray | None = None,
+                names: tuple[str, str] = ("data1", "data2")) -> KsExtremes:
+    """scipy's D+ / D- and their locations for every feature of two partitioned samples;
+    with ``psi_edges2``, also the second sample's PSI bin counts, taken in the same read."""
+    passes = Passes(job, [parts1, parts2], [None, psi_edges2])
     sample = passes.sample()
     cells = [first_cells(sample[:, f]) for f in range(F)]
     out = KsExtremes(*(np.full(F, np.nan) for _ in range(4)), np.zeros(F, np.int64),
@@ -63,9 +66,10 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
     while pending:
         counting = [f for f in pending if f not in ready]
         flags = wanted_flags(cells, {f: r[2] for f, r in ready.items()}) if ready else None
-        counted, fetched = passes.run(cells, bool(counting), flags)
+        counted, fetched = passes.run(cells, counting, flags)
         if first:
-            _sizes(counted, out, nan_policy)
+            _sizes(counted, out, nan_policy, names)
+            out.psi_counts2 = passes.psi_counts[1]
             pending -= {f for f in range(F) if out.status[f] != OK}
             first = False
         for f, (a, b, open_, tie) in list(ready.items()):
@@ -92,16 +96,17 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
     return out
 
 
-def _sizes(counted: list[list[Merged]], out: KsExtremes, nan_policy: str) -> None:
+def _sizes(counted: list[list[Merged]], out: KsExtremes, nan_policy: str,
+           names: tuple[str, str]) -> None:
     """n1, n2 (values that are not NaN) and the status per feature, as the C++ kernel."""
-    for name, merged in zip(("data1", "data2"), counted):
+    for name, merged in zip(names, counted):
         if nan_policy == "raise" and any(m.n_nan for m in merged):
             raise ValueError(f"{name} contains NaN (nan_policy='raise')")
     out.nan1 = np.array([m.n_nan for m in counted[0]], dtype=np.int64)
     out.nan2 = np.array([m.n_nan for m in counted[1]], dtype=np.int64)
     for f, (a, b) in enumerate(zip(*counted)):
         if a.n_valid + a.n_nan == 0 or b.n_valid + b.n_nan == 0:
-            name = "data1" if a.n_valid + a.n_nan == 0 else "data2"
+            name = names[0] if a.n_valid + a.n_nan == 0 else names[1]
             raise ValueError(f"{name}: expected at least one sample along axis 0, got none "
                              "(scipy returns NaN here; an empty sample is an error)")
         out.n1[f], out.n2[f] = a.n_valid, b.n_valid
@@ -187,7 +192,7 @@ def order_statistics(job: Job, parts: Sequence[Delayed], ranks: Sequence[np.ndar
     while pending:
         counting = [f for f in pending if f not in ready]
         flags = wanted_flags(cells, {f: r[1] for f, r in ready.items()}) if ready else None
-        counted, fetched = passes.run(cells, bool(counting), flags)
+        counted, fetched = passes.run(cells, counting, flags)
         for f, (merged, open_, where) in list(ready.items()):
             values = fetched[0][f]
             check_fetched(values, merged.counts, open_)

@@ -49,13 +49,17 @@ def _ks(job: Job, t1: Table, t2: Table, alternative: str, method: str, nan_polic
 
 
 def _ks_with_nans(job: Job, t1: Table, t2: Table, alternative: str, method: str,
-                  nan_policy: str) -> tuple[KsResult, np.ndarray]:
-    """The KS result and the NaN count of each feature of the second sample."""
-    ext = ks_extremes(job, t1.parts, t2.parts, t1.n_features, nan_policy)
+                  nan_policy: str, psi_edges2: np.ndarray | None = None,
+                  names: tuple[str, str] = ("data1", "data2")
+                  ) -> tuple[KsResult, np.ndarray, np.ndarray | None]:
+    """The KS result, the NaN count of each feature of the second sample and, with
+    ``psi_edges2``, its PSI bin counts (taken by the first KS count pass)."""
+    ext = ks_extremes(job, t1.parts, t2.parts, t1.n_features, nan_policy, psi_edges2, names)
     out = KsArrays(*_core.drift_ks_from_stats(
         ext.dplus, ext.dminus, ext.loc_plus, ext.loc_minus, ext.n1, ext.n2, ext.status,
         ALTERNATIVES.index(alternative), METHODS.index(method)))
-    return package_result(out, () if t1.one_d else (t1.n_features,), t1.dtype), ext.nan2
+    result = package_result(out, () if t1.one_d else (t1.n_features,), t1.dtype)
+    return result, ext.nan2, ext.psi_counts2
 
 
 class KsArrays(NamedTuple):
@@ -249,15 +253,20 @@ class DriftMonitor:
         F = cur.n_features
         ks_stat = ks_p = psi_values = np.full(F, np.nan)
         nan_cur = np.zeros(F, dtype=np.int64)
+        cur_counts = None
+        if "ks" in self.tests:
+            # The first KS count pass over the window takes its PSI bins too: one read fewer.
+            res, nan_cur, cur_counts = _ks_with_nans(
+                job, self._ref, cur, "two-sided", self.method, "omit",
+                self._edges if "psi" in self.tests else None, ("reference", "current"))
+            ks_stat, ks_p = np.asarray(res.statistic), np.asarray(res.pvalue)
         if "psi" in self.tests:
-            (cur_counts,) = bin_counts(job, [cur.parts], self._edges)
+            if cur_counts is None:
+                (cur_counts,) = bin_counts(job, [cur.parts], self._edges)
             if cur_counts[0].sum() < 1:
                 raise ValueError("current: expected at least one row")
             psi_values = psi_from_counts(self._ref_counts, cur_counts, self.eps)
             nan_cur = cur_counts[:, -1].astype(np.int64)
-        if "ks" in self.tests:
-            res, nan_cur = _ks_with_nans(job, self._ref, cur, "two-sided", self.method, "omit")
-            ks_stat, ks_p = np.asarray(res.statistic), np.asarray(res.pvalue)
         adjusted, drifted = verdicts(self, ks_p, psi_values)
         report = DriftReport(feature_names=list(self.feature_names), kind=["numeric"] * F,
                              ks_statistic=ks_stat, ks_pvalue=ks_p, ks_pvalue_adjusted=adjusted,
