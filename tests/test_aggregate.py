@@ -223,8 +223,12 @@ def test_each_instruction_set_runs_its_own_build():
     nm = shutil.which("nm")
     if nm is None:
         pytest.skip("nm (binutils) is not installed")
-    symbols = subprocess.run([nm, "-C", _core.__file__], capture_output=True, text=True,
-                             check=True).stdout
+    listed = subprocess.run([nm, "-C", _core.__file__], capture_output=True, text=True)
+    if "no symbols" in listed.stderr:
+        pytest.skip("the installed extension is stripped (a release install keeps no local "
+                    "symbols); the check runs on a development build")
+    assert listed.returncode == 0, listed.stderr
+    symbols = listed.stdout
     built = {m.group(1) for m in re.finditer(
         r"pipeward::aggregate::(\w+)::\(anonymous namespace\)::rank_mean_impl<float>", symbols)}
     want = {"portable"} | ({"avx2", "avx512"} if platform.machine() in ("x86_64", "AMD64")

@@ -63,7 +63,7 @@ def test_the_envelope_verifies_with_securesystemslib(world):
     from securesystemslib.signer import SSlibKey
 
     env = world["atts"][0]
-    public = pw.signing.load_public_key(world["ci"]).public_bytes(
+    public = pw.signing.load_private_key(world["ci"]).public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     key = SSlibKey(env["signatures"][0]["keyid"], "ed25519", "ed25519", {"public": public.hex()})
     envelope = dsse.Envelope.from_dict(copy.deepcopy(env))

@@ -135,8 +135,20 @@ def _metric(server, work, name):
     return float(next((line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")), 0))
 
 
+def _settled(server, work, name: str, quiet_s: float = 0.5, timeout_s: float = 30.0) -> float:
+    """The metric once it has stopped moving for ``quiet_s`` (the monitor thread may still be
+    scoring an earlier test's rows, batched every 50 ms)."""
+    value, since, deadline = _metric(server, work, name), time.monotonic(), time.monotonic() + timeout_s
+    while time.monotonic() - since < quiet_s and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = _metric(server, work, name)
+        if now != value:
+            value, since = now, time.monotonic()
+    return value
+
+
 def test_shadow_model_from_the_cli_is_scored_off_the_request_path(server, work, model):
-    before = _metric(server, work, "pipeward_shadow_rows")
+    before = _settled(server, work, "pipeward_shadow_rows")
     rows = work["inliers"][:20]
     r = post(server, work["keys"]["admin"], {"inputs": rows.tolist()})
     assert r.json()["predictions"] == model.predict(rows).tolist()  # the served model answers

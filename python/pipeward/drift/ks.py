@@ -22,6 +22,9 @@ NanPolicy = Literal["propagate", "omit", "raise"]
 ALTERNATIVES = ("two-sided", "less", "greater")
 METHODS = ("auto", "exact", "asymp")
 NAN_POLICIES = ("propagate", "omit", "raise")
+# The warning (scipy's SmallSampleWarning) when nan_policy="omit" or a mask leaves a sample empty;
+# one text, whether the one-machine check or a merged (Dask) result finds it.
+EMPTY_AFTER_OMIT = "ks_2samp: a sample is empty after omitting NaNs or masked values; its results are NaN"
 
 
 def kernel_alternative(alternative: str) -> _core.KsAlternative:
@@ -163,9 +166,7 @@ def _host_test(run: Any, views: SampleViews, data: KernelData, alternative: str,
             bool((nan1 if nan1 is not None else np.isnan(v1)).any())
             or bool((nan2 if nan2 is not None else np.isnan(v2)).any()))
         if one_d or omitted:  # as scipy: silent for n-d slices emptied by a mask alone
-            warnings.warn("ks_2samp: a sample is empty after omitting NaNs or masked values; "
-                          "its results are NaN",
-                          SmallSampleWarning, stacklevel=3)
+            warnings.warn(EMPTY_AFTER_OMIT, SmallSampleWarning, stacklevel=3)
         fields[6] = np.where(empty, int(_core.KsStatus.ok), fields[6])  # warned, or not
     return package_result(_core.KsArrays(*fields), views.feature_shape, data.dtype,
                           restore=data.restore, stacklevel=5)
@@ -300,7 +301,7 @@ def warn_fallbacks(status: np.ndarray, n1: np.ndarray, n2: np.ndarray, *,
         elif code == status_codes.exact_failed:
             msg = "ks_2samp: Exact calculation unsuccessful. Switching to method=asymp."
         else:
-            msg = "ks_2samp: a sample is empty after omitting NaNs; its results are NaN."
+            msg = EMPTY_AFTER_OMIT
             category = SmallSampleWarning
         if hit.size > 1:
             msg += f" ({hit.size} features)"
