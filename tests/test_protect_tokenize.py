@@ -99,6 +99,38 @@ def test_lists_are_tokenized_block_by_block_in_order(workers):
         protect.tokenize(bad, KEY, workers=workers)
 
 
+@pytest.mark.native
+def test_a_list_resized_by_another_thread_is_a_clear_error():
+    # A list is read in place, block by block, and the GIL is released while a block is hashed:
+    # another thread may shrink the list meanwhile. That must be a RuntimeError (never a read
+    # past the list's end), and tokens made before it must still be right.
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    n = 400_000
+    for _ in range(5):
+        values = [f"id-{i}" for i in range(n)]
+        done = threading.Event()
+
+        def shrink(values=values, done=done):
+            while not done.is_set() and values:
+                values.pop()
+                time.sleep(0.0002)
+
+        thread = threading.Thread(target=shrink)
+        thread.start()
+        try:
+            got = protect.tokenize(values, KEY, length=16, workers=2)
+        except RuntimeError as e:
+            assert "changed size" in str(e)
+            return
+        finally:
+            done.set()
+            thread.join()
+        assert got == peer([f"id-{i}" for i in range(len(got))], length=16)
+    pytest.fail("the list never shrank during a call in 5 tries")
+
+
 def test_every_container_keeps_its_kind_and_its_missing_values():
     pd = pytest.importorskip("pandas")
     pa = pytest.importorskip("pyarrow")

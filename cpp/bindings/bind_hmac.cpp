@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <array>
-#include <future>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -73,13 +76,20 @@ struct Block {
 };
 
 // Copies block [lo, lo + m)'s UTF-8 (direct for ASCII, CPython's cached UTF-8 otherwise) into
-// one buffer, with the GIL held, so the kernel never reads a Python object.
-void gather(PyObject* fast, size_t lo, size_t m, Block& b) {
+// one buffer, with the GIL held, so the kernel never reads a Python object. The sequence may be
+// the caller's own list, which other threads could resize while the GIL was released: its size
+// is checked again first.
+void gather(PyObject* fast, size_t n, size_t lo, size_t m, int width, Block& b) {
+  if (static_cast<size_t>(PySequence_Fast_GET_SIZE(fast)) != n) {
+    throw std::runtime_error("tokenize: the list changed size while it was being tokenized");
+  }
   b.lo = lo;
   b.m = m;
-  b.offsets.assign(m + 1, 0);
+  b.offsets.resize(m + 1);
   b.missing.assign(m, 0);
+  b.hex.resize(m * static_cast<size_t>(width));
   b.data.clear();
+  b.offsets[0] = 0;
   for (size_t i = 0; i < m; ++i) {
     PyObject* item = PySequence_Fast_GET_ITEM(fast, static_cast<Py_ssize_t>(lo + i));
     Py_ssize_t len = 0;
@@ -121,10 +131,98 @@ void emit(const Block& b, int width, PyObject* out) {
   }
 }
 
+// Hashes one published block at a time, in chunks that the calling thread and an optional
+// helper thread claim in turn: the helper hashes while the calling thread does the Python-side
+// work, and the calling thread joins in as soon as that is done, so neither waits while the
+// other still has work. One helper lives for the whole call (a thread started per block was
+// often scheduled behind the calling thread, and the stages then ran one after the other).
+class BlockHasher {
+ public:
+  BlockHasher(const hm::Key& key, int width, bool helper) : key_(key), width_(width) {
+    if (helper) helper_ = std::thread([this] { serve(); });
+  }
+  BlockHasher(const BlockHasher&) = delete;
+  BlockHasher& operator=(const BlockHasher&) = delete;
+  ~BlockHasher() {  // also on an exception: the helper finishes its chunk, then stops
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    work_.notify_all();
+    if (helper_.joinable()) helper_.join();
+  }
+
+  // Publishes b (gathered, not hashed) for hashing; the previous block must be finished.
+  void start(Block* b) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      block_ = b;
+      next_ = done_ = 0;
+      chunks_ = (b->m + kChunk - 1) / kChunk;
+    }
+    work_.notify_one();
+  }
+
+  // Hashes what is left of the published block, then waits for the helper's last chunk.
+  void finish() {
+    if (block_ == nullptr) return;
+    hash_chunks();
+    std::unique_lock<std::mutex> lock(mu_);
+    finished_.wait(lock, [this] { return done_ == chunks_; });
+    block_ = nullptr;
+  }
+
+ private:
+  // Large enough for 16 AVX-512 lanes and the lock to cost nothing, small enough to share.
+  static constexpr size_t kChunk = 1024;
+
+  void serve() {
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        work_.wait(lock, [this] { return stop_ || (block_ != nullptr && next_ < chunks_); });
+        if (stop_) return;
+      }
+      hash_chunks();
+    }
+  }
+
+  void hash_chunks() {
+    for (;;) {
+      Block* b = nullptr;
+      size_t c = 0;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stop_ || block_ == nullptr || next_ == chunks_) return;
+        b = block_;
+        c = next_++;
+      }
+      const size_t lo = c * kChunk, m = std::min(kChunk, b->m - lo);
+      hm::hex_tokens(key_, b->data.data(), b->offsets.data() + lo, m, width_,
+                     b->hex.data() + lo * static_cast<size_t>(width_), 1);
+      bool last = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        last = ++done_ == chunks_;
+      }
+      if (last) finished_.notify_all();
+    }
+  }
+
+  const hm::Key& key_;
+  const int width_;
+  std::mutex mu_;
+  std::condition_variable work_, finished_;
+  Block* block_ = nullptr;  // the published block, until finish()
+  size_t next_ = 0, done_ = 0, chunks_ = 0;
+  bool stop_ = false;
+  std::thread helper_;
+};
+
 // Tokens of a sequence of str, block by block, in a pipeline: while block j is hashed off the
-// GIL on a second thread, the calling thread (holding it) gathers block j + 1 and makes block j - 1's str objects,
-// so the Python-object work, which only one thread may do, overlaps the hashing. With one
-// worker the hash runs in the calling thread (deferred), one block after the other.
+// GIL (by the helper thread), the calling thread, holding the GIL, makes block j - 1's str
+// objects and gathers block j + 1, then helps finish block j. Only one thread may do the
+// Python-object work, so that is what the calling thread does first.
 py::list tokens_of_sequence(const py::bytes& key, const py::object& values, int width,
                             const py::object& workers) {
   check_width(width);
@@ -134,34 +232,26 @@ py::list tokens_of_sequence(const py::bytes& key, const py::object& values, int 
   const auto n = static_cast<size_t>(PySequence_Fast_GET_SIZE(fast.ptr()));
   const hm::Key k = key_of(key);
   const int threads = resolve_workers(workers);
-  // One hashing thread is enough: the calling thread's Python side (~120 ns a value) is the
-  // slower stage on every path, and one thread keeps no OpenMP team waking per block.
-  const auto policy = threads > 1 ? std::launch::async : std::launch::deferred;
   py::list out(n);
   // Small enough that a block's bytes and hex digits stay in L2 between the stages.
   constexpr size_t kBlockMessages = size_t{1} << 14;
   std::array<Block, 2> blocks;  // one gathered then hashed while the other is emitted
-  const auto hash = [&](Block* b) {
-    b->hex.resize(b->m * static_cast<size_t>(width));
-    hm::hex_tokens(k, b->data.data(), b->offsets.data(), b->m, width, b->hex.data(), 1);
-  };
-  const auto wait = [](std::future<void>& f) {
-    if (!f.valid()) return;
+  // One helper is enough: the calling thread's share of the hashing balances the two.
+  BlockHasher hasher(k, width, threads > 1 && n > kBlockMessages);
+  const auto finish = [&] {
     py::gil_scoped_release release;
-    f.get();
+    hasher.finish();
   };
-  std::future<void> hashing;  // destroyed (so waited for) before the blocks it reads
   Block* previous = nullptr;  // hashed, its str objects not made yet
   for (size_t lo = 0, j = 0; lo < n; lo += kBlockMessages, ++j) {
     Block& b = blocks[j % blocks.size()];
-    gather(fast.ptr(), lo, std::min(n, lo + kBlockMessages) - lo, b);
-    wait(hashing);                       // block j - 1 is hashed
-    hashing = std::async(policy, hash, &b);
+    gather(fast.ptr(), n, lo, std::min(n, lo + kBlockMessages) - lo, width, b);
+    finish();  // block j - 1
+    hasher.start(&b);
     if (previous != nullptr) emit(*previous, width, out.ptr());
     previous = &b;
-    if (policy == std::launch::deferred) wait(hashing);
   }
-  wait(hashing);
+  finish();
   if (previous != nullptr) emit(*previous, width, out.ptr());
   return out;
 }
