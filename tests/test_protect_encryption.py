@@ -90,11 +90,12 @@ def test_digests_in_the_same_pass_match_hashlib(alice):
     assert bare.plaintext_sha256 is None and bare.ciphertext_sha256 is None
 
 
-@pytest.mark.parametrize("batches", [1, 2, 5])
+@pytest.mark.parametrize("batches", [1, 2, 5, 9])
 @pytest.mark.parametrize("extra", [-1, 0, 7])
 def test_digests_over_many_batches_match_hashlib(alice, batches, extra):
-    # The digests run one batch behind the sealing, on buffers kept one step longer: every
-    # batch edge and a short last batch must still hash exactly what was read and written.
+    # The digests run up to four batches behind the sealing, on buffers kept four steps
+    # longer: every batch edge, the reuse of each buffer (9 batches) and a short last batch
+    # must still hash exactly what was read and written.
     data = os.urandom(batches * BATCH * CHUNK + extra)
     out = io.BytesIO()
     r = protect.encrypt_stream(io.BytesIO(data), out, recipients=alice.recipient, digests=True)
