@@ -1,5 +1,6 @@
 """Encrypt and decrypt files and streams in the age v1 format (or pipeward's AES-256-GCM
-variant of it), in bounded memory: two 64 KiB chunks at a time, whatever the size."""
+variant of it), in bounded memory: a few 1 MiB batches of chunks at a time (11 MiB with both
+digests), whatever the size."""
 
 from __future__ import annotations
 
