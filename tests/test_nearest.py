@@ -106,6 +106,19 @@ def test_strided_rows_read_in_place_and_column_strides_copied(isa):
     np.testing.assert_array_equal(indext, index)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_row_tail_read_back_over_an_infinity_stays_infinite(isa, dtype):
+    # The portable path loads a row's last partial vector as the full vector ending there and
+    # clears the lanes summed already: an inf in a cleared lane must give +0 there (the row's
+    # sum inf, as in the reference), not inf * 0 = NaN.
+    X = np.zeros((1, 5), dtype)
+    Y = np.array([[0, np.inf, 0, 0, 1], [0, 1, np.inf, 0, 0]], dtype)
+    for row in range(2):
+        d2, index = nearest_distances(X, Y[row:row + 1], check_finite=False)
+        ref_d2, _ = reference.nearest_sq_distances(X, Y[row:row + 1])
+        assert np.isposinf(d2[0]) and np.isposinf(ref_d2[0]) and index[0] == 0
+
+
 def test_reference_backend():
     X, Y = np.eye(3), np.eye(3)[::-1].copy()
     d2, index = nearest_distances(X, Y, backend="reference")
