@@ -76,20 +76,28 @@ def serve(args: list[str], tmp: Path, *, scheme: str = "http", verify=True, time
 
 
 class ThreadServer:
-    """`pipeward serve` on uvicorn in a thread of this process."""
+    """`pipeward serve` on uvicorn in a thread of this process; ``log`` holds what the service
+    logged (as a process's output would)."""
 
-    def __init__(self, url: str):
-        self.url = url
+    def __init__(self, server, thread: threading.Thread, url: str, log: Path):
+        self._server, self._thread, self.url, self.log = server, thread, url, log
+
+    def stop(self) -> None:
+        """A clean shutdown, as SIGTERM gives a process (the service's lifespan closes it)."""
+        self._server.should_exit = True
+        self._thread.join(30)
 
 
 @contextmanager
-def serve_in_thread(args: list[str], *, timeout: float = 60.0):
+def serve_in_thread(args: list[str], tmp: Path, *, timeout: float = 60.0):
     """`pipeward serve ARGS --port P` checked and built by the CLI's own code
     (``uvicorn_settings``, then ``build_app``) and served by uvicorn in a thread; yields a
-    ThreadServer once /healthz answers. Starts in about a second, where a new interpreter
-    importing everything takes tens on a loaded machine. Only the worker-process tuning of
+    ThreadServer once it is up. Starts in about a second, where a new interpreter importing
+    everything takes tens on a loaded machine. Only the worker-process tuning of
     ``app_factory`` (switch interval, frozen collector) is left out: it would tune the test
     process; the subprocess tests run it."""
+    import logging
+
     import uvicorn
 
     from pipeward.cli import build_parser
@@ -100,8 +108,14 @@ def serve_in_thread(args: list[str], *, timeout: float = 60.0):
     if settings.pop("workers") != 1:
         raise ValueError("several workers need processes: use serve()")
     settings["app"] = cli_serve.build_app
+    log = tmp / f"server-{port}.log"
+    handler = logging.FileHandler(log)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    service_log = logging.getLogger("pipeward.serve")
+    service_log.addHandler(handler)
     server = uvicorn.Server(uvicorn.Config(**settings))
     thread = threading.Thread(target=server.run, name="pipeward-serve-test", daemon=True)
+    running = ThreadServer(server, thread, f"http://127.0.0.1:{port}", log)
     thread.start()
     try:
         deadline = time.monotonic() + timeout
@@ -109,10 +123,11 @@ def serve_in_thread(args: list[str], *, timeout: float = 60.0):
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the server in a thread did not start")
             time.sleep(0.02)
-        yield ThreadServer(f"http://127.0.0.1:{port}")
+        yield running
     finally:
-        server.should_exit = True
-        thread.join(30)
+        running.stop()
+        service_log.removeHandler(handler)
+        handler.close()
 
 
 def redis_server_path() -> str | None:

@@ -98,7 +98,8 @@ def server(work):
     root = work["root"]
     with serve_in_thread([str(root / "model"), "--pubkey", str(root / "release.pem.pub"), "--keys",
                           str(root / "keys.json"), "--policy", str(root / "policy.toml"),
-                          "--audit", str(root / "audit.db"), "--shadow", str(root / "shadow")]) as srv:
+                          "--audit", str(root / "audit.db"), "--shadow", str(root / "shadow")],
+                         root) as srv:
         yield srv
 
 
