@@ -1,5 +1,7 @@
-"""Real servers for the serve tests: `pipeward serve` and redis-server as subprocesses on free
-127.0.0.1 ports, waited for until they answer, and stopped (or killed) by the test."""
+"""Real servers for the serve tests on free 127.0.0.1 ports, waited for until they answer and
+stopped (or killed) by the test: `pipeward serve` as a subprocess (where the process itself is
+tested: its exit, a kill -9, several workers) or in a thread of the test process (the same CLI
+checks and app, without a new interpreter's start-up), and redis-server."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,6 +73,61 @@ def serve(args: list[str], tmp: Path, *, scheme: str = "http", verify=True, time
         yield server
     finally:
         server.stop()
+
+
+class ThreadServer:
+    """`pipeward serve` on uvicorn in a thread of this process; ``log`` holds what the service
+    logged (as a process's output would)."""
+
+    def __init__(self, server, thread: threading.Thread, url: str, log: Path):
+        self._server, self._thread, self.url, self.log = server, thread, url, log
+
+    def stop(self) -> None:
+        """A clean shutdown, as SIGTERM gives a process (the service's lifespan closes it)."""
+        self._server.should_exit = True
+        self._thread.join(30)
+
+
+@contextmanager
+def serve_in_thread(args: list[str], tmp: Path, *, timeout: float = 60.0):
+    """`pipeward serve ARGS --port P` checked and built by the CLI's own code
+    (``uvicorn_settings``, then ``build_app``) and served by uvicorn in a thread; yields a
+    ThreadServer once it is up. Starts in about a second, where a new interpreter importing
+    everything takes tens on a loaded machine. Only the worker-process tuning of
+    ``app_factory`` (switch interval, frozen collector) is left out: it would tune the test
+    process; the subprocess tests run it."""
+    import logging
+
+    import uvicorn
+
+    from pipeward.cli import build_parser
+    from pipeward.cli import serve as cli_serve
+
+    port = free_port()
+    settings = cli_serve.uvicorn_settings(build_parser().parse_args(["serve", *args, "--port", str(port)]))
+    if settings.pop("workers") != 1:
+        raise ValueError("several workers need processes: use serve()")
+    settings["app"] = cli_serve.build_app
+    log = tmp / f"server-{port}.log"
+    handler = logging.FileHandler(log)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    service_log = logging.getLogger("pipeward.serve")
+    service_log.addHandler(handler)
+    server = uvicorn.Server(uvicorn.Config(**settings))
+    thread = threading.Thread(target=server.run, name="pipeward-serve-test", daemon=True)
+    running = ThreadServer(server, thread, f"http://127.0.0.1:{port}", log)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server in a thread did not start")
+            time.sleep(0.02)
+        yield running
+    finally:
+        running.stop()
+        service_log.removeHandler(handler)
+        handler.close()
 
 
 def redis_server_path() -> str | None:

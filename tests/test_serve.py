@@ -23,7 +23,7 @@ import pipeward as pw  # noqa: E402
 from pipeward.datasets import load_breast_cancer  # noqa: E402
 from pipeward.serve import KeyStore, Policy, load_model_dir, verify_watermark  # noqa: E402
 
-from serve_helpers import pipeward_cmd, redis_server, redis_server_path, serve  # noqa: E402
+from serve_helpers import pipeward_cmd, redis_server, redis_server_path, serve, serve_in_thread  # noqa: E402
 
 JWT_ISSUER, JWT_AUDIENCE = "https://issuer.test", "pipeward-test"
 
@@ -93,10 +93,13 @@ public_key = "jwt.pub"
 
 @pytest.fixture(scope="module")
 def server(work):
+    # In a thread: the routes are under test here, not the process (the tests of its exit
+    # codes, a kill -9 and two workers start real `pipeward serve` processes).
     root = work["root"]
-    with serve([str(root / "model"), "--pubkey", str(root / "release.pem.pub"), "--keys",
-                str(root / "keys.json"), "--policy", str(root / "policy.toml"),
-                "--audit", str(root / "audit.db"), "--shadow", str(root / "shadow")], root) as srv:
+    with serve_in_thread([str(root / "model"), "--pubkey", str(root / "release.pem.pub"), "--keys",
+                          str(root / "keys.json"), "--policy", str(root / "policy.toml"),
+                          "--audit", str(root / "audit.db"), "--shadow", str(root / "shadow")],
+                         root) as srv:
         yield srv
 
 
@@ -361,10 +364,12 @@ def test_every_request_is_in_the_audit_log_without_raw_inputs(server, work):
 
 # --- refusing to start ---------------------------------------------------------------------------
 
-def test_tampered_model_directory_refuses_to_start(work, data, tmp_path):
+def test_tampered_model_directory_refuses_to_start(work, data, tmp_path, capsys):
     import shutil
 
     from sklearn.linear_model import LogisticRegression
+
+    from pipeward.cli import main
 
     bad = tmp_path / "model"
     shutil.copytree(work["root"] / "model", bad)
@@ -372,26 +377,29 @@ def test_tampered_model_directory_refuses_to_start(work, data, tmp_path):
     meta["schema"]["features"][0]["high"] = 1e9  # widen a range
     (bad / "pipeward-model.json").write_text(json.dumps(meta))
     args = ["--pubkey", str(work["root"] / "release.pem.pub"), "--keys", str(work["root"] / "keys.json")]
+    # The process: exit 1, one line naming the file, no traceback.
     out = subprocess.run(pipeward_cmd("serve", str(bad), *args), capture_output=True, text=True, timeout=120)
     assert out.returncode == 1
     assert "pipeward-model.json" in out.stderr and "Traceback" not in out.stderr
+
+    def refusal(*argv: str) -> tuple[int, str]:
+        """The CLI's exit code and stderr, in this process (the same code path, no server starts)."""
+        code = main(["serve", *argv])
+        return code, capsys.readouterr().err
+
     other = tmp_path / "other.pem"
     pw.save_keypair(other, tmp_path / "other.pem.pub")
-    out = subprocess.run(pipeward_cmd("serve", str(work["root"] / "model"), "--pubkey",
-                                      str(tmp_path / "other.pem.pub"), "--keys",
-                                      str(work["root"] / "keys.json")),
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 1 and "manifest.json" in out.stderr and "signature" in out.stderr
+    code, err = refusal(str(work["root"] / "model"), "--pubkey", str(tmp_path / "other.pem.pub"),
+                        "--keys", str(work["root"] / "keys.json"))
+    assert code == 1 and "manifest.json" in err and "signature" in err
     # A shadow directory is verified like the served one, and must take the same features.
-    out = subprocess.run(pipeward_cmd("serve", str(work["root"] / "model"), *args, "--shadow", str(bad)),
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 1 and "pipeward-model.json" in out.stderr and "Traceback" not in out.stderr
+    code, err = refusal(str(work["root"] / "model"), *args, "--shadow", str(bad))
+    assert code == 1 and "pipeward-model.json" in err and "Traceback" not in err
     X, y, _ = data
     pw.serve.package(LogisticRegression(max_iter=5000).fit(X[:, :5], y), X[:, :5], tmp_path / "narrow",
                      private_key=work["root"] / "release.pem", y=y)
-    out = subprocess.run(pipeward_cmd("serve", str(work["root"] / "model"), *args, "--shadow",
-                                      str(tmp_path / "narrow")), capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2 and "other features" in out.stderr and "Traceback" not in out.stderr
+    code, err = refusal(str(work["root"] / "model"), *args, "--shadow", str(tmp_path / "narrow"))
+    assert code == 2 and "other features" in err and "Traceback" not in err
 
 
 # --- several workers, one limit through Redis ------------------------------------------------------
@@ -403,7 +411,7 @@ def test_a_limit_is_shared_exactly_across_two_workers_through_redis(work, tmp_pa
     with redis_server(tmp_path) as uri, serve(
             [str(root / "model"), "--pubkey", str(root / "release.pem.pub"), "--keys",
              str(root / "keys.json"), "--workers", "2", "--storage", uri, "--rate-limit",
-             "25/hour"], tmp_path) as srv:
+             "25/hour"], tmp_path, timeout=180) as srv:  # two interpreters start on a loaded box
         rows = {"inputs": work["inliers"][:1].tolist()}
         codes: list[int] = []
         lock = threading.Lock()

@@ -20,7 +20,7 @@ from pipeward.accountability.records import decision_payload  # noqa: E402
 from pipeward.datasets import load_breast_cancer  # noqa: E402
 from pipeward.serve import KeyStore, Policy, create_app, load_model_dir  # noqa: E402
 
-from serve_helpers import pipeward_cmd, serve  # noqa: E402
+from serve_helpers import pipeward_cmd, serve_in_thread  # noqa: E402
 
 LIMIT = 0.3
 WINDOW = 3
@@ -67,10 +67,11 @@ record_decisions = true
 
 @pytest.fixture(scope="module")
 def server(work):
+    # In a thread (the CLI's own checks and app): the routes and records are under test here.
     root = work["root"]
-    with serve([str(root / "model"), "--pubkey", str(root / "release.pem.pub"), "--keys",
-                str(root / "keys.json"), "--policy", str(root / "policy.toml"),
-                "--audit", str(root / "audit.db"), "--model-name", "bc-8"], root) as srv:
+    with serve_in_thread([str(root / "model"), "--pubkey", str(root / "release.pem.pub"), "--keys",
+                          str(root / "keys.json"), "--policy", str(root / "policy.toml"),
+                          "--audit", str(root / "audit.db"), "--model-name", "bc-8"], root) as srv:
         yield srv
 
 

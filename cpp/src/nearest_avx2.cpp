@@ -17,7 +17,7 @@ struct F64x4 {
   static constexpr std::size_t lanes = 4;
   static reg zero() { return _mm256_setzero_pd(); }
   static reg load(const double* p) { return _mm256_loadu_pd(p); }
-  static reg load_tail(const double* p, std::size_t r) {
+  static reg load_tail(const double* p, std::size_t r, std::size_t) {
     const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask64 + 4 - r));
     return _mm256_maskload_pd(p, m);
   }
@@ -43,7 +43,7 @@ struct F32x8 {
   static constexpr std::size_t lanes = 8;
   static reg zero() { return _mm256_setzero_ps(); }
   static reg load(const float* p) { return _mm256_loadu_ps(p); }
-  static reg load_tail(const float* p, std::size_t r) {
+  static reg load_tail(const float* p, std::size_t r, std::size_t) {
     const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask32 + 8 - r));
     return _mm256_maskload_ps(p, m);
   }

@@ -14,7 +14,7 @@ struct F64x8 {
   static constexpr std::size_t lanes = 8;
   static reg zero() { return _mm512_setzero_pd(); }
   static reg load(const double* p) { return _mm512_loadu_pd(p); }
-  static reg load_tail(const double* p, std::size_t r) {
+  static reg load_tail(const double* p, std::size_t r, std::size_t) {
     return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << r) - 1u), p);
   }
   static reg sub(reg a, reg b) { return _mm512_sub_pd(a, b); }
@@ -37,7 +37,7 @@ struct F32x16 {
   static constexpr std::size_t lanes = 16;
   static reg zero() { return _mm512_setzero_ps(); }
   static reg load(const float* p) { return _mm512_loadu_ps(p); }
-  static reg load_tail(const float* p, std::size_t r) {
+  static reg load_tail(const float* p, std::size_t r, std::size_t) {
     return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << r) - 1u), p);
   }
   static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }

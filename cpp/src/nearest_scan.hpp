@@ -4,7 +4,8 @@
 // in its own anonymous namespace, compiled with that ISA's flags; nothing from the standard
 // library is used here so no ISA-specific inline function leaks to other callers.
 //
-// V provides: scalar, reg, lanes, zero(), load(p), load_tail(p, r) (first r lanes, rest 0),
+// V provides: scalar, reg, lanes, zero(), load(p), load_tail(p, r, k) (p's first r lanes, the
+// rest 0; p is k elements into its row, which a variant may read back into, never past r),
 // sub(a, b), fmadd(a, b, c) = a*b + c, hsum(r), hsum4(a, b, c, d, out) (the four sums at
 // once: one transpose-and-add instead of four reductions).
 #pragma once
@@ -24,7 +25,7 @@ struct Scan {
     return V::fmadd(diff, diff, acc);
   }
   static inline R tail(const T* x, const T* y, std::size_t k, std::size_t r, R acc) {
-    const R diff = V::sub(V::load_tail(y + k, r), V::load_tail(x + k, r));
+    const R diff = V::sub(V::load_tail(y + k, r, k), V::load_tail(x + k, r, k));
     return V::fmadd(diff, diff, acc);
   }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 from . import EXIT_CHECK_FAILED, EXIT_OK, CLIError
@@ -47,17 +48,29 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def app_factory():  # noqa: ANN201 - uvicorn's factory for each worker process
-    """Build the app from the settings `run` left in the environment (one per worker)."""
+    """Build the app from the settings `run` left in the environment (one per worker), and
+    tune the worker process for it."""
+    # The audit writer and the monitors run beside the handlers in this process; with Python's
+    # default 5 ms switch interval a batch of theirs could hold the event loop for that long
+    # (a request's tail latency); 0.5 ms bounds the wait.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    app = build_app()
+    # The ~350,000 objects of start-up (scikit-learn, FastAPI, the model) never die: moved out
+    # of the collector's generations, a full collection under load walks only what requests
+    # made, not all of them (a stall of the event loop of tens of ms otherwise).
+    gc.collect()
+    gc.freeze()
+    return app
+
+
+def build_app():  # noqa: ANN201 - the FastAPI app
+    """The app of the settings `uvicorn_settings` left in the environment."""
     import json  # noqa: PLC0415
     import os  # noqa: PLC0415
 
     from ..serve import Policy, create_app  # noqa: PLC0415
 
     cfg = json.loads(os.environ["PIPEWARD_SERVE_CONFIG"])
-    # The audit writer and the monitors run beside the handlers in this process; with Python's
-    # default 5 ms switch interval a batch of theirs could hold the event loop for that long
-    # (a request's tail latency); 0.5 ms bounds the wait.
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     return create_app(cfg["model_dir"], keys=cfg["keys"], policy=_policy(cfg, Policy),
                       public_key=_signer_key(cfg), signer_role=cfg["role"], audit=cfg["audit"],
                       model_name=cfg.get("model_name"), shadow=cfg["shadow"])
@@ -91,14 +104,30 @@ def _feature_names(description: dict) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn  # noqa: PLC0415
+        from ..serve import ModelDirError  # noqa: PLC0415
+    except ImportError as exc:
+        raise CLIError(f"serving needs the serve extra: pip install 'pipeward[serve]' ({exc})") from None
+    try:
+        settings = uvicorn_settings(args)
+    except ModelDirError as exc:
+        print(f"pipeward serve: refusing to start: {exc}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    uvicorn.run(**settings)
+    return EXIT_OK
+
+
+def uvicorn_settings(args: argparse.Namespace) -> dict:
+    """Check the arguments, the signed model directory (and shadow) and the policy, once,
+    before any worker starts (each worker loads the model itself: ``ModelDirError`` when a
+    directory does not verify), leave the settings for the workers' :func:`app_factory` in the
+    environment, and return ``uvicorn.run``'s arguments."""
     import json  # noqa: PLC0415
     import os  # noqa: PLC0415
 
-    try:
-        import uvicorn  # noqa: PLC0415
-        from ..serve import ModelDirError, Policy, verify_model_dir  # noqa: PLC0415
-    except ImportError as exc:
-        raise CLIError(f"serving needs the serve extra: pip install 'pipeward[serve]' ({exc})") from None
+    from ..serve import Policy, verify_model_dir  # noqa: PLC0415
+
     if args.role and not args.trust:
         raise CLIError("--role needs --trust")
     if args.workers < 1:
@@ -110,16 +139,10 @@ def run(args: argparse.Namespace) -> int:
            "audit": args.audit and os.path.abspath(args.audit), "rate_limit": args.rate_limit,
            "storage": args.storage, "model_name": args.model_name,
            "shadow": args.shadow and os.path.abspath(args.shadow)}
-    # Check the signed directory and the policy here, once, so they fail before any worker
-    # starts (each worker loads the model itself).
-    try:
-        signer = _signer_key(cfg)
-        _, served = verify_model_dir(cfg["model_dir"], signer, role=cfg["role"])
-        _, shadow = (verify_model_dir(cfg["shadow"], signer, role=cfg["role"]) if cfg["shadow"]
-                     else (None, served))
-    except ModelDirError as exc:
-        print(f"pipeward serve: refusing to start: {exc}", file=sys.stderr)
-        return EXIT_CHECK_FAILED
+    signer = _signer_key(cfg)
+    _, served = verify_model_dir(cfg["model_dir"], signer, role=cfg["role"])
+    _, shadow = (verify_model_dir(cfg["shadow"], signer, role=cfg["role"]) if cfg["shadow"]
+                 else (None, served))
     if _feature_names(shadow) != _feature_names(served):
         raise CLIError(f"--shadow {args.shadow}: its model takes other features than {args.model_dir}'s")
     policy = _policy(cfg, Policy)
@@ -128,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
               "counts its own limits; use --storage redis://HOST:PORT/DB to share them",
               file=sys.stderr)
     os.environ["PIPEWARD_SERVE_CONFIG"] = json.dumps(cfg)
-    uvicorn.run("pipeward.cli.serve:app_factory", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, ssl_certfile=args.ssl_certfile,
-                ssl_keyfile=args.ssl_keyfile, access_log=False, ws="none")
-    return EXIT_OK
+    return {"app": "pipeward.cli.serve:app_factory", "factory": True, "host": args.host,
+            "port": args.port, "workers": args.workers, "log_level": args.log_level,
+            "ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile,
+            "access_log": False, "ws": "none"}

@@ -335,7 +335,7 @@ def install_accountability_routes(app: FastAPI, svc: Service, authorize: Any) ->
     async def explain_rows(request: Request, principal: Any) -> Any:
         state = request.state
         # Explanations reveal more than answers: the same per-key limit and daily budget.
-        decision = svc.limiter.check_key(principal.id)
+        decision = await svc.limiter.check_key(principal.id)
         _check(decision)
         if decision.delay:
             state.delay_ms = round(decision.delay * 1000, 3)
@@ -346,7 +346,7 @@ def install_accountability_routes(app: FastAPI, svc: Service, authorize: Any) ->
             raise InputError([], f"too many rows to explain: at most {acc.rules.max_rows}, got "
                                  f"{parsed.n_rows}", "too_many_rows")
         if svc.limiter.budget is not None:
-            _check(svc.limiter.check_budget(principal.id, parsed.n_rows))
+            _check(await svc.limiter.check_budget(principal.id, parsed.n_rows))
         if acc.unavailable:
             raise _Refused(501, acc.unavailable, "rejected")
         try:

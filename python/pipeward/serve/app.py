@@ -191,6 +191,7 @@ def create_app(source: Any, *, keys: KeyStore | str | os.PathLike[str] | None = 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # noqa: ANN202
         yield
+        await service.limiter.aclose()
         service.close()
 
     app = GuardedApp(title="pipeward guarded model service", lifespan=lifespan,

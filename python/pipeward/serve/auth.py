@@ -101,7 +101,7 @@ class Gate:
                     state: dict[str, Any]) -> Principal:
         """The caller, with ``state["principal"]`` (and ``state["delay_ms"]``) set; raises
         :class:`Refusal` (401, 403, 429) otherwise."""
-        decision = self.limiter.check_address(address)
+        decision = await self.limiter.check_address(address)
         if not decision.allowed:
             raise limited(decision)
         token = _credential(headers)
@@ -117,7 +117,7 @@ class Gate:
             if not self.policy.allows(principal.role, scope):
                 raise Refusal(403, f"role {principal.role!r} lacks the {scope!r} permission", "forbidden")
         if "predict" in scopes:
-            decision = self.limiter.check_key(principal.id)
+            decision = await self.limiter.check_key(principal.id)
             if not decision.allowed:
                 raise limited(decision)
             if decision.delay:

@@ -59,9 +59,15 @@ class BackgroundMonitor:
         self.interval_s = interval_ms / 1000.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipeward-monitor", daemon=True)
-        self._thread.start()
+        # No thread when there is nothing to watch: an idle thread still takes the GIL from the
+        # event loop at every wake, a stall of the request path for nothing.
+        self.active = extraction is not None or drift is not None or shadow is not None
+        if self.active:
+            self._thread.start()
 
     def submit(self, key_id: str, numeric: np.ndarray, table: Any, labels: np.ndarray) -> None:
+        if not self.active:
+            return
         if len(self._items) >= self.capacity:
             self.dropped += 1
             self.metrics.monitor_skipped.inc()

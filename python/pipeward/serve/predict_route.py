@@ -108,7 +108,7 @@ class PredictEndpoint:
         parsed = svc.parser.parse(payload)
         state["rows"] = parsed.n_rows
         if svc.limiter.budget is not None:
-            decision = svc.limiter.check_budget(principal.id, parsed.n_rows)
+            decision = await svc.limiter.check_budget(principal.id, parsed.n_rows)
             if not decision.allowed:
                 raise Refusal(429, decision.reason, "limited", {"Retry-After": str(decision.retry_after)})
         flagged = self._guard(parsed, state, "inputs" if "inputs" in payload else "records")

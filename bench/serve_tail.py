@@ -1,0 +1,235 @@
+"""Where the guarded server's tail latency comes from: the bare and the guarded server side by
+side under the issue's load generator (the bounded async httpx loop of bench_serve.py, 8 in
+flight), every request's start and latency recorded, and inside each server the moments that can
+stall its event loop (garbage collections, audit batches, metrics flushes, monitor batches).
+
+    python bench/serve_tail.py [--requests 3000] [--rounds 3] [--pin]
+
+For each server: requests/s, p50, p99 (medians over rounds) and the p99 difference; then, over
+all rounds, which events the slowest 1% of requests overlapped, against the share of all
+requests that overlapped them (an event kind that slow requests overlap far more often than
+requests in general is a cause). The client's own full collections (``client_gc1``/``gc2``,
+this process holds the model and scikit-learn too) are listed with each server's events: they
+stall all requests in flight, whichever server is measured. ``--pin`` puts both servers on CPU
+1 and the client on CPU 0.
+Each server runs with ``pipeward serve``'s own settings (the guarded one is built by its app
+factory); the tracing adds a timestamp per event, nothing per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+EVENT_KINDS = ("gc0", "gc1", "gc2", "audit", "metrics", "monitor", "client_gc1", "client_gc2")
+
+
+# --- inside a server ------------------------------------------------------------------------
+
+def _trace_gc(events: list[tuple[str, float, float]], prefix: str, lowest: int = 0) -> None:
+    """Record this process's collections of generation >= ``lowest`` as events."""
+    started: dict[int, float] = {}
+
+    def on_gc(phase: str, info: dict) -> None:
+        g = info["generation"]
+        if g < lowest:
+            return
+        if phase == "start":
+            started[g] = time.monotonic()
+        else:
+            events.append((f"{prefix}{g}", started.pop(g, time.monotonic()), time.monotonic()))
+
+    gc.callbacks.append(on_gc)
+
+
+def _serve(which: str, port: int, trace: str) -> None:
+    """Run one server with event tracing; SIGUSR1 writes the events to ``trace`` and exits."""
+    events: list[tuple[str, float, float]] = []
+    _trace_gc(events, "gc")
+
+    def timed(cls: type, name: str, kind: str) -> None:
+        method = getattr(cls, name)
+
+        def wrapper(*args, **kwargs):
+            t = time.monotonic()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                events.append((kind, t, time.monotonic()))
+
+        setattr(cls, name, wrapper)
+
+    if which == "guarded":
+        from pipeward.cli import serve as cli_serve
+        from pipeward.serve import audit_writer, metrics, monitor
+
+        timed(audit_writer.AuditWriter, "_write", "audit")
+        timed(metrics.ServeMetrics, "flush", "metrics")
+        timed(monitor.BackgroundMonitor, "_process", "monitor")
+        app = cli_serve.app_factory()  # pipeward serve's app, switch interval and frozen GC
+    else:
+        sys.path.insert(0, str(HERE))
+        import serve_bare_app
+
+        app = serve_bare_app.app
+    import uvicorn
+
+    def dump(*_: object) -> None:
+        Path(trace).write_text(json.dumps(events))
+        os._exit(0)
+
+    signal.signal(signal.SIGUSR1, dump)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, ws="none")
+
+
+# --- the driver -----------------------------------------------------------------------------
+
+async def _load(url: str, headers: dict, rows: list, n: int, concurrency: int) -> list[tuple[float, float]]:
+    """bench_serve's generator, keeping each request's (start, latency) on the monotonic clock."""
+    import httpx
+
+    out: list[tuple[float, float]] = []
+    counter = iter(range(n))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as client:
+        async def worker() -> None:
+            for i in counter:
+                t = time.monotonic()
+                r = await client.post("/v1/predict", json={"inputs": [rows[i % len(rows)]]})
+                out.append((t, time.monotonic() - t))
+                if r.status_code != 200:
+                    raise RuntimeError(f"{url}: status {r.status_code}")
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return out
+
+
+def _wait_ready(url: str, proc: subprocess.Popen) -> None:
+    import httpx
+
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server at {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the server at {url} did not start")
+
+
+def overlap_share(requests: np.ndarray, events: list[tuple[str, float, float]], kind: str) -> float:
+    """The share of ``requests`` (rows of start, latency) during which an event of ``kind`` ran."""
+    spans = np.array([(a, b) for k, a, b in events if k == kind]).reshape(-1, 2)
+    if not len(spans) or not len(requests):
+        return 0.0
+    spans = spans[np.argsort(spans[:, 0])]
+    starts, ends = requests[:, 0], requests[:, 0] + requests[:, 1]
+    # An event overlaps a request when it starts before the request ends and ends after it starts:
+    # the latest-starting event before each request's end is checked against the running max end.
+    last = np.searchsorted(spans[:, 0], ends, side="left") - 1
+    reach = np.maximum.accumulate(spans[:, 1])
+    return float(np.mean((last >= 0) & (reach[np.maximum(last, 0)] > starts)))
+
+
+def run(requests: int, rounds: int, pin: bool, concurrency: int = 8) -> dict:
+    sys.path.insert(0, str(HERE))
+    from bench_serve import _packaged
+    from serve_helpers import free_port
+
+    work, key, rows = _packaged()
+    cfg = {"model_dir": str(work / "model"), "pubkey": str(work / "k.pem.pub"), "trust": None,
+           "role": None, "keys": str(work / "keys.json"), "policy": str(work / "policy.toml"),
+           "audit": str(work / "audit.db"), "rate_limit": None, "storage": None, "shadow": None}
+    env = {**os.environ, "PIPEWARD_SERVE_CONFIG": json.dumps(cfg),
+           "PIPEWARD_BENCH_MODEL": str(work / "model.skops")}
+    servers: dict[str, tuple[str, dict, subprocess.Popen, Path]] = {}
+    try:
+        for which, headers in (("bare", {}), ("guarded", {"X-API-Key": key})):
+            port, trace = free_port(), work / f"trace-{which}.json"
+            cmd = [sys.executable, __file__, "--serve", which, str(port), str(trace)]
+            proc = subprocess.Popen((["taskset", "-c", "1"] if pin else []) + cmd, env=env,
+                                    start_new_session=True)
+            servers[which] = (f"http://127.0.0.1:{port}", headers, proc, trace)
+        for url, _, proc, _ in servers.values():
+            _wait_ready(url, proc)
+        if pin:
+            os.sched_setaffinity(0, {0})
+        for url, headers, _, _ in servers.values():  # warm-up
+            asyncio.run(_load(url, headers, rows, 300, concurrency))
+        client_events: list[tuple[str, float, float]] = []
+        _trace_gc(client_events, "client_gc", lowest=1)
+        measured: dict[str, list] = {name: [] for name in servers}
+        for _ in range(rounds):
+            for name, (url, headers, _, _) in servers.items():
+                t = time.monotonic()
+                lat = asyncio.run(_load(url, headers, rows, requests, concurrency))
+                measured[name].append((time.monotonic() - t, np.array(lat)))
+        events = {}
+        for name, (_, _, proc, trace) in servers.items():
+            proc.send_signal(signal.SIGUSR1)
+            proc.wait(30)
+            events[name] = [tuple(e) for e in json.loads(trace.read_text())] + client_events
+    finally:
+        for _, _, proc, _ in servers.values():
+            if proc.poll() is None:
+                proc.kill()
+    return summarise(measured, events, requests, rounds, pin, concurrency)
+
+
+def summarise(measured: dict, events: dict, requests: int, rounds: int, pin: bool, concurrency: int) -> dict:
+    out: dict = {}
+    for name, runs in measured.items():
+        lat = [r[:, 1] for _, r in runs]
+        out[name] = {"requests_per_s": statistics.median(requests / wall for wall, _ in runs),
+                     "p50_ms": statistics.median(1e3 * float(np.quantile(x, 0.5)) for x in lat),
+                     "p99_ms": statistics.median(1e3 * float(np.quantile(x, 0.99)) for x in lat)}
+        every = np.concatenate([r for _, r in runs])
+        slow = np.concatenate([r[r[:, 1] > np.quantile(r[:, 1], 0.99)] for _, r in runs])
+        window = (every[:, 0].min(), (every[:, 0] + every[:, 1]).max())
+        seen = [e for e in events[name] if window[0] <= e[1] <= window[1]]
+        out[name]["events"] = {
+            kind: {"count": len(d), "mean_ms": round(1e3 * float(np.mean(d)), 3),
+                   "max_ms": round(1e3 * float(np.max(d)), 3),
+                   "share_of_slowest_1pct": round(overlap_share(slow, seen, kind), 3),
+                   "share_of_all": round(overlap_share(every, seen, kind), 3)}
+            for kind in EVENT_KINDS
+            if (d := [b - a for k, a, b in seen if k == kind])}
+    out["guarded"]["ratio_requests_per_s"] = out["guarded"]["requests_per_s"] / out["bare"]["requests_per_s"]
+    out["guarded"]["p99_delta_ms"] = out["guarded"]["p99_ms"] - out["bare"]["p99_ms"]
+    out["settings"] = {"requests": requests, "rounds": rounds, "concurrency": concurrency, "pinned": pin,
+                       "load_average": os.getloadavg()}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve", nargs=3, metavar=("WHICH", "PORT", "TRACE"), help=argparse.SUPPRESS)
+    parser.add_argument("--requests", type=int, default=3000, help="per server and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pin", action="store_true", help="servers on CPU 1, the client on CPU 0")
+    args = parser.parse_args()
+    if args.serve:
+        which, port, trace = args.serve
+        _serve(which, int(port), trace)
+        return
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    print(json.dumps(run(args.requests, args.rounds, args.pin), indent=2))
+
+
+if __name__ == "__main__":
+    main()
