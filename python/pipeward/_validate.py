@@ -193,7 +193,7 @@ def estimator_matrix(X: Any, name: str = "X", *, check_finite: bool = True,
         if hasattr(X, "nnz") and hasattr(X, "toarray"):
             raise TypeError(f"{name}: sparse input is not supported; pass a dense array "
                             "(X.toarray()) if it fits in memory")
-        if is_frame(X):
+        if is_table(X):
             frame = frame_columns(X, name, categorical=False)
             names = np.asarray(frame.names, dtype=object)
             X = frame.numeric
