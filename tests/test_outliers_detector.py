@@ -422,6 +422,47 @@ def test_one_feature_mcd_is_exact(rng):
         np.testing.assert_allclose(ours.location_, peer.location_, rtol=1e-12)
 
 
+@given(st.integers(2, 300), st.integers(1, 12), st.integers(0, 2**32 - 1),
+       st.sampled_from(["plain", "offset", "scales", "duplicates"]))
+def test_mcd_search_products_match_direct_sums(n, d, seed, kind):
+    """The search stage scores candidates and takes subset moments as matrix products about
+    the column medians (mcd._Products); they equal the direct per-candidate sums, data far
+    from 0 and duplicate rows (ties at the h-th distance) included."""
+    from pipeward.outliers.mcd import _nearest, _precision_factors, _Products
+
+    rng = np.random.default_rng(seed)
+    S = rng.normal(size=(n, d))
+    if kind == "offset":
+        S += 1e6
+    elif kind == "scales":
+        S *= 10.0 ** rng.integers(-3, 4, size=d)
+    elif kind == "duplicates":
+        S = S[rng.integers(0, max(2, n // 4), size=n)]
+    k = 7
+    subsets = rng.random((k, n)) < 0.6
+    subsets[:, :2] = True  # at least two rows each
+    products = _Products(S)
+    locs, covs = products.mask_moments(subsets)
+    for j in range(k):
+        rows = S[subsets[j]]
+        np.testing.assert_allclose(locs[j] + products.centre, rows.mean(axis=0), rtol=1e-9,
+                                   atol=1e-9 * np.abs(S).max())
+        scale = np.outer(S.std(axis=0), S.std(axis=0)) + 1e-300
+        np.testing.assert_allclose(covs[j] / scale, np.cov(rows.T, bias=True).reshape(d, d) / scale,
+                                   atol=1e-8)
+    factors = _precision_factors(covs + np.eye(d) * np.trace(covs, axis1=1, axis2=2)[:, None, None])
+    dist = products.distances(locs, factors)
+    for j in range(k):
+        Y = (S - (locs[j] + products.centre)) @ factors[j]
+        direct = np.einsum("nd,nd->n", Y, Y)
+        np.testing.assert_allclose(dist[j], direct, rtol=1e-7, atol=1e-7 * direct.max())
+    h = max(1, n // 2)
+    mask = _nearest(dist, h)
+    assert (mask.sum(axis=1) == h).all()
+    for j in range(k if h < n else 0):
+        assert dist[j][mask[j]].max() <= dist[j][~mask[j]].min()
+
+
 def _sklearn_mcd_case(n, d, n_outliers, seed):
     """The data of sklearn's own MinCovDet tests (test_robust_covariance.launch_mcd_on_dataset)."""
     r = np.random.RandomState(seed)
