@@ -95,8 +95,10 @@ def support_size(n: int, d: int, support_fraction: float | None) -> int:
     return max(1, int(support_fraction * n))
 
 
+@functools.lru_cache(maxsize=256)
 def consistency_factor(d: int, alpha: float) -> float:
-    """c(a) = a / F_chi2(d+2)(chi2_d quantile a) (Croux & Haesbroeck 1999)."""
+    """c(a) = a / F_chi2(d+2)(chi2_d quantile a) (Croux & Haesbroeck 1999); kept per (d, a):
+    the incomplete gamma series cost about 1 ms, a third of a small one-feature fit."""
     if alpha >= 1.0:
         return 1.0
     return alpha / float(chi2_cdf(chi2_ppf(alpha, d), d + 2))
