@@ -6,9 +6,10 @@ estimate; the determinant never increases). Starts:
 
 * one feature: no search, the exact optimum (h consecutive sorted values);
 * up to FULL_SEARCH_ROWS rows: random starts on all rows, half elemental (d+1)-subsets and
-  half h-subsets (sklearn's kind), two C-steps each, then the best N_SEARCH and DetMCD's
-  deterministic starts converged on all rows in native batches, and the best polished by
-  single row exchanges: this is what matches or beats ``MinCovDet``'s objective seed for seed;
+  half h-subsets (sklearn's kind), two C-steps each, then the best N_SEARCH converged on all
+  rows in batches of BLAS products (:class:`_Products`), the best N_CONVERGE and DetMCD's
+  deterministic starts in the native kernels, and the best polished by single row
+  exchanges: this is what matches or beats ``MinCovDet``'s objective seed for seed;
 * more rows, d small against the subsets: elemental starts on at most 5 disjoint random
   subsets of 300 rows (robustbase's capped scheme, not sklearn's n//300 subsets), the best
   10 per subset refined on their union (<= 1500 rows), the best 3 converged on a 20k-row
@@ -16,8 +17,8 @@ estimate; the determinant never increases). Starts:
 * high dimension: the deterministic starts of DetMCD (Hubert, Rousseeuw & Verdonck 2012),
   computed on a subsample.
 
-Every distance pass over the full data and every support covariance runs in the native
-kernels, on X in place. A support covariance that is (near) singular is shrunk towards
+Outside the batched search, every distance pass over the full data and every support
+covariance runs in the native kernels, on X in place. A support covariance that is (near) singular is shrunk towards
 ``tr(S)/d * I`` just enough for its condition number to reach a bound (the MRCD regulariser
 of Boudt et al. 2020: 50 when h <= d, 1e10 otherwise), so no step divides by zero.
 
