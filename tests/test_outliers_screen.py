@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -207,6 +208,18 @@ def test_cli_screens_csv_on_the_core_install(tmp_path, rng):
     assert run.returncode == 1, run.stderr
     flagged = pw.screen(X).quarantine
     np.testing.assert_array_equal(np.load(tmp_path / "q.npy"), X[flagged])
+    # whole-number labels read as integers, as pandas reads them: "label 1", not "label 1.0"
+    y = (X[:, 0] > 0).astype(int)
+    y[40:43] = 1 - y[40:43]
+    (tmp_path / "i.csv").write_text("a,b,c,y\n" + "".join(
+        f"{a:g},{b:g},{c:g},{t}\n" for (a, b, c), t in zip(X, y)))
+    run = cli_without_pandas("screen", "i.csv", "--labels", "y", "-q", "--quarantine",
+                             "qi.csv", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    with open(tmp_path / "qi.csv", newline="") as fh:
+        reasons = [r[-1] for r in csv.reader(fh)][1:]
+    labelled = [r for r in reasons if "label" in r]
+    assert labelled and all(re.search(r"label [01] ", r) for r in labelled), labelled
 
 
 def test_regression_target_is_refused_for_label_screening(tmp_path, rng, capsys):

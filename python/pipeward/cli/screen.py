@@ -140,7 +140,7 @@ def _load(path: Path, labels: str | None) -> tuple[Any, Any, np.ndarray | None]:
             raise CLIError(f"--labels: no column {labels!r} in {path} "
                            f"(columns: {_column_list(list(columns.keys()))})")
         features = {k: columns[k] for k in columns.keys() if k != labels}
-        return table, features, np.asarray(columns[labels])
+        return table, features, _whole_numbers_as_int(np.asarray(columns[labels]))
     if suffix == ".npz":
         arrays = load_npz(path)
         if "X" in arrays:
@@ -155,6 +155,15 @@ def _load(path: Path, labels: str | None) -> tuple[Any, Any, np.ndarray | None]:
     if suffix == ".npy":
         return _split_column(load_npy(path), labels)
     raise CLIError(f"{path}: unsupported format {suffix!r} (use .npy, .npz, .csv or .parquet)")
+
+
+def _whole_numbers_as_int(y: np.ndarray) -> np.ndarray:
+    """The CSV reader gives every number as float64; a label column of whole numbers is
+    read as integers, as pandas reads it, so reasons say "label 1", not "label 1.0"."""
+    if y.dtype.kind == "f" and y.size and np.isfinite(y).all() and (y == np.round(y)).all() \
+            and np.abs(y).max() < 2**53:
+        return y.astype(np.int64)
+    return y
 
 
 def _split_column(X: np.ndarray, labels: str | None) -> tuple[Any, np.ndarray, np.ndarray | None]:
