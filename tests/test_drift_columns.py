@@ -4,13 +4,12 @@ CSV tables read without pandas, in the library and the CLI."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from core_install import cli_without_pandas
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -200,16 +199,6 @@ def test_read_csv_refuses_broken_files(tmp_path, text, match):
     path.write_text(text)
     with pytest.raises(ValueError, match=match):
         read_csv(path)
-
-
-NO_PANDAS = ("import sys; sys.modules['pandas'] = None; sys.modules['pyarrow'] = None; "
-             "from pipeward.cli import main; sys.exit(main(sys.argv[1:]))")
-
-
-def cli_without_pandas(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``pipeward`` as on the core install: pandas and pyarrow cannot be imported."""
-    return subprocess.run([sys.executable, "-c", NO_PANDAS, *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
 
 
 def test_cli_reads_csv_without_pandas(tables, tmp_path):

@@ -90,6 +90,39 @@ def test_wrong_key_and_unsigned_manifest_fail_with_1(data, key, tmp_path, capsys
     assert main(["manifest", "verify", str(signed), *d, "--pubkey", str(key) + ".pub"]) == 1
 
 
+def test_several_pubkeys_verify_a_rotation_and_refuse_a_private_key(data, key, tmp_path, capsys):
+    """A manifest signed before a key rotation and one signed after both verify with
+    --pubkey OLD --pubkey NEW (it took one key, the last, before); a private key among the
+    keys is refused, even when another key would verify."""
+    main(["keygen", "-o", str(tmp_path / "new.pem"), "-q"])
+    main(["keygen", "-o", str(tmp_path / "stranger.pem"), "-q"])
+    old_m, new_m = tmp_path / "old.json", tmp_path / "new.json"
+    main(["manifest", "build", os.fsdecode(data), "-o", str(old_m), "--sign", str(key), "-q"])
+    main(["manifest", "build", os.fsdecode(data), "-o", str(new_m), "--sign",
+          str(tmp_path / "new.pem"), "-q"])
+    capsys.readouterr()
+    d = ["--dir", os.fsdecode(data)]
+    both = ["--pubkey", str(key) + ".pub", "--pubkey", str(tmp_path / "new.pem.pub")]
+    for m in (old_m, new_m):
+        assert main(["manifest", "verify", str(m), *d, *both]) == 0
+        assert "signature valid" in capsys.readouterr().out
+        assert main(["manifest", "verify", str(m), *d, "--json", *both]) == 0
+        assert json.loads(capsys.readouterr().out)["signature"] is True
+    others = ["--pubkey", str(tmp_path / "stranger.pem.pub"), "--pubkey", str(tmp_path / "new.pem.pub")]
+    assert main(["manifest", "verify", str(old_m), *d, *others]) == 1
+    assert "does not verify with any of the 2 keys" in capsys.readouterr().out
+    assert main(["manifest", "verify", str(new_m), *d, "--pubkey", str(tmp_path / "new.pem.pub"),
+                 "--pubkey", str(key)]) == 2  # the old key's private half
+    err = capsys.readouterr().err
+    assert "is a private key, where a public key is needed" in err and len(err.splitlines()) == 1
+    # the library takes the same list
+    m = pw.Manifest.load(old_m)
+    assert m.verify_signature([str(tmp_path / "new.pem.pub"), str(key) + ".pub"]) is True
+    assert m.verify_signature([str(tmp_path / "new.pem.pub")]) is False
+    with pytest.raises(ValueError, match="at least one"):
+        m.verify_signature([])
+
+
 def test_input_errors_exit_2(data, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "pipeward-manifest", "version": 1, "root"')

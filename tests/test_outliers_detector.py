@@ -334,21 +334,29 @@ _ALPHA_MODE = {check: "alpha= thresholds ignore contamination"
                for check in ("check_outliers_fit_predict", "check_outliers_train")}
 
 
-@pytest.mark.parametrize("estimator", [
-    pw.MahalanobisDetector("empirical"), pw.MahalanobisDetector("ledoit_wolf"),
-    pw.MahalanobisDetector("oas"), pw.MahalanobisDetector("mcd", random_state=0),
-    pw.MahalanobisDetector("mcd", alpha=0.05, random_state=0),
-    pw.ClassConditionalDetector("ledoit_wolf"),
-], ids=repr)
-def test_sklearn_check_estimator(estimator):
+_CONFIGURATIONS = [("MahalanobisDetector", ("empirical",), {}),
+                   ("MahalanobisDetector", ("ledoit_wolf",), {}),
+                   ("MahalanobisDetector", ("oas",), {}),
+                   ("MahalanobisDetector", ("mcd",), {"random_state": 0}),
+                   ("MahalanobisDetector", ("mcd",), {"alpha": 0.05, "random_state": 0}),
+                   ("ClassConditionalDetector", ("ledoit_wolf",), {})]
+
+
+@pytest.mark.parametrize("home", ["pipeward", "pipeward.sklearn"])
+@pytest.mark.parametrize("config", _CONFIGURATIONS, ids=lambda c: f"{c[0]}{c[1]}{c[2]}")
+def test_sklearn_check_estimator(home, config):
+    """Every configuration passes, both as the core class (scikit-learn's protocol without
+    its base classes) and as pipeward.sklearn's (real BaseEstimator/OutlierMixin
+    subclasses, so scikit-learn has nothing to warn about)."""
+    import importlib
+
     from sklearn.exceptions import SkipTestWarning
     from sklearn.utils.estimator_checks import check_estimator
 
-    with warnings.catch_warnings():
-        # pipeward does not depend on scikit-learn, so it cannot inherit BaseEstimator
-        # (pipeward._estimator gives the same protocol).
-        warnings.filterwarnings("ignore", message=".*does not inherit from")
-        warnings.filterwarnings("ignore", category=SkipTestWarning)
+    name, args, kwargs = config
+    estimator = getattr(importlib.import_module(home), name)(*args, **kwargs)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
         expected = _ALPHA_MODE if estimator.alpha is not None else {}
         results = check_estimator(estimator, on_fail=None, expected_failed_checks=expected)
     failed = [r for r in results if r["status"] == "failed"]
@@ -357,6 +365,12 @@ def test_sklearn_check_estimator(estimator):
     assert len(passed) >= 30
     if hasattr(estimator, "partial_fit"):
         assert {"check_fit_score_takes_y", "check_n_features_in_after_fitting"} <= passed
+    inherit = [str(w.message) for w in seen if "does not inherit from" in str(w.message)]
+    other = [w for w in seen if not issubclass(w.category, SkipTestWarning)
+             and "does not inherit from" not in str(w.message)]
+    assert not other, [str(w.message)[:200] for w in other]
+    # the core class cannot inherit BaseEstimator (scikit-learn is optional); the other can
+    assert bool(inherit) == (home == "pipeward"), inherit
 
 
 @st.composite
@@ -406,6 +420,47 @@ def test_one_feature_mcd_is_exact(rng):
     if np.array_equal(ours.raw_support_, peer.raw_support_):
         np.testing.assert_allclose(ours.covariance_, peer.covariance_, rtol=1e-12)
         np.testing.assert_allclose(ours.location_, peer.location_, rtol=1e-12)
+
+
+@given(st.integers(2, 300), st.integers(1, 12), st.integers(0, 2**32 - 1),
+       st.sampled_from(["plain", "offset", "scales", "duplicates"]))
+def test_mcd_search_products_match_direct_sums(n, d, seed, kind):
+    """The search stage scores candidates and takes subset moments as matrix products about
+    the column medians (mcd._Products); they equal the direct per-candidate sums, data far
+    from 0 and duplicate rows (ties at the h-th distance) included."""
+    from pipeward.outliers.mcd import _nearest, _precision_factors, _Products
+
+    rng = np.random.default_rng(seed)
+    S = rng.normal(size=(n, d))
+    if kind == "offset":
+        S += 1e6
+    elif kind == "scales":
+        S *= 10.0 ** rng.integers(-3, 4, size=d)
+    elif kind == "duplicates":
+        S = S[rng.integers(0, max(2, n // 4), size=n)]
+    k = 7
+    subsets = rng.random((k, n)) < 0.6
+    subsets[:, :2] = True  # at least two rows each
+    products = _Products(S)
+    locs, covs = products.mask_moments(subsets)
+    for j in range(k):
+        rows = S[subsets[j]]
+        np.testing.assert_allclose(locs[j] + products.centre, rows.mean(axis=0), rtol=1e-9,
+                                   atol=1e-9 * np.abs(S).max())
+        scale = np.outer(S.std(axis=0), S.std(axis=0)) + 1e-300
+        np.testing.assert_allclose(covs[j] / scale, np.cov(rows.T, bias=True).reshape(d, d) / scale,
+                                   atol=1e-8)
+    factors = _precision_factors(covs + np.eye(d) * np.trace(covs, axis1=1, axis2=2)[:, None, None])
+    dist = products.distances(locs, factors)
+    for j in range(k):
+        Y = (S - (locs[j] + products.centre)) @ factors[j]
+        direct = np.einsum("nd,nd->n", Y, Y)
+        np.testing.assert_allclose(dist[j], direct, rtol=1e-7, atol=1e-7 * direct.max())
+    h = max(1, n // 2)
+    mask = _nearest(dist, h)
+    assert (mask.sum(axis=1) == h).all()
+    for j in range(k if h < n else 0):
+        assert dist[j][mask[j]].max() <= dist[j][~mask[j]].min()
 
 
 def _sklearn_mcd_case(n, d, n_outliers, seed):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 
 import numpy as np
 import pytest
+from core_install import cli_without_pandas
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
@@ -161,6 +164,62 @@ def test_cli_quarantine_file_keeps_the_row_index_and_a_reason(tmp_path, rng):
     qx = pd.read_csv(tmp_path / "qx.csv")
     assert qx.columns[0] == "row" and qx.columns[-1] == "reason" and {5, 17} <= set(qx["row"])
     np.testing.assert_allclose(qx.iloc[:, 1:-1].to_numpy(), X[qx["row"]])
+
+
+def test_cli_screens_csv_on_the_core_install(tmp_path, rng):
+    """No pandas: the CSV is read by the stdlib reader, the quarantine and clean files are
+    written by the stdlib writer with every field as it was in the input."""
+    X = rng.normal(size=(300, 3)).round(4)
+    X[[5, 17], :2] += 25  # planted outliers
+    species = np.where(X[:, 2] > 0, "cat", "dog")
+    lines = [["a", "b", "c", "species"]]
+    lines += [[f"{v:g}" for v in x] + [s] for x, s in zip(X, species)]  # "3" as well as "0.25"
+    lines[9][3] = "dog, grey"  # a quoted field with a comma
+    with open(tmp_path / "d.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows(lines)
+    run = cli_without_pandas("screen", "d.csv", "--labels", "species", "--json",
+                             "--quarantine", "q.csv", "-o", "clean.csv", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    result = json.loads(run.stdout)
+    expected = pw.screen(X, np.array([r[3] for r in lines[1:]]))
+    assert result["quarantine"] == expected.quarantine.tolist() and {5, 17} <= set(
+        result["quarantine"])
+    with open(tmp_path / "q.csv", newline="") as fh:
+        q = list(csv.reader(fh))
+    assert q[0] == ["row", "a", "b", "c", "species", "reason"]
+    assert [int(r[0]) for r in q[1:]] == result["quarantine"]
+    for r in q[1:]:
+        assert r[1:-1] == lines[int(r[0]) + 1]  # the input's text, unchanged
+        assert r[-1] == str(expected.reasons[int(r[0])])
+    with open(tmp_path / "clean.csv", newline="") as fh:
+        clean = list(csv.reader(fh))
+    kept = [i for i in range(300) if i not in set(result["quarantine"])]
+    assert clean == [lines[0]] + [lines[i + 1] for i in kept]
+    # Parquet needs the data extra; .npy holds numbers only: both a clear exit 2
+    run = cli_without_pandas("screen", "d.csv", "--labels", "species", "-q",
+                             "--quarantine", "q.parquet", cwd=tmp_path)
+    assert run.returncode == 2 and "pipeward[data]" in run.stderr
+    run = cli_without_pandas("screen", "d.csv", "--labels", "species", "-q",
+                             "--quarantine", "q.npy", cwd=tmp_path)
+    assert run.returncode == 2 and "species" in run.stderr and "Traceback" not in run.stderr
+    numbers = tmp_path / "n.csv"
+    numbers.write_text("\n".join(",".join(r[:3]) for r in lines) + "\n")
+    run = cli_without_pandas("screen", "n.csv", "-q", "--quarantine", "q.npy", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    flagged = pw.screen(X).quarantine
+    np.testing.assert_array_equal(np.load(tmp_path / "q.npy"), X[flagged])
+    # whole-number labels read as integers, as pandas reads them: "label 1", not "label 1.0"
+    y = (X[:, 0] > 0).astype(int)
+    y[40:43] = 1 - y[40:43]
+    (tmp_path / "i.csv").write_text("a,b,c,y\n" + "".join(
+        f"{a:g},{b:g},{c:g},{t}\n" for (a, b, c), t in zip(X, y)))
+    run = cli_without_pandas("screen", "i.csv", "--labels", "y", "-q", "--quarantine",
+                             "qi.csv", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    with open(tmp_path / "qi.csv", newline="") as fh:
+        reasons = [r[-1] for r in csv.reader(fh)][1:]
+    labelled = [r for r in reasons if "label" in r]
+    assert labelled and all(re.search(r"label [01] ", r) for r in labelled), labelled
 
 
 def test_regression_target_is_refused_for_label_screening(tmp_path, rng, capsys):

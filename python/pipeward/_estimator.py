@@ -6,6 +6,7 @@ this instead, which gives what those bases give and ``check_estimator`` relies o
 ``get_params`` / ``set_params`` read from ``__init__``'s signature (so ``clone``,
 ``GridSearchCV`` and ``Pipeline`` work), a repr of the changed parameters, ``fit_predict``,
 and ``__sklearn_tags__`` (scikit-learn is imported there: only scikit-learn calls it).
+:mod:`pipeward.sklearn` subclasses the detectors with scikit-learn's real base classes.
 """
 
 from __future__ import annotations

@@ -175,7 +175,8 @@ def estimator_matrix(X: Any, name: str = "X", *, check_finite: bool = True,
                      allow_gpu: bool = False) -> tuple[Any, np.ndarray | None]:
     """(float array, column names or None) for an estimator input, scikit-learn's rules.
 
-    pandas DataFrames give their column names and must be all-numeric; integer and boolean
+    pandas DataFrames (and mappings of columns, as ``_csvfile.read_csv`` gives) give their
+    column names and must be all-numeric; integer and boolean
     data become float64; float32/float64 arrays are used as they are. Rejects non-numeric
     data, NaN/inf, non-2-d shapes and empty data with a message (scoring paths pass
     ``check_finite=False`` and check the distances instead: one pass fewer). With
@@ -193,7 +194,7 @@ def estimator_matrix(X: Any, name: str = "X", *, check_finite: bool = True,
         if hasattr(X, "nnz") and hasattr(X, "toarray"):
             raise TypeError(f"{name}: sparse input is not supported; pass a dense array "
                             "(X.toarray()) if it fits in memory")
-        if is_frame(X):
+        if is_table(X):
             frame = frame_columns(X, name, categorical=False)
             names = np.asarray(frame.names, dtype=object)
             X = frame.numeric

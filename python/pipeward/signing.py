@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Union
 
@@ -27,6 +28,7 @@ __all__ = [
     "key_id",
     "load_private_key",
     "load_public_key",
+    "load_public_keys",
     "save_keypair",
     "sign",
     "verify",
@@ -89,6 +91,17 @@ def load_public_key(key: KeyLike) -> Ed25519PublicKey:
     if not isinstance(loaded, Ed25519PublicKey):
         raise TypeError(f"expected an Ed25519 public key, got {type(loaded).__name__}")
     return loaded
+
+
+def load_public_keys(keys: KeyLike | Sequence[KeyLike]) -> list[Ed25519PublicKey]:
+    """One public key or several (a key rotation: whatever any of them signed is accepted),
+    each read by :func:`load_public_key`, so a private key among them is refused; an empty
+    list is a ``ValueError``."""
+    if isinstance(keys, (bytes, str, os.PathLike)) or not isinstance(keys, Sequence):
+        return [load_public_key(keys)]
+    if not keys:
+        raise ValueError("expected at least one public key, got an empty list")
+    return [load_public_key(k) for k in keys]
 
 
 _PRIVATE_GIVEN = ("{what} is a private key, where a public key is needed: pass the public key "

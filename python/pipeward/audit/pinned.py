@@ -4,7 +4,6 @@ checkpoint must be signed by a key the store trusts at the checkpoint's time).""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Union
 
@@ -58,8 +57,4 @@ def pin_keys(public_key: PublicKeys | None) -> PinnedKeys | None:
         if not len(public_key):
             raise ValueError("the trust store holds no keys: no checkpoint could be trusted")
         return PinnedKeys(store=public_key)
-    if isinstance(public_key, (str, bytes, os.PathLike)) or not isinstance(public_key, Sequence):
-        return PinnedKeys([public_key])  # type: ignore[list-item]
-    if not public_key:
-        raise ValueError("expected at least one public key, got an empty list")
-    return PinnedKeys(public_key)
+    return PinnedKeys(signing.load_public_keys(public_key))

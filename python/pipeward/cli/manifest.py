@@ -49,7 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check a directory against a manifest (exit 1 when anything changed)",
         description="Check DIR against a manifest (or a sha256sum check file). Exit 0 when "
                     "intact, 1 with the list of changes otherwise, 2 on an input error.",
-        epilog="example: pipeward manifest verify data.manifest.json --dir data/ --pubkey key.pub",
+        epilog="examples:\n"
+               "  pipeward manifest verify data.manifest.json --dir data/ --pubkey key.pem.pub\n"
+               "  pipeward manifest verify data.manifest.json --pubkey old.pem.pub "
+               "--pubkey new.pem.pub",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     v.add_argument("manifest", metavar="FILE", help="manifest (JSON) or sha256sum check file")
     v.add_argument("--dir", metavar="DIR",
@@ -59,8 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--any-tree", action="store_true",
                    help="compare even a directory that looks like another tree (most entries "
                         "absent and many unlisted files), which is refused by default")
-    v.add_argument("--pubkey", metavar="KEY",
-                   help="Ed25519 public key (PEM): the manifest must carry its valid signature")
+    v.add_argument("--pubkey", action="append", metavar="KEY",
+                   help="Ed25519 public key (PEM): the manifest must carry a valid signature by "
+                        "it; repeat for a key rotation (any of the keys may have signed)")
     v.add_argument("--trust", "--trust-store", dest="trust", metavar="STORE",
                    help="trust store (pipeward trust): the signer must be a trusted, valid key")
     v.add_argument("--role", metavar="ROLE", help="with --trust: the role the signer must hold")
@@ -177,7 +182,9 @@ def run_verify(args: argparse.Namespace) -> int:
               f"signature: NOT TRUSTED: {trusted.reason}")
     if signature_ok is False and (trusted is None or trusted):
         why = "the manifest is not signed" if m.signature is None else \
-            "the signature does not verify with this key (wrong key, or the manifest was altered)"
+            "the signature does not verify with " + \
+            ("this key" if len(args.pubkey) == 1 else f"any of the {len(args.pubkey)} keys") + \
+            " (wrong key, or the manifest was altered)"
         print(f"signature: INVALID: {why}")
     for p in result.modified:
         print(f"modified  {_show(p)}  ({result.reasons.get(p, '')})")

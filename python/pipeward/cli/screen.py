@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._csvfile import columns_of, read_rows, write_rows
 from .._npfile import load_npy, load_npz
+from .._validate import is_frame
 from . import EXIT_CHECK_FAILED, EXIT_OK, CLIError
 
 
@@ -18,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "screen",
         help="screen training data for outliers, flipped labels and backdoor clusters",
         description="Screen a dataset (.npy, .npz, .csv, .parquet) for poisoned rows: "
+                    ".csv is read and written without pandas, .parquet needs pipeward[data]. "
                     "outliers by robust Mahalanobis distance and, with labels, label-flip "
                     "suspects and spectral-signature backdoor clusters. Exits 1 when rows "
                     "should be quarantined.",
@@ -108,23 +112,35 @@ def _load_estimator(path: Path, trust: list[str]) -> Any:
     return model
 
 
-def _load(path: Path, labels: str | None) -> tuple[Any, np.ndarray, np.ndarray | None]:
+@dataclass
+class _CsvTable:
+    """A CSV file as read: its text (written back unchanged) and its typed columns."""
+
+    header: list[str]
+    body: list[list[str]]
+    columns: dict[str, np.ndarray]
+
+
+def _load(path: Path, labels: str | None) -> tuple[Any, Any, np.ndarray | None]:
     """(the table to write rows from, features, labels or None)."""
     if not path.exists():
         raise CLIError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".parquet"):
-        try:
-            import pandas as pd  # noqa: PLC0415 - optional dependency
-        except ImportError:
-            raise CLIError("reading .csv/.parquet needs pandas: pip install pipeward[data]") from None
-        df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        if suffix == ".csv":
+            header, body = read_rows(path)
+            table: Any = _CsvTable(header, body, columns_of(header, body))
+            columns = table.columns
+        else:
+            pd = _pandas(f"{path}: reading .parquet")
+            table = columns = pd.read_parquet(path)
         if labels is None:
-            return df, df, None
-        if labels not in df.columns:
+            return table, columns, None
+        if labels not in columns:
             raise CLIError(f"--labels: no column {labels!r} in {path} "
-                           f"(columns: {_column_list(df.columns)})")
-        return df, df.drop(columns=[labels]), df[labels].to_numpy()
+                           f"(columns: {_column_list(list(columns.keys()))})")
+        features = {k: columns[k] for k in columns.keys() if k != labels}
+        return table, features, _whole_numbers_as_int(np.asarray(columns[labels]))
     if suffix == ".npz":
         arrays = load_npz(path)
         if "X" in arrays:
@@ -139,6 +155,15 @@ def _load(path: Path, labels: str | None) -> tuple[Any, np.ndarray, np.ndarray |
     if suffix == ".npy":
         return _split_column(load_npy(path), labels)
     raise CLIError(f"{path}: unsupported format {suffix!r} (use .npy, .npz, .csv or .parquet)")
+
+
+def _whole_numbers_as_int(y: np.ndarray) -> np.ndarray:
+    """The CSV reader gives every number as float64; a label column of whole numbers is
+    read as integers, as pandas reads it, so reasons say "label 1", not "label 1.0"."""
+    if y.dtype.kind == "f" and y.size and np.isfinite(y).all() and (y == np.round(y)).all() \
+            and np.abs(y).max() < 2**53:
+        return y.astype(np.int64)
+    return y
 
 
 def _split_column(X: np.ndarray, labels: str | None) -> tuple[Any, np.ndarray, np.ndarray | None]:
@@ -163,25 +188,61 @@ def _column_list(columns: Any, limit: int = 40) -> str:
 def _save(path: Path, table: Any, rows: np.ndarray, *, reasons: np.ndarray | None = None) -> None:
     """Write the chosen rows; with ``reasons`` (the quarantine file), .csv/.parquet also get
     each row's original index (``row``: the data frame's index, else its position) and the
-    ``reason`` it was quarantined, so every suspect can be traced back to the source."""
+    ``reason`` it was quarantined, so every suspect can be traced back to the source. CSV
+    out of a CSV or an array needs no pandas; CSV rows are written as they were read."""
     picked = np.flatnonzero(rows)
-    part = table.iloc[picked] if hasattr(table, "iloc") else table[rows]
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        np.save(path, part.to_numpy() if hasattr(part, "to_numpy") else part)
-    elif suffix in (".csv", ".parquet"):
-        import pandas as pd  # noqa: PLC0415
-
-        if not hasattr(part, "to_csv"):
-            part = pd.DataFrame(part)
-        if reasons is not None:
-            index = part.index if hasattr(table, "iloc") else picked
-            part = part.copy()
-            part.insert(0, _free_name(part.columns, "row"), np.asarray(index))
-            part[_free_name(part.columns, "reason")] = [str(r) for r in reasons[picked]]
-        part.to_csv(path, index=False) if suffix == ".csv" else part.to_parquet(path, index=False)
-    else:
+        np.save(path, _matrix(table, picked))
+        return
+    if suffix not in (".csv", ".parquet"):
         raise CLIError(f"{path}: unsupported output format {suffix!r} (use .npy, .csv, .parquet)")
+    if suffix == ".csv" and not is_frame(table):
+        if isinstance(table, _CsvTable):
+            header, body = table.header, [table.body[i] for i in picked]
+        else:
+            header = [str(j) for j in range(table.shape[1])]
+            body = table[picked].tolist()  # Python numbers: written as repr, read back exactly
+        if reasons is not None:
+            row = _free_name(header, "row")
+            reason = _free_name([row, *header], "reason")
+            header = [row, *header, reason]
+            body = [[i, *r, str(reasons[i])] for i, r in zip(picked.tolist(), body)]
+        write_rows(path, header, body)
+        return
+    pd = _pandas(f"{path}: writing {suffix}")
+    if is_frame(table):
+        part, index = table.iloc[picked], table.index[picked]
+    else:
+        part = pd.DataFrame(table.columns if isinstance(table, _CsvTable) else table).iloc[picked]
+        index = picked
+    if reasons is not None:
+        part = part.copy()
+        part.insert(0, _free_name(part.columns, "row"), np.asarray(index))
+        part[_free_name(part.columns, "reason")] = [str(r) for r in reasons[picked]]
+    part.to_csv(path, index=False) if suffix == ".csv" else part.to_parquet(path, index=False)
+
+
+def _matrix(table: Any, picked: np.ndarray) -> np.ndarray:
+    """The chosen rows as one array, for a .npy file."""
+    if isinstance(table, np.ndarray):
+        return table[picked]
+    if is_frame(table):
+        return table.iloc[picked].to_numpy()
+    text = [k for k, col in table.columns.items() if col.dtype.kind != "f"]
+    if text:
+        raise CLIError(f".npy output holds numbers only, and column(s) {', '.join(text[:5])} "
+                       "are not: write .csv instead")
+    return np.column_stack(list(table.columns.values()))[picked]
+
+
+def _pandas(what: str) -> Any:
+    try:
+        import pandas as pd  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        raise CLIError(f"{what} needs pandas and pyarrow: pip install pipeward[data] "
+                       "(.csv and .npy need nothing more)") from None
+    return pd
 
 
 def _free_name(columns: Any, name: str) -> str:

@@ -404,10 +404,11 @@ class Manifest:
         self.signature = {"algorithm": "ed25519", "key_id": signing.key_id(key),
                           "value": base64.b64encode(signing.sign(key, self.signing_message())).decode()}
 
-    def verify_signature(self, public_key: signing.KeyLike | TrustStore, *, role: str | None = None,
-                         ) -> bool | SignatureCheck:
-        """True when the manifest carries a valid signature by ``public_key``; False when it is
-        unsigned, signed by another key, or anything signed was altered.
+    def verify_signature(self, public_key: signing.KeyLike | Sequence[signing.KeyLike] | TrustStore,
+                         *, role: str | None = None) -> bool | SignatureCheck:
+        """True when the manifest carries a valid signature by ``public_key`` (or by one of a
+        list of keys: a key rotation); False when it is unsigned, signed by another key, or
+        anything signed was altered. A private key among them is a ``ValueError``.
 
         Given a :class:`~pipeward.TrustStore` instead, returns a ``SignatureCheck``: truthy
         with ``.signer`` naming who signed, or falsy with ``.reason`` (unknown key, revoked,
@@ -416,11 +417,11 @@ class Manifest:
 
         if isinstance(public_key, TrustStore):
             return public_key.check_block(self.signature, self.signing_message(), role=role)
-        key = signing.load_public_key(public_key)
+        keys = signing.load_public_keys(public_key)
         if self.signature is None:
             return False
         sig = base64.b64decode(self.signature["value"])
-        return signing.verify(key, self.signing_message(), sig)
+        return any(signing.verify(key, self.signing_message(), sig) for key in keys)
 
     def inclusion_proof(self, path: str | bytes | os.PathLike[str]) -> InclusionProof:
         """Proof that the entry at ``path`` is in the tree with this root."""

@@ -6,9 +6,10 @@ estimate; the determinant never increases). Starts:
 
 * one feature: no search, the exact optimum (h consecutive sorted values);
 * up to FULL_SEARCH_ROWS rows: random starts on all rows, half elemental (d+1)-subsets and
-  half h-subsets (sklearn's kind), two C-steps each, then the best N_SEARCH and DetMCD's
-  deterministic starts converged on all rows in native batches, and the best polished by
-  single row exchanges: this is what matches or beats ``MinCovDet``'s objective seed for seed;
+  half h-subsets (sklearn's kind), two C-steps each, then the best N_SEARCH converged on all
+  rows in batches of BLAS products (:class:`_Products`), the best N_CONVERGE and DetMCD's
+  deterministic starts in the native kernels, and the best polished by single row
+  exchanges: this is what matches or beats ``MinCovDet``'s objective seed for seed;
 * more rows, d small against the subsets: elemental starts on at most 5 disjoint random
   subsets of 300 rows (robustbase's capped scheme, not sklearn's n//300 subsets), the best
   10 per subset refined on their union (<= 1500 rows), the best 3 converged on a 20k-row
@@ -16,8 +17,8 @@ estimate; the determinant never increases). Starts:
 * high dimension: the deterministic starts of DetMCD (Hubert, Rousseeuw & Verdonck 2012),
   computed on a subsample.
 
-Every distance pass over the full data and every support covariance runs in the native
-kernels, on X in place. A support covariance that is (near) singular is shrunk towards
+Outside the batched search, every distance pass over the full data and every support
+covariance runs in the native kernels, on X in place. A support covariance that is (near) singular is shrunk towards
 ``tr(S)/d * I`` just enough for its condition number to reach a bound (the MRCD regulariser
 of Boudt et al. 2020: 50 when h <= d, 1e10 otherwise), so no step divides by zero.
 
@@ -29,6 +30,7 @@ Final estimate as sklearn >= 1.8: raw covariance times c(h/n) with
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -40,11 +42,20 @@ from .thresholds import chi2_cdf, chi2_isf, chi2_ppf
 
 def _single_threaded_blas() -> contextlib.AbstractContextManager:
     """Many tiny LAPACK calls run faster on one BLAS thread (threadpoolctl when installed)."""
+    controller = _blas_controller()
+    return contextlib.nullcontext() if controller is None else \
+        controller.limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, found once: finding them reads the
+    process's library list, which cost 0.5-3 ms a call, as much as a whole small MCD fit."""
     try:
-        from threadpoolctl import threadpool_limits  # noqa: PLC0415 - optional
+        from threadpoolctl import ThreadpoolController  # noqa: PLC0415 - optional
     except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+        return None
+    return ThreadpoolController()
 
 
 SUBSET_ROWS = 300
@@ -58,7 +69,6 @@ FULL_SEARCH_ROWS = 2000  # up to this many rows, N_SEARCH candidates converge on
 N_SEARCH = 100
 N_POLISH = 5  # best converged candidates polished by single exchanges (full search)
 SWAP_EDGE = 128  # rows on each side of the support's edge that an exchange considers
-SMALL_BATCH_ROWS = 400  # batched C-steps on at most this many rows use one NumPy product
 MAX_C_STEPS = 30
 DET_SAMPLE = 5000
 REFINE_SAMPLE = 20_000  # above this many rows, candidates converge on a subsample first
@@ -86,8 +96,10 @@ def support_size(n: int, d: int, support_fraction: float | None) -> int:
     return max(1, int(support_fraction * n))
 
 
+@functools.lru_cache(maxsize=256)
 def consistency_factor(d: int, alpha: float) -> float:
-    """c(a) = a / F_chi2(d+2)(chi2_d quantile a) (Croux & Haesbroeck 1999)."""
+    """c(a) = a / F_chi2(d+2)(chi2_d quantile a) (Croux & Haesbroeck 1999); kept per (d, a):
+    the incomplete gamma series cost about 1 ms, a third of a small one-feature fit."""
     if alpha >= 1.0:
         return 1.0
     return alpha / float(chi2_cdf(chi2_ppf(alpha, d), d + 2))
@@ -169,13 +181,77 @@ def _c_steps(X: np.ndarray, h: int, start: _Estimate, n_steps: int, workers: int
     return best, best_rows
 
 
+class _Products:
+    """The rows of S with their pairwise products ``upper(x x^T)``, so that many candidates'
+    distances and many row subsets' moments are each one matrix product.
+
+    ``(x - l)^T P (x - l) = upper(P) . upper(x x^T) - 2 (P l) . x + l^T P l`` scores every row
+    under every candidate at once, and a 0/1 selection matrix M gives every subset's sums and
+    sums of products as ``M @ [x, upper(x x^T)]``: a BLAS call each, where a native call per
+    candidate or a (subsets, rows, features) gather cost several times more. Rows are taken
+    about the column medians, so neither expansion cancels for data far from 0. Used by the
+    search stage only; the final C-steps run the native kernels on the rows themselves."""
+
+    def __init__(self, S: np.ndarray):
+        self.centre = np.median(S, axis=0)
+        self.S = S - self.centre
+        n, d = S.shape
+        self.upper = np.triu_indices(d)
+        self.twice = np.where(self.upper[0] == self.upper[1], 1.0, 2.0)  # x_i x_j, i != j, twice
+        # [upper(x x^T), x, 1] per row: one product gives distances, or sums and moments.
+        self.features = np.hstack([self.S[:, self.upper[0]] * self.S[:, self.upper[1]],
+                                   self.S, np.ones((n, 1))])
+        self.sums_of = np.ascontiguousarray(self.features[:, :-1])
+
+    def distances(self, locs: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        """(candidates, rows) squared distances to ``locs`` (about the centre) under the
+        precisions ``factors @ factors^T``."""
+        P = factors @ np.swapaxes(factors, 1, 2)
+        Pl = np.einsum("kij,kj->ki", P, locs)
+        weights = np.hstack([P[:, self.upper[0], self.upper[1]] * self.twice, -2.0 * Pl,
+                             np.einsum("ki,ki->k", Pl, locs)[:, None]])
+        return weights @ self.features.T
+
+    def moments(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(locations about the centre, covariances) of the small subsets S[rows[k]]."""
+        sub = self.S[rows]
+        locs = sub.mean(axis=1)
+        centred = sub - locs[:, None, :]
+        return locs, np.einsum("kri,krj->kij", centred, centred) / rows.shape[1]
+
+    def mask_moments(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The same for subsets given as a (subsets, rows) boolean mask."""
+        d = self.S.shape[1]
+        M = mask.astype(np.float64)
+        sums = M @ self.sums_of / M.sum(axis=1, keepdims=True)
+        upper, locs = sums[:, :-d], sums[:, -d:]
+        covs = np.empty((mask.shape[0], d, d))
+        covs[:, self.upper[0], self.upper[1]] = upper
+        covs[:, self.upper[1], self.upper[0]] = upper
+        return locs, covs - locs[:, :, None] * locs[:, None, :]
+
+
+def _nearest(dist: np.ndarray, h: int) -> np.ndarray:
+    """(candidates, rows) mask of each candidate's h nearest rows: those at or below its h-th
+    smallest distance, or, where ties at that distance (duplicate rows) admit more, the h
+    that a full ranking picks."""
+    mask = dist <= np.partition(dist, h - 1, axis=1)[:, h - 1:h]
+    tied = np.flatnonzero(mask.sum(axis=1) != h)
+    if tied.size:
+        exact = np.zeros((tied.size, dist.shape[1]), dtype=bool)
+        np.put_along_axis(exact, np.argpartition(dist[tied], h - 1, axis=1)[:, :h], True, axis=1)
+        mask[tied] = exact
+    return mask
+
+
 def _batched_c_steps(S: np.ndarray, h: int, locs: np.ndarray, covs: np.ndarray,
                      n_steps: int, chunk: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """C-steps for many small-sample candidates at once: (locations, covariances, logdets).
 
     A candidate whose h rows no longer change has converged and leaves the batch, and so
     does one that picks the same rows as another (it would follow the same path)."""
-    L, C = locs.copy(), covs.copy()
+    rows_of = _Products(S)
+    L, C = locs - rows_of.centre, covs.copy()
     # A row set's key: the wrapping sum of fixed random 64-bit tags of its rows (equal sets,
     # equal keys; distinct sets collide with probability ~2^-64).
     tags = np.random.default_rng(0x5EED).integers(0, 2**63, size=S.shape[0], dtype=np.uint64)
@@ -183,28 +259,19 @@ def _batched_c_steps(S: np.ndarray, h: int, locs: np.ndarray, covs: np.ndarray,
         active = np.arange(c0, min(c0 + chunk, L.shape[0]))
         previous = None
         for _ in range(n_steps):
-            F = _precision_factors(C[active])
-            if S.shape[0] <= SMALL_BATCH_ROWS:  # one NumPy product beats a call per candidate
-                Y = (S[None, :, :] - L[active, None, :]) @ F
-                dist = np.einsum("knd,knd->kn", Y, Y)
-            else:  # the native kernel per candidate: no (candidates, rows, features) temporary
-                dist = np.stack([squared_distances_factored(S, L[a], F[j], False)
-                                 for j, a in enumerate(active)])
-            rows = np.argpartition(dist, h - 1, axis=1)[:, :h]
-            keys = tags[rows].sum(axis=1)
+            dist = rows_of.distances(L[active], _precision_factors(C[active]))
+            mask = _nearest(dist, h)
+            keys = np.where(mask, tags, np.uint64(0)).sum(axis=1, dtype=np.uint64)
             keep = np.zeros(active.size, dtype=bool)
             keep[np.unique(keys, return_index=True)[1]] = True
             if previous is not None:
                 keep &= keys != previous
-            active, rows, keys = active[keep], rows[keep], keys[keep]
+            active, mask, keys = active[keep], mask[keep], keys[keep]
             if not active.size:
                 break
             previous = keys
-            sub = S[rows]
-            L[active] = sub.mean(axis=1)
-            centred = sub - L[active, None, :]
-            C[active] = np.swapaxes(centred, 1, 2) @ centred / h
-    return L, C, np.linalg.slogdet(_ridge(C))[1]
+            L[active], C[active] = rows_of.mask_moments(mask)
+    return L + rows_of.centre, C, np.linalg.slogdet(_ridge(C))[1]
 
 
 def _precision_factors(covs: np.ndarray) -> np.ndarray:
@@ -229,13 +296,21 @@ def _ridge(covs: np.ndarray) -> np.ndarray:
 
 def _subset_starts(S: np.ndarray, n: int, size: int,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Means and covariances of n random ``size``-row subsets of S."""
+    """Means and covariances of n random subsets of S: ``size`` distinct rows each when
+    size is small (elemental starts), else each row kept with probability size / len(S)."""
     m, d = S.shape
-    rows = np.argsort(rng.random((n, m)), axis=1)[:, :size]
-    sub = S[rows]
-    locs = sub.mean(axis=1)
-    centred = sub - locs[:, None, :]
-    return locs, np.swapaxes(centred, 1, 2) @ centred / size
+    rows_of = _Products(S)
+    if size <= 4 * d:
+        rows = rng.integers(0, m, size=(n, size))
+        ordered = np.sort(rows, axis=1)
+        for i in np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1)):
+            rows[i] = rng.choice(m, size=size, replace=False)  # a repeated row: draw again
+        locs, covs = rows_of.moments(rows)
+    else:
+        mask = rng.random((n, m)) < size / m
+        mask[mask.sum(axis=1) <= d] = True  # too few rows to span: (never, for size >= 4d)
+        locs, covs = rows_of.mask_moments(mask)
+    return locs + rows_of.centre, covs
 
 
 def _robust_scale(Z: np.ndarray) -> np.ndarray:
@@ -376,7 +451,7 @@ def _swap_polish(X: np.ndarray, rows: np.ndarray, max_cond: float,
         G = np.linalg.inv(T)
         UG = U @ G
         a = np.einsum("id,id->i", UG, U)  # u_i^T G u_i
-        wGw = np.einsum("jd,de,je->j", W, G, W)
+        wGw = np.einsum("jd,jd->j", W @ G, W)
         # Only the rows at the support's edge can pay: the farthest inside, nearest outside.
         if members.size > SWAP_EDGE:
             edge = np.argpartition(-a, SWAP_EDGE - 1)[:SWAP_EDGE]

@@ -320,6 +320,11 @@ def _relabeller(Z: np.ndarray, shift: np.ndarray, scale: np.ndarray, codes: np.n
     return relabel
 
 
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds: 'cat', not np.str_('cat'), in reasons."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _reasons(report: ScreenReport, y: np.ndarray | None, spectral_z: float) -> np.ndarray:
     """One line per quarantined row saying which evidence flagged it ("" for the others)."""
     reasons = np.full(report.n_rows, "", dtype=object)
@@ -330,14 +335,14 @@ def _reasons(report: ScreenReport, y: np.ndarray | None, spectral_z: float) -> n
     for i in report.label_suspects:
         kind = "wrong label" if report.label_wrong[i] > 0.5 else "ambiguous label"
         parts.setdefault(int(i), []).append(
-            f"{kind} {y[i]!r} (P(label wrong) = {report.label_wrong[i]:.2f}, "
+            f"{kind} {_plain(y[i])!r} (P(label wrong) = {report.label_wrong[i]:.2f}, "
             f"p-value {report.label_pvalues[i]:.2g})")
     in_trigger = set()
     for t in report.triggers:
         for i in t["rows"]:
             in_trigger.add(int(i))
             parts.setdefault(int(i), []).append(
-                f"backdoor trigger on {t['features']} -> label {t['label']!r}")
+                f"backdoor trigger on {t['features']} -> label {_plain(t['label'])!r}")
     for i in report.backdoor_suspects:
         if int(i) not in in_trigger:
             parts.setdefault(int(i), []).append(
