@@ -162,8 +162,8 @@ def _as_layers(x, cut):
 @settings(per_isa, max_examples=40)
 @given(x=updates(max_p=300), data=st.data())
 def test_clip_updates_equals_reference(isa, x, data):
-    """Scaled in float64 and rounded once: the float64 reference rounded to the input's dtype,
-    in both forms; norms from the privacy family's kernel."""
+    """The float64 reference to the input's rounding, in both forms; norms from the privacy
+    family's kernel."""
     c = data.draw(st.sampled_from([1e-3, 0.5, 3.0, 1e6]))
     want = ref.clip_updates(x, c)
     got = pw.aggregate.clip_updates(x, c)
