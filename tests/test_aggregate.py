@@ -178,6 +178,7 @@ def test_clip_updates_equals_reference(isa, x, data):
                                (want.sum(0) / 50).astype(x.dtype), **tol(x.dtype))
 
 
+@pytest.mark.native
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_clip_updates_equals_flower_clipping(dtype):
     """Flower's DP strategies clip each client's update in place (``clip_inputs_inplace``)."""
@@ -194,6 +195,7 @@ def test_clip_updates_equals_flower_clipping(dtype):
             np.testing.assert_allclose(a, b, **tol(dtype))
 
 
+@pytest.mark.native
 def test_clip_updates_bounds_updates_whose_squares_overflow():
     """Finite float64 updates with |x|^2 beyond DBL_MAX are clipped, not zeroed (the old
     per-row NumPy norm overflowed to inf and scaled such a client by 0)."""
