@@ -100,3 +100,77 @@ def test_krum_pipeward(benchmark, updates):
 def test_krum_flower(benchmark, updates):
     got = _run(benchmark, lambda: fl.aggregate_krum(updates[1], F, 0), 1)
     assert np.array_equal(got[0], pw.aggregate.krum(updates[0], F))
+
+
+# ---- client-level DP: clipping and DP-FedAvg against Flower's DP strategies' own steps ----
+CLIP = 500.0  # every client's norm is about sqrt(P) = 1,000 at P = 1M: all are clipped
+SIGMA = 1.0
+
+
+def _flower_copies(updates):
+    return ([[row.copy()] for row in updates[0]],), {}
+
+
+@pytest.mark.benchmark(group="clip_updates K=100")
+def test_clip_updates_pipeward(benchmark, updates):
+    got = _run(benchmark, lambda: pw.aggregate.clip_updates(updates[0], CLIP * np.sqrt(P / 1e6)), 3)
+    assert np.linalg.norm(got.astype(np.float64), axis=1).max() <= CLIP * np.sqrt(P / 1e6) * (1 + 1e-6)
+
+
+@pytest.mark.benchmark(group="clip_updates K=100")
+def test_clip_updates_pipeward_layers(benchmark, layered):
+    _run(benchmark, lambda: pw.aggregate.clip_updates(layered, CLIP * np.sqrt(P / 1e6)), 3)
+
+
+@pytest.mark.benchmark(group="clip_updates K=100")
+def test_clip_updates_flower(benchmark, updates):
+    """``clip_inputs_inplace`` per client as Flower's fixed-clipping DP strategies run it: on a
+    new array per update (theirs is ``np.subtract(new, old)``; here a copy), clipped in place."""
+    from flwr.supercore.differential_privacy import clip_inputs_inplace
+
+    def clip_all():
+        clients = [[row.copy()] for row in updates[0]]
+        for client in clients:
+            clip_inputs_inplace(client, CLIP * np.sqrt(P / 1e6))
+        return clients
+
+    _run(benchmark, clip_all, 1)
+
+
+@pytest.mark.benchmark(group="clip_updates K=100")
+def test_clip_updates_flower_in_place(benchmark, updates):
+    """The same on copies made outside the timing: the in-place pass alone."""
+    from flwr.supercore.differential_privacy import clip_inputs_inplace
+
+    def clip_all(clients):
+        for client in clients:
+            clip_inputs_inplace(client, CLIP * np.sqrt(P / 1e6))
+
+    benchmark.pedantic(clip_all, setup=lambda: _flower_copies(updates), rounds=1, iterations=1)
+
+
+@pytest.mark.benchmark(group="DP-FedAvg K=100")
+def test_dp_mean_pipeward(benchmark, updates):
+    c = CLIP * np.sqrt(P / 1e6)
+    got = _run(benchmark, lambda: pw.aggregate.dp_mean(updates[0], c, SIGMA,
+                                                       expected_clients=K, seed=0), 3)
+    assert got.shape == (P,) and np.isfinite(got).all()
+
+
+@pytest.mark.benchmark(group="DP-FedAvg K=100")
+def test_dp_mean_flower(benchmark, updates):
+    """Flower's server-side fixed clipping: clip each update in place, FedAvg's ``aggregate``,
+    then Gaussian noise of std sigma C / K (``add_gaussian_noise_inplace``)."""
+    from flwr.supercore.differential_privacy import (add_gaussian_noise_inplace,
+                                                      clip_inputs_inplace)
+
+    c = CLIP * np.sqrt(P / 1e6)
+
+    def dp_fedavg(clients):
+        for client in clients:
+            clip_inputs_inplace(client, c)
+        out = fl.aggregate([(client, 1) for client in clients])
+        add_gaussian_noise_inplace(out, SIGMA * c / K)
+        return out
+
+    benchmark.pedantic(dp_fedavg, setup=lambda: _flower_copies(updates), rounds=1, iterations=1)

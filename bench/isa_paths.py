@@ -73,6 +73,22 @@ def cases(scale: float):
         for r in rows:
             hashlib.sha256(r).digest()
 
+    from flwr.supercore.differential_privacy import (  # noqa: PLC0415 - the fl extra
+        add_gaussian_noise_inplace, clip_inputs_inplace)
+
+    clip = 0.5 * np.sqrt(updates.shape[1])  # every client is clipped
+
+    def flower_clip():  # as its DP strategies: a new array per update, clipped in place
+        clients = [[row.copy()] for row in updates]
+        for client in clients:
+            clip_inputs_inplace(client, clip)
+        return clients
+
+    def flower_dp_fedavg():  # clip each, FedAvg's aggregate, noise of std sigma C / K
+        out = flower.aggregate([(c, 1) for c in flower_clip()])
+        add_gaussian_noise_inplace(out, clip / len(updates))
+        return out
+
     # (family, case, target, pipeward, peer, peer name)
     return [
         ("sha256", f"{buf.nbytes >> 20} MiB buffer", ">= 0.95x hashlib",
@@ -110,6 +126,12 @@ def cases(scale: float):
         ("aggregate", "weighted mean K=100 P=1M f32", ">= 5x Flower",
          lambda: pw.aggregate.mean(updates, np.ones(len(updates)), workers=1),
          lambda: flower.aggregate(results), "aggregate"),
+        ("aggregate", "clip_updates K=100 P=1M f32", "(no target)",
+         lambda: pw.aggregate.clip_updates(updates, clip, workers=1), flower_clip,
+         "clip_inputs_inplace on copies"),
+        ("aggregate", "DP-FedAvg sigma=1 K=100 P=1M f32", "(no target)",
+         lambda: pw.aggregate.dp_mean(updates, clip, 1.0, expected_clients=len(updates), seed=0,
+                                      workers=1), flower_dp_fedavg, "Flower DP fixed-clipping steps"),
     ], empty
 
 

@@ -1,18 +1,22 @@
-"""One process of the Flower network test (tests/test_fl_network.py): the server or a client.
+"""The processes of the Flower network test (tests/test_fl_network.py).
 
-    python fl_network_peer.py server DATA.npz OUT.json PORT_FEDAVG PORT_ROBUST ROUNDS
-    python fl_network_peer.py client DATA.npz CLIENT_ID PORT_FEDAVG PORT_ROBUST
+    python fl_network_peer.py server DATA.npz OUT.json ROUNDS PLAN
+    python fl_network_peer.py clients DATA.npz honest|byzantine PLAN
 
-The server runs two federations one after the other on 127.0.0.1 (FedAvg, then pipeward's
-RobustStrategy with the median) and writes the test accuracy after each round; every client
-takes part in both. Clients 7, 8 and 9 are Byzantine: two flip and amplify their honest change
-(x -4), one sends Gaussian noise (std 5), as in tests/test_fl_flower.py.
+PLAN is a JSON list of [port, rule, attack] federations, run one after the other on
+127.0.0.1: the server process serves each with Flower's ``start_server`` (FedAvg for
+``"fedavg"``, pipeward's RobustStrategy otherwise) and writes the test accuracy after the last
+round of each; every client takes part in every federation through Flower's ``start_client``
+over gRPC. Clients 0-6 share the honest process; 7-9, colluding as "a little is enough"
+assumes, share the Byzantine one and mount the federation's attack (tests/fl_digits.py).
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import sys
+import threading
 import time
 import warnings
 
@@ -21,16 +25,16 @@ import numpy as np
 warnings.simplefilter("ignore")  # Flower's deprecation notices about its legacy entry points
 
 import flwr as fl  # noqa: E402
-import grpc  # noqa: E402
-from fl_digits import local_fit  # noqa: E402
+from fl_digits import (BYZANTINE, CLIENTS, accuracy, byzantine_updates, local_fit,  # noqa: E402
+                       shard)
 from flwr.common import ndarrays_to_parameters  # noqa: E402
 
-BYZANTINE = (7, 8, 9)
+WAIT_S = 60  # for a federation's server to come up
 
 
 class DigitsClient(fl.client.NumPyClient):
-    def __init__(self, cid, xs, ys):
-        self.cid, self.xs, self.ys = cid, xs, ys
+    def __init__(self, cid, data):
+        self.cid, self.data, self.attack = cid, data, "clean"
         self.rng = np.random.default_rng(cid)
 
     def get_parameters(self, config):
@@ -38,63 +42,81 @@ class DigitsClient(fl.client.NumPyClient):
 
     def fit(self, parameters, config):
         w, b = parameters
-        cw, cb = local_fit(w, b, self.xs, self.ys)
-        if self.cid in BYZANTINE[:2]:  # sign flipping
-            cw, cb = w - 4 * (cw - w), b - 4 * (cb - b)
-        elif self.cid in BYZANTINE:  # Gaussian noise
-            cw = w + self.rng.normal(0, 5, w.shape).astype(np.float32)
-            cb = b + self.rng.normal(0, 5, b.shape).astype(np.float32)
-        return [cw, cb], len(self.ys), {}
+        x, y = self.data["x_train"], self.data["y_train"]
+        if self.cid in BYZANTINE:
+            models = byzantine_updates(self.attack, w, b, x, y, self.rng)
+            cw, cb = models[BYZANTINE.index(self.cid)]
+        else:
+            cw, cb = local_fit(w, b, x[shard(self.cid)], y[shard(self.cid)])
+        return [cw, cb], len(shard(self.cid)), {}
 
 
-def serve(data, out, ports, rounds):
+def serve(data, out, rounds, plan):
     from pipeward.fl.flower import RobustStrategy
 
-    xs, ys = data["x_test"], data["y_test"]
-    history = {}
-
-    def evaluate_into(name):
-        history[name] = []
-
-        def evaluate(rnd, parameters, config):
-            w, b = parameters
-            acc = float(((xs @ w + b).argmax(1) == ys).mean())
-            if rnd > 0:
-                history[name].append(acc)
-            return 0.0, {"accuracy": acc}
-        return evaluate
-
+    accuracies = []
     init = ndarrays_to_parameters([np.zeros((64, 10), np.float32), np.zeros(10, np.float32)])
-    common = dict(fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=10,
-                  min_available_clients=10, initial_parameters=init)
-    strategies = {"fedavg": fl.server.strategy.FedAvg(evaluate_fn=evaluate_into("fedavg"), **common),
-                  "median": RobustStrategy(rule="median", evaluate_fn=evaluate_into("median"), **common)}
-    for (name, strategy), port in zip(strategies.items(), ports):
+    common = dict(fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=CLIENTS,
+                  min_available_clients=CLIENTS, initial_parameters=init)
+
+    def evaluate(rnd, parameters, config):
+        if rnd == rounds:
+            accuracies.append(accuracy(*parameters, data["x_test"], data["y_test"]))
+        return 0.0, {}
+
+    for port, rule, _ in plan:
+        if rule == "fedavg":
+            strategy = fl.server.strategy.FedAvg(evaluate_fn=evaluate, **common)
+        else:  # Bulyan needs K >= 4f + 3: told of one attacker at most with 10 clients
+            strategy = RobustStrategy(rule=rule, n_malicious=1 if rule == "bulyan" else 3,
+                                      proportiontocut=0.3, evaluate_fn=evaluate, **common)
         fl.server.start_server(server_address=f"127.0.0.1:{port}", strategy=strategy,
                                config=fl.server.ServerConfig(num_rounds=rounds))
     with open(out, "w") as f:
-        json.dump(history, f)
+        json.dump(accuracies, f)
 
 
-def join(data, cid, ports):
-    idx = np.array_split(np.arange(len(data["y_train"])), 10)[cid]
-    client = DigitsClient(cid, data["x_train"][idx], data["y_train"][idx])
-    for port in ports:
-        deadline = time.monotonic() + 60
-        while True:  # the second server starts only when the first federation has ended
-            try:
-                fl.client.start_client(server_address=f"127.0.0.1:{port}",
-                                       client=client.to_client(), insecure=True)
-                break
-            except grpc.RpcError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+def _wait_for(port):
+    """Until the federation's server listens (Flower's own retry backs off up to 20 s)."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def join(data, cid, plan, errors):
+    client = DigitsClient(cid, data)
+    try:
+        for port, _, attack in plan:
+            client.attack = attack
+            _wait_for(port)
+            fl.client.start_client(server_address=f"127.0.0.1:{port}",
+                                   client=client.to_client(), insecure=True)
+    except BaseException as e:  # noqa: BLE001 - reported by the process's exit status
+        errors.append(f"client {cid}: {e!r}")
+
+
+def run_clients(data, side, plan):
+    cids = BYZANTINE if side == "byzantine" else [c for c in range(CLIENTS)
+                                                  if c not in BYZANTINE]
+    errors: list[str] = []
+    threads = [threading.Thread(target=join, args=(data, c, plan, errors)) for c in cids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        sys.exit("\n".join(errors))
 
 
 if __name__ == "__main__":
-    role, data = sys.argv[1], np.load(sys.argv[2])
+    role, arrays = sys.argv[1], dict(np.load(sys.argv[2]))
     if role == "server":
-        serve(data, sys.argv[3], (int(sys.argv[4]), int(sys.argv[5])), int(sys.argv[6]))
+        serve(arrays, sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5]))
     else:
-        join(data, int(sys.argv[3]), (int(sys.argv[4]), int(sys.argv[5])))
+        run_clients(arrays, sys.argv[3], json.loads(sys.argv[4]))

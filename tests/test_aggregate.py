@@ -153,6 +153,61 @@ def test_iterative_rules_equal_reference():
     assert np.linalg.norm(pw.aggregate.clip_updates(x, 1.5), axis=1).max() <= 1.5 + 1e-12
 
 
+def _as_layers(x, cut):
+    """Each row of x as a client's two layers (a (c,) head and the rest), views of x."""
+    return [[row[:cut], row[cut:]] for row in x]
+
+
+@pytest.mark.native
+@settings(per_isa, max_examples=40)
+@given(x=updates(max_p=300), data=st.data())
+def test_clip_updates_equals_reference(isa, x, data):
+    """The float64 reference to the input's rounding, in both forms; norms from the privacy
+    family's kernel."""
+    c = data.draw(st.sampled_from([1e-3, 0.5, 3.0, 1e6]))
+    want = ref.clip_updates(x, c)
+    got = pw.aggregate.clip_updates(x, c)
+    assert got.dtype == x.dtype and got.shape == x.shape
+    np.testing.assert_allclose(got, want.astype(x.dtype), **tol(x.dtype))
+    if x.shape[1] > 1:
+        cut = data.draw(st.integers(1, x.shape[1] - 1))
+        layered = pw.aggregate.clip_updates(_as_layers(x, cut), c)
+        np.testing.assert_allclose(np.vstack([np.concatenate(client) for client in layered]),
+                                   want.astype(x.dtype), **tol(x.dtype))
+    np.testing.assert_allclose(pw.aggregate.dp_mean(x, c, 0.0, expected_clients=50),
+                               (want.sum(0) / 50).astype(x.dtype), **tol(x.dtype))
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_updates_equals_flower_clipping(dtype):
+    """Flower's DP strategies clip each client's update in place (``clip_inputs_inplace``)."""
+    from flwr.supercore.differential_privacy import clip_inputs_inplace
+
+    rng = np.random.default_rng(8)
+    clients = [[rng.normal(0, s, (30, 7)).astype(dtype), rng.normal(0, s, 7).astype(dtype)]
+               for s in (0.01, 0.5, 2.0, 40.0)]
+    got = pw.aggregate.clip_updates(clients, 1.5)
+    for client, mine in zip(clients, got):
+        theirs = [a.copy() for a in client]
+        clip_inputs_inplace(theirs, 1.5)
+        for a, b in zip(mine, theirs):
+            np.testing.assert_allclose(a, b, **tol(dtype))
+
+
+@pytest.mark.native
+def test_clip_updates_bounds_updates_whose_squares_overflow():
+    """Finite float64 updates with |x|^2 beyond DBL_MAX are clipped, not zeroed (the old
+    per-row NumPy norm overflowed to inf and scaled such a client by 0)."""
+    x = np.array([[3e200, 4e200], [0.3, 0.4], [0.0, 0.0]])
+    got = pw.aggregate.clip_updates(x, 1.0)
+    np.testing.assert_allclose(got, [[0.6, 0.8], [0.3, 0.4], [0.0, 0.0]], rtol=1e-15)
+    np.testing.assert_allclose(pw.aggregate.clip_updates(_as_layers(x, 1), 1.0)[0],
+                               [[0.6], [0.8]], rtol=1e-15)
+    np.testing.assert_allclose(pw.aggregate.dp_mean(x, 1.0, 0.0, expected_clients=2),
+                               [0.45, 0.6], rtol=1e-15)
+
+
 def test_dp_mean_clips_sums_and_adds_calibrated_noise():
     rng = np.random.default_rng(3)
     x = rng.normal(0, 1, (20, 20000))

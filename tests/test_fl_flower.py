@@ -11,8 +11,8 @@ flwr = pytest.importorskip("flwr")
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays  # noqa: E402
 from flwr.server.strategy import FedAvg  # noqa: E402
 from flwr.server.strategy.aggregate import aggregate_median  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from fl_digits import local_fit as _local_fit  # noqa: E402
+from fl_digits import (ATTACKS, BYZANTINE, CLIENTS, accuracy, byzantine_updates, digits,  # noqa: E402
+                       local_fit, shard)
 
 import pipeward as pw  # noqa: E402
 from pipeward.fl.flower import RobustStrategy  # noqa: E402
@@ -62,47 +62,50 @@ def test_bad_configuration_is_a_clear_error():
         RobustStrategy(rule="dp_mean", max_norm=1.0, expected_clients=10)
 
 
-def _digits_federation():
-    x, y = load_digits(return_X_y=True)
-    x = x / 16.0
-    perm = np.random.default_rng(0).permutation(len(x))
-    x, y = x[perm], y[perm]
-    return x[:1400], y[:1400], x[1400:], y[1400:], np.array_split(np.arange(1400), 10)
+# Bulyan needs K >= 4f + 3: with 10 clients it can be told of one attacker at most.
+N_MALICIOUS = {"bulyan": 1}
+ROBUST = ("trimmed_mean", "median", "krum", "bulyan", "geometric_median")
 
 
-def _federate(strategy, attack, rounds=8):
-    """10 clients on digits through the strategy's aggregate_fit, 3 of them Byzantine."""
-    xt, yt, xs, ys, shards = _digits_federation()
+def _strategy(rule):
+    if rule == "fedavg":
+        return FedAvg()
+    return RobustStrategy(rule=rule, n_malicious=N_MALICIOUS.get(rule, 3), proportiontocut=0.3)
+
+
+def federate(rule, attack, rounds=8):
+    """Test accuracy after ``rounds`` rounds of 10 digits clients through the strategy's
+    aggregate_fit, clients 7-9 mounting ``attack``."""
+    xt, yt, xs, ys = digits()
     w, b = np.zeros((64, 10), np.float32), np.zeros(10, np.float32)
-    rng = np.random.default_rng(1)
+    strategy, rng = _strategy(rule), np.random.default_rng(1)
     for rnd in range(1, rounds + 1):
-        results = []
-        honest = [_local_fit(w, b, xt[s], yt[s]) for s in shards[:7]]
-        for cw, cb in honest:
-            results.append(_fit_res([cw, cb], 140))
-        deltas = np.stack([np.concatenate([(cw - w).ravel(), cb - b]) for cw, cb in honest])
-        for i in range(3):
-            if attack == "sign_flip":
-                d = -4 * deltas[i]
-            elif attack == "noise":
-                d = rng.normal(0, 5, deltas.shape[1])
-            else:  # "a little is enough" (Baruch et al. 2019): mean - z * std of honest deltas
-                d = deltas.mean(0) - 1.5 * deltas.std(0)
-            d = d.astype(np.float32)
-            results.append(_fit_res([w + d[:640].reshape(64, 10), b + d[640:]], 140))
-        params, _ = _quiet(strategy.aggregate_fit, rnd, results, [])
+        honest = [local_fit(w, b, xt[shard(c)], yt[shard(c)]) for c in range(CLIENTS)
+                  if c not in BYZANTINE]
+        models = honest + byzantine_updates(attack, w, b, xt, yt, rng)
+        params, _ = _quiet(strategy.aggregate_fit, rnd,
+                           [_fit_res(list(m), len(shard(0))) for m in models], [])
         w, b = parameters_to_ndarrays(params)
-    return float(((xs @ w + b).argmax(1) == ys).mean())
+    return accuracy(w, b, xs, ys)
 
 
-@pytest.mark.parametrize("attack", ["sign_flip", "noise", "little_is_enough"])
-def test_robust_rules_hold_where_fedavg_collapses(attack):
-    fedavg = _federate(FedAvg(), attack)
-    robust = {rule: _federate(RobustStrategy(rule=rule, n_malicious=3, proportiontocut=0.3), attack)
-              for rule in ("median", "trimmed_mean", "krum", "geometric_median")}
-    assert all(acc > 0.85 for acc in robust.values()), robust
-    if attack != "little_is_enough":  # a small, in-distribution shift barely hurts FedAvg
-        assert fedavg < min(robust.values()) - 0.2, (fedavg, robust)
+@pytest.fixture(scope="module")
+def clean():
+    return federate("fedavg", "clean")
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_robust_rules_stay_near_the_clean_run(attack, clean):
+    """Every robust rule within 5 points of clean FedAvg; FedAvg collapses under every attack
+    but the paper-sized "a little is enough", which no rule here (FedAvg included) feels."""
+    assert clean > 0.9
+    robust = {rule: federate(rule, attack) for rule in ROBUST}
+    assert all(acc >= clean - 0.05 for acc in robust.values()), (clean, robust)
+    fedavg = federate("fedavg", attack)
+    if attack == "alie":
+        assert fedavg >= clean - 0.05, (clean, fedavg)
+    else:
+        assert fedavg < clean - 0.4, (clean, fedavg)
 
 
 def test_dp_fedavg_round_clips_changes_and_adds_noise():
@@ -115,3 +118,11 @@ def test_dp_fedavg_round_clips_changes_and_adds_noise():
     want = pw.aggregate.dp_mean(np.stack([c[0] for c in clients]), 1.0, 0.0, expected_clients=4)
     np.testing.assert_allclose(got, want, rtol=1e-6)
     assert np.linalg.norm(got) <= (0.1 + 0.2) * np.sqrt(5) / 4 + 2 / 4 + 1e-6
+
+
+if __name__ == "__main__":  # the accuracy table in docs/federated.md
+    columns = ("clean", *ATTACKS)
+    print("| rule | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for rule in ("fedavg", *ROBUST):
+        print(f"| {rule} | " + " | ".join(f"{federate(rule, a):.3f}" for a in columns) + " |")

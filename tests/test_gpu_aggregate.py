@@ -64,3 +64,43 @@ def test_layers_and_non_finite_values(cp, rng):
     with pytest.warns(pw.aggregate.AggregationWarning):
         kept = pw.aggregate.krum(cp.asarray(x), 2, on_invalid="drop")
     assert np.array_equal(kept.get(), pw.aggregate.krum(np.delete(x, 4, axis=0), 2))
+
+
+@settings(deadline=None, max_examples=15)
+@given(x=updates(ties=False), layered=st.booleans())
+def test_iterative_and_dp_rules_match_the_cpu(cp, x, layered):
+    """Bulyan, the geometric median, centered clipping, clip_updates and DP-FedAvg (same
+    Philox noise) on real device arrays, in either form, equal the host results."""
+    cut = max(1, x.shape[1] // 3)
+
+    def form(a, to):
+        return [[to(row[:cut]), to(row[cut:])] for row in a] if layered else to(a)
+
+    def host(a):
+        return np.ascontiguousarray(a)
+
+    def dev(a):
+        return cp.asarray(np.ascontiguousarray(a))
+
+    center = x.mean(0)
+    rules = [(pw.aggregate.geometric_median, lambda to: ()),
+             (pw.aggregate.centered_clip,
+              lambda to: (([to(center[:cut]), to(center[cut:])] if layered else to(center)),
+                          1.0, 3)),
+             (pw.aggregate.clip_updates, lambda to: (1.0,)),
+             (pw.aggregate.dp_mean, lambda to: (1.0, 0.5))]
+    if len(x) >= 7:
+        rules.append((pw.aggregate.bulyan, lambda to: (1,)))
+    tolerance = dict(rtol=2e-5, atol=1e-5) if x.dtype == np.float32 else dict(rtol=1e-9, atol=1e-12)
+    for rule, args in rules:
+        kwargs = {"expected_clients": len(x), "seed": 7} if rule is pw.aggregate.dp_mean else {}
+        want = rule(form(x, host), *args(host), **kwargs)
+        got = rule(form(x, dev), *args(dev), **kwargs)
+        for g, w in zip(_arrays(got), _arrays(want)):
+            np.testing.assert_allclose(cp.asnumpy(g), w, **tolerance, err_msg=rule.__name__)
+
+
+def _arrays(result):
+    if isinstance(result, list):
+        return [a for item in result for a in _arrays(item)]
+    return [result]

@@ -456,16 +456,51 @@ def test_aggregate_non_finite_device_updates_are_named_or_dropped(cp, rng):
     assert np.array_equal(kept.get(), np.median(np.delete(x, 2, axis=0), axis=0))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_aggregate_every_rule_takes_device_updates(cp, rng, dtype):
+    """Bulyan, the geometric median, centered clipping, clip_updates and DP-FedAvg on CuPy
+    updates (one array or per-layer arrays) equal the host results, on the device kernels."""
+    x = rng.standard_normal((12, 40)).astype(dtype)
+    x[9:] *= 30  # three far clients
+    layers = [[row[:15].reshape(3, 5), row[15:].copy()] for row in x]
+    suffix = "f32" if dtype == np.float32 else "f64"
+    tol = dict(rtol=2e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    rules = [(pw.aggregate.bulyan, lambda c: (2,), {}, "aggregate_pairwise_sq_distances"),
+             (pw.aggregate.geometric_median, lambda c: (), {}, "aggregate_weighted_mean"),
+             (pw.aggregate.centered_clip, lambda c: (c, 5.0, 3), {}, "aggregate_weighted_mean"),
+             (pw.aggregate.clip_updates, lambda c: (4.0,), {}, "privacy_sq_norm_partials"),
+             (pw.aggregate.dp_mean, lambda c: (4.0, 1.0), {"expected_clients": 12, "seed": 3},
+              "privacy_sq_norm_partials")]
+    for host, device, center in [(x, cp.asarray(x), cp.asarray(x[0])),
+                                 (layers, [[cp.asarray(a) for a in c] for c in layers],
+                                  [cp.asarray(a) for a in layers[0]])]:
+        host_center = center.get() if hasattr(center, "get") else [a.get() for a in center]
+        for rule, args, kwargs, kernel in rules:
+            fake_cupy.launches()
+            got = rule(device, *args(center), **kwargs)
+            names = {name for name, _ in fake_cupy.launches()}
+            assert f"{kernel}_{suffix}" in names, (rule.__name__, names)
+            want = rule(host, *args(host_center), **kwargs)
+            flat_got = _flatten(got)
+            assert all(_is_device(g) and g.dtype == dtype for g in flat_got), rule.__name__
+            for g, w in zip(flat_got, _flatten(want)):
+                assert g.shape == w.shape
+                np.testing.assert_allclose(g.get(), w, **tol, err_msg=rule.__name__)
+    with pytest.raises(TypeError, match="center: expected a 1-d cupy array"):
+        pw.aggregate.centered_clip(cp.asarray(x), x[0], 1.0)
+    with pytest.raises(TypeError, match="center: expected CuPy arrays like the updates"):
+        pw.aggregate.centered_clip([[cp.asarray(a) for a in c] for c in layers], layers[0], 1.0)
+
+
+def _flatten(result):
+    """A rule's result (an array, a list of layers, or clients' lists of layers) as arrays."""
+    if isinstance(result, list):
+        return [a for item in result for a in _flatten(item)]
+    return [result]
+
+
 def test_aggregate_device_input_rules(cp, rng):
     x = rng.standard_normal((12, 8)).astype(np.float32)
-    d = cp.asarray(x)
-    for rule, args in [(pw.aggregate.bulyan, (2,)), (pw.aggregate.geometric_median, ()),
-                       (pw.aggregate.clip_updates, (1.0,)),
-                       (pw.aggregate.centered_clip, (d[0], 1.0))]:
-        with pytest.raises(TypeError, match="not supported by this rule yet"):
-            rule(d, *args)
-    with pytest.raises(TypeError, match="not supported by this rule yet"):
-        pw.aggregate.dp_mean(d, 1.0, 1.0, expected_clients=12)
     mixed = [[cp.asarray(x[0])], [x[1]]]
     with pytest.raises(TypeError, match="client 1 layer 0: expected a CuPy array"):
         pw.aggregate.median(mixed)

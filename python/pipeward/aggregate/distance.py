@@ -64,7 +64,6 @@ def bulyan(updates: Any, n_malicious: int, *, return_indices: bool = False,
     theta = K - 2f updates by repeated Krum (each pick leaves the pool), then per coordinate
     average the beta = theta - 2f selected values closest to their median. Needs K >= 4f + 3."""
     u = as_updates(updates)
-    u.require_host("bulyan")
     f = _check_malicious(n_malicious, u.clients, 4 * int(n_malicious) + 3
                          if isinstance(n_malicious, (int, np.integer)) else 0, "Bulyan")
 
@@ -84,11 +83,14 @@ def bulyan(updates: Any, n_malicious: int, *, return_indices: bool = False,
     sel = used.take(picked)
     beta = sel.clients - 2 * f
     med = rank_mean(sel, (sel.clients - 1) // 2, sel.clients // 2 + 1, workers)
-    out = []
+    xp, out = sel.xp, []
     for layer, m in zip(sel.layers, med):
-        stack = np.stack(layer)  # theta selected rows of one layer: the closest-beta pick
-        order = np.argsort(np.abs(stack - m), axis=0, kind="stable")[:beta]
-        out.append(np.take_along_axis(stack, order, axis=0).mean(axis=0, dtype=np.float64)
+        stack = xp.stack(layer)  # theta selected rows of one layer: the closest-beta pick
+        gaps = xp.abs(stack - m)
+        # CuPy sorts stably and takes no ``kind``; NumPy needs to be told.
+        order = (xp.argsort(gaps, axis=0) if sel.on_gpu
+                 else np.argsort(gaps, axis=0, kind="stable"))[:beta]
+        out.append(xp.take_along_axis(stack, order, axis=0).mean(axis=0, dtype=xp.float64)
                    .astype(stack.dtype))
     result = sel.finish(out)
     return (result, np.array(sel.index)) if return_indices else result

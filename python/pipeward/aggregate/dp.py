@@ -1,4 +1,5 @@
-"""Client-level differential privacy: bounded updates and DP-FedAvg."""
+"""Client-level differential privacy: bounded updates and DP-FedAvg, on the privacy family's
+kernels (per-row norms; the fused clip + sum + noise where the updates are one array)."""
 
 from __future__ import annotations
 
@@ -6,23 +7,22 @@ from typing import Any
 
 import numpy as np
 
-from ..privacy.clipping import clip_and_noise
-from ._updates import Updates, as_updates, run_checked, weighted_mean
+from ..privacy._norms import rescue_overflowed_norms
+from ..privacy.clipping import _clip_factor, clip_and_noise
+from ._updates import Updates, as_updates, run_checked, sq_norms, weighted_mean
 
 
-def _norms(u: Updates) -> np.ndarray:
-    """|x_i| over all layers, in float64."""
-    n2 = np.zeros(u.clients)
-    for layer in u.layers:
-        for i, row in enumerate(layer):
-            r = row.astype(np.float64)
-            n2[i] += r @ r
-    return np.sqrt(n2)
-
-
-def _factors(u: Updates, max_norm: float) -> np.ndarray:
-    n = _norms(u)
-    return np.minimum(1.0, max_norm / np.where(n > 0, n, np.inf))
+def _norms(u: Updates, workers: int | None) -> np.ndarray | None:
+    """|x_i| over all layers (float64); None if some client's update is not finite."""
+    norms = np.sqrt(sq_norms(u, workers))
+    for i in np.flatnonzero(~np.isfinite(norms)):
+        rows = u.client(int(i))
+        if not all(bool(u.xp.isfinite(r).all()) for r in rows):
+            return None
+        # Finite values whose squares overflow a double: the privacy family's rescue.
+        norms[i] = float(rescue_overflowed_norms([r.reshape(1, -1) for r in rows],
+                                                 u.xp.asarray(norms[i:i + 1]), False)[0])
+    return norms
 
 
 def _positive(value: Any, name: str) -> float:
@@ -32,17 +32,23 @@ def _positive(value: Any, name: str) -> float:
     return float(value)
 
 
-def clip_updates(updates: Any, max_norm: float, *, on_invalid: str = "raise") -> Any:
+def clip_updates(updates: Any, max_norm: float, *, on_invalid: str = "raise",
+                 workers: int | None = None) -> Any:
     """Each client's update scaled by min(1, C / |x_i|) over all its layers (a zero update
-    stays zero); returns new arrays in the input's form, one per client."""
+    stays zero); returns new arrays in the input's form, one per client (NumPy or CuPy, as
+    given). The norms are float64; the factor is rounded to the updates' dtype, as Flower's
+    ``clip_inputs_inplace`` does (a float64 product would take twice as long for float32)."""
     c = _positive(max_norm, "max_norm")
     u = as_updates(updates)
-    u.require_host("clip_updates")
-    _, used = run_checked(u, on_invalid, lambda v: None if v.non_finite_clients() else True)
-    f = _factors(used, c)
+    norms, used = run_checked(u, on_invalid, lambda v: _norms(v, workers))
+    f = _clip_factor(norms, c, "tf_privacy").astype(used.dtype)
+    xp = used.xp
     if used.stacked:
-        return np.stack(used.layers[0]) * f[:, None].astype(used.dtype)
-    return [[(row * f[i]).astype(used.dtype).reshape(s)
+        out = xp.empty((used.clients, len(used.layers[0][0])), used.dtype)
+        for i, row in enumerate(used.layers[0]):
+            xp.multiply(row, f[i], out=out[i])
+        return out
+    return [[xp.multiply(row, f[i], out=xp.empty_like(row)).reshape(s)
              for row, s in zip(used.client(i), used.shapes)] for i in range(used.clients)]
 
 
@@ -61,19 +67,24 @@ def dp_mean(updates: Any, max_norm: float, noise_multiplier: float, *, expected_
             or expected_clients < 1:
         raise ValueError(f"expected_clients must be a positive integer, got {expected_clients!r}")
     u = as_updates(updates)
-    u.require_host("dp_mean")
-    _, used = run_checked(u, on_invalid, lambda v: None if v.non_finite_clients() else True)
-    f = _factors(used, c)
+    norms, used = run_checked(u, on_invalid, lambda v: _norms(v, workers))
+    noise = dict(seed=seed, secure=secure)
+    if used.matrix is not None:  # one (K, P) array: the fused kernel reads it once
+        return clip_and_noise(used.matrix, c, float(noise_multiplier), reduction="mean",
+                              expected_batch_size=int(expected_clients), convention="tf_privacy",
+                              per_sample_norms=norms, workers=workers, **noise)
+    # Layers read in place: the weighted sum on the aggregate kernel, then the same noise
+    # stream (clip_and_noise of an empty batch is pure N(0, (sigma C)^2) per value).
+    xp, f = used.xp, _clip_factor(norms, c, "tf_privacy")
     sums = weighted_mean(used, f, workers) if f.sum() > 0 else [
-        np.zeros(len(layer[0]), used.dtype) for layer in used.layers]
+        xp.zeros(len(layer[0]), used.dtype) for layer in used.layers]
     p = sum(len(layer[0]) for layer in used.layers)
-    # Pure noise: pipeward's clip_and_noise on an empty batch is N(0, (sigma C)^2) per value.
-    noise = clip_and_noise(np.zeros((0, p), used.dtype), c, float(noise_multiplier),
-                           reduction="sum", seed=seed, secure=secure)
+    z = clip_and_noise(xp.zeros((0, p), used.dtype), c, float(noise_multiplier),
+                       reduction="sum", **noise)
     out, start = [], 0
     for s, layer in zip(sums, used.layers):
         n = len(layer[0])
-        total = np.asarray(s, np.float64) * f.sum() + noise[start:start + n]
+        total = s.astype(xp.float64) * f.sum() + z[start:start + n]
         out.append((total / expected_clients).astype(used.dtype))
         start += n
     return used.finish(out)
