@@ -115,6 +115,9 @@ def test_attacks_find_the_members_of_an_overfit_model(tmp_path):
     assert online.method == "lira-online" and online.n_shadows == 8
     log = pw.AuditLog(tmp_path / "a.db")
     assert online.record(log).payload["auc"] == online.auc
+    aucs, cov = delong(member, online.scores)
+    assert online.auc_se == pytest.approx(np.sqrt(cov[0, 0])) and 0.01 < online.auc_se < 0.05
+    assert online.record(log).payload["auc_se"] == online.auc_se
 
 
 def test_an_independent_model_leaks_nothing():
