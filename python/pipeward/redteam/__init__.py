@@ -20,8 +20,9 @@ from .poisoning import PoisonResult, poison
 from .results import AttackResult
 
 __all__ = ["AttackResult", "DPAuditResult", "EvasionResult", "ExtractionResult", "HopSkipJumpResult",
-           "MembershipResult", "PartitionEnsemble", "PoisonResult", "QueryRefused", "ServiceClient", "audit_dp", "draw_canaries", "extract", "fgsm",
-           "flip_influence", "hop_skip_jump", "membership_inference", "pgd", "poison", "removal_influence"]
+           "MembershipResult", "PartitionEnsemble", "PoisonResult", "QueryRefused", "ServiceClient",
+           "audit_dp", "draw_canaries", "extract", "fgsm", "flip_influence", "hop_skip_jump",
+           "membership_inference", "pgd", "poison", "removal_influence"]
 
 
 def __getattr__(name: str) -> object:

@@ -58,7 +58,8 @@ class _Logistic:
         if lr.class_weight is not None:
             raise TypeError("model: influence functions do not support class_weight")
         self.classes = lr.classes_
-        self.W = np.hstack([lr.coef_, lr.intercept_[:, None] if lr.fit_intercept else np.zeros((lr.coef_.shape[0], 0))])
+        bias = lr.intercept_[:, None] if lr.fit_intercept else np.zeros((lr.coef_.shape[0], 0))
+        self.W = np.hstack([lr.coef_, bias])
         self.C = float(lr.C)
         self.intercept = bool(lr.fit_intercept)
         if lr.solver == "liblinear" and self.classes.size > 2:
@@ -119,7 +120,8 @@ def _inputs(X: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def _solve(model: Any, X: Any, y: Any, X_eval: Any, y_eval: Any) -> tuple[_Logistic, np.ndarray, np.ndarray, np.ndarray]:
+def _solve(model: Any, X: Any, y: Any, X_eval: Any,
+           y_eval: Any) -> tuple[_Logistic, np.ndarray, np.ndarray, np.ndarray]:
     lr = _Logistic(model)
     X, y = _inputs(X, y, "X")
     X_eval, y_eval = _inputs(X_eval, y_eval, "X_eval")
