@@ -1,5 +1,6 @@
-"""Red-team benchmarks: pipeward's FGSM/PGD against ART on the same model, the same data, in
-one run (ART with its default batch sizes, as a user calls it), and the vote-count kernel.
+"""Red-team benchmarks: pipeward's FGSM/PGD and membership attacks against ART on the same model,
+the same data (and the same shadow models), in one run (ART with its default batch sizes, as a
+user calls it), and the vote-count kernel.
 
 Run: python -m pytest bench/bench_redteam.py --benchmark-only --benchmark-columns=median,min,rounds
 ART is slow on these sizes, so its cases run few rounds (pedantic); the ratios in
@@ -181,3 +182,63 @@ def test_lira_scoring(benchmark):
     inside = rng.random((10_000, 64)).argsort(axis=1) < 32
     target = rng.normal(size=10_000)
     benchmark(lira_scores, target, shadow, inside, online=True, global_variance=False)
+
+
+# --- membership inference: the same target, audit set and shadow models (ART's ShadowModels) ---
+@pytest.fixture(scope="module")
+def membership():
+    from art.attacks.inference.membership_inference import ShadowModels
+
+    X, y = make_classification(30_000, 30, n_informative=12, flip_y=0.2, random_state=1)
+    X_audit, y_audit, X_pool, y_pool = X[:10_000], y[:10_000], X[10_000:], y[10_000:]
+    member = np.random.default_rng(0).random(10_000) < 0.5
+    target = LogisticRegression(max_iter=300).fit(X_audit[member], y_audit[member])
+    shadows = ShadowModels(SklearnClassifier(LogisticRegression(max_iter=300).fit(X_pool, y_pool)),
+                           num_shadow_models=16, disjoint_datasets=True, random_state=0)
+    shadow_sets = shadows.generate_shadow_dataset(X_pool, np.eye(2)[y_pool])
+    return X_audit, y_audit, member, target, shadows.get_shadow_models(), shadow_sets
+
+
+@pytest.mark.benchmark(group="membership-shadow-attack-10000")
+def test_membership_shadow_pipeward(benchmark, membership):
+    """LiRA offline on ART's 16 shadow models: their confidences on the audit set, then scores."""
+    from pipeward.redteam.membership import confidence_logit, lira_scores
+
+    X, y, _, target, shadows, _ = membership
+
+    def attack():
+        phi = np.column_stack([confidence_logit(m.predict(X), y) for m in shadows])
+        return lira_scores(confidence_logit(target.predict_proba(X), y), phi,
+                           np.zeros_like(phi, dtype=bool), online=False)
+
+    benchmark(attack)
+
+
+@pytest.mark.benchmark(group="membership-shadow-attack-10000")
+def test_membership_shadow_art(benchmark, membership):
+    """ART's shadow-model attack: a random forest on the 16 shadows' predictions, then inference."""
+    from art.attacks.inference.membership_inference import MembershipInferenceBlackBox
+
+    X, y, _, target, _, ((mx, my, mp), (nx, ny, npred)) = membership
+
+    def attack():
+        art_attack = MembershipInferenceBlackBox(SklearnClassifier(target), input_type="prediction",
+                                                 attack_model_type="rf")
+        art_attack.fit(x=mx, y=my, test_x=nx, test_y=ny, pred=mp, test_pred=npred)
+        return art_attack.infer(X, y, probabilities=True)
+
+    benchmark.pedantic(attack, rounds=3, iterations=1)
+
+
+@pytest.mark.benchmark(group="membership-threshold-10000")
+def test_membership_loss_pipeward(benchmark, membership):
+    X, y, member, target, _, _ = membership
+    benchmark(pw.redteam.membership_inference, target, X, y, member, method="loss")
+
+
+@pytest.mark.benchmark(group="membership-threshold-10000")
+def test_membership_rule_based_art(benchmark, membership):
+    from art.attacks.inference.membership_inference import MembershipInferenceBlackBoxRuleBased
+
+    X, y, _, target, _, _ = membership
+    benchmark(MembershipInferenceBlackBoxRuleBased(SklearnClassifier(target)).infer, X, y)

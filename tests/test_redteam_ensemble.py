@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 
 import numpy as np
 import pytest
@@ -127,6 +128,9 @@ def test_bad_inputs():
         PartitionEnsemble(LogisticRegression(), 0).fit(X, y)
     with pytest.raises(TypeError, match="key"):
         PartitionEnsemble(LogisticRegression(), 3, key="text").fit(X, y)
+    for n_jobs in (0, 1.5, True):
+        with pytest.raises(ValueError, match="n_jobs"):
+            PartitionEnsemble(LogisticRegression(), 3, n_jobs=n_jobs).fit(X, y)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):  # scikit-learn's words
         PartitionEnsemble(LogisticRegression(), 3).fit(X, y[:-1])
     bad = X.copy()
@@ -172,3 +176,35 @@ def test_partitions_are_computed_chunk_by_chunk_with_dask():
     parts = chunked.map_blocks(partition_of_rows, KEY, 7, drop_axis=1, dtype=np.int64).compute(scheduler="sync")
     np.testing.assert_array_equal(parts, ens.partition_)
     assert chunked.numblocks[0] == 8
+
+
+def test_partitions_train_on_dask_workers_equal_to_a_local_fit():
+    """Inside joblib's Dask backend, fit and forget train the partitions on the workers (two
+    worker processes here) and give the models, votes and radii of the local fit."""
+    distributed = pytest.importorskip("distributed")
+    import joblib
+
+    X, y = _data(600)
+    X_test, _ = _data(200, seed=9)
+    base = LogisticRegression(max_iter=300)
+    local = PartitionEnsemble(base, 8, key=KEY).fit(X, y)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+        workers = set(client.scheduler_info()["workers"])
+        remote = PartitionEnsemble(base, 8, key=KEY)
+        with joblib.parallel_config(backend="dask"), distributed.get_task_stream(client) as fit_stream:
+            remote.fit(X, y)
+        forget = [3, 17, 250]
+        touched_local = local.forget(forget)
+        with joblib.parallel_config(backend="dask"), distributed.get_task_stream(client) as forget_stream:
+            touched_remote = remote.forget(forget)
+    for stream, n_models in ((fit_stream, 8), (forget_stream, len(touched_remote))):
+        ran = [t for t in stream.data if "_fit_partition" in str(t["key"])]
+        assert ran and {t["worker"] for t in ran} <= workers, stream.data
+        assert n_models >= 1
+    assert touched_remote == touched_local and 1 <= len(touched_local) <= 3
+    for a, b in zip(local.estimators_, remote.estimators_):  # the same fit; BLAS may round the last bit
+        np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(local.votes(X_test), remote.votes(X_test))
+    np.testing.assert_array_equal(local.certified_radius(X_test), remote.certified_radius(X_test))
+    np.testing.assert_array_equal(local.predict(X_test), remote.predict(X_test))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score, roc_curve as sk_roc_curve
@@ -13,7 +14,7 @@ from sklearn.svm import LinearSVC
 
 import pipeward as pw
 from pipeward.redteam.membership import lira_scores
-from pipeward.redteam.roc import auc, roc_curve, tpr_at_fpr
+from pipeward.redteam.roc import auc, auc_difference, delong, roc_curve, tpr_at_fpr
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -27,6 +28,46 @@ def test_roc_equals_scikit_learn(seed):
     np.testing.assert_allclose(tpr, sk_tpr)
     assert auc(scores, pos) == pytest.approx(roc_auc_score(pos, scores))
     assert tpr_at_fpr(scores, pos, 0.01) == pytest.approx(sk_tpr[sk_fpr <= 0.01].max())
+
+
+@settings(deadline=None, max_examples=40)
+@given(seed=st.integers(0, 2**31), n=st.integers(4, 80), digits=st.integers(0, 2))
+def test_delong_aucs_equal_scikit_learn(seed, n, digits):
+    rng = np.random.default_rng(seed)
+    pos = np.arange(n) < max(2, n // 3)
+    a = np.round(rng.normal(size=n) + pos, digits)  # few digits: many ties
+    b = np.round(rng.normal(size=n), digits)
+    aucs, cov = delong(pos, a, b)
+    np.testing.assert_allclose(aucs, [roc_auc_score(pos, a), roc_auc_score(pos, b)], rtol=1e-12)
+    assert cov.shape == (2, 2) and np.all(np.diag(cov) >= 0) and cov[0, 1] == pytest.approx(cov[1, 0])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_delong_errors_match_a_bootstrap(seed):
+    rng = np.random.default_rng(seed)
+    n = 400
+    pos = rng.random(n) < 0.5
+    a = rng.normal(size=n) + 0.6 * pos
+    b = a + rng.normal(size=n)  # correlated with a: the paired error is smaller than either
+    aucs, cov = delong(pos, a, b)
+    boot = []
+    members, others = np.flatnonzero(pos), np.flatnonzero(~pos)
+    for _ in range(1500):  # resample members and non-members separately, as DeLong conditions on both counts
+        i = np.r_[rng.choice(members, members.size), rng.choice(others, others.size)]
+        boot.append([auc(a[i], pos[i]), auc(b[i], pos[i])])
+    boot = np.array(boot)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov)), boot.std(axis=0, ddof=1), rtol=0.12)
+    diff, se = auc_difference(a, b, pos)
+    assert diff == pytest.approx(aucs[0] - aucs[1])
+    assert se == pytest.approx(np.std(boot[:, 0] - boot[:, 1], ddof=1), rel=0.12)
+    assert se < min(np.sqrt(np.diag(cov)))
+
+
+def test_delong_bad_inputs():
+    with pytest.raises(ValueError, match="two members"):
+        delong(np.array([True, False, False]), np.zeros(3))
+    with pytest.raises(ValueError, match="shape"):
+        delong(np.array([True, True, False, False]), np.zeros(5))
 
 
 @pytest.mark.parametrize("pooled", [False, True])
@@ -74,6 +115,9 @@ def test_attacks_find_the_members_of_an_overfit_model(tmp_path):
     assert online.method == "lira-online" and online.n_shadows == 8
     log = pw.AuditLog(tmp_path / "a.db")
     assert online.record(log).payload["auc"] == online.auc
+    aucs, cov = delong(member, online.scores)
+    assert online.auc_se == pytest.approx(np.sqrt(cov[0, 0])) and 0.01 < online.auc_se < 0.05
+    assert online.record(log).payload["auc_se"] == online.auc_se
 
 
 def test_an_independent_model_leaks_nothing():

@@ -14,13 +14,15 @@ from .dp_audit import DPAuditResult, audit_dp, draw_canaries
 from .evasion import EvasionResult, fgsm, pgd
 from .extraction import ExtractionResult, extract
 from .hop_skip_jump import HopSkipJumpResult, hop_skip_jump
+from .influence import flip_influence, removal_influence
 from .membership import MembershipResult, membership_inference
 from .poisoning import PoisonResult, poison
 from .results import AttackResult
 
 __all__ = ["AttackResult", "DPAuditResult", "EvasionResult", "ExtractionResult", "HopSkipJumpResult",
-           "MembershipResult", "PartitionEnsemble", "PoisonResult", "QueryRefused", "ServiceClient", "audit_dp", "draw_canaries", "extract", "fgsm",
-           "hop_skip_jump", "membership_inference", "pgd", "poison"]
+           "MembershipResult", "PartitionEnsemble", "PoisonResult", "QueryRefused", "ServiceClient",
+           "audit_dp", "draw_canaries", "extract", "fgsm", "flip_influence", "hop_skip_jump",
+           "membership_inference", "pgd", "poison", "removal_influence"]
 
 
 def __getattr__(name: str) -> object:

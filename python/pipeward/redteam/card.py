@@ -23,10 +23,10 @@ _HEADLINE = {
     "fgsm": ("eps", "norm", "robust_accuracy", "success_rate"),
     "pgd": ("eps", "norm", "max_iter", "robust_accuracy", "success_rate"),
     "hop_skip_jump": ("rows", "queries", "median_distance", "failed"),
-    "membership": ("method", "auc", "tpr_at_0.1%_fpr", "tpr_at_1%_fpr"),
+    "membership": ("method", "auc", "auc_se", "tpr_at_0.1%_fpr", "tpr_at_1%_fpr"),
     "dp_audit": ("epsilon_lower_bound", "confidence", "delta", "guesses", "correct"),
     "extraction": ("strategy", "answers", "queries", "fidelity", "accuracy", "refused"),
-    "poisoning": ("kind", "n_poison", "attack_success", "attack_success_screened", "screen_recall"),
+    "poisoning": ("kind", "selection", "n_poison", "attack_success", "attack_success_screened", "screen_recall"),
     REDTEAM_ATTACK.removeprefix("redteam."): ("attack", "metric", "value", "threshold", "passed"),
 }
 # the one number that sums an attack up (what a policy line is drawn on)

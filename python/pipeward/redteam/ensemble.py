@@ -20,10 +20,10 @@ import hashlib
 import hmac
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.multiclass import check_classification_targets
@@ -76,14 +76,27 @@ def partition_of_ids(ids: Sequence[Any], key: bytes, k: int) -> np.ndarray:
     return _bucket(digests, k)
 
 
+def _fit_partition(base_estimator: Any, X: np.ndarray, y: np.ndarray, y_index: np.ndarray) -> Any:
+    """One partition's model; a partition with one class (or none) votes it constantly."""
+    labels = np.unique(y_index)
+    if labels.size <= 1:  # nothing to learn: vote the one class seen (or the smallest)
+        return int(labels[0]) if labels.size else 0
+    return clone(base_estimator).fit(X, y)
+
+
 class PartitionEnsemble(ClassifierMixin, BaseEstimator):
     """``k`` copies of ``base_estimator``, one per hashed partition of the training rows.
 
     ``key`` (bytes) keys the partition hash; without one a random key is drawn at fit (kept
     in ``key_``: an attacker who knows it can aim rows at chosen partitions, which the
     certificate already allows for). A partition with no rows, or with one class only,
-    votes that class constantly (the smallest class when empty). ``n_jobs`` threads train
-    the partitions (``None``: one).
+    votes that class constantly (the smallest class when empty).
+
+    The partitions are trained through joblib, as scikit-learn's ensembles are: ``n_jobs``
+    threads by default (``None``: one, unless a ``joblib.parallel_config`` says otherwise), and
+    on Dask workers inside ``with joblib.parallel_config(backend="dask"):`` (a
+    ``distributed.Client`` connected), for :meth:`fit` and :meth:`forget` alike. Each task
+    receives its partition's rows only; the models are the same wherever they were trained.
     """
 
     def __init__(self, base_estimator: Any, n_partitions: int = 50, *, key: bytes | None = None,
@@ -96,7 +109,9 @@ class PartitionEnsemble(ClassifierMixin, BaseEstimator):
     # --- training -----------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, *, ids: Sequence[Any] | None = None) -> PartitionEnsemble:
         k = positive_int(self.n_partitions, "n_partitions")
-        positive_int(self.n_jobs, "n_jobs", allow_none=True)
+        if self.n_jobs is not None and (not isinstance(self.n_jobs, (int, np.integer))
+                                        or isinstance(self.n_jobs, bool) or self.n_jobs == 0):
+            raise ValueError(f"n_jobs: expected None or a non-zero int (-1: every CPU), got {self.n_jobs!r}")
         if self.key is not None and not isinstance(self.key, bytes):
             raise TypeError(f"key: expected bytes, got {type(self.key).__name__}")
         # scikit-learn's input checks and messages; integers become float64 as in every
@@ -119,20 +134,13 @@ class PartitionEnsemble(ClassifierMixin, BaseEstimator):
         self._train(range(k))
         return self
 
-    def _train_one(self, p: int) -> Any:
-        rows = np.flatnonzero((self.partition_ == p) & self._kept)
-        labels = np.unique(self._y_index[rows])
-        if labels.size <= 1:  # nothing to learn: vote the one class seen (or the smallest)
-            return int(labels[0]) if labels.size else 0
-        return clone(self.base_estimator).fit(self._X[rows], self._y[rows])
-
     def _train(self, parts: Any) -> None:
+        # Each task gets its partition's rows only, so a Dask backend ships every row once.
         parts = list(parts)
-        if self.n_jobs is None or self.n_jobs == 1:
-            models = [self._train_one(p) for p in parts]
-        else:
-            with ThreadPoolExecutor(self.n_jobs) as pool:
-                models = list(pool.map(self._train_one, parts))
+        rows = [np.flatnonzero((self.partition_ == p) & self._kept) for p in parts]
+        tasks = (delayed(_fit_partition)(self.base_estimator, self._X[r], self._y[r], self._y_index[r])
+                 for r in rows)
+        models = Parallel(n_jobs=self.n_jobs, prefer="threads")(tasks)
         for p, m in zip(parts, models):
             self.estimators_[p] = m
 

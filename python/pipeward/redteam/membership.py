@@ -20,7 +20,7 @@ import numpy as np
 
 from .._validate import float_array, positive_int
 from .results import AttackResult
-from .roc import auc, roc_curve, tpr_at_fpr
+from .roc import auc, delong, roc_curve, tpr_at_fpr
 
 __all__ = ["MembershipResult", "confidence_logit", "lira_scores", "membership_inference"]
 
@@ -36,10 +36,11 @@ class MembershipResult(AttackResult):
     tpr_at_1pct_fpr: float
     method: str
     n_shadows: int
+    auc_se: float | None = None  # DeLong's standard error of the AUC (None below two of a kind)
 
     def summary(self) -> dict[str, Any]:
         return {"method": self.method, "n_shadows": self.n_shadows, "examples": int(self.scores.size),
-                "auc": self.auc, "tpr_at_0.1%_fpr": self.tpr_at_0_1pct_fpr,
+                "auc": self.auc, "auc_se": self.auc_se, "tpr_at_0.1%_fpr": self.tpr_at_0_1pct_fpr,
                 "tpr_at_1%_fpr": self.tpr_at_1pct_fpr, "roc": self.roc(points=120)}
 
     def roc(self, points: int | None = None) -> list[list[float]]:
@@ -150,7 +151,8 @@ def membership_inference(model: Any, X: Any, y: Any, is_member: Any, *, method: 
         method = f"lira-{'online' if online else 'offline'}"
     else:
         raise ValueError(f"method: expected 'lira' or 'loss', got {method!r}")
+    auc_se = float(np.sqrt(delong(member, scores)[1][0, 0])) if min(member.sum(), (~member).sum()) >= 2 else None
     return MembershipResult(attack="membership", scores=scores, is_member=member,
                             auc=auc(scores, member), tpr_at_0_1pct_fpr=tpr_at_fpr(scores, member, 0.001),
                             tpr_at_1pct_fpr=tpr_at_fpr(scores, member, 0.01), method=method,
-                            n_shadows=shadows)
+                            n_shadows=shadows, auc_se=auc_se)

@@ -2,8 +2,13 @@
 ``pw.screen`` in front of training.
 
 * ``"random_flip"``: ``rate * n`` random rows get another label (drawn among the other classes).
-* ``"targeted_flip"``: the rows the clean model is most confident about are flipped: their
-  loss, and so their pull on the fit, is largest once the label is wrong.
+* ``"targeted_flip"``: the most influential rows are flipped. For a logistic regression (or a
+  ``Pipeline`` ending in one) influence is Koh & Liang's (:mod:`pipeward.redteam.influence`):
+  the rows, and the labels, whose flip most raises the refit model's loss on the clean training
+  set (the attacker's stand-in for the test distribution), each flip scored alone. For other
+  models, which have no exact influence here, the rows the clean model is most confident about
+  (their loss, and so their pull on the fit, is largest once the label is wrong), flipped to a
+  random other class. ``selection`` in the result says which.
 * ``"backdoor"``: ``rate * n`` copies of rows not of class ``target`` get the ``trigger``
   features set to the column maximum plus four standard deviations, and label ``target``.
 
@@ -21,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import float_array
+from .influence import flip_influence, is_logistic
 from .results import AttackResult
 
 __all__ = ["PoisonResult", "poison"]
@@ -39,12 +45,13 @@ class PoisonResult(AttackResult):
     attack_success_screened: float
     screen_recall: float  # share of the poison rows the screen quarantined
     screen_quarantined: int  # rows quarantined in all
+    selection: str = "random"  # how the poisoned rows were chosen: random, influence or confidence
 
     def summary(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("kind", "n_poison", "clean_accuracy", "poisoned_accuracy",
                                               "screened_accuracy", "attack_success",
                                               "attack_success_screened", "screen_recall",
-                                              "screen_quarantined")}
+                                              "screen_quarantined", "selection")}
 
 
 def _stamp(X: np.ndarray, trigger: Sequence[int], value: np.ndarray) -> np.ndarray:
@@ -74,6 +81,7 @@ def poison(train_fn: Callable[[np.ndarray, np.ndarray], Any], X: Any, y: Any, X_
     if classes.size < 2:
         raise ValueError("y: poisoning needs at least two classes")
     n_poison = max(1, int(round(rate * X.shape[0])))
+    selection = "random"
     clean = train_fn(X, y)
     clean_acc = float(np.mean(clean.predict(X_test) == y_test))
     if kind == "backdoor":
@@ -90,17 +98,24 @@ def poison(train_fn: Callable[[np.ndarray, np.ndarray], Any], X: Any, y: Any, X_
         def success(model: Any) -> float:
             return float(np.mean(model.predict(_stamp(victims, trigger, value)) == target))
     else:
+        yp = y.copy()
         if kind == "random_flip":
             rows = rng.choice(X.shape[0], size=n_poison, replace=False)
+        elif is_logistic(clean):
+            gain, flipped_to = flip_influence(clean, X, y, X, y)
+            rows = np.argsort(-gain, kind="stable")[:n_poison]
+            yp[rows] = flipped_to[rows]
+            selection = "influence"
         else:
             if not callable(getattr(clean, "predict_proba", None)):
                 raise TypeError("kind='targeted_flip' needs a model with predict_proba from train_fn")
             proba = clean.predict_proba(X)
             own = proba[np.arange(X.shape[0]), np.searchsorted(clean.classes_, y)]
             rows = np.argsort(-own, kind="stable")[:n_poison]
-        yp = y.copy()
-        for i in rows:  # another class, drawn uniformly
-            yp[i] = rng.choice(classes[classes != y[i]])
+            selection = "confidence"
+        if selection != "influence":
+            for i in rows:  # another class, drawn uniformly
+                yp[i] = rng.choice(classes[classes != y[i]])
         Xp = X
         poisoned_rows = np.sort(rows)
 
@@ -116,4 +131,5 @@ def poison(train_fn: Callable[[np.ndarray, np.ndarray], Any], X: Any, y: Any, X_
         poisoned_accuracy=float(np.mean(poisoned.predict(X_test) == y_test)),
         screened_accuracy=float(np.mean(screened.predict(X_test) == y_test)),
         attack_success=success(poisoned), attack_success_screened=success(screened),
-        screen_recall=float(np.mean(~keep[poisoned_rows])), screen_quarantined=int((~keep).sum()))
+        screen_recall=float(np.mean(~keep[poisoned_rows])), screen_quarantined=int((~keep).sum()),
+        selection=selection)
