@@ -320,13 +320,18 @@ def expected_f1_flags(wrong: np.ndarray) -> np.ndarray:
     their summed probabilities, W: the expected number of flips). Its cut sits near F1/2 < 1/2,
     so it keeps the flips whose probability the noisy fit holds just under a half (a minority
     class read through its own flipped rows), and at low noise it cuts off early."""
-    order = np.argsort(-wrong, kind="stable")
-    gained = np.cumsum(wrong[order])
-    f1 = 2.0 * gained / (np.arange(1, wrong.size + 1) + wrong.sum())
+    total = wrong.sum()
+    # Adding a row raises the F1 only if its probability exceeds F1 / 2; the rows above 1/2
+    # already reach some F1, so only the rows above half of it need sorting.
+    sure = wrong > 0.5
+    floor = wrong[sure].sum() / (sure.sum() + total) if total > 0 else 0.0
+    candidates = np.flatnonzero(wrong > floor)
+    order = candidates[np.argsort(-wrong[candidates], kind="stable")]
+    f1 = 2.0 * np.cumsum(wrong[order]) / (np.arange(1, order.size + 1) + total)
     flagged = np.zeros(wrong.size, dtype=bool)
-    if wrong.size and f1.max() > 0:
+    if order.size:
         flagged[order[: int(f1.argmax()) + 1]] = True
-    return flagged & (wrong > 0)
+    return flagged
 
 
 def conformal_label_pvalues(scores: np.ndarray, calibration: np.ndarray) -> np.ndarray:
