@@ -19,8 +19,9 @@ wrong".
   calibrated to the label counts, estimates how many rows of each label came from each
   other class (the noise rates). Of the rows labelled c, the ``C[c, k]`` with the largest
   margin ``p_k - p_c`` are flagged, never a row whose most likely class is its label; so is
-  every row whose label is more likely wrong than right under those noise rates, and the
-  top rows by that probability whose flagging maximises the expected F1.
+  every row whose label is more likely wrong than right under those noise rates. The top
+  rows by that probability whose flagging maximises the expected F1 are reported too
+  (``f1_cut``), but not set aside when the model is refitted.
 * **P-values.** The nonconformity of row i is ``1 - p_{y_i}(x_i)``. Its conformal p-value
   counts the rows at least as nonconforming among a calibration set of rows whose labels the
   model does not doubt (posterior probability of a wrong label, from the estimated noise
@@ -60,6 +61,7 @@ class LabelEvidence:
     wrong: np.ndarray  # posterior probability that the row's label is wrong
     pvalues: np.ndarray  # conformal p-value of "the label is right"
     noise_counts: np.ndarray  # (K, K) calibrated confident joint: label c, true class k
+    f1_cut: np.ndarray  # bool: among the top rows by ``wrong`` that maximise the expected F1
 
 
 def stratified_folds(codes: np.ndarray, n_classes: int, folds: int,
@@ -358,10 +360,10 @@ def label_evidence(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, shift: n
         P = 0.5 * (P + neighbours)
     C = confident_joint(codes, P)
     wrong = wrong_label_posterior(codes, P, C)
-    flagged = prune_by_noise_rate(codes, P, C) | expected_f1_flags(wrong) | (wrong > 0.5)
+    flagged = prune_by_noise_rate(codes, P, C) | (wrong > 0.5)
     scores = 1.0 - P[np.arange(codes.size), codes]
     pvalues = conformal_label_pvalues(scores, wrong <= 0.5)
-    return LabelEvidence(P, flagged, wrong, pvalues, C)
+    return LabelEvidence(P, flagged, wrong, pvalues, C, expected_f1_flags(wrong))
 
 
 def _softmax_inplace(log_post: np.ndarray) -> None:
