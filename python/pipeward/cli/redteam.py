@@ -148,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import redteam  # noqa: PLC0415
     from ..audit import AuditLog  # noqa: PLC0415
     from ..audit.kinds import REDTEAM_ATTACK  # noqa: PLC0415
+    from .._validate import estimator_matrix  # noqa: PLC0415
     from .screen import _load  # noqa: PLC0415
 
     attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
@@ -163,11 +164,16 @@ def run(args: argparse.Namespace) -> int:
     _, features, y = _load(Path(args.data), args.labels)
     members = None
     if args.members is not None:
-        if not hasattr(features, "columns") or args.members not in features.columns:
+        # features is a mapping of columns (CSV), a DataFrame (Parquet) or an array (.npy/.npz)
+        names = list(features.keys()) if hasattr(features, "keys") else []
+        if args.members not in names:
             raise CLIError(f"--members: no column {args.members!r} in {args.data}")
-        members = features[args.members].to_numpy().astype(bool)
-        features = features.drop(columns=[args.members])
-    X = np.ascontiguousarray(np.asarray(features, dtype=np.float64))
+        members = np.asarray(features[args.members]).astype(bool)
+        features = {k: features[k] for k in names if k != args.members}
+    try:
+        X = np.ascontiguousarray(estimator_matrix(features, "--data")[0], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"{args.data}: {exc}") from None
     results: list[Any] = []
     checks: list[dict[str, Any]] = []
 
