@@ -1,6 +1,7 @@
 """Where the guarded server's tail latency comes from: the bare and the guarded server side by
-side under the issue's load generator (the bounded async httpx loop of bench_serve.py, 8 in
-flight), every request's start and latency recorded, and inside each server the moments that can
+side under the issue's load generator (the bounded async httpx loop, 8 in flight, in the lean
+process of serve_loadgen.py that bench_serve.py uses too), every request's start and latency
+recorded, and inside each server the moments that can
 stall its event loop (garbage collections, audit batches, metrics flushes, monitor batches).
 
     python bench/serve_tail.py [--requests 3000] [--rounds 3] [--pin]
@@ -8,10 +9,10 @@ stall its event loop (garbage collections, audit batches, metrics flushes, monit
 For each server: requests/s, p50, p99 (medians over rounds) and the p99 difference; then, over
 all rounds, which events the slowest 1% of requests overlapped, against the share of all
 requests that overlapped them (an event kind that slow requests overlap far more often than
-requests in general is a cause). The client's own full collections (``client_gc1``/``gc2``,
-this process holds the model and scikit-learn too) are listed with each server's events: they
-stall all requests in flight, whichever server is measured. ``--pin`` puts both servers on CPU
-1 and the client on CPU 0.
+requests in general is a cause). The client runs no collection while it measures
+(``client_collections`` says so; it used to share this process, model and all, and its own
+collections stalled both servers' requests alike). ``--pin`` puts both servers on CPU 1 and
+the client on CPU 0.
 Each server runs with ``pipeward serve``'s own settings (the guarded one is built by its app
 factory); the tracing adds a timestamp per event, nothing per request.
 """
@@ -19,7 +20,6 @@ factory); the tracing adds a timestamp per event, nothing per request.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import os
@@ -33,23 +33,21 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-EVENT_KINDS = ("gc0", "gc1", "gc2", "audit", "metrics", "monitor", "client_gc1", "client_gc2")
+EVENT_KINDS = ("gc0", "gc1", "gc2", "audit", "metrics", "monitor")
 
 
 # --- inside a server ------------------------------------------------------------------------
 
-def _trace_gc(events: list[tuple[str, float, float]], prefix: str, lowest: int = 0) -> None:
-    """Record this process's collections of generation >= ``lowest`` as events."""
+def _trace_gc(events: list[tuple[str, float, float]]) -> None:
+    """Record this process's collections as events."""
     started: dict[int, float] = {}
 
     def on_gc(phase: str, info: dict) -> None:
         g = info["generation"]
-        if g < lowest:
-            return
         if phase == "start":
             started[g] = time.monotonic()
         else:
-            events.append((f"{prefix}{g}", started.pop(g, time.monotonic()), time.monotonic()))
+            events.append((f"gc{g}", started.pop(g, time.monotonic()), time.monotonic()))
 
     gc.callbacks.append(on_gc)
 
@@ -57,7 +55,7 @@ def _trace_gc(events: list[tuple[str, float, float]], prefix: str, lowest: int =
 def _serve(which: str, port: int, trace: str) -> None:
     """Run one server with event tracing; SIGUSR1 writes the events to ``trace`` and exits."""
     events: list[tuple[str, float, float]] = []
-    _trace_gc(events, "gc")
+    _trace_gc(events)
 
     def timed(cls: type, name: str, kind: str) -> None:
         method = getattr(cls, name)
@@ -96,26 +94,6 @@ def _serve(which: str, port: int, trace: str) -> None:
 
 # --- the driver -----------------------------------------------------------------------------
 
-async def _load(url: str, headers: dict, rows: list, n: int, concurrency: int) -> list[tuple[float, float]]:
-    """bench_serve's generator, keeping each request's (start, latency) on the monotonic clock."""
-    import httpx
-
-    out: list[tuple[float, float]] = []
-    counter = iter(range(n))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as client:
-        async def worker() -> None:
-            for i in counter:
-                t = time.monotonic()
-                r = await client.post("/v1/predict", json={"inputs": [rows[i % len(rows)]]})
-                out.append((t, time.monotonic() - t))
-                if r.status_code != 200:
-                    raise RuntimeError(f"{url}: status {r.status_code}")
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return out
-
-
 def _wait_ready(url: str, proc: subprocess.Popen) -> None:
     import httpx
 
@@ -150,8 +128,11 @@ def run(requests: int, rounds: int, pin: bool, concurrency: int = 8) -> dict:
     sys.path.insert(0, str(HERE))
     from bench_serve import _packaged
     from serve_helpers import free_port
+    from serve_loadgen import generate
 
     work, key, rows = _packaged()
+    bodies = [json.dumps({"inputs": [r]}) for r in rows]
+    cpu = 0 if pin else None
     cfg = {"model_dir": str(work / "model"), "pubkey": str(work / "k.pem.pub"), "trust": None,
            "role": None, "keys": str(work / "keys.json"), "policy": str(work / "policy.toml"),
            "audit": str(work / "audit.db"), "rate_limit": None, "storage": None, "shadow": None}
@@ -167,28 +148,30 @@ def run(requests: int, rounds: int, pin: bool, concurrency: int = 8) -> dict:
             servers[which] = (f"http://127.0.0.1:{port}", headers, proc, trace)
         for url, _, proc, _ in servers.values():
             _wait_ready(url, proc)
-        if pin:
-            os.sched_setaffinity(0, {0})
         for url, headers, _, _ in servers.values():  # warm-up
-            asyncio.run(_load(url, headers, rows, 300, concurrency))
-        client_events: list[tuple[str, float, float]] = []
-        _trace_gc(client_events, "client_gc", lowest=1)
+            generate(url, headers, bodies, 300, concurrency=concurrency, cpu=cpu, work=str(work))
         measured: dict[str, list] = {name: [] for name in servers}
+        client_collections = 0
         for _ in range(rounds):
             for name, (url, headers, _, _) in servers.items():
-                t = time.monotonic()
-                lat = asyncio.run(_load(url, headers, rows, requests, concurrency))
-                measured[name].append((time.monotonic() - t, np.array(lat)))
+                run = generate(url, headers, bodies, requests, concurrency=concurrency, cpu=cpu,
+                               work=str(work))
+                if run["errors"]:
+                    raise RuntimeError(f"{url}: {run['errors']} requests answered other than 200")
+                client_collections += run["collections"]
+                measured[name].append((run["wall"], np.column_stack([run["start"], run["latency"]])))
         events = {}
         for name, (_, _, proc, trace) in servers.items():
             proc.send_signal(signal.SIGUSR1)
             proc.wait(30)
-            events[name] = [tuple(e) for e in json.loads(trace.read_text())] + client_events
+            events[name] = [tuple(e) for e in json.loads(trace.read_text())]
     finally:
         for _, _, proc, _ in servers.values():
             if proc.poll() is None:
                 proc.kill()
-    return summarise(measured, events, requests, rounds, pin, concurrency)
+    out = summarise(measured, events, requests, rounds, pin, concurrency)
+    out["client_collections"] = client_collections
+    return out
 
 
 def summarise(measured: dict, events: dict, requests: int, rounds: int, pin: bool, concurrency: int) -> dict:
