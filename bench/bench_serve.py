@@ -344,6 +344,7 @@ def run_load_test(requests: int, concurrency: int, rounds: int, *, generator: st
                 return {"requests": n, "requests_per_s": n / run["wall"],
                         "p50_ms": 1e3 * float(np.quantile(lat, 0.5)),
                         "p99_ms": 1e3 * float(np.quantile(lat, 0.99)), "errors": run["errors"],
+                        "client_cpu_us_per_request": 1e6 * run["cpu"] / n,
                         "client_collections": run["collections"]}
 
             for name, (url, headers, _) in targets.items():  # warm-up
@@ -365,7 +366,10 @@ def run_load_test(requests: int, concurrency: int, rounds: int, *, generator: st
         summary[name] = {k: statistics.median(r[k] for r in runs)
                          for k in ("requests_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_request")}
         summary[name]["errors"] = sum(r["errors"] for r in runs)
+        summary[name]["p99_ms_rounds"] = [round(r["p99_ms"], 2) for r in runs]
         if generator == "httpx":
+            summary[name]["client_cpu_us_per_request"] = statistics.median(
+                r["client_cpu_us_per_request"] for r in runs)
             summary[name]["client_collections"] = sum(r["client_collections"] for r in runs)
         summary[name]["requests"] = sum(r["requests"] for r in runs)
     for name in ("guarded", "guarded+monitors"):

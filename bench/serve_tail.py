@@ -180,7 +180,8 @@ def summarise(measured: dict, events: dict, requests: int, rounds: int, pin: boo
         lat = [r[:, 1] for _, r in runs]
         out[name] = {"requests_per_s": statistics.median(requests / wall for wall, _ in runs),
                      "p50_ms": statistics.median(1e3 * float(np.quantile(x, 0.5)) for x in lat),
-                     "p99_ms": statistics.median(1e3 * float(np.quantile(x, 0.99)) for x in lat)}
+                     "p99_ms": statistics.median(1e3 * float(np.quantile(x, 0.99)) for x in lat),
+                     "p99_ms_rounds": [round(1e3 * float(np.quantile(x, 0.99)), 2) for x in lat]}
         every = np.concatenate([r for _, r in runs])
         slow = np.concatenate([r[r[:, 1] > np.quantile(r[:, 1], 0.99)] for _, r in runs])
         window = (every[:, 0].min(), (every[:, 0] + every[:, 1]).max())
