@@ -7,9 +7,11 @@ Load test (one run, all servers side by side, alternating rounds):
     python bench/bench_serve.py [--generator wrk|httpx] [--seconds 8] [--requests 3000]
                                 [--concurrency 8] [--rounds 3] [--pin]
 ``--generator wrk`` (Debian's ``wrk``, a C load generator: it does not eat the CPU the servers
-need, as the Python ``httpx`` loop does) runs ``--seconds`` per round; ``httpx`` sends
-``--requests``. ``--pin`` puts every server on CPU 1 and the load generator on CPU 0
-(``taskset``), so all servers compete for the same core in the same way.
+need, as the Python ``httpx`` loop does) runs ``--seconds`` per round; ``httpx`` (the issue's
+generator, a bounded async httpx loop) sends ``--requests`` from a lean process of its own
+(``serve_loadgen.py``: no model stack, collector off while measuring), a fresh one per round.
+``--pin`` puts every server on CPU 1 and the load generator on CPU 0 (``taskset``), so all
+servers compete for the same core in the same way.
 In-process costs (pytest-benchmark):
     python -m pytest bench/bench_serve.py --benchmark-only
 
@@ -158,32 +160,6 @@ def test_nearest_batch_scipy_cdist(benchmark, batch_problem):
 
 # --- the load test ---------------------------------------------------------------------------------
 
-async def _load(url: str, headers: dict, rows: list, n: int, concurrency: int) -> dict:
-    """n POSTs with `concurrency` workers on keep-alive connections; latencies in seconds."""
-    import httpx
-
-    latencies: list[float] = []
-    errors = 0
-    counter = iter(range(n))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as client:
-        async def worker() -> None:
-            nonlocal errors
-            for i in counter:
-                body = {"inputs": [rows[i % len(rows)]]}
-                t = time.perf_counter()
-                r = await client.post("/v1/predict", json=body)
-                latencies.append(time.perf_counter() - t)
-                errors += r.status_code != 200
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall = time.perf_counter() - start
-    lat = np.sort(np.array(latencies))
-    return {"requests_per_s": n / wall, "p50_ms": 1000 * float(np.quantile(lat, 0.5)),
-            "p99_ms": 1000 * float(np.quantile(lat, 0.99)), "errors": errors}
-
-
 _WRK_SCRIPT = """
 local bodies = {%s}
 local i = 0
@@ -322,9 +298,13 @@ def run_load_test(requests: int, concurrency: int, rounds: int, *, generator: st
 
     import httpx
 
+    sys.path.insert(0, str(HERE))
+    from serve_loadgen import generate
+
     if generator == "wrk" and shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     work, key, rows = _packaged()
+    bodies = [json.dumps({"inputs": [r]}) for r in rows]
     pinned = ["taskset", "-c", "1"] if pin else []
     port = free_port()
     env = {**os.environ, "PIPEWARD_BENCH_MODEL": str(work / "model.skops")}
@@ -358,9 +338,14 @@ def run_load_test(requests: int, concurrency: int, rounds: int, *, generator: st
             def drive(url: str, headers: dict, n: int, secs: float) -> dict:
                 if generator == "wrk":
                     return _wrk(url, headers, rows, secs, concurrency, work, pin)
-                run = asyncio.run(_load(url, headers, rows, n, concurrency))
-                run["requests"] = n
-                return run
+                run = generate(url, headers, bodies, n, concurrency=concurrency,
+                               cpu=0 if pin else None, work=str(work))
+                lat = np.array(run["latency"])
+                return {"requests": n, "requests_per_s": n / run["wall"],
+                        "p50_ms": 1e3 * float(np.quantile(lat, 0.5)),
+                        "p99_ms": 1e3 * float(np.quantile(lat, 0.99)), "errors": run["errors"],
+                        "client_cpu_us_per_request": 1e6 * run["cpu"] / n,
+                        "client_collections": run["collections"]}
 
             for name, (url, headers, _) in targets.items():  # warm-up
                 drive(url, headers, 300, 2)
@@ -381,6 +366,11 @@ def run_load_test(requests: int, concurrency: int, rounds: int, *, generator: st
         summary[name] = {k: statistics.median(r[k] for r in runs)
                          for k in ("requests_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_request")}
         summary[name]["errors"] = sum(r["errors"] for r in runs)
+        summary[name]["p99_ms_rounds"] = [round(r["p99_ms"], 2) for r in runs]
+        if generator == "httpx":
+            summary[name]["client_cpu_us_per_request"] = statistics.median(
+                r["client_cpu_us_per_request"] for r in runs)
+            summary[name]["client_collections"] = sum(r["client_collections"] for r in runs)
         summary[name]["requests"] = sum(r["requests"] for r in runs)
     for name in ("guarded", "guarded+monitors"):
         summary[name]["ratio_requests_per_s"] = (summary[name]["requests_per_s"]
