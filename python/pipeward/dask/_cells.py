@@ -25,7 +25,7 @@ from .. import _core
 from ._job import Job, shared, tree
 
 CELLS = 4096          # new cells per feature per refinement pass
-LEAN_SPLIT = 4        # KS's first pass counts each first cell cut in this many (no extremes)
+LEAN_SPLIT = 8        # KS's first pass counts each first cell cut in this many (no extremes)
 FETCH = 1 << 19       # open values per feature (both samples) fetched to finish exactly
 FETCH_RUNS = 8        # runs of cells a fetch is narrowed to, where the budget allows
 MAX_LEVELS = 16       # refinement passes at most; then whatever is open is fetched
