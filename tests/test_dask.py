@@ -401,6 +401,16 @@ def test_detector_on_a_dataframe_and_float32(client, contaminated):
     assert np.array_equal(pred.to_numpy(), one.predict(frame))
 
 
+
+def test_contamination_threshold_needs_no_sample_pass(client, contaminated):
+    # Regression: the distances' first cells come from chi-square quantiles, not from a
+    # pass that computes distances only to sample them: statistics, count, fetch.
+    X = contaminated
+    det = pwd.MahalanobisDetector("empirical").fit(chunked(X, [1500, 2000, 1500]))
+    assert pwd.last_job().passes == 3
+    one = pw.MahalanobisDetector("empirical").fit(X)
+    assert det.threshold_ == pytest.approx(one.threshold_, rel=1e-12)  # as the fit test
+
 def test_distributed_mcd_is_robust(client, contaminated):
     X = contaminated
     D = chunked(X, [1500, 1500, 2000])
