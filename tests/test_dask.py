@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pipeward as pw
+from pipeward import _core
 
 distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
@@ -110,6 +111,55 @@ def test_ks_large_samples_with_default_cells(client, n):
     bound = 8 * 3 * (2 * _cells.SAMPLE_ROWS + job.passes * 2 * 3 * (2 * _cells.CELLS + 64)
                      + _cells.FETCH)
     assert job.bytes_to_client <= bound
+
+
+def test_ks_lean_first_pass_settles_in_one_count_pass(client, monkeypatch):
+    # Regression: with counts-only first cells LEAN_SPLIT times finer, normal data is settled
+    # by one count pass (then its few candidate cells are fetched): sample, count, fetch.
+    # With LEAN_SPLIT = 1 (the old first pass) the same data needs refinement passes.
+    monkeypatch.setattr(_cells, "CELLS", 128)
+    monkeypatch.setattr(_cells, "FETCH", 16000)
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(20_000, 2)), rng.normal(0.02, size=(18_000, 2))
+    A, B = chunked(a, [7_000, 13_000]), chunked(b, [9_000, 9_000])
+    got = pwd.ks_2samp(A, B)
+    assert pwd.last_job().passes == 3
+    peer = scipy_stats.ks_2samp(a, b)
+    assert np.array_equal(got.statistic, peer.statistic)
+    assert np.array_equal(got.statistic_location, peer.statistic_location)
+    monkeypatch.setattr(_cells, "LEAN_SPLIT", 1)
+    pwd.ks_2samp(A, B)
+    assert pwd.last_job().passes > 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 60), st.integers(0, 400))
+def test_fetch_cells_select_the_open_cells_values(seed, m, budget):
+    # The fetch pass looks values up among the edges of the open runs only (after covering
+    # fills cheap gaps): the values it selects are exactly those of the (covered) cells.
+    from pipeward.reference import cells as reference  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.normal(size=(2, 300)), 1)
+    x[:, ::29] = np.nan
+    cells = [_cells.Cells(np.unique(np.round(rng.normal(size=m), 1))) for _ in range(2)]
+    opens = {}
+    for f, c in enumerate(cells):
+        open_ = rng.random(c.edges.size + 1) < rng.random()
+        counts = np.bincount(reference.cell_of(x[f][~np.isnan(x[f])], c.edges),
+                             minlength=c.edges.size + 1)
+        covered = _cells.covering(open_, counts, budget)
+        assert (covered | ~open_).all()  # a superset
+        assert counts[covered].sum() <= max(counts[open_].sum(), budget)
+        opens[f] = covered
+    edges, flags = _cells.fetch_cells(cells, {0: opens[0]} | ({1: opens[1]} if seed % 2 else {}))
+    values, sizes = _core.drift_cell_values(x, edges, flags)
+    for f, c in enumerate(cells):
+        want = opens[f] if f == 0 or seed % 2 else np.zeros(c.edges.size + 1, dtype=bool)
+        row = x[f][~np.isnan(x[f])]
+        expected = row[want[reference.cell_of(row, c.edges)]]
+        got = np.split(values, np.cumsum(sizes)[:-1])[f]
+        assert np.array_equal(got, expected)
 
 
 @pytest.mark.parametrize("policy", ["propagate", "omit", "raise"])
@@ -350,6 +400,16 @@ def test_detector_on_a_dataframe_and_float32(client, contaminated):
     pred = ours.predict(ddf).compute()
     assert np.array_equal(pred.to_numpy(), one.predict(frame))
 
+
+
+def test_contamination_threshold_needs_no_sample_pass(client, contaminated):
+    # Regression: the distances' first cells come from chi-square quantiles, not from a
+    # pass that computes distances only to sample them: statistics, count, fetch.
+    X = contaminated
+    det = pwd.MahalanobisDetector("empirical").fit(chunked(X, [1500, 2000, 1500]))
+    assert pwd.last_job().passes == 3
+    one = pw.MahalanobisDetector("empirical").fit(X)
+    assert det.threshold_ == pytest.approx(one.threshold_, rel=1e-12)  # as the fit test
 
 def test_distributed_mcd_is_robust(client, contaminated):
     X = contaminated

@@ -58,6 +58,8 @@ def test_cell_counts_match_the_reference(isa, case):
     assert np.array_equal(lo, ref[1]) and np.array_equal(hi, ref[2])
     threads = _core.drift_cell_counts(x, edges, 2)
     assert all(np.array_equal(a, b) for a, b in zip(threads, (counts, lo, hi)))
+    (lean,) = _core.drift_cell_counts(x, edges, 2, extremes=False)  # counts only
+    assert np.array_equal(lean, counts)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -40,23 +40,27 @@ void check_cells(const py::array& x, const py::array& edges) {
   }
 }
 
-py::tuple cell_counts(const py::array& x, const py::array& edges, const py::object& workers) {
+py::tuple cell_counts(const py::array& x, const py::array& edges, const py::object& workers,
+                      bool extremes) {
   check_cells(x, edges);
   const int threads = resolve_workers(workers);
   const py::ssize_t F = x.shape(0), m = edges.shape(1);
   py::array_t<int64_t> counts({F, m + 2});
-  py::array_t<double> lo({F, m + 1}), hi({F, m + 1});
+  const py::ssize_t width = extremes ? m + 1 : 0;
+  py::array_t<double> lo({F, width}), hi({F, width});
   std::fill(counts.mutable_data(), counts.mutable_data() + counts.size(), int64_t{0});
   std::fill(lo.mutable_data(), lo.mutable_data() + lo.size(), std::numeric_limits<double>::infinity());
   std::fill(hi.mutable_data(), hi.mutable_data() + hi.size(), -std::numeric_limits<double>::infinity());
   const double* e = static_cast<const double*>(edges.data());
   int64_t* c = counts.mutable_data();
-  double *l = lo.mutable_data(), *h = hi.mutable_data();
+  double* l = extremes ? lo.mutable_data() : nullptr;
+  double* h = extremes ? hi.mutable_data() : nullptr;
   {
     py::gil_scoped_release release;
     if (has_dtype<float>(x)) dr::cell_counts<float>(samples_view<float>(x), e, m, c, l, h, threads);
     else dr::cell_counts<double>(samples_view<double>(x), e, m, c, l, h, threads);
   }
+  if (!extremes) return py::make_tuple(counts);
   return py::make_tuple(counts, lo, hi);
 }
 
@@ -152,10 +156,11 @@ py::tuple ks_from_stats(const py::array& dplus, const py::array& dminus, const p
 
 void bind_drift_cells(py::module_& m) {
   m.def("drift_cell_counts", &cell_counts, py::arg("x").noconvert(), py::arg("edges").noconvert(),
-        py::arg("workers") = py::none(),
+        py::arg("workers") = py::none(), py::kw_only(), py::arg("extremes") = true,
         "Per feature row of x (features, samples) and its m edges: the count of values in "
         "each cell (-inf, e0), [e0, e1), ..., [e_{m-1}, inf) and NaN, and each cell's smallest "
-        "and largest value (+inf / -inf when empty). Returns (counts (F, m+2), min, max (F, m+1)).");
+        "and largest value (+inf / -inf when empty). Returns (counts (F, m+2), min, max (F, m+1)); "
+        "with extremes=False only (counts,), a leaner pass.");
   m.def("drift_cell_values", &cell_values, py::arg("x").noconvert(), py::arg("edges").noconvert(),
         py::arg("wanted").noconvert(),
         "The values of the cells flagged in wanted (uint8, (F, m+1)), feature by feature in "

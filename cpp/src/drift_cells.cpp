@@ -64,6 +64,21 @@ void find_cells_portable(const CellFinder& finder, const double* values, int64_t
   for (int64_t i = 0; i < n; ++i) cells[i] = static_cast<int32_t>(finder.find(values[i]));
 }
 
+// A few edges (a fetch pass asks for a few intervals): the cell is the count of edges <= v,
+// taken edge by edge over the whole block, which vectorises; the grid guess would send
+// most values (outside the edges' span) to the scalar search one by one.
+constexpr int64_t kLinearEdges = 16;
+void find_cells_linear(const CellFinder& finder, const double* values, int64_t n,
+                       int32_t* cells) {
+  std::fill(cells, cells + n, 0);
+  for (int64_t k = 0; k < finder.m; ++k) {
+    const double edge = finder.e[k];
+    for (int64_t i = 0; i < n; ++i) cells[i] += values[i] >= edge ? 1 : 0;
+  }
+  const int32_t nan_cell = static_cast<int32_t>(finder.m + 1);
+  for (int64_t i = 0; i < n; ++i) cells[i] = std::isnan(values[i]) ? nan_cell : cells[i];
+}
+
 namespace {
 
 const Variants<FindCellsFn> kFindCells{find_cells_portable, PIPEWARD_AVX2(find_cells_avx2),
@@ -103,9 +118,9 @@ class BlockCells {
 
 }  // namespace
 
-template <typename T>
-void cell_counts(const Samples<T>& x, const double* edges, int64_t m, int64_t* counts,
-                 double* vmin, double* vmax, int threads) {
+template <typename T, bool kExtremes>
+void cell_counts_impl(const Samples<T>& x, const double* edges, int64_t m, int64_t* counts,
+                      double* vmin, double* vmax, int threads) {
   const int64_t F = x.n_features, width = m + 2;
   const std::vector<CellFinder> find = finders(edges, m, F);
   const FindCellsFn find_cells = kFindCells.select();
@@ -115,8 +130,9 @@ void cell_counts(const Samples<T>& x, const double* edges, int64_t m, int64_t* c
   {
     // Each thread counts its row blocks apart; the tables are merged once at the end.
     std::vector<int64_t> c(static_cast<size_t>(F * width), 0);
-    std::vector<double> lo(static_cast<size_t>(F * (m + 1)), std::numeric_limits<double>::infinity());
-    std::vector<double> hi(lo.size(), -std::numeric_limits<double>::infinity());
+    const size_t extremes = kExtremes ? static_cast<size_t>(F * (m + 1)) : 0;
+    std::vector<double> lo(extremes, std::numeric_limits<double>::infinity());
+    std::vector<double> hi(extremes, -std::numeric_limits<double>::infinity());
     BlockCells<T> block;
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < blocks; ++blk) {
@@ -126,6 +142,10 @@ void cell_counts(const Samples<T>& x, const double* edges, int64_t m, int64_t* c
       for (int64_t f = 0; f < F; ++f) {
         const int64_t n = block.load(x, f, s0, s1, find[static_cast<size_t>(f)], find_cells);
         int64_t* cf = c.data() + f * width;
+        if constexpr (!kExtremes) {
+          for (int64_t i = 0; i < n; ++i) ++cf[block.cell(i)];
+          continue;
+        }
         double* lf = lo.data() + f * (m + 1);
         double* hf = hi.data() + f * (m + 1);
         for (int64_t i = 0; i < n; ++i) {
@@ -150,11 +170,22 @@ void cell_counts(const Samples<T>& x, const double* edges, int64_t m, int64_t* c
 }
 
 template <typename T>
+void cell_counts(const Samples<T>& x, const double* edges, int64_t m, int64_t* counts,
+                 double* vmin, double* vmax, int threads) {
+  // Without extremes (a lean pass) the count loop does no random stores but the count's.
+  if (vmin != nullptr && vmax != nullptr) {
+    cell_counts_impl<T, true>(x, edges, m, counts, vmin, vmax, threads);
+  } else {
+    cell_counts_impl<T, false>(x, edges, m, counts, nullptr, nullptr, threads);
+  }
+}
+
+template <typename T>
 void cell_values(const Samples<T>& x, const double* edges, int64_t m, const uint8_t* wanted,
                  std::vector<T>* out) {
   const int64_t F = x.n_features;
   const std::vector<CellFinder> find = finders(edges, m, F);
-  const FindCellsFn find_cells = kFindCells.select();
+  const FindCellsFn find_cells = m <= kLinearEdges ? find_cells_linear : kFindCells.select();
   // Features with no cell wanted (most, once they are settled) are not read at all.
   std::vector<int64_t> asked;
   for (int64_t f = 0; f < F; ++f) {

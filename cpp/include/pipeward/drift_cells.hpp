@@ -15,7 +15,8 @@
 namespace pipeward::drift {
 
 // Per feature f of x: counts[f * (m + 2) + c] += values in cell c (c = m + 1: NaN), and
-// vmin / vmax[f * (m + 1) + c] widened to the cell's values (callers start them at +-inf).
+// vmin / vmax[f * (m + 1) + c] widened to the cell's values (callers start them at +-inf;
+// both null: counts only).
 // edges: features x m, each row non-decreasing and NaN-free.
 template <typename T>
 void cell_counts(const Samples<T>& x, const double* edges, int64_t m, int64_t* counts,

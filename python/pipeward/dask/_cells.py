@@ -25,7 +25,9 @@ from .. import _core
 from ._job import Job, shared, tree
 
 CELLS = 4096          # new cells per feature per refinement pass
+LEAN_SPLIT = 8        # KS's first pass counts each first cell cut in this many (no extremes)
 FETCH = 1 << 19       # open values per feature (both samples) fetched to finish exactly
+FETCH_RUNS = 8        # runs of cells a fetch is narrowed to, where the budget allows
 MAX_LEVELS = 16       # refinement passes at most; then whatever is open is fetched
 SAMPLE_PARTS = 16     # partitions read to place the first cells
 SAMPLE_ROWS = 16384   # rows read from them in all, per sample
@@ -46,11 +48,13 @@ def _add(a: int, b: int) -> int:
 
 
 def _cell_counts(block: np.ndarray, edges: np.ndarray, psi_edges: np.ndarray | None = None,
-                 features: np.ndarray | None = None) -> tuple:
+                 features: np.ndarray | None = None, extremes: bool = True) -> tuple:
     # One thread per task: Dask's worker threads are the parallelism. ``features``: the
     # columns still counted (edges has a row for each); the fingerprint covers the block.
+    # Without extremes (a lean pass) lo and hi are None.
     x = block.T if features is None else np.ascontiguousarray(block[:, features].T)
-    out = (*_core.drift_cell_counts(x, edges, 1), _fingerprint(block))
+    counted = _core.drift_cell_counts(x, edges, 1, extremes=extremes)
+    out = (*counted, None, None)[:3] + (_fingerprint(block),)
     if psi_edges is None:
         return out
     # PSI bin counts in the same read (DriftMonitor.check): one pass fewer over the window.
@@ -58,14 +62,15 @@ def _cell_counts(block: np.ndarray, edges: np.ndarray, psi_edges: np.ndarray | N
 
 
 def _merge_counts(parts: list[tuple]) -> tuple:
-    counts, lo, hi = (p.copy() for p in parts[0][:3])
+    counts, lo, hi = (None if p is None else p.copy() for p in parts[0][:3])
     fp = parts[0][3]
     psi = parts[0][4].copy() if len(parts[0]) > 4 else None
     for part in parts[1:]:
         c, l, h, f = part[:4]
         counts += c
-        np.minimum(lo, l, out=lo)
-        np.maximum(hi, h, out=hi)
+        if lo is not None:
+            np.minimum(lo, l, out=lo)
+            np.maximum(hi, h, out=hi)
         fp = _add(fp, f)
         if psi is not None:
             psi += part[4]
@@ -142,15 +147,27 @@ def _cuts(lo: np.ndarray, hi: np.ndarray, pieces: np.ndarray) -> np.ndarray:
     return np.concatenate([inner[good], b[lonely], a[lo < a], hi[hi > b]])
 
 
-def first_cells(sample: np.ndarray) -> Cells:
-    """Cells of about equal mass from a sample of the feature (only speed depends on it)."""
+def first_cells(sample: np.ndarray, split: int = 1) -> Cells:
+    """Cells of about equal mass from a sample of the feature (only speed depends on it),
+    each cut into ``split`` equal-width pieces (more cells than the sample can place)."""
     finite = np.sort(sample[np.isfinite(sample)])
     if finite.size == 0:
         return Cells(np.zeros(1))
     q = np.linspace(0.0, 1.0, min(CELLS, finite.size) + 1)[1:-1]
     edges = np.unique(np.concatenate([finite[(q * (finite.size - 1)).astype(np.int64)],
                                       finite[[0, -1]]]))
+    if split > 1 and edges.size > 1:
+        pieces = np.full(edges.size - 1, split, dtype=np.int64)
+        edges = np.unique(np.concatenate([edges, _cuts(edges[:-1], edges[1:], pieces)]))
     return Cells(edges)
+
+
+def edge_bounds(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell, bounds [lo, hi] of its values that refine() can cut at when a lean pass
+    gave no extremes: a cell's own edges; the two unbounded cells get lo == hi (not cut)."""
+    lo = np.concatenate([edges[:1], edges])
+    hi = np.concatenate([edges, edges[-1:]])
+    return lo, hi
 
 
 def _padded(cells: Sequence[Cells]) -> np.ndarray:
@@ -174,8 +191,8 @@ class Merged:
     """One sample's merged counts for one feature, in the feature's own cells."""
 
     counts: np.ndarray  # cells then NaN
-    lo: np.ndarray
-    hi: np.ndarray
+    lo: np.ndarray | None  # None after a lean pass (counts only)
+    hi: np.ndarray | None
 
     @property
     def n_valid(self) -> int:
@@ -209,11 +226,12 @@ class Passes:
         (rows,) = self.job.compute(delayed(_stack, pure=True)(picks))
         return rows
 
-    def run(self, cells: Sequence[Cells], counting: Sequence[int], wanted: np.ndarray | None
+    def run(self, cells: Sequence[Cells], counting: Sequence[int],
+            wanted: tuple[np.ndarray, np.ndarray] | None, extremes: bool = True
             ) -> tuple[list[list[Merged | None]] | None, list[list[np.ndarray]] | None]:
         """One pass: per sample, merged counts of the ``counting`` features (None for the
-        others; no counts when it is empty) and the values of the ``wanted`` cells (flags
-        per feature cell, padded layout) sorted per feature."""
+        others; no counts when it is empty; no lo / hi unless ``extremes``) and the values
+        of the ``wanted`` cells (``fetch_cells``) sorted per feature."""
         counting = sorted(counting)
         count = len(counting) > 0
         every = len(counting) == len(cells)
@@ -222,7 +240,6 @@ class Passes:
         edges = _padded(counted_cells if count else cells)
         m = edges.shape[1]
         e = shared(edges)
-        we = e if every or not count else shared(_padded(cells))
         todo = []
         riders = [None] * len(self.samples)
         if count:  # PSI rides on the first count pass only
@@ -230,10 +247,11 @@ class Passes:
             self.psi_edges = [None] * len(self.samples)
         for parts, psi in zip(self.samples, riders):
             if count:
-                todo.append(tree([delayed(_cell_counts, pure=True)(p, e, psi, features)
+                todo.append(tree([delayed(_cell_counts, pure=True)(p, e, psi, features,
+                                                                   extremes)
                                   for p in parts], _merge_counts))
             if wanted is not None:
-                w = shared(wanted)
+                we, w = shared(wanted[0]), shared(wanted[1])
                 todo.append(tree([delayed(_cell_values, pure=True)(p, we, w) for p in parts],
                                  _merge_values))
         out = list(self.job.compute(*todo))
@@ -247,8 +265,8 @@ class Passes:
                 merged: list[Merged | None] = [None] * len(cells)
                 for row, (f, cl) in enumerate(zip(counting, counted_cells)):
                     merged[f] = Merged(_unpad(c[row], cl.edges.size, m),
-                                       _unpad(lo[row], cl.edges.size, m),
-                                       _unpad(hi[row], cl.edges.size, m))
+                                       *(None if x is None else _unpad(x[row], cl.edges.size, m)
+                                         for x in (lo, hi)))
                 counted.append(merged)
             if wanted is not None:
                 values, sizes, fp = out.pop(0)
@@ -269,15 +287,55 @@ class Passes:
                                "collection deterministic (or a file rewritten mid-job)?")
 
 
-def wanted_flags(cells: Sequence[Cells], open_by_feature: dict[int, np.ndarray]) -> np.ndarray:
-    """The padded (F, m + 1) uint8 flags of the open cells of the features to fetch."""
-    m = max(c.edges.size for c in cells)
-    flags = np.zeros((len(cells), m + 1), dtype=np.uint8)
+def fetch_cells(cells: Sequence[Cells], open_by_feature: dict[int, np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Padded (F, r) edges and (F, r + 1) uint8 flags that select the values of the open
+    cells of the features to fetch: only the edges where a run of open cells starts or ends,
+    so the fetch pass looks each value up among a few edges, not all the counted ones (the
+    same values: each run of open cells is one interval). Other features: nothing flagged."""
+    rows = [np.zeros(1)] * len(cells)
+    flags_of: dict[int, np.ndarray] = {}
     for f, open_ in open_by_feature.items():
-        m_f = cells[f].edges.size
-        flags[f, :m_f] = open_[:m_f]
-        flags[f, m] = open_[m_f]
-    return flags
+        change = np.flatnonzero(open_[:-1] != open_[1:])  # edge k lies between cells k, k + 1
+        if change.size == 0:
+            rows[f] = cells[f].edges[:1]
+            flags_of[f] = np.full(2, open_[0], dtype=np.uint8)
+            continue
+        rows[f] = cells[f].edges[change]
+        flags_of[f] = ((np.arange(change.size + 1) + int(open_[0])) % 2).astype(np.uint8)
+    r = max(row.size for row in rows)
+    edges = np.empty((len(cells), r))
+    flags = np.zeros((len(cells), r + 1), dtype=np.uint8)
+    for f, row in enumerate(rows):
+        edges[f, : row.size] = row
+        edges[f, row.size:] = row[-1]  # padding cells stay empty (see _unpad)
+        if f in flags_of:
+            flags[f, : row.size] = flags_of[f][:-1]
+            flags[f, r] = flags_of[f][-1]
+    return edges, flags
+
+
+def covering(open_: np.ndarray, counts: np.ndarray, budget: int) -> np.ndarray:
+    """``open_`` with the cheapest gaps between its runs filled, down to FETCH_RUNS runs
+    while the values in them stay within ``budget`` and at most double: a fetch of a few intervals takes a
+    straight edge count, many take the cell search. Extra cells are only extra exact
+    candidates, so the answers stay the same."""
+    cells = np.flatnonzero(open_)
+    if cells.size == 0:
+        return open_
+    gap = np.flatnonzero(np.diff(cells) > 1)  # a gap after cells[gap[i]]
+    if gap.size < FETCH_RUNS:
+        return open_
+    total = np.concatenate([[0], np.cumsum(counts)])
+    cost = total[cells[gap + 1]] - total[cells[gap] + 1]  # values in each gap
+    spare = min(budget - int(counts[open_].sum()), int(counts[open_].sum()))
+    out = open_.copy()
+    for i in np.argsort(cost, kind="stable")[: gap.size + 1 - FETCH_RUNS]:
+        if cost[i] > spare:
+            break
+        spare -= int(cost[i])
+        out[cells[gap[i]] + 1: cells[gap[i] + 1]] = True
+    return out
 
 
 def check_fetched(values: np.ndarray, counts: np.ndarray, open_: np.ndarray) -> None:

@@ -10,7 +10,8 @@ import numpy as np
 from dask.delayed import Delayed
 
 from . import _cells
-from ._cells import Cells, Merged, Passes, check_fetched, first_cells, wanted_flags
+from ._cells import (Cells, Merged, Passes, check_fetched, edge_bounds, fetch_cells,
+                     first_cells)
 from ._job import Job
 
 # KsStatus codes of the C++ kernel (cpp/include/pipeward/drift.hpp).
@@ -53,10 +54,15 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
                 nan_policy: str, psi_edges2: np.ndarray | None = None,
                 names: tuple[str, str] = ("data1", "data2")) -> KsExtremes:
     """scipy's D+ / D- and their locations for every feature of two partitioned samples;
-    with ``psi_edges2``, also the second sample's PSI bin counts, taken in the same read."""
+    with ``psi_edges2``, also the second sample's PSI bin counts, taken in the same read.
+
+    The first pass is lean: LEAN_SPLIT times more cells, counts only (no per-cell extremes,
+    whose stores cost more than the finer cells). Its narrower cells settle most features
+    at once (their few open values are fetched next); the others are cut at their cells'
+    edges and go on with ordinary passes."""
     passes = Passes(job, [parts1, parts2], [None, psi_edges2])
     sample = passes.sample()
-    cells = [first_cells(sample[:, f]) for f in range(F)]
+    cells = [first_cells(sample[:, f], _cells.LEAN_SPLIT) for f in range(F)]
     out = KsExtremes(*(np.full(F, np.nan) for _ in range(4)), np.zeros(F, np.int64),
                      np.zeros(F, np.int64), np.zeros(F, np.int32))
     pending = set(range(F))       # features without a result
@@ -65,8 +71,8 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
     level = 0
     while pending:
         counting = [f for f in pending if f not in ready]
-        flags = wanted_flags(cells, {f: r[2] for f, r in ready.items()}) if ready else None
-        counted, fetched = passes.run(cells, counting, flags)
+        flags = fetch_cells(cells, {f: r[2] for f, r in ready.items()}) if ready else None
+        counted, fetched = passes.run(cells, counting, flags, extremes=not first)
         if first:
             _sizes(counted, out, nan_policy, names)
             out.psi_counts2 = passes.psi_counts[1]
@@ -88,9 +94,12 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
             cells[f].excluded = excluded
             open_values = int(a.counts[:-1][open_].sum() + b.counts[:-1][open_].sum())
             if open_values <= _cells.FETCH or level + 1 >= _cells.MAX_LEVELS:
+                both = a.counts[:-1] + b.counts[:-1]
+                open_ = _cells.covering(open_, both, _cells.FETCH) & ~tie  # ties apart
                 ready[f] = (a, b, open_, tie)
             else:
-                lo, hi = np.minimum(a.lo, b.lo), np.maximum(a.hi, b.hi)
+                lo, hi = (edge_bounds(cells[f].edges) if a.lo is None
+                          else (np.minimum(a.lo, b.lo), np.maximum(a.hi, b.hi)))
                 cells[f] = cells[f].refine(a.counts[:-1] + b.counts[:-1], lo, hi, open_)
         level += 1
     return out
@@ -120,7 +129,8 @@ def _ks_cells(cells: Cells, a: Merged, b: Merged, n1: int, n2: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(open, tie, excluded) cells: a cell can hold an extreme when its gap bound, all of
     sample 1's values first (or all of sample 2's), reaches the largest (smallest) gap
-    attained at a cell end; ``>=`` because an equal gap further left is scipy's location."""
+    attained at a cell end; ``>=`` because an equal gap further left is scipy's location.
+    After a lean pass (no extremes) no cell is known to be a run of ties."""
     ca, cb = a.counts[:-1], b.counts[:-1]
     before, after = _keys(ca, cb, n1, n2)
     nonempty = (ca + cb) > 0
@@ -129,8 +139,10 @@ def _ks_cells(cells: Cells, a: Merged, b: Merged, n1: int, n2: int
     reach = ((before + ca.astype(before.dtype) * n2 >= lb_plus - slack)
              | (before - cb.astype(before.dtype) * n1 <= lb_minus + slack))
     kept = nonempty & ~cells.excluded & reach.astype(bool)
-    lo, hi = np.minimum(a.lo, b.lo), np.maximum(a.hi, b.hi)
-    tie = kept & (lo == hi)
+    if a.lo is None:
+        tie = np.zeros_like(kept)
+    else:
+        tie = kept & (np.minimum(a.lo, b.lo) == np.maximum(a.hi, b.hi))
     return kept & ~tie, tie, cells.excluded | (nonempty & ~kept)
 
 
@@ -153,7 +165,7 @@ def _finish(out: KsExtremes, f: int, cells: Cells, a: Merged, b: Merged, open_: 
         return i.astype(np.int64) / n1 - j.astype(np.int64) / n2
 
     t = np.flatnonzero(tie)
-    tie_v = np.minimum(a.lo, b.lo)[t]  # a tied cell holds one value
+    tie_v = np.minimum(a.lo, b.lo)[t] if t.size else np.zeros(0)  # a tied cell: one value
     tie_gap = (below_a[t] + ca[t]).astype(np.int64) / n1 - (below_b[t] + cb[t]).astype(np.int64) / n2
     sides = []
     for values, own, tied in ((A, gaps(A), ca[t] > 0), (B, gaps(B), cb[t] > 0)):
@@ -191,7 +203,7 @@ def order_statistics(job: Job, parts: Sequence[Delayed], ranks: Sequence[np.ndar
     level = 0
     while pending:
         counting = [f for f in pending if f not in ready]
-        flags = wanted_flags(cells, {f: r[1] for f, r in ready.items()}) if ready else None
+        flags = fetch_cells(cells, {f: r[1] for f, r in ready.items()}) if ready else None
         counted, fetched = passes.run(cells, counting, flags)
         for f, (merged, open_, where) in list(ready.items()):
             values = fetched[0][f]
@@ -218,6 +230,7 @@ def order_statistics(job: Job, parts: Sequence[Delayed], ranks: Sequence[np.ndar
                 pending.discard(f)
                 continue
             if counts[open_].sum() <= _cells.FETCH or level + 1 >= _cells.MAX_LEVELS:
+                open_ = _cells.covering(open_, counts, _cells.FETCH)
                 where = {k: (int(cell_of[k]), int(r[k] - start[k])) for k in np.flatnonzero(~tie)}
                 ready[f] = (merged, open_, where)
             else:

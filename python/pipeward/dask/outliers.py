@@ -29,6 +29,7 @@ from ..outliers.mcd import (MAX_C_STEPS, REFINE_SAMPLE, _Estimate, _single_threa
 from ..outliers.screen import ScreenReport, tail_pvalues
 from ..outliers.thresholds import chi2_isf
 from ..reference.mahalanobis import merge_comoments
+from . import _cells
 from ._exact import order_statistics
 from ._inputs import is_dask_frame, table
 from ._job import Job, shared, tree
@@ -272,12 +273,23 @@ def threshold_rule(job: Job, det: _OneMachine, parts: Sequence[Delayed],
     # the k-th smallest of -dist is minus the (n - 1 - k)-th smallest of dist
     est = shared(det)
     blocks = [delayed(_distances, pure=True)(p, shared(columns), est) for p in parts]
-    (values,) = order_statistics(job, blocks, [np.array([n - 1 - prev, n - 1 - nxt])])
+    (values,) = order_statistics(job, blocks, [np.array([n - 1 - prev, n - 1 - nxt])],
+                                 chi2_guess(det.n_features_in_))
     a, b = -values[0], -values[1]
     diff = b - a
     offset = a + diff * gamma if gamma < 0.5 else b - diff * (1 - gamma)
     det.offset_ = float(offset)
     det.threshold_ = -det.offset_
+
+
+def chi2_guess(d: int) -> np.ndarray:
+    """Stand-in sample of squared distances, chi-square(d) quantiles by Wilson-Hilferty, to
+    place the first cells of their order statistic: a real sample would cost a pass that
+    computes the distances once more, and the cells only set the speed (a poor guess costs
+    a refinement pass, never a different answer)."""
+    z = np.sort(np.random.default_rng(0).standard_normal(_cells.SAMPLE_ROWS))
+    c = 2.0 / (9.0 * d)
+    return (d * np.maximum(1.0 - c + z * np.sqrt(c), 0.0) ** 3).reshape(-1, 1)
 
 
 def _fit_mcd(job: Job, det: _OneMachine, parts: Sequence[Delayed], columns: Any,
