@@ -383,6 +383,27 @@ def test_fdr_holds_on_clean_labels_and_planted_flips(name):
     assert found > 0 and fdp <= 0.1 + 2.0 * np.sqrt(0.1 * 0.9 / found)
 
 
+@pytest.mark.xfail(reason="known gap (issue #21): under heavy class overlap the calibration "
+                   "set (rows with label_wrong <= 0.5) loses the ambiguous clean rows, so "
+                   "fdr=0.1 is exceeded; see docs/outliers.md", strict=True)
+def test_fdr_holds_under_heavy_class_overlap():
+    """Three classes of two clusters each in 5 features (the bench's hardest shape), 10%
+    planted flips: the realised FDP at fdr=0.1 should stay within 0.1 plus two standard
+    errors. It does not yet (0.41 over 3 seeds); strict, so a fix shows up here."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(1500, 5, n_informative=3, n_redundant=0, n_classes=3,
+                               n_clusters_per_class=2, class_sep=1.0, random_state=3)
+    false, found = 0, 0
+    for seed in range(2):
+        noisy, flipped = flip_at_random(y, 0.1, np.random.default_rng(seed))
+        flagged = _mask(pw.screen(X, noisy, fdr=0.1, random_state=seed).label_suspects, y.size)
+        false += int((flagged & ~flipped).sum())
+        found += int(flagged.sum())
+    print(f"3 classes x 2 clusters, 10% flips: {found} flagged, FDP {false / max(found, 1):.3f}")
+    assert found > 0 and false / found <= 0.1 + 2.0 * np.sqrt(0.1 * 0.9 / found)
+
+
 def test_label_pvalues_are_conformal_ranks():
     """Each p-value is (1 + #calibration rows at least as nonconforming) / (|cal| + 1),
     with a calibration row not counting itself (checked against a direct count)."""
