@@ -36,9 +36,17 @@ void check_width(int width) {
   }
 }
 
+// The buffer is plain heap memory, not NumPy's: NumPy advises the kernel to back large arrays
+// with transparent huge pages, and where the kernel then compacts memory at the first touch
+// (defrag=madvise, as on this project's VMs) a fresh 640 MB token buffer stalled 1-1.5 s.
+// The kernel writes every byte, so the buffer is not cleared first.
 py::array tokens_array(size_t n, int width) {
+  const size_t bytes = std::max<size_t>(n * static_cast<size_t>(width), 1);
+  char* buffer = new char[bytes];
+  py::capsule owner(buffer, [](void* p) { delete[] static_cast<char*>(p); });
   return py::array(py::dtype("S" + std::to_string(width)),
-                   std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
+                   std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)},
+                   std::vector<py::ssize_t>{static_cast<py::ssize_t>(width)}, buffer, owner);
 }
 
 template <typename Off>
