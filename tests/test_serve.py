@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-import os
 import subprocess
 import threading
 import time
@@ -469,7 +468,9 @@ def test_tls_watermark_and_no_committed_audit_record_lost_on_kill(work, data, tm
     X, y, _ = data
     root = work["root"]
     cert, key = _self_signed(tmp_path)
-    secret = os.urandom(32)
+    # A fixed key: the honest model's p-value is a draw over keys, so a random key failed
+    # 'p > 0.01' one run in a hundred.
+    secret = bytes.fromhex("5a" * 32)
     (tmp_path / "wm.key").write_text(secret.hex())
     (tmp_path / "policy.toml").write_text(f"""
 [limits]
