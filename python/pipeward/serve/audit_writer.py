@@ -10,9 +10,10 @@ waits is a metric. A record is committed once its transaction is; killing the pr
 only records still in the queue, never a committed one, and the hash chain stays intact (the
 log is WAL-mode SQLite).
 
-Preparing a record (canonical JSON, checks) holds the GIL; the writer hands it back every
-``YIELD_EVERY`` records, so an event loop waiting for it waits for that much work (~0.1 ms),
-not for the interpreter's switch interval each time.
+Preparing a record (canonical JSON, checks) holds the GIL; the writer hands the GIL and the
+CPU over every ``YIELD_EVERY`` records, so an event loop waiting for them waits for that much
+work (~0.1 ms), not for the interpreter's switch interval or the kernel's time slice; and the
+thread runs below the loop's CPU priority (:mod:`.background`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..audit import AuditLog
+from .background import defer_to_event_loop, hand_over
 
 __all__ = ["AuditWriter"]
 
@@ -35,11 +37,10 @@ YIELD_EVERY = 16
 
 
 def _yielding(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """``entries``, releasing the GIL between every ``YIELD_EVERY`` of them (``sleep(0)``
-    lets a thread waiting for it run at once)."""
+    """``entries``, handing the GIL and the CPU over between every ``YIELD_EVERY`` of them."""
     for i, entry in enumerate(entries):
         if i and i % YIELD_EVERY == 0:
-            time.sleep(0)
+            hand_over()
         yield entry
 
 
@@ -83,6 +84,7 @@ class AuditWriter:
         return len(self._records)
 
     def _run(self) -> None:
+        defer_to_event_loop()
         while True:
             stopping = self._stop.wait(self.flush_s)
             while self._records:

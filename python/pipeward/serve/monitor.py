@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..drift import DriftMonitor
+from .background import defer_to_event_loop
 from .extraction import ExtractionDetector
 from .metrics import ServeMetrics
 from .model_file import ServedModel
@@ -85,6 +86,7 @@ class BackgroundMonitor:
         return True
 
     def _run(self) -> None:
+        defer_to_event_loop()  # below the event loop's CPU priority: requests come first
         # Wake every interval and take everything queued meanwhile as one batch: one native
         # search per key and one shadow call per batch, not per request.
         while not self._stop.wait(self.interval_s):
