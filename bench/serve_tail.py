@@ -189,6 +189,19 @@ def loop_run_delay(pid: int) -> float:
     return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) * 1e-9
 
 
+def thread_cpu(pid: int) -> dict[tuple[int, str], float]:
+    """CPU seconds each thread of process ``pid`` has run so far, by (thread id, name)."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm = f"{(task / 'comm').read_text().strip()}{'/main' if int(task.name) == pid else ''}" \
+                   f"/nice{os.getpriority(os.PRIO_PROCESS, int(task.name))}"
+            out[(int(task.name), comm)] = int((task / "schedstat").read_text().split()[0]) * 1e-9
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return out
+
+
 def overlap_share(requests: np.ndarray, events: list[Event], kind: str) -> float:
     """The share of ``requests`` (rows of start, latency) during which an event of ``kind`` ran."""
     spans = np.array([(a, b) for k, a, b, _ in events if k == kind]).reshape(-1, 2)
@@ -244,6 +257,7 @@ def run(requests: int, rounds: int, pin: bool, concurrency: int = 8, rt: bool = 
         measured: dict[str, list] = {name: [] for name in servers}
         loop_waits: dict[str, list] = {name: [] for name in servers}
         client_collections = 0
+        threads_before = {name: thread_cpu(proc.pid) for name, (_, _, proc, _) in servers.items()}
         for _ in range(rounds):
             for name, (url, headers, proc, _) in servers.items():
                 waited = loop_run_delay(proc.pid)
@@ -255,6 +269,11 @@ def run(requests: int, rounds: int, pin: bool, concurrency: int = 8, rt: bool = 
                 client_collections += run["collections"]
                 measured[name].append((run["wall"], np.column_stack([run["start"], run["latency"],
                                                                      run["client_delay"], run["port"]])))
+        thread_ms = {}
+        for name, (_, _, proc, _) in servers.items():  # CPU of each thread over the rounds
+            after = thread_cpu(proc.pid)
+            thread_ms[name] = {f"{comm}/{tid}": round(1e3 * (cpu - threads_before[name].get((tid, comm), 0.0)), 1)
+                               for (tid, comm), cpu in after.items()}
         events, ports = {}, {}
         for name, (_, _, proc, trace) in servers.items():
             proc.send_signal(signal.SIGUSR1)
@@ -275,6 +294,7 @@ def run(requests: int, rounds: int, pin: bool, concurrency: int = 8, rt: bool = 
         # how long the event loop's thread was runnable but not running, per round (warm-up
         # included): under --rt only the server's own threads and the kernel can cause it
         out[name]["loop_waited_for_cpu_ms_rounds"] = waits
+        out[name]["thread_cpu_ms"] = {k: v for k, v in thread_ms[name].items() if v >= 1}
     out["settings"]["rt"] = rt
     out["client_collections"] = client_collections
     return out
