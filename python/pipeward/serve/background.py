@@ -9,10 +9,10 @@ their work out of the request path:
   core when the loop is idle or blocked.
 - :func:`hand_over`, called between small slices of Python work, releases the GIL *and* the
   CPU (``sched_yield``), so a loop that waits for either runs at once. ``time.sleep(0)`` only
-  released the GIL: the kernel let the releasing thread run on (a woken thread does not
-  preempt a running one of equal standing before its slice ends), and it took the GIL back
-  before the loop got to run. Measured with both pinned to one core at one real-time
-  priority, that made the guarded server's p99 12 ms worse than the bare endpoint's.
+  released the GIL: the kernel may let the releasing thread run on (a woken thread need not
+  preempt a running one of equal standing at once), and it took the GIL back before the loop
+  got to run. With all threads at one real-time priority on one core, that made the guarded
+  server's p99 12 ms worse than the bare endpoint's (bench/RESULTS.md, serve14p).
 """
 
 from __future__ import annotations
