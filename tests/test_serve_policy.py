@@ -441,6 +441,70 @@ def test_predict_route_methods_openapi_and_streamed_body_limit(data):
     app.state.service.close()
 
 
+@pytest.mark.native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_extraction_distances_match_the_reference_through_ring_overflow(dtype):
+    from pipeward.reference.nearest import nearest_sq_distances
+    from pipeward.serve.extraction import ExtractionDetector
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(130, 7)) * 3 + 1
+    low, width = X.min(axis=0), np.ptp(X, axis=0)
+    det = ExtractionDetector(7, low=low, width=width, max_history=40, window=60, dtype=dtype)
+    det.observe("k", X[:30])  # one batch, then one query at a time past the ring's 40 rows
+    for row in X[30:]:
+        det.observe("k", row)
+    scaled = ((X - low) * (1.0 / np.maximum(width, 1e-12))).astype(dtype)  # bit for bit
+    expected = [np.sqrt(nearest_sq_distances(scaled[i:i + 1], scaled[max(0, i - 40):i])[0][0])
+                for i in range(1, len(X))]
+    h = det._keys["k"]
+    assert (h.observed, h.measured, h.count) == (130, 129, 40)
+    np.testing.assert_allclose(h.distances, expected[-60:], rtol=2e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_array_equal(np.sort(h.queries, axis=0), np.sort(scaled[-40:], axis=0))
+
+
+def test_extraction_keeps_testing_once_its_window_is_full():
+    from pipeward.serve.extraction import ExtractionDetector
+
+    rng = np.random.default_rng(12)
+    det = ExtractionDetector(6, window=200, min_queries=50, threshold=0.8)
+    for row in rng.normal(size=(400, 6)):  # natural traffic, past the window of 200 distances
+        det.observe("k", row)
+    assert not det.alarm("k")
+    seed = rng.normal(size=6)
+    for _ in range(150):  # then an extraction: tiny steps around one seed
+        det.observe("k", seed + rng.normal(size=6) * 1e-3)
+    assert det.alarm("k") and det.w("k") < 0.8
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_extraction_refuses_rows_that_are_not_finite(batch):
+    from pipeward.serve.extraction import ExtractionDetector
+
+    det = ExtractionDetector(3, max_history=10)
+    bad = np.zeros((batch, 3))
+    bad[-1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        det.observe("k", bad)  # the key's very first queries: nothing to compare with yet
+    det.observe("k", np.ones((2, 3)))
+    with pytest.raises(ValueError, match="float32 range once scaled"):
+        det.observe("k", np.full((batch, 3), 1e300))
+    h = det._keys["k"]
+    assert (h.observed, h.count, h.measured) == (2, 2, 1)
+    assert np.isfinite(h.queries[:h.count]).all() and np.isfinite(h.distances).all()
+    overflowing = np.vstack([np.full((9, 3), 2.0), bad[-1:]])  # row by row: 9 kept, then refused
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        det.observe("k", overflowing)
+    assert (h.observed, h.count, h.measured) == (11, 10, 10)
+    assert np.isfinite(h.queries).all()
+    with pytest.raises(ValueError, match="rows of 3 features"):
+        det.observe("k", np.zeros(4))
+    with pytest.raises(ValueError, match="low must be 3 finite values"):
+        ExtractionDetector(3, low=[0, np.inf, 0])
+    with pytest.raises(ValueError, match="window"):
+        ExtractionDetector(3, window=6000)
+
+
 def test_batched_extraction_observation_equals_one_query_at_a_time():
     from pipeward.serve.extraction import ExtractionDetector
 
