@@ -12,9 +12,10 @@ from pipeward.cli import main
 
 # One worker process: reports "ready", waits for "go" on stdin (so that every process opens
 # the not-yet-existing log and appends at the same moment), then queues its records as the
-# service does and closes the writer, which commits them in batches.
+# service does (spread over >= 150 ms) and closes the writer, which commits them in batches.
 WORKER = """
 import sys
+import time
 from pipeward.audit import AuditLog
 from pipeward.serve.audit_writer import AuditWriter
 
@@ -24,6 +25,8 @@ sys.stdin.readline()
 writer = AuditWriter(AuditLog(path), batch=16, flush_ms=1)
 for i in range(n):
     writer.put_blocking(f"worker-{tag}", {"worker": tag, "i": i}, "pipeward-serve")
+    if i % 10 == 9:
+        time.sleep(0.005)  # requests arrive over time: the workers' batches interleave
 writer.close(timeout=120)
 print(writer.written, writer.failed, flush=True)
 """
@@ -55,5 +58,6 @@ def test_worker_processes_append_to_one_log_without_loss_or_a_broken_chain(tmp_p
             mine = [r.payload["i"] for r in records if r.payload["worker"] == k]
             assert mine == list(range(n))
         # The batches interleaved: the test exercised concurrent appends, not a queue of them.
-        changes = sum(a.payload["worker"] != b.payload["worker"] for a, b in zip(records, records[1:]))
-        assert changes >= workers
+        changes = sum(a.payload["worker"] != b.payload["worker"]
+                      for a, b in zip(records, records[1:]))
+        assert changes >= workers, changes

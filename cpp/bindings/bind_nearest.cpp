@@ -122,8 +122,12 @@ void bind_nearest(py::module_& m) {
         if (history.ndim() != 2) {
           throw py::value_error("history: expected a 2-d array, got a " + describe(history));
         }
-        if (has_dtype<double>(history)) return history_push<double>(x, low, scale, history, count, slot);
-        if (has_dtype<float>(history)) return history_push<float>(x, low, scale, history, count, slot);
+        if (has_dtype<double>(history)) {
+          return history_push<double>(x, low, scale, history, count, slot);
+        }
+        if (has_dtype<float>(history)) {
+          return history_push<float>(x, low, scale, history, count, slot);
+        }
         throw py::type_error("history: expected a float32 or float64 array, got a " +
                              describe(history));
       },

@@ -145,7 +145,8 @@ class ExtractionDetector:
                     np.empty(self.window)))
         X = np.ascontiguousarray(X, dtype=np.float64)
         if X.size % self.n_features:
-            raise ValueError(f"observe: expected rows of {self.n_features} features, got a {describe(X)}")
+            raise ValueError(f"observe: expected rows of {self.n_features} features, "
+                             f"got a {describe(X)}")
         rows = X.reshape(-1, self.n_features)
         before = h.measured
         try:
@@ -155,8 +156,8 @@ class ExtractionDetector:
                 for row in rows:
                     self._push(h, row)
         finally:  # a bad row stops the batch; what was recorded before it is still tested
-            n = h.measured
-            if min(n, self.window) >= self.min_queries and n // self.test_every != before // self.test_every:
+            n, every = h.measured, self.test_every
+            if min(n, self.window) >= self.min_queries and n // every != before // every:
                 self._test(h)
         return h
 
