@@ -216,6 +216,7 @@ def test_history_push_reads_strided_rows_in_place(isa):
     ((np.zeros(3), np.zeros(3), np.ones(6)[::2], np.zeros((4, 3)), 0, 0), ValueError, "C-contiguous"),
     ((np.zeros(3), np.zeros(3), np.ones(3), np.zeros((4, 3), np.int32), 0, 0), TypeError, "float32 or float64"),
     ((np.zeros(3), np.zeros(3), np.ones(3), np.zeros(3), 0, 0), ValueError, "2-d"),
+    ((np.zeros(0), np.zeros(0), np.ones(0), np.zeros((4, 0)), 0, 0), ValueError, "one column"),
     ((np.zeros(3), np.zeros(3), np.ones(3), np.zeros((4, 3)), 5, 0), ValueError, "count, slot"),
     ((np.zeros(3), np.zeros(3), np.ones(3), np.zeros((4, 3)), 2, 3), ValueError, "count, slot"),
     ((np.zeros(3), np.zeros(3), np.ones(3), np.zeros((4, 3)), 4, 4), ValueError, "count, slot"),

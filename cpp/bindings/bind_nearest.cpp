@@ -71,6 +71,7 @@ double history_push(const py::array& x, const py::array& low, const py::array& s
                     py::array& history, py::ssize_t count, py::ssize_t slot) {
   const std::ptrdiff_t ldy = row_stride<T>(history, "history");
   const py::ssize_t capacity = history.shape(0), d = history.shape(1);
+  if (d < 1) throw py::value_error("history: expected at least one column, got a " + describe(history));
   require_vector(x, "x", d);
   require_vector(low, "low", d);
   require_vector(scale, "scale", d);
