@@ -416,6 +416,99 @@ def test_a_full_audit_queue_makes_requests_wait_and_loses_no_record(data, tmp_pa
     assert len(ids) == len(set(ids)) == 60
 
 
+def _wait_for(condition, timeout=20.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_an_unwritable_audit_log_fails_closed_and_loses_no_record(data, tmp_path):
+    """While the log cannot be written, predictions get 503 (no answer without a record) and
+    /healthz reports it; the queued records are retried, not dropped, and once the log can be
+    written again the service answers and every request's record is in a valid chain."""
+    import sqlite3
+
+    X, _, _, model = data
+
+    class Flaky(pw.AuditLog):
+        broken = False
+
+        def append_many(self, entries):
+            if self.broken:
+                raise sqlite3.OperationalError("disk I/O error")
+            return super().append_many(entries)
+
+    log = Flaky(tmp_path / "a.db")
+    app, h = make(model, {"input": {"guard": "off"}, "audit": {"flush_ms": 5}}, X_train=X, audit=log)
+    svc = app.state.service
+    body = {"inputs": X[:1].tolist()}
+    log.broken = True  # after start-up, whose own record is written at once
+
+    async def step():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return await c.post("/v1/predict", json=body, headers=h), await c.get("/healthz")
+
+    first, _ = asyncio.run(step())
+    assert first.status_code == 200  # the fault is not known yet
+    _wait_for(lambda: svc.audit.failing is not None)
+    refused, health = asyncio.run(step())
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert "audit log" in refused.json()["detail"]
+    assert health.status_code == 503 and health.json()["status"] == "failing"
+    async def scrape():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return (await c.get("/metrics", headers=h)).text
+
+    text = asyncio.run(scrape())
+    assert "pipeward_audit_failing 1.0" in text
+    assert 'pipeward_decisions_total{decision="unaudited"} 1.0' in text
+    assert svc.audit.failed > 0 and svc.audit.written == 0 and svc.audit.queued >= 1
+    log.broken = False
+    _wait_for(lambda: svc.audit.failing is None)
+    served, health = asyncio.run(step())
+    assert served.status_code == 200 and health.json() == {"status": "ok"}
+    svc.close()
+    with pw.AuditLog(tmp_path / "a.db", readonly=True) as reader:
+        assert reader.verify().ok
+        statuses = [r.payload["status"] for r in reader.records(action="serve.request")
+                    if r.payload.get("route") == "/v1/predict"]
+    assert statuses == [200, 503, 200]  # every request, once, in order
+
+
+def test_a_record_the_log_refuses_is_replaced_and_the_rest_are_written(tmp_path):
+    from pipeward.serve.audit_writer import UNWRITABLE, AuditWriter
+
+    log = pw.AuditLog(tmp_path / "a.db")
+    writer = AuditWriter(log, flush_ms=5)
+    for i in range(5):
+        payload = {"i": i} if i != 2 else {"i": float("nan")}  # NaN is outside the log's JSON
+        assert writer.offer(f"r{i}", payload, "test")
+    writer.close()
+    assert writer.failing is None and writer.unwritable == 1 and writer.written == 5
+    records = list(log.records())
+    assert [r.subject for r in records] == ["r0", "r1", "r2", "r3", "r4"]
+    assert records[2].action == UNWRITABLE and "payload" in records[2].payload["error"]
+    assert log.verify().ok
+    log.close()
+
+
+def test_a_read_only_log_is_a_storage_fault_not_a_loop(tmp_path):
+    from pipeward.serve.audit_writer import AuditWriter
+
+    pw.AuditLog(tmp_path / "a.db").close()
+    log = pw.AuditLog(tmp_path / "a.db", readonly=True)
+    writer = AuditWriter(log, flush_ms=5)
+    writer.offer("r", {"i": 1}, "test")
+    _wait_for(lambda: writer.failing is not None)
+    assert "read-only" in writer.failing and writer.queued == 1  # kept, not dropped
+    writer.close()
+    log.close()
+
+
 # --- the raw predict route keeps FastAPI's contract ------------------------------------------------
 
 def test_predict_route_methods_openapi_and_streamed_body_limit(data):
