@@ -28,9 +28,14 @@ COINCIDENCE_LEVEL are joined into groups, and a group is a trigger when it passe
 relabelling check (3.) as a spike. One shared feature is never enough on small data (the
 pair's own coincidence puts ``c_j`` at 1/C(n, 2) or more); correlated features that are
 unusual together (the largest tumours on radius, perimeter and area) break the independence,
-and the relabelling check is what keeps them out: such rows keep their label without them. Image-like backdoors that change many features a little
-are what the spectral signature (Tran, Li & Madry 2018) is for: per class, the squared
-projection of the whitened, centred rows on the top singular direction; within each class,
+and the relabelling check is what keeps them out: such rows keep their label without them.
+A trigger on one feature is asked a narrower question, among the rows of a label that lose
+it once that feature is left out (:func:`_single_feature_triggers`). Both run on small data
+only (SMALL_SEARCH_ROWS): above it a trigger on 0.5% of the rows is large enough for a spike.
+
+Image-like backdoors that change many features a little are what the spectral signature
+(Tran, Li & Madry 2018) is for: per class, the squared projection of the whitened, centred
+rows on the top singular direction; within each class,
 rows whose projection has a robust z-score beyond ``spectral_z`` are flagged when they are
 at least as many as a trigger needs.
 """
@@ -52,8 +57,10 @@ MIN_RELABELLED = 0.25
 BIN_ROWS = 4096  # rows binned per block
 UNUSUAL_Z = 3.0  # a value this many robust sds from the median is unusual
 COINCIDENCE_LEVEL = 0.01  # expected number of chance same-label coincidences allowed
-SMALL_SEARCH_ROWS = 20_000  # above, every trigger worth finding is large enough for a spike
-SINGLE_FEATURE_ROWS = 2_000  # the one-feature search refits the model once per feature
+# Up to this many rows the coincidence search runs (it pairs rows, and the one-feature step
+# refits the model once per feature); above, a trigger on 0.5% of the rows is 10 rows or
+# more, which the spike search finds.
+SMALL_SEARCH_ROWS = 2_000
 
 
 @dataclass(frozen=True)
@@ -243,7 +250,7 @@ def coincident_triggers(Z: np.ndarray, codes: np.ndarray, n_classes: int, med: n
             kept = relabel(features)[members]
             if 1.0 - kept.mean() >= MIN_RELABELLED:
                 triggers.append(Trigger(tuple(int(f) for f in features), label, members))
-    if f_min > 1 and n <= SINGLE_FEATURE_ROWS:
+    if f_min > 1:
         taken = taken.copy()
         for t in triggers:
             taken[t.rows] = True

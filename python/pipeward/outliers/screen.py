@@ -269,7 +269,7 @@ def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> S
         else:
             flips = benjamini_hochberg(evidence.pvalues, s.fdr)
         flips &= ~in_trigger  # a trigger row is reported as a backdoor
-        suspects = outliers | flips | backdoor | (evidence.wrong > 0.5)
+        suspects = outliers | flips | backdoor | evidence.doubted
         if s.fdr is None:
             # Reported, not set aside for the refit: the rows just under 1/2 are where the
             # refitted covariance is most sensitive (measured: setting them aside moved the
