@@ -28,7 +28,8 @@ COINCIDENCE_LEVEL are joined into groups, and a group is a trigger when it passe
 relabelling check (3.) as a spike. One shared feature is never enough on small data (the
 pair's own coincidence puts ``c_j`` at 1/C(n, 2) or more); correlated features that are
 unusual together (the largest tumours on radius, perimeter and area) break the independence,
-and the relabelling check is what keeps them out: such rows keep their label without them.
+so features correlated at |r| >= 0.8 among the other rows count once; and the relabelling
+check keeps out natural groups, which keep their label without the features.
 A trigger on one feature is asked a narrower question, among the rows of a label that lose
 it once that feature is left out (:func:`_single_feature_triggers`). Both run on small data
 only (SMALL_SEARCH_ROWS): above it a trigger on 0.5% of the rows is large enough for a spike.
@@ -57,6 +58,7 @@ MIN_RELABELLED = 0.25
 BIN_ROWS = 4096  # rows binned per block
 UNUSUAL_Z = 3.0  # a value this many robust sds from the median is unusual
 COINCIDENCE_LEVEL = 0.01  # expected number of chance same-label coincidences allowed
+CORRELATED = 0.8  # features correlated this much count as one piece of coincidence evidence
 # Up to this many rows the coincidence search runs (it pairs rows, and the one-feature step
 # refits the model once per feature); above, a trigger on 0.5% of the rows is 10 rows or
 # more, which the spike search finds.
@@ -247,6 +249,10 @@ def coincident_triggers(Z: np.ndarray, codes: np.ndarray, n_classes: int, med: n
             votes = np.array([_shares(U[group, j], B[group, j])[links[:, 0], links[:, 1]].sum()
                               for j in range(d)])
             features = np.flatnonzero(2 * votes >= links.shape[0])
+            others = np.ones(n, dtype=bool)
+            others[members] = False
+            if _independent_features(Z[others][:, features]) < f_min:
+                continue
             kept = relabel(features)[members]
             if 1.0 - kept.mean() >= MIN_RELABELLED:
                 triggers.append(Trigger(tuple(int(f) for f in features), label, members))
@@ -258,6 +264,22 @@ def coincident_triggers(Z: np.ndarray, codes: np.ndarray, n_classes: int, med: n
     return triggers
 
 
+def _independent_features(A: np.ndarray) -> int:
+    """How many columns of A count as separate evidence: taken in order, a column correlated
+    at |r| >= CORRELATED with one already counted is the same evidence again (radius,
+    perimeter and area of a tumour are one coincidence, not three). A is the other rows, so
+    the group's own extreme values do not create the correlation."""
+    if A.shape[1] <= 1:
+        return A.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.abs(np.nan_to_num(np.corrcoef(A, rowvar=False)))
+    counted: list[int] = []
+    for j in range(A.shape[1]):
+        if all(r[j, i] < CORRELATED for i in counted):
+            counted.append(j)
+    return len(counted)
+
+
 def _single_feature_triggers(bins: np.ndarray, unusual: np.ndarray, codes: np.ndarray,
                              n_classes: int, taken: np.ndarray,
                              relabel: Callable[[np.ndarray], np.ndarray]) -> list[Trigger]:
@@ -265,8 +287,8 @@ def _single_feature_triggers(bins: np.ndarray, unusual: np.ndarray, codes: np.nd
     that lose that label once the feature is left out (a few per feature on clean data). The
     expected number of such pairs by chance is ``sum_j c_j sum_k C(L_kj, 2)`` (L_kj: rows of
     label k relabelled without feature j); when it is at most COINCIDENCE_LEVEL, every such
-    pair (and the rows linked to it) is a trigger on that feature."""
-    n = codes.size
+    pair (and the rows linked to it) is a trigger, reported with every feature its rows
+    share an unusual value on."""
     rates = coincidence_rates(bins, unusual)
     lost, expected = {}, 0.0
     for j in np.flatnonzero(rates > 0):
@@ -276,15 +298,22 @@ def _single_feature_triggers(bins: np.ndarray, unusual: np.ndarray, codes: np.nd
     if expected > COINCIDENCE_LEVEL:
         return []
     triggers = []
+    used = taken.copy()  # a group found on one feature is not found again on another
     for j, rows_lost in lost.items():
         for label in range(n_classes):
-            rows = np.flatnonzero(rows_lost & unusual[:, j] & (codes == label))
+            rows = np.flatnonzero(rows_lost & unusual[:, j] & (codes == label) & ~used)
             if rows.size < 2:
                 continue
             linked = _shares(np.ones(rows.size, dtype=bool), bins[rows, j])
             np.fill_diagonal(linked, False)
             for group in _components(linked):
-                triggers.append(Trigger((int(j),), label, rows[group]))
+                # reported: every feature on which the rows share an unusual value (j and
+                # the features correlated with it that the trigger set too)
+                b = bins[rows[group]]
+                shared = unusual[rows[group]].all(axis=0) & (b.max(axis=0) - b.min(axis=0) <= 2)
+                triggers.append(Trigger(tuple(int(f) for f in np.flatnonzero(shared)), label,
+                                        rows[group]))
+                used[rows[group]] = True
     return triggers
 
 
