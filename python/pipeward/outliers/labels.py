@@ -26,6 +26,10 @@ wrong".
   counts the rows at least as nonconforming among a calibration set of rows whose labels the
   model does not doubt (posterior probability of a wrong label, from the estimated noise
   rates, at most 1/2): ``p_i = (1 + #{j in cal, j != i: s_j >= s_i}) / (|cal \\ {i}| + 1)``.
+  With ``trusted`` rows (labels the user vouches for), the calibration set is those rows
+  instead, and they are never flagged: the p-values of the other rows are then valid
+  conformal p-values for "this label is right" when the trusted rows are exchangeable with
+  the correctly labelled ones (a random sample of them, labels checked by hand).
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ class LabelEvidence:
     probabilities: np.ndarray  # (n, K) out-of-fold class probabilities, model and neighbours
     flagged: np.ndarray  # bool: the confident-learning rule flags the row
     wrong: np.ndarray  # posterior probability that the row's label is wrong
-    pvalues: np.ndarray  # conformal p-value of "the label is right"
+    pvalues: np.ndarray  # conformal p-value of "the label is right" (1 on trusted rows)
     noise_counts: np.ndarray  # (K, K) calibrated confident joint: label c, true class k
     f1_cut: np.ndarray  # bool: among the top rows by ``wrong`` that maximise the expected F1
 
@@ -348,9 +352,10 @@ def label_evidence(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, shift: n
                    scale: np.ndarray, exclude: np.ndarray,
                    neighbours: np.ndarray | None, estimator: Any,
                    X_estimator: np.ndarray | None, fold: np.ndarray,
-                   workers: int | None) -> LabelEvidence:
+                   workers: int | None, trusted: np.ndarray | None = None) -> LabelEvidence:
     """Out-of-fold probabilities fitted without the ``exclude`` rows (averaged with the
-    ``neighbours``' probabilities when given), then the rules above."""
+    ``neighbours``' probabilities when given), then the rules above; ``trusted`` (a mask)
+    rows calibrate the p-values and are never flagged."""
     if estimator is None:
         P = gaussian_probabilities(Z, codes, n_classes, fold, exclude, workers, shift=shift,
                                    scale=scale)
@@ -362,8 +367,15 @@ def label_evidence(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, shift: n
     wrong = wrong_label_posterior(codes, P, C)
     flagged = prune_by_noise_rate(codes, P, C) | (wrong > 0.5)
     scores = 1.0 - P[np.arange(codes.size), codes]
-    pvalues = conformal_label_pvalues(scores, wrong <= 0.5)
-    return LabelEvidence(P, flagged, wrong, pvalues, C, expected_f1_flags(wrong))
+    f1_cut = expected_f1_flags(wrong)
+    if trusted is None:
+        pvalues = conformal_label_pvalues(scores, wrong <= 0.5)
+    else:
+        pvalues = conformal_label_pvalues(scores, trusted)
+        pvalues[trusted] = 1.0  # vouched for: not a hypothesis
+        flagged &= ~trusted
+        f1_cut &= ~trusted
+    return LabelEvidence(P, flagged, wrong, pvalues, C, f1_cut)
 
 
 def _softmax_inplace(log_post: np.ndarray) -> None:
