@@ -128,9 +128,10 @@ class ScreenReport:
 @logged("pipeward.outliers", "poisoning screen",
         lambda r: f"{r.n_rows} rows, {len(r.quarantine)} quarantined")
 def screen(X: Any, y: Any = None, *, estimator: Any = None, fdr: float | None = None,
-           trusted: Any = None, alpha: float = 1e-4, method: str = "ledoit_wolf", n_neighbors: int = 10,
-           folds: int = 5, spectral_z: float = 20.0, random_state: Any = 0,
-           workers: int | None = None, audit: Any = None) -> ScreenReport:
+           trusted: Any = None, alpha: float = 1e-4, method: str = "ledoit_wolf",
+           n_neighbors: int = 10, folds: int = 5, spectral_z: float = 20.0,
+           random_state: Any = 0, workers: int | None = None,
+           audit: Any = None) -> ScreenReport:
     """Screen training data for poisoned rows; see the module docstring for the rules.
 
     ``estimator``: a scikit-learn classifier (``fit``/``predict_proba``) for the out-of-fold
@@ -141,13 +142,13 @@ def screen(X: Any, y: Any = None, *, estimator: Any = None, fdr: float | None = 
     or row indices): they are never label suspects, and the conformal ``label_pvalues`` of
     the other rows are calibrated on them alone, so with ``fdr=q`` the expected share of
     wrongly flagged rows is at most q whenever the trusted rows are exchangeable with the
-    correctly labelled rows (a random sample of the rows, labels checked by hand); ``alpha``: false discovery rate of the outlier test; ``method``: the
-    covariance estimator of the outlier model (default Ledoit-Wolf shrinkage, refitted
-    without the first round's suspects); ``n_neighbors``: the neighbours that vote on each
-    label; ``folds``: the cross-validation folds of the label model; ``spectral_z``: robust
-    z-score above which a spectral-signature projection is flagged; ``audit``: a
-    :class:`pipeward.AuditLog` that receives the run's counts and a digest of the
-    quarantined indices (``data.screen``).
+    correctly labelled rows (a random sample of the rows, labels checked by hand);
+    ``alpha``: false discovery rate of the outlier test; ``method``: the covariance estimator
+    of the outlier model (default Ledoit-Wolf shrinkage, refitted without the first round's
+    suspects); ``n_neighbors``: the neighbours that vote on each label; ``folds``: the
+    cross-validation folds of the label model; ``spectral_z``: robust z-score above which a
+    spectral-signature projection is flagged; ``audit``: a :class:`pipeward.AuditLog` that
+    receives the run's counts and a digest of the quarantined indices (``data.screen``).
     """
     X, names = estimator_matrix(X)
     n = X.shape[0]
