@@ -100,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     elif not args.quiet:
         print(report.summary())
+        if report.fdr_note():
+            print(report.fdr_note())
         if report.quarantine.size:
             shown = ", ".join(str(i) for i in report.quarantine[:20])
             more = " ..." if report.quarantine.size > 20 else ""

@@ -26,10 +26,8 @@ wrong".
   counts the rows at least as nonconforming among a calibration set of rows whose labels the
   model does not doubt (posterior probability of a wrong label, from the estimated noise
   rates, at most 1/2): ``p_i = (1 + #{j in cal, j != i: s_j >= s_i}) / (|cal \\ {i}| + 1)``.
-  With ``trusted`` rows (labels the user vouches for), the calibration set is those rows
-  instead, and they are never flagged: the p-values of the other rows are then valid
-  conformal p-values for "this label is right" when the trusted rows are exchangeable with
-  the correctly labelled ones (a random sample of them, labels checked by hand).
+  With ``trusted`` rows (labels the user checked), :func:`trusted_label_pvalues` calibrates
+  on those rows instead, after a fit that never learnt which rows they are (see there).
 """
 
 from __future__ import annotations
@@ -63,7 +61,7 @@ class LabelEvidence:
     probabilities: np.ndarray  # (n, K) out-of-fold class probabilities, model and neighbours
     flagged: np.ndarray  # bool: the confident-learning rule flags the row
     wrong: np.ndarray  # posterior probability that the row's label is wrong
-    pvalues: np.ndarray  # conformal p-value of "the label is right" (1 on trusted rows)
+    pvalues: np.ndarray  # conformal p-value of "the label is right"
     noise_counts: np.ndarray  # (K, K) calibrated confident joint: label c, true class k
     f1_cut: np.ndarray  # bool: among the top rows by ``wrong`` that maximise the expected F1
 
@@ -352,10 +350,9 @@ def label_evidence(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, shift: n
                    scale: np.ndarray, exclude: np.ndarray,
                    neighbours: np.ndarray | None, estimator: Any,
                    X_estimator: np.ndarray | None, fold: np.ndarray,
-                   workers: int | None, trusted: np.ndarray | None = None) -> LabelEvidence:
+                   workers: int | None) -> LabelEvidence:
     """Out-of-fold probabilities fitted without the ``exclude`` rows (averaged with the
-    ``neighbours``' probabilities when given), then the rules above; ``trusted`` (a mask)
-    rows calibrate the p-values and are never flagged."""
+    ``neighbours``' probabilities when given), then the rules above."""
     if estimator is None:
         P = gaussian_probabilities(Z, codes, n_classes, fold, exclude, workers, shift=shift,
                                    scale=scale)
@@ -367,15 +364,28 @@ def label_evidence(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, shift: n
     wrong = wrong_label_posterior(codes, P, C)
     flagged = prune_by_noise_rate(codes, P, C) | (wrong > 0.5)
     scores = 1.0 - P[np.arange(codes.size), codes]
-    f1_cut = expected_f1_flags(wrong)
-    if trusted is None:
-        pvalues = conformal_label_pvalues(scores, wrong <= 0.5)
-    else:
-        pvalues = conformal_label_pvalues(scores, trusted)
-        pvalues[trusted] = 1.0  # vouched for: not a hypothesis
-        flagged &= ~trusted
-        f1_cut &= ~trusted
-    return LabelEvidence(P, flagged, wrong, pvalues, C, f1_cut)
+    pvalues = conformal_label_pvalues(scores, wrong <= 0.5)
+    return LabelEvidence(P, flagged, wrong, pvalues, C, expected_f1_flags(wrong))
+
+
+def trusted_label_pvalues(probabilities: np.ndarray, codes: np.ndarray,
+                          trusted: np.ndarray) -> np.ndarray:
+    """Conformal p-values of "this label is right" calibrated on the ``trusted`` rows alone
+    (1 on those rows: they are no hypothesis).
+
+    Exact when the probabilities were computed without knowing which rows are trusted, the
+    trusted rows are a random sample of the rows (labels checked) and the flips hit every
+    class alike: then, whatever the data, the trusted rows are a uniformly random subset of
+    the correctly labelled rows, so
+    a correctly labelled untrusted row's score ranks uniformly among the trusted scores
+    (ties only make it conservative). The scores are exchangeable rather than independent
+    (every row shared the fits); Benjamini-Hochberg on such p-values still holds its rate
+    (Marandon, Lei, Mary & Roquain 2024, "Adaptive novelty detection with false discovery
+    rate guarantee"; Bates et al. 2023 prove the split case, a score fitted apart)."""
+    scores = 1.0 - probabilities[np.arange(codes.size), codes]
+    pvalues = conformal_label_pvalues(scores, trusted)
+    pvalues[trusted] = 1.0
+    return pvalues
 
 
 def _softmax_inplace(log_post: np.ndarray) -> None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -49,6 +49,10 @@ from .thresholds import benjamini_hochberg, chi2_sf
 DEFAULT_LABEL_FDR = 0.1  # without fdr=, the BH discoveries at this rate are suspects too
 BACKDOOR_MIN_SHARE = 0.005  # a backdoor cluster holds at least this share of the rows (and 5)
 BACKDOOR_MAX_SHARE = 0.1  # ... and at most this share (larger ones are natural structure)
+
+# What backs a label fdr=: conformal calibration on rows whose labels the user checked (the
+# rate holds by construction), or the screen's own estimate of which labels are right.
+FdrCalibration = Literal["trusted", "heuristic"]
 
 
 @dataclass
@@ -72,6 +76,7 @@ class ScreenReport:
     triggers: list[dict[str, Any]] = field(default_factory=list)  # features, label, rows
     fdr: float | None = None
     trusted_rows: int = 0  # rows whose labels the caller vouched for (calibration set)
+    fdr_calibration: FdrCalibration | None = None  # None: no label fdr= was asked for
 
     @property
     def ok(self) -> bool:
@@ -103,6 +108,10 @@ class ScreenReport:
                 f"label-flip suspects{rule}, {c['backdoor_suspects']} backdoor suspects; "
                 f"{c['quarantine']} to quarantine")
 
+    def fdr_note(self) -> str | None:
+        """One line saying whether the label fdr= is guaranteed or only estimated."""
+        return fdr_statement(self.fdr, self.fdr_calibration, self.trusted_rows)
+
     def outlier_cutoff(self) -> float | None:
         """The smallest distance flagged as an outlier (the rule flags every row at or above
         it: p-values fall as distances grow), or None when no row is an outlier."""
@@ -117,7 +126,7 @@ class ScreenReport:
                 "label_suspects": self.label_suspects.tolist(),
                 "backdoor_suspects": self.backdoor_suspects.tolist(),
                 "quarantine": self.quarantine.tolist(), "fdr": self.fdr,
-                "trusted_rows": self.trusted_rows,
+                "trusted_rows": self.trusted_rows, "fdr_calibration": self.fdr_calibration,
                 "triggers": [dict(t, rows=[int(i) for i in t["rows"]]) for t in self.triggers],
                 "reasons": {str(int(i)): str(self.reasons[i]) for i in self.quarantine},
                 "scores": self.distances.astype(np.float64).tolist(),
@@ -199,6 +208,8 @@ def screen(X: Any, y: Any = None, *, estimator: Any = None, fdr: float | None = 
             t["features"] = [feature_names[columns[j]] for j in t["features"]]
     report.reasons = _reasons(report, y, spectral_z)
     report.trusted_rows = 0 if trusted_mask is None else int(trusted_mask.sum())
+    if fdr is not None and y is not None:
+        report.fdr_calibration = "heuristic" if trusted_mask is None else "trusted"
     if audit is not None:
         from ..audit.records import record_screen  # noqa: PLC0415 - audit is optional here
 
@@ -260,8 +271,7 @@ def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> S
         exclude = suspects | outliers
         evidence = lab.label_evidence(Z, codes, K, shift=shift, scale=scale, exclude=exclude,
                                       neighbours=neighbours, estimator=s.estimator,
-                                      X_estimator=s.X_estimator, fold=fold, workers=workers,
-                                      trusted=s.trusted)
+                                      X_estimator=s.X_estimator, fold=fold, workers=workers)
         if round_ == 0:
             triggers = find_triggers(Z, codes, K, min_share=BACKDOOR_MIN_SHARE,
                                      max_share=BACKDOOR_MAX_SHARE,
@@ -276,23 +286,31 @@ def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> S
                 workers)
         backdoor = spectral_flags | in_trigger
         if s.fdr is None:
-            flips = evidence.flagged | label_discoveries(evidence.pvalues, DEFAULT_LABEL_FDR,
-                                                         s.trusted)
+            flips = evidence.flagged | benjamini_hochberg(evidence.pvalues, DEFAULT_LABEL_FDR)
         else:
-            flips = label_discoveries(evidence.pvalues, s.fdr, s.trusted)
+            flips = benjamini_hochberg(evidence.pvalues, s.fdr)
         flips &= ~in_trigger  # a trigger row is reported as a backdoor
-        doubted = evidence.wrong > 0.5
-        if s.trusted is not None:
-            doubted &= ~s.trusted
-        suspects = outliers | flips | backdoor | doubted
+        suspects = outliers | flips | backdoor | (evidence.wrong > 0.5)
         if s.fdr is None:
             # Reported, not set aside for the refit: the rows just under 1/2 are where the
             # refitted covariance is most sensitive (measured: setting them aside moved the
             # spectral signature of a natural digits class past its threshold).
             flips |= evidence.f1_cut & ~in_trigger
+    label_p = evidence.pvalues
+    if s.trusted is not None:
+        # Only now are the trusted rows told apart: the fits above treated them like any
+        # row (their clean labels help the model), so their scores and those of the rightly
+        # labelled untrusted rows stay exchangeable, which the calibration needs.
+        label_p = lab.trusted_label_pvalues(evidence.probabilities, codes, s.trusted)
+        if s.fdr is None:
+            flips = (evidence.flagged | evidence.f1_cut
+                     | label_discoveries(label_p, DEFAULT_LABEL_FDR, s.trusted))
+        else:
+            flips = label_discoveries(label_p, s.fdr, s.trusted)
+        flips &= ~s.trusted & ~in_trigger
     trig = [{"features": list(t.features), "label": classes[t.label].item(),
              "rows": t.rows} for t in triggers]
-    return _report(n, d2, p, outliers, flips, spectral, backdoor, evidence.pvalues,
+    return _report(n, d2, p, outliers, flips, spectral, backdoor, label_p,
                    evidence.wrong, trig, s.fdr)
 
 
@@ -337,6 +355,17 @@ def _trusted_mask(trusted: Any, n: int, fdr: float | None) -> np.ndarray | None:
                          f"at fdr={fdr:g} (the smallest p-value is 1 / (rows + 1)); give at "
                          f"least {needed}, and many more for power")
     return mask
+
+
+def fdr_statement(fdr: float | None, calibration: FdrCalibration | None,
+                  trusted_rows: int) -> str | None:
+    """The line a report prints about a label fdr= (None without one)."""
+    if fdr is None or calibration is None:
+        return None
+    if calibration == "trusted":
+        return f"FDR {fdr:g} guaranteed by {trusted_rows} checked labels"
+    return (f"FDR {fdr:g} estimated without checked labels: not guaranteed where classes "
+            "overlap, see docs/outliers.md")
 
 
 def _report(n: int, d2: np.ndarray, p: np.ndarray, outliers: np.ndarray, flips: np.ndarray,

@@ -172,6 +172,8 @@ def _section_screen(d: Mapping[str, Any], number: str) -> str:
                        ("n_backdoor_suspects", "flagged by spectral signature (backdoor)")):
         if key in d:
             rows.append((label, _num(d[key])))
+    if d.get("fdr_note"):
+        rows.append(("label false-discovery rate", escape(d["fdr_note"])))
     if d.get("injected") is not None:
         rows.append(("injected poison", _num(len(d["injected"]))))
     for key in ("precision", "recall"):
