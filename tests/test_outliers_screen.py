@@ -788,3 +788,62 @@ def test_spectral_signature_matches_the_singular_vector_of_the_whitened_rows(rng
         far = np.abs(robust_z(R @ top)) > 6.0
         np.testing.assert_array_equal(flagged[rows], far if far.sum() >= 20 else False)
     assert set(np.flatnonzero(flagged)) == set(planted)
+
+
+def test_trusted_rows_are_unknown_to_the_fits():
+    """The calibration is exact only if the trusted rows' scores are exchangeable with the
+    rightly labelled untrusted rows': the fits must not learn which rows are trusted. So
+    every fitted quantity (label_wrong, from the last fit) is the same with two different
+    trusted samples and with none. screen21f set the first round's suspects aside by the
+    trusted p-values and never set a trusted row aside, so the refit depended on them."""
+    X, y = load_digits(return_X_y=True)
+    noisy, _, first = _with_trusted(y, 0.1, 0.25, 0)
+    second = np.zeros(y.size, dtype=bool)
+    second[np.random.default_rng(7).choice(y.size, y.size // 4, replace=False)] = True
+    second &= noisy == y  # rows whose labels a check would confirm
+    blind = pw.screen(X, noisy, fdr=0.1)
+    for trusted in (first, second):
+        report = pw.screen(X, noisy, fdr=0.1, trusted=trusted)
+        assert np.array_equal(report.label_wrong, blind.label_wrong)
+        assert np.array_equal(report.outliers, blind.outliers)
+        assert report.label_suspects.size > 0
+
+
+def test_report_says_which_fdr_guarantee_it_has(tmp_path, capsys):
+    """fdr_calibration: 'trusted' (guaranteed by the checked labels), 'heuristic' (fdr=
+    without them) or None (no label fdr=); to_dict(), the CLI's text and JSON output and the
+    HTML report carry it in one line."""
+    X, y = load_wine(return_X_y=True)
+    trusted = np.zeros(y.size, dtype=bool)
+    trusted[::3] = True
+    guaranteed = pw.screen(X, y, fdr=0.1, trusted=trusted)
+    assert guaranteed.fdr_calibration == "trusted"
+    assert guaranteed.fdr_note() == f"FDR 0.1 guaranteed by {int(trusted.sum())} checked labels"
+    estimated = pw.screen(X, y, fdr=0.1)
+    assert estimated.fdr_calibration == "heuristic"
+    assert estimated.fdr_note().startswith("FDR 0.1 estimated without checked labels: not "
+                                           "guaranteed where classes overlap")
+    for report in (pw.screen(X, y), pw.screen(X, y, trusted=trusted), pw.screen(X, fdr=0.1)):
+        assert report.fdr_calibration is None and report.fdr_note() is None
+    assert estimated.to_dict()["fdr_calibration"] == "heuristic"
+    assert guaranteed.to_dict()["fdr_calibration"] == "trusted"
+
+    np.save(tmp_path / "X.npy", np.column_stack([X, y]))
+    np.save(tmp_path / "rows.npy", np.flatnonzero(trusted))
+    data = [str(tmp_path / "X.npy"), "--labels", "-1", "--fdr", "0.1"]
+    main(["screen", *data, "--trusted", str(tmp_path / "rows.npy")])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == guaranteed.fdr_note()
+    main(["screen", *data])
+    assert capsys.readouterr().out.splitlines()[1] == estimated.fdr_note()
+    main(["screen", *data, "--json"])
+    (tmp_path / "s.json").write_text(capsys.readouterr().out)
+    assert main(["report", "--screen", str(tmp_path / "s.json"), "-o",
+                 str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "label false-discovery rate</th><td>FDR 0.1 estimated without checked labels" in page
+    bad = json.loads((tmp_path / "s.json").read_text()) | {"fdr_calibration": "hope"}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    assert main(["report", "--screen", str(tmp_path / "bad.json"), "-o",
+                 str(tmp_path / "r.html")]) == 2
+    assert "fdr_calibration must be 'trusted' or 'heuristic'" in capsys.readouterr().err
