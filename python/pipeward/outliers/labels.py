@@ -26,6 +26,8 @@ wrong".
   counts the rows at least as nonconforming among a calibration set of rows whose labels the
   model does not doubt (posterior probability of a wrong label, from the estimated noise
   rates, at most 1/2): ``p_i = (1 + #{j in cal, j != i: s_j >= s_i}) / (|cal \\ {i}| + 1)``.
+  With ``trusted`` rows (labels the user checked), :func:`trusted_label_pvalues` calibrates
+  on those rows instead, after a fit that never learnt which rows they are (see there).
 """
 
 from __future__ import annotations
@@ -380,6 +382,26 @@ def label_evidence(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, shift: n
     scores = 1.0 - P[np.arange(codes.size), codes]
     pvalues = conformal_label_pvalues(scores, ~doubted)
     return LabelEvidence(P, flagged, wrong, doubted, pvalues, C, expected_f1_flags(wrong))
+
+
+def trusted_label_pvalues(probabilities: np.ndarray, codes: np.ndarray,
+                          trusted: np.ndarray) -> np.ndarray:
+    """Conformal p-values of "this label is right" calibrated on the ``trusted`` rows alone
+    (1 on those rows: they are no hypothesis).
+
+    Exact when the probabilities were computed without knowing which rows are trusted, the
+    trusted rows are a random sample of the rows (labels checked) and the flips hit every
+    class alike: then, whatever the data, the trusted rows are a uniformly random subset of
+    the correctly labelled rows, so
+    a correctly labelled untrusted row's score ranks uniformly among the trusted scores
+    (ties only make it conservative). The scores are exchangeable rather than independent
+    (every row shared the fits); Benjamini-Hochberg on such p-values still holds its rate
+    (Marandon, Lei, Mary & Roquain 2024, "Adaptive novelty detection with false discovery
+    rate guarantee"; Bates et al. 2023 prove the split case, a score fitted apart)."""
+    scores = 1.0 - probabilities[np.arange(codes.size), codes]
+    pvalues = conformal_label_pvalues(scores, trusted)
+    pvalues[trusted] = 1.0
+    return pvalues
 
 
 def _softmax_inplace(log_post: np.ndarray) -> None:
