@@ -290,6 +290,27 @@ def test_processes_append_concurrently(tmp_path):
         assert {r.payload["pid"] for r in lg.records()} == {0, 1}
 
 
+def test_a_lock_held_past_the_timeout_is_a_clear_error_and_writes_nothing(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "a.db"
+    with AuditLog(path) as lg:
+        lg.append("before")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's writer, stuck mid-transaction
+    try:
+        with AuditLog(path, timeout=0.2, create=False) as lg:  # reading needs no write lock
+            with pytest.raises(TimeoutError, match="held the audit log's lock for more than 0.2 s"):
+                lg.append("during")
+            with pytest.raises(TimeoutError, match="lock"):
+                AuditLog(path, timeout=0.2)  # creating takes the write lock too
+            other.execute("ROLLBACK")
+            assert lg.append("after").seq == 1  # nothing half-written in between
+            assert [r.action for r in lg.records()] == ["before", "after"] and lg.verify().ok
+    finally:
+        other.close()
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_killed_writer_loses_nothing_committed(tmp_path):
     path = tmp_path / "a.db"

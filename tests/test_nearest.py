@@ -153,3 +153,88 @@ def test_native_binding_checks_outputs():
         _core.nearest_sq_distances(X, X, np.empty(2), np.empty(2, np.int32))
     with pytest.raises(TypeError, match="dtype of X"):
         _core.nearest_sq_distances(X, X.astype(np.float32), np.empty(2), np.empty(2, np.int64))
+
+
+# -- the extraction detector's one-call step: scale, nearest earlier query, store -------------
+
+@st.composite
+def history_pushes(draw):
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    d = draw(st.integers(1, 40))
+    capacity = draw(st.integers(1, 70))
+    count = draw(st.integers(0, capacity))
+    slot = count if count < capacity else draw(st.integers(0, capacity - 1))
+    elements = st.floats(-100, 100, allow_nan=False, width=32)
+    history = draw(hnp.arrays(dtype, (capacity, d), elements=elements))
+    x = draw(hnp.arrays(np.float64, d, elements=elements))
+    low = draw(hnp.arrays(np.float64, d, elements=elements))
+    scale = draw(hnp.arrays(np.float64, d, elements=st.floats(1e-3, 10)))
+    return x, low, scale, history, count, slot
+
+
+@given(history_pushes())
+def test_history_push_matches_reference_on_every_path(problem):
+    x, low, scale, history, count, slot = problem
+    row = ((x - low) * scale).astype(history.dtype)  # NumPy's scaling, bit for bit
+    before = _core.isa_limit()
+    try:
+        for name in _core.enabled_isas():
+            _core.set_isa_limit(name)
+            ring = history.copy()
+            d2 = _core.nearest_history_push(x, low, scale, ring, count, slot)
+            if count:
+                check_against_reference(row[None], history[:count], np.array([d2], history.dtype),
+                                        reference.nearest_sq_distances(row[None], history[:count])[1])
+            else:
+                assert d2 == np.inf
+            expected = history.copy()
+            expected[slot] = row
+            np.testing.assert_array_equal(ring, expected)  # the row stored, nothing else touched
+    finally:
+        _core.set_isa_limit(before)
+
+
+def test_history_push_reads_strided_rows_in_place(isa):
+    rng = np.random.default_rng(3)
+    wide = rng.normal(size=(20, 12))
+    ring = wide[:, :5]  # rows 12 apart, columns contiguous: the view is updated in place
+    x, zero, one = rng.normal(size=5), np.zeros(5), np.ones(5)
+    expected = ((wide[:, :5] - x) ** 2).sum(axis=1).min()
+    after = wide.copy()
+    after[7, :5] = x  # that row's first 5 columns, nothing between the rows
+    d2 = _core.nearest_history_push(x, zero, one, ring, 20, 7)
+    assert d2 == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_array_equal(wide, after)
+
+
+@pytest.mark.parametrize("args, error, match", [
+    ((np.zeros(3, np.float32), np.zeros(3), np.ones(3), np.zeros((4, 3), np.float32), 0, 0),
+     TypeError, "x: expected a float64"),
+    ((np.zeros(2), np.zeros(3), np.ones(3), np.zeros((4, 3), np.float32), 0, 0),
+     ValueError, "x: expected 3 values"),
+    ((np.zeros(3), np.zeros(4), np.ones(3), np.zeros((4, 3)), 0, 0), ValueError, "low: expected 3"),
+    ((np.zeros(3), np.zeros(3), np.ones(6)[::2], np.zeros((4, 3)), 0, 0), ValueError, "C-contiguous"),
+    ((np.zeros(3), np.zeros(3), np.ones(3), np.zeros((4, 3), np.int32), 0, 0), TypeError, "float32 or float64"),
+    ((np.zeros(3), np.zeros(3), np.ones(3), np.zeros(3), 0, 0), ValueError, "2-d"),
+    ((np.zeros(0), np.zeros(0), np.ones(0), np.zeros((4, 0)), 0, 0), ValueError, "one column"),
+    ((np.zeros(3), np.zeros(3), np.ones(3), np.zeros((4, 3)), 5, 0), ValueError, "count, slot"),
+    ((np.zeros(3), np.zeros(3), np.ones(3), np.zeros((4, 3)), 2, 3), ValueError, "count, slot"),
+    ((np.zeros(3), np.zeros(3), np.ones(3), np.zeros((4, 3)), 4, 4), ValueError, "count, slot"),
+    ((np.zeros(3), np.zeros(3), np.ones(3), np.zeros((4, 3)), -1, 0), ValueError, "count, slot"),
+    ((np.array([0, np.nan, 0]), np.zeros(3), np.ones(3), np.zeros((4, 3)), 1, 1), ValueError, "NaN or infinity"),
+    ((np.array([0, 1e300, 0]), np.zeros(3), np.ones(3), np.zeros((4, 3), np.float32), 1, 1),
+     ValueError, "float32 range once scaled"),
+])
+def test_history_push_bad_input_is_a_clear_error_and_changes_nothing(args, error, match):
+    history = args[3]
+    kept = history.copy()
+    with pytest.raises(error, match=match):
+        _core.nearest_history_push(*args)
+    np.testing.assert_array_equal(history, kept)
+
+
+def test_history_push_refuses_a_read_only_history():
+    history = np.zeros((4, 3))
+    history.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        _core.nearest_history_push(np.zeros(3), np.zeros(3), np.ones(3), history, 1, 1)

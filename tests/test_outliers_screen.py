@@ -343,6 +343,36 @@ def test_imbalanced_pair_flips_found_at_least_as_well_as_confident_learning():
     assert ours >= peer
 
 
+@pytest.mark.parametrize("name", ["breast_cancer", "wine"])
+def test_one_percent_flips_found_at_least_as_well_as_confident_learning(name):
+    """1% random flips (6 rows of breast cancer, 2 of wine), 10 seeds: with no row
+    confidently crossing between two classes the noise rate between them was estimated as
+    0, so a clear flip got P(label wrong) = 0 (wine F1 0.610 against cleanlab's 0.767), and
+    the second fit without the suspects sharpened the model against the clean borderline
+    rows (breast cancer 0.710 against 0.744)."""
+    X, y = SKLEARN_SETS[name](return_X_y=True)
+    ours, peer = _f1_against_confident_learning(X, y, 0.01, 10)
+    print(f"{name} 1%: pipeward F1 {ours:.3f}, cleanlab {peer:.3f}")
+    assert ours >= peer
+
+
+def test_noise_prior_keeps_a_clear_flip_between_uncrossed_classes_in_doubt():
+    """With a diagonal confident joint (no row confidently crossed), a row labelled 0 that
+    the model places in class 1 with probability 0.98 is wrong with probability 0 by the
+    plain estimate; one pseudo-row per cell gives it the Laplace rate instead (0.41 here)."""
+    from pipeward.outliers.labels import wrong_label_posterior
+
+    C = np.diag([60.0, 70.0])
+    codes = np.array([0, 0, 1])
+    P = np.array([[0.02, 0.98], [0.9, 0.1], [0.3, 0.7]])
+    assert wrong_label_posterior(codes, P, C)[0] == 0.0
+    wrong = wrong_label_posterior(codes, P, C, prior=1.0)
+    T = (C + 1.0) / (C + 1.0).sum(axis=0)
+    expected = 1.0 - P[[0, 1, 2], codes] * T[codes, codes] / (P * T[codes]).sum(axis=1)
+    np.testing.assert_allclose(wrong, expected)
+    assert wrong[0] > 0.25 > 0.01 > wrong[1]
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40))
 def test_expected_f1_flags_are_the_best_top_set(wrong):
@@ -389,7 +419,11 @@ def test_fdr_holds_on_clean_labels_and_planted_flips(name):
 def test_fdr_holds_under_heavy_class_overlap():
     """Three classes of two clusters each in 5 features (the bench's hardest shape), 10%
     planted flips: the realised FDP at fdr=0.1 should stay within 0.1 plus two standard
-    errors. It does not yet (0.41 over 3 seeds); strict, so a fix shows up here."""
+    errors. It does not (0.39 over these 2 seeds, 186 flagged); strict, so a fix shows up
+    here. Deconvolving the noise (P(label right) = T_cc p_c / q_c, Bayesian FDR) did not fix
+    it either, even with the true flip rate (0.18-0.43). No calibration from (x, y) alone can
+    hold everywhere (docs/outliers.md); with trusted= rows it holds by construction
+    (test_trusted_rows_hold_the_fdr runs this shape)."""
     from sklearn.datasets import make_classification
 
     X, y = make_classification(1500, 5, n_informative=3, n_redundant=0, n_classes=3,
@@ -402,6 +436,128 @@ def test_fdr_holds_under_heavy_class_overlap():
         found += int(flagged.sum())
     print(f"3 classes x 2 clusters, 10% flips: {found} flagged, FDP {false / max(found, 1):.3f}")
     assert found > 0 and false / found <= 0.1 + 2.0 * np.sqrt(0.1 * 0.9 / found)
+
+
+def _with_trusted(y, rate, share, seed):
+    """Random flips at ``rate``, then ``share`` of the rows drawn at random and their labels
+    checked (set back to the truth): (noisy labels, flipped rows, trusted mask)."""
+    noisy, flipped = flip_at_random(y, rate, np.random.default_rng(seed))
+    trusted = np.zeros(y.size, dtype=bool)
+    trusted[np.random.default_rng(1000 + seed).choice(y.size, int(share * y.size),
+                                                      replace=False)] = True
+    noisy[trusted] = y[trusted]
+    return noisy, flipped & ~trusted, trusted
+
+
+def _overlapping_clusters():
+    from sklearn.datasets import make_classification
+
+    return make_classification(1500, 5, n_informative=3, n_redundant=0, n_classes=3,
+                               n_clusters_per_class=2, class_sep=1.0, random_state=3)
+
+
+@pytest.mark.parametrize("case", ["digits", "overlap"])
+def test_trusted_rows_hold_the_fdr(case):
+    """With the p-values calibrated on a random quarter of the rows, labels checked: no flag
+    on the clean labels, and with planted flips the realised FDP at fdr=0.1, pooled over
+    seeds, within 0.1 plus two standard errors, on digits (with discoveries) and on the
+    heavy-overlap shape where the default calibration reaches 0.36-0.50
+    (test_fdr_holds_under_heavy_class_overlap)."""
+    X, y = load_digits(return_X_y=True) if case == "digits" else _overlapping_clusters()
+    rate = 0.1 if case == "digits" else 0.2
+    false, found = 0, 0
+    for seed in range(3):
+        noisy, flipped, trusted = _with_trusted(y, rate, 0.25, seed)
+        report = pw.screen(X, noisy, fdr=0.1, trusted=trusted, random_state=seed)
+        flagged = _mask(report.label_suspects, y.size)
+        assert not (flagged & trusted).any()
+        false += int((flagged & ~flipped).sum())
+        found += int(flagged.sum())
+    fdp = false / max(found, 1)
+    print(f"{case}, trusted: {found} flagged, realised FDP {fdp:.3f}")
+    _, _, trusted = _with_trusted(y, 0.0, 0.25, 0)
+    assert pw.screen(X, y, fdr=0.1, trusted=trusted).label_suspects.size == 0  # clean labels
+    assert fdp <= 0.1 + 2.0 * np.sqrt(0.1 * 0.9 / max(found, 1))
+    if case == "digits":
+        assert found >= 300  # the flips are separable there: most of them are found
+
+
+def test_trusted_pvalues_are_ranks_among_the_trusted_rows():
+    """Trusted rows are no hypotheses (p = 1, never flagged, never 'wrong'); every other
+    p-value is (1 + #trusted rows at least as nonconforming) / (#trusted + 1), so a multiple
+    of 1 / (#trusted + 1); the flags are BH over the untrusted rows; a mask and the same rows
+    as indices agree; without fdr= the default rules skip trusted rows too."""
+    X, y = load_wine(return_X_y=True)
+    noisy, flipped, trusted = _with_trusted(y, 0.2, 0.4, 0)
+    report = pw.screen(X, noisy, fdr=0.1, trusted=trusted)
+    n_t = int(trusted.sum())
+    assert report.trusted_rows == n_t and f"calibrated on {n_t} trusted rows" in report.summary()
+    assert report.to_dict()["trusted_rows"] == n_t
+    assert (report.label_pvalues[trusted] == 1.0).all()
+    ranks = report.label_pvalues[~trusted] * (n_t + 1)
+    assert np.allclose(ranks, np.round(ranks)) and ranks.min() >= 1.0
+    expected = np.zeros(y.size, dtype=bool)
+    expected[np.flatnonzero(~trusted)] = benjamini_hochberg(report.label_pvalues[~trusted], 0.1)
+    assert np.array_equal(_mask(report.label_suspects, y.size), expected)
+    assert expected.sum() > 0
+    by_index = pw.screen(X, noisy, fdr=0.1, trusted=np.flatnonzero(trusted))
+    assert np.array_equal(by_index.label_suspects, report.label_suspects)
+    default = pw.screen(X, noisy, trusted=trusted)
+    assert not _mask(default.label_suspects, y.size)[trusted].any()
+
+
+def test_trusted_argument_is_checked():
+    X, y = load_wine(return_X_y=True)
+    n = y.size
+    with pytest.raises(ValueError, match="one entry per row"):
+        pw.screen(X, y, trusted=np.ones(n - 1, dtype=bool))
+    with pytest.raises(ValueError, match=r"must lie in \[-178, 178\)"):
+        pw.screen(X, y, trusted=[0, 178])
+    with pytest.raises(TypeError, match="float64"):
+        pw.screen(X, y, trusted=np.ones(n))
+    with pytest.raises(ValueError, match="selects no row"):
+        pw.screen(X, y, trusted=np.zeros(n, dtype=bool))
+    with pytest.raises(ValueError, match="non-empty"):
+        pw.screen(X, y, trusted=[])
+    with pytest.raises(ValueError, match="can never give a discovery at fdr=0.1"):
+        pw.screen(X, y, fdr=0.1, trusted=np.arange(8))
+    with pytest.raises(ValueError, match="needs labels"):
+        pw.screen(X, trusted=np.arange(20))
+
+
+def test_cli_trusted_column_and_file(tmp_path, capsys):
+    X, y = load_wine(return_X_y=True)
+    noisy, flipped, trusted = _with_trusted(y, 0.2, 0.4, 0)
+    names = [f"f{j}" for j in range(X.shape[1])]
+    with open(tmp_path / "wine.csv", "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow([*names, "label", "checked"])
+        out.writerows([[*map(repr, row), int(lab), "true" if t else "false"]
+                       for row, lab, t in zip(X.tolist(), noisy, trusted)])
+    expected = pw.screen(X, noisy, fdr=0.1, trusted=trusted)
+    code = main(["screen", str(tmp_path / "wine.csv"), "--labels", "label", "--fdr", "0.1",
+                 "--trusted", "checked", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 1 and result["trusted_rows"] == int(trusted.sum())
+    assert result["label_suspects"] == expected.label_suspects.tolist()
+    np.savetxt(tmp_path / "rows.txt", np.flatnonzero(trusted), fmt="%d")
+    assert main(["screen", str(tmp_path / "wine.csv"), "--labels", "label", "--fdr", "0.1",
+                 "--trusted", str(tmp_path / "rows.txt"), "--json"]) == 1
+    from_file = json.loads(capsys.readouterr().out)
+    # the 'checked' column stays a feature here, so only the calibration rows are compared
+    assert from_file["trusted_rows"] == int(trusted.sum())
+    csv_path = str(tmp_path / "wine.csv")
+    assert main(["screen", csv_path, "--labels", "label", "--trusted", "nope"]) == 2
+    assert main(["screen", csv_path, "--labels", "label", "--trusted", "f0"]) == 2  # not 0/1
+    assert main(["screen", csv_path, "--trusted", "checked"]) == 2  # no labels
+    assert main(["screen", csv_path, "--labels", "label", "--fdr", "0.1", "--trusted",
+                 str(tmp_path / "few.txt")]) == 2  # no such file, no such column
+    np.savetxt(tmp_path / "few.txt", [0, 1, 2], fmt="%d")
+    assert main(["screen", csv_path, "--labels", "label", "--fdr", "0.1", "--trusted",
+                 str(tmp_path / "few.txt")]) == 2  # too few for fdr=0.1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("error:") == 5
+    assert "--trusted" in err and "can never give a discovery" in err
 
 
 def test_label_pvalues_are_conformal_ranks():
@@ -489,10 +645,34 @@ def test_trigger_features_are_named_from_dataframe_columns():
     assert as_json["triggers"][0]["rows"] == np.flatnonzero(poisoned).tolist()
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_two_row_trigger_on_small_data_is_found(seed):
+    """Wine at 1% is 2 poisoned rows, too few for a value spike; their shared unusual values
+    (on 1-3 features, as the bench plants them) and one label are found by coincidence."""
+    X, y = load_wine(return_X_y=True)
+    rng = np.random.default_rng(seed)
+    features = sorted(rng.choice(X.shape[1], 1 + seed % 3, replace=False).tolist())
+    Xp, yp, poisoned = plant_trigger(X, y, 0.01, features, rng, jitter=0.05)
+    assert poisoned.sum() == 2
+    report = pw.screen(Xp, yp, random_state=seed)
+    assert np.array_equal(_mask(report.backdoor_suspects, yp.size), poisoned)
+    assert [sorted(t["features"]) for t in report.triggers] == [features]
+
+
 def test_clean_data_has_no_backdoor():
-    for loader in SKLEARN_SETS.values():
-        X, y = loader(return_X_y=True)
-        assert pw.screen(X, y).triggers == []
+    """No trigger on the labels as shipped nor with 5% or 20% random flips, on the real sets
+    and a synthetic one, whatever the fold split. (At 20%, seed 2, two flipped breast cancer
+    rows share extreme radius, perimeter and area: correlated features, one coincidence.)"""
+    from sklearn.datasets import make_classification
+
+    sets = [loader(return_X_y=True) for loader in SKLEARN_SETS.values()]
+    sets.append(make_classification(1500, 5, n_informative=3, n_redundant=0, n_classes=3,
+                                    n_clusters_per_class=2, random_state=3))
+    for X, y in sets:
+        for seed, rate in [(0, 0.0), (1, 0.05), (2, 0.2)]:
+            noisy, _ = flip_at_random(y, rate, np.random.default_rng(seed))
+            report = pw.screen(X, noisy, random_state=seed)
+            assert report.triggers == [] and report.backdoor_suspects.size == 0
 
 
 def test_cli_fdr_and_skops_estimator(tmp_path, capsys):
@@ -662,3 +842,62 @@ def test_spectral_signature_matches_the_singular_vector_of_the_whitened_rows(rng
         far = np.abs(robust_z(R @ top)) > 6.0
         np.testing.assert_array_equal(flagged[rows], far if far.sum() >= 20 else False)
     assert set(np.flatnonzero(flagged)) == set(planted)
+
+
+def test_trusted_rows_are_unknown_to_the_fits():
+    """The calibration is exact only if the trusted rows' scores are exchangeable with the
+    rightly labelled untrusted rows': the fits must not learn which rows are trusted. So
+    every fitted quantity (label_wrong, from the last fit) is the same with two different
+    trusted samples and with none. screen21f set the first round's suspects aside by the
+    trusted p-values and never set a trusted row aside, so the refit depended on them."""
+    X, y = load_digits(return_X_y=True)
+    noisy, _, first = _with_trusted(y, 0.1, 0.25, 0)
+    second = np.zeros(y.size, dtype=bool)
+    second[np.random.default_rng(7).choice(y.size, y.size // 4, replace=False)] = True
+    second &= noisy == y  # rows whose labels a check would confirm
+    blind = pw.screen(X, noisy, fdr=0.1)
+    for trusted in (first, second):
+        report = pw.screen(X, noisy, fdr=0.1, trusted=trusted)
+        assert np.array_equal(report.label_wrong, blind.label_wrong)
+        assert np.array_equal(report.outliers, blind.outliers)
+        assert report.label_suspects.size > 0
+
+
+def test_report_says_which_fdr_guarantee_it_has(tmp_path, capsys):
+    """fdr_calibration: 'trusted' (guaranteed by the checked labels), 'heuristic' (fdr=
+    without them) or None (no label fdr=); to_dict(), the CLI's text and JSON output and the
+    HTML report carry it in one line."""
+    X, y = load_wine(return_X_y=True)
+    trusted = np.zeros(y.size, dtype=bool)
+    trusted[::3] = True
+    guaranteed = pw.screen(X, y, fdr=0.1, trusted=trusted)
+    assert guaranteed.fdr_calibration == "trusted"
+    assert guaranteed.fdr_note() == f"FDR 0.1 guaranteed by {int(trusted.sum())} checked labels"
+    estimated = pw.screen(X, y, fdr=0.1)
+    assert estimated.fdr_calibration == "heuristic"
+    assert estimated.fdr_note().startswith("FDR 0.1 estimated without checked labels: not "
+                                           "guaranteed where classes overlap")
+    for report in (pw.screen(X, y), pw.screen(X, y, trusted=trusted), pw.screen(X, fdr=0.1)):
+        assert report.fdr_calibration is None and report.fdr_note() is None
+    assert estimated.to_dict()["fdr_calibration"] == "heuristic"
+    assert guaranteed.to_dict()["fdr_calibration"] == "trusted"
+
+    np.save(tmp_path / "X.npy", np.column_stack([X, y]))
+    np.save(tmp_path / "rows.npy", np.flatnonzero(trusted))
+    data = [str(tmp_path / "X.npy"), "--labels", "-1", "--fdr", "0.1"]
+    main(["screen", *data, "--trusted", str(tmp_path / "rows.npy")])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == guaranteed.fdr_note()
+    main(["screen", *data])
+    assert capsys.readouterr().out.splitlines()[1] == estimated.fdr_note()
+    main(["screen", *data, "--json"])
+    (tmp_path / "s.json").write_text(capsys.readouterr().out)
+    assert main(["report", "--screen", str(tmp_path / "s.json"), "-o",
+                 str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "label false-discovery rate</th><td>FDR 0.1 estimated without checked labels" in page
+    bad = json.loads((tmp_path / "s.json").read_text()) | {"fdr_calibration": "hope"}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    assert main(["report", "--screen", str(tmp_path / "bad.json"), "-o",
+                 str(tmp_path / "r.html")]) == 2
+    assert "fdr_calibration must be 'trusted' or 'heuristic'" in capsys.readouterr().err

@@ -410,7 +410,8 @@ def test_a_limit_is_shared_exactly_across_two_workers_through_redis(work, tmp_pa
     with redis_server(tmp_path) as uri, serve(
             [str(root / "model"), "--pubkey", str(root / "release.pem.pub"), "--keys",
              str(root / "keys.json"), "--workers", "2", "--storage", uri, "--rate-limit",
-             "25/hour"], tmp_path, timeout=180) as srv:  # two interpreters start on a loaded box
+             "25/hour", "--audit", str(tmp_path / "audit.db")],
+            tmp_path, timeout=180) as srv:  # two interpreters start on a loaded box
         rows = {"inputs": work["inliers"][:1].tolist()}
         codes: list[int] = []
         lock = threading.Lock()
@@ -432,6 +433,14 @@ def test_a_limit_is_shared_exactly_across_two_workers_through_redis(work, tmp_pa
         keys = redis.Redis.from_url(uri).keys("*")
     assert codes.count(200) == 25 and codes.count(429) == 35, sorted(set(codes))
     assert any(b"key" in k for k in keys)
+    # Both workers appended to one audit log: the chain holds and every request is in it once.
+    from pipeward.cli import main
+
+    assert main(["audit", "verify", str(tmp_path / "audit.db")]) == 0
+    with pw.AuditLog(tmp_path / "audit.db", readonly=True) as log:
+        predicted = [r.payload["status"] for r in log.records(action="serve.request")
+                     if r.payload["route"] == "/v1/predict"]
+    assert sorted(predicted) == [200] * 25 + [429] * 35
 
 
 # --- TLS, watermark, and a killed server ----------------------------------------------------------

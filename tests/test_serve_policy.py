@@ -416,6 +416,99 @@ def test_a_full_audit_queue_makes_requests_wait_and_loses_no_record(data, tmp_pa
     assert len(ids) == len(set(ids)) == 60
 
 
+def _wait_for(condition, timeout=20.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_an_unwritable_audit_log_fails_closed_and_loses_no_record(data, tmp_path):
+    """While the log cannot be written, predictions get 503 (no answer without a record) and
+    /healthz reports it; the queued records are retried, not dropped, and once the log can be
+    written again the service answers and every request's record is in a valid chain."""
+    import sqlite3
+
+    X, _, _, model = data
+
+    class Flaky(pw.AuditLog):
+        broken = False
+
+        def append_many(self, entries):
+            if self.broken:
+                raise sqlite3.OperationalError("disk I/O error")
+            return super().append_many(entries)
+
+    log = Flaky(tmp_path / "a.db")
+    app, h = make(model, {"input": {"guard": "off"}, "audit": {"flush_ms": 5}}, X_train=X, audit=log)
+    svc = app.state.service
+    body = {"inputs": X[:1].tolist()}
+    log.broken = True  # after start-up, whose own record is written at once
+
+    async def step():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return await c.post("/v1/predict", json=body, headers=h), await c.get("/healthz")
+
+    first, _ = asyncio.run(step())
+    assert first.status_code == 200  # the fault is not known yet
+    _wait_for(lambda: svc.audit.failing is not None)
+    refused, health = asyncio.run(step())
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert "audit log" in refused.json()["detail"]
+    assert health.status_code == 503 and health.json()["status"] == "failing"
+    async def scrape():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return (await c.get("/metrics", headers=h)).text
+
+    text = asyncio.run(scrape())
+    assert "pipeward_audit_failing 1.0" in text
+    assert 'pipeward_decisions_total{decision="unaudited"} 1.0' in text
+    assert svc.audit.failed > 0 and svc.audit.written == 0 and svc.audit.queued >= 1
+    log.broken = False
+    _wait_for(lambda: svc.audit.failing is None)
+    served, health = asyncio.run(step())
+    assert served.status_code == 200 and health.json() == {"status": "ok"}
+    svc.close()
+    with pw.AuditLog(tmp_path / "a.db", readonly=True) as reader:
+        assert reader.verify().ok
+        statuses = [r.payload["status"] for r in reader.records(action="serve.request")
+                    if r.payload.get("route") == "/v1/predict"]
+    assert statuses == [200, 503, 200]  # every request, once, in order
+
+
+def test_a_record_the_log_refuses_is_replaced_and_the_rest_are_written(tmp_path):
+    from pipeward.serve.audit_writer import UNWRITABLE, AuditWriter
+
+    log = pw.AuditLog(tmp_path / "a.db")
+    writer = AuditWriter(log, flush_ms=5)
+    for i in range(5):
+        payload = {"i": i} if i != 2 else {"i": float("nan")}  # NaN is outside the log's JSON
+        assert writer.offer(f"r{i}", payload, "test")
+    writer.close()
+    assert writer.failing is None and writer.unwritable == 1 and writer.written == 5
+    records = list(log.records())
+    assert [r.subject for r in records] == ["r0", "r1", "r2", "r3", "r4"]
+    assert records[2].action == UNWRITABLE and "payload" in records[2].payload["error"]
+    assert log.verify().ok
+    log.close()
+
+
+def test_a_read_only_log_is_a_storage_fault_not_a_loop(tmp_path):
+    from pipeward.serve.audit_writer import AuditWriter
+
+    pw.AuditLog(tmp_path / "a.db").close()
+    log = pw.AuditLog(tmp_path / "a.db", readonly=True)
+    writer = AuditWriter(log, flush_ms=5)
+    writer.offer("r", {"i": 1}, "test")
+    _wait_for(lambda: writer.failing is not None)
+    assert "read-only" in writer.failing and writer.queued == 1  # kept, not dropped
+    writer.close()
+    log.close()
+
+
 # --- the raw predict route keeps FastAPI's contract ------------------------------------------------
 
 def test_predict_route_methods_openapi_and_streamed_body_limit(data):
@@ -439,6 +532,70 @@ def test_predict_route_methods_openapi_and_streamed_body_limit(data):
     assert op["security"] and {"401", "422", "429", "503"} <= set(op["responses"])
     assert streamed.status_code == 413 and "limit of 2000 bytes" in streamed.json()["detail"]
     app.state.service.close()
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_extraction_distances_match_the_reference_through_ring_overflow(dtype):
+    from pipeward.reference.nearest import nearest_sq_distances
+    from pipeward.serve.extraction import ExtractionDetector
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(130, 7)) * 3 + 1
+    low, width = X.min(axis=0), np.ptp(X, axis=0)
+    det = ExtractionDetector(7, low=low, width=width, max_history=40, window=60, dtype=dtype)
+    det.observe("k", X[:30])  # one batch, then one query at a time past the ring's 40 rows
+    for row in X[30:]:
+        det.observe("k", row)
+    scaled = ((X - low) * (1.0 / np.maximum(width, 1e-12))).astype(dtype)  # bit for bit
+    expected = [np.sqrt(nearest_sq_distances(scaled[i:i + 1], scaled[max(0, i - 40):i])[0][0])
+                for i in range(1, len(X))]
+    h = det._keys["k"]
+    assert (h.observed, h.measured, h.count) == (130, 129, 40)
+    np.testing.assert_allclose(h.distances, expected[-60:], rtol=2e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_array_equal(np.sort(h.queries, axis=0), np.sort(scaled[-40:], axis=0))
+
+
+def test_extraction_keeps_testing_once_its_window_is_full():
+    from pipeward.serve.extraction import ExtractionDetector
+
+    rng = np.random.default_rng(12)
+    det = ExtractionDetector(6, window=200, min_queries=50, threshold=0.8)
+    for row in rng.normal(size=(400, 6)):  # natural traffic, past the window of 200 distances
+        det.observe("k", row)
+    assert not det.alarm("k")
+    seed = rng.normal(size=6)
+    for _ in range(150):  # then an extraction: tiny steps around one seed
+        det.observe("k", seed + rng.normal(size=6) * 1e-3)
+    assert det.alarm("k") and det.w("k") < 0.8
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_extraction_refuses_rows_that_are_not_finite(batch):
+    from pipeward.serve.extraction import ExtractionDetector
+
+    det = ExtractionDetector(3, max_history=10)
+    bad = np.zeros((batch, 3))
+    bad[-1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        det.observe("k", bad)  # the key's very first queries: nothing to compare with yet
+    det.observe("k", np.ones((2, 3)))
+    with pytest.raises(ValueError, match="float32 range once scaled"):
+        det.observe("k", np.full((batch, 3), 1e300))
+    h = det._keys["k"]
+    assert (h.observed, h.count, h.measured) == (2, 2, 1)
+    assert np.isfinite(h.queries[:h.count]).all() and np.isfinite(h.distances).all()
+    overflowing = np.vstack([np.full((9, 3), 2.0), bad[-1:]])  # row by row: 9 kept, then refused
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        det.observe("k", overflowing)
+    assert (h.observed, h.count, h.measured) == (11, 10, 10)
+    assert np.isfinite(h.queries).all()
+    with pytest.raises(ValueError, match="rows of 3 features"):
+        det.observe("k", np.zeros(4))
+    with pytest.raises(ValueError, match="low must be 3 finite values"):
+        ExtractionDetector(3, low=[0, np.inf, 0])
+    with pytest.raises(ValueError, match="window"):
+        ExtractionDetector(3, window=6000)
 
 
 def test_batched_extraction_observation_equals_one_query_at_a_time():

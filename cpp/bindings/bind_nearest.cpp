@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "checks.hpp"
 #include "pipeward/nearest.hpp"
@@ -56,6 +57,46 @@ void nearest_typed(const py::array& X, const py::array& Y, py::array& d2, py::ar
   pipeward::nearest::nearest_sq_distances<T>(x, m, ldx, y, n, ldy, d, out, idx, threads);
 }
 
+// A float64 vector of d values, contiguous (the query and the detector's scaling).
+void require_vector(const py::array& a, const char* name, py::ssize_t d) {
+  require<double>(a, name, 1);
+  if (a.shape(0) != d) {
+    throw py::value_error(std::string(name) + ": expected " + std::to_string(d) +
+                          " values (the history's columns), got a " + describe(a));
+  }
+}
+
+template <typename T>
+double history_push(const py::array& x, const py::array& low, const py::array& scale,
+                    py::array& history, py::ssize_t count, py::ssize_t slot) {
+  const std::ptrdiff_t ldy = row_stride<T>(history, "history");
+  const py::ssize_t capacity = history.shape(0), d = history.shape(1);
+  if (d < 1) throw py::value_error("history: expected at least one column, got a " + describe(history));
+  require_vector(x, "x", d);
+  require_vector(low, "low", d);
+  require_vector(scale, "scale", d);
+  if (!history.writeable()) throw py::value_error("history: read-only array");
+  if (count < 0 || count > capacity || slot < 0 || slot > count || slot >= capacity) {
+    throw py::value_error("count, slot: expected 0 <= slot <= count <= " +
+                          std::to_string(capacity) + " and slot < " + std::to_string(capacity) +
+                          ", got count=" + std::to_string(count) + " slot=" + std::to_string(slot));
+  }
+  std::vector<T> row(static_cast<std::size_t>(d));
+  if (!pipeward::nearest::scaled_row<T>(static_cast<const double*>(x.data()),
+                                        static_cast<const double*>(low.data()),
+                                        static_cast<const double*>(scale.data()),
+                                        static_cast<std::size_t>(d), row.data())) {
+    throw py::value_error("x: expected finite values that stay within " +
+                          py::str(history.dtype()).cast<std::string>() +
+                          " range once scaled, got NaN or infinity");
+  }
+  T* y = static_cast<T*>(history.mutable_data());
+  py::gil_scoped_release release;
+  return static_cast<double>(pipeward::nearest::nearest_then_store<T>(
+      row.data(), y, static_cast<std::size_t>(count), ldy, static_cast<std::size_t>(d),
+      static_cast<std::size_t>(slot)));
+}
+
 }  // namespace
 
 void bind_nearest(py::module_& m) {
@@ -75,6 +116,26 @@ void bind_nearest(py::module_& m) {
       py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("d2").noconvert(),
       py::arg("index").noconvert(), py::arg("workers") = py::none(),
       "d2[i] = min_j ||X[i] - Y[j]||^2 and index[i] = the first j attaining it.");
+  m.def(
+      "nearest_history_push",
+      [](const py::array& x, const py::array& low, const py::array& scale, py::array history,
+         py::ssize_t count, py::ssize_t slot) {
+        if (history.ndim() != 2) {
+          throw py::value_error("history: expected a 2-d array, got a " + describe(history));
+        }
+        if (has_dtype<double>(history)) {
+          return history_push<double>(x, low, scale, history, count, slot);
+        }
+        if (has_dtype<float>(history)) {
+          return history_push<float>(x, low, scale, history, count, slot);
+        }
+        throw py::type_error("history: expected a float32 or float64 array, got a " +
+                             describe(history));
+      },
+      py::arg("x").noconvert(), py::arg("low").noconvert(), py::arg("scale").noconvert(),
+      py::arg("history").noconvert(), py::arg("count"), py::arg("slot"),
+      "row = (x - low) * scale in history's dtype; returns its squared distance to the nearest "
+      "of history[:count] (inf when count == 0), then stores it as history[slot].");
 }
 
 }  // namespace pipeward::bind

@@ -201,6 +201,10 @@ def nearest_sq_distances(
     X: npt.NDArray[np.floating], Y: npt.NDArray[np.floating], d2: npt.NDArray[np.floating],
     index: npt.NDArray[np.int64], workers: int | None = None,
 ) -> None: ...
+def nearest_history_push(
+    x: npt.NDArray[np.float64], low: npt.NDArray[np.float64], scale: npt.NDArray[np.float64],
+    history: npt.NDArray[np.floating], count: int, slot: int,
+) -> float: ...
 
 # --- secagg ---
 def secagg_mask_accumulate(

@@ -32,4 +32,18 @@ void nearest_sq_distances(const T* X, std::size_t m, std::ptrdiff_t ldx, const T
                           std::size_t n, std::ptrdiff_t ldy, std::size_t d, T* out_d2,
                           std::int64_t* out_index, int threads);
 
+// The extraction detector's step for one query of a key's history (nearest_history.cpp).
+// row = (x - low) * scale computed in double and rounded to T, as NumPy's
+// ((x - low) * scale).astype(T); false when a value of it is not finite in T (a NaN or inf in
+// x, or one past T's range once scaled), and then row holds nothing to use.
+template <typename T>
+bool scaled_row(const double* x, const double* low, const double* scale, std::size_t d, T* row);
+
+// row's squared distance to the nearest of Y's first n rows (infinity when n == 0, one
+// thread: a single query is too little work to share), then row stored as Y's row `slot`
+// (the next free row, or the oldest one of a full ring).
+template <typename T>
+T nearest_then_store(const T* row, T* Y, std::size_t n, std::ptrdiff_t ldy, std::size_t d,
+                     std::size_t slot);
+
 }  // namespace pipeward::nearest

@@ -114,6 +114,7 @@ class AuditLog:
                  timeout: float = 60.0) -> None:
         self.path = os.fspath(path)
         self.readonly = bool(readonly)
+        self.timeout = float(timeout)
         if (not create or readonly) and self.path != ":memory:" and not Path(self.path).is_file():
             raise FileNotFoundError(f"no audit log at {self.path}")
         self.actor = _text(actor, "actor") if actor is not None else _default_actor()
@@ -145,11 +146,29 @@ class AuditLog:
                 self._db.close()
             if isinstance(exc, ValueError):
                 raise
+            if _is_busy(exc):
+                raise self._busy() from None
             raise ValueError(f"{self.path} is not a readable pipeward audit log: {exc}") from None
+
+    def _busy(self) -> TimeoutError:
+        return TimeoutError(f"{self.path}: another writer held the audit log's lock for more than "
+                            f"{self.timeout:g} s; nothing was written (AuditLog(timeout=...) sets "
+                            "the wait)")
+
+    def _begin_write(self, db: sqlite3.Connection) -> None:
+        """Take the log's write lock for one transaction, so the head read inside it is the
+        head the new records extend, whatever other processes append. SQLite's busy handler
+        retries for ``timeout`` seconds; past that, a TimeoutError that says so."""
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise self._busy() from None
+            raise
 
     def _create_schema(self) -> None:
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        self._begin_write(db)
         try:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if tables and "meta" not in tables:
@@ -287,7 +306,7 @@ class AuditLog:
         out: list[Record] = []
         with self._lock:
             db = self._writable()
-            db.execute("BEGIN IMMEDIATE")
+            self._begin_write(db)
             try:
                 head = db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, prev = (head[0] + 1, bytes(head[1])) if head else (0, GENESIS)
@@ -372,7 +391,7 @@ class AuditLog:
         saved = None if since is None else as_checkpoint(since)
         with self._lock:
             db = self._writable()
-            db.execute("BEGIN IMMEDIATE")
+            self._begin_write(db)
             try:
                 report = self._verify_snapshot(db, None, saved, None)
                 if not report.ok:
@@ -485,7 +504,7 @@ class AuditLog:
         log = cls(path, **kwargs)
         with log._lock:
             db = log._db
-            db.execute("BEGIN IMMEDIATE")
+            log._begin_write(db)
             try:
                 if header.get("log_id"):
                     db.execute("UPDATE meta SET value = ? WHERE key = 'log_id'", (header["log_id"],))
@@ -500,6 +519,11 @@ class AuditLog:
                 db.execute("ROLLBACK")
                 raise
         return log
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """SQLite's "database is locked": another connection kept the lock past the busy timeout."""
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
 
 
 def _connect_readonly(path: str, timeout: float) -> sqlite3.Connection:

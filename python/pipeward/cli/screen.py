@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  pipeward screen features.npz --labels y --json\n"
                "  pipeward screen X.npy --labels -1   # last column holds the labels\n"
                "  pipeward screen train.csv --labels target --fdr 0.1\n"
-               "  pipeward screen train.csv --labels target --estimator model.skops",
+               "  pipeward screen train.csv --labels target --estimator model.skops\n"
+               "  pipeward screen train.csv --labels target --fdr 0.1 --trusted checked",
     )
     p.add_argument("data", help="the data: .npy, .npz (array 'X' or the only one), .csv, .parquet")
     p.add_argument("--labels", metavar="COLUMN",
@@ -44,6 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fdr", type=float, metavar="Q",
                    help="flag label suspects by Benjamini-Hochberg on their conformal "
                         "p-values at this false discovery rate (0 < Q < 1)")
+    p.add_argument("--trusted", metavar="ROWS",
+                   help="rows whose labels are known to be right: a column of the .csv or "
+                        ".parquet (1/0 or true/false; left out of the features), or a file of "
+                        "row indices (.npy, or .txt with one a line) or a .npy boolean mask; "
+                        "the p-values are calibrated on these rows, so --fdr then holds by "
+                        "construction")
     p.add_argument("--estimator", metavar="MODEL",
                    help="a scikit-learn classifier saved with skops (.skops); its out-of-fold "
                         "probabilities replace the Gaussian class model (needs pipeward[skops])")
@@ -65,14 +72,24 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--fdr: expected a rate in (0, 1), got {args.fdr:g}")
     estimator = _load_estimator(Path(args.estimator), args.trust) if args.estimator else None
     table, X, y = _load(Path(args.data), args.labels)
-    if y is None and (estimator is not None or args.fdr is not None):
-        raise CLIError("--estimator and --fdr judge labels: name the label column with --labels")
+    if y is None and (estimator is not None or args.fdr is not None or args.trusted):
+        raise CLIError("--estimator, --fdr and --trusted judge labels: name the label column "
+                       "with --labels")
+    trusted = None
+    if args.trusted:
+        trusted, X = _trusted_rows(args.trusted, table, X)
     if y is not None and (example := continuous_example(np.asarray(y))) is not None:
         raise CLIError(f"--labels {args.labels}: a continuous (regression) target "
                        f"({np.unique(y).size} distinct values, e.g. {example:g}); label-flip "
                        "screening needs class labels: run without --labels to screen for "
                        "outliers only, or bin the target into classes first")
-    report = screen(X, y, alpha=args.alpha, fdr=args.fdr, estimator=estimator)
+    try:
+        report = screen(X, y, alpha=args.alpha, fdr=args.fdr, estimator=estimator,
+                        trusted=trusted)
+    except (TypeError, ValueError) as exc:
+        if args.trusted and str(exc).startswith("trusted:"):
+            raise CLIError(f"--trusted {args.trusted}: {str(exc)[len('trusted: '):]}") from None
+        raise
     keep = np.ones(report.n_rows, dtype=bool)
     keep[report.quarantine] = False
     if args.quarantine:
@@ -83,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     elif not args.quiet:
         print(report.summary())
+        if report.fdr_note():
+            print(report.fdr_note())
         if report.quarantine.size:
             shown = ", ".join(str(i) for i in report.quarantine[:20])
             more = " ..." if report.quarantine.size > 20 else ""
@@ -110,6 +129,30 @@ def _load_estimator(path: Path, trust: list[str]) -> Any:
         raise CLIError(f"{path}: expected a classifier with fit and predict_proba, got "
                        f"{type(model).__name__}")
     return model
+
+
+def _trusted_rows(spec: str, table: Any, features: Any) -> tuple[np.ndarray, Any]:
+    """(trusted rows, features without a trusted column) from --trusted: a file of row
+    indices or a mask, else a column of the table."""
+    path = Path(spec)
+    if path.suffix.lower() in (".npy", ".txt") and path.exists():
+        try:
+            rows = (load_npy(path) if path.suffix.lower() == ".npy"
+                    else np.loadtxt(path, dtype=np.int64, ndmin=1))
+        except ValueError as exc:
+            raise CLIError(f"--trusted {spec}: not a list of row indices ({exc})") from None
+        return rows, features
+    if not (isinstance(table, _CsvTable) or is_frame(table)):
+        raise CLIError(f"--trusted {spec}: no such .npy/.txt file (a column name works for "
+                       ".csv and .parquet data only)")
+    if spec not in features:
+        raise CLIError(f"--trusted: no file {spec!r} and no column {spec!r} "
+                       f"(columns: {_column_list(list(features.keys()))})")
+    flags = np.asarray(features[spec])
+    if flags.dtype.kind not in "biuf" or not np.isin(flags, (0, 1)).all():
+        raise CLIError(f"--trusted {spec}: the column must hold 1/0 or true/false in every row")
+    rest = {k: features[k] for k in features.keys() if k != spec}
+    return flags.astype(bool), rest
 
 
 @dataclass

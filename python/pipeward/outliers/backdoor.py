@@ -15,9 +15,28 @@ gives them the attacker's target label. Three things give it away, and all three
 
 Per label, the features on which enough rows of that label sit in spikes are a candidate
 trigger, and its rows are those in spikes on at least half of them; the trigger features are
-reported. Image-like backdoors that change many features a little
-are what the spectral signature (Tran, Li & Madry 2018) is for: per class, the squared
-projection of the whitened, centred rows on the top singular direction; within each class,
+reported.
+
+A trigger on fewer rows than a spike needs (2 poisoned rows of a 180-row set) shows no spike,
+but its rows *coincide*: they share the same unusual values (robust |z| >= 3) on several
+features and carry one label. Each feature's chance that two random rows share an unusual
+value, ``c_j``, is counted from the data itself; if features were independent, the expected
+number of same-label pairs sharing unusual values on at least f features is at most
+``sum_k C(n_k, 2) e_f(c)`` (``e_f``: the f-th elementary symmetric polynomial of the
+``c_j``, a union bound over the sets of f features). Pairs rarer than that at level
+COINCIDENCE_LEVEL are joined into groups, and a group is a trigger when it passes the same
+relabelling check (3.) as a spike. One shared feature is never enough on small data (the
+pair's own coincidence puts ``c_j`` at 1/C(n, 2) or more); correlated features that are
+unusual together (the largest tumours on radius, perimeter and area) break the independence,
+so features correlated at |r| >= 0.8 among the other rows count once; and the relabelling
+check keeps out natural groups, which keep their label without the features.
+A trigger on one feature is asked a narrower question, among the rows of a label that lose
+it once that feature is left out (:func:`_single_feature_triggers`). Both run on small data
+only (SMALL_SEARCH_ROWS): above it a trigger on 0.5% of the rows is large enough for a spike.
+
+Image-like backdoors that change many features a little are what the spectral signature
+(Tran, Li & Madry 2018) is for: per class, the squared projection of the whitened, centred
+rows on the top singular direction; within each class,
 rows whose projection has a robust z-score beyond ``spectral_z`` are flagged when they are
 at least as many as a trigger needs.
 """
@@ -37,6 +56,13 @@ SPIKE_RATIO = 8.0  # window count over the count the surrounding density predict
 PURITY = 0.9
 MIN_RELABELLED = 0.25
 BIN_ROWS = 4096  # rows binned per block
+UNUSUAL_Z = 3.0  # a value this many robust sds from the median is unusual
+COINCIDENCE_LEVEL = 0.01  # expected number of chance same-label coincidences allowed
+CORRELATED = 0.8  # features correlated this much count as one piece of coincidence evidence
+# Up to this many rows the coincidence search runs (it pairs rows, and the one-feature step
+# refits the model once per feature); above, a trigger on 0.5% of the rows is 10 rows or
+# more, which the spike search finds.
+SMALL_SEARCH_ROWS = 2_000
 
 
 @dataclass(frozen=True)
@@ -161,7 +187,153 @@ def find_triggers(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, min_share
         kept = relabel(columns)[rows]
         if 1.0 - kept.mean() >= MIN_RELABELLED:
             triggers.append(Trigger(tuple(int(f) for f in columns), label, rows))
+    if n <= SMALL_SEARCH_ROWS:
+        taken = np.zeros(n, dtype=bool)
+        for t in triggers:
+            taken[t.rows] = True
+        triggers += coincident_triggers(Z, codes, n_classes, med, mad, taken, relabel)
     return triggers
+
+
+def coincidence_rates(bins: np.ndarray, unusual: np.ndarray) -> np.ndarray:
+    """Per column, the share of row pairs that are both unusual and within two bins of each
+    other: the chance that two random rows share an unusual value there."""
+    n, d = bins.shape
+    rates = np.zeros(d)
+    for j in np.flatnonzero(unusual.sum(axis=0) >= 2):
+        b = np.sort(bins[unusual[:, j], j])
+        later_within = np.searchsorted(b, b + 2, side="right") - np.arange(1, b.size + 1)
+        rates[j] = later_within.sum() / (n * (n - 1) / 2.0)
+    return rates
+
+
+def elementary_symmetric(c: np.ndarray) -> np.ndarray:
+    """e_0 .. e_d of the values c: e_f is the sum over the f-subsets of their products."""
+    e = np.zeros(c.size + 1)
+    e[0] = 1.0
+    for value in c:
+        e[1:] = e[1:] + value * e[:-1]
+    return e
+
+
+def coincident_triggers(Z: np.ndarray, codes: np.ndarray, n_classes: int, med: np.ndarray,
+                        mad: np.ndarray, taken: np.ndarray,
+                        relabel: Callable[[np.ndarray], np.ndarray]) -> list[Trigger]:
+    """Triggers too small for a spike: groups of rows of one label that share unusual values
+    on more features than chance allows (see the module docstring); ``taken`` rows are
+    already in a trigger."""
+    n, d = Z.shape
+    bins = value_bins(Z, med, mad)
+    unusual = np.abs(Z - med) >= UNUSUAL_Z * mad
+    per_label = np.bincount(codes, minlength=n_classes).astype(np.float64)
+    same_label_pairs = float((per_label * (per_label - 1.0) / 2.0).sum())
+    expected = same_label_pairs * elementary_symmetric(coincidence_rates(bins, unusual))
+    rare_enough = np.flatnonzero(expected[1:] <= COINCIDENCE_LEVEL)
+    f_min = int(rare_enough[0]) + 1 if rare_enough.size else d + 1
+    triggers: list[Trigger] = []
+    for label in range(n_classes if f_min <= d else 0):
+        rows = np.flatnonzero((codes == label) & ~taken & (unusual.sum(axis=1) >= f_min))
+        if rows.size < 2:
+            continue
+        U, B = unusual[rows], bins[rows]
+        # counts[a, b]: the features on which rows a and b share an unusual value
+        counts = np.zeros((rows.size, rows.size), dtype=np.int32)
+        for j in np.flatnonzero(U.sum(axis=0) >= 2):
+            counts += _shares(U[:, j], B[:, j])
+        linked = counts >= f_min
+        np.fill_diagonal(linked, False)
+        for group in _components(linked):
+            members = rows[group]
+            # the trigger's features: those shared by at least half of the group's links
+            links = np.argwhere(np.triu(linked[np.ix_(group, group)]))
+            votes = np.array([_shares(U[group, j], B[group, j])[links[:, 0], links[:, 1]].sum()
+                              for j in range(d)])
+            features = np.flatnonzero(2 * votes >= links.shape[0])
+            others = np.ones(n, dtype=bool)
+            others[members] = False
+            if _independent_features(Z[others][:, features]) < f_min:
+                continue
+            kept = relabel(features)[members]
+            if 1.0 - kept.mean() >= MIN_RELABELLED:
+                triggers.append(Trigger(tuple(int(f) for f in features), label, members))
+    if f_min > 1:
+        taken = taken.copy()
+        for t in triggers:
+            taken[t.rows] = True
+        triggers += _single_feature_triggers(bins, unusual, codes, n_classes, taken, relabel)
+    return triggers
+
+
+def _independent_features(A: np.ndarray) -> int:
+    """How many columns of A count as separate evidence: taken in order, a column correlated
+    at |r| >= CORRELATED with one already counted is the same evidence again (radius,
+    perimeter and area of a tumour are one coincidence, not three). A is the other rows, so
+    the group's own extreme values do not create the correlation."""
+    if A.shape[1] <= 1:
+        return A.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.abs(np.nan_to_num(np.corrcoef(A, rowvar=False)))
+    counted: list[int] = []
+    for j in range(A.shape[1]):
+        if all(r[j, i] < CORRELATED for i in counted):
+            counted.append(j)
+    return len(counted)
+
+
+def _single_feature_triggers(bins: np.ndarray, unusual: np.ndarray, codes: np.ndarray,
+                             n_classes: int, taken: np.ndarray,
+                             relabel: Callable[[np.ndarray], np.ndarray]) -> list[Trigger]:
+    """Pairs of rows that share an unusual value on one feature, among the rows of one label
+    that lose that label once the feature is left out (a few per feature on clean data). The
+    expected number of such pairs by chance is ``sum_j c_j sum_k C(L_kj, 2)`` (L_kj: rows of
+    label k relabelled without feature j); when it is at most COINCIDENCE_LEVEL, every such
+    pair (and the rows linked to it) is a trigger, reported with every feature its rows
+    share an unusual value on."""
+    rates = coincidence_rates(bins, unusual)
+    lost, expected = {}, 0.0
+    for j in np.flatnonzero(rates > 0):
+        lost[j] = ~relabel(np.array([j])) & ~taken
+        per_label = np.bincount(codes[lost[j]], minlength=n_classes).astype(np.float64)
+        expected += rates[j] * float((per_label * (per_label - 1.0) / 2.0).sum())
+    if expected > COINCIDENCE_LEVEL:
+        return []
+    triggers = []
+    used = taken.copy()  # a group found on one feature is not found again on another
+    for j, rows_lost in lost.items():
+        for label in range(n_classes):
+            rows = np.flatnonzero(rows_lost & unusual[:, j] & (codes == label) & ~used)
+            if rows.size < 2:
+                continue
+            linked = _shares(np.ones(rows.size, dtype=bool), bins[rows, j])
+            np.fill_diagonal(linked, False)
+            for group in _components(linked):
+                # reported: every feature on which the rows share an unusual value (j and
+                # the features correlated with it that the trigger set too)
+                b = bins[rows[group]]
+                shared = unusual[rows[group]].all(axis=0) & (b.max(axis=0) - b.min(axis=0) <= 2)
+                triggers.append(Trigger(tuple(int(f) for f in np.flatnonzero(shared)), label,
+                                        rows[group]))
+                used[rows[group]] = True
+    return triggers
+
+
+def _shares(unusual: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """(m, m) bool: rows a and b are both unusual on the column and within two bins."""
+    return unusual[:, None] & unusual[None, :] & (np.abs(bins[:, None] - bins[None, :]) <= 2)
+
+
+def _components(linked: np.ndarray) -> list[np.ndarray]:
+    """The connected components with two or more members of a symmetric adjacency matrix
+    (each member takes the least index it reaches)."""
+    m = linked.shape[0]
+    comp = np.arange(m)
+    while True:
+        reach = np.where(linked, comp[None, :], m).min(axis=1)
+        new = np.minimum(comp, reach)
+        if np.array_equal(new, comp):
+            break
+        comp = new
+    return [np.flatnonzero(comp == c) for c in np.unique(comp[linked.any(axis=1)])]
 
 
 def spectral_signatures(Z: np.ndarray, centre: np.ndarray, factor: np.ndarray,

@@ -172,6 +172,8 @@ def _section_screen(d: Mapping[str, Any], number: str) -> str:
                        ("n_backdoor_suspects", "flagged by spectral signature (backdoor)")):
         if key in d:
             rows.append((label, _num(d[key])))
+    if d.get("fdr_note"):
+        rows.append(("label false-discovery rate", escape(d["fdr_note"])))
     if d.get("injected") is not None:
         rows.append(("injected poison", _num(len(d["injected"]))))
     for key in ("precision", "recall"):
@@ -367,7 +369,8 @@ def build_report(results: Mapping[str, Any]) -> str:
     - ``integrity``: ``files``, ``bytes``, ``root``, ``signature`` ("valid" or a problem),
       ``entries`` (``{path, size, sha256}``), ``tamper`` (``{ok, modified, added, removed}``)
     - ``screen``: ``scores`` (one per row), ``cutoff``, ``quarantined`` and ``injected``
-      (row indices), ``precision``, ``recall``
+      (row indices), ``precision``, ``recall``, ``fdr_note`` (whether a label fdr= is
+      guaranteed, from :func:`pipeward.report.inputs.screen_section`)
     - ``privacy``: ``steps`` and ``epsilon`` (the curve), ``delta``, ``accuracy``,
       ``baseline_accuracy``, ``epsilon_final``, ``noise_multiplier``, ``max_grad_norm``, ...
     - ``drift``: list of ``{name, features, statistic, threshold, drifted, statistic_label}``

@@ -103,6 +103,17 @@ def screen_section(data: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("injected", "precision", "recall"):
         if data.get(key) is not None:
             out[key] = data[key]
+    calibration = data.get("fdr_calibration")
+    if calibration is not None:
+        from ..outliers.screen import fdr_statement  # noqa: PLC0415 - only for a label fdr=
+
+        fdr, trusted = data.get("fdr"), data.get("trusted_rows") or 0
+        if (calibration not in ("trusted", "heuristic") or isinstance(fdr, bool)
+                or not isinstance(fdr, (int, float)) or not isinstance(trusted, int)):
+            raise ValueError(f"screen results: fdr_calibration must be 'trusted' or "
+                             f"'heuristic' with a numeric 'fdr' and an integer "
+                             f"'trusted_rows', got {calibration!r}, {fdr!r}, {trusted!r}")
+        out["fdr_note"] = fdr_statement(float(fdr), calibration, trusted)
     return out
 
 

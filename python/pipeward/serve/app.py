@@ -244,8 +244,11 @@ def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
     policy = svc.policy
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> Response:
+        if svc.audit is not None and svc.audit.failing:  # take this replica out of rotation
+            return JSONResponse({"status": "failing", "reason": "the audit log cannot be written"},
+                                status_code=503)
+        return JSONResponse({"status": "ok"})
 
     @app.get("/metrics")
     async def metrics(_: Principal = Security(authorize, scopes=["metrics"])) -> Response:
@@ -253,6 +256,7 @@ def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
             svc.metrics.audit_written.set(svc.audit.written)
             svc.metrics.audit_waits.set(svc.audit.waits)
             svc.metrics.audit_queued.set(svc.audit.queued)
+            svc.metrics.audit_failing.set(1 if svc.audit.failing else 0)
         return Response(svc.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/model")
@@ -268,7 +272,8 @@ def _install_routes(app: FastAPI, svc: Service, authorize: Any) -> None:
     async def status(_: Principal = Security(authorize, scopes=["admin"])) -> dict[str, Any]:
         extraction = svc.monitor.extraction
         return {"audit": {"written": svc.audit.written, "queued": svc.audit.queued,
-                          "waits": svc.audit.waits, "failed": svc.audit.failed}
+                          "waits": svc.audit.waits, "failed": svc.audit.failed,
+                          "unwritable": svc.audit.unwritable, "failing": svc.audit.failing}
                 if svc.audit is not None else None,
                 "alerts": svc.monitor.alerts[-50:], "drift_reports": svc.monitor.drift_reports,
                 "extraction": {k: {"shapiro_w": extraction.w(k), "alarm": extraction.alarm(k)}

@@ -21,12 +21,16 @@ nearest distance search runs on the native ``nearest`` kernel.
 from __future__ import annotations
 
 import functools
+import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
+from .. import _core
+from .._validate import describe
 from ..nearest import nearest_distances
 
 __all__ = ["ExtractionDetector", "KeyHistory", "baseline_w", "shapiro_w"]
@@ -76,14 +80,25 @@ def shapiro_w(x: np.ndarray) -> float:
 
 @dataclass
 class KeyHistory:
-    """One key's recent queries (a ring buffer) and their minimum distances."""
+    """One key's recent queries (a ring buffer of scaled rows) and its latest minimum distances
+    (a ring too: the normality test reads them in any order)."""
 
     queries: np.ndarray
-    count: int = 0
-    start: int = 0
-    distances: list[float] = field(default_factory=list)
+    recent: np.ndarray
+    count: int = 0     # rows of ``queries`` in use
+    start: int = 0     # the oldest row once ``queries`` is full
+    observed: int = 0  # queries seen in all
+    measured: int = 0  # minimum distances recorded in all (every query but the first)
     w: float = 1.0
     alarm: bool = False
+
+    @property
+    def distances(self) -> np.ndarray:
+        """The last ``window`` minimum distances, oldest first."""
+        end = self.measured % self.recent.size
+        if self.measured <= self.recent.size:
+            return self.recent[:self.measured].copy()
+        return np.concatenate((self.recent[end:], self.recent[:end]))
 
 
 class ExtractionDetector:
@@ -95,41 +110,80 @@ class ExtractionDetector:
                  dtype: type = np.float32):
         if n_features < 1 or min_queries < 3 or max_history < 2:
             raise ValueError("ExtractionDetector: n_features >= 1, min_queries >= 3, max_history >= 2")
+        if not min_queries <= window <= 5000:
+            raise ValueError(f"ExtractionDetector: window must be from min_queries ({min_queries}) "
+                             f"to 5000 (the normality test's range), got {window}")
         self.n_features, self.min_queries, self.threshold = n_features, min_queries, threshold
         self.max_history, self.window, self.test_every = max_history, window, max(1, test_every)
-        self.low = np.zeros(n_features) if low is None else np.asarray(low, dtype=np.float64)
-        self.scale = (np.ones(n_features) if width is None
-                      else 1.0 / np.maximum(np.asarray(width, dtype=np.float64), 1e-12))
+        self.low = self._vector(np.zeros(n_features) if low is None else low, "low")
+        width = self._vector(np.ones(n_features) if width is None else width, "width")
+        self.scale = 1.0 / np.maximum(width, 1e-12)
         # float32 history by default: half the bytes to stream per query, and PRADA's test
         # reads the shape of the distance distribution, not the 8th digit.
         self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"ExtractionDetector: dtype must be float32 or float64, got {self.dtype}")
         self._keys: dict[str, KeyHistory] = {}
         self._lock = threading.Lock()
 
+    def _vector(self, v: Any, name: str) -> np.ndarray:
+        v = np.ascontiguousarray(v, dtype=np.float64)
+        if v.shape != (self.n_features,) or not np.isfinite(v).all():
+            raise ValueError(f"ExtractionDetector: {name} must be {self.n_features} finite "
+                             f"values, got a {describe(v)}")
+        return v
+
     def observe(self, key: str, X: np.ndarray) -> KeyHistory:
-        """Record the rows of X ((n, n_features), finite) as ``key``'s next queries."""
-        with self._lock:
-            h = self._keys.get(key)
-            if h is None:
-                h = self._keys[key] = KeyHistory(np.empty((self.max_history, self.n_features),
-                                                         dtype=self.dtype))
-        before = len(h.distances)
-        scaled = ((np.asarray(X, dtype=np.float64).reshape(-1, self.n_features) - self.low)
-                  * self.scale).astype(self.dtype)
-        if h.count + len(scaled) <= self.max_history:
-            self._add_batch(h, scaled)
-        else:  # the ring overflows within the batch: row by row, so each sees what it would
-            for row in scaled:
-                self._add(h, row)
-        n = len(h.distances)
-        if n >= self.min_queries and (n // self.test_every != before // self.test_every):
-            self._test(h)
+        """Record the rows of X ((n, n_features), finite) as ``key``'s next queries. A row that
+        is not finite (or leaves the history's dtype once scaled) is a ValueError; the rows
+        before it in X stay recorded."""
+        h = self._keys.get(key)
+        if h is None:
+            with self._lock:
+                h = self._keys.setdefault(key, KeyHistory(
+                    np.empty((self.max_history, self.n_features), dtype=self.dtype),
+                    np.empty(self.window)))
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        if X.size % self.n_features:
+            raise ValueError(f"observe: expected rows of {self.n_features} features, "
+                             f"got a {describe(X)}")
+        rows = X.reshape(-1, self.n_features)
+        before = h.measured
+        try:
+            if len(rows) > 1 and h.count + len(rows) <= self.max_history:
+                self._add_batch(h, rows)
+            else:  # one query, or the ring overflows within the batch: each sees what it would
+                for row in rows:
+                    self._push(h, row)
+        finally:  # a bad row stops the batch; what was recorded before it is still tested
+            n, every = h.measured, self.test_every
+            if min(n, self.window) >= self.min_queries and n // every != before // every:
+                self._test(h)
         return h
 
-    def _add_batch(self, h: KeyHistory, rows: np.ndarray) -> None:
+    def _push(self, h: KeyHistory, row: np.ndarray) -> None:
+        """One query: scaled, compared with the history and stored, in one native call."""
+        full = h.count == self.max_history
+        d2 = _core.nearest_history_push(row, self.low, self.scale, h.queries, h.count,
+                                        h.start if full else h.count)
+        if h.count:
+            h.recent[h.measured % self.window] = math.sqrt(d2)
+            h.measured += 1
+        if full:
+            h.start = (h.start + 1) % self.max_history
+        else:
+            h.count += 1
+        h.observed += 1
+
+    def _add_batch(self, h: KeyHistory, X: np.ndarray) -> None:
         """Rows appended in order without overflowing the ring (``h.start`` stays 0): each
         row's nearest earlier query is the nearer of its nearest in the history before the
         batch (one native call for all rows) and its nearest among the batch's earlier rows."""
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below, with a reason
+            rows = ((X - self.low) * self.scale).astype(self.dtype)
+        if not np.isfinite(rows).all():
+            raise ValueError(f"X: expected finite values that stay within {self.dtype} range "
+                             "once scaled, got NaN or infinity")
         m = len(rows)
         nearest = np.full(m, np.inf)
         if h.count:
@@ -141,30 +195,16 @@ class ExtractionDetector:
             d2 = np.einsum("ijk,ijk->ij", diff, diff)
             d2[np.arange(i1 - i0)[:, None] <= np.arange(i1 - 1)[None, :] - i0] = np.inf
             nearest[i0:i1] = np.minimum(nearest[i0:i1], d2.min(axis=1))
-        start = 0 if h.count else 1  # the very first query has no earlier one
-        h.distances.extend(np.sqrt(nearest[start:]).tolist())
-        if len(h.distances) > self.window:
-            del h.distances[: len(h.distances) - self.window]
+        found = np.sqrt(nearest[0 if h.count else 1:])  # the very first query has no earlier one
+        keep = found[-self.window:]
+        h.recent[(h.measured + len(found) - len(keep) + np.arange(len(keep))) % self.window] = keep
+        h.measured += len(found)
         h.queries[h.count:h.count + m] = rows
         h.count += m
-
-    def _add(self, h: KeyHistory, row: np.ndarray) -> None:
-        if h.count:
-            # The ring buffer is at most two contiguous pieces: its used part in order.
-            used = h.queries[:h.count] if h.count < self.max_history else h.queries
-            d2, _ = nearest_distances(row[None, :], used, check_finite=False)
-            h.distances.append(float(np.sqrt(d2[0])))
-            if len(h.distances) > self.window:
-                del h.distances[: len(h.distances) - self.window]
-        slot = (h.start + h.count) % self.max_history if h.count < self.max_history else h.start
-        h.queries[slot] = row
-        if h.count < self.max_history:
-            h.count += 1
-        else:
-            h.start = (h.start + 1) % self.max_history
+        h.observed += m
 
     def _test(self, h: KeyHistory) -> None:
-        d = np.asarray(h.distances[-min(len(h.distances), 5000):])
+        d = h.recent[:min(h.measured, self.window)]
         # Every query at the same distance from its nearest: nothing natural does that.
         h.w = 0.0 if np.ptp(d) == 0 else shapiro_w(d)
         h.alarm = h.w < self.threshold

@@ -62,7 +62,8 @@ class ServeMetrics:
                                 ["route", "status"], registry=r)
         self.decisions = Counter("pipeward_decisions", "Request outcomes: served, limited, "
                                  "rejected, flagged, unauthorized, forbidden, too_large, "
-                                 "busy (503: the model pool was full), watermarked (rows)", ["decision"], registry=r)
+                                 "busy (503: the model pool was full), unaudited (503: the audit log could not be "
+                                 "written), watermarked (rows)", ["decision"], registry=r)
         self.rows = Counter("pipeward_rows_predicted", "Rows answered", registry=r)
         self.latency = LatencyHistogram("pipeward_request_seconds", "Request latency", "route",
                                          LATENCY_BUCKETS)
@@ -72,6 +73,8 @@ class ServeMetrics:
         self.audit_queued = Gauge("pipeward_audit_queued", "Audit records waiting to be written",
                                   registry=r)
         self.audit_written = Gauge("pipeward_audit_written", "Audit records committed", registry=r)
+        self.audit_failing = Gauge("pipeward_audit_failing", "1 while the audit log cannot be "
+                                   "written (predictions are refused meanwhile)", registry=r)
         self.drift_pvalue = Gauge("pipeward_drift_pvalue", "Adjusted KS p-value of the last "
                                   "drift window", ["feature"], registry=r)
         self.drift_psi = Gauge("pipeward_drift_psi", "PSI of the last drift window", ["feature"],

@@ -134,7 +134,7 @@ class BackgroundMonitor:
         if h.alarm and key_id not in self._alarmed:
             self._alarmed.add(key_id)
             self.alert("extraction", {"key_id": key_id, "shapiro_w": round(h.w, 6),
-                                      "queries": len(h.distances) + 1})
+                                      "queries": h.observed})
 
     def _check_drift(self, window: np.ndarray) -> None:
         report = self.drift.check(window)

@@ -104,6 +104,9 @@ class PredictEndpoint:
         headers = _header_map(scope)
         client = scope.get("client")
         principal = await svc.gate.admit(headers, client[0] if client else "unknown", SCOPES, state)
+        if svc.audit is not None and svc.audit.failing:  # fail closed: no answer without a record
+            raise Refusal(503, "the audit log cannot be written; no prediction is served until "
+                               "it can", "unaudited", {"Retry-After": "1"})
         payload = await self._json(headers, receive, state, policy.input.record_inputs)
         parsed = svc.parser.parse(payload)
         state["rows"] = parsed.n_rows
@@ -220,7 +223,7 @@ def openapi_paths() -> dict[str, Any]:
         (401, "missing, wrong, revoked or expired credentials"), (403, "the role lacks 'predict'"),
         (413, "the body is over the limit"), (415, "not application/json"),
         (422, "invalid input; the body names the field"), (429, "rate limit or budget; see Retry-After"),
-        (503, "the model is busy; see Retry-After"))}
+        (503, "the model is busy, or the audit log cannot be written; see Retry-After"))}
     return {PATH: {"post": {
         "summary": "Predict", "operationId": "predict_v1_predict_post",
         "requestBody": {"required": True, "content": {"application/json": {
