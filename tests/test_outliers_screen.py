@@ -356,6 +356,50 @@ def test_one_percent_flips_found_at_least_as_well_as_confident_learning(name):
     assert ours >= peer
 
 
+def test_one_percent_flips_on_classes_with_their_own_covariance():
+    """The 85/15 pair at 1% flips (30 rows), 10 seeds: make_classification gives each class
+    its own covariance, and the tied-covariance model ranked the flips below cleanlab's
+    logistic regression (F1 0.748 against 0.769); the per-class model, chosen by its
+    out-of-fold Brier score, gives 0.771."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(3000, 10, n_informative=5, n_redundant=0, n_classes=2,
+                               n_clusters_per_class=1, class_sep=1.0, weights=[0.85],
+                               random_state=1)
+    ours, peer = _f1_against_confident_learning(X, y, 0.01, 10)
+    print(f"85/15 1%: pipeward F1 {ours:.3f}, cleanlab {peer:.3f}")
+    assert ours >= peer
+
+
+def test_per_class_probabilities_match_the_gaussian_densities():
+    """The per-class model's out-of-fold posteriors against SciPy's normal densities with
+    scikit-learn's OAS covariance of each class over the other folds (OAS is scale-free, so
+    n / (n - 1) turns sklearn's biased estimate into the model's unbiased one)."""
+    from scipy.stats import multivariate_normal
+    from sklearn.covariance import OAS
+
+    from pipeward.outliers.labels import _fold_class_moments, _per_class_probabilities
+
+    rng = np.random.default_rng(3)
+    codes = np.repeat([0, 1, 2], [60, 90, 50])
+    Z = rng.normal(size=(200, 4)) * (1.0 + codes[:, None]) + codes[:, None]
+    fold = rng.integers(0, 3, size=200)
+    shift, scale = Z.mean(axis=0), Z.std(axis=0)
+    per_fold = _fold_class_moments(Z, codes, 3, fold, np.zeros(200, dtype=bool), 1,
+                                   shift=shift, scale=scale)
+    P = _per_class_probabilities(Z, fold, per_fold, shift=shift, scale=scale)
+    X = (Z - shift) / scale
+    for f in range(3):
+        train, test = fold != f, fold == f
+        rows = [X[train & (codes == k)] for k in range(3)]
+        log = np.stack([np.log(r.shape[0] / train.sum()) + multivariate_normal(
+            r.mean(axis=0), OAS().fit(r).covariance_ * r.shape[0] / (r.shape[0] - 1)
+        ).logpdf(X[test]) for r in rows], axis=1)
+        expected = np.exp(log - log.max(axis=1, keepdims=True))
+        np.testing.assert_allclose(P[test], expected / expected.sum(axis=1, keepdims=True),
+                                   rtol=1e-6, atol=1e-9)
+
+
 def test_noise_prior_keeps_a_clear_flip_between_uncrossed_classes_in_doubt():
     """With a diagonal confident joint (no row confidently crossed), a row labelled 0 that
     the model places in class 1 with probability 0.98 is wrong with probability 0 by the
