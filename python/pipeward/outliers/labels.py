@@ -9,7 +9,11 @@ wrong".
   kernel, merged exactly for each fold's complement, and the held-out rows are scored by
   the linear discriminant (one product per block of rows, every fold's model at once: the
   row's own ``x^T P x`` is the same for every class and cancels). A scikit-learn classifier
-  (``estimator=``) can stand in, fitted once per fold.
+  (``estimator=``) can stand in, fitted once per fold. Without ``fdr=``, where every class
+  has at least 10 rows per feature out of fold (and up to 20,000 rows), the model with one
+  covariance per class (QDA) is fitted from the same comoments too, and the one with the
+  lower out-of-fold Brier score on the given labels is kept: classes whose shapes differ
+  misspecify the tied model.
 * **Neighbours.** The labels of the k nearest rows (Euclidean on unit-variance columns),
   smoothed towards the class shares, give a second, local probability that the Gaussian
   model misses on curved or multi-modal classes; the two are averaged (up to 20,000 rows).
@@ -52,6 +56,12 @@ NEIGHBOUR_ALL_ROWS = 20_000
 ROW_BLOCK = 8192  # rows per block of the scoring loops: a block's temporaries stay in cache
 SMALL_GROUP = 65_536  # rows below which a comoment runs on one thread
 _TINY = 1e-12
+# The per-class covariance model is tried only where every class has this many rows per
+# feature out of fold (a d x d covariance from fewer is mostly shrinkage) and on at most this
+# many rows (its scoring costs K d^2 per row; above, it would add about half the screen's time
+# on 1M x 50 x 10 classes).
+PER_CLASS_ROWS_PER_FEATURE = 10
+PER_CLASS_MAX_ROWS = NEIGHBOUR_ALL_ROWS
 
 
 @dataclass
@@ -79,42 +89,96 @@ def stratified_folds(codes: np.ndarray, n_classes: int, folds: int,
 
 def gaussian_probabilities(Z: np.ndarray, codes: np.ndarray, n_classes: int, fold: np.ndarray,
                            exclude: np.ndarray, workers: int | None, *, shift: np.ndarray,
-                           scale: np.ndarray) -> np.ndarray:
+                           scale: np.ndarray, per_class: bool = False) -> np.ndarray:
     """Out-of-fold posteriors of the tied-covariance Gaussian model (LDA with OAS shrinkage)
     on the columns ``(Z - shift) / scale``; the statistics are transformed, Z is not copied.
 
     With the precision P and class means m_k, ``log p(k | x) = log pi_k + x^T P m_k -
-    m_k^T P m_k / 2 + const(x)``: one matrix product scores a block of rows."""
+    m_k^T P m_k / 2 + const(x)``: one matrix product scores a block of rows.
+
+    ``per_class``: where every class keeps at least PER_CLASS_ROWS_PER_FEATURE x d rows in
+    each fold's complement and there are at most PER_CLASS_MAX_ROWS rows, the model with one
+    OAS-shrunk covariance per class (QDA) is fitted too, and whichever has the lower
+    out-of-fold Brier score on the given labels is returned."""
     n, d = Z.shape
-    folds = int(fold.max()) + 1
-    outer = np.outer(scale, scale)
-    groups = rows_by_group(fold * n_classes + codes, folds * n_classes, ~exclude)
-    stats = [[_scaled(group_comoment(Z, groups[f * n_classes + k], workers), shift, scale,
-                      outer) for k in range(n_classes)] for f in range(folds)]
+    per_fold = _fold_class_moments(Z, codes, n_classes, fold, exclude, workers, shift=shift,
+                                   scale=scale)
     coefs, consts = [], []
-    for f in range(folds):
-        per_class = []
-        for k in range(n_classes):
-            acc = (0, np.zeros(d), np.zeros((d, d)))
-            for g in range(folds):
-                if g != f and stats[g][k][0]:
-                    acc = merge_comoments(acc, stats[g][k])
-            per_class.append(acc)
-        counts = np.array([c[0] for c in per_class], dtype=np.float64)
+    for per_class_stats in per_fold:
+        counts = np.array([c[0] for c in per_class_stats], dtype=np.float64)
         total = counts.sum()
         present = counts > 0
         if total - present.sum() < 1:
             raise ValueError("screen: too few labelled rows to fit the class model out of fold")
-        pooled = sum(c[2] for c in per_class) / (total - present.sum())
+        pooled = sum(c[2] for c in per_class_stats) / (total - present.sum())
         precision = np.linalg.inv(_oas(pooled, int(total)))
-        means = np.stack([c[1] for c in per_class])
+        means = np.stack([c[1] for c in per_class_stats])
         Pm = precision @ means.T  # (d, K)
         coef = Pm / scale[:, None]  # for raw rows: x_scaled = (x - shift) / scale
         const = (np.where(present, np.log(np.maximum(counts, 1.0) / total), -np.inf)
                  - 0.5 * np.einsum("kd,dk->k", means, Pm) - (shift / scale) @ Pm)
         coefs.append(coef)
         consts.append(const)
-    return _fold_softmax(Z, fold, np.hstack(coefs), np.stack(consts), workers)
+    P = _fold_softmax(Z, fold, np.hstack(coefs), np.stack(consts), workers)
+    least = min(c[0] for per_class_stats in per_fold for c in per_class_stats)
+    if not per_class or n > PER_CLASS_MAX_ROWS or least < PER_CLASS_ROWS_PER_FEATURE * d:
+        return P
+    Q = _per_class_probabilities(Z, fold, per_fold, shift=shift, scale=scale)
+    return Q if brier_score(Q, codes) < brier_score(P, codes) else P
+
+
+def _fold_class_moments(Z: np.ndarray, codes: np.ndarray, n_classes: int, fold: np.ndarray,
+                        exclude: np.ndarray, workers: int | None, *, shift: np.ndarray,
+                        scale: np.ndarray) -> list[list[tuple[int, np.ndarray, np.ndarray]]]:
+    """Per fold, each class's (count, mean, M2) on the scaled columns over the other folds'
+    rows that are not excluded, merged from per-(fold, class) comoments."""
+    n, d = Z.shape
+    folds = int(fold.max()) + 1
+    outer = np.outer(scale, scale)
+    groups = rows_by_group(fold * n_classes + codes, folds * n_classes, ~exclude)
+    stats = [[_scaled(group_comoment(Z, groups[f * n_classes + k], workers), shift, scale,
+                      outer) for k in range(n_classes)] for f in range(folds)]
+    per_fold = []
+    for f in range(folds):
+        per_class_stats = []
+        for k in range(n_classes):
+            acc = (0, np.zeros(d), np.zeros((d, d)))
+            for g in range(folds):
+                if g != f and stats[g][k][0]:
+                    acc = merge_comoments(acc, stats[g][k])
+            per_class_stats.append(acc)
+        per_fold.append(per_class_stats)
+    return per_fold
+
+
+def _per_class_probabilities(Z: np.ndarray, fold: np.ndarray,
+                             per_fold: list[list[tuple[int, np.ndarray, np.ndarray]]], *,
+                             shift: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Out-of-fold posteriors of the Gaussian model with one OAS-shrunk covariance per class:
+    ``log p(k | x) = log pi_k - log det L_k - |L_k^{-1} (x - m_k)|^2 / 2 + const`` with
+    ``L_k`` the Cholesky factor of class k's covariance (every class has rows: the caller
+    checks)."""
+    n, K = Z.shape[0], len(per_fold[0])
+    P = np.empty((n, K))
+    for f, per_class_stats in enumerate(per_fold):
+        rows = np.flatnonzero(fold == f)
+        X = (Z[rows] - shift) / scale
+        total = sum(c[0] for c in per_class_stats)
+        for k, (count, mean, m2) in enumerate(per_class_stats):
+            L = np.linalg.cholesky(_oas(m2 / (count - 1), int(count)))
+            W = (X - mean) @ np.linalg.inv(L).T
+            P[rows, k] = (np.log(count / total) - np.log(np.diag(L)).sum()
+                          - 0.5 * np.einsum("ij,ij->i", W, W))
+    _softmax_inplace(P)
+    return P
+
+
+def brier_score(P: np.ndarray, codes: np.ndarray) -> float:
+    """Mean squared distance between the probabilities and the one-hot labels: a proper
+    score that, unlike the log-likelihood, a few flipped rows cannot dominate (measured: the
+    85/15 pair's flips gave the per-class model a log-likelihood twice the tied one's)."""
+    sq = np.einsum("ij,ij->i", P, P) - 2.0 * P[np.arange(codes.size), codes] + 1.0
+    return float(sq.mean())
 
 
 def _fold_softmax(Z: np.ndarray, fold: np.ndarray, coef: np.ndarray, const: np.ndarray,
@@ -359,14 +423,15 @@ def label_evidence(Z: np.ndarray, codes: np.ndarray, n_classes: int, *, shift: n
                    scale: np.ndarray, exclude: np.ndarray,
                    neighbours: np.ndarray | None, estimator: Any,
                    X_estimator: np.ndarray | None, fold: np.ndarray,
-                   workers: int | None, noise_prior: float = 0.0) -> LabelEvidence:
+                   workers: int | None, noise_prior: float = 0.0,
+                   per_class: bool = False) -> LabelEvidence:
     """Out-of-fold probabilities fitted without the ``exclude`` rows (averaged with the
     ``neighbours``' probabilities when given), then the rules above; ``noise_prior``: the
     pseudo-rows per cell of the confident joint behind ``wrong`` (see
-    :func:`wrong_label_posterior`)."""
+    :func:`wrong_label_posterior`); ``per_class``: see :func:`gaussian_probabilities`."""
     if estimator is None:
         P = gaussian_probabilities(Z, codes, n_classes, fold, exclude, workers, shift=shift,
-                                   scale=scale)
+                                   scale=scale, per_class=per_class)
     else:
         P = estimator_probabilities(estimator, X_estimator, codes, n_classes, fold, exclude)
     if neighbours is not None:

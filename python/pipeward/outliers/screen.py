@@ -278,7 +278,7 @@ def _screen_labelled(Z: np.ndarray, y: np.ndarray, alpha: float, s: _Setup) -> S
             evidence = lab.label_evidence(
                 Z, codes, K, shift=shift, scale=scale, exclude=exclude, neighbours=neighbours,
                 estimator=s.estimator, X_estimator=s.X_estimator, fold=fold, workers=workers,
-                noise_prior=NOISE_PRIOR if s.fdr is None else 0.0)
+                noise_prior=NOISE_PRIOR if s.fdr is None else 0.0, per_class=s.fdr is None)
         if round_ == 0:
             triggers = find_triggers(Z, codes, K, min_share=BACKDOOR_MIN_SHARE,
                                      max_share=BACKDOOR_MAX_SHARE,
