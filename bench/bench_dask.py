@@ -2,16 +2,19 @@
 
     pytest bench/bench_dask.py --benchmark-only          # pytest-benchmark groups (small)
     python bench/bench_dask.py --gb 1                    # in memory: 2 workers vs one process
-    nice python bench/bench_dask.py --out-of-core DIR --gb 8   # Parquet written chunk by chunk
+    nice python bench/bench_dask.py --generate DIR --gb 50   # Parquet, one 1M-row file at a time
+    nice python bench/bench_dask.py --out-of-core DIR --rss-csv rss.csv  # the stages; deletes DIR's data
 
 In memory: a float32 table (16 features; reference and current halves of ``--gb``) lives in
 the workers of a LocalCluster with 2 worker processes of 1 thread, and the same table in this
 process for the one-process call (2 OpenMP threads). Reported per job: time, passes over the
-data, and the bytes that reached the client. Out of core: Parquet files of 1M rows are
-written one at a time, then the drift check (DriftMonitor fit + check) and the empirical
-covariance fit read them through dask.dataframe with workers limited to 2 GiB each; the
-peak RSS of every process and the time per partition per pass are reported, and the data
-is deleted at the end.
+data, and the bytes that reached the client. Out of core: ``--generate`` writes Parquet files
+of 1M rows one at a time (the current half with one shifted feature), so several runs can
+read the same data; ``--out-of-core`` runs the stages over it through dask.dataframe with
+workers limited to 2 GiB each (the empirical covariance fit on both halves, the DriftMonitor
+fit on the reference half, its check on the current half), samples every process's RSS in
+the background (growth shows, not only the peak), reports time, passes, the time per
+partition per pass and the peaks, and deletes the data at the end unless ``--keep``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import resource
 import shutil
 import sys
+import threading
 import time
 
 import numpy as np
@@ -113,7 +117,9 @@ def in_memory(gb: float, repeats: int) -> None:
 
 
 def write_parquet(root: str, gb: float) -> tuple[str, str]:
-    """Reference and current Parquet directories, one 1M-row file at a time (bounded memory)."""
+    """Reference and current Parquet directories, one 1M-row file at a time (bounded memory).
+
+    Files already there are kept, so an interrupted generation resumes where it stopped."""
     import pyarrow as pa  # noqa: PLC0415
     import pyarrow.parquet as pq  # noqa: PLC0415
 
@@ -122,63 +128,148 @@ def write_parquet(root: str, gb: float) -> tuple[str, str]:
     names = [f"f{i}" for i in range(F)]
     t = time.perf_counter()
     for k in range(files):
+        target = dirs[k % 2]
+        path = os.path.join(target, f"part-{k:05d}.parquet")
+        if os.path.exists(path):
+            continue
         rng = np.random.default_rng(k)
         x = rng.standard_normal((ROWS_PER_FILE, F), dtype=np.float32)
-        target = dirs[k % 2]
         if target == dirs[1]:
             x[:, -1] += np.float32(0.05)
         os.makedirs(target, exist_ok=True)
-        pq.write_table(pa.table({n: x[:, i] for i, n in enumerate(names)}),
-                       os.path.join(target, f"part-{k:05d}.parquet"), compression=None)
+        pq.write_table(pa.table({n: x[:, i] for i, n in enumerate(names)}), path + ".tmp",
+                       compression=None)
+        os.replace(path + ".tmp", path)  # a killed run leaves no half-written file
+        if k % 50 == 0:
+            print(f"  {k}/{files} files, {time.perf_counter() - t:.0f} s", flush=True)
     size = sum(os.path.getsize(os.path.join(d, f)) for d in dirs for f in os.listdir(d))
-    print(f"wrote {files} files, {size / 1e9:.2f} GB of Parquet in {time.perf_counter() - t:.0f} s")
+    print(f"{files} files ({files * ROWS_PER_FILE * F * 4 / 1e9:.2f} GB float32 decoded), "
+          f"{size / 1e9:.2f} GB of Parquet on disk, {time.perf_counter() - t:.0f} s", flush=True)
     return dirs
 
 
-def out_of_core(root: str, gb: float) -> None:
+class RssSampler:
+    """Samples the resident memory of this process (client and, in a LocalCluster, the
+    scheduler) and of every worker process every ``every`` seconds in a background thread,
+    so growth over a run is visible, not only the peak."""
+
+    def __init__(self, pids: dict[str, int], every: float = 3.0):
+        self.pids, self.every = pids, every
+        self.samples: list[tuple[float, str, dict[str, int]]] = []  # (time, stage, bytes)
+        self.stage = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.t0 = time.perf_counter()
+        self._thread.start()
+
+    @staticmethod
+    def _field(pid: int, name: str) -> int:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.take()
+
+    def take(self) -> None:
+        rss = {}
+        for who, pid in self.pids.items():
+            try:
+                rss[who] = self._field(pid, "VmRSS")
+            except OSError:
+                rss[who] = -1
+        self.samples.append((time.perf_counter() - self.t0, self.stage, rss))
+
+    def peaks(self) -> dict[str, int]:
+        """Each process's high-water mark (VmHWM) since it started."""
+        return {who: self._field(pid, "VmHWM") for who, pid in self.pids.items()}
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def curve(self, stage: str, points: int = 8) -> str:
+        """The stage's RSS per process in MiB at ``points`` evenly spaced samples."""
+        rows = [(t, r) for t, s, r in self.samples if s == stage]
+        if not rows:
+            return "(no samples)"
+        pick = np.unique(np.linspace(0, len(rows) - 1, points).astype(int))
+        t0 = rows[0][0]
+        return "; ".join(f"{rows[i][0] - t0:.0f} s: " + "/".join(
+            f"{v / 2**20:.0f}" for v in rows[i][1].values()) for i in pick)
+
+    def stage_peaks(self, stage: str) -> dict[str, int]:
+        rows = [r for _, s, r in self.samples if s == stage]
+        return {who: max(r[who] for r in rows) for who in self.pids} if rows else {}
+
+    def write(self, path: str) -> None:
+        with open(path, "w") as f:
+            f.write("seconds,stage," + ",".join(self.pids) + "\n")
+            for t, s, r in self.samples:
+                f.write(f"{t:.1f},{s}," + ",".join(str(r[w]) for w in self.pids) + "\n")
+
+
+def out_of_core(root: str, stages: list[str], rss_csv: str | None) -> None:
+    """The stages over Parquet data written by ``--generate`` under ``root``."""
     import dask.dataframe as dd  # noqa: PLC0415
     import pipeward.dask as pwd  # noqa: PLC0415
 
-    ref_dir, cur_dir = write_parquet(root, gb)
-    try:
-        c, client = cluster(memory_limit="2GiB")
-        ref, cur = dd.read_parquet(ref_dir), dd.read_parquet(cur_dir)
-        parts = ref.npartitions + cur.npartitions
-        print(f"{parts} partitions of {ROWS_PER_FILE:,} rows x {F} float32 "
-              f"({ROWS_PER_FILE * F * 4 / 1e6:.0f} MB each)")
-        for name, run in [
-            ("DriftMonitor fit", lambda: pwd.DriftMonitor(ref)),
-            ("covariance (empirical) fit on the reference",
-             lambda: pwd.MahalanobisDetector("empirical").fit(ref)),
-        ]:
-            t = time.perf_counter()
-            out = run()
-            elapsed = time.perf_counter() - t
-            job = pwd.last_job()
-            per = elapsed / max(job.passes, 1) / job.n_partitions * 2  # 2 workers
-            print(f"{name}: {elapsed:.1f} s, {job.passes} passes over {job.n_partitions} "
-                  f"partitions ({per:.2f} s per partition per pass per worker), "
-                  f"{job.bytes_to_client / 1e6:.2f} MB to the client", flush=True)
-            if name.startswith("DriftMonitor"):
-                monitor = out
+    ref_dir, cur_dir = (os.path.join(root, "reference"), os.path.join(root, "current"))
+    c, client = cluster(memory_limit="2GiB")
+    workers = client.run(os.getpid)
+    pids = {"client+scheduler": os.getpid()}
+    pids.update({f"worker {i}": pid for i, pid in enumerate(workers.values())})
+    sampler = RssSampler(pids)
+    ref, cur = dd.read_parquet(ref_dir), dd.read_parquet(cur_dir)
+    both = dd.concat([ref, cur])
+    size = sum(os.path.getsize(os.path.join(d, f)) for d in (ref_dir, cur_dir)
+               for f in os.listdir(d))
+    print(f"{both.npartitions} partitions of {ROWS_PER_FILE:,} rows x {F} float32 "
+          f"({ROWS_PER_FILE * F * 4 / 1e6:.0f} MB each; {both.npartitions * ROWS_PER_FILE * F * 4 / 1e9:.1f} GB "
+          f"decoded, {size / 1e9:.1f} GB of Parquet); workers limited to 2 GiB; "
+          f"RSS columns: {' / '.join(pids)} (MiB)", flush=True)
+    monitor = None
+
+    def fit_monitor():
+        nonlocal monitor
+        monitor = pwd.DriftMonitor(ref)
+        return monitor
+
+    plan = {
+        "covariance": ("empirical covariance fit on both halves",
+                       lambda: pwd.MahalanobisDetector("empirical").fit(both)),
+        "monitor": ("DriftMonitor fit on the reference half", fit_monitor),
+        "check": ("DriftMonitor check on the current half", lambda: monitor.check(cur)),
+    }
+    for stage in stages:
+        name, run = plan[stage]
+        sampler.stage = stage
+        load0 = os.getloadavg()[0]
         t = time.perf_counter()
-        report = monitor.check(cur)
+        out = run()
         elapsed = time.perf_counter() - t
         job = pwd.last_job()
-        per = elapsed / max(job.passes, 1) / job.n_partitions * 2
-        print(f"DriftMonitor check: {elapsed:.1f} s, {job.passes} passes over "
-              f"{job.n_partitions} partitions ({per:.2f} s per partition per pass per worker), "
-              f"{job.bytes_to_client / 1e6:.2f} MB to the client; drifted: "
-              f"{report.drifted_features}", flush=True)
-        worker_rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(f"peak RSS: client {own / 1024:.0f} MiB, workers "
-              + ", ".join(f"{v / 1024:.0f} MiB" for v in worker_rss.values()))
-        client.close()
-        c.close()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-        print(f"deleted {root}")
+        per = elapsed / max(job.passes, 1) / job.n_partitions * 2  # 2 workers
+        peaks = sampler.stage_peaks(stage)
+        print(f"{name}: {elapsed:.1f} s, {job.passes} passes over {job.n_partitions} "
+              f"partitions ({per:.2f} s per partition per pass per worker), "
+              f"{job.bytes_to_client / 1e6:.2f} MB to the client; load average "
+              f"{load0:.1f} -> {os.getloadavg()[0]:.1f}; peak sampled RSS "
+              + ", ".join(f"{w} {v / 2**20:.0f} MiB" for w, v in peaks.items()), flush=True)
+        print(f"  RSS over time (MiB): {sampler.curve(stage)}", flush=True)
+        if stage == "check":
+            print(f"  drifted: {out.drifted_features}", flush=True)
+    peaks = sampler.peaks()
+    sampler.stop()
+    print("peak RSS (VmHWM) over the whole run: "
+          + ", ".join(f"{w} {v / 2**20:.0f} MiB" for w, v in peaks.items()), flush=True)
+    if rss_csv:
+        sampler.write(rss_csv)
+    client.close()
+    c.close()
 
 
 # --- pytest-benchmark groups (a small table; the script above gives the numbers) ------------
@@ -207,10 +298,25 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gb", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out-of-core", metavar="DIR")
+    parser.add_argument("--generate", metavar="DIR",
+                        help="write --gb of Parquet under DIR (resumes; kept for --out-of-core)")
+    parser.add_argument("--out-of-core", metavar="DIR", help="run the stages over DIR's data")
+    parser.add_argument("--stages", default="covariance,monitor,check",
+                        help="comma-separated: covariance, monitor, check (check needs monitor)")
+    parser.add_argument("--rss-csv", metavar="FILE", help="write every RSS sample here")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the --out-of-core data (else deleted at the end)")
     args = parser.parse_args()
+    if args.generate:
+        write_parquet(os.path.join(args.generate, "pipeward-dask-bench"), args.gb)
     if args.out_of_core:
-        out_of_core(os.path.join(args.out_of_core, "pipeward-dask-bench"), args.gb)
-    else:
+        root = os.path.join(args.out_of_core, "pipeward-dask-bench")
+        try:
+            out_of_core(root, args.stages.split(","), args.rss_csv)
+        finally:
+            if not args.keep:
+                shutil.rmtree(root, ignore_errors=True)
+                print(f"deleted {root}")
+    if not (args.generate or args.out_of_core):
         in_memory(args.gb, args.repeats)
     sys.exit(0)

@@ -402,14 +402,40 @@ def test_detector_on_a_dataframe_and_float32(client, contaminated):
 
 
 
-def test_contamination_threshold_needs_no_sample_pass(client, contaminated):
-    # Regression: the distances' first cells come from chi-square quantiles, not from a
-    # pass that computes distances only to sample them: statistics, count, fetch.
+def test_contamination_threshold_takes_two_passes(client, contaminated):
+    # Regression: the statistics pass also reads a sample of rows, whose distances guess
+    # where the quantile lies, so the next pass counts and fetches it at once: statistics,
+    # count + fetch (the old code took statistics, count, fetch).
     X = contaminated
     det = pwd.MahalanobisDetector("empirical").fit(chunked(X, [1500, 2000, 1500]))
-    assert pwd.last_job().passes == 3
+    assert pwd.last_job().passes == 2
     one = pw.MahalanobisDetector("empirical").fit(X)
     assert det.threshold_ == pytest.approx(one.threshold_, rel=1e-12)  # as the fit test
+
+
+@settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), good=st.booleans(), ties=st.booleans())
+def test_order_statistics_from_a_guess_equal_a_full_sort(client, seed, good, ties):
+    # A sample that guesses well finishes in one pass; one that guesses badly (shifted) costs
+    # passes but never changes the answer.
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(3000, 2))
+    if ties:
+        x = np.round(x, 1)
+    x[::97, 1] = np.nan
+    sizes = [int((~np.isnan(x[:, f])).sum()) for f in range(2)]
+    ranks = [np.sort(rng.integers(0, s, size=2)) for s in sizes]
+    sample = x[rng.choice(3000, 400, replace=False)] + (0.0 if good else 3.0)
+    t = table(chunked(x, split(3000, rng, 4)), "x")
+    job = Job("test", client)
+    got = order_statistics(job, t.parts, ranks, sample, sizes=sizes)
+    for f in range(2):
+        assert np.array_equal(got[f], np.sort(x[~np.isnan(x[:, f]), f])[ranks[f]])
+    if good:
+        assert job.stats.passes == 1
+    else:
+        assert job.stats.passes >= 2
+
 
 def test_distributed_mcd_is_robust(client, contaminated):
     X = contaminated

@@ -101,6 +101,14 @@ def _stack(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts, axis=0)
 
 
+def strided_sample(parts: Sequence[Delayed]) -> list[Delayed]:
+    """Tasks that take evenly spaced rows from up to SAMPLE_PARTS of the partitions,
+    SAMPLE_ROWS in all (float64; stack them with ``_stack``)."""
+    idx = np.unique(np.linspace(0, len(parts) - 1, min(SAMPLE_PARTS, len(parts))).astype(int))
+    rows = max(1, SAMPLE_ROWS // idx.size)
+    return [delayed(_strided_rows, pure=True)(parts[i], rows) for i in idx]
+
+
 # --- the cells of one feature, kept on the client ---------------------------------------
 
 @dataclass
@@ -217,12 +225,7 @@ class Passes:
 
     def sample(self) -> np.ndarray:
         """Rows read from up to SAMPLE_PARTS partitions of each sample, stacked."""
-        picks = []
-        for parts in self.samples:
-            idx = np.unique(np.linspace(0, len(parts) - 1, min(SAMPLE_PARTS, len(parts)))
-                            .astype(int))
-            rows = max(1, SAMPLE_ROWS // idx.size)
-            picks += [delayed(_strided_rows, pure=True)(parts[i], rows) for i in idx]
+        picks = [task for parts in self.samples for task in strided_sample(parts)]
         (rows,) = self.job.compute(delayed(_stack, pure=True)(picks))
         return rows
 
