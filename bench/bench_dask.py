@@ -80,7 +80,7 @@ def workers_cpu(client) -> float:
     return float(sum(client.run(used).values()))
 
 
-def in_memory(gb: float, repeats: int) -> None:
+def in_memory(gb: float, repeats: int, only: str | None = None) -> None:
     import distributed  # noqa: PLC0415
     import pipeward.dask as pwd  # noqa: PLC0415
 
@@ -96,6 +96,8 @@ def in_memory(gb: float, repeats: int) -> None:
           "| bytes to client |")
     print("|---|---|---|---|---|---|---|")
     for name, one, dist in jobs(A, B, a, b):
+        if only and only not in name:
+            continue
         t_one, t_dist, cpu_one, cpu_dist = [], [], [], []
         for _ in range(repeats):  # side by side, alternating
             t, cpu = time.perf_counter(), time.process_time()
@@ -298,6 +300,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gb", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", help="in memory: run the jobs whose name contains this")
     parser.add_argument("--generate", metavar="DIR",
                         help="write --gb of Parquet under DIR (resumes; kept for --out-of-core)")
     parser.add_argument("--out-of-core", metavar="DIR", help="run the stages over DIR's data")
@@ -318,5 +321,5 @@ if __name__ == "__main__":
                 shutil.rmtree(root, ignore_errors=True)
                 print(f"deleted {root}")
     if not (args.generate or args.out_of_core):
-        in_memory(args.gb, args.repeats)
+        in_memory(args.gb, args.repeats, args.only)
     sys.exit(0)

@@ -475,10 +475,10 @@ def _outliers(job: Job, det: _OneMachine, parts: Sequence[Delayed], columns: np.
     d2 = [delayed(_distances, pure=True)(p, cols, est) for p in parts]
     # median of u = cbrt(d2): cbrt is monotone, so u's order statistics are d2's, rooted
     mid = [(n - 1) // 2, n // 2]
-    (m,) = order_statistics(job, d2, [np.array(mid)])
+    (m,) = order_statistics(job, d2, [np.array(mid)], sizes=[n])
     med = float(_median_of(np.cbrt(m)))
     dev = [delayed(_abs_dev, pure=True)(b, med) for b in d2]
-    (v,) = order_statistics(job, dev, [np.array(mid)])
+    (v,) = order_statistics(job, dev, [np.array(mid)], sizes=[n])
     mad = 1.4826 * float(_median_of(v))
     if mad <= 0:
         (s,) = job.compute(tree([delayed(_u_stats, pure=True)(b) for b in d2], _merge_comoments))
