@@ -214,21 +214,23 @@ class RssSampler:
                 f.write(f"{t:.1f},{s}," + ",".join(str(r[w]) for w in self.pids) + "\n")
 
 
-def out_of_core(root: str, stages: list[str], rss_csv: str | None) -> None:
-    """The stages over Parquet data written by ``--generate`` under ``root``."""
+def out_of_core(root: str, stages: list[str], rss_csv: str | None,
+                files: int | None = None) -> None:
+    """The stages over Parquet data written by ``--generate`` under ``root`` (the first
+    ``files`` files of each half, or all)."""
     import dask.dataframe as dd  # noqa: PLC0415
     import pipeward.dask as pwd  # noqa: PLC0415
 
-    ref_dir, cur_dir = (os.path.join(root, "reference"), os.path.join(root, "current"))
+    halves = [sorted(os.path.join(root, half, f) for f in os.listdir(os.path.join(root, half)))
+              [:files] for half in ("reference", "current")]
     c, client = cluster(memory_limit="2GiB")
     workers = client.run(os.getpid)
     pids = {"client+scheduler": os.getpid()}
     pids.update({f"worker {i}": pid for i, pid in enumerate(workers.values())})
     sampler = RssSampler(pids)
-    ref, cur = dd.read_parquet(ref_dir), dd.read_parquet(cur_dir)
+    ref, cur = dd.read_parquet(halves[0]), dd.read_parquet(halves[1])
     both = dd.concat([ref, cur])
-    size = sum(os.path.getsize(os.path.join(d, f)) for d in (ref_dir, cur_dir)
-               for f in os.listdir(d))
+    size = sum(os.path.getsize(f) for half in halves for f in half)
     print(f"{both.npartitions} partitions of {ROWS_PER_FILE:,} rows x {F} float32 "
           f"({ROWS_PER_FILE * F * 4 / 1e6:.0f} MB each; {both.npartitions * ROWS_PER_FILE * F * 4 / 1e9:.1f} GB "
           f"decoded, {size / 1e9:.1f} GB of Parquet); workers limited to 2 GiB; "
@@ -306,6 +308,7 @@ if __name__ == "__main__":
     parser.add_argument("--out-of-core", metavar="DIR", help="run the stages over DIR's data")
     parser.add_argument("--stages", default="covariance,monitor,check",
                         help="comma-separated: covariance, monitor, check (check needs monitor)")
+    parser.add_argument("--files", type=int, help="--out-of-core: the first N files of each half")
     parser.add_argument("--rss-csv", metavar="FILE", help="write every RSS sample here")
     parser.add_argument("--keep", action="store_true",
                         help="keep the --out-of-core data (else deleted at the end)")
@@ -315,7 +318,7 @@ if __name__ == "__main__":
     if args.out_of_core:
         root = os.path.join(args.out_of_core, "pipeward-dask-bench")
         try:
-            out_of_core(root, args.stages.split(","), args.rss_csv)
+            out_of_core(root, args.stages.split(","), args.rss_csv, args.files)
         finally:
             if not args.keep:
                 shutil.rmtree(root, ignore_errors=True)
