@@ -112,18 +112,27 @@ def in_memory(gb: float, repeats: int) -> None:
     c.close()
 
 
-def write_parquet(root: str, gb: float) -> tuple[str, str]:
-    """Reference and current Parquet directories, one 1M-row file at a time (bounded memory)."""
+def peak_rss(client) -> str:
+    """The peak RSS so far of this process and of every worker (high-water marks)."""
+    def peak() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    workers = client.run(peak).values()
+    return (f"peak RSS so far: client {peak() / 1024:.0f} MiB, workers "
+            + ", ".join(f"{v / 1024:.0f} MiB" for v in workers))
+
+
+def write_parquet(root: str, gb: float, rows_per_file: int) -> tuple[str, str]:
+    """Reference and current Parquet directories, one file at a time (bounded memory)."""
     import pyarrow as pa  # noqa: PLC0415
     import pyarrow.parquet as pq  # noqa: PLC0415
 
-    files = max(2, int(round(gb * 1e9 / (4 * F * ROWS_PER_FILE))))
+    files = max(2, int(round(gb * 1e9 / (4 * F * rows_per_file))))
     dirs = (os.path.join(root, "reference"), os.path.join(root, "current"))
     names = [f"f{i}" for i in range(F)]
     t = time.perf_counter()
     for k in range(files):
         rng = np.random.default_rng(k)
-        x = rng.standard_normal((ROWS_PER_FILE, F), dtype=np.float32)
+        x = rng.standard_normal((rows_per_file, F), dtype=np.float32)
         target = dirs[k % 2]
         if target == dirs[1]:
             x[:, -1] += np.float32(0.05)
@@ -135,17 +144,17 @@ def write_parquet(root: str, gb: float) -> tuple[str, str]:
     return dirs
 
 
-def out_of_core(root: str, gb: float) -> None:
+def out_of_core(root: str, gb: float, rows_per_file: int = ROWS_PER_FILE) -> None:
     import dask.dataframe as dd  # noqa: PLC0415
     import pipeward.dask as pwd  # noqa: PLC0415
 
-    ref_dir, cur_dir = write_parquet(root, gb)
+    ref_dir, cur_dir = write_parquet(root, gb, rows_per_file)
     try:
         c, client = cluster(memory_limit="2GiB")
         ref, cur = dd.read_parquet(ref_dir), dd.read_parquet(cur_dir)
         parts = ref.npartitions + cur.npartitions
-        print(f"{parts} partitions of {ROWS_PER_FILE:,} rows x {F} float32 "
-              f"({ROWS_PER_FILE * F * 4 / 1e6:.0f} MB each)")
+        print(f"{parts} partitions of {rows_per_file:,} rows x {F} float32 "
+              f"({rows_per_file * F * 4 / 1e6:.0f} MB each)")
         for name, run in [
             ("DriftMonitor fit", lambda: pwd.DriftMonitor(ref)),
             ("covariance (empirical) fit on the reference",
@@ -158,7 +167,8 @@ def out_of_core(root: str, gb: float) -> None:
             per = elapsed / max(job.passes, 1) / job.n_partitions * 2  # 2 workers
             print(f"{name}: {elapsed:.1f} s, {job.passes} passes over {job.n_partitions} "
                   f"partitions ({per:.2f} s per partition per pass per worker), "
-                  f"{job.bytes_to_client / 1e6:.2f} MB to the client", flush=True)
+                  f"{job.bytes_to_client / 1e6:.2f} MB to the client; {peak_rss(client)}",
+                  flush=True)
             if name.startswith("DriftMonitor"):
                 monitor = out
         t = time.perf_counter()
@@ -169,11 +179,7 @@ def out_of_core(root: str, gb: float) -> None:
         print(f"DriftMonitor check: {elapsed:.1f} s, {job.passes} passes over "
               f"{job.n_partitions} partitions ({per:.2f} s per partition per pass per worker), "
               f"{job.bytes_to_client / 1e6:.2f} MB to the client; drifted: "
-              f"{report.drifted_features}", flush=True)
-        worker_rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(f"peak RSS: client {own / 1024:.0f} MiB, workers "
-              + ", ".join(f"{v / 1024:.0f} MiB" for v in worker_rss.values()))
+              f"{report.drifted_features}; {peak_rss(client)}", flush=True)
         client.close()
         c.close()
     finally:
@@ -208,9 +214,12 @@ if __name__ == "__main__":
     parser.add_argument("--gb", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out-of-core", metavar="DIR")
+    parser.add_argument("--rows-per-file", type=int, default=ROWS_PER_FILE,
+                        help="rows per Parquet file (= per partition) out of core")
     args = parser.parse_args()
     if args.out_of_core:
-        out_of_core(os.path.join(args.out_of_core, "pipeward-dask-bench"), args.gb)
+        out_of_core(os.path.join(args.out_of_core, "pipeward-dask-bench"), args.gb,
+                    args.rows_per_file)
     else:
         in_memory(args.gb, args.repeats)
     sys.exit(0)
