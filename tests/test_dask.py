@@ -133,6 +133,19 @@ def test_ks_lean_first_pass_settles_in_one_count_pass(client, monkeypatch):
     assert pwd.last_job().passes > 3
 
 
+def test_count_tables_are_int32_only_while_no_count_can_overflow():
+    # Partitions send int32 count tables (half the bytes); merged tables whose rows could
+    # reach 2^31 stay int64, and the sums are exact either way.
+    near = np.array([[2**30 + 1, 0, 5]], dtype=np.int64)
+    leaf = _cells._compact(near)
+    assert leaf.dtype == np.int32 and np.array_equal(leaf, near)
+    summed = _cells._merge_counts([(leaf, None, None, None), (leaf, None, None, None)])[0]
+    assert summed.dtype == np.int64
+    assert summed.tolist() == [[2**31 + 2, 0, 10]]
+    small = _cells._merge_counts([(leaf[:, 1:], None, None, None)] * 3)[0]
+    assert small.dtype == np.int32 and small.tolist() == [[0, 15]]
+
+
 def test_a_pass_reads_each_partition_in_one_task(client, monkeypatch):
     # Regression (worker memory grew with the partition count out of core): a pass that both
     # counts some features and fetches others gave every block two tasks, and each block

@@ -70,7 +70,15 @@ def _cell_counts(block: np.ndarray, edges: np.ndarray, psi_edges: np.ndarray | N
     x = block.T if features is None else np.ascontiguousarray(block[:, features].T)
     counts, lo, hi = (*_core.drift_cell_counts(x, edges, 1, extremes=extremes), None, None)[:3]
     psi = None if psi_edges is None else _core.drift_psi_counts(block.T, psi_edges, 1)
-    return counts, lo, hi, psi
+    return _compact(counts), lo, hi, psi
+
+
+def _compact(counts: np.ndarray) -> np.ndarray:
+    """The count table in int32 where no count can reach 2^31 (a row of it, one feature's
+    cells and NaN, sums to the partitions' rows): half the bytes to move and merge."""
+    if counts.shape[1] == 0 or int(counts.sum(axis=1).max(initial=0)) < 2**31:
+        return counts.astype(np.int32)
+    return counts
 
 
 def _merge_pass(parts: list[tuple]) -> tuple:
@@ -83,7 +91,8 @@ def _merge_pass(parts: list[tuple]) -> tuple:
 
 
 def _merge_counts(parts: list[tuple]) -> tuple:
-    counts, lo, hi, psi = (None if p is None else p.copy() for p in parts[0])
+    counts = parts[0][0].astype(np.int64)  # summed exactly, then compacted again if it fits
+    lo, hi, psi = (None if p is None else p.copy() for p in parts[0][1:])
     for c, l, h, q in (p for p in parts[1:]):
         counts += c
         if lo is not None:
@@ -91,7 +100,7 @@ def _merge_counts(parts: list[tuple]) -> tuple:
             np.maximum(hi, h, out=hi)
         if psi is not None:
             psi += q
-    return counts, lo, hi, psi
+    return _compact(counts), lo, hi, psi
 
 
 def _merge_values(parts: list[tuple]) -> tuple:
@@ -273,7 +282,7 @@ class Passes:
                     self.psi_counts[k] = psi
                 merged: list[Merged | None] = [None] * len(cells)
                 for row, (f, cl) in enumerate(zip(counting, counted_cells)):
-                    merged[f] = Merged(_unpad(c[row], cl.edges.size, m),
+                    merged[f] = Merged(_unpad(c[row].astype(np.int64), cl.edges.size, m),
                                        *(None if x is None else _unpad(x[row], cl.edges.size, m)
                                          for x in (lo, hi)))
                 counted.append(merged)
