@@ -2,28 +2,35 @@
 
     pytest bench/bench_dask.py --benchmark-only          # pytest-benchmark groups (small)
     python bench/bench_dask.py --gb 1                    # in memory: 2 workers vs one process
-    nice python bench/bench_dask.py --generate DIR --gb 50   # Parquet, one 1M-row file at a time
+    python bench/bench_dask.py --gb 4 --jobs ks_2samp    # above 2 GB: the one process first
+    nice python bench/bench_dask.py --generate DIR --gb 50   # Parquet, one file at a time
     nice python bench/bench_dask.py --out-of-core DIR --rss-csv rss.csv  # the stages; deletes DIR's data
 
 In memory: a float32 table (16 features; reference and current halves of ``--gb``) lives in
 the workers of a LocalCluster with 2 worker processes of 1 thread, and the same table in this
-process for the one-process call (2 OpenMP threads). Reported per job: time, passes over the
-data, and the bytes that reached the client. Out of core: ``--generate`` writes Parquet files
-of 1M rows one at a time (the current half with one shifted feature), so several runs can
-read the same data; ``--out-of-core`` runs the stages over it through dask.dataframe with
-workers limited to 2 GiB each (the empirical covariance fit on both halves, the DriftMonitor
-fit on the reference half, its check on the current half), samples every process's RSS in
-the background (growth shows, not only the peak), reports time, passes, the time per
-partition per pass and the peaks, and deletes the data at the end unless ``--keep``.
+process for the one-process call (2 OpenMP threads), the two called alternately. Above 2 GB
+(or with --separate) the one-process side runs first in a child process that generates the
+same data from the same seeds and exits before the cluster starts, so the data is never held
+twice. Reported per job: time, CPU seconds (one process; client + scheduler + workers),
+passes over the data, and the bytes that reached the client. Out of core: ``--generate``
+writes Parquet files of ``--rows-per-file`` rows one at a time (the current half with one
+shifted feature), so several runs can read the same data; ``--out-of-core`` runs the stages
+over it through dask.dataframe with workers limited to 2 GiB each (the empirical covariance
+fit on both halves, the DriftMonitor fit on the reference half, its check on the current
+half), samples every process's RSS in the background (growth shows, not only the peak),
+reports time, passes, the time per partition per pass and the peaks, and deletes the data at
+the end unless ``--keep``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -56,6 +63,10 @@ def tables(rows: int, chunk: int):
     return ref, cur
 
 
+JOBS = ["ks_2samp", "psi", "DriftMonitor fit+check", "covariance (empirical)",
+        "covariance (ledoit_wolf)"]
+
+
 def jobs(A, B, a, b):
     """(name, one-process call, distributed call) for each stage."""
     import pipeward.dask as pwd  # noqa: PLC0415
@@ -80,52 +91,85 @@ def workers_cpu(client) -> float:
     return float(sum(client.run(used).values()))
 
 
-def in_memory(gb: float, repeats: int, only: str | None = None) -> None:
+def timed(run, client=None) -> tuple[float, float]:
+    """Wall and CPU seconds of one call; with a client, the workers' CPU is counted too."""
+    cpu0 = time.process_time() + (workers_cpu(client) if client is not None else 0.0)
+    t = time.perf_counter()
+    run()
+    wall = time.perf_counter() - t
+    return wall, time.process_time() + (workers_cpu(client) if client is not None else 0.0) - cpu0
+
+
+def one_process(gb: float, repeats: int, names: list[str]) -> None:
+    """The one-process side alone, its data generated from the same seeds as the cluster's
+    (no second copy lives while the cluster holds the data); one JSON line per job."""
+    import dask.array as da  # noqa: PLC0415
+
+    rows = int(gb * 1e9 / 2 / (4 * F))
+    A, B = tables(rows, 500_000)
+    a, b = np.empty(A.shape, np.float32), np.empty(B.shape, np.float32)
+    da.store([A, B], [a, b], lock=False)  # chunk by chunk into place: no concatenated copy
+    for name, one, _ in jobs(A, B, a, b):
+        if name in names:
+            times = [timed(one) for _ in range(repeats)]
+            print(json.dumps({"job": name, "wall": [t[0] for t in times],
+                              "cpu": [t[1] for t in times]}), flush=True)
+
+
+def in_memory(gb: float, repeats: int, names: list[str], separate: bool) -> None:
+    """2 workers vs one process. Side by side (alternating) unless ``separate``: then the
+    one-process side runs first in a child process, which exits before the cluster starts."""
     import distributed  # noqa: PLC0415
     import pipeward.dask as pwd  # noqa: PLC0415
 
     rows = int(gb * 1e9 / 2 / (4 * F))
+    alone = {}
+    if separate:
+        load = os.getloadavg()[0]
+        child = subprocess.run([sys.executable, __file__, "--one-process", "--gb", str(gb),
+                                "--repeats", str(repeats), "--jobs", ",".join(names)],
+                               check=True, capture_output=True, text=True)
+        for line in child.stdout.splitlines():
+            row = json.loads(line)
+            alone[row["job"]] = list(zip(row["wall"], row["cpu"]))
+        print(f"one process first, in a child process (load average {load:.1f} before, "
+              f"{os.getloadavg()[0]:.1f} after)")
     c, client = cluster()
     A, B = tables(rows, 500_000)
     A, B = client.persist(A), client.persist(B)
     distributed.wait([A, B])
-    a, b = A.compute(), B.compute()
-    print(f"{(a.nbytes + b.nbytes) / 1e9:.2f} GB float32 ({rows:,} rows x {F} features, twice), "
+    a, b = (None, None) if separate else (A.compute(), B.compute())
+    print(f"{2 * rows * F * 4 / 1e9:.2f} GB float32 ({rows:,} rows x {F} features, twice), "
           f"{A.numblocks[0]} partitions a table; load average {os.getloadavg()[0]:.1f}")
     print("| job | one process | 2 workers | ratio (one / dask) | CPU s one / dask | passes "
           "| bytes to client |")
     print("|---|---|---|---|---|---|---|")
     for name, one, dist in jobs(A, B, a, b):
-        if only and only not in name:
+        if name not in names:
             continue
-        t_one, t_dist, cpu_one, cpu_dist = [], [], [], []
-        for _ in range(repeats):  # side by side, alternating
-            t, cpu = time.perf_counter(), time.process_time()
-            one()
-            t_one.append(time.perf_counter() - t)
-            cpu_one.append(time.process_time() - cpu)
-            t, cpu = time.perf_counter(), time.process_time() + workers_cpu(client)
-            dist()
-            t_dist.append(time.perf_counter() - t)
-            cpu_dist.append(time.process_time() + workers_cpu(client) - cpu)
+        ones, dists = [], []
+        for _ in range(repeats):  # side by side, alternating (unless separate)
+            if not separate:
+                ones.append(timed(one))
+            dists.append(timed(dist, client))
         job = pwd.last_job()
-        m1, m2 = float(np.median(t_one)), float(np.median(t_dist))
-        print(f"| {name} | {m1:.2f} s | {m2:.2f} s | {m1 / m2:.2f}x | "
-              f"{np.median(cpu_one):.1f} / {np.median(cpu_dist):.1f} | {job.passes} | "
-              f"{job.bytes_to_client / 1e6:.2f} MB |", flush=True)
+        (m1, c1), (m2, c2) = (np.median(np.array(alone.get(name, ones)), axis=0),
+                              np.median(np.array(dists), axis=0))
+        print(f"| {name} | {m1:.2f} s | {m2:.2f} s | {m1 / m2:.2f}x | {c1:.1f} / {c2:.1f} | "
+              f"{job.passes} | {job.bytes_to_client / 1e6:.2f} MB |", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     client.close()
     c.close()
 
 
-def write_parquet(root: str, gb: float) -> tuple[str, str]:
-    """Reference and current Parquet directories, one 1M-row file at a time (bounded memory).
+def write_parquet(root: str, gb: float, rows_per_file: int) -> tuple[str, str]:
+    """Reference and current Parquet directories, one file at a time (bounded memory).
 
     Files already there are kept, so an interrupted generation resumes where it stopped."""
     import pyarrow as pa  # noqa: PLC0415
     import pyarrow.parquet as pq  # noqa: PLC0415
 
-    files = max(2, int(round(gb * 1e9 / (4 * F * ROWS_PER_FILE))))
+    files = max(2, int(round(gb * 1e9 / (4 * F * rows_per_file))))
     dirs = (os.path.join(root, "reference"), os.path.join(root, "current"))
     names = [f"f{i}" for i in range(F)]
     t = time.perf_counter()
@@ -135,7 +179,7 @@ def write_parquet(root: str, gb: float) -> tuple[str, str]:
         if os.path.exists(path):
             continue
         rng = np.random.default_rng(k)
-        x = rng.standard_normal((ROWS_PER_FILE, F), dtype=np.float32)
+        x = rng.standard_normal((rows_per_file, F), dtype=np.float32)
         if target == dirs[1]:
             x[:, -1] += np.float32(0.05)
         os.makedirs(target, exist_ok=True)
@@ -145,7 +189,7 @@ def write_parquet(root: str, gb: float) -> tuple[str, str]:
         if k % 50 == 0:
             print(f"  {k}/{files} files, {time.perf_counter() - t:.0f} s", flush=True)
     size = sum(os.path.getsize(os.path.join(d, f)) for d in dirs for f in os.listdir(d))
-    print(f"{files} files ({files * ROWS_PER_FILE * F * 4 / 1e9:.2f} GB float32 decoded), "
+    print(f"{files} files ({files * rows_per_file * F * 4 / 1e9:.2f} GB float32 decoded), "
           f"{size / 1e9:.2f} GB of Parquet on disk, {time.perf_counter() - t:.0f} s", flush=True)
     return dirs
 
@@ -231,9 +275,8 @@ def out_of_core(root: str, stages: list[str], rss_csv: str | None,
     ref, cur = dd.read_parquet(halves[0]), dd.read_parquet(halves[1])
     both = dd.concat([ref, cur])
     size = sum(os.path.getsize(f) for half in halves for f in half)
-    print(f"{both.npartitions} partitions of {ROWS_PER_FILE:,} rows x {F} float32 "
-          f"({ROWS_PER_FILE * F * 4 / 1e6:.0f} MB each; {both.npartitions * ROWS_PER_FILE * F * 4 / 1e9:.1f} GB "
-          f"decoded, {size / 1e9:.1f} GB of Parquet); workers limited to 2 GiB; "
+    print(f"{both.npartitions} partitions ({size / 1e9:.1f} GB of Parquet); "
+          f"workers limited to 2 GiB; "
           f"RSS columns: {' / '.join(pids)} (MiB)", flush=True)
     monitor = None
 
@@ -302,7 +345,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gb", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", help="in memory: run the jobs whose name contains this")
+    parser.add_argument("--jobs", default=",".join(JOBS),
+                        help="comma-separated jobs to run in memory (default: all)")
+    parser.add_argument("--separate", action="store_true",
+                        help="run the one-process side first, in a child process (for data "
+                             "too big to hold twice; default above 2 GB)")
+    parser.add_argument("--one-process", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rows-per-file", type=int, default=ROWS_PER_FILE,
+                        help="--generate: rows per Parquet file (= per partition)")
     parser.add_argument("--generate", metavar="DIR",
                         help="write --gb of Parquet under DIR (resumes; kept for --out-of-core)")
     parser.add_argument("--out-of-core", metavar="DIR", help="run the stages over DIR's data")
@@ -314,7 +364,8 @@ if __name__ == "__main__":
                         help="keep the --out-of-core data (else deleted at the end)")
     args = parser.parse_args()
     if args.generate:
-        write_parquet(os.path.join(args.generate, "pipeward-dask-bench"), args.gb)
+        write_parquet(os.path.join(args.generate, "pipeward-dask-bench"), args.gb,
+                      args.rows_per_file)
     if args.out_of_core:
         root = os.path.join(args.out_of_core, "pipeward-dask-bench")
         try:
@@ -323,6 +374,8 @@ if __name__ == "__main__":
             if not args.keep:
                 shutil.rmtree(root, ignore_errors=True)
                 print(f"deleted {root}")
-    if not (args.generate or args.out_of_core):
-        in_memory(args.gb, args.repeats, args.only)
+    elif args.one_process:
+        one_process(args.gb, args.repeats, args.jobs.split(","))
+    elif not args.generate:
+        in_memory(args.gb, args.repeats, args.jobs.split(","), args.separate or args.gb > 2)
     sys.exit(0)

@@ -155,20 +155,28 @@ def _finish(out: KsExtremes, f: int, cells: Cells, a: Merged, b: Merged, open_: 
     ca, cb = a.counts[:-1], b.counts[:-1]
     below_a = np.concatenate([[0], np.cumsum(ca)[:-1]])
     below_b = np.concatenate([[0], np.cumsum(cb)[:-1]])
-    open_below_a = np.concatenate([[0], np.cumsum(np.where(open_, ca, 0))[:-1]])
-    open_below_b = np.concatenate([[0], np.cumsum(np.where(open_, cb, 0))[:-1]])
+    # Every fetched value lies in a run of open cells; below a run, each sample's count of
+    # the values not fetched is one number (the counts of the cells before it, less the
+    # open ones). So a value's ECDF ranks are that number plus its rank among the fetched.
+    starts = np.flatnonzero(open_ & ~np.concatenate([[False], open_[:-1]]))
+    run_lower = np.concatenate([[-np.inf], cells.edges])[starts]  # a run's first cell's edge
+    closed_a = below_a[starts] - np.concatenate([[0], np.cumsum(np.where(open_, ca, 0))])[starts]
+    closed_b = below_b[starts] - np.concatenate([[0], np.cumsum(np.where(open_, cb, 0))])[starts]
 
-    def gaps(v: np.ndarray) -> np.ndarray:
-        c = np.searchsorted(cells.edges, v, side="right")
-        i = below_a[c] + np.searchsorted(A, v, side="right") - open_below_a[c]
-        j = below_b[c] + np.searchsorted(B, v, side="right") - open_below_b[c]
+    def gaps(v: np.ndarray, i_open: np.ndarray, j_open: np.ndarray) -> np.ndarray:
+        run = np.searchsorted(run_lower, v, side="right") - 1
+        i = closed_a[run] + i_open
+        j = closed_b[run] + j_open
         return i.astype(np.int64) / n1 - j.astype(np.int64) / n2
+
+    own_a = gaps(A, _ranks_right(A), np.searchsorted(B, A, side="right"))
+    own_b = gaps(B, np.searchsorted(A, B, side="right"), _ranks_right(B))
 
     t = np.flatnonzero(tie)
     tie_v = np.minimum(a.lo, b.lo)[t] if t.size else np.zeros(0)  # a tied cell: one value
     tie_gap = (below_a[t] + ca[t]).astype(np.int64) / n1 - (below_b[t] + cb[t]).astype(np.int64) / n2
     sides = []
-    for values, own, tied in ((A, gaps(A), ca[t] > 0), (B, gaps(B), cb[t] > 0)):
+    for values, own, tied in ((A, own_a, ca[t] > 0), (B, own_b, cb[t] > 0)):
         v = np.concatenate([values.astype(np.float64), tie_v[tied]])
         g = np.concatenate([own, tie_gap[tied]])
         if g.size == 0:
@@ -186,6 +194,15 @@ def _finish(out: KsExtremes, f: int, cells: Cells, a: Merged, b: Merged, open_: 
     else:
         mn, out.loc_minus[f] = min_b, lmin_b
     out.dminus[f] = min(max(-mn, 0.0), 1.0)
+
+
+def _ranks_right(v: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(v, v, side="right")`` for sorted v, in one pass: each value's rank is
+    the end of its run of equal values."""
+    if v.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.flatnonzero(np.concatenate([v[1:] != v[:-1], [True]])) + 1
+    return np.repeat(ends, np.diff(np.concatenate([[0], ends])))
 
 
 def order_statistics(job: Job, parts: Sequence[Delayed], ranks: Sequence[np.ndarray],
