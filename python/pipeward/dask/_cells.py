@@ -120,11 +120,17 @@ def _stack(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts, axis=0)
 
 
+def sampled_partitions(n_parts: int) -> tuple[np.ndarray, int]:
+    """The partitions a sample reads (up to SAMPLE_PARTS, evenly spaced) and the rows it
+    takes from each (SAMPLE_ROWS in all)."""
+    idx = np.unique(np.linspace(0, n_parts - 1, min(SAMPLE_PARTS, n_parts)).astype(int))
+    return idx, max(1, SAMPLE_ROWS // idx.size)
+
+
 def strided_sample(parts: Sequence[Delayed]) -> list[Delayed]:
-    """Tasks that take evenly spaced rows from up to SAMPLE_PARTS of the partitions,
-    SAMPLE_ROWS in all (float64; stack them with ``_stack``)."""
-    idx = np.unique(np.linspace(0, len(parts) - 1, min(SAMPLE_PARTS, len(parts))).astype(int))
-    rows = max(1, SAMPLE_ROWS // idx.size)
+    """Tasks that take evenly spaced rows from the sampled partitions (float64; stack them
+    with ``_stack``)."""
+    idx, rows = sampled_partitions(len(parts))
     return [delayed(_strided_rows, pure=True)(parts[i], rows) for i in idx]
 
 

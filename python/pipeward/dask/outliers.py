@@ -110,9 +110,11 @@ def _split(block: np.ndarray, columns: Any, est: Any, t: float) -> tuple:
     return below, X[d2 == t]
 
 
-def _kept_rows(block: np.ndarray, columns: Any, keep: Any) -> np.ndarray:
+def _comoment_rows(block: np.ndarray, columns: Any, keep: Any, rows: int) -> tuple:
+    """_comoment of the block and ``rows`` evenly spaced rows of it (the kept ones)."""
     X = _rows(block, columns)
-    return X if keep is None else X[keep]
+    X = X if keep is None else X[keep]
+    return _comoment(X, None, None), _cells._strided_rows(X, rows)
 
 
 def _sample_rows(block: np.ndarray, columns: Any, k: int, seed: int) -> np.ndarray:
@@ -235,12 +237,16 @@ def fit_detector(job: Job, det: _OneMachine, parts: Sequence[Delayed], d: int, m
     With ``sample``, the first pass also reads a strided sample of the rows and returns it
     (it places the first cells of the threshold's order statistic at no extra pass)."""
     cols, masks = shared(columns), keep or [None] * len(parts)
-    todo = [tree([delayed(_comoment, pure=True)(p, cols, m) for p, m in zip(parts, masks)],
-                 _merge_comoments)]
-    if sample:
-        kept = [delayed(_kept_rows, pure=True)(p, cols, m) for p, m in zip(parts, masks)]
-        todo.append(delayed(_stack, pure=True)(_cells.strided_sample(kept)))
-    stats, *rows = job.compute(*todo)
+    leaves = [delayed(_comoment, pure=True)(p, cols, m) for p, m in zip(parts, masks)]
+    todo, picks = [], []
+    if sample:  # in the same task as the statistics: a second task would keep the block waiting
+        idx, k = _cells.sampled_partitions(len(parts))
+        for i in idx:
+            both = delayed(_comoment_rows, pure=True, nout=2)(parts[i], cols, masks[i], k)
+            leaves[i] = both[0]
+            picks.append(both[1])
+        todo.append(delayed(_stack, pure=True)(picks))
+    stats, *rows = job.compute(tree(leaves, _merge_comoments), *todo)
     n, mean, m2 = stats
     width = m2.shape[0]
     if n < 2:
