@@ -2,26 +2,37 @@
 
     pytest bench/bench_dask.py --benchmark-only          # pytest-benchmark groups (small)
     python bench/bench_dask.py --gb 1                    # in memory: 2 workers vs one process
-    nice python bench/bench_dask.py --out-of-core DIR --gb 8   # Parquet written chunk by chunk
+    python bench/bench_dask.py --gb 4 --jobs ks_2samp    # above 2 GB: the one process first
+    nice python bench/bench_dask.py --generate DIR --gb 50   # Parquet, one file at a time
+    nice python bench/bench_dask.py --out-of-core DIR --rss-csv rss.csv  # the stages; deletes DIR's data
 
 In memory: a float32 table (16 features; reference and current halves of ``--gb``) lives in
 the workers of a LocalCluster with 2 worker processes of 1 thread, and the same table in this
-process for the one-process call (2 OpenMP threads). Reported per job: time, passes over the
-data, and the bytes that reached the client. Out of core: Parquet files of 1M rows are
-written one at a time, then the drift check (DriftMonitor fit + check) and the empirical
-covariance fit read them through dask.dataframe with workers limited to 2 GiB each; the
-peak RSS of every process and the time per partition per pass are reported, and the data
-is deleted at the end.
+process for the one-process call (2 OpenMP threads), the two called alternately. Above 2 GB
+(or with --separate) the one-process side runs first in a child process that generates the
+same data from the same seeds and exits before the cluster starts, so the data is never held
+twice. Reported per job: time, CPU seconds (one process; client + scheduler + workers),
+passes over the data, and the bytes that reached the client. Out of core: ``--generate``
+writes Parquet files of ``--rows-per-file`` rows one at a time (the current half with one
+shifted feature), so several runs can read the same data; ``--out-of-core`` runs the stages
+over it through dask.dataframe with workers limited to 2 GiB each (the empirical covariance
+fit on both halves, the DriftMonitor fit on the reference half, its check on the current
+half), samples every process's RSS in the background (growth shows, not only the peak),
+reports time, passes, the time per partition per pass and the peaks, and deletes the data at
+the end unless ``--keep``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import resource
 import shutil
+import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -52,6 +63,10 @@ def tables(rows: int, chunk: int):
     return ref, cur
 
 
+JOBS = ["ks_2samp", "psi", "DriftMonitor fit+check", "covariance (empirical)",
+        "covariance (ledoit_wolf)"]
+
+
 def jobs(A, B, a, b):
     """(name, one-process call, distributed call) for each stage."""
     import pipeward.dask as pwd  # noqa: PLC0415
@@ -76,109 +91,232 @@ def workers_cpu(client) -> float:
     return float(sum(client.run(used).values()))
 
 
-def in_memory(gb: float, repeats: int) -> None:
+def timed(run, client=None) -> tuple[float, float]:
+    """Wall and CPU seconds of one call; with a client, the workers' CPU is counted too."""
+    cpu0 = time.process_time() + (workers_cpu(client) if client is not None else 0.0)
+    t = time.perf_counter()
+    run()
+    wall = time.perf_counter() - t
+    return wall, time.process_time() + (workers_cpu(client) if client is not None else 0.0) - cpu0
+
+
+def one_process(gb: float, repeats: int, names: list[str]) -> None:
+    """The one-process side alone, its data generated from the same seeds as the cluster's
+    (no second copy lives while the cluster holds the data); one JSON line per job."""
+    import dask.array as da  # noqa: PLC0415
+
+    rows = int(gb * 1e9 / 2 / (4 * F))
+    A, B = tables(rows, 500_000)
+    a, b = np.empty(A.shape, np.float32), np.empty(B.shape, np.float32)
+    da.store([A, B], [a, b], lock=False)  # chunk by chunk into place: no concatenated copy
+    for name, one, _ in jobs(A, B, a, b):
+        if name in names:
+            times = [timed(one) for _ in range(repeats)]
+            print(json.dumps({"job": name, "wall": [t[0] for t in times],
+                              "cpu": [t[1] for t in times]}), flush=True)
+
+
+def in_memory(gb: float, repeats: int, names: list[str], separate: bool) -> None:
+    """2 workers vs one process. Side by side (alternating) unless ``separate``: then the
+    one-process side runs first in a child process, which exits before the cluster starts."""
     import distributed  # noqa: PLC0415
     import pipeward.dask as pwd  # noqa: PLC0415
 
     rows = int(gb * 1e9 / 2 / (4 * F))
+    alone = {}
+    if separate:
+        load = os.getloadavg()[0]
+        child = subprocess.run([sys.executable, __file__, "--one-process", "--gb", str(gb),
+                                "--repeats", str(repeats), "--jobs", ",".join(names)],
+                               check=True, capture_output=True, text=True)
+        for line in child.stdout.splitlines():
+            row = json.loads(line)
+            alone[row["job"]] = list(zip(row["wall"], row["cpu"]))
+        print(f"one process first, in a child process (load average {load:.1f} before, "
+              f"{os.getloadavg()[0]:.1f} after)")
     c, client = cluster()
     A, B = tables(rows, 500_000)
     A, B = client.persist(A), client.persist(B)
     distributed.wait([A, B])
-    a, b = A.compute(), B.compute()
-    print(f"{(a.nbytes + b.nbytes) / 1e9:.2f} GB float32 ({rows:,} rows x {F} features, twice), "
+    a, b = (None, None) if separate else (A.compute(), B.compute())
+    print(f"{2 * rows * F * 4 / 1e9:.2f} GB float32 ({rows:,} rows x {F} features, twice), "
           f"{A.numblocks[0]} partitions a table; load average {os.getloadavg()[0]:.1f}")
     print("| job | one process | 2 workers | ratio (one / dask) | CPU s one / dask | passes "
           "| bytes to client |")
     print("|---|---|---|---|---|---|---|")
     for name, one, dist in jobs(A, B, a, b):
-        t_one, t_dist, cpu_one, cpu_dist = [], [], [], []
-        for _ in range(repeats):  # side by side, alternating
-            t, cpu = time.perf_counter(), time.process_time()
-            one()
-            t_one.append(time.perf_counter() - t)
-            cpu_one.append(time.process_time() - cpu)
-            t, cpu = time.perf_counter(), time.process_time() + workers_cpu(client)
-            dist()
-            t_dist.append(time.perf_counter() - t)
-            cpu_dist.append(time.process_time() + workers_cpu(client) - cpu)
+        if name not in names:
+            continue
+        ones, dists = [], []
+        for _ in range(repeats):  # side by side, alternating (unless separate)
+            if not separate:
+                ones.append(timed(one))
+            dists.append(timed(dist, client))
         job = pwd.last_job()
-        m1, m2 = float(np.median(t_one)), float(np.median(t_dist))
-        print(f"| {name} | {m1:.2f} s | {m2:.2f} s | {m1 / m2:.2f}x | "
-              f"{np.median(cpu_one):.1f} / {np.median(cpu_dist):.1f} | {job.passes} | "
-              f"{job.bytes_to_client / 1e6:.2f} MB |", flush=True)
+        (m1, c1), (m2, c2) = (np.median(np.array(alone.get(name, ones)), axis=0),
+                              np.median(np.array(dists), axis=0))
+        print(f"| {name} | {m1:.2f} s | {m2:.2f} s | {m1 / m2:.2f}x | {c1:.1f} / {c2:.1f} | "
+              f"{job.passes} | {job.bytes_to_client / 1e6:.2f} MB |", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     client.close()
     c.close()
 
 
-def write_parquet(root: str, gb: float) -> tuple[str, str]:
-    """Reference and current Parquet directories, one 1M-row file at a time (bounded memory)."""
+def write_parquet(root: str, gb: float, rows_per_file: int) -> tuple[str, str]:
+    """Reference and current Parquet directories, one file at a time (bounded memory).
+
+    Files already there are kept, so an interrupted generation resumes where it stopped."""
     import pyarrow as pa  # noqa: PLC0415
     import pyarrow.parquet as pq  # noqa: PLC0415
 
-    files = max(2, int(round(gb * 1e9 / (4 * F * ROWS_PER_FILE))))
+    files = max(2, int(round(gb * 1e9 / (4 * F * rows_per_file))))
     dirs = (os.path.join(root, "reference"), os.path.join(root, "current"))
     names = [f"f{i}" for i in range(F)]
     t = time.perf_counter()
     for k in range(files):
-        rng = np.random.default_rng(k)
-        x = rng.standard_normal((ROWS_PER_FILE, F), dtype=np.float32)
         target = dirs[k % 2]
+        path = os.path.join(target, f"part-{k:05d}.parquet")
+        if os.path.exists(path):
+            continue
+        rng = np.random.default_rng(k)
+        x = rng.standard_normal((rows_per_file, F), dtype=np.float32)
         if target == dirs[1]:
             x[:, -1] += np.float32(0.05)
         os.makedirs(target, exist_ok=True)
-        pq.write_table(pa.table({n: x[:, i] for i, n in enumerate(names)}),
-                       os.path.join(target, f"part-{k:05d}.parquet"), compression=None)
+        pq.write_table(pa.table({n: x[:, i] for i, n in enumerate(names)}), path + ".tmp",
+                       compression=None)
+        os.replace(path + ".tmp", path)  # a killed run leaves no half-written file
+        if k % 50 == 0:
+            print(f"  {k}/{files} files, {time.perf_counter() - t:.0f} s", flush=True)
     size = sum(os.path.getsize(os.path.join(d, f)) for d in dirs for f in os.listdir(d))
-    print(f"wrote {files} files, {size / 1e9:.2f} GB of Parquet in {time.perf_counter() - t:.0f} s")
+    print(f"{files} files ({files * rows_per_file * F * 4 / 1e9:.2f} GB float32 decoded), "
+          f"{size / 1e9:.2f} GB of Parquet on disk, {time.perf_counter() - t:.0f} s", flush=True)
     return dirs
 
 
-def out_of_core(root: str, gb: float) -> None:
+class RssSampler:
+    """Samples the resident memory of this process (client and, in a LocalCluster, the
+    scheduler) and of every worker process every ``every`` seconds in a background thread,
+    so growth over a run is visible, not only the peak."""
+
+    def __init__(self, pids: dict[str, int], every: float = 3.0):
+        self.pids, self.every = pids, every
+        self.samples: list[tuple[float, str, dict[str, int]]] = []  # (time, stage, bytes)
+        self.stage = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.t0 = time.perf_counter()
+        self._thread.start()
+
+    @staticmethod
+    def _field(pid: int, name: str) -> int:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.take()
+
+    def take(self) -> None:
+        rss = {}
+        for who, pid in self.pids.items():
+            try:
+                rss[who] = self._field(pid, "VmRSS")
+            except OSError:
+                rss[who] = -1
+        self.samples.append((time.perf_counter() - self.t0, self.stage, rss))
+
+    def peaks(self) -> dict[str, int]:
+        """Each process's high-water mark (VmHWM) since it started."""
+        return {who: self._field(pid, "VmHWM") for who, pid in self.pids.items()}
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def curve(self, stage: str, points: int = 8) -> str:
+        """The stage's RSS per process in MiB at ``points`` evenly spaced samples."""
+        rows = [(t, r) for t, s, r in self.samples if s == stage]
+        if not rows:
+            return "(no samples)"
+        pick = np.unique(np.linspace(0, len(rows) - 1, points).astype(int))
+        t0 = rows[0][0]
+        return "; ".join(f"{rows[i][0] - t0:.0f} s: " + "/".join(
+            f"{v / 2**20:.0f}" for v in rows[i][1].values()) for i in pick)
+
+    def stage_peaks(self, stage: str) -> dict[str, int]:
+        rows = [r for _, s, r in self.samples if s == stage]
+        return {who: max(r[who] for r in rows) for who in self.pids} if rows else {}
+
+    def write(self, path: str) -> None:
+        with open(path, "w") as f:
+            f.write("seconds,stage," + ",".join(self.pids) + "\n")
+            for t, s, r in self.samples:
+                f.write(f"{t:.1f},{s}," + ",".join(str(r[w]) for w in self.pids) + "\n")
+
+
+def out_of_core(root: str, stages: list[str], rss_csv: str | None,
+                files: int | None = None) -> None:
+    """The stages over Parquet data written by ``--generate`` under ``root`` (the first
+    ``files`` files of each half, or all)."""
     import dask.dataframe as dd  # noqa: PLC0415
     import pipeward.dask as pwd  # noqa: PLC0415
 
-    ref_dir, cur_dir = write_parquet(root, gb)
-    try:
-        c, client = cluster(memory_limit="2GiB")
-        ref, cur = dd.read_parquet(ref_dir), dd.read_parquet(cur_dir)
-        parts = ref.npartitions + cur.npartitions
-        print(f"{parts} partitions of {ROWS_PER_FILE:,} rows x {F} float32 "
-              f"({ROWS_PER_FILE * F * 4 / 1e6:.0f} MB each)")
-        for name, run in [
-            ("DriftMonitor fit", lambda: pwd.DriftMonitor(ref)),
-            ("covariance (empirical) fit on the reference",
-             lambda: pwd.MahalanobisDetector("empirical").fit(ref)),
-        ]:
-            t = time.perf_counter()
-            out = run()
-            elapsed = time.perf_counter() - t
-            job = pwd.last_job()
-            per = elapsed / max(job.passes, 1) / job.n_partitions * 2  # 2 workers
-            print(f"{name}: {elapsed:.1f} s, {job.passes} passes over {job.n_partitions} "
-                  f"partitions ({per:.2f} s per partition per pass per worker), "
-                  f"{job.bytes_to_client / 1e6:.2f} MB to the client", flush=True)
-            if name.startswith("DriftMonitor"):
-                monitor = out
+    halves = [sorted(os.path.join(root, half, f) for f in os.listdir(os.path.join(root, half)))
+              [:files] for half in ("reference", "current")]
+    c, client = cluster(memory_limit="2GiB")
+    workers = client.run(os.getpid)
+    pids = {"client+scheduler": os.getpid()}
+    pids.update({f"worker {i}": pid for i, pid in enumerate(workers.values())})
+    sampler = RssSampler(pids)
+    ref, cur = dd.read_parquet(halves[0]), dd.read_parquet(halves[1])
+    both = dd.concat([ref, cur])
+    size = sum(os.path.getsize(f) for half in halves for f in half)
+    print(f"{both.npartitions} partitions ({size / 1e9:.1f} GB of Parquet); "
+          f"workers limited to 2 GiB; "
+          f"RSS columns: {' / '.join(pids)} (MiB)", flush=True)
+    monitor = None
+
+    def fit_monitor():
+        nonlocal monitor
+        monitor = pwd.DriftMonitor(ref)
+        return monitor
+
+    plan = {
+        "covariance": ("empirical covariance fit on both halves",
+                       lambda: pwd.MahalanobisDetector("empirical").fit(both)),
+        "monitor": ("DriftMonitor fit on the reference half", fit_monitor),
+        "check": ("DriftMonitor check on the current half", lambda: monitor.check(cur)),
+    }
+    for stage in stages:
+        name, run = plan[stage]
+        sampler.stage = stage
+        load0 = os.getloadavg()[0]
         t = time.perf_counter()
-        report = monitor.check(cur)
+        out = run()
         elapsed = time.perf_counter() - t
         job = pwd.last_job()
-        per = elapsed / max(job.passes, 1) / job.n_partitions * 2
-        print(f"DriftMonitor check: {elapsed:.1f} s, {job.passes} passes over "
-              f"{job.n_partitions} partitions ({per:.2f} s per partition per pass per worker), "
-              f"{job.bytes_to_client / 1e6:.2f} MB to the client; drifted: "
-              f"{report.drifted_features}", flush=True)
-        worker_rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(f"peak RSS: client {own / 1024:.0f} MiB, workers "
-              + ", ".join(f"{v / 1024:.0f} MiB" for v in worker_rss.values()))
-        client.close()
-        c.close()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-        print(f"deleted {root}")
+        per = elapsed / max(job.passes, 1) / job.n_partitions * 2  # 2 workers
+        peaks = sampler.stage_peaks(stage)
+        print(f"{name}: {elapsed:.1f} s, {job.passes} passes over {job.n_partitions} "
+              f"partitions ({per:.2f} s per partition per pass per worker), "
+              f"{job.bytes_to_client / 1e6:.2f} MB to the client; load average "
+              f"{load0:.1f} -> {os.getloadavg()[0]:.1f}; peak sampled RSS "
+              + ", ".join(f"{w} {v / 2**20:.0f} MiB" for w, v in peaks.items()), flush=True)
+        print(f"  RSS over time (MiB): {sampler.curve(stage)}", flush=True)
+        if stage == "check":
+            print(f"  drifted: {out.drifted_features}", flush=True)
+    peaks = sampler.peaks()
+    sampler.stop()
+    print("peak RSS (VmHWM) over the whole run: "
+          + ", ".join(f"{w} {v / 2**20:.0f} MiB" for w, v in peaks.items()), flush=True)
+    if rss_csv:
+        sampler.write(rss_csv)
+    client.close()
+    c.close()
 
 
 # --- pytest-benchmark groups (a small table; the script above gives the numbers) ------------
@@ -207,10 +345,37 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gb", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out-of-core", metavar="DIR")
+    parser.add_argument("--jobs", default=",".join(JOBS),
+                        help="comma-separated jobs to run in memory (default: all)")
+    parser.add_argument("--separate", action="store_true",
+                        help="run the one-process side first, in a child process (for data "
+                             "too big to hold twice; default above 2 GB)")
+    parser.add_argument("--one-process", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rows-per-file", type=int, default=ROWS_PER_FILE,
+                        help="--generate: rows per Parquet file (= per partition)")
+    parser.add_argument("--generate", metavar="DIR",
+                        help="write --gb of Parquet under DIR (resumes; kept for --out-of-core)")
+    parser.add_argument("--out-of-core", metavar="DIR", help="run the stages over DIR's data")
+    parser.add_argument("--stages", default="covariance,monitor,check",
+                        help="comma-separated: covariance, monitor, check (check needs monitor)")
+    parser.add_argument("--files", type=int, help="--out-of-core: the first N files of each half")
+    parser.add_argument("--rss-csv", metavar="FILE", help="write every RSS sample here")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the --out-of-core data (else deleted at the end)")
     args = parser.parse_args()
+    if args.generate:
+        write_parquet(os.path.join(args.generate, "pipeward-dask-bench"), args.gb,
+                      args.rows_per_file)
     if args.out_of_core:
-        out_of_core(os.path.join(args.out_of_core, "pipeward-dask-bench"), args.gb)
-    else:
-        in_memory(args.gb, args.repeats)
+        root = os.path.join(args.out_of_core, "pipeward-dask-bench")
+        try:
+            out_of_core(root, args.stages.split(","), args.rss_csv, args.files)
+        finally:
+            if not args.keep:
+                shutil.rmtree(root, ignore_errors=True)
+                print(f"deleted {root}")
+    elif args.one_process:
+        one_process(args.gb, args.repeats, args.jobs.split(","))
+    elif not args.generate:
+        in_memory(args.gb, args.repeats, args.jobs.split(","), args.separate or args.gb > 2)
     sys.exit(0)

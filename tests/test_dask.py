@@ -25,6 +25,7 @@ pd = pytest.importorskip("pandas")
 scipy_stats = pytest.importorskip("scipy.stats")
 
 import pipeward.dask as pwd  # noqa: E402
+from dask.highlevelgraph import HighLevelGraph  # noqa: E402
 from pipeward.dask import _cells  # noqa: E402
 from pipeward.dask._exact import order_statistics  # noqa: E402
 from pipeward.dask._job import Job  # noqa: E402
@@ -130,6 +131,68 @@ def test_ks_lean_first_pass_settles_in_one_count_pass(client, monkeypatch):
     monkeypatch.setattr(_cells, "LEAN_SPLIT", 1)
     pwd.ks_2samp(A, B)
     assert pwd.last_job().passes > 3
+
+
+def test_count_tables_are_int32_only_while_no_count_can_overflow():
+    # Partitions send int32 count tables (half the bytes); merged tables whose rows could
+    # reach 2^31 stay int64, and the sums are exact either way.
+    near = np.array([[2**30 + 1, 0, 5]], dtype=np.int64)
+    leaf = _cells._compact(near)
+    assert leaf.dtype == np.int32 and np.array_equal(leaf, near)
+    summed = _cells._merge_counts([(leaf, None, None, None), (leaf, None, None, None)])[0]
+    assert summed.dtype == np.int64
+    assert summed.tolist() == [[2**31 + 2, 0, 10]]
+    small = _cells._merge_counts([(leaf[:, 1:], None, None, None)] * 3)[0]
+    assert small.dtype == np.int32 and small.tolist() == [[0, 15]]
+
+
+def test_a_pass_reads_each_partition_in_one_task(client, monkeypatch):
+    # Regression (worker memory grew with the partition count out of core): a pass that both
+    # counts some features and fetches others gave every block two tasks, and each block
+    # waited in worker memory for its second one. Now every partition feeds one task per
+    # pass, so a worker holds the blocks it is working on, not one per partition.
+    monkeypatch.setattr(_cells, "CELLS", 16)
+    monkeypatch.setattr(_cells, "FETCH", 2000)
+    monkeypatch.setattr(_cells, "SAMPLE_ROWS", 64)
+    rng = np.random.default_rng(5)
+
+    def feature(n: int, spike: bool) -> np.ndarray:  # half the values in a narrow spike
+        if not spike:
+            return rng.normal(size=n)
+        return np.concatenate([rng.normal(size=n // 2), rng.normal(scale=1e-6, size=n - n // 2)])
+
+    # Feature 0 is settled by the lean pass and fetched while feature 1 (whose spike the
+    # small sample cannot place) is still counted: one pass does both.
+    a = np.column_stack([feature(6000, False), feature(6000, True)])
+    b = np.column_stack([feature(5000, False) + 0.05, feature(5000, True)])
+    a[::37, 0] = np.nan  # NaNs left out ("omit") in a pass that counts and fetches
+    b[::41, 1] = np.nan
+    A, B = chunked(a, [1000, 2500, 0, 2500]), chunked(b, [2000, 3000])
+    readers: list[int] = []
+    mixed = []
+    compute = Job.compute
+
+    def counting(self, *objects):
+        graph = HighLevelGraph.merge(*(o.__dask_graph__() for o in objects))
+        parts = {str(p.key) for p in table(A, "a").parts + table(B, "b").parts}
+        users = dict.fromkeys(parts, 0)
+        for deps in graph.get_all_dependencies().values():
+            for dep in deps:
+                if str(dep) in users:
+                    users[str(dep)] += 1
+        readers.append(max(users.values()))
+        values = compute(self, *objects)
+        mixed.append(any(v[1] is not None and v[2] is not None for v in values
+                         if isinstance(v, tuple) and len(v) == 3))
+        return values
+
+    monkeypatch.setattr(Job, "compute", counting)
+    got = pwd.ks_2samp(A, B, nan_policy="omit")
+    one = pw.ks_2samp(a, b, nan_policy="omit")
+    for field in ("statistic", "pvalue", "statistic_location", "statistic_sign", "n1", "n2"):
+        assert np.array_equal(getattr(got, field), getattr(one, field)), field
+    assert max(readers) == 1
+    assert any(mixed), "the case must have a pass that counts and fetches"
 
 
 @settings(max_examples=40, deadline=None)
@@ -402,14 +465,40 @@ def test_detector_on_a_dataframe_and_float32(client, contaminated):
 
 
 
-def test_contamination_threshold_needs_no_sample_pass(client, contaminated):
-    # Regression: the distances' first cells come from chi-square quantiles, not from a
-    # pass that computes distances only to sample them: statistics, count, fetch.
+def test_contamination_threshold_takes_two_passes(client, contaminated):
+    # Regression: the statistics pass also reads a sample of rows, whose distances guess
+    # where the quantile lies, so the next pass counts and fetches it at once: statistics,
+    # count + fetch (the old code took statistics, count, fetch).
     X = contaminated
     det = pwd.MahalanobisDetector("empirical").fit(chunked(X, [1500, 2000, 1500]))
-    assert pwd.last_job().passes == 3
+    assert pwd.last_job().passes == 2
     one = pw.MahalanobisDetector("empirical").fit(X)
     assert det.threshold_ == pytest.approx(one.threshold_, rel=1e-12)  # as the fit test
+
+
+@settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), good=st.booleans(), ties=st.booleans())
+def test_order_statistics_from_a_guess_equal_a_full_sort(client, seed, good, ties):
+    # A sample that guesses well finishes in one pass; one that guesses badly (shifted) costs
+    # passes but never changes the answer.
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(3000, 2))
+    if ties:
+        x = np.round(x, 1)
+    x[::97, 1] = np.nan
+    sizes = [int((~np.isnan(x[:, f])).sum()) for f in range(2)]
+    ranks = [np.sort(rng.integers(0, s, size=2)) for s in sizes]
+    sample = x[rng.choice(3000, 400, replace=False)] + (0.0 if good else 3.0)
+    t = table(chunked(x, split(3000, rng, 4)), "x")
+    job = Job("test", client)
+    got = order_statistics(job, t.parts, ranks, sample, sizes=sizes)
+    for f in range(2):
+        assert np.array_equal(got[f], np.sort(x[~np.isnan(x[:, f]), f])[ranks[f]])
+    if good:
+        assert job.stats.passes == 1
+    else:
+        assert job.stats.passes >= 2
+
 
 def test_distributed_mcd_is_robust(client, contaminated):
     X = contaminated

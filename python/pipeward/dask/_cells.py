@@ -47,49 +47,68 @@ def _add(a: int, b: int) -> int:
     return (a + b) & 0xFFFF_FFFF_FFFF_FFFF
 
 
-def _cell_counts(block: np.ndarray, edges: np.ndarray, psi_edges: np.ndarray | None = None,
-                 features: np.ndarray | None = None, extremes: bool = True) -> tuple:
+def _cell_pass(block: np.ndarray, edges: np.ndarray | None, psi_edges: np.ndarray | None,
+               features: np.ndarray | None, extremes: bool, fetch_edges: np.ndarray | None,
+               wanted: np.ndarray | None) -> tuple:
+    """Everything one pass asks of a partition, in one task: (fingerprint, counts or None,
+    values or None). One task per partition means each block is read and dropped at once; a
+    block wanted by two tasks of the pass (count, fetch) waited in worker memory for the
+    second, so memory grew with the partition count."""
+    counted = (None if edges is None
+               else _cell_counts(block, edges, psi_edges, features, extremes))
+    fetched = (None if fetch_edges is None
+               else _core.drift_cell_values(block.T, fetch_edges, wanted))
+    return _fingerprint(block), counted, fetched
+
+
+def _cell_counts(block: np.ndarray, edges: np.ndarray, psi_edges: np.ndarray | None,
+                 features: np.ndarray | None, extremes: bool) -> tuple:
     # One thread per task: Dask's worker threads are the parallelism. ``features``: the
-    # columns still counted (edges has a row for each); the fingerprint covers the block.
-    # Without extremes (a lean pass) lo and hi are None.
+    # columns still counted (edges has a row for each). Without extremes (a lean pass) lo
+    # and hi are None; with ``psi_edges`` the PSI bin counts ride along (DriftMonitor.check:
+    # one read of the window fewer).
     x = block.T if features is None else np.ascontiguousarray(block[:, features].T)
-    counted = _core.drift_cell_counts(x, edges, 1, extremes=extremes)
-    out = (*counted, None, None)[:3] + (_fingerprint(block),)
-    if psi_edges is None:
-        return out
-    # PSI bin counts in the same read (DriftMonitor.check): one pass fewer over the window.
-    return (*out, _core.drift_psi_counts(block.T, psi_edges, 1))
+    counts, lo, hi = (*_core.drift_cell_counts(x, edges, 1, extremes=extremes), None, None)[:3]
+    psi = None if psi_edges is None else _core.drift_psi_counts(block.T, psi_edges, 1)
+    return _compact(counts), lo, hi, psi
+
+
+def _compact(counts: np.ndarray) -> np.ndarray:
+    """The count table in int32 where no count can reach 2^31 (a row of it, one feature's
+    cells and NaN, sums to the partitions' rows): half the bytes to move and merge."""
+    if counts.shape[1] == 0 or int(counts.sum(axis=1).max(initial=0)) < 2**31:
+        return counts.astype(np.int32)
+    return counts
+
+
+def _merge_pass(parts: list[tuple]) -> tuple:
+    fp = 0
+    for part in parts:
+        fp = _add(fp, part[0])
+    counted = None if parts[0][1] is None else _merge_counts([p[1] for p in parts])
+    fetched = None if parts[0][2] is None else _merge_values([p[2] for p in parts])
+    return fp, counted, fetched
 
 
 def _merge_counts(parts: list[tuple]) -> tuple:
-    counts, lo, hi = (None if p is None else p.copy() for p in parts[0][:3])
-    fp = parts[0][3]
-    psi = parts[0][4].copy() if len(parts[0]) > 4 else None
-    for part in parts[1:]:
-        c, l, h, f = part[:4]
+    counts = parts[0][0].astype(np.int64)  # summed exactly, then compacted again if it fits
+    lo, hi, psi = (None if p is None else p.copy() for p in parts[0][1:])
+    for c, l, h, q in (p for p in parts[1:]):
         counts += c
         if lo is not None:
             np.minimum(lo, l, out=lo)
             np.maximum(hi, h, out=hi)
-        fp = _add(fp, f)
         if psi is not None:
-            psi += part[4]
-    return (counts, lo, hi, fp) if psi is None else (counts, lo, hi, fp, psi)
-
-
-def _cell_values(block: np.ndarray, edges: np.ndarray, wanted: np.ndarray) -> tuple:
-    return (*_core.drift_cell_values(block.T, edges, wanted), _fingerprint(block))
+            psi += q
+    return _compact(counts), lo, hi, psi
 
 
 def _merge_values(parts: list[tuple]) -> tuple:
     F = parts[0][1].shape[0]
-    pieces = [np.split(v, np.cumsum(s)[:-1]) for v, s, _ in parts]
+    pieces = [np.split(v, np.cumsum(s)[:-1]) for v, s in parts]
     per_feature = [np.concatenate([p[f] for p in pieces]) for f in range(F)]
     sizes = np.array([a.size for a in per_feature], dtype=np.int64)
-    fp = 0
-    for part in parts:
-        fp = _add(fp, part[2])
-    return np.concatenate(per_feature), sizes, fp
+    return np.concatenate(per_feature), sizes
 
 
 def _strided_rows(block: np.ndarray, rows: int) -> np.ndarray:
@@ -99,6 +118,20 @@ def _strided_rows(block: np.ndarray, rows: int) -> np.ndarray:
 
 def _stack(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts, axis=0)
+
+
+def sampled_partitions(n_parts: int) -> tuple[np.ndarray, int]:
+    """The partitions a sample reads (up to SAMPLE_PARTS, evenly spaced) and the rows it
+    takes from each (SAMPLE_ROWS in all)."""
+    idx = np.unique(np.linspace(0, n_parts - 1, min(SAMPLE_PARTS, n_parts)).astype(int))
+    return idx, max(1, SAMPLE_ROWS // idx.size)
+
+
+def strided_sample(parts: Sequence[Delayed]) -> list[Delayed]:
+    """Tasks that take evenly spaced rows from the sampled partitions (float64; stack them
+    with ``_stack``)."""
+    idx, rows = sampled_partitions(len(parts))
+    return [delayed(_strided_rows, pure=True)(parts[i], rows) for i in idx]
 
 
 # --- the cells of one feature, kept on the client ---------------------------------------
@@ -217,12 +250,7 @@ class Passes:
 
     def sample(self) -> np.ndarray:
         """Rows read from up to SAMPLE_PARTS partitions of each sample, stacked."""
-        picks = []
-        for parts in self.samples:
-            idx = np.unique(np.linspace(0, len(parts) - 1, min(SAMPLE_PARTS, len(parts)))
-                            .astype(int))
-            rows = max(1, SAMPLE_ROWS // idx.size)
-            picks += [delayed(_strided_rows, pure=True)(parts[i], rows) for i in idx]
+        picks = [task for parts in self.samples for task in strided_sample(parts)]
         (rows,) = self.job.compute(delayed(_stack, pure=True)(picks))
         return rows
 
@@ -245,35 +273,32 @@ class Passes:
         if count:  # PSI rides on the first count pass only
             riders = [None if pe is None else shared(pe) for pe in self.psi_edges]
             self.psi_edges = [None] * len(self.samples)
+        fetch_edges = flags = None
+        if wanted is not None:
+            fetch_edges, flags = shared(wanted[0]), shared(wanted[1])
+        counted_edges = e if count else None
         for parts, psi in zip(self.samples, riders):
-            if count:
-                todo.append(tree([delayed(_cell_counts, pure=True)(p, e, psi, features,
-                                                                   extremes)
-                                  for p in parts], _merge_counts))
-            if wanted is not None:
-                we, w = shared(wanted[0]), shared(wanted[1])
-                todo.append(tree([delayed(_cell_values, pure=True)(p, we, w) for p in parts],
-                                 _merge_values))
+            todo.append(tree([delayed(_cell_pass, pure=True)(p, counted_edges, psi, features,
+                                                            extremes, fetch_edges, flags)
+                              for p in parts], _merge_pass))
         out = list(self.job.compute(*todo))
         counted, fetched = [], []
-        for k in range(len(self.samples)):
+        for k, (fp, summed, got) in enumerate(out):
+            self._same_data(k, fp)
             if count:
-                c, lo, hi, fp, *psi = out.pop(0)
-                self._same_data(k, fp)
-                if psi:
-                    self.psi_counts[k] = psi[0]
+                c, lo, hi, psi = summed
+                if psi is not None:
+                    self.psi_counts[k] = psi
                 merged: list[Merged | None] = [None] * len(cells)
                 for row, (f, cl) in enumerate(zip(counting, counted_cells)):
-                    merged[f] = Merged(_unpad(c[row], cl.edges.size, m),
+                    merged[f] = Merged(_unpad(c[row].astype(np.int64), cl.edges.size, m),
                                        *(None if x is None else _unpad(x[row], cl.edges.size, m)
                                          for x in (lo, hi)))
                 counted.append(merged)
             if wanted is not None:
-                values, sizes, fp = out.pop(0)
-                self._same_data(k, fp)
+                values, sizes = got
                 fetched.append([np.sort(v) for v in np.split(values, np.cumsum(sizes)[:-1])])
         return (counted if count else None), (fetched if wanted is not None else None)
-
 
     def _same_data(self, sample: int, fingerprint: int) -> None:
         """Every pass must read the same data: a partition recomputed differently (a

@@ -155,20 +155,28 @@ def _finish(out: KsExtremes, f: int, cells: Cells, a: Merged, b: Merged, open_: 
     ca, cb = a.counts[:-1], b.counts[:-1]
     below_a = np.concatenate([[0], np.cumsum(ca)[:-1]])
     below_b = np.concatenate([[0], np.cumsum(cb)[:-1]])
-    open_below_a = np.concatenate([[0], np.cumsum(np.where(open_, ca, 0))[:-1]])
-    open_below_b = np.concatenate([[0], np.cumsum(np.where(open_, cb, 0))[:-1]])
+    # Every fetched value lies in a run of open cells; below a run, each sample's count of
+    # the values not fetched is one number (the counts of the cells before it, less the
+    # open ones). So a value's ECDF ranks are that number plus its rank among the fetched.
+    starts = np.flatnonzero(open_ & ~np.concatenate([[False], open_[:-1]]))
+    run_lower = np.concatenate([[-np.inf], cells.edges])[starts]  # a run's first cell's edge
+    closed_a = below_a[starts] - np.concatenate([[0], np.cumsum(np.where(open_, ca, 0))])[starts]
+    closed_b = below_b[starts] - np.concatenate([[0], np.cumsum(np.where(open_, cb, 0))])[starts]
 
-    def gaps(v: np.ndarray) -> np.ndarray:
-        c = np.searchsorted(cells.edges, v, side="right")
-        i = below_a[c] + np.searchsorted(A, v, side="right") - open_below_a[c]
-        j = below_b[c] + np.searchsorted(B, v, side="right") - open_below_b[c]
+    def gaps(v: np.ndarray, i_open: np.ndarray, j_open: np.ndarray) -> np.ndarray:
+        run = np.searchsorted(run_lower, v, side="right") - 1
+        i = closed_a[run] + i_open
+        j = closed_b[run] + j_open
         return i.astype(np.int64) / n1 - j.astype(np.int64) / n2
+
+    own_a = gaps(A, _ranks_right(A), np.searchsorted(B, A, side="right"))
+    own_b = gaps(B, np.searchsorted(A, B, side="right"), _ranks_right(B))
 
     t = np.flatnonzero(tie)
     tie_v = np.minimum(a.lo, b.lo)[t] if t.size else np.zeros(0)  # a tied cell: one value
     tie_gap = (below_a[t] + ca[t]).astype(np.int64) / n1 - (below_b[t] + cb[t]).astype(np.int64) / n2
     sides = []
-    for values, own, tied in ((A, gaps(A), ca[t] > 0), (B, gaps(B), cb[t] > 0)):
+    for values, own, tied in ((A, own_a, ca[t] > 0), (B, own_b, cb[t] > 0)):
         v = np.concatenate([values.astype(np.float64), tie_v[tied]])
         g = np.concatenate([own, tie_gap[tied]])
         if g.size == 0:
@@ -188,10 +196,25 @@ def _finish(out: KsExtremes, f: int, cells: Cells, a: Merged, b: Merged, open_: 
     out.dminus[f] = min(max(-mn, 0.0), 1.0)
 
 
+def _ranks_right(v: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(v, v, side="right")`` for sorted v, in one pass: each value's rank is
+    the end of its run of equal values."""
+    if v.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.flatnonzero(np.concatenate([v[1:] != v[:-1], [True]])) + 1
+    return np.repeat(ends, np.diff(np.concatenate([[0], ends])))
+
+
 def order_statistics(job: Job, parts: Sequence[Delayed], ranks: Sequence[np.ndarray],
-                     sample: np.ndarray | None = None) -> list[np.ndarray]:
+                     sample: np.ndarray | None = None, sizes: Sequence[int] | None = None
+                     ) -> list[np.ndarray]:
     """The values of 0-based ``ranks[f]`` among feature f's non-NaN values (ascending), as
-    ``np.sort(x)[ranks]`` on the concatenated data would give them."""
+    ``np.sort(x)[ranks]`` on the concatenated data would give them.
+
+    With ``sizes`` (each feature's number of non-NaN values, when the caller knows it) and a
+    ``sample`` of the data, the first pass also fetches the cells around each rank's place in
+    the sample when few enough values lie there: the ranks found in them are done in one pass
+    instead of two (count, then fetch). A poor sample only costs the usual passes."""
     F = len(ranks)
     passes = Passes(job, [parts])
     if sample is None:
@@ -199,18 +222,16 @@ def order_statistics(job: Job, parts: Sequence[Delayed], ranks: Sequence[np.ndar
     cells = [first_cells(sample[:, f]) for f in range(F)]
     out = [np.full(len(r), np.nan) for r in ranks]
     pending = {f for f in range(F) if len(ranks[f])}
+    guessed = {} if sizes is None else _likely_cells(cells, sample, ranks, sizes, pending)
     ready: dict[int, tuple] = {}
     level = 0
     while pending:
         counting = [f for f in pending if f not in ready]
-        flags = fetch_cells(cells, {f: r[1] for f, r in ready.items()}) if ready else None
+        wanted = {f: r[1] for f, r in ready.items()} | guessed
+        flags = fetch_cells(cells, wanted) if wanted else None
         counted, fetched = passes.run(cells, counting, flags)
         for f, (merged, open_, where) in list(ready.items()):
-            values = fetched[0][f]
-            check_fetched(values, merged.counts, open_)
-            below = np.concatenate([[0], np.cumsum(np.where(open_, merged.counts[:-1], 0))])
-            for k, (cell, offset) in where.items():
-                out[f][k] = values[below[cell] + offset]
+            _pick(out[f], fetched[0][f], merged.counts, open_, where)
             pending.discard(f)
             del ready[f]
         for f in counting:
@@ -229,14 +250,60 @@ def order_statistics(job: Job, parts: Sequence[Delayed], ranks: Sequence[np.ndar
             if not open_.any():
                 pending.discard(f)
                 continue
+            where = {k: (int(cell_of[k]), int(r[k] - start[k])) for k in np.flatnonzero(~tie)}
+            if f in guessed and not (open_ & ~guessed[f]).any():  # fetched in this pass
+                _pick(out[f], fetched[0][f], merged.counts, guessed[f], where)
+                pending.discard(f)
+                continue
             if counts[open_].sum() <= _cells.FETCH or level + 1 >= _cells.MAX_LEVELS:
                 open_ = _cells.covering(open_, counts, _cells.FETCH)
-                where = {k: (int(cell_of[k]), int(r[k] - start[k])) for k in np.flatnonzero(~tie)}
                 ready[f] = (merged, open_, where)
             else:
                 holding = np.zeros(counts.size, dtype=bool)
                 holding[cell_of] = True  # others merge: ranks are counted past them
                 cells[f].excluded = ~holding
                 cells[f] = cells[f].refine(counts, merged.lo, merged.hi, open_)
+        guessed = {}
         level += 1
+    return out
+
+
+def _pick(out: np.ndarray, values: np.ndarray, counts: np.ndarray, open_: np.ndarray,
+          where: dict[int, tuple[int, int]]) -> None:
+    """Ranks from the fetched (sorted) values of the open cells: ``where[k]`` is rank k's
+    cell and its place among that cell's values."""
+    check_fetched(values, counts, open_)
+    below = np.concatenate([[0], np.cumsum(np.where(open_, counts[:-1], 0))])
+    for k, (cell, offset) in where.items():
+        out[k] = values[below[cell] + offset]
+
+
+SPREAD = 6.0  # standard errors of a sample quantile the guessed cells reach either side
+
+
+def _likely_cells(cells: Sequence[Cells], sample: np.ndarray, ranks: Sequence[np.ndarray],
+                  sizes: Sequence[int], features: set[int]) -> dict[int, np.ndarray]:
+    """Per feature, the cells that likely hold its ranks: the sample's quantiles at the
+    ranks' fractions, SPREAD standard errors (sqrt(p (1 - p) / m)) wide either side; only
+    where the values expected in them fit half the fetch budget (the guess can be short)."""
+    out = {}
+    for f in features:
+        s = np.sort(sample[:, f][~np.isnan(sample[:, f])])
+        m, n = s.size, int(sizes[f])
+        if m == 0 or n == 0:
+            continue
+        p = np.asarray(ranks[f], dtype=np.float64) / max(n - 1, 1)
+        margin = SPREAD * np.sqrt(p * (1.0 - p) / m) + 2.0 / m
+        lo = int(np.clip(np.floor((p - margin).min() * (m - 1)), 0, m - 1))
+        hi = int(np.clip(np.ceil((p + margin).max() * (m - 1)), 0, m - 1))
+        edges = cells[f].edges
+        first, last = np.searchsorted(edges, [s[lo], s[hi]], side="right")
+        # sample values in cells first..last: those in [edges[first - 1], edges[last])
+        inside = ((np.searchsorted(s, edges[last], side="left") if last < edges.size else m)
+                  - (np.searchsorted(s, edges[first - 1], side="left") if first > 0 else 0))
+        if inside / m * n > _cells.FETCH / 2:
+            continue
+        open_ = np.zeros(edges.size + 1, dtype=bool)
+        open_[first:last + 1] = True
+        out[f] = open_
     return out

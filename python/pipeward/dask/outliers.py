@@ -110,6 +110,13 @@ def _split(block: np.ndarray, columns: Any, est: Any, t: float) -> tuple:
     return below, X[d2 == t]
 
 
+def _comoment_rows(block: np.ndarray, columns: Any, keep: Any, rows: int) -> tuple:
+    """_comoment of the block and ``rows`` evenly spaced rows of it (the kept ones)."""
+    X = _rows(block, columns)
+    X = X if keep is None else X[keep]
+    return _comoment(X, None, None), _cells._strided_rows(X, rows)
+
+
 def _sample_rows(block: np.ndarray, columns: Any, k: int, seed: int) -> np.ndarray:
     X = _rows(block, columns)
     take = np.random.default_rng(seed).choice(X.shape[0], size=min(k, X.shape[0]), replace=False)
@@ -159,11 +166,12 @@ class MahalanobisDetector:
         t = table(X, "X")
         job = Job(f"outliers.fit:{self.method}", self.client)
         job.read(t.parts)
-        fit_detector(job, det, t.parts, t.n_features, self.method, None, None,
-                     self.support_fraction, self.random_state)
+        rows = fit_detector(job, det, t.parts, t.n_features, self.method, None, None,
+                            self.support_fraction, self.random_state,
+                            sample=rule == "contamination")
         if t.names is not None:
             det.feature_names_in_ = np.asarray(t.names, dtype=object)
-        threshold_rule(job, det, t.parts, None, rule)
+        threshold_rule(job, det, t.parts, None, rule, rows)
         self.detector_ = det
         self._dtype = t.dtype
         return self
@@ -224,11 +232,21 @@ def _score_frame(frame: Any, det: _OneMachine, what: str, dtype: np.dtype) -> An
 
 def fit_detector(job: Job, det: _OneMachine, parts: Sequence[Delayed], d: int, method: str,
                  columns: np.ndarray | None, keep: list | None, support_fraction: Any,
-                 random_state: Any) -> None:
-    """Fit ``det``'s location and covariance from the partitions (rows where ``keep``)."""
+                 random_state: Any, sample: bool = False) -> np.ndarray | None:
+    """Fit ``det``'s location and covariance from the partitions (rows where ``keep``).
+    With ``sample``, the first pass also reads a strided sample of the rows and returns it
+    (it places the first cells of the threshold's order statistic at no extra pass)."""
     cols, masks = shared(columns), keep or [None] * len(parts)
-    (stats,) = job.compute(tree([delayed(_comoment, pure=True)(p, cols, m)
-                                 for p, m in zip(parts, masks)], _merge_comoments))
+    leaves = [delayed(_comoment, pure=True)(p, cols, m) for p, m in zip(parts, masks)]
+    todo, picks = [], []
+    if sample:  # in the same task as the statistics: a second task would keep the block waiting
+        idx, k = _cells.sampled_partitions(len(parts))
+        for i in idx:
+            both = delayed(_comoment_rows, pure=True, nout=2)(parts[i], cols, masks[i], k)
+            leaves[i] = both[0]
+            picks.append(both[1])
+        todo.append(delayed(_stack, pure=True)(picks))
+    stats, *rows = job.compute(tree(leaves, _merge_comoments), *todo)
     n, mean, m2 = stats
     width = m2.shape[0]
     if n < 2:
@@ -241,7 +259,7 @@ def fit_detector(job: Job, det: _OneMachine, parts: Sequence[Delayed], d: int, m
     det.n_samples_fit_ = int(n)
     if method == "mcd":
         _fit_mcd(job, det, parts, columns, masks, int(n), width, support_fraction, random_state)
-        return
+        return rows[0] if rows else None
     stats = CovarianceStats(int(n), mean, m2)
     S = stats.covariance()
     if method == "ledoit_wolf" and width > 1:
@@ -253,11 +271,15 @@ def fit_detector(job: Job, det: _OneMachine, parts: Sequence[Delayed], d: int, m
         S = _oas(S, int(n))
     det.stats_ = stats
     det._set_covariance(stats.mean, S)
+    return rows[0] if rows else None
 
 
 def threshold_rule(job: Job, det: _OneMachine, parts: Sequence[Delayed],
-                   columns: np.ndarray | None, rule: str) -> None:
-    """The fitted detector's threshold, as ``fit`` sets it on one machine."""
+                   columns: np.ndarray | None, rule: str, rows: np.ndarray | None = None
+                   ) -> None:
+    """The fitted detector's threshold, as ``fit`` sets it on one machine. ``rows``: a
+    sample of the training rows (fit_detector's), whose distances guess where the
+    contamination quantile lies, so one pass usually counts and fetches it."""
     det.threshold_rule_ = rule
     if rule != "contamination":
         det.threshold_ = det._law_threshold(rule, det.alpha)
@@ -273,8 +295,12 @@ def threshold_rule(job: Job, det: _OneMachine, parts: Sequence[Delayed],
     # the k-th smallest of -dist is minus the (n - 1 - k)-th smallest of dist
     est = shared(det)
     blocks = [delayed(_distances, pure=True)(p, shared(columns), est) for p in parts]
-    (values,) = order_statistics(job, blocks, [np.array([n - 1 - prev, n - 1 - nxt])],
-                                 chi2_guess(det.n_features_in_))
+    ranks = [np.array([n - 1 - prev, n - 1 - nxt])]
+    if rows is not None and rows.shape[0]:
+        guess = _distances(rows, None, det)  # the rows are already the chosen columns
+        (values,) = order_statistics(job, blocks, ranks, guess, sizes=[n])
+    else:
+        (values,) = order_statistics(job, blocks, ranks, chi2_guess(det.n_features_in_))
     a, b = -values[0], -values[1]
     diff = b - a
     offset = a + diff * gamma if gamma < 0.5 else b - diff * (1 - gamma)
@@ -455,10 +481,10 @@ def _outliers(job: Job, det: _OneMachine, parts: Sequence[Delayed], columns: np.
     d2 = [delayed(_distances, pure=True)(p, cols, est) for p in parts]
     # median of u = cbrt(d2): cbrt is monotone, so u's order statistics are d2's, rooted
     mid = [(n - 1) // 2, n // 2]
-    (m,) = order_statistics(job, d2, [np.array(mid)])
+    (m,) = order_statistics(job, d2, [np.array(mid)], sizes=[n])
     med = float(_median_of(np.cbrt(m)))
     dev = [delayed(_abs_dev, pure=True)(b, med) for b in d2]
-    (v,) = order_statistics(job, dev, [np.array(mid)])
+    (v,) = order_statistics(job, dev, [np.array(mid)], sizes=[n])
     mad = 1.4826 * float(_median_of(v))
     if mad <= 0:
         (s,) = job.compute(tree([delayed(_u_stats, pure=True)(b) for b in d2], _merge_comoments))
