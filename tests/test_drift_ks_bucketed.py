@@ -267,3 +267,42 @@ def test_every_isa_sweeps_a_partial_vector_of_features(isa, rng, features, dtype
     finite = ~np.isnan(a).any(axis=0)
     theirs = scipy_ks(a[:, finite], b[:, finite], method="asymp")
     np.testing.assert_array_equal(ours.statistic[finite], theirs.statistic)
+
+
+# Large samples take more buckets (2^15 from 2^19 values, 65535 from 2^24): with too few, most
+# buckets can hold the extreme and nearly every value was copied out and refined.
+@pytest.mark.parametrize("kind", ["normal", "integers", "rounded", "cauchy", "lognormal",
+                                  "clusters", "extremes"])
+def test_wide_bucket_tables_are_scipys(kind):
+    rng = np.random.default_rng(7)
+    n = 300_000
+    with np.errstate(over="ignore"):
+        a = draw_values(rng, kind, n, 2, 0.0).astype(np.float64)
+        b = draw_values(rng, kind, n + 1234, 2, 0.01).astype(np.float64)
+    with np.errstate(over="ignore"):  # "extremes": 1.7e308 becomes inf in float32
+        a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    for x, y in ((a, b), (a32, b32)):
+        assert_scipy_bits(pw.ks_2samp(x, y), scipy_ks(x, y))
+    # the fitted-reference path (sorted sample 1, its run ends computed beforehand)
+    reference = np.sort(np.ascontiguousarray(a.T), axis=1)
+    buckets = _core.drift_ks_reference_buckets(reference, b.shape[0])
+    assert buckets[3].shape[1] == 2**15
+    stat, _, loc, sign, *_ = _core.drift_ks_2samp(reference, np.ascontiguousarray(b.T), 0, 2,
+                                                  False, None, True, False, x1_buckets=buckets)
+    theirs = scipy_ks(a, b)
+    np.testing.assert_array_equal(stat, theirs.statistic)
+    np.testing.assert_array_equal(loc, theirs.statistic_location)
+    np.testing.assert_array_equal(sign, theirs.statistic_sign)
+
+
+def test_largest_bucket_tables_are_scipys():
+    """2^24 values and more: 65535 buckets (16-bit ids, the NaN bucket included)."""
+    rng = np.random.default_rng(11)
+    n = 2**23 + 1000
+    # ties within and across the samples, a shift, NaNs
+    a = np.round(rng.standard_normal((n, 1), dtype=np.float32), 3)
+    b = np.round(rng.standard_normal((n, 1), dtype=np.float32) + np.float32(0.001), 3)
+    a[::1001] = np.nan
+    assert _core.drift_ks_reference_buckets(np.sort(a.T), n)[3].shape[1] == 65535
+    assert_scipy_bits(pw.ks_2samp(a, b, nan_policy="omit"),
+                      scipy_ks(a.astype(np.float64), b.astype(np.float64), nan_policy="omit"))

@@ -42,12 +42,20 @@ const Variants<KeptFn> kKept{ks_kept_portable, PIPEWARD_AVX2(ks_kept_avx2),
 
 constexpr int64_t kLeafValues = 384;  // below this a stretch is sorted and merged outright
 constexpr int kMaxDepth = 4;          // past this (pathological clustering) sort as well
-constexpr int64_t kMinBuckets = 64, kMaxBuckets = 8192;  // ids are 16-bit, NaN bucket included
+constexpr int64_t kMinBuckets = 64, kMaxBuckets = 65535;  // ids are 16-bit, NaN bucket included
+// Kept values are listed this many at a time: their positions cost 24 bytes each.
+constexpr int64_t kExtractChunk = int64_t{1} << 16;
 
-// About 16 values a bucket: small enough that few values survive, few enough to stay in cache.
+// About 16 values a bucket: small enough that few values survive, few enough to stay in cache;
+// at most 2^15 buckets below 2^24 values, 65535 above. A bucket's count bounds how far the gap
+// can move inside it while the gaps at the bucket ends spread by about sqrt(values): with too
+// few buckets for the values, most buckets can hold the extreme and are refined (at 2^26
+// values, 8192 buckets kept 90% of them, 65535 keep a few percent); more buckets than this
+// cost more in cache misses than they save.
 int64_t bucket_count(int64_t values) {
+  const int64_t most = values < (int64_t{1} << 24) ? int64_t{1} << 15 : kMaxBuckets;
   int64_t buckets = kMinBuckets;
-  while (buckets < values / 16 && buckets < kMaxBuckets) buckets *= 2;
+  while (buckets < values / 16 && buckets < most) buckets = std::min(2 * buckets, most);
   return buckets;
 }
 
@@ -435,12 +443,10 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
   // Per feature: sizes, NaN policy, and the buckets that can hold the extremes.
   std::vector<Refiner<T>> refiners;
   std::vector<std::vector<Stretch>> kept(static_cast<size_t>(count));
-  int64_t kept_a = 0, kept_b = 0;  // values to copy out, all features
+  std::vector<int64_t> kept_sizes(static_cast<size_t>(2 * count), 0);  // values to copy out
   // keep() fills each tested feature's offsets; only kept buckets' entries are read.
   scratch.start_a.resize(static_cast<size_t>(count * width));
   scratch.start_b.resize(static_cast<size_t>(count * width));
-  scratch.block_values_a.resize(static_cast<size_t>(count));
-  scratch.block_values_b.resize(static_cast<size_t>(count));
   for (int64_t c = 0; c < count; ++c) {
     const uint32_t* ca = scratch.block_count_a.data() + c * width;
     const uint32_t* cb = scratch.block_count_b.data() + c * width;
@@ -456,17 +462,20 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
     refiners.emplace_back(std::max<int64_t>(s.n1, 1), std::max<int64_t>(s.n2, 1), x1.presorted,
                           scratch);
     if (s.status != KsStatus::ok) continue;
-    int64_t size_a, size_b;
     kept[c] = refiners[c].keep(ca, cb, buckets, 0, 0, &scratch.start_a[c * width],
-                               &scratch.start_b[c * width], &size_a, &size_b);
-    if (!x1.presorted) scratch.block_values_a[c].resize(static_cast<size_t>(size_a));
-    scratch.block_values_b[c].resize(static_cast<size_t>(size_b));
-    kept_a += x1.presorted ? 0 : size_a;
-    kept_b += size_b;
+                               &scratch.start_b[c * width], &kept_sizes[2 * c],
+                               &kept_sizes[2 * c + 1]);
+    if (x1.presorted) kept_sizes[2 * c] = 0;  // its kept buckets are runs of it: no copy
+  }
+  const int64_t words = (width + 31) / 32;  // kept-bucket bits per feature
+  scratch.block_values_a.resize(static_cast<size_t>(count));
+  scratch.block_values_b.resize(static_cast<size_t>(count));
+  for (int64_t c = 0; c < count; ++c) {
+    scratch.block_values_a[c].resize(static_cast<size_t>(kept_sizes[2 * c]));
+    scratch.block_values_b[c].resize(static_cast<size_t>(kept_sizes[2 * c + 1]));
   }
   // Which buckets are kept, one bit each (the same buckets for both samples): the whole
   // block's bitmap sits in L1.
-  const int64_t words = (width + 31) / 32;
   std::vector<uint32_t>& kept_bits = scratch.kept_bits;
   kept_bits.assign(static_cast<size_t>(count * words), 0);
   for (int64_t c = 0; c < count; ++c) {
@@ -477,39 +486,42 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
   // Copy out the kept buckets' values (the NaN bucket is never kept; a sorted sample's kept
   // buckets are runs of it and need no copy). Their rows have left the cache by now and a kept
   // value is a coin flip away, so a branch-free pass first lists the kept values, then a second
-  // fetches them with independent, prefetched loads. next: the kept buckets' offsets, advanced
-  // as their values are placed.
-  auto extract = [&](const Samples<T>& x, const std::vector<uint16_t>& ids, int64_t total,
+  // fetches them with independent, prefetched loads, a chunk of rows at a time. next: the kept
+  // buckets' offsets, advanced as their values are placed.
+  auto extract = [&](const Samples<T>& x, const std::vector<uint16_t>& ids,
                      std::vector<int32_t>& next, std::vector<std::vector<T>>& values) {
+    const int64_t chunk_rows = std::max<int64_t>(1, kExtractChunk / count);
     std::vector<int64_t>& kept_at = scratch.kept_at;  // flat (row, feature) positions
-    kept_at.resize(static_cast<size_t>(total) + 1);
-    const int64_t m =
-        kKept.select()(ids.data(), x.n * count, count, kept_bits.data(), words, kept_at.data());
+    kept_at.resize(static_cast<size_t>(chunk_rows * count) + 1);
     std::vector<PendingValue>& pending = scratch.pending;
-    pending.resize(static_cast<size_t>(m));
-    int64_t i = 0, row_start = 0;  // positions ascend: walk the rows rather than divide
-    for (int64_t q = 0; q < m; ++q) {
-      const int64_t e = kept_at[q];
-      while (e >= row_start + count) {
-        ++i;
-        row_start += count;
-      }
-      const int64_t c = e - row_start;
-      pending[q] = {i * x.sample_stride + c * x.feature_stride, static_cast<int32_t>(c),
-                    static_cast<int32_t>(ids[e])};
-    }
+    pending.resize(static_cast<size_t>(chunk_rows * count));
     const T* base = x.data + f0 * x.feature_stride;
-    constexpr int64_t kAhead = 16;
-    for (int64_t q = 0; q < m; ++q) {
-      if (q + kAhead < m) __builtin_prefetch(base + pending[q + kAhead].offset);
-      const PendingValue& v = pending[q];
-      values[v.feature][next[v.feature * width + v.bucket]++] = base[v.offset];
+    for (int64_t r0 = 0; r0 < x.n; r0 += chunk_rows) {
+      const int64_t rows = std::min(chunk_rows, x.n - r0);
+      const uint16_t* chunk_ids = ids.data() + r0 * count;
+      const int64_t m = kKept.select()(chunk_ids, rows * count, count, kept_bits.data(), words,
+                                       kept_at.data());
+      int64_t i = r0, row_start = 0;  // positions ascend: walk the rows rather than divide
+      for (int64_t q = 0; q < m; ++q) {
+        const int64_t e = kept_at[q];
+        while (e >= row_start + count) {
+          ++i;
+          row_start += count;
+        }
+        const int64_t c = e - row_start;
+        pending[q] = {i * x.sample_stride + c * x.feature_stride, static_cast<int32_t>(c),
+                      static_cast<int32_t>(chunk_ids[e])};
+      }
+      constexpr int64_t kAhead = 16;
+      for (int64_t q = 0; q < m; ++q) {
+        if (q + kAhead < m) __builtin_prefetch(base + pending[q + kAhead].offset);
+        const PendingValue& v = pending[q];
+        values[v.feature][next[v.feature * width + v.bucket]++] = base[v.offset];
+      }
     }
   };
-  if (!x1.presorted) {
-    extract(x1, scratch.block_ids_a, kept_a, scratch.start_a, scratch.block_values_a);
-  }
-  extract(x2, scratch.block_ids_b, kept_b, scratch.start_b, scratch.block_values_b);
+  if (!x1.presorted) extract(x1, scratch.block_ids_a, scratch.start_a, scratch.block_values_a);
+  extract(x2, scratch.block_ids_b, scratch.start_b, scratch.block_values_b);
 
   // Refine each feature's kept buckets in ascending order.
   for (int64_t c = 0; c < count; ++c) {
