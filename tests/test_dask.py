@@ -26,7 +26,7 @@ scipy_stats = pytest.importorskip("scipy.stats")
 
 import pipeward.dask as pwd  # noqa: E402
 from dask.highlevelgraph import HighLevelGraph  # noqa: E402
-from pipeward.dask import _cells  # noqa: E402
+from pipeward.dask import _cells, _exact  # noqa: E402
 from pipeward.dask._exact import order_statistics  # noqa: E402
 from pipeward.dask._job import Job  # noqa: E402
 from pipeward.dask._inputs import table  # noqa: E402
@@ -114,10 +114,11 @@ def test_ks_large_samples_with_default_cells(client, n):
     assert job.bytes_to_client <= bound
 
 
-def test_ks_lean_first_pass_settles_in_one_count_pass(client, monkeypatch):
-    # Regression: with counts-only first cells LEAN_SPLIT times finer, normal data is settled
-    # by one count pass (then its few candidate cells are fetched): sample, count, fetch.
-    # With LEAN_SPLIT = 1 (the old first pass) the same data needs refinement passes.
+def test_ks_bucket_first_pass_settles_in_one_count_pass(client, monkeypatch):
+    # Regression: with the one-machine statistic's buckets as first cells (counted by its
+    # sweep), normal data is settled by one count pass (then its few candidate cells are
+    # fetched): sample, count, fetch. With coarse first cells (one per sample quantile, the
+    # old first pass) the same data needs refinement passes.
     monkeypatch.setattr(_cells, "CELLS", 128)
     monkeypatch.setattr(_cells, "FETCH", 16000)
     rng = np.random.default_rng(3)
@@ -128,9 +129,11 @@ def test_ks_lean_first_pass_settles_in_one_count_pass(client, monkeypatch):
     peer = scipy_stats.ks_2samp(a, b)
     assert np.array_equal(got.statistic, peer.statistic)
     assert np.array_equal(got.statistic_location, peer.statistic_location)
-    monkeypatch.setattr(_cells, "LEAN_SPLIT", 1)
-    pwd.ks_2samp(A, B)
+    coarse = lambda sample: ([_cells.first_cells(s) for s in sample.T], None)  # noqa: E731
+    monkeypatch.setattr(_exact, "bucket_cells", coarse)
+    again = pwd.ks_2samp(A, B)
     assert pwd.last_job().passes > 3
+    assert np.array_equal(again.statistic, peer.statistic)
 
 
 def test_count_tables_are_int32_only_while_no_count_can_overflow():
@@ -153,6 +156,7 @@ def test_a_pass_reads_each_partition_in_one_task(client, monkeypatch):
     # pass, so a worker holds the blocks it is working on, not one per partition.
     monkeypatch.setattr(_cells, "CELLS", 16)
     monkeypatch.setattr(_cells, "FETCH", 2000)
+    monkeypatch.setattr(_cells, "ZOOM_OVER", 50)
     monkeypatch.setattr(_cells, "SAMPLE_ROWS", 64)
     rng = np.random.default_rng(5)
 
@@ -161,8 +165,8 @@ def test_a_pass_reads_each_partition_in_one_task(client, monkeypatch):
             return rng.normal(size=n)
         return np.concatenate([rng.normal(size=n // 2), rng.normal(scale=1e-6, size=n - n // 2)])
 
-    # Feature 0 is settled by the lean pass and fetched while feature 1 (whose spike the
-    # small sample cannot place) is still counted: one pass does both.
+    # After the bucket pass one feature has few open values (fetched) and the other more than
+    # ZOOM_OVER (its open buckets zoomed, counted): one pass does both.
     a = np.column_stack([feature(6000, False), feature(6000, True)])
     b = np.column_stack([feature(5000, False) + 0.05, feature(5000, True)])
     a[::37, 0] = np.nan  # NaNs left out ("omit") in a pass that counts and fetches
@@ -182,8 +186,10 @@ def test_a_pass_reads_each_partition_in_one_task(client, monkeypatch):
                     users[str(dep)] += 1
         readers.append(max(users.values()))
         values = compute(self, *objects)
-        mixed.append(any(v[1] is not None and v[2] is not None for v in values
-                         if isinstance(v, tuple) and len(v) == 3))
+        # (fingerprint, counts, values, zoomed counts, zoomed values) of each sample
+        mixed.append(any((v[1] is not None or v[3] is not None)
+                         and (v[2] is not None or v[4] is not None)
+                         for v in values if isinstance(v, tuple) and len(v) == 5))
         return values
 
     monkeypatch.setattr(Job, "compute", counting)

@@ -11,9 +11,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "drift_ks_buckets.hpp"
+#include "pipeward/drift_cells.hpp"
 #include "drift_ks_merge.hpp"
 #include "drift_ks_sweep.hpp"
 #include "pipeward/dispatch.hpp"
@@ -576,5 +578,284 @@ template void ks_reference_buckets<float>(const Samples<float>&, int64_t, double
                                           int64_t*, int64_t*, int);
 template void ks_reference_buckets<double>(const Samples<double>&, int64_t, double*, double*,
                                            int64_t*, int64_t*, int);
+
+}  // namespace pipeward::drift
+
+// ---- the top-level buckets as cells, for pipeward.dask (drift_cells.hpp) ------------------
+
+namespace pipeward::drift {
+
+namespace {
+
+// Doubles in order as integers: -0.0 and +0.0 both 0, the negatives below.
+int64_t ordered_key(double v) {
+  int64_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  return bits >= 0 ? bits : -(bits & INT64_MAX);
+}
+
+double from_ordered_key(int64_t key) {
+  const int64_t bits = key >= 0 ? key : (-key) | INT64_MIN;
+  double v;
+  std::memcpy(&v, &bits, sizeof(v));
+  return v;
+}
+
+// The smallest double v whose bucket under `map` is at least k (0 < k < buckets): bucket_of is
+// non-decreasing in v, so a value's bucket is the number of these edges at or below it. A
+// linear map's edge is a few steps from lo + k / scale; otherwise (or if those steps do not
+// find it) bisection over the doubles in order.
+double bucket_edge(const BucketMap& map, int64_t k) {
+  if (map.eps_bits < 0) {
+    double v = map.lo + static_cast<double>(k) / map.scale;
+    if (std::isfinite(v)) {
+      if (map(v) >= k) {
+        for (int step = 0; step < 8; ++step) {
+          const double below = std::nextafter(v, -HUGE_VAL);
+          if (map(below) < k) return v;
+          v = below;
+        }
+      } else {
+        for (int step = 0; step < 8; ++step) {
+          v = std::nextafter(v, HUGE_VAL);
+          if (map(v) >= k) return v;
+        }
+      }
+    }
+  }
+  int64_t lo = ordered_key(-HUGE_VAL), hi = ordered_key(HUGE_VAL);  // bucket(lo) < k <= bucket(hi)
+  // (hi - lo can pass INT64_MAX: the distance is taken unsigned)
+  while (static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo) > 1) {
+    const int64_t mid =
+        lo + static_cast<int64_t>((static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo)) / 2);
+    if (map(from_ordered_key(mid)) >= k) {
+      hi = mid;
+    } else {
+      lo = mid;
+    }
+  }
+  return from_ordered_key(hi);
+}
+
+}  // namespace
+
+void bucket_maps(const double* sample, int64_t features, int64_t n, int64_t buckets, double* lo,
+                 double* scale, int64_t* eps_bits) {
+  std::vector<double> values;
+  std::vector<uint16_t> counts;
+  for (int64_t f = 0; f < features; ++f) {
+    values.clear();
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = sample[f * n + i];
+      if (!std::isnan(v)) values.push_back(v);
+    }
+    const BucketMap map = choose_map(values, buckets, &counts);
+    lo[f] = map.lo;
+    scale[f] = map.scale;
+    eps_bits[f] = map.eps_bits;
+  }
+}
+
+void bucket_edges(const double* lo, const double* scale, const int64_t* eps_bits,
+                  int64_t features, int64_t buckets, double* edges, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t f = 0; f < features; ++f) {
+    const BucketMap map = BucketMap::fitted(lo[f], scale[f], buckets, eps_bits[f]);
+    for (int64_t k = 1; k < buckets; ++k) edges[f * (buckets - 1) + k - 1] = bucket_edge(map, k);
+  }
+}
+
+template <typename T>
+void bucket_counts(const Samples<T>& x, const double* lo, const double* scale,
+                   const int64_t* eps_bits, int64_t buckets, int64_t* counts) {
+  const int64_t width = buckets + 1;  // the NaN bucket last
+  constexpr int64_t kRows = 4096;     // rows a sweep: their ids are not kept
+  std::vector<uint16_t> ids;
+  std::vector<uint32_t> block_counts;
+  for (int64_t f0 = 0; f0 < x.n_features; f0 += kBlockFeatures) {
+    const int64_t count = std::min(kBlockFeatures, x.n_features - f0);
+    const SweepMaps maps{lo + f0, scale + f0, eps_bits + f0, static_cast<double>(buckets - 1),
+                         width};
+    ids.resize(static_cast<size_t>(kRows * count));
+    block_counts.assign(static_cast<size_t>(count * width), 0);
+    const T* base = x.data + f0 * x.feature_stride;
+    for (int64_t s0 = 0; s0 < x.n; s0 += kRows) {
+      kSweep<T>.select()(base + s0 * x.sample_stride, std::min(kRows, x.n - s0), x.sample_stride,
+                         x.feature_stride, count, maps, ids.data(), block_counts.data());
+    }
+    for (int64_t i = 0; i < count * width; ++i) counts[f0 * width + i] = block_counts[i];
+  }
+}
+
+template <typename T>
+void cell_counts_by_bucket(const Samples<T>& x, const double* edges, int64_t m,
+                           const double* lo, const double* scale, const int64_t* eps_bits,
+                           int64_t buckets, const int32_t* bucket_cells, int64_t* counts,
+                           double* vmin, double* vmax) {
+  const int64_t width = buckets + 1, cells = m + 2;
+  std::vector<uint16_t> ids;
+  std::vector<uint32_t> unused_counts;  // the sweep counts buckets too; not wanted here
+  for (int64_t f0 = 0; f0 < x.n_features; f0 += kBlockFeatures) {
+    const int64_t count = std::min(kBlockFeatures, x.n_features - f0);
+    const SweepMaps maps{lo + f0, scale + f0, eps_bits + f0, static_cast<double>(buckets - 1),
+                         width};
+    // Every value's bucket first, then feature by feature, so that one feature's table,
+    // edges and counts stay in cache while all its values pass.
+    ids.resize(static_cast<size_t>(x.n * count));
+    unused_counts.assign(static_cast<size_t>(count * width), 0);
+    const T* base = x.data + f0 * x.feature_stride;
+    kSweep<T>.select()(base, x.n, x.sample_stride, x.feature_stride, count, maps, ids.data(),
+                       unused_counts.data());
+    for (int64_t c = 0; c < count; ++c) {
+      const int32_t* span = bucket_cells + (f0 + c) * width * 2;
+      const double* e = edges + (f0 + c) * m;
+      int64_t* cf = counts + (f0 + c) * cells;
+      double* lf = vmin == nullptr ? nullptr : vmin + (f0 + c) * (m + 1);
+      double* hf = vmax == nullptr ? nullptr : vmax + (f0 + c) * (m + 1);
+      const T* col = base + c * x.feature_stride;
+      const uint16_t* id = ids.data() + c;
+      for (int64_t i = 0; i < x.n; ++i) {
+        const int32_t* cell_span = span + 2 * id[i * count];
+        const int64_t first = cell_span[0], last = cell_span[1];
+        if (last < 0) {  // the bucket lies in one cell that needs no extremes
+          ++cf[first];
+          continue;
+        }
+        // The cell among the few edges inside the bucket.
+        const double v = static_cast<double>(col[i * x.sample_stride]);
+        int64_t cell;
+        if (last - first <= 32) {
+          cell = first;
+          for (int64_t k = first; k < last; ++k) cell += e[k] <= v;
+        } else {
+          cell = std::upper_bound(e + first, e + last, v) - e;
+        }
+        ++cf[cell];
+        if (lf == nullptr) continue;
+        lf[cell] = v < lf[cell] ? v : lf[cell];
+        hf[cell] = v > hf[cell] ? v : hf[cell];
+      }
+    }
+  }
+}
+
+template <typename T>
+void zoom_pass(const Samples<T>& x, const double* lo, const double* scale,
+               const int64_t* eps_bits, int64_t buckets, const int32_t* zoom_base, int bits,
+               int64_t zoom_cells, int64_t* counts, const uint8_t* wanted, std::vector<T>* out) {
+  const int64_t width = buckets + 1, words = (buckets + 63) / 64;
+  const double last = static_cast<double>(buckets - 1);
+  // Per zoomed feature, its zoomed buckets as bits with a running count before each word (a
+  // few KiB, where the base table is 256 KiB): a value's zoomed cell is the rank of its
+  // bucket among the zoomed ones, times 2^bits, plus its sub-bucket.
+  struct Feature {
+    int64_t f;
+    std::vector<uint64_t> zoomed;
+    std::vector<int32_t> before;
+  };
+  std::vector<Feature> features;
+  for (int64_t f = 0; f < x.n_features; ++f) {
+    const int32_t* zb = zoom_base + f * width;
+    Feature z{f, std::vector<uint64_t>(static_cast<size_t>(words), 0),
+              std::vector<int32_t>(static_cast<size_t>(words), 0)};
+    bool any = false;
+    int64_t rank = 0, previous = -1;
+    bool ordered = true;
+    for (int64_t k = 0; k < buckets; ++k) {
+      if (zb[k] < 0) continue;
+      z.zoomed[static_cast<size_t>(k / 64)] |= uint64_t{1} << (k % 64);
+      ordered = ordered && zb[k] == (rank << bits) && zb[k] > previous;
+      previous = zb[k];
+      ++rank;
+      any = true;
+    }
+    if (!any) continue;
+    if (!ordered) throw std::invalid_argument("zoom_base: zoomed buckets must take cells 0, 2^bits, ... in order");
+    int32_t running = 0;
+    for (int64_t w = 0; w < words; ++w) {
+      z.before[static_cast<size_t>(w)] = running;
+      running += static_cast<int32_t>(__builtin_popcountll(z.zoomed[static_cast<size_t>(w)]));
+    }
+    features.push_back(std::move(z));
+  }
+  // 32-bit counts (a call's values fit) keep more of the tables in cache.
+  std::vector<uint32_t> tally(counts == nullptr ? 0 : features.size() * zoom_cells, 0);
+  const double top = static_cast<double>(int64_t{1} << bits);
+  // Row by row (each cache line of a row-major table read once), the zoomed features' values.
+  for (int64_t i = 0; i < x.n; ++i) {
+    const T* row = x.data + i * x.sample_stride;
+    for (size_t j = 0; j < features.size(); ++j) {
+      const Feature& z = features[j];
+      const T v = row[z.f * x.feature_stride];
+      if (v != v) continue;  // NaN: never zoomed
+      // bucket_of and sub_bucket_of from one position
+      const double t = bucket_position(static_cast<double>(v), lo[z.f], scale[z.f], last,
+                                       eps_bits[z.f]);
+      const int64_t k = static_cast<int32_t>(t);
+      const uint64_t word = z.zoomed[static_cast<size_t>(k >> 6)];
+      const uint64_t bit = uint64_t{1} << (k & 63);
+      if ((word & bit) == 0) continue;
+      const int64_t rank = z.before[static_cast<size_t>(k >> 6)] +
+                           __builtin_popcountll(word & (bit - 1));
+      int64_t sub = static_cast<int64_t>((t - static_cast<double>(k)) * top);
+      sub = sub < 0 ? 0 : sub;
+      sub = sub < (int64_t{1} << bits) ? sub : (int64_t{1} << bits) - 1;
+      const int64_t cell = (rank << bits) + sub;
+      if (counts != nullptr) ++tally[j * zoom_cells + cell];
+      if (wanted != nullptr && wanted[z.f * zoom_cells + cell]) out[z.f].push_back(v);
+    }
+  }
+  for (size_t j = 0; j < features.size() && counts != nullptr; ++j) {
+    int64_t* cf = counts + features[j].f * zoom_cells;
+    for (int64_t c = 0; c < zoom_cells; ++c) cf[c] += tally[j * zoom_cells + c];
+  }
+}
+
+void zoom_edges(const double* lo, const double* scale, const int64_t* eps_bits, int64_t buckets,
+                int bits, const int64_t* feature, const int64_t* bucket, const int64_t* sub,
+                int64_t n, double* edges) {
+  const double last = static_cast<double>(buckets - 1);
+  for (int64_t q = 0; q < n; ++q) {
+    const int64_t f = feature[q], k = bucket[q], s = sub[q];
+    // (bucket, sub-bucket) of v, in order: non-decreasing in v
+    auto reached = [&](double v) {
+      const int64_t kv = bucket_of(v, lo[f], scale[f], last, eps_bits[f]);
+      if (kv != k) return kv > k;
+      return sub_bucket_of(v, lo[f], scale[f], last, eps_bits[f], k, bits) >= s;
+    };
+    int64_t a = ordered_key(-HUGE_VAL), z = ordered_key(HUGE_VAL);
+    if (reached(-HUGE_VAL)) {
+      edges[q] = -HUGE_VAL;
+      continue;
+    }
+    while (static_cast<uint64_t>(z) - static_cast<uint64_t>(a) > 1) {
+      const int64_t mid =
+          a + static_cast<int64_t>((static_cast<uint64_t>(z) - static_cast<uint64_t>(a)) / 2);
+      if (reached(from_ordered_key(mid))) {
+        z = mid;
+      } else {
+        a = mid;
+      }
+    }
+    edges[q] = from_ordered_key(z);
+  }
+}
+
+template void zoom_pass<float>(const Samples<float>&, const double*, const double*,
+                               const int64_t*, int64_t, const int32_t*, int, int64_t, int64_t*,
+                               const uint8_t*, std::vector<float>*);
+template void zoom_pass<double>(const Samples<double>&, const double*, const double*,
+                                const int64_t*, int64_t, const int32_t*, int, int64_t, int64_t*,
+                                const uint8_t*, std::vector<double>*);
+template void cell_counts_by_bucket<float>(const Samples<float>&, const double*, int64_t,
+                                           const double*, const double*, const int64_t*,
+                                           int64_t, const int32_t*, int64_t*, double*, double*);
+template void cell_counts_by_bucket<double>(const Samples<double>&, const double*, int64_t,
+                                            const double*, const double*, const int64_t*,
+                                            int64_t, const int32_t*, int64_t*, double*, double*);
+template void bucket_counts<float>(const Samples<float>&, const double*, const double*,
+                                   const int64_t*, int64_t, int64_t*);
+template void bucket_counts<double>(const Samples<double>&, const double*, const double*,
+                                    const int64_t*, int64_t, int64_t*);
 
 }  // namespace pipeward::drift

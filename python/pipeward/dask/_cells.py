@@ -25,7 +25,12 @@ from .. import _core
 from ._job import Job, shared, tree
 
 CELLS = 4096          # new cells per feature per refinement pass
-LEAN_SPLIT = 8        # KS's first pass counts each first cell cut in this many (no extremes)
+LEAN_SPLIT = 8        # a lean first pass counts each first cell cut in this many (no extremes)
+BUCKET_CELLS = 1 << 21  # KS's first pass: bucket cells of all features together, at most
+REFINE_SPLIT = 16     # pieces per open cell a refinement cuts, where CELLS in all are fewer
+ZOOM_BITS = 3         # a zoom splits each open bucket in 2^ZOOM_BITS (drift_zoom_pass)
+ZOOM_CELLS = 1 << 18  # zoomed cells of one feature, at most (else cells are refined)
+ZOOM_OVER = 1 << 16   # open values after the bucket pass above which they are zoomed, not fetched
 FETCH = 1 << 19       # open values per feature (both samples) fetched to finish exactly
 FETCH_RUNS = 8        # runs of cells a fetch is narrowed to, where the budget allows
 MAX_LEVELS = 16       # refinement passes at most; then whatever is open is fetched
@@ -49,26 +54,56 @@ def _add(a: int, b: int) -> int:
 
 def _cell_pass(block: np.ndarray, edges: np.ndarray | None, psi_edges: np.ndarray | None,
                features: np.ndarray | None, extremes: bool, fetch_edges: np.ndarray | None,
-               wanted: np.ndarray | None) -> tuple:
+               wanted: np.ndarray | None, maps: tuple | None = None,
+               bucket_cell: np.ndarray | None = None, zoom_count: tuple | None = None,
+               zoom_fetch: tuple | None = None) -> tuple:
     """Everything one pass asks of a partition, in one task: (fingerprint, counts or None,
     values or None). One task per partition means each block is read and dropped at once; a
     block wanted by two tasks of the pass (count, fetch) waited in worker memory for the
-    second, so memory grew with the partition count."""
-    counted = (None if edges is None
-               else _cell_counts(block, edges, psi_edges, features, extremes))
+    second, so memory grew with the partition count. ``maps`` (BucketMaps.args of the
+    counted features): without edges the cells are the maps' buckets, counted by the bucket
+    sweep; with edges and ``bucket_cell`` (bucket_shortcuts), values of settled buckets are
+    counted without a search."""
+    counted = (None if edges is None and maps is None
+               else _cell_counts(block, edges, psi_edges, features, extremes, maps,
+                                 bucket_cell))
     fetched = (None if fetch_edges is None
                else _core.drift_cell_values(block.T, fetch_edges, wanted))
-    return _fingerprint(block), counted, fetched
+    zoom_counted = None if zoom_count is None else _zoomed(block, *zoom_count)[0]
+    zoom_fetched = None if zoom_fetch is None else _zoomed(block, *zoom_fetch)[1]
+    return _fingerprint(block), counted, fetched, zoom_counted, zoom_fetched
 
 
-def _cell_counts(block: np.ndarray, edges: np.ndarray, psi_edges: np.ndarray | None,
-                 features: np.ndarray | None, extremes: bool) -> tuple:
+def _zoomed(block: np.ndarray, features: np.ndarray, maps: tuple, base: np.ndarray, cells: int,
+            wanted: np.ndarray | None) -> tuple:
+    """Zoomed cells of some features (drift_zoom_pass; base and wanted have a row for every
+    feature of the block, -1 / 0 for the others, which the sweep passes over without a
+    copy): (their counts, None) without ``wanted``, (None, (values, sizes)) with it."""
+    counts, values, sizes = _core.drift_zoom_pass(block.T, *maps, base, ZOOM_BITS, cells,
+                                                  count=wanted is None, wanted=wanted)
+    if counts is not None:
+        return _compact(counts[features]), None
+    sizes = sizes[features]  # the other features fetch nothing
+    return None, (values, sizes)
+
+
+def _cell_counts(block: np.ndarray, edges: np.ndarray | None, psi_edges: np.ndarray | None,
+                 features: np.ndarray | None, extremes: bool, maps: tuple | None = None,
+                 bucket_cell: np.ndarray | None = None) -> tuple:
     # One thread per task: Dask's worker threads are the parallelism. ``features``: the
     # columns still counted (edges has a row for each). Without extremes (a lean pass) lo
     # and hi are None; with ``psi_edges`` the PSI bin counts ride along (DriftMonitor.check:
     # one read of the window fewer).
     x = block.T if features is None else np.ascontiguousarray(block[:, features].T)
-    counts, lo, hi = (*_core.drift_cell_counts(x, edges, 1, extremes=extremes), None, None)[:3]
+    if maps is not None and edges is None:  # bucket cells: every feature, counts only
+        counts, lo, hi = _core.drift_bucket_counts(x, *maps), None, None
+    elif maps is not None:
+        counts, lo, hi = (*_core.drift_cell_counts_by_bucket(x, edges, *maps, bucket_cell,
+                                                             extremes=extremes),
+                          None, None)[:3]
+    else:
+        counts, lo, hi = (*_core.drift_cell_counts(x, edges, 1, extremes=extremes),
+                          None, None)[:3]
     psi = None if psi_edges is None else _core.drift_psi_counts(block.T, psi_edges, 1)
     return _compact(counts), lo, hi, psi
 
@@ -87,7 +122,14 @@ def _merge_pass(parts: list[tuple]) -> tuple:
         fp = _add(fp, part[0])
     counted = None if parts[0][1] is None else _merge_counts([p[1] for p in parts])
     fetched = None if parts[0][2] is None else _merge_values([p[2] for p in parts])
-    return fp, counted, fetched
+    zoom_counted = None
+    if parts[0][3] is not None:
+        zoom_counted = parts[0][3].astype(np.int64)
+        for p in parts[1:]:
+            zoom_counted += p[3]
+        zoom_counted = _compact(zoom_counted)
+    zoom_fetched = None if parts[0][4] is None else _merge_values([p[4] for p in parts])
+    return fp, counted, fetched, zoom_counted, zoom_fetched
 
 
 def _merge_counts(parts: list[tuple]) -> tuple:
@@ -151,11 +193,13 @@ class Cells:
 
     def refine(self, counts: np.ndarray, lo: np.ndarray, hi: np.ndarray, open_: np.ndarray
                ) -> Cells:
-        """New cells: the open cells cut into about CELLS pieces in all, in proportion to
-        their counts (at least two each), and runs of excluded or empty cells merged."""
+        """New cells: the open cells cut into about CELLS pieces in all (REFINE_SPLIT per open
+        cell where that is more), in proportion to their counts (at least two each), and runs
+        of excluded or empty cells merged."""
         dead = self.excluded | (counts == 0)
         cells = np.flatnonzero(open_)
-        pieces = np.maximum(2, np.ceil(CELLS * counts[cells] / max(int(counts[cells].sum()), 1)))
+        total = max(CELLS, REFINE_SPLIT * cells.size)
+        pieces = np.maximum(2, np.ceil(total * counts[cells] / max(int(counts[cells].sum()), 1)))
         # Drop the edges between two dead cells (edge k lies between cells k and k + 1).
         keep = ~(dead[:-1] & dead[1:])
         edges = np.unique(np.concatenate([self.edges[keep],
@@ -193,6 +237,125 @@ def first_cells(sample: np.ndarray, split: int = 1) -> Cells:
         pieces = np.full(edges.size - 1, split, dtype=np.int64)
         edges = np.unique(np.concatenate([edges, _cuts(edges[:-1], edges[1:], pieces)]))
     return Cells(edges)
+
+
+@dataclass(frozen=True)
+class BucketMaps:
+    """Per feature, the bucketed KS statistic's top-level bucket map (equal width in the value
+    or in an order-preserving log of it), fitted to a sample: its buckets are cells whose
+    edges ``_core.drift_bucket_edges`` gives exactly, counted by the statistic's vector sweep
+    (``_core.drift_bucket_counts``) at a fraction of the cell search's cost."""
+
+    lo: np.ndarray
+    scale: np.ndarray
+    eps_bits: np.ndarray
+    buckets: int
+    edges: np.ndarray  # (F, buckets - 1): the buckets as cells
+
+    def args(self, features: Sequence[int] | None = None) -> tuple:
+        """(lo, scale, eps_bits, buckets) of these features (default: all), for the kernels."""
+        if features is None:
+            return self.lo, self.scale, self.eps_bits, self.buckets
+        idx = np.asarray(features, dtype=np.intp)
+        return self.lo[idx], self.scale[idx], self.eps_bits[idx], self.buckets
+
+
+def bucket_shortcuts(maps: BucketMaps, f: int, cells: Cells, m: int) -> np.ndarray:
+    """Feature f's (buckets + 1, 2) table for drift_cell_counts_by_bucket, its cells padded to
+    m edges (_padded): per bucket the first and last cell its values can lie in, or {cell, -1}
+    for a bucket inside one excluded cell (no search, no extremes wanted); the NaN bucket
+    {m + 1, -1}. Cells that refine the buckets put a bucket's values among a few edges."""
+    top = maps.edges[f]
+    edges, m_f = cells.edges, cells.edges.size
+    first = np.searchsorted(edges, np.concatenate([[-np.inf], top]), side="right")
+    # a bucket's values lie below its upper edge; the last bucket's reach +inf
+    last = np.concatenate([np.searchsorted(edges, top, side="left"), [m_f]])
+    settled = (first == last) & cells.excluded[first]
+    padded = lambda c: np.where(c < m_f, c, m)  # noqa: E731 - padding cells sit before m
+    out = np.stack([padded(first), np.where(settled, -1, padded(last))], axis=1)
+    return np.concatenate([out, [[m + 1, -1]]]).astype(np.int32)
+
+
+@dataclass
+class Zoom:
+    """A feature's open buckets split in 2^ZOOM_BITS sub-buckets (drift_zoom_pass): ``base``
+    (buckets + 1,) int32 gives each bucket's first zoomed cell, or -1."""
+
+    base: np.ndarray
+    cells: int
+
+    @staticmethod
+    def of(open_: np.ndarray) -> Zoom | None:
+        """The zoom of a feature's open buckets (open_: one flag per bucket), or None where it
+        would make more than ZOOM_CELLS cells."""
+        opened = np.flatnonzero(open_)
+        cells = opened.size << ZOOM_BITS
+        if cells > ZOOM_CELLS:
+            return None
+        base = np.full(open_.size + 1, -1, dtype=np.int32)
+        base[opened] = np.arange(opened.size, dtype=np.int32) << ZOOM_BITS
+        return Zoom(base, cells)
+
+    def combined(self, bucket_counts: np.ndarray, zoomed_counts: np.ndarray) -> np.ndarray:
+        """Counts of the cells in order, each zoomed bucket replaced by its sub-buckets'
+        (bucket_counts: per bucket then NaN, as a bucket pass gives them)."""
+        z = self.base[:-1] >= 0
+        width = np.where(z, 1 << ZOOM_BITS, 1)
+        start = np.concatenate([[0], np.cumsum(width)[:-1]])
+        out = np.empty(int(width.sum()) + 1, dtype=np.int64)
+        out[start[~z]] = bucket_counts[:-1][~z]
+        sub = np.arange(1 << ZOOM_BITS)
+        out[(start[z][:, None] + sub).ravel()] = zoomed_counts[
+            (self.base[:-1][z][:, None] + sub).ravel()]
+        out[-1] = bucket_counts[-1]
+        return out
+
+    def cell_of(self, combined: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For flags over the combined cells: (zoomed cell index or -1, bucket, sub-bucket) of
+        each combined cell."""
+        z = self.base[:-1] >= 0
+        width = np.where(z, 1 << ZOOM_BITS, 1)
+        bucket = np.repeat(np.arange(z.size), width)
+        sub = np.arange(bucket.size) - np.repeat(np.concatenate([[0], np.cumsum(width)[:-1]]),
+                                                 width)
+        zoomed = np.where(self.base[:-1][bucket] >= 0, self.base[:-1][bucket] + sub, -1)
+        return zoomed[combined], bucket[combined], sub[combined]
+
+
+def _zoom_task_args(maps: BucketMaps, zooms: dict) -> Delayed:
+    """(features, maps, base, cells, wanted) for _zoomed: the zoomed features in order, and
+    a row of base (and of wanted flags, when fetching) for every feature."""
+    features = sorted(zooms)
+    F = maps.lo.size
+    items = {f: zooms[f] for f in features}
+    fetch = isinstance(next(iter(items.values())), tuple)
+    zs = {f: (z[0] if fetch else z) for f, z in items.items()}
+    cells = max(z.cells for z in zs.values())
+    base = np.full((F, maps.buckets + 1), -1, dtype=np.int32)
+    for f, z in zs.items():
+        base[f] = z.base
+    wanted = None
+    if fetch:
+        wanted = np.zeros((F, cells), dtype=np.uint8)
+        for f, (_, w) in items.items():
+            wanted[f, : w.size] = w
+    return shared((np.asarray(features, dtype=np.intp), maps.args(), base, cells, wanted))
+
+
+def bucket_cells(sample: np.ndarray) -> tuple[list[Cells], BucketMaps | None]:
+    """First cells of every feature (sample: (rows, F)) as the buckets of a map fitted to the
+    sample, up to 65535 a feature (BUCKET_CELLS in all), and the maps; or, where a map's
+    buckets are narrower than the doubles between them (edges repeat), first_cells and
+    None (counted by the cell search)."""
+    F = sample.shape[1]
+    buckets = int(np.clip(BUCKET_CELLS // max(F, 1), 4096, 65535))
+    s = np.ascontiguousarray(sample[: (1 << 16) - 1].T, dtype=np.float64)
+    lo, scale, eps_bits = _core.drift_bucket_maps(s, buckets)
+    edges = _core.drift_bucket_edges(lo, scale, eps_bits, buckets)
+    maps = BucketMaps(lo, scale, eps_bits, buckets, edges)
+    if F == 0 or (np.diff(edges, axis=1) <= 0).any():
+        return [first_cells(sample[:, f], LEAN_SPLIT) for f in range(F)], None
+    return [Cells(edges[f]) for f in range(F)], maps
 
 
 def edge_bounds(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -239,6 +402,10 @@ class Merged:
 class Passes:
     """Count and fetch passes over one or more samples (lists of (rows, F) blocks)."""
 
+    # After run() with zooms: per sample, {feature: zoomed counts} and {feature: sorted values}
+    zoom_counted: list[dict[int, np.ndarray]]
+    zoom_fetched: list[dict[int, np.ndarray]]
+
     def __init__(self, job: Job, samples: Sequence[Sequence[Delayed]],
                  psi_edges: Sequence[np.ndarray | None] | None = None):
         """``psi_edges[k]``: PSI edges whose bin counts of sample k the first count pass
@@ -255,19 +422,38 @@ class Passes:
         return rows
 
     def run(self, cells: Sequence[Cells], counting: Sequence[int],
-            wanted: tuple[np.ndarray, np.ndarray] | None, extremes: bool = True
+            wanted: tuple[np.ndarray, np.ndarray] | None, extremes: bool = True,
+            maps: BucketMaps | None = None, bucket_cells: bool = False,
+            zoom_count: dict[int, Zoom] | None = None,
+            zoom_fetch: dict[int, tuple[Zoom, np.ndarray]] | None = None
             ) -> tuple[list[list[Merged | None]] | None, list[list[np.ndarray]] | None]:
         """One pass: per sample, merged counts of the ``counting`` features (None for the
         others; no counts when it is empty; no lo / hi unless ``extremes``) and the values
-        of the ``wanted`` cells (``fetch_cells``) sorted per feature."""
+        of the ``wanted`` cells (``fetch_cells``) sorted per feature. ``maps``: the cells
+        refine these maps' buckets (values of settled buckets are counted without a
+        search); with ``bucket_cells`` they are the buckets themselves (every feature
+        counted, counts only). ``zoom_count``: features whose zoomed cells are counted;
+        ``zoom_fetch``: features whose zoomed cells flagged (the array) are fetched; their
+        results land in ``zoom_counted`` / ``zoom_fetched``."""
         counting = sorted(counting)
         count = len(counting) > 0
         every = len(counting) == len(cells)
+        if bucket_cells and not (maps is not None and every and not extremes and wanted is None):
+            raise ValueError("bucket cells are counted for every feature, counts only")
         features = None if every else shared(np.asarray(counting, dtype=np.intp))
         counted_cells = list(cells) if every else [cells[f] for f in counting]
-        edges = _padded(counted_cells if count else cells)
-        m = edges.shape[1]
-        e = shared(edges)
+        bucket_maps = table = None
+        if bucket_cells:  # no edges travel: the workers count by the maps
+            m, e = maps.buckets - 1, None
+            bucket_maps = shared(maps.args())
+        else:
+            edges = _padded(counted_cells if count else cells)
+            m = edges.shape[1]
+            e = shared(edges)
+            if maps is not None and count:
+                bucket_maps = shared(maps.args(counting))
+                table = shared(np.stack([bucket_shortcuts(maps, f, cells[f], m)
+                                         for f in counting]))
         todo = []
         riders = [None] * len(self.samples)
         if count:  # PSI rides on the first count pass only
@@ -277,13 +463,26 @@ class Passes:
         if wanted is not None:
             fetch_edges, flags = shared(wanted[0]), shared(wanted[1])
         counted_edges = e if count else None
+        zc = None if not zoom_count else _zoom_task_args(maps, zoom_count)
+        zf = None if not zoom_fetch else _zoom_task_args(maps, zoom_fetch)
         for parts, psi in zip(self.samples, riders):
             todo.append(tree([delayed(_cell_pass, pure=True)(p, counted_edges, psi, features,
-                                                            extremes, fetch_edges, flags)
+                                                            extremes, fetch_edges, flags,
+                                                            bucket_maps, table, zc, zf)
                               for p in parts], _merge_pass))
         out = list(self.job.compute(*todo))
         counted, fetched = [], []
-        for k, (fp, summed, got) in enumerate(out):
+        self.zoom_counted = [{} for _ in out]
+        self.zoom_fetched = [{} for _ in out]
+        for k, (fp, summed, got, z_counts, z_values) in enumerate(out):
+            if zoom_count:
+                self.zoom_counted[k] = {f: z_counts[row].astype(np.int64)
+                                        for row, f in enumerate(sorted(zoom_count))}
+            if zoom_fetch:
+                v, sz = z_values
+                self.zoom_fetched[k] = dict(zip(sorted(zoom_fetch),
+                                                (np.sort(a) for a in
+                                                 np.split(v, np.cumsum(sz)[:-1]))))
             self._same_data(k, fp)
             if count:
                 c, lo, hi, psi = summed

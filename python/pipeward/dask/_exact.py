@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 from dask.delayed import Delayed
 
+from .. import _core
 from . import _cells
-from ._cells import (Cells, Merged, Passes, check_fetched, edge_bounds, fetch_cells,
-                     first_cells)
+from ._cells import (BucketMaps, Cells, Merged, Passes, Zoom, bucket_cells, check_fetched,
+                     edge_bounds, fetch_cells, first_cells)
 from ._job import Job
 
 # KsStatus codes of the C++ kernel (cpp/include/pipeward/drift.hpp).
@@ -56,28 +57,34 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
     """scipy's D+ / D- and their locations for every feature of two partitioned samples;
     with ``psi_edges2``, also the second sample's PSI bin counts, taken in the same read.
 
-    The first pass is lean: LEAN_SPLIT times more cells, counts only (no per-cell extremes,
-    whose stores cost more than the finer cells). Its narrower cells settle most features
-    at once (their few open values are fetched next); the others are cut at their cells'
-    edges and go on with ordinary passes."""
+    The first pass is lean: the buckets of the one-machine statistic's maps (up to 65535 a
+    feature, counted by its vector sweep), counts only (no per-cell extremes, whose stores
+    cost more than the finer cells). Its narrow cells settle most features at once (their
+    few open values are fetched next); the others are cut at their cells' edges and go on
+    with ordinary passes."""
     passes = Passes(job, [parts1, parts2], [None, psi_edges2])
     sample = passes.sample()
-    cells = [first_cells(sample[:, f], _cells.LEAN_SPLIT) for f in range(F)]
+    cells, maps = bucket_cells(sample)
     out = KsExtremes(*(np.full(F, np.nan) for _ in range(4)), np.zeros(F, np.int64),
                      np.zeros(F, np.int64), np.zeros(F, np.int32))
     pending = set(range(F))       # features without a result
     ready: dict[int, tuple] = {}  # features whose open cells are fetched in the next pass
+    zooming: dict[int, tuple] = {}  # features whose open buckets are zoomed in the next pass
+    zready: dict[int, tuple] = {}   # features whose open zoomed cells are fetched next
     first = True
     level = 0
     while pending:
-        counting = [f for f in pending if f not in ready]
+        counting = [f for f in pending if f not in ready and f not in zooming and f not in zready]
         flags = fetch_cells(cells, {f: r[2] for f, r in ready.items()}) if ready else None
-        counted, fetched = passes.run(cells, counting, flags, extremes=not first)
+        counted, fetched = passes.run(
+            cells, counting, flags, extremes=not first, maps=maps,
+            bucket_cells=first and maps is not None,
+            zoom_count={f: z[0] for f, z in zooming.items()},
+            zoom_fetch={f: (r[0], r[1]) for f, r in zready.items()})
         if first:
             _sizes(counted, out, nan_policy, names)
             out.psi_counts2 = passes.psi_counts[1]
             pending -= {f for f in range(F) if out.status[f] != OK}
-            first = False
         for f, (a, b, open_, tie) in list(ready.items()):
             A, B = fetched[0][f], fetched[1][f]
             check_fetched(A, a.counts, open_)
@@ -85,6 +92,16 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
             _finish(out, f, cells[f], a, b, open_, tie, A, B)
             pending.discard(f)
             del ready[f]
+        for f, (zoom, _, view, a, b, open_) in list(zready.items()):
+            A, B = passes.zoom_fetched[0][f], passes.zoom_fetched[1][f]
+            check_fetched(A, a.counts, open_)
+            check_fetched(B, b.counts, open_)
+            _finish(out, f, view, a, b, open_, np.zeros_like(open_), A, B)
+            pending.discard(f)
+            del zready[f]
+        for f, (zoom, a1, b1) in list(zooming.items()):
+            del zooming[f]
+            _zoomed_cells(f, zoom, a1, b1, passes, cells, maps, out, zready, level)
         for f in counting:
             if f not in pending:
                 continue
@@ -93,7 +110,16 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
             open_, tie, excluded = _ks_cells(cells[f], a, b, n1, n2)
             cells[f].excluded = excluded
             open_values = int(a.counts[:-1][open_].sum() + b.counts[:-1][open_].sum())
-            if open_values <= _cells.FETCH or level + 1 >= _cells.MAX_LEVELS:
+            zoom = Zoom.of(open_) if first and maps is not None else None
+            if zoom is not None and open_values <= _cells.ZOOM_OVER:
+                # the open buckets' values, fetched by the bucket sweep (all their sub-buckets)
+                wanted = np.zeros(zoom.cells, dtype=np.uint8)
+                wanted[(zoom.base[:-1][open_][:, None]
+                        + np.arange(1 << _cells.ZOOM_BITS)).ravel()] = 1
+                zready[f] = (zoom, wanted, cells[f], a, b, open_)
+            elif zoom is not None:  # bucket cells: split the open ones arithmetically
+                zooming[f] = (zoom, a, b)
+            elif open_values <= _cells.FETCH or level + 1 >= _cells.MAX_LEVELS:
                 both = a.counts[:-1] + b.counts[:-1]
                 open_ = _cells.covering(open_, both, _cells.FETCH) & ~tie  # ties apart
                 ready[f] = (a, b, open_, tie)
@@ -101,8 +127,66 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
                 lo, hi = (edge_bounds(cells[f].edges) if a.lo is None
                           else (np.minimum(a.lo, b.lo), np.maximum(a.hi, b.hi)))
                 cells[f] = cells[f].refine(a.counts[:-1] + b.counts[:-1], lo, hi, open_)
+        first = False
         level += 1
     return out
+
+
+@dataclass
+class _EdgesView:
+    """Cells for _finish: only the lower edges of its runs' first cells are ever read."""
+
+    edges: np.ndarray
+
+
+def _zoomed_cells(f: int, zoom: Zoom, a1: Merged, b1: Merged, passes: Passes,
+                  cells: list[Cells], maps: BucketMaps, out: KsExtremes,
+                  zready: dict[int, tuple], level: int) -> None:
+    """After a zoom pass: the cells in order (buckets, the zoomed ones as their sub-buckets),
+    the ones that can still hold an extreme, and either a fetch of those (zready) or, where
+    too many values remain (heavy ties), the same cells with exact edges for ordinary
+    refinement passes."""
+    za, zb = passes.zoom_counted[0][f], passes.zoom_counted[1][f]
+    a = Merged(zoom.combined(a1.counts, za), None, None)
+    b = Merged(zoom.combined(b1.counts, zb), None, None)
+    for before, now in ((a1, a), (b1, b)):
+        if int(now.counts.sum()) != int(before.counts.sum()):
+            raise RuntimeError("the data changed between two passes (the zoomed buckets hold "
+                               "other values than were counted); is the Dask collection "
+                               "deterministic?")
+    n_cells = a.counts.size - 1
+    zoomed, bucket, sub = zoom.cell_of(np.arange(n_cells))
+    excluded = np.where(zoomed >= 0, False, cells[f].excluded[bucket])
+    view = Cells(np.zeros(max(n_cells - 1, 1)), excluded)
+    n1, n2 = int(out.n1[f]), int(out.n2[f])
+    open_, tie, _ = _ks_cells(view, a, b, n1, n2)
+    open_values = int(a.counts[:-1][open_].sum() + b.counts[:-1][open_].sum())
+    if open_values <= _cells.FETCH and (zoomed[open_] >= 0).all():
+        # the lower edges of the open runs' first cells, exactly; the rest are never read
+        starts = np.flatnonzero(open_ & ~np.concatenate([[False], open_[:-1]]))
+        edges = np.full(max(n_cells - 1, 1), np.nan)
+        inner = starts[starts > 0]
+        edges[inner - 1] = _core.drift_zoom_edges(
+            *maps.args(), _cells.ZOOM_BITS, np.full(inner.size, f, dtype=np.int64),
+            bucket[inner].astype(np.int64), sub[inner].astype(np.int64))
+        # fetched through a zoom of only the buckets holding open cells: the sweep passes
+        # over every other value at once
+        holding = np.zeros(zoom.base.size - 1, dtype=bool)
+        holding[bucket[open_]] = True
+        fetch = Zoom.of(holding)
+        cell = fetch.base[bucket[open_]] + sub[open_]
+        wanted = np.zeros(fetch.cells, dtype=np.uint8)
+        wanted[cell] = 1
+        zready[f] = (fetch, wanted, _EdgesView(edges), a, b, open_)
+        return
+    # Ordinary cells from here: every edge exact (a zoomed bucket's sub-buckets past the last
+    # value, in the last bucket, get +inf and stay empty).
+    lower = _core.drift_zoom_edges(*maps.args(), _cells.ZOOM_BITS,
+                                   np.full(n_cells, f, dtype=np.int64), bucket.astype(np.int64),
+                                   np.where(zoomed >= 0, sub, 0).astype(np.int64))
+    cells[f] = Cells(lower[1:], excluded)
+    lo, hi = edge_bounds(cells[f].edges)
+    cells[f] = cells[f].refine(a.counts[:-1] + b.counts[:-1], lo, hi, open_ & ~tie)
 
 
 def _sizes(counted: list[list[Merged]], out: KsExtremes, nan_policy: str,
