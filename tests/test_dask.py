@@ -44,10 +44,14 @@ def client():
 
 @pytest.fixture
 def small_cells(monkeypatch):
-    """Few cells and a tiny fetch limit, so small data goes through several refinements."""
+    """Few cells and a tiny fetch limit, so small data goes through several refinements: a
+    few first buckets, zoomed whenever over 24 values stay open, then refined cells."""
     monkeypatch.setattr(_cells, "CELLS", 8)
     monkeypatch.setattr(_cells, "FETCH", 24)
     monkeypatch.setattr(_cells, "SAMPLE_ROWS", 64)
+    monkeypatch.setattr(_cells, "BUCKET_CELLS", 16)
+    monkeypatch.setattr(_cells, "MIN_BUCKETS", 4)
+    monkeypatch.setattr(_cells, "ZOOM_OVER", 24)
 
 
 def chunked(x: np.ndarray, sizes: list[int]) -> da.Array:
@@ -93,6 +97,43 @@ def test_ks_equals_scipy_bit_for_bit(client, small_cells, case):
     assert np.array_equal(got.statistic_sign, peer.statistic_sign)
     assert np.array_equal(got.pvalue, one.pvalue)
     assert np.array_equal(got.n1, one.n1) and np.array_equal(got.n2, one.n2)
+
+
+@pytest.mark.parametrize("kind", ["normal", "integers", "rounded", "cauchy", "lognormal",
+                                  "clusters", "extremes"])
+def test_ks_through_zoomed_buckets_equals_one_machine(client, small_cells, monkeypatch, kind):
+    # The adversaries of bucketing (drift_ks_bucketed's), through every path after the bucket
+    # pass: open buckets fetched, zoomed and fetched, or zoomed and then refined (ties a zoom
+    # cannot split); NaNs omitted.
+    from test_drift_ks_bucketed import draw_values
+
+    paths = {"zoomed": 0, "refined": 0}
+    zoomed_cells = _exact._zoomed_cells
+
+    def spy(f, zoom, a1, b1, passes, cells, maps, out, zready, level):
+        before = cells[f]
+        zoomed_cells(f, zoom, a1, b1, passes, cells, maps, out, zready, level)
+        paths["zoomed"] += 1
+        paths["refined"] += cells[f] is not before
+
+    monkeypatch.setattr(_exact, "_zoomed_cells", spy)
+    rng = np.random.default_rng(11)
+    with np.errstate(over="ignore"):  # float32 makes "extremes" infinite: wanted
+        a = draw_values(rng, kind, 3000, 3, 0.0).astype(np.float64)
+        b = draw_values(rng, kind, 2500, 3, 0.05).astype(np.float64)
+        a[::53, 0] = np.nan
+        a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    for x, y in ((a, b), (a32, b32)):
+        got = pwd.ks_2samp(chunked(x, [1000, 0, 2000]), chunked(y, [1500, 1000]),
+                           nan_policy="omit")
+        one = pw.ks_2samp(x, y, nan_policy="omit")
+        for field in ("statistic", "pvalue", "statistic_location", "statistic_sign", "n1",
+                      "n2"):
+            assert np.array_equal(getattr(got, field), getattr(one, field), equal_nan=True), field
+    if kind in ("normal", "cauchy"):
+        assert paths["zoomed"] > 0
+    if kind == "integers":  # every value tied thousands of times: zooms cannot split them
+        assert paths["refined"] > 0
 
 
 @pytest.mark.parametrize("n", [9000, 30000])  # exact p-values; asymptotic ones

@@ -27,6 +27,7 @@ from ._job import Job, shared, tree
 CELLS = 4096          # new cells per feature per refinement pass
 LEAN_SPLIT = 8        # a lean first pass counts each first cell cut in this many (no extremes)
 BUCKET_CELLS = 1 << 21  # KS's first pass: bucket cells of all features together, at most
+MIN_BUCKETS = 4096    # ... and of each feature, at least
 REFINE_SPLIT = 16     # pieces per open cell a refinement cuts, where CELLS in all are fewer
 ZOOM_BITS = 3         # a zoom splits each open bucket in 2^ZOOM_BITS (drift_zoom_pass)
 ZOOM_CELLS = 1 << 18  # zoomed cells of one feature, at most (else cells are refined)
@@ -348,12 +349,12 @@ def bucket_cells(sample: np.ndarray) -> tuple[list[Cells], BucketMaps | None]:
     buckets are narrower than the doubles between them (edges repeat), first_cells and
     None (counted by the cell search)."""
     F = sample.shape[1]
-    buckets = int(np.clip(BUCKET_CELLS // max(F, 1), 4096, 65535))
+    buckets = int(np.clip(BUCKET_CELLS // max(F, 1), MIN_BUCKETS, 65535))
     s = np.ascontiguousarray(sample[: (1 << 16) - 1].T, dtype=np.float64)
     lo, scale, eps_bits = _core.drift_bucket_maps(s, buckets)
     edges = _core.drift_bucket_edges(lo, scale, eps_bits, buckets)
     maps = BucketMaps(lo, scale, eps_bits, buckets, edges)
-    if F == 0 or (np.diff(edges, axis=1) <= 0).any():
+    if F == 0 or not (edges[:, 1:] > edges[:, :-1]).all() or not np.isfinite(edges).all():
         return [first_cells(sample[:, f], LEAN_SPLIT) for f in range(F)], None
     return [Cells(edges[f]) for f in range(F)], maps
 
