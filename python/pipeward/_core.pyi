@@ -116,6 +116,32 @@ def drift_cell_counts(
 def drift_cell_values(
     x: np.ndarray, edges: npt.NDArray[np.float64], wanted: npt.NDArray[np.uint8]
 ) -> tuple[np.ndarray, npt.NDArray[np.int64]]: ...
+def drift_bucket_maps(
+    sample: npt.NDArray[np.float64], buckets: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
+def drift_bucket_edges(
+    lo: npt.NDArray[np.float64], scale: npt.NDArray[np.float64],
+    eps_bits: npt.NDArray[np.int64], buckets: int, workers: int | None = None,
+) -> npt.NDArray[np.float64]: ...
+def drift_bucket_counts(
+    x: np.ndarray, lo: npt.NDArray[np.float64], scale: npt.NDArray[np.float64],
+    eps_bits: npt.NDArray[np.int64], buckets: int,
+) -> npt.NDArray[np.int64]: ...
+def drift_cell_counts_by_bucket(
+    x: np.ndarray, edges: npt.NDArray[np.float64], lo: npt.NDArray[np.float64],
+    scale: npt.NDArray[np.float64], eps_bits: npt.NDArray[np.int64], buckets: int,
+    bucket_cells: npt.NDArray[np.int32], *, extremes: bool = True,
+) -> tuple[npt.NDArray[np.int64], ...]: ...
+def drift_zoom_pass(
+    x: np.ndarray, lo: npt.NDArray[np.float64], scale: npt.NDArray[np.float64],
+    eps_bits: npt.NDArray[np.int64], buckets: int, zoom_base: npt.NDArray[np.int32], bits: int,
+    zoom_cells: int, *, count: bool = True, wanted: npt.NDArray[np.uint8] | None = None,
+) -> tuple[npt.NDArray[np.int64] | None, np.ndarray | None, npt.NDArray[np.int64] | None]: ...
+def drift_zoom_edges(
+    lo: npt.NDArray[np.float64], scale: npt.NDArray[np.float64],
+    eps_bits: npt.NDArray[np.int64], buckets: int, bits: int, feature: npt.NDArray[np.int64],
+    bucket: npt.NDArray[np.int64], sub: npt.NDArray[np.int64],
+) -> npt.NDArray[np.float64]: ...
 def drift_ks_from_stats(
     dplus: npt.NDArray[np.float64], dminus: npt.NDArray[np.float64],
     loc_plus: npt.NDArray[np.float64], loc_minus: npt.NDArray[np.float64],
