@@ -3,6 +3,7 @@ NannyML and frouros do) and vs an Evidently-style NumPy histogram loop for PSI.
 
     pytest bench/bench_drift.py --benchmark-min-rounds=3         # pytest-benchmark groups
     python bench/bench_drift.py [--scale 0.2] [--cases ks_asymp_100k] [--no-psi]  # RESULTS table
+    python bench/bench_drift.py --large 1e6,8e6,33.5e6   # large samples: time, working memory
 
 Sizes follow the issue: 200 features x 100k rows (asymptotic p), 200 x 5k vs 5k and 5k vs 4k
 (exact p), PSI on 200 x 1M float32 values. PIPEWARD_BENCH_SCALE (or --scale) shrinks the
@@ -181,7 +182,39 @@ def results(scale: float, cases: list[str] | None = None, with_psi: bool = True)
     return head + "\n" + "\n".join(rows)
 
 
+def large_sample(rows: int, features: int = 16) -> str:
+    """One table row: pw.ks_2samp on two float32 (rows, features) N(0, 1) samples, best of 3,
+    and its working memory (peak RSS above the resident input). Run in a fresh process per
+    size (``--large``) so that the peak is this call's."""
+    import resource  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((rows, features), dtype=np.float32)
+    b = rng.standard_normal((rows, features), dtype=np.float32)
+    with open("/proc/self/status") as status:
+        resident = int(status.read().split("VmRSS:")[1].split()[0]) / 1024
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        pw.ks_2samp(a, b)
+        times.append(time.perf_counter() - t)
+    extra = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - resident
+    size = 2 * a.nbytes / 2**20
+    return (f"| {rows:,} x {features} | {min(times):.2f} s | {extra:,.0f} MiB for {size:,.0f} MiB "
+            f"({extra / size:.2f}x) |")
+
+
 if __name__ == "__main__":
+    if "--large-one" in sys.argv:  # the child of --large
+        print(large_sample(int(float(sys.argv[sys.argv.index("--large-one") + 1]))))
+        sys.exit()
+    if "--large" in sys.argv:  # e.g. --large 1e6,8e6,33.5e6 (PIPEWARD_ISA picks the path)
+        import subprocess  # noqa: PLC0415
+
+        print("| rows a sample | pw.ks_2samp | working memory |\n|---|---|---|")
+        for rows in sys.argv[sys.argv.index("--large") + 1].split(","):
+            subprocess.run([sys.executable, __file__, "--large-one", rows], check=True)
+        sys.exit()
     scale = float(sys.argv[sys.argv.index("--scale") + 1]) if "--scale" in sys.argv else SCALE
     warnings.simplefilter("error")
     print(f"numpy {np.__version__}, scipy {scipy.__version__}, pipeward {pw.__version__}")
