@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "checks.hpp"
@@ -64,6 +65,22 @@ py::tuple cell_counts(const py::array& x, const py::array& edges, const py::obje
   return py::make_tuple(counts, lo, hi);
 }
 
+// Values gathered per feature, as (all of them concatenated, how many each feature gave).
+template <typename T>
+std::pair<py::array_t<T>, py::array_t<int64_t>> concatenated(
+    const std::vector<std::vector<T>>& per_feature) {
+  py::array_t<int64_t> sizes(static_cast<py::ssize_t>(per_feature.size()));
+  py::ssize_t total = 0;
+  for (size_t f = 0; f < per_feature.size(); ++f) {
+    sizes.mutable_data()[f] = static_cast<int64_t>(per_feature[f].size());
+    total += sizes.mutable_data()[f];
+  }
+  py::array_t<T> values(total);
+  T* out = values.mutable_data();
+  for (const auto& v : per_feature) out = std::copy(v.begin(), v.end(), out);
+  return {values, sizes};
+}
+
 template <typename T>
 py::tuple cell_values_typed(const py::array& x, const double* e, int64_t m, const uint8_t* w) {
   const py::ssize_t F = x.shape(0);
@@ -72,15 +89,7 @@ py::tuple cell_values_typed(const py::array& x, const double* e, int64_t m, cons
     py::gil_scoped_release release;
     dr::cell_values<T>(samples_view<T>(x), e, m, w, per_feature.data());
   }
-  py::array_t<int64_t> sizes(F);
-  py::ssize_t total = 0;
-  for (py::ssize_t f = 0; f < F; ++f) {
-    sizes.mutable_data()[f] = static_cast<int64_t>(per_feature[static_cast<size_t>(f)].size());
-    total += sizes.mutable_data()[f];
-  }
-  py::array_t<T> values(total);
-  T* out = values.mutable_data();
-  for (const auto& v : per_feature) out = std::copy(v.begin(), v.end(), out);
+  const auto [values, sizes] = concatenated(per_feature);
   return py::make_tuple(values, sizes);
 }
 
@@ -336,15 +345,7 @@ py::tuple zoom_pass_typed(const py::array& x, const Maps& maps, int64_t buckets,
                      zoom_cells, c, wanted, per_feature.data());
   }
   if (wanted == nullptr) return py::make_tuple(counts, py::none(), py::none());
-  py::array_t<int64_t> sizes(F);
-  py::ssize_t total = 0;
-  for (py::ssize_t f = 0; f < F; ++f) {
-    sizes.mutable_data()[f] = static_cast<int64_t>(per_feature[static_cast<size_t>(f)].size());
-    total += sizes.mutable_data()[f];
-  }
-  py::array_t<T> values(total);
-  T* out = values.mutable_data();
-  for (const auto& v : per_feature) out = std::copy(v.begin(), v.end(), out);
+  const auto [values, sizes] = concatenated(per_feature);
   return py::make_tuple(counts, values, sizes);
 }
 
