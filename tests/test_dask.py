@@ -110,9 +110,9 @@ def test_ks_through_zoomed_buckets_equals_one_machine(client, small_cells, monke
     paths = {"zoomed": 0, "refined": 0}
     zoomed_cells = _exact._zoomed_cells
 
-    def spy(f, zoom, a1, b1, passes, cells, maps, out, zready, level):
+    def spy(f, zoom, a1, b1, passes, cells, maps, out, zready):
         before = cells[f]
-        zoomed_cells(f, zoom, a1, b1, passes, cells, maps, out, zready, level)
+        zoomed_cells(f, zoom, a1, b1, passes, cells, maps, out, zready)
         paths["zoomed"] += 1
         paths["refined"] += cells[f] is not before
 

@@ -101,7 +101,7 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
             del zready[f]
         for f, (zoom, a1, b1) in list(zooming.items()):
             del zooming[f]
-            _zoomed_cells(f, zoom, a1, b1, passes, cells, maps, out, zready, level)
+            _zoomed_cells(f, zoom, a1, b1, passes, cells, maps, out, zready)
         for f in counting:
             if f not in pending:
                 continue
@@ -141,7 +141,7 @@ class _EdgesView:
 
 def _zoomed_cells(f: int, zoom: Zoom, a1: Merged, b1: Merged, passes: Passes,
                   cells: list[Cells], maps: BucketMaps, out: KsExtremes,
-                  zready: dict[int, tuple], level: int) -> None:
+                  zready: dict[int, tuple]) -> None:
     """After a zoom pass: the cells in order (buckets, the zoomed ones as their sub-buckets),
     the ones that can still hold an extreme, and either a fetch of those (zready) or, where
     too many values remain (heavy ties), the same cells with exact edges for ordinary
