@@ -3,6 +3,7 @@
     pytest bench/bench_dask.py --benchmark-only          # pytest-benchmark groups (small)
     python bench/bench_dask.py --gb 1                    # in memory: 2 workers vs one process
     python bench/bench_dask.py --gb 4 --jobs ks_2samp    # above 2 GB: the one process first
+    python bench/bench_dask.py --gb 4 --jobs ks_2samp --rows-per-partition 2000000  # 128 MB
     nice python bench/bench_dask.py --generate DIR --gb 50   # Parquet, one file at a time
     nice python bench/bench_dask.py --out-of-core DIR --rss-csv rss.csv  # the stages; deletes DIR's data
 
@@ -42,6 +43,7 @@ import pipeward as pw
 
 F = 16
 ROWS_PER_FILE = 1_000_000
+ROWS_PER_PARTITION = 500_000  # in memory: 32 MB float32 partitions (--rows-per-partition)
 
 
 def cluster(memory_limit: str | None = None):
@@ -100,13 +102,14 @@ def timed(run, client=None) -> tuple[float, float]:
     return wall, time.process_time() + (workers_cpu(client) if client is not None else 0.0) - cpu0
 
 
-def one_process(gb: float, repeats: int, names: list[str]) -> None:
-    """The one-process side alone, its data generated from the same seeds as the cluster's
-    (no second copy lives while the cluster holds the data); one JSON line per job."""
+def one_process(gb: float, repeats: int, names: list[str], chunk: int) -> None:
+    """The one-process side alone, its data generated from the same seeds (and partitions)
+    as the cluster's (no second copy lives while the cluster holds the data); one JSON line
+    per job."""
     import dask.array as da  # noqa: PLC0415
 
     rows = int(gb * 1e9 / 2 / (4 * F))
-    A, B = tables(rows, 500_000)
+    A, B = tables(rows, chunk)
     a, b = np.empty(A.shape, np.float32), np.empty(B.shape, np.float32)
     da.store([A, B], [a, b], lock=False)  # chunk by chunk into place: no concatenated copy
     for name, one, _ in jobs(A, B, a, b):
@@ -116,7 +119,7 @@ def one_process(gb: float, repeats: int, names: list[str]) -> None:
                               "cpu": [t[1] for t in times]}), flush=True)
 
 
-def in_memory(gb: float, repeats: int, names: list[str], separate: bool) -> None:
+def in_memory(gb: float, repeats: int, names: list[str], separate: bool, chunk: int) -> None:
     """2 workers vs one process. Side by side (alternating) unless ``separate``: then the
     one-process side runs first in a child process, which exits before the cluster starts."""
     import distributed  # noqa: PLC0415
@@ -127,7 +130,8 @@ def in_memory(gb: float, repeats: int, names: list[str], separate: bool) -> None
     if separate:
         load = os.getloadavg()[0]
         child = subprocess.run([sys.executable, __file__, "--one-process", "--gb", str(gb),
-                                "--repeats", str(repeats), "--jobs", ",".join(names)],
+                                "--repeats", str(repeats), "--jobs", ",".join(names),
+                                "--rows-per-partition", str(chunk)],
                                check=True, capture_output=True, text=True)
         for line in child.stdout.splitlines():
             row = json.loads(line)
@@ -135,7 +139,7 @@ def in_memory(gb: float, repeats: int, names: list[str], separate: bool) -> None
         print(f"one process first, in a child process (load average {load:.1f} before, "
               f"{os.getloadavg()[0]:.1f} after)")
     c, client = cluster()
-    A, B = tables(rows, 500_000)
+    A, B = tables(rows, chunk)
     A, B = client.persist(A), client.persist(B)
     distributed.wait([A, B])
     a, b = (None, None) if separate else (A.compute(), B.compute())
@@ -351,6 +355,8 @@ if __name__ == "__main__":
                         help="run the one-process side first, in a child process (for data "
                              "too big to hold twice; default above 2 GB)")
     parser.add_argument("--one-process", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rows-per-partition", type=int, default=ROWS_PER_PARTITION,
+                        help="in memory: rows per partition (default 500,000: 32 MB)")
     parser.add_argument("--rows-per-file", type=int, default=ROWS_PER_FILE,
                         help="--generate: rows per Parquet file (= per partition)")
     parser.add_argument("--generate", metavar="DIR",
@@ -375,7 +381,8 @@ if __name__ == "__main__":
                 shutil.rmtree(root, ignore_errors=True)
                 print(f"deleted {root}")
     elif args.one_process:
-        one_process(args.gb, args.repeats, args.jobs.split(","))
+        one_process(args.gb, args.repeats, args.jobs.split(","), args.rows_per_partition)
     elif not args.generate:
-        in_memory(args.gb, args.repeats, args.jobs.split(","), args.separate or args.gb > 2)
+        in_memory(args.gb, args.repeats, args.jobs.split(","), args.separate or args.gb > 2,
+                  args.rows_per_partition)
     sys.exit(0)

@@ -227,16 +227,16 @@ py::array_t<double> bucket_edges(const py::array& lo, const py::array& scale,
   return edges;
 }
 
-py::array_t<int64_t> bucket_counts(const py::array& x, const py::array& lo,
+py::array_t<int32_t> bucket_counts(const py::array& x, const py::array& lo,
                                    const py::array& scale, const py::array& eps_bits,
                                    int64_t buckets) {
   require_float_2d(x, "x");
   const py::ssize_t F = x.shape(0);
   const Maps maps = check_maps(lo, scale, eps_bits, F, buckets);
-  if (x.shape(1) >= (py::ssize_t{1} << 32)) {
-    throw py::value_error("x: at most 2^32 - 1 samples a call, got a " + describe(x));
+  if (x.shape(1) >= (py::ssize_t{1} << 31)) {  // the counts are int32
+    throw py::value_error("x: at most 2^31 - 1 samples a call, got a " + describe(x));
   }
-  py::array_t<int64_t> counts({F, static_cast<py::ssize_t>(buckets + 1)});
+  py::array_t<int32_t> counts({F, static_cast<py::ssize_t>(buckets + 1)});
   {
     py::gil_scoped_release release;
     if (has_dtype<float>(x)) {
@@ -331,10 +331,10 @@ py::tuple zoom_pass_typed(const py::array& x, const Maps& maps, int64_t buckets,
                           const uint8_t* wanted) {
   const py::ssize_t F = x.shape(0);
   py::object counts = py::none();
-  int64_t* c = nullptr;
-  if (count) {
-    py::array_t<int64_t> arr({F, static_cast<py::ssize_t>(zoom_cells)});
-    std::fill(arr.mutable_data(), arr.mutable_data() + arr.size(), int64_t{0});
+  int32_t* c = nullptr;
+  if (count) {  // int32: a call's values number below 2^31
+    py::array_t<int32_t> arr({F, static_cast<py::ssize_t>(zoom_cells)});
+    std::fill(arr.mutable_data(), arr.mutable_data() + arr.size(), int32_t{0});
     c = arr.mutable_data();
     counts = arr;
   }
@@ -356,8 +356,8 @@ py::tuple zoom_pass(const py::array& x, const py::array& lo, const py::array& sc
   const py::ssize_t F = x.shape(0);
   const Maps maps = check_maps(lo, scale, eps_bits, F, buckets);
   if (zoom_cells < 0) throw py::value_error("zoom_cells: expected >= 0");
-  if (x.shape(1) >= (py::ssize_t{1} << 32)) {
-    throw py::value_error("x: at most 2^32 - 1 samples a call, got a " + describe(x));
+  if (x.shape(1) >= (py::ssize_t{1} << 31)) {
+    throw py::value_error("x: at most 2^31 - 1 samples a call, got a " + describe(x));
   }
   const int32_t* zb = check_zoom(zoom_base, F, buckets, bits, zoom_cells);
   const uint8_t* w = nullptr;
@@ -415,7 +415,7 @@ void bind_drift_cells(py::module_& m) {
         "(features, buckets + 1) int32: each bucket's first zoomed cell or -1): the counts of "
         "the zoomed cells (features, zoom_cells) when count, and the values of the cells "
         "flagged in wanted (uint8, (features, zoom_cells)) feature by feature. Returns "
-        "(counts or None, values or None, sizes or None). One thread.");
+        "(counts (int32) or None, values or None, sizes or None). One thread.");
   m.def("drift_zoom_edges", &zoom_edges, py::arg("lo").noconvert(), py::arg("scale").noconvert(),
         py::arg("eps_bits").noconvert(), py::arg("buckets"), py::arg("bits"),
         py::arg("feature").noconvert(), py::arg("bucket").noconvert(), py::arg("sub").noconvert(),
@@ -439,9 +439,9 @@ void bind_drift_cells(py::module_& m) {
   m.def("drift_bucket_counts", &bucket_counts, py::arg("x").noconvert(),
         py::arg("lo").noconvert(), py::arg("scale").noconvert(), py::arg("eps_bits").noconvert(),
         py::arg("buckets"),
-        "Per feature row of x (features, samples): its values counted into the map's buckets, "
-        "NaN last (features, buckets + 1), by the bucketed statistic's vector sweep; one "
-        "thread.");
+        "Per feature row of x (features, samples < 2^31): its values counted into the map's "
+        "buckets, NaN last (features, buckets + 1) int32, by the bucketed statistic's vector "
+        "sweep; one thread.");
   m.def("drift_cell_counts", &cell_counts, py::arg("x").noconvert(), py::arg("edges").noconvert(),
         py::arg("workers") = py::none(), py::kw_only(), py::arg("extremes") = true,
         "Per feature row of x (features, samples) and its m edges: the count of values in "

@@ -667,7 +667,7 @@ void bucket_edges(const double* lo, const double* scale, const int64_t* eps_bits
 
 template <typename T>
 void bucket_counts(const Samples<T>& x, const double* lo, const double* scale,
-                   const int64_t* eps_bits, int64_t buckets, int64_t* counts) {
+                   const int64_t* eps_bits, int64_t buckets, int32_t* counts) {
   const int64_t width = buckets + 1;  // the NaN bucket last
   constexpr int64_t kRows = 4096;     // rows a sweep: their ids are not kept
   std::vector<uint16_t> ids;
@@ -683,7 +683,9 @@ void bucket_counts(const Samples<T>& x, const double* lo, const double* scale,
       kSweep<T>.select()(base + s0 * x.sample_stride, std::min(kRows, x.n - s0), x.sample_stride,
                          x.feature_stride, count, maps, ids.data(), block_counts.data());
     }
-    for (int64_t i = 0; i < count * width; ++i) counts[f0 * width + i] = block_counts[i];
+    for (int64_t i = 0; i < count * width; ++i) {
+      counts[f0 * width + i] = static_cast<int32_t>(block_counts[i]);  // n < 2^31: fits
+    }
   }
 }
 
@@ -742,72 +744,66 @@ void cell_counts_by_bucket(const Samples<T>& x, const double* edges, int64_t m,
 template <typename T>
 void zoom_pass(const Samples<T>& x, const double* lo, const double* scale,
                const int64_t* eps_bits, int64_t buckets, const int32_t* zoom_base, int bits,
-               int64_t zoom_cells, int64_t* counts, const uint8_t* wanted, std::vector<T>* out) {
+               int64_t zoom_cells, int32_t* counts, const uint8_t* wanted, std::vector<T>* out) {
   const int64_t width = buckets + 1, words = (buckets + 63) / 64;
   const double last = static_cast<double>(buckets - 1);
-  // Per zoomed feature, its zoomed buckets as bits with a running count before each word (a
-  // few KiB, where the base table is 256 KiB): a value's zoomed cell is the rank of its
-  // bucket among the zoomed ones, times 2^bits, plus its sub-bucket.
+  // Per zoomed feature, its zoomed buckets as bits (8 KiB, where the base table is 256 KiB):
+  // the test every value takes; a zoomed value's cell is its bucket's base plus its
+  // sub-bucket.
   struct Feature {
     int64_t f;
     std::vector<uint64_t> zoomed;
-    std::vector<int32_t> before;
   };
   std::vector<Feature> features;
   for (int64_t f = 0; f < x.n_features; ++f) {
     const int32_t* zb = zoom_base + f * width;
-    Feature z{f, std::vector<uint64_t>(static_cast<size_t>(words), 0),
-              std::vector<int32_t>(static_cast<size_t>(words), 0)};
-    bool any = false;
-    int64_t rank = 0, previous = -1;
-    bool ordered = true;
+    Feature z{f, std::vector<uint64_t>(static_cast<size_t>(words), 0)};
+    int64_t rank = 0;
     for (int64_t k = 0; k < buckets; ++k) {
       if (zb[k] < 0) continue;
+      if (zb[k] != (rank << bits)) {
+        throw std::invalid_argument(
+            "zoom_base: zoomed buckets must take cells 0, 2^bits, 2 * 2^bits, ... in order");
+      }
       z.zoomed[static_cast<size_t>(k / 64)] |= uint64_t{1} << (k % 64);
-      ordered = ordered && zb[k] == (rank << bits) && zb[k] > previous;
-      previous = zb[k];
       ++rank;
-      any = true;
     }
-    if (!any) continue;
-    if (!ordered) throw std::invalid_argument("zoom_base: zoomed buckets must take cells 0, 2^bits, ... in order");
-    int32_t running = 0;
-    for (int64_t w = 0; w < words; ++w) {
-      z.before[static_cast<size_t>(w)] = running;
-      running += static_cast<int32_t>(__builtin_popcountll(z.zoomed[static_cast<size_t>(w)]));
-    }
-    features.push_back(std::move(z));
+    if (rank > 0) features.push_back(std::move(z));
   }
-  // 32-bit counts (a call's values fit) keep more of the tables in cache.
-  std::vector<uint32_t> tally(counts == nullptr ? 0 : features.size() * zoom_cells, 0);
   const double top = static_cast<double>(int64_t{1} << bits);
-  // Row by row (each cache line of a row-major table read once), the zoomed features' values.
-  for (int64_t i = 0; i < x.n; ++i) {
-    const T* row = x.data + i * x.sample_stride;
+  // A chunk of rows at a time (it stays in cache), feature by feature within it, so that one
+  // feature's sub-bucket counts are hot while its values are placed (all features' tables at
+  // once were not: the scattered increments stalled).
+  constexpr int64_t kChunkRows = 2048;
+  for (int64_t s0 = 0; s0 < x.n; s0 += kChunkRows) {
+    const int64_t s1 = std::min(x.n, s0 + kChunkRows);
     for (size_t j = 0; j < features.size(); ++j) {
       const Feature& z = features[j];
-      const T v = row[z.f * x.feature_stride];
-      if (v != v) continue;  // NaN: never zoomed
-      // bucket_of and sub_bucket_of from one position
-      const double t = bucket_position(static_cast<double>(v), lo[z.f], scale[z.f], last,
-                                       eps_bits[z.f]);
-      const int64_t k = static_cast<int32_t>(t);
-      const uint64_t word = z.zoomed[static_cast<size_t>(k >> 6)];
-      const uint64_t bit = uint64_t{1} << (k & 63);
-      if ((word & bit) == 0) continue;
-      const int64_t rank = z.before[static_cast<size_t>(k >> 6)] +
-                           __builtin_popcountll(word & (bit - 1));
-      int64_t sub = static_cast<int64_t>((t - static_cast<double>(k)) * top);
-      sub = sub < 0 ? 0 : sub;
-      sub = sub < (int64_t{1} << bits) ? sub : (int64_t{1} << bits) - 1;
-      const int64_t cell = (rank << bits) + sub;
-      if (counts != nullptr) ++tally[j * zoom_cells + cell];
-      if (wanted != nullptr && wanted[z.f * zoom_cells + cell]) out[z.f].push_back(v);
+      const T* col = x.data + z.f * x.feature_stride;
+      const double flo = lo[z.f], fscale = scale[z.f];
+      const int64_t feps = eps_bits[z.f];
+      const uint64_t* zoomed = z.zoomed.data();
+      const int32_t* zb = zoom_base + z.f * width;
+      int32_t* tf = counts == nullptr ? nullptr : counts + z.f * zoom_cells;
+      const uint8_t* wf = wanted == nullptr ? nullptr : wanted + z.f * zoom_cells;
+      for (int64_t i = s0; i < s1; ++i) {
+        const T v = col[i * x.sample_stride];
+        if (v != v) continue;  // NaN: never zoomed
+        // bucket_of and sub_bucket_of from one position
+        const double t = bucket_position(static_cast<double>(v), flo, fscale, last, feps);
+        const int64_t k = static_cast<int32_t>(t);
+        const uint64_t word = zoomed[k >> 6];
+        const uint64_t bit = uint64_t{1} << (k & 63);
+        if ((word & bit) == 0) continue;
+        int64_t sub = static_cast<int64_t>((t - static_cast<double>(k)) * top);
+        sub = sub < 0 ? 0 : sub;
+        sub = sub < (int64_t{1} << bits) ? sub : (int64_t{1} << bits) - 1;
+        // (zoomed buckets cluster near the extremes: their base entries stay cached)
+        const int64_t cell = zb[k] + sub;
+        if (tf != nullptr) ++tf[cell];
+        if (wf != nullptr && wf[cell]) out[z.f].push_back(v);
+      }
     }
-  }
-  for (size_t j = 0; j < features.size() && counts != nullptr; ++j) {
-    int64_t* cf = counts + features[j].f * zoom_cells;
-    for (int64_t c = 0; c < zoom_cells; ++c) cf[c] += tally[j * zoom_cells + c];
   }
 }
 
@@ -842,10 +838,10 @@ void zoom_edges(const double* lo, const double* scale, const int64_t* eps_bits, 
 }
 
 template void zoom_pass<float>(const Samples<float>&, const double*, const double*,
-                               const int64_t*, int64_t, const int32_t*, int, int64_t, int64_t*,
+                               const int64_t*, int64_t, const int32_t*, int, int64_t, int32_t*,
                                const uint8_t*, std::vector<float>*);
 template void zoom_pass<double>(const Samples<double>&, const double*, const double*,
-                                const int64_t*, int64_t, const int32_t*, int, int64_t, int64_t*,
+                                const int64_t*, int64_t, const int32_t*, int, int64_t, int32_t*,
                                 const uint8_t*, std::vector<double>*);
 template void cell_counts_by_bucket<float>(const Samples<float>&, const double*, int64_t,
                                            const double*, const double*, const int64_t*,
@@ -854,8 +850,8 @@ template void cell_counts_by_bucket<double>(const Samples<double>&, const double
                                             const double*, const double*, const int64_t*,
                                             int64_t, const int32_t*, int64_t*, double*, double*);
 template void bucket_counts<float>(const Samples<float>&, const double*, const double*,
-                                   const int64_t*, int64_t, int64_t*);
+                                   const int64_t*, int64_t, int32_t*);
 template void bucket_counts<double>(const Samples<double>&, const double*, const double*,
-                                    const int64_t*, int64_t, int64_t*);
+                                    const int64_t*, int64_t, int32_t*);
 
 }  // namespace pipeward::drift

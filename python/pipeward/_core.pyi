@@ -126,7 +126,7 @@ def drift_bucket_edges(
 def drift_bucket_counts(
     x: np.ndarray, lo: npt.NDArray[np.float64], scale: npt.NDArray[np.float64],
     eps_bits: npt.NDArray[np.int64], buckets: int,
-) -> npt.NDArray[np.int64]: ...
+) -> npt.NDArray[np.int32]: ...
 def drift_cell_counts_by_bucket(
     x: np.ndarray, edges: npt.NDArray[np.float64], lo: npt.NDArray[np.float64],
     scale: npt.NDArray[np.float64], eps_bits: npt.NDArray[np.int64], buckets: int,
@@ -136,7 +136,7 @@ def drift_zoom_pass(
     x: np.ndarray, lo: npt.NDArray[np.float64], scale: npt.NDArray[np.float64],
     eps_bits: npt.NDArray[np.int64], buckets: int, zoom_base: npt.NDArray[np.int32], bits: int,
     zoom_cells: int, *, count: bool = True, wanted: npt.NDArray[np.uint8] | None = None,
-) -> tuple[npt.NDArray[np.int64] | None, np.ndarray | None, npt.NDArray[np.int64] | None]: ...
+) -> tuple[npt.NDArray[np.int32] | None, np.ndarray | None, npt.NDArray[np.int64] | None]: ...
 def drift_zoom_edges(
     lo: npt.NDArray[np.float64], scale: npt.NDArray[np.float64],
     eps_bits: npt.NDArray[np.int64], buckets: int, bits: int, feature: npt.NDArray[np.int64],

@@ -40,7 +40,7 @@ void bucket_edges(const double* lo, const double* scale, const int64_t* eps_bits
                   int64_t features, int64_t buckets, double* edges, int threads);
 template <typename T>
 void bucket_counts(const Samples<T>& x, const double* lo, const double* scale,
-                   const int64_t* eps_bits, int64_t buckets, int64_t* counts);
+                   const int64_t* eps_bits, int64_t buckets, int32_t* counts);  // x.n < 2^31
 
 // cell_counts (counts, and extremes unless vmin / vmax are null) for cells that refine bucket
 // cells: the bucket sweep finds each value's bucket b, and bucket_cells[(f * (buckets + 1) + b)
@@ -66,7 +66,7 @@ void cell_counts_by_bucket(const Samples<T>& x, const double* edges, int64_t m,
 template <typename T>
 void zoom_pass(const Samples<T>& x, const double* lo, const double* scale,
                const int64_t* eps_bits, int64_t buckets, const int32_t* zoom_base, int bits,
-               int64_t zoom_cells, int64_t* counts, const uint8_t* wanted, std::vector<T>* out);
+               int64_t zoom_cells, int32_t* counts, const uint8_t* wanted, std::vector<T>* out);
 
 // For each q < n: the smallest double in sub-bucket sub[q] of bucket bucket[q] of feature
 // feature[q] or above (the lower edge of that zoomed cell; +inf for the last bucket's

@@ -83,7 +83,7 @@ def _zoomed(block: np.ndarray, features: np.ndarray, maps: tuple, base: np.ndarr
     counts, values, sizes = _core.drift_zoom_pass(block.T, *maps, base, ZOOM_BITS, cells,
                                                   count=wanted is None, wanted=wanted)
     if counts is not None:
-        return _compact(counts[features]), None
+        return counts[features], None  # int32
     sizes = sizes[features]  # the other features fetch nothing
     return None, (values, sizes)
 
@@ -112,6 +112,8 @@ def _cell_counts(block: np.ndarray, edges: np.ndarray | None, psi_edges: np.ndar
 def _compact(counts: np.ndarray) -> np.ndarray:
     """The count table in int32 where no count can reach 2^31 (a row of it, one feature's
     cells and NaN, sums to the partitions' rows): half the bytes to move and merge."""
+    if counts.dtype == np.int32:  # a partition's bucket counts come as int32 already
+        return counts
     if counts.shape[1] == 0 or int(counts.sum(axis=1).max(initial=0)) < 2**31:
         return counts.astype(np.int32)
     return counts
