@@ -169,6 +169,16 @@ struct Maps {
   const int64_t* eps_bits;
 };
 
+void check_buckets(int64_t buckets) {
+  if (buckets < 2 || buckets > 65535) {
+    throw py::value_error("buckets: expected 2 to 65535, got " + std::to_string(buckets));
+  }
+}
+
+void check_bits(int bits) {
+  if (bits < 0 || bits > 16) throw py::value_error("bits: expected 0 to 16, got " + std::to_string(bits));
+}
+
 Maps check_maps(const py::array& lo, const py::array& scale, const py::array& eps_bits,
                 int64_t features, int64_t buckets) {
   require<double>(lo, "lo", 1);
@@ -179,9 +189,7 @@ Maps check_maps(const py::array& lo, const py::array& scale, const py::array& ep
                           std::to_string(features) + "), got " + describe(lo) + ", " +
                           describe(scale) + ", " + describe(eps_bits));
   }
-  if (buckets < 2 || buckets > 65535) {
-    throw py::value_error("buckets: expected 2 to 65535, got " + std::to_string(buckets));
-  }
+  check_buckets(buckets);
   Maps maps{static_cast<const double*>(lo.data()), static_cast<const double*>(scale.data()),
             static_cast<const int64_t*>(eps_bits.data())};
   for (int64_t f = 0; f < features; ++f) {
@@ -202,9 +210,7 @@ py::tuple bucket_maps(const py::array& sample, int64_t buckets) {
   }
   const py::ssize_t F = sample.shape(0), n = sample.shape(1);
   if (n >= 65536) throw py::value_error("sample: at most 65535 values a feature, got " + std::to_string(n));
-  if (buckets < 2 || buckets > 65535) {
-    throw py::value_error("buckets: expected 2 to 65535, got " + std::to_string(buckets));
-  }
+  check_buckets(buckets);
   py::array_t<double> lo(F), scale(F);
   py::array_t<int64_t> eps(F);
   dr::bucket_maps(static_cast<const double*>(sample.data()), F, n, buckets, lo.mutable_data(),
@@ -308,7 +314,7 @@ const int32_t* check_zoom(const py::array& zoom_base, py::ssize_t F, int64_t buc
     throw py::value_error("zoom_base: expected (features, buckets + 1) = (" + std::to_string(F) +
                           ", " + std::to_string(buckets + 1) + "), got a " + describe(zoom_base));
   }
-  if (bits < 0 || bits > 16) throw py::value_error("bits: expected 0 to 16, got " + std::to_string(bits));
+  check_bits(bits);
   const auto* zb = static_cast<const int32_t*>(zoom_base.data());
   for (py::ssize_t f = 0; f < F; ++f) {
     for (int64_t k = 0; k <= buckets; ++k) {
@@ -381,7 +387,7 @@ py::array_t<double> zoom_edges(const py::array& lo, const py::array& scale,
                                const py::array& sub) {
   const py::ssize_t F = lo.ndim() == 1 ? lo.shape(0) : 0;
   const Maps maps = check_maps(lo, scale, eps_bits, F, buckets);
-  if (bits < 0 || bits > 16) throw py::value_error("bits: expected 0 to 16, got " + std::to_string(bits));
+  check_bits(bits);
   require<int64_t>(feature, "feature", 1);
   require<int64_t>(bucket, "bucket", 1);
   require<int64_t>(sub, "sub", 1);

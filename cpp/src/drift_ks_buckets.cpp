@@ -445,10 +445,11 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
   // Per feature: sizes, NaN policy, and the buckets that can hold the extremes.
   std::vector<Refiner<T>> refiners;
   std::vector<std::vector<Stretch>> kept(static_cast<size_t>(count));
-  std::vector<int64_t> kept_sizes(static_cast<size_t>(2 * count), 0);  // values to copy out
   // keep() fills each tested feature's offsets; only kept buckets' entries are read.
   scratch.start_a.resize(static_cast<size_t>(count * width));
   scratch.start_b.resize(static_cast<size_t>(count * width));
+  scratch.block_values_a.resize(static_cast<size_t>(count));
+  scratch.block_values_b.resize(static_cast<size_t>(count));
   for (int64_t c = 0; c < count; ++c) {
     const uint32_t* ca = scratch.block_count_a.data() + c * width;
     const uint32_t* cb = scratch.block_count_b.data() + c * width;
@@ -464,20 +465,15 @@ void ks_bucketed_block(const Samples<T>& x1, const Samples<T>& x2, int64_t f0, i
     refiners.emplace_back(std::max<int64_t>(s.n1, 1), std::max<int64_t>(s.n2, 1), x1.presorted,
                           scratch);
     if (s.status != KsStatus::ok) continue;
+    int64_t size_a, size_b;
     kept[c] = refiners[c].keep(ca, cb, buckets, 0, 0, &scratch.start_a[c * width],
-                               &scratch.start_b[c * width], &kept_sizes[2 * c],
-                               &kept_sizes[2 * c + 1]);
-    if (x1.presorted) kept_sizes[2 * c] = 0;  // its kept buckets are runs of it: no copy
-  }
-  const int64_t words = (width + 31) / 32;  // kept-bucket bits per feature
-  scratch.block_values_a.resize(static_cast<size_t>(count));
-  scratch.block_values_b.resize(static_cast<size_t>(count));
-  for (int64_t c = 0; c < count; ++c) {
-    scratch.block_values_a[c].resize(static_cast<size_t>(kept_sizes[2 * c]));
-    scratch.block_values_b[c].resize(static_cast<size_t>(kept_sizes[2 * c + 1]));
+                               &scratch.start_b[c * width], &size_a, &size_b);
+    if (!x1.presorted) scratch.block_values_a[c].resize(static_cast<size_t>(size_a));
+    scratch.block_values_b[c].resize(static_cast<size_t>(size_b));
   }
   // Which buckets are kept, one bit each (the same buckets for both samples): the whole
   // block's bitmap sits in L1.
+  const int64_t words = (width + 31) / 32;
   std::vector<uint32_t>& kept_bits = scratch.kept_bits;
   kept_bits.assign(static_cast<size_t>(count * words), 0);
   for (int64_t c = 0; c < count; ++c) {
@@ -601,6 +597,24 @@ double from_ordered_key(int64_t key) {
   return v;
 }
 
+// The smallest double at which a predicate non-decreasing in v holds (it must hold at +inf
+// and not at -inf), by bisection over the doubles in order.
+template <typename Reached>
+double smallest_reaching(const Reached& reached) {
+  int64_t lo = ordered_key(-HUGE_VAL), hi = ordered_key(HUGE_VAL);
+  // (hi - lo can pass INT64_MAX: the distance is taken unsigned)
+  while (static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo) > 1) {
+    const int64_t mid =
+        lo + static_cast<int64_t>((static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo)) / 2);
+    if (reached(from_ordered_key(mid))) {
+      hi = mid;
+    } else {
+      lo = mid;
+    }
+  }
+  return from_ordered_key(hi);
+}
+
 // The smallest double v whose bucket under `map` is at least k (0 < k < buckets): bucket_of is
 // non-decreasing in v, so a value's bucket is the number of these edges at or below it. A
 // linear map's edge is a few steps from lo + k / scale; otherwise (or if those steps do not
@@ -623,18 +637,7 @@ double bucket_edge(const BucketMap& map, int64_t k) {
       }
     }
   }
-  int64_t lo = ordered_key(-HUGE_VAL), hi = ordered_key(HUGE_VAL);  // bucket(lo) < k <= bucket(hi)
-  // (hi - lo can pass INT64_MAX: the distance is taken unsigned)
-  while (static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo) > 1) {
-    const int64_t mid =
-        lo + static_cast<int64_t>((static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo)) / 2);
-    if (map(from_ordered_key(mid)) >= k) {
-      hi = mid;
-    } else {
-      lo = mid;
-    }
-  }
-  return from_ordered_key(hi);
+  return smallest_reaching([&](double v) { return map(v) >= k; });  // bucket(-inf) = 0 < k
 }
 
 }  // namespace
@@ -770,7 +773,6 @@ void zoom_pass(const Samples<T>& x, const double* lo, const double* scale,
     }
     if (rank > 0) features.push_back(std::move(z));
   }
-  const double top = static_cast<double>(int64_t{1} << bits);
   // A chunk of rows at a time (it stays in cache), feature by feature within it, so that one
   // feature's sub-bucket counts are hot while its values are placed (all features' tables at
   // once were not: the scattered increments stalled).
@@ -795,11 +797,8 @@ void zoom_pass(const Samples<T>& x, const double* lo, const double* scale,
         const uint64_t word = zoomed[k >> 6];
         const uint64_t bit = uint64_t{1} << (k & 63);
         if ((word & bit) == 0) continue;
-        int64_t sub = static_cast<int64_t>((t - static_cast<double>(k)) * top);
-        sub = sub < 0 ? 0 : sub;
-        sub = sub < (int64_t{1} << bits) ? sub : (int64_t{1} << bits) - 1;
         // (zoomed buckets cluster near the extremes: their base entries stay cached)
-        const int64_t cell = zb[k] + sub;
+        const int64_t cell = zb[k] + sub_bucket_at(t, k, bits);
         if (tf != nullptr) ++tf[cell];
         if (wf != nullptr && wf[cell]) out[z.f].push_back(v);
       }
@@ -819,21 +818,7 @@ void zoom_edges(const double* lo, const double* scale, const int64_t* eps_bits, 
       if (kv != k) return kv > k;
       return sub_bucket_of(v, lo[f], scale[f], last, eps_bits[f], k, bits) >= s;
     };
-    int64_t a = ordered_key(-HUGE_VAL), z = ordered_key(HUGE_VAL);
-    if (reached(-HUGE_VAL)) {
-      edges[q] = -HUGE_VAL;
-      continue;
-    }
-    while (static_cast<uint64_t>(z) - static_cast<uint64_t>(a) > 1) {
-      const int64_t mid =
-          a + static_cast<int64_t>((static_cast<uint64_t>(z) - static_cast<uint64_t>(a)) / 2);
-      if (reached(from_ordered_key(mid))) {
-        z = mid;
-      } else {
-        a = mid;
-      }
-    }
-    edges[q] = from_ordered_key(z);
+    edges[q] = reached(-HUGE_VAL) ? -HUGE_VAL : smallest_reaching(reached);
   }
 }
 

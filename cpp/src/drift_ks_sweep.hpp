@@ -21,10 +21,10 @@ inline double symlog(double v, int64_t eps_bits) {
   return bits < 0 ? -x : x;
 }
 
-// Bucket of v: the integer part of its position t = (x - lo) * scale clamped to [0, last], x = v or, with
-// eps_bits >= 0, symlog(v): non-decreasing in v (each step is monotone; an overflow to +-inf
-// clamps to an end), -0.0 with +0.0. No multiply-add is involved, so every build and lane
-// rounds it alike. v is not NaN.
+// Bucket of v: the integer part of its position t = (x - lo) * scale clamped to [0, last],
+// x = v or, with eps_bits >= 0, symlog(v): non-decreasing in v (each step is monotone; an
+// overflow to +-inf clamps to an end), -0.0 with +0.0. No multiply-add is involved, so every
+// build and lane rounds it alike. v is not NaN.
 inline double bucket_position(double v, double lo, double scale, double last,
                               int64_t eps_bits = -1) {
   if (eps_bits >= 0) v = symlog(v, eps_bits);
@@ -37,16 +37,20 @@ inline int64_t bucket_of(double v, double lo, double scale, double last, int64_t
   return static_cast<int32_t>(bucket_position(v, lo, scale, last, eps_bits));
 }
 
-// The sub-bucket of v inside its bucket k: the first `bits` bits of the fraction of its
-// position. t - k is exact (Sterbenz) and so is scaling by a power of two, so sub-buckets
-// are non-decreasing in v within a bucket. Clamped to [0, 2^bits).
-inline int64_t sub_bucket_of(double v, double lo, double scale, double last, int64_t eps_bits,
-                             int64_t k, int bits) {
-  const double t = bucket_position(v, lo, scale, last, eps_bits);
+// The sub-bucket of position t inside bucket k: the first `bits` bits of t's fraction. t - k
+// is exact (Sterbenz) and so is scaling by a power of two, so sub-buckets are non-decreasing
+// in v within a bucket. Clamped to [0, 2^bits).
+inline int64_t sub_bucket_at(double t, int64_t k, int bits) {
   const int64_t top = int64_t{1} << bits;
   int64_t s = static_cast<int64_t>((t - static_cast<double>(k)) * static_cast<double>(top));
   s = s < 0 ? 0 : s;
   return s < top ? s : top - 1;
+}
+
+// The sub-bucket of v inside its bucket k (sub_bucket_at of v's position).
+inline int64_t sub_bucket_of(double v, double lo, double scale, double last, int64_t eps_bits,
+                             int64_t k, int bits) {
+  return sub_bucket_at(bucket_position(v, lo, scale, last, eps_bits), k, bits);
 }
 
 // A block's maps: feature c's lo[c], scale[c] and eps_bits[c] (-1: linear), buckets 0..last,

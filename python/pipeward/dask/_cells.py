@@ -125,12 +125,8 @@ def _merge_pass(parts: list[tuple]) -> tuple:
         fp = _add(fp, part[0])
     counted = None if parts[0][1] is None else _merge_counts([p[1] for p in parts])
     fetched = None if parts[0][2] is None else _merge_values([p[2] for p in parts])
-    zoom_counted = None
-    if parts[0][3] is not None:
-        zoom_counted = parts[0][3].astype(np.int64)
-        for p in parts[1:]:
-            zoom_counted += p[3]
-        zoom_counted = _compact(zoom_counted)
+    zoom_counted = (None if parts[0][3] is None
+                    else _merge_counts([(p[3], None, None, None) for p in parts])[0])
     zoom_fetched = None if parts[0][4] is None else _merge_values([p[4] for p in parts])
     return fp, counted, fetched, zoom_counted, zoom_fetched
 
@@ -154,6 +150,11 @@ def _merge_values(parts: list[tuple]) -> tuple:
     per_feature = [np.concatenate([p[f] for p in pieces]) for f in range(F)]
     sizes = np.array([a.size for a in per_feature], dtype=np.int64)
     return np.concatenate(per_feature), sizes
+
+
+def _sorted_split(values: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
+    """Fetched values (concatenated, how many each feature gave), sorted per feature."""
+    return [np.sort(v) for v in np.split(values, np.cumsum(sizes)[:-1])]
 
 
 def _strided_rows(block: np.ndarray, rows: int) -> np.ndarray:
@@ -299,12 +300,16 @@ class Zoom:
         base[opened] = np.arange(opened.size, dtype=np.int32) << ZOOM_BITS
         return Zoom(base, cells)
 
+    def _layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per bucket: zoomed or not, its cells in the combined order, the first of them."""
+        z = self.base[:-1] >= 0
+        width = np.where(z, 1 << ZOOM_BITS, 1)
+        return z, width, np.concatenate([[0], np.cumsum(width)[:-1]])
+
     def combined(self, bucket_counts: np.ndarray, zoomed_counts: np.ndarray) -> np.ndarray:
         """Counts of the cells in order, each zoomed bucket replaced by its sub-buckets'
         (bucket_counts: per bucket then NaN, as a bucket pass gives them)."""
-        z = self.base[:-1] >= 0
-        width = np.where(z, 1 << ZOOM_BITS, 1)
-        start = np.concatenate([[0], np.cumsum(width)[:-1]])
+        z, width, start = self._layout()
         out = np.empty(int(width.sum()) + 1, dtype=np.int64)
         out[start[~z]] = bucket_counts[:-1][~z]
         sub = np.arange(1 << ZOOM_BITS)
@@ -316,11 +321,9 @@ class Zoom:
     def cell_of(self, combined: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For flags over the combined cells: (zoomed cell index or -1, bucket, sub-bucket) of
         each combined cell."""
-        z = self.base[:-1] >= 0
-        width = np.where(z, 1 << ZOOM_BITS, 1)
+        z, width, start = self._layout()
         bucket = np.repeat(np.arange(z.size), width)
-        sub = np.arange(bucket.size) - np.repeat(np.concatenate([[0], np.cumsum(width)[:-1]]),
-                                                 width)
+        sub = np.arange(bucket.size) - np.repeat(start, width)
         zoomed = np.where(self.base[:-1][bucket] >= 0, self.base[:-1][bucket] + sub, -1)
         return zoomed[combined], bucket[combined], sub[combined]
 
@@ -482,10 +485,7 @@ class Passes:
                 self.zoom_counted[k] = {f: z_counts[row].astype(np.int64)
                                         for row, f in enumerate(sorted(zoom_count))}
             if zoom_fetch:
-                v, sz = z_values
-                self.zoom_fetched[k] = dict(zip(sorted(zoom_fetch),
-                                                (np.sort(a) for a in
-                                                 np.split(v, np.cumsum(sz)[:-1]))))
+                self.zoom_fetched[k] = dict(zip(sorted(zoom_fetch), _sorted_split(*z_values)))
             self._same_data(k, fp)
             if count:
                 c, lo, hi, psi = summed
@@ -498,8 +498,7 @@ class Passes:
                                          for x in (lo, hi)))
                 counted.append(merged)
             if wanted is not None:
-                values, sizes = got
-                fetched.append([np.sort(v) for v in np.split(values, np.cumsum(sizes)[:-1])])
+                fetched.append(_sorted_split(*got))
         return (counted if count else None), (fetched if wanted is not None else None)
 
     def _same_data(self, sample: int, fingerprint: int) -> None:

@@ -119,14 +119,18 @@ def bucket_edges(lo: np.ndarray, scale: np.ndarray, eps_bits: np.ndarray,
     return out
 
 
+def sub_bucket(t: np.ndarray, k: np.ndarray, bits: int) -> np.ndarray:
+    """The sub-bucket of position t inside its bucket k: the first ``bits`` bits of t - k."""
+    return np.clip(((t - k) * 2.0 ** bits).astype(np.int64), 0, 2**bits - 1)
+
+
 def zoomed_cell(values: np.ndarray, lo: float, scale: float, buckets: int, eps_bits: int,
                 base: np.ndarray, bits: int) -> np.ndarray:
     """Each (non-NaN) value's zoomed cell, -1 where its bucket is not zoomed (base[k] < 0): its
-    bucket's first zoomed cell plus the first ``bits`` bits of its position's fraction."""
+    bucket's first zoomed cell plus its sub-bucket."""
     t = bucket_position(values, lo, scale, buckets, eps_bits)
     k = t.astype(np.int64)
-    sub = np.clip(((t - k) * 2.0 ** bits).astype(np.int64), 0, 2**bits - 1)
-    return np.where(base[k] >= 0, base[k] + sub, -1)
+    return np.where(base[k] >= 0, base[k] + sub_bucket(t, k, bits), -1)
 
 
 def zoom_pass(x: np.ndarray, lo: np.ndarray, scale: np.ndarray, eps_bits: np.ndarray,
@@ -161,8 +165,7 @@ def zoom_edges(lo: np.ndarray, scale: np.ndarray, eps_bits: np.ndarray, buckets:
         def reached(v, f=int(f), k=k, s=s):
             t = bucket_position(v, lo[f], scale[f], buckets, int(eps_bits[f]))
             kv = t.astype(np.int64)
-            sv = np.clip(((t - kv) * 2.0 ** bits).astype(np.int64), 0, 2**bits - 1)
-            return (kv > k) | ((kv == k) & (sv >= s))
+            return (kv > k) | ((kv == k) & (sub_bucket(t, kv, bits) >= s))
 
         edge = _smallest_reaching(reached, q.size)
         out[q] = np.where(reached(np.full(q.size, -np.inf)), -np.inf, edge)
