@@ -361,3 +361,33 @@ def test_readonly_open_writes_nothing(tmp_path):
 
     names = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
     assert "records_append_only_u" not in names
+
+
+_OPEN_NEW_LOG = """
+import sys
+from pipeward.audit import AuditLog
+print("ready", flush=True)
+sys.stdin.readline()
+AuditLog(sys.argv[1]).close()
+"""
+
+
+def test_processes_racing_to_create_one_log_all_open_it(tmp_path):
+    # Regression: service workers starting together on a fresh log raced on switching it to
+    # WAL, which SQLite may refuse at once (no busy wait), so a worker failed at start with a
+    # "lock held for more than 60 s" error within 0.1 s (about one race in four, 4 processes).
+    for trial in range(12):
+        path = tmp_path / f"audit-{trial}.db"
+        procs = [subprocess.Popen([sys.executable, "-c", _OPEN_NEW_LOG, str(path)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        for p in procs:
+            assert p.stdout.readline().strip() == "ready"
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        with AuditLog(path, readonly=True) as log:
+            assert len(log) == 0

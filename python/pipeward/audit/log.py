@@ -15,6 +15,7 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -136,7 +137,7 @@ class AuditLog:
             else:
                 self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
                                            check_same_thread=False)
-                self._db.execute("PRAGMA journal_mode=WAL")
+                self._set_wal()
                 self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
                 if create:
                     self._create_schema()
@@ -149,6 +150,20 @@ class AuditLog:
             if _is_busy(exc):
                 raise self._busy() from None
             raise ValueError(f"{self.path} is not a readable pipeward audit log: {exc}") from None
+
+    def _set_wal(self) -> None:
+        """WAL mode, waiting up to ``timeout`` for other processes. Switching a new file's
+        journal mode while other processes open it can be refused at once (SQLite skips its
+        busy handler where waiting could deadlock), so the wait is done here."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
 
     def _busy(self) -> TimeoutError:
         return TimeoutError(f"{self.path}: another writer held the audit log's lock for more than "
