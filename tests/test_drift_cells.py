@@ -224,6 +224,39 @@ def test_zoomed_cells_match_the_reference(isa, case, bits, seed):
 
 
 @every_isa
+@given(st.integers(1, 40), st.integers(0, 1200), st.sampled_from([np.float32, np.float64]),
+       st.sampled_from([0, 3]), st.integers(0, 2**32 - 1))
+def test_zoom_pass_on_wide_row_major_tables(isa, F, n, dtype, bits, seed):
+    # Rows a block of contiguous features (as Dask partitions arrive): the vector sweeps, in
+    # groups of 8 (AVX-512) or 4 (AVX2) features, 32 a block, some features not zoomed at all,
+    # linear and symmetric-log maps side by side, NaN and infinities among the values.
+    rng = np.random.default_rng(seed)
+    x = rng.standard_cauchy(size=(n, F)) * 10.0 ** rng.integers(-3, 4, size=F)
+    special = rng.random(size=x.shape)
+    x[special < 0.03] = np.nan
+    x[(special > 0.03) & (special < 0.04)] = np.inf
+    x = x.astype(dtype).T  # (F, n) with the features contiguous
+    buckets = int(rng.choice([2, 64, 1000, 65535]))
+    sample = rng.standard_cauchy(size=(F, 300)) * 10.0 ** rng.integers(-3, 4, size=(F, 1))
+    sample[::2] = rng.normal(size=sample[::2].shape)  # every other map linear, Cauchy symlog
+    lo, scale, eps = _core.drift_bucket_maps(sample, buckets)
+    zoomed = rng.random((F, buckets)) < rng.choice([0.02, 0.3, 0.9])
+    zoomed[rng.random(F) < 0.3] = False  # features with nothing zoomed: skipped
+    base = np.full((F, buckets + 1), -1, dtype=np.int32)
+    for f in range(F):
+        base[f, :buckets][zoomed[f]] = np.arange(zoomed[f].sum()) << bits
+    cells = max(1, int(zoomed.sum(axis=1).max()) << bits)
+    wanted = (rng.random((F, cells)) < 0.2).astype(np.uint8)
+    ref_counts, ref_values, ref_sizes = reference.zoom_pass(x, lo, scale, eps, buckets, base,
+                                                           bits, cells, wanted)
+    counts, _, _ = _core.drift_zoom_pass(x, lo, scale, eps, buckets, base, bits, cells)
+    assert np.array_equal(counts, ref_counts)
+    _, values, sizes = _core.drift_zoom_pass(x, lo, scale, eps, buckets, base, bits, cells,
+                                             count=False, wanted=wanted)
+    assert np.array_equal(sizes, ref_sizes) and np.array_equal(values, ref_values)
+
+
+@every_isa
 @given(tables_and_maps(), st.integers(0, 2**32 - 1))
 def test_cells_counted_by_bucket_are_cell_counts(isa, case, seed):
     # Refined cells of bucket cells (pipeward.dask's later passes): counted with each value

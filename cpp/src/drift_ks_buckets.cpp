@@ -39,6 +39,12 @@ const Variants<SweepFn<T>> kSweep{ks_sweep_portable, PIPEWARD_AVX2(ks_sweep_avx2
 template <typename T>
 const Variants<SortedEndsFn<T>> kSortedEnds{ks_sorted_ends_portable,
                                             PIPEWARD_AVX512(ks_sorted_ends_avx512)};
+template <typename T>
+using ZoomedFn = int64_t (*)(const T*, int64_t, int64_t, int64_t, int64_t, uint32_t,
+                             const SweepMaps&, const uint32_t*, int64_t, int32_t*, double*);
+template <typename T>
+const Variants<ZoomedFn<T>> kZoomed{ks_zoomed_portable, PIPEWARD_AVX2(ks_zoomed_avx2),
+                                    PIPEWARD_AVX512(ks_zoomed_avx512)};
 const Variants<KeptFn> kKept{ks_kept_portable, PIPEWARD_AVX2(ks_kept_avx2),
                              PIPEWARD_AVX512(ks_kept_avx512)};
 
@@ -748,19 +754,14 @@ template <typename T>
 void zoom_pass(const Samples<T>& x, const double* lo, const double* scale,
                const int64_t* eps_bits, int64_t buckets, const int32_t* zoom_base, int bits,
                int64_t zoom_cells, int32_t* counts, const uint8_t* wanted, std::vector<T>* out) {
-  const int64_t width = buckets + 1, words = (buckets + 63) / 64;
+  const int64_t width = buckets + 1, words = (buckets + 31) / 32;
   const double last = static_cast<double>(buckets - 1);
-  // Per zoomed feature, its zoomed buckets as bits (8 KiB, where the base table is 256 KiB):
-  // the test every value takes; a zoomed value's cell is its bucket's base plus its
-  // sub-bucket.
-  struct Feature {
-    int64_t f;
-    std::vector<uint64_t> zoomed;
-  };
-  std::vector<Feature> features;
+  // Each feature's zoomed buckets as bits (8 KiB, where the base table is 256 KiB): the test
+  // every value takes; a zoomed value's cell is its bucket's base plus its sub-bucket.
+  std::vector<uint32_t> zoomed(static_cast<size_t>(x.n_features * words), 0);
+  std::vector<bool> any(static_cast<size_t>(x.n_features), false);
   for (int64_t f = 0; f < x.n_features; ++f) {
     const int32_t* zb = zoom_base + f * width;
-    Feature z{f, std::vector<uint64_t>(static_cast<size_t>(words), 0)};
     int64_t rank = 0;
     for (int64_t k = 0; k < buckets; ++k) {
       if (zb[k] < 0) continue;
@@ -768,39 +769,40 @@ void zoom_pass(const Samples<T>& x, const double* lo, const double* scale,
         throw std::invalid_argument(
             "zoom_base: zoomed buckets must take cells 0, 2^bits, 2 * 2^bits, ... in order");
       }
-      z.zoomed[static_cast<size_t>(k / 64)] |= uint64_t{1} << (k % 64);
+      zoomed[static_cast<size_t>(f * words + k / 32)] |= uint32_t{1} << (k % 32);
       ++rank;
     }
-    if (rank > 0) features.push_back(std::move(z));
+    any[static_cast<size_t>(f)] = rank > 0;
   }
-  // A chunk of rows at a time (it stays in cache), feature by feature within it, so that one
-  // feature's sub-bucket counts are hot while its values are placed (all features' tables at
-  // once were not: the scattered increments stalled).
-  constexpr int64_t kChunkRows = 2048;
-  for (int64_t s0 = 0; s0 < x.n; s0 += kChunkRows) {
-    const int64_t s1 = std::min(x.n, s0 + kChunkRows);
-    for (size_t j = 0; j < features.size(); ++j) {
-      const Feature& z = features[j];
-      const T* col = x.data + z.f * x.feature_stride;
-      const double flo = lo[z.f], fscale = scale[z.f];
-      const int64_t feps = eps_bits[z.f];
-      const uint64_t* zoomed = z.zoomed.data();
-      const int32_t* zb = zoom_base + z.f * width;
-      int32_t* tf = counts == nullptr ? nullptr : counts + z.f * zoom_cells;
-      const uint8_t* wf = wanted == nullptr ? nullptr : wanted + z.f * zoom_cells;
-      for (int64_t i = s0; i < s1; ++i) {
-        const T v = col[i * x.sample_stride];
-        if (v != v) continue;  // NaN: never zoomed
-        // bucket_of and sub_bucket_of from one position
-        const double t = bucket_position(static_cast<double>(v), flo, fscale, last, feps);
-        const int64_t k = static_cast<int32_t>(t);
-        const uint64_t word = zoomed[k >> 6];
-        const uint64_t bit = uint64_t{1} << (k & 63);
-        if ((word & bit) == 0) continue;
-        // (zoomed buckets cluster near the extremes: their base entries stay cached)
-        const int64_t cell = zb[k] + sub_bucket_at(t, k, bits);
-        if (tf != nullptr) ++tf[cell];
-        if (wf != nullptr && wf[cell]) out[z.f].push_back(v);
+  // A chunk of rows at a time: the sweep lists its zoomed values (few, but a coin flip away:
+  // listed without a branch), then they are counted or kept.
+  constexpr int64_t kChunkRows = 1024;
+  std::vector<int32_t> hit;
+  std::vector<double> position;
+  for (int64_t f0 = 0; f0 < x.n_features; f0 += kBlockFeatures) {
+    const int64_t count = std::min(kBlockFeatures, x.n_features - f0);
+    uint32_t active = 0;
+    for (int64_t c = 0; c < count; ++c) {
+      active |= static_cast<uint32_t>(any[static_cast<size_t>(f0 + c)]) << c;
+    }
+    if (active == 0) continue;
+    const SweepMaps maps{lo + f0, scale + f0, eps_bits + f0, last, width};
+    hit.resize(static_cast<size_t>(kChunkRows * count + 8));
+    position.resize(hit.size());
+    for (int64_t s0 = 0; s0 < x.n; s0 += kChunkRows) {
+      const T* base = x.data + s0 * x.sample_stride + f0 * x.feature_stride;
+      const int64_t m = kZoomed<T>.select()(
+          base, std::min(kChunkRows, x.n - s0), x.sample_stride, x.feature_stride, count, active,
+          maps, zoomed.data() + f0 * words, words, hit.data(), position.data());
+      for (int64_t j = 0; j < m; ++j) {
+        const int64_t c = hit[static_cast<size_t>(j)] & 31, s = hit[static_cast<size_t>(j)] >> 5;
+        const double t = position[static_cast<size_t>(j)];
+        const int64_t k = static_cast<int32_t>(t), f = f0 + c;
+        const int64_t cell = zoom_base[f * width + k] + sub_bucket_at(t, k, bits);
+        if (counts != nullptr) ++counts[f * zoom_cells + cell];
+        if (wanted != nullptr && wanted[f * zoom_cells + cell]) {
+          out[f].push_back(base[s * x.sample_stride + c * x.feature_stride]);
+        }
       }
     }
   }

@@ -87,6 +87,28 @@ PIPEWARD_KS_KEPT_DECL(avx2)
 PIPEWARD_KS_KEPT_DECL(avx512)
 #undef PIPEWARD_KS_KEPT_DECL
 
+// The zoomed values of a sweep (the Dask zoom pass, drift_ks_buckets.cpp): for rows s < n of
+// features c < count (count <= 32, feature c taking part only if bit c of `active` is set),
+// each value that is not NaN and whose bucket has its bit set in zoomed (words_per_feature
+// 32-bit words a feature) is listed in row-major order: hit[m] = s * 32 + c and position[m] =
+// its bucket_position, bit for bit. Returns m; hit and position have room for n * count + 8
+// (a vector store may write up to eight entries past the last). No branch depends on the data:
+// zoomed values are a coin flip away, and a mispredicted branch per value cost more than the
+// rest of its work.
+#define PIPEWARD_KS_ZOOMED_DECL(suffix)                                                        \
+  int64_t ks_zoomed_##suffix(const float* base, int64_t n, int64_t sample_stride,              \
+                             int64_t feature_stride, int64_t count, uint32_t active,           \
+                             const SweepMaps& maps, const uint32_t* zoomed,                    \
+                             int64_t words_per_feature, int32_t* hit, double* position);       \
+  int64_t ks_zoomed_##suffix(const double* base, int64_t n, int64_t sample_stride,             \
+                             int64_t feature_stride, int64_t count, uint32_t active,           \
+                             const SweepMaps& maps, const uint32_t* zoomed,                    \
+                             int64_t words_per_feature, int32_t* hit, double* position);
+PIPEWARD_KS_ZOOMED_DECL(portable)
+PIPEWARD_KS_ZOOMED_DECL(avx2)
+PIPEWARD_KS_ZOOMED_DECL(avx512)
+#undef PIPEWARD_KS_ZOOMED_DECL
+
 // For ascending a[0..n): end[b] = 1 + the last index whose bucket is b (buckets are runs, so
 // the counts follow from these ends; end[] of empty buckets is left as it was).
 PIPEWARD_KS_SWEEP_DECL(portable)
@@ -138,6 +160,43 @@ inline int64_t ks_kept_scalar(const uint16_t* ids, int64_t e0, int64_t n, int64_
     out[m] = e;  // branch-free: kept values are a coin flip away
     m += (kept[c * words_per_feature + k / 32] >> (k % 32)) & 1;
     c = c + 1 == count ? 0 : c + 1;
+  }
+  return m;
+}
+
+// Feature c's value v of row s listed at m if zoomed (ks_zoomed); returns the new m.
+template <typename T>
+inline int64_t append_zoomed(T v, int64_t s, int64_t c, const SweepMaps& maps,
+                             const uint32_t* zoomed, int64_t words_per_feature, int32_t* hit,
+                             double* position, int64_t m) {
+  const double t = bucket_position(v == v ? static_cast<double>(v) : 0.0, maps.lo[c],
+                                   maps.scale[c], maps.last, maps.eps_bits[c]);
+  const uint32_t k = static_cast<uint32_t>(static_cast<int32_t>(t));
+  const uint32_t bit = (zoomed[c * words_per_feature + k / 32] >> (k % 32)) & 1;
+  hit[m] = static_cast<int32_t>(s * 32 + c);
+  position[m] = t;
+  return m + (bit & static_cast<uint32_t>(v == v));
+}
+
+// ks_zoomed for rows s0 <= s < n, appending at m; returns the new m.
+template <typename T>
+inline int64_t ks_zoomed_scalar(const T* base, int64_t s0, int64_t n, int64_t sample_stride,
+                                int64_t feature_stride, int64_t count, uint32_t active,
+                                const SweepMaps& maps, const uint32_t* zoomed,
+                                int64_t words_per_feature, int32_t* hit, double* position,
+                                int64_t m) {
+  for (int64_t s = s0; s < n; ++s) {
+    const T* row = base + s * sample_stride;
+    if (s + kSweepAhead < n) {
+      for (int64_t c = 0; c < count; c += 64 / static_cast<int64_t>(sizeof(T))) {
+        __builtin_prefetch(row + kSweepAhead * sample_stride + c * feature_stride);
+      }
+    }
+    for (int64_t c = 0; c < count; ++c) {
+      if (((active >> c) & 1) == 0) continue;  // the same for every row
+      m = append_zoomed(row[c * feature_stride], s, c, maps, zoomed, words_per_feature, hit,
+                        position, m);
+    }
   }
   return m;
 }

@@ -5,6 +5,8 @@
 // integer max or conversion) goes through the scalar bucket_of.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "drift_ks_sweep.hpp"
 
 namespace pipeward::drift {
@@ -100,6 +102,101 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
   }
 }
 
+// Compress for four lanes, by permutation: for a mask of lanes, the indices that move them to
+// the front, as 32-bit lanes of four doubles (pairs) and of four 32-bit values.
+struct PackTables {
+  alignas(32) int32_t doubles[16][8];
+  alignas(32) int32_t words[16][8];
+  constexpr PackTables() : doubles{}, words{} {
+    for (int mask = 0; mask < 16; ++mask) {
+      int to = 0;
+      for (int lane = 0; lane < 4; ++lane) {
+        if (((mask >> lane) & 1) == 0) continue;
+        doubles[mask][2 * to] = 2 * lane;
+        doubles[mask][2 * to + 1] = 2 * lane + 1;
+        words[mask][to] = lane;
+        ++to;
+      }
+    }
+  }
+};
+constexpr PackTables kPack;
+
+// Four features of a row a vector as the sweep (a group with a symmetric-log map lane by lane);
+// the zoomed lanes are moved to the front by one permutation and stored whole.
+template <typename T>
+int64_t zoomed_values(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
+                      int64_t count, uint32_t active, const SweepMaps& maps,
+                      const uint32_t* zoomed, int64_t words_per_feature, int32_t* hit,
+                      double* position) {
+  const int64_t groups = feature_stride == 1 ? (count + 3) / 4 : 0;
+  constexpr int kMaxGroups = 8;
+  if (groups == 0 || groups > kMaxGroups) {
+    return ks_zoomed_scalar(base, 0, n, sample_stride, feature_stride, count, active, maps,
+                            zoomed, words_per_feature, hit, position, 0);
+  }
+  __m256d lo[kMaxGroups], scale[kMaxGroups];
+  __m128i feature[kMaxGroups], word0[kMaxGroups];
+  int width[kMaxGroups], take[kMaxGroups];
+  bool linear[kMaxGroups];
+  for (int64_t g = 0; g < groups; ++g) {
+    width[g] = static_cast<int>(std::min<int64_t>(4, count - 4 * g));
+    take[g] = static_cast<int>((active >> (4 * g)) & ((1u << width[g]) - 1));
+    lo[g] = load_lanes(maps.lo + 4 * g, width[g]);
+    scale[g] = load_lanes(maps.scale + 4 * g, width[g]);
+    linear[g] = true;
+    for (int c = 0; c < width[g]; ++c) linear[g] = linear[g] && maps.eps_bits[4 * g + c] < 0;
+    feature[g] = _mm_add_epi32(_mm_setr_epi32(0, 1, 2, 3),
+                               _mm_set1_epi32(static_cast<int32_t>(4 * g)));
+    word0[g] = _mm_mullo_epi32(feature[g],
+                               _mm_set1_epi32(static_cast<int32_t>(words_per_feature)));
+  }
+  const __m256d zero = _mm256_setzero_pd(), last = _mm256_set1_pd(maps.last);
+  const __m128i low5 = _mm_set1_epi32(31), one = _mm_set1_epi32(1);
+  int64_t m = 0;
+  for (int64_t s = 0; s < n; ++s) {
+    const T* row = base + s * sample_stride;
+    if (s + kSweepAhead < n) {
+      const char* ahead = reinterpret_cast<const char*>(row + kSweepAhead * sample_stride);
+      for (int64_t line = 0; line < count * static_cast<int64_t>(sizeof(T)); line += 64) {
+        __builtin_prefetch(ahead + line, 0, 1);
+      }
+    }
+    const __m128i row_hit = _mm_set1_epi32(static_cast<int32_t>(s * 32));
+    for (int64_t g = 0; g < groups; ++g) {
+      if (take[g] == 0) continue;  // the same for every row
+      if (!linear[g]) {
+        for (int c = 0; c < width[g]; ++c) {
+          if ((take[g] >> c) & 1) {
+            m = append_zoomed(row[4 * g + c], s, 4 * g + c, maps, zoomed, words_per_feature,
+                              hit, position, m);
+          }
+        }
+        continue;
+      }
+      const __m256d v = width[g] == 4 ? load_row(row + 4 * g) : load_lanes(row + 4 * g, width[g]);
+      const int nan = _mm256_movemask_pd(_mm256_cmp_pd(v, v, _CMP_UNORD_Q));
+      __m256d t = _mm256_mul_pd(_mm256_sub_pd(v, lo[g]), scale[g]);
+      t = _mm256_max_pd(t, zero);  // NaN lanes become 0 here and are dropped below
+      t = _mm256_min_pd(t, last);
+      const __m128i k = _mm256_cvttpd_epi32(t);
+      const __m128i word = _mm_i32gather_epi32(reinterpret_cast<const int*>(zoomed),
+                                               _mm_add_epi32(word0[g], _mm_srli_epi32(k, 5)), 4);
+      const __m128i bit = _mm_and_si128(_mm_srlv_epi32(word, _mm_and_si128(k, low5)), one);
+      const int in = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(bit, one))) & take[g] & ~nan;
+      const __m256i to_doubles = _mm256_load_si256(reinterpret_cast<const __m256i*>(kPack.doubles[in]));
+      const __m256i to_words = _mm256_load_si256(reinterpret_cast<const __m256i*>(kPack.words[in]));
+      _mm256_storeu_pd(position + m, _mm256_castps_pd(_mm256_permutevar8x32_ps(
+                                         _mm256_castpd_ps(t), to_doubles)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(hit + m),
+                       _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+                           _mm256_castsi128_si256(_mm_add_epi32(row_hit, feature[g])), to_words)));
+      m += __builtin_popcount(static_cast<unsigned>(in));
+    }
+  }
+  return m;
+}
+
 }  // namespace
 
 // Eight ids at a time: their features' bitmap words by one gather (the bitmap sits in L1),
@@ -142,6 +239,22 @@ void ks_sweep_avx2(const float* base, int64_t n, int64_t sample_stride, int64_t 
 void ks_sweep_avx2(const double* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
                    int64_t count, const SweepMaps& maps, uint16_t* ids, uint32_t* counts) {
   sweep(base, n, sample_stride, feature_stride, count, maps, ids, counts);
+}
+
+int64_t ks_zoomed_avx2(const float* base, int64_t n, int64_t sample_stride,
+                       int64_t feature_stride, int64_t count, uint32_t active,
+                       const SweepMaps& maps, const uint32_t* zoomed, int64_t words_per_feature,
+                       int32_t* hit, double* position) {
+  return zoomed_values(base, n, sample_stride, feature_stride, count, active, maps, zoomed,
+                       words_per_feature, hit, position);
+}
+
+int64_t ks_zoomed_avx2(const double* base, int64_t n, int64_t sample_stride,
+                       int64_t feature_stride, int64_t count, uint32_t active,
+                       const SweepMaps& maps, const uint32_t* zoomed, int64_t words_per_feature,
+                       int32_t* hit, double* position) {
+  return zoomed_values(base, n, sample_stride, feature_stride, count, active, maps, zoomed,
+                       words_per_feature, hit, position);
 }
 
 }  // namespace pipeward::drift

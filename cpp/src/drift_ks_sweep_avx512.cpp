@@ -94,6 +94,73 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
   }
 }
 
+// Eight features of a row a vector as the sweep; the zoomed lanes' positions and hits are
+// packed by compress and stored whole (the buffers have room past the last entry).
+template <typename T>
+int64_t zoomed_values(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stride,
+                      int64_t count, uint32_t active, const SweepMaps& maps,
+                      const uint32_t* zoomed, int64_t words_per_feature, int32_t* hit,
+                      double* position) {
+  const int64_t groups = feature_stride == 1 ? (count + 7) / 8 : 0;
+  constexpr int kMaxGroups = 4;
+  if (groups == 0 || groups > kMaxGroups) {
+    return ks_zoomed_scalar(base, 0, n, sample_stride, feature_stride, count, active, maps,
+                            zoomed, words_per_feature, hit, position, 0);
+  }
+  __m512d lo[kMaxGroups], scale[kMaxGroups];
+  __m512i eps[kMaxGroups];
+  __mmask8 log[kMaxGroups], lanes[kMaxGroups], take[kMaxGroups];
+  __m256i feature[kMaxGroups], word0[kMaxGroups];
+  int width[kMaxGroups];
+  for (int64_t g = 0; g < groups; ++g) {
+    width[g] = static_cast<int>(std::min<int64_t>(8, count - 8 * g));
+    lanes[g] = static_cast<__mmask8>((1u << width[g]) - 1);
+    take[g] = static_cast<__mmask8>((active >> (8 * g)) & lanes[g]);
+    lo[g] = _mm512_maskz_loadu_pd(lanes[g], maps.lo + 8 * g);
+    scale[g] = _mm512_maskz_loadu_pd(lanes[g], maps.scale + 8 * g);
+    eps[g] = _mm512_mask_loadu_epi64(_mm512_set1_epi64(-1), lanes[g], maps.eps_bits + 8 * g);
+    log[g] = _mm512_cmpge_epi64_mask(eps[g], _mm512_setzero_si512());
+    feature[g] = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                  _mm256_set1_epi32(static_cast<int32_t>(8 * g)));
+    word0[g] = _mm256_mullo_epi32(feature[g],
+                                  _mm256_set1_epi32(static_cast<int32_t>(words_per_feature)));
+  }
+  const __m512d zero = _mm512_setzero_pd(), last = _mm512_set1_pd(maps.last);
+  const __m256i low5 = _mm256_set1_epi32(31), one = _mm256_set1_epi32(1);
+  int64_t m = 0;
+  for (int64_t s = 0; s < n; ++s) {
+    const T* row = base + s * sample_stride;
+    if (s + kSweepAhead < n) {
+      const char* ahead = reinterpret_cast<const char*>(row + kSweepAhead * sample_stride);
+      for (int64_t line = 0; line < count * static_cast<int64_t>(sizeof(T)); line += 64) {
+        __builtin_prefetch(ahead + line, 0, 1);
+      }
+    }
+    const __m256i row_hit = _mm256_set1_epi32(static_cast<int32_t>(s * 32));
+    for (int64_t g = 0; g < groups; ++g) {
+      if (take[g] == 0) continue;  // the same for every row
+      const __m512d v = width[g] == 8 ? load_row(row + 8 * g) : load_lanes(row + 8 * g, lanes[g]);
+      const __mmask8 nan = _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q);
+      const __m512d x = log[g] ? maybe_symlog(v, eps[g], log[g]) : v;
+      __m512d t = _mm512_mul_pd(_mm512_sub_pd(x, lo[g]), scale[g]);
+      t = _mm512_max_pd(t, zero);  // NaN lanes become 0 here and are dropped below
+      t = _mm512_min_pd(t, last);
+      const __m256i k = _mm512_cvttpd_epi32(t);
+      const __m256i word = _mm256_mmask_i32gather_epi32(
+          _mm256_setzero_si256(), take[g], _mm256_add_epi32(word0[g], _mm256_srli_epi32(k, 5)),
+          zoomed, 4);
+      const __mmask8 in = static_cast<__mmask8>(
+          _mm256_test_epi32_mask(_mm256_srlv_epi32(word, _mm256_and_si256(k, low5)), one) &
+          take[g] & ~nan);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(hit + m),
+                          _mm256_maskz_compress_epi32(in, _mm256_add_epi32(row_hit, feature[g])));
+      _mm512_storeu_pd(position + m, _mm512_maskz_compress_pd(in, t));
+      m += __builtin_popcount(in);
+    }
+  }
+  return m;
+}
+
 // Eight buckets at a time; a scatter's overlapping lanes land in lane order, so the last
 // index of a run is what stays, as in the scalar loop.
 template <typename T>
@@ -168,6 +235,22 @@ void ks_sweep_avx512(const double* base, int64_t n, int64_t sample_stride,
                      int64_t feature_stride, int64_t count, const SweepMaps& maps,
                      uint16_t* ids, uint32_t* counts) {
   sweep(base, n, sample_stride, feature_stride, count, maps, ids, counts);
+}
+
+int64_t ks_zoomed_avx512(const float* base, int64_t n, int64_t sample_stride,
+                         int64_t feature_stride, int64_t count, uint32_t active,
+                         const SweepMaps& maps, const uint32_t* zoomed,
+                         int64_t words_per_feature, int32_t* hit, double* position) {
+  return zoomed_values(base, n, sample_stride, feature_stride, count, active, maps, zoomed,
+                       words_per_feature, hit, position);
+}
+
+int64_t ks_zoomed_avx512(const double* base, int64_t n, int64_t sample_stride,
+                         int64_t feature_stride, int64_t count, uint32_t active,
+                         const SweepMaps& maps, const uint32_t* zoomed,
+                         int64_t words_per_feature, int32_t* hit, double* position) {
+  return zoomed_values(base, n, sample_stride, feature_stride, count, active, maps, zoomed,
+                       words_per_feature, hit, position);
 }
 
 }  // namespace pipeward::drift
