@@ -24,9 +24,10 @@ dd = pytest.importorskip("dask.dataframe")
 pd = pytest.importorskip("pandas")
 scipy_stats = pytest.importorskip("scipy.stats")
 
+import dask  # noqa: E402
 import pipeward.dask as pwd  # noqa: E402
 from dask.highlevelgraph import HighLevelGraph  # noqa: E402
-from pipeward.dask import _cells, _exact  # noqa: E402
+from pipeward.dask import _cells, _exact, _job  # noqa: E402
 from pipeward.dask._exact import order_statistics  # noqa: E402
 from pipeward.dask._job import Job  # noqa: E402
 from pipeward.dask._inputs import table  # noqa: E402
@@ -175,6 +176,30 @@ def test_ks_bucket_first_pass_settles_in_one_count_pass(client, monkeypatch):
     again = pwd.ks_2samp(A, B)
     assert pwd.last_job().passes > 3
     assert np.array_equal(again.statistic, peer.statistic)
+
+
+@pytest.mark.parametrize("scatter", [True, False])
+def test_large_pass_tables_go_to_the_workers_not_into_the_graph(client, monkeypatch, scatter):
+    # A zoom pass's per-bucket table (features x 65,536 int32: 1 MiB here, tens of MB on big
+    # data) is scattered to the workers, so the graph stays small and Dask does not warn;
+    # embedded in the graph (scatter=False, the old way) it trips the same warning lowered.
+    monkeypatch.setattr(_cells, "ZOOM_OVER", 24)  # every feature zooms: the table travels
+    monkeypatch.setattr(_job, "SCATTER_OVER", 256 * 1024 if scatter else 1 << 40)
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(20_000, 4)), rng.normal(0.03, size=(16_000, 4))
+    A = client.persist(chunked(a, [12_000, 8_000]))  # the data itself stays out of the graph
+    B = client.persist(chunked(b, [6_000, 10_000]))
+    distributed.wait([A, B])
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "512kB"}):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = pwd.ks_2samp(A, B)
+    large = [w for w in caught if "large graph" in str(w.message)]
+    assert (not large) if scatter else large
+    one = pw.ks_2samp(a, b)
+    assert np.array_equal(got.statistic, one.statistic)
+    assert np.array_equal(got.statistic_location, one.statistic_location)
+    assert np.array_equal(got.pvalue, one.pvalue)
 
 
 def test_count_tables_are_int32_only_while_no_count_can_overflow():

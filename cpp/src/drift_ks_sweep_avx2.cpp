@@ -1,8 +1,9 @@
-// The KS bucket sweep and kept-value scan with AVX2 (see drift_ks_sweep.hpp), for machines
-// without AVX-512: each four contiguous features of a row are one vector (the last, partial one
-// through masked loads); the map is the same subtract, multiply and clamp as bucket_of, lane by
-// lane, so the buckets agree bit for bit with the portable build. A group of features with a symmetric-log map (AVX2 has no 64-bit
-// integer max or conversion) goes through the scalar bucket_of.
+// The KS bucket sweep, kept-value scan and zoomed-value listing with AVX2 (see
+// drift_ks_sweep.hpp), for machines without AVX-512: each four contiguous features of a row
+// are one vector (the last, partial one through masked loads); the map is the same subtract,
+// multiply and clamp as bucket_of, lane by lane, so the buckets agree bit for bit with the
+// portable build. A group of features with a symmetric-log map (AVX2 has no 64-bit integer max
+// or conversion) goes through the scalar bucket_of.
 #include <immintrin.h>
 
 #include <algorithm>

@@ -1,7 +1,7 @@
-// The KS bucket sweep with AVX-512 (see drift_ks_sweep.hpp): each eight contiguous features of
-// a row are one vector (the last, partial one under a lane mask); the map is the same subtract
-// and multiply as bucket_of, lane by lane, so the buckets agree bit for bit with the portable
-// build.
+// The KS bucket sweep, kept-value scan and zoomed-value listing with AVX-512 (see
+// drift_ks_sweep.hpp): each eight contiguous features of a row are one vector (the last,
+// partial one under a lane mask); the map is the same subtract and multiply as bucket_of, lane
+// by lane, so the buckets agree bit for bit with the portable build.
 #include <immintrin.h>
 
 #include <algorithm>

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from dask.delayed import Delayed, delayed
 
 from .. import _core
-from ._job import Job, shared, tree
+from ._job import Job, tree
 
 CELLS = 4096          # new cells per feature per refinement pass
 LEAN_SPLIT = 8        # a lean first pass counts each first cell cut in this many (no extremes)
@@ -328,7 +329,7 @@ class Zoom:
         return zoomed[combined], bucket[combined], sub[combined]
 
 
-def _zoom_task_args(maps: BucketMaps, zooms: dict) -> Delayed:
+def _zoom_task_args(job: Job, maps: BucketMaps, zooms: dict) -> Any:
     """(features, maps, base, cells, wanted) for _zoomed: the zoomed features in order, and
     a row of base (and of wanted flags, when fetching) for every feature."""
     features = sorted(zooms)
@@ -345,7 +346,8 @@ def _zoom_task_args(maps: BucketMaps, zooms: dict) -> Delayed:
         wanted = np.zeros((F, cells), dtype=np.uint8)
         for f, (_, w) in items.items():
             wanted[f, : w.size] = w
-    return shared((np.asarray(features, dtype=np.intp), maps.args(), base, cells, wanted))
+    return job.shared((np.asarray(features, dtype=np.intp), maps.args(), base, cells,
+                       wanted))
 
 
 def bucket_cells(sample: np.ndarray) -> tuple[list[Cells], BucketMaps | None]:
@@ -446,31 +448,31 @@ class Passes:
         every = len(counting) == len(cells)
         if bucket_cells and not (maps is not None and every and not extremes and wanted is None):
             raise ValueError("bucket cells are counted for every feature, counts only")
-        features = None if every else shared(np.asarray(counting, dtype=np.intp))
+        features = None if every else self.job.shared(np.asarray(counting, dtype=np.intp))
         counted_cells = list(cells) if every else [cells[f] for f in counting]
         bucket_maps = table = None
         if bucket_cells:  # no edges travel: the workers count by the maps
             m, e = maps.buckets - 1, None
-            bucket_maps = shared(maps.args())
+            bucket_maps = self.job.shared(maps.args())
         else:
             edges = _padded(counted_cells if count else cells)
             m = edges.shape[1]
-            e = shared(edges)
+            e = self.job.shared(edges)
             if maps is not None and count:
-                bucket_maps = shared(maps.args(counting))
-                table = shared(np.stack([bucket_shortcuts(maps, f, cells[f], m)
+                bucket_maps = self.job.shared(maps.args(counting))
+                table = self.job.shared(np.stack([bucket_shortcuts(maps, f, cells[f], m)
                                          for f in counting]))
         todo = []
         riders = [None] * len(self.samples)
         if count:  # PSI rides on the first count pass only
-            riders = [None if pe is None else shared(pe) for pe in self.psi_edges]
+            riders = [None if pe is None else self.job.shared(pe) for pe in self.psi_edges]
             self.psi_edges = [None] * len(self.samples)
         fetch_edges = flags = None
         if wanted is not None:
-            fetch_edges, flags = shared(wanted[0]), shared(wanted[1])
+            fetch_edges, flags = self.job.shared(wanted[0]), self.job.shared(wanted[1])
         counted_edges = e if count else None
-        zc = None if not zoom_count else _zoom_task_args(maps, zoom_count)
-        zf = None if not zoom_fetch else _zoom_task_args(maps, zoom_fetch)
+        zc = None if not zoom_count else _zoom_task_args(self.job, maps, zoom_count)
+        zf = None if not zoom_fetch else _zoom_task_args(self.job, maps, zoom_fetch)
         for parts, psi in zip(self.samples, riders):
             todo.append(tree([delayed(_cell_pass, pure=True)(p, counted_edges, psi, features,
                                                             extremes, fetch_edges, flags,

@@ -23,6 +23,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("pipeward.dask needs Dask: pip install 'pipeward[dist]'") from exc
 
 FAN_IN = 8  # summaries merged per task of the reduction tree
+SCATTER_OVER = 1 << 20  # shared values of this many bytes or more go to the workers directly
 
 _last = threading.local()
 
@@ -79,6 +80,15 @@ class Job:
         """Note the partitions this job reads (their keys go into the audit digest)."""
         self.stats.n_partitions += len(parts)
         self.stats.partition_keys += [str(p.key) for p in parts]
+
+    def shared(self, value: Any) -> Any:
+        """A value every task of a pass reads, as ``shared``; a large one (refinement tables,
+        edges: tens of MB on big data) is scattered to every worker instead, so the graph the
+        scheduler receives stays small (Dask warns of a large graph otherwise)."""
+        if self.client is None or _nbytes(value) < SCATTER_OVER:
+            return shared(value)
+        # (in a list: a tuple would be scattered element by element)
+        return self.client.scatter([value], broadcast=True, hash=True)[0]
 
     def compute(self, *objects: Any) -> tuple:
         """Compute Delayed objects in one pass and return their values on the client."""
