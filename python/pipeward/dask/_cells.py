@@ -30,7 +30,8 @@ LEAN_SPLIT = 8        # a lean first pass counts each first cell cut in this man
 BUCKET_CELLS = 1 << 21  # KS's first pass: bucket cells of all features together, at most
 MIN_BUCKETS = 4096    # ... and of each feature, at least
 REFINE_SPLIT = 16     # pieces per open cell a refinement cuts, where CELLS in all are fewer
-ZOOM_BITS = 3         # a zoom splits each open bucket in 2^ZOOM_BITS (drift_zoom_pass)
+ZOOM_BITS = 3         # a zoom splits each open bucket in 2^ZOOM_BITS (drift_zoom_pass) ...
+ZOOM_MAX_BITS = 12    # ... and a zoom again in ZOOM_BITS more each time, up to this many
 ZOOM_CELLS = 1 << 18  # zoomed cells of one feature, at most (else cells are refined)
 ZOOM_OVER = 1 << 16   # open values after the bucket pass above which they are zoomed, not fetched
 FETCH = 1 << 19       # open values per feature (both samples) fetched to finish exactly
@@ -71,22 +72,31 @@ def _cell_pass(block: np.ndarray, edges: np.ndarray | None, psi_edges: np.ndarra
                                  bucket_cell))
     fetched = (None if fetch_edges is None
                else _core.drift_cell_values(block.T, fetch_edges, wanted))
-    zoom_counted = None if zoom_count is None else _zoomed(block, *zoom_count)[0]
-    zoom_fetched = None if zoom_fetch is None else _zoomed(block, *zoom_fetch)[1]
+    zoom_counted = None if zoom_count is None else _zoomed(block, *zoom_count)
+    zoom_fetched = None if zoom_fetch is None else _zoomed(block, *zoom_fetch)
     return _fingerprint(block), counted, fetched, zoom_counted, zoom_fetched
 
 
-def _zoomed(block: np.ndarray, features: np.ndarray, maps: tuple, base: np.ndarray, cells: int,
-            wanted: np.ndarray | None) -> tuple:
-    """Zoomed cells of some features (drift_zoom_pass; base and wanted have a row for every
+def _zoomed(block: np.ndarray, maps: tuple, groups: tuple, fetch: bool) -> Any:
+    """Zoomed cells of some features (drift_zoom_pass), one sweep per zoom depth among them
+    (``groups``: (bits, features, base, cells, wanted); base and wanted have a row for every
     feature of the block, -1 / 0 for the others, which the sweep passes over without a
-    copy): (their counts, None) without ``wanted``, (None, (values, sizes)) with it."""
-    counts, values, sizes = _core.drift_zoom_pass(block.T, *maps, base, ZOOM_BITS, cells,
-                                                  count=wanted is None, wanted=wanted)
-    if counts is not None:
-        return counts[features], None  # int32
-    sizes = sizes[features]  # the other features fetch nothing
-    return None, (values, sizes)
+    copy): their counts in feature order (int32, rows padded to the widest), or with
+    ``fetch`` the values of their wanted cells (values, sizes) in feature order."""
+    rows: dict[int, np.ndarray] = {}
+    for bits, features, base, cells, wanted in groups:
+        counts, values, sizes = _core.drift_zoom_pass(block.T, *maps, base, bits, cells,
+                                                      count=not fetch, wanted=wanted)
+        got = counts if not fetch else np.split(values, np.cumsum(sizes)[:-1])
+        rows.update((int(f), got[f]) for f in features)
+    order = sorted(rows)
+    if fetch:
+        return (np.concatenate([rows[f] for f in order]),
+                np.array([rows[f].size for f in order], dtype=np.int64))
+    out = np.zeros((len(order), max(r.size for r in rows.values())), dtype=np.int32)
+    for i, f in enumerate(order):
+        out[i, : rows[f].size] = rows[f]
+    return out
 
 
 def _cell_counts(block: np.ndarray, edges: np.ndarray | None, psi_edges: np.ndarray | None,
@@ -283,28 +293,29 @@ def bucket_shortcuts(maps: BucketMaps, f: int, cells: Cells, m: int) -> np.ndarr
 
 @dataclass
 class Zoom:
-    """A feature's open buckets split in 2^ZOOM_BITS sub-buckets (drift_zoom_pass): ``base``
+    """A feature's open buckets split in 2^bits sub-buckets (drift_zoom_pass): ``base``
     (buckets + 1,) int32 gives each bucket's first zoomed cell, or -1."""
 
     base: np.ndarray
     cells: int
+    bits: int = ZOOM_BITS
 
     @staticmethod
-    def of(open_: np.ndarray) -> Zoom | None:
+    def of(open_: np.ndarray, bits: int = ZOOM_BITS) -> Zoom | None:
         """The zoom of a feature's open buckets (open_: one flag per bucket), or None where it
         would make more than ZOOM_CELLS cells."""
         opened = np.flatnonzero(open_)
-        cells = opened.size << ZOOM_BITS
+        cells = opened.size << bits
         if cells > ZOOM_CELLS:
             return None
         base = np.full(open_.size + 1, -1, dtype=np.int32)
-        base[opened] = np.arange(opened.size, dtype=np.int32) << ZOOM_BITS
-        return Zoom(base, cells)
+        base[opened] = np.arange(opened.size, dtype=np.int32) << bits
+        return Zoom(base, cells, bits)
 
     def _layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per bucket: zoomed or not, its cells in the combined order, the first of them."""
         z = self.base[:-1] >= 0
-        width = np.where(z, 1 << ZOOM_BITS, 1)
+        width = np.where(z, 1 << self.bits, 1)
         return z, width, np.concatenate([[0], np.cumsum(width)[:-1]])
 
     def combined(self, bucket_counts: np.ndarray, zoomed_counts: np.ndarray) -> np.ndarray:
@@ -313,7 +324,7 @@ class Zoom:
         z, width, start = self._layout()
         out = np.empty(int(width.sum()) + 1, dtype=np.int64)
         out[start[~z]] = bucket_counts[:-1][~z]
-        sub = np.arange(1 << ZOOM_BITS)
+        sub = np.arange(1 << self.bits)
         out[(start[z][:, None] + sub).ravel()] = zoomed_counts[
             (self.base[:-1][z][:, None] + sub).ravel()]
         out[-1] = bucket_counts[-1]
@@ -330,24 +341,29 @@ class Zoom:
 
 
 def _zoom_task_args(job: Job, maps: BucketMaps, zooms: dict) -> Any:
-    """(features, maps, base, cells, wanted) for _zoomed: the zoomed features in order, and
-    a row of base (and of wanted flags, when fetching) for every feature."""
-    features = sorted(zooms)
+    """(maps, groups, fetch) for _zoomed: the zoomed features grouped by zoom depth, each
+    group (bits, features, base, cells, wanted) with a row of base (and of wanted flags, when
+    fetching) for every feature. ``zooms``: feature -> Zoom (counting) or (Zoom, wanted)."""
     F = maps.lo.size
-    items = {f: zooms[f] for f in features}
-    fetch = isinstance(next(iter(items.values())), tuple)
-    zs = {f: (z[0] if fetch else z) for f, z in items.items()}
-    cells = max(z.cells for z in zs.values())
-    base = np.full((F, maps.buckets + 1), -1, dtype=np.int32)
-    for f, z in zs.items():
-        base[f] = z.base
-    wanted = None
-    if fetch:
-        wanted = np.zeros((F, cells), dtype=np.uint8)
-        for f, (_, w) in items.items():
-            wanted[f, : w.size] = w
-    return job.shared((np.asarray(features, dtype=np.intp), maps.args(), base, cells,
-                       wanted))
+    fetch = isinstance(next(iter(zooms.values())), tuple)
+    by_bits: dict[int, list[int]] = {}
+    for f in sorted(zooms):
+        by_bits.setdefault((zooms[f][0] if fetch else zooms[f]).bits, []).append(f)
+    groups = []
+    for bits, features in by_bits.items():
+        zs = {f: (zooms[f][0] if fetch else zooms[f]) for f in features}
+        cells = max(z.cells for z in zs.values())
+        base = np.full((F, maps.buckets + 1), -1, dtype=np.int32)
+        for f, z in zs.items():
+            base[f] = z.base
+        wanted = None
+        if fetch:
+            wanted = np.zeros((F, cells), dtype=np.uint8)
+            for f in features:
+                w = zooms[f][1]
+                wanted[f, : w.size] = w
+        groups.append((bits, np.asarray(features, dtype=np.intp), base, cells, wanted))
+    return job.shared((maps.args(), tuple(groups), fetch))
 
 
 def bucket_cells(sample: np.ndarray) -> tuple[list[Cells], BucketMaps | None]:

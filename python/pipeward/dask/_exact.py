@@ -99,9 +99,9 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
             _finish(out, f, view, a, b, open_, np.zeros_like(open_), A, B)
             pending.discard(f)
             del zready[f]
-        for f, (zoom, a1, b1) in list(zooming.items()):
+        for f, (zoom, a1, b1, before) in list(zooming.items()):
             del zooming[f]
-            _zoomed_cells(f, zoom, a1, b1, passes, cells, maps, out, zready)
+            _zoomed_cells(f, zoom, a1, b1, before, passes, cells, maps, out, zready, zooming)
         for f in counting:
             if f not in pending:
                 continue
@@ -118,7 +118,7 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
                         + np.arange(1 << _cells.ZOOM_BITS)).ravel()] = 1
                 zready[f] = (zoom, wanted, cells[f], a, b, open_)
             elif zoom is not None:  # bucket cells: split the open ones arithmetically
-                zooming[f] = (zoom, a, b)
+                zooming[f] = (zoom, a, b, open_values)
             elif open_values <= _cells.FETCH or level + 1 >= _cells.MAX_LEVELS:
                 both = a.counts[:-1] + b.counts[:-1]
                 open_ = _cells.covering(open_, both, _cells.FETCH) & ~tie  # ties apart
@@ -139,18 +139,20 @@ class _EdgesView:
     edges: np.ndarray
 
 
-def _zoomed_cells(f: int, zoom: Zoom, a1: Merged, b1: Merged, passes: Passes,
+def _zoomed_cells(f: int, zoom: Zoom, a1: Merged, b1: Merged, before: int, passes: Passes,
                   cells: list[Cells], maps: BucketMaps, out: KsExtremes,
-                  zready: dict[int, tuple]) -> None:
+                  zready: dict[int, tuple], zooming: dict[int, tuple]) -> None:
     """After a zoom pass: the cells in order (buckets, the zoomed ones as their sub-buckets),
-    the ones that can still hold an extreme, and either a fetch of those (zready) or, where
-    too many values remain (heavy ties), the same cells with exact edges for ordinary
-    refinement passes."""
+    the ones that can still hold an extreme, and either a fetch of those (zready); or, where
+    too many values remain but the zoom at least halved them (``before``: the open values
+    it started from), a deeper zoom of the buckets holding them (zooming: ZOOM_BITS more
+    bits of their positions, counted against the same bucket counts); or else (heavy ties
+    no zoom splits) the same cells with exact edges for ordinary refinement passes."""
     za, zb = passes.zoom_counted[0][f], passes.zoom_counted[1][f]
     a = Merged(zoom.combined(a1.counts, za), None, None)
     b = Merged(zoom.combined(b1.counts, zb), None, None)
-    for before, now in ((a1, a), (b1, b)):
-        if int(now.counts.sum()) != int(before.counts.sum()):
+    for counted, now in ((a1, a), (b1, b)):
+        if int(now.counts.sum()) != int(counted.counts.sum()):
             raise RuntimeError("the data changed between two passes (the zoomed buckets hold "
                                "other values than were counted); is the Dask collection "
                                "deterministic?")
@@ -161,27 +163,37 @@ def _zoomed_cells(f: int, zoom: Zoom, a1: Merged, b1: Merged, passes: Passes,
     n1, n2 = int(out.n1[f]), int(out.n2[f])
     open_, tie, _ = _ks_cells(view, a, b, n1, n2)
     open_values = int(a.counts[:-1][open_].sum() + b.counts[:-1][open_].sum())
+    holding = np.zeros(zoom.base.size - 1, dtype=bool)  # buckets holding open cells
+    holding[bucket[open_]] = True
     if open_values <= _cells.FETCH and (zoomed[open_] >= 0).all():
         # the lower edges of the open runs' first cells, exactly; the rest are never read
         starts = np.flatnonzero(open_ & ~np.concatenate([[False], open_[:-1]]))
         edges = np.full(max(n_cells - 1, 1), np.nan)
         inner = starts[starts > 0]
         edges[inner - 1] = _core.drift_zoom_edges(
-            *maps.args(), _cells.ZOOM_BITS, np.full(inner.size, f, dtype=np.int64),
+            *maps.args(), zoom.bits, np.full(inner.size, f, dtype=np.int64),
             bucket[inner].astype(np.int64), sub[inner].astype(np.int64))
         # fetched through a zoom of only the buckets holding open cells: the sweep passes
         # over every other value at once
-        holding = np.zeros(zoom.base.size - 1, dtype=bool)
-        holding[bucket[open_]] = True
-        fetch = Zoom.of(holding)
+        fetch = Zoom.of(holding, zoom.bits)
         cell = fetch.base[bucket[open_]] + sub[open_]
         wanted = np.zeros(fetch.cells, dtype=np.uint8)
         wanted[cell] = 1
         zready[f] = (fetch, wanted, _EdgesView(edges), a, b, open_)
         return
+    bits = zoom.bits + _cells.ZOOM_BITS
+    deeper = (Zoom.of(holding, bits)
+              if bits <= _cells.ZOOM_MAX_BITS and 2 * open_values <= before else None)
+    if deeper is not None:
+        # a bucket without open cells cannot hold an extreme: excluded as a whole from here,
+        # or the deeper view (its sub-buckets only where buckets hold open cells) would see
+        # it as one wide cell again
+        cells[f].excluded = cells[f].excluded | ~holding
+        zooming[f] = (deeper, a1, b1, open_values)
+        return
     # Ordinary cells from here: every edge exact (a zoomed bucket's sub-buckets past the last
     # value, in the last bucket, get +inf and stay empty).
-    lower = _core.drift_zoom_edges(*maps.args(), _cells.ZOOM_BITS,
+    lower = _core.drift_zoom_edges(*maps.args(), zoom.bits,
                                    np.full(n_cells, f, dtype=np.int64), bucket.astype(np.int64),
                                    np.where(zoomed >= 0, sub, 0).astype(np.int64))
     cells[f] = Cells(lower[1:], excluded)
