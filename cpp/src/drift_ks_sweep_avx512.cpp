@@ -67,12 +67,7 @@ void sweep(const T* base, int64_t n, int64_t sample_stride, int64_t feature_stri
   alignas(32) int32_t slot[8];
   for (int64_t s = 0; s < n; ++s) {
     const T* row = base + s * sample_stride;
-    if (s + kSweepAhead < n) {  // every cache line of the row ahead
-      const char* ahead = reinterpret_cast<const char*>(row + kSweepAhead * sample_stride);
-      for (int64_t line = 0; line < count * static_cast<int64_t>(sizeof(T)); line += 64) {
-        __builtin_prefetch(ahead + line, 0, 1);  // to L2: the fill buffers stay free
-      }
-    }
+    prefetch_row_ahead(row, s, n, sample_stride, count);
     uint16_t* id = ids + s * count;
     for (int64_t g = 0; g < groups; ++g) {
       const __m512d v = width[g] == 8 ? load_row(row + 8 * g) : load_lanes(row + 8 * g, lanes[g]);
@@ -130,12 +125,7 @@ int64_t zoomed_values(const T* base, int64_t n, int64_t sample_stride, int64_t f
   int64_t m = 0;
   for (int64_t s = 0; s < n; ++s) {
     const T* row = base + s * sample_stride;
-    if (s + kSweepAhead < n) {
-      const char* ahead = reinterpret_cast<const char*>(row + kSweepAhead * sample_stride);
-      for (int64_t line = 0; line < count * static_cast<int64_t>(sizeof(T)); line += 64) {
-        __builtin_prefetch(ahead + line, 0, 1);
-      }
-    }
+    prefetch_row_ahead(row, s, n, sample_stride, count);
     const __m256i row_hit = _mm256_set1_epi32(static_cast<int32_t>(s * 32));
     for (int64_t g = 0; g < groups; ++g) {
       if (take[g] == 0) continue;  // the same for every row
