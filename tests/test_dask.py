@@ -102,26 +102,30 @@ def test_ks_equals_scipy_bit_for_bit(client, small_cells, case):
 
 @pytest.mark.parametrize("kind", ["normal", "integers", "rounded", "cauchy", "lognormal",
                                   "clusters", "extremes"])
-@pytest.mark.parametrize("buckets", ["few", "more"])
+@pytest.mark.parametrize("buckets", ["few", "more", "narrow"])
 def test_ks_through_zoomed_buckets_equals_one_machine(client, small_cells, monkeypatch, kind,
                                                       buckets):
     # The adversaries of bucketing (drift_ks_bucketed's), through every path after the bucket
     # pass: open buckets fetched, zoomed and fetched, zoomed again (deeper, where one zoom
-    # halved the candidates but left too many: "more" buckets), or zoomed and then refined
-    # (ties a zoom cannot split); NaNs omitted.
+    # halved the candidates but left too many: "more" buckets), zoomed in fewer bits where
+    # 8 sub-buckets each would not fit ("narrow": few zoomed cells allowed), or zoomed and
+    # then refined (ties a zoom cannot split); NaNs omitted.
     from test_drift_ks_bucketed import draw_values
 
-    if buckets == "more":  # 64 buckets a feature, 64 values fetched at most
+    if buckets != "few":  # 64 buckets a feature, 64 values fetched at most
         monkeypatch.setattr(_cells, "BUCKET_CELLS", 192)
         monkeypatch.setattr(_cells, "FETCH", 64)
+    if buckets == "narrow":
+        monkeypatch.setattr(_cells, "ZOOM_CELLS", 128)
 
-    paths = {"zoomed": 0, "deeper": 0, "refined": 0}
+    paths = {"zoomed": 0, "deeper": 0, "refined": 0, "narrow": 0}
     zoomed_cells = _exact._zoomed_cells
 
     def spy(f, zoom, a1, b1, open_before, passes, cells, maps, out, zready, zooming):
         before = cells[f]
         zoomed_cells(f, zoom, a1, b1, open_before, passes, cells, maps, out, zready, zooming)
         paths["zoomed"] += 1
+        paths["narrow"] += zoom.bits < _cells.ZOOM_BITS
         paths["deeper"] += f in zooming
         paths["refined"] += cells[f] is not before
 
@@ -143,6 +147,8 @@ def test_ks_through_zoomed_buckets_equals_one_machine(client, small_cells, monke
         assert paths["zoomed"] > 0
     if kind == "normal" and buckets == "more":
         assert paths["deeper"] > 0  # candidates too many after one zoom: zoomed again
+    if kind == "normal" and buckets == "narrow":
+        assert paths["narrow"] > 0
     if kind == "integers":  # every value tied thousands of times: zooms cannot split them
         assert paths["refined"] > 0
 

@@ -31,7 +31,8 @@ BUCKET_CELLS = 1 << 21  # KS's first pass: bucket cells of all features together
 MIN_BUCKETS = 4096    # ... and of each feature, at least
 REFINE_SPLIT = 16     # pieces per open cell a refinement cuts, where CELLS in all are fewer
 ZOOM_BITS = 3         # a zoom splits each open bucket in 2^ZOOM_BITS (drift_zoom_pass) ...
-ZOOM_MAX_BITS = 12    # ... and a zoom again in ZOOM_BITS more each time, up to this many
+ZOOM_MAX_BITS = 12    # ... (fewer where that would pass ZOOM_CELLS) and again in ZOOM_BITS more
+                      # each time, up to this many
 ZOOM_CELLS = 1 << 18  # zoomed cells of one feature, at most (else cells are refined)
 ZOOM_OVER = 1 << 16   # open values after the bucket pass above which they are zoomed, not fetched
 FETCH = 1 << 19       # open values per feature (both samples) fetched to finish exactly
@@ -311,6 +312,16 @@ class Zoom:
         base = np.full(open_.size + 1, -1, dtype=np.int32)
         base[opened] = np.arange(opened.size, dtype=np.int32) << bits
         return Zoom(base, cells, bits)
+
+    @staticmethod
+    def fitting(open_: np.ndarray, most: int, least: int) -> Zoom | None:
+        """The zoom of these buckets with the most bits, from ``most`` down to ``least``,
+        whose cells fit in ZOOM_CELLS (many open buckets: fewer sub-buckets each), or None."""
+        for bits in range(most, least - 1, -1):
+            zoom = Zoom.of(open_, bits)
+            if zoom is not None:
+                return zoom
+        return None
 
     def _layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per bucket: zoomed or not, its cells in the combined order, the first of them."""

@@ -110,12 +110,13 @@ def ks_extremes(job: Job, parts1: Sequence[Delayed], parts2: Sequence[Delayed], 
             open_, tie, excluded = _ks_cells(cells[f], a, b, n1, n2)
             cells[f].excluded = excluded
             open_values = int(a.counts[:-1][open_].sum() + b.counts[:-1][open_].sum())
-            zoom = Zoom.of(open_) if first and maps is not None else None
+            zoom = (Zoom.fitting(open_, _cells.ZOOM_BITS, 1) if first and maps is not None
+                    else None)
             if zoom is not None and open_values <= _cells.ZOOM_OVER:
                 # the open buckets' values, fetched by the bucket sweep (all their sub-buckets)
                 wanted = np.zeros(zoom.cells, dtype=np.uint8)
                 wanted[(zoom.base[:-1][open_][:, None]
-                        + np.arange(1 << _cells.ZOOM_BITS)).ravel()] = 1
+                        + np.arange(1 << zoom.bits)).ravel()] = 1
                 zready[f] = (zoom, wanted, cells[f], a, b, open_)
             elif zoom is not None:  # bucket cells: split the open ones arithmetically
                 zooming[f] = (zoom, a, b, open_values)
@@ -145,8 +146,8 @@ def _zoomed_cells(f: int, zoom: Zoom, a1: Merged, b1: Merged, before: int, passe
     """After a zoom pass: the cells in order (buckets, the zoomed ones as their sub-buckets),
     the ones that can still hold an extreme, and either a fetch of those (zready); or, where
     too many values remain but the zoom at least halved them (``before``: the open values
-    it started from), a deeper zoom of the buckets holding them (zooming: ZOOM_BITS more
-    bits of their positions, counted against the same bucket counts); or else (heavy ties
+    it started from), a deeper zoom of the buckets holding them (zooming: up to ZOOM_BITS
+    more bits of their positions, counted against the same bucket counts); or else (heavy ties
     no zoom splits) the same cells with exact edges for ordinary refinement passes."""
     za, zb = passes.zoom_counted[0][f], passes.zoom_counted[1][f]
     a = Merged(zoom.combined(a1.counts, za), None, None)
@@ -181,9 +182,9 @@ def _zoomed_cells(f: int, zoom: Zoom, a1: Merged, b1: Merged, before: int, passe
         wanted[cell] = 1
         zready[f] = (fetch, wanted, _EdgesView(edges), a, b, open_)
         return
-    bits = zoom.bits + _cells.ZOOM_BITS
-    deeper = (Zoom.of(holding, bits)
-              if bits <= _cells.ZOOM_MAX_BITS and 2 * open_values <= before else None)
+    deeper = (Zoom.fitting(holding, min(zoom.bits + _cells.ZOOM_BITS, _cells.ZOOM_MAX_BITS),
+                           zoom.bits + 1)
+              if 2 * open_values <= before else None)
     if deeper is not None:
         # a bucket without open cells cannot hold an extreme: excluded as a whole from here,
         # or the deeper view (its sub-buckets only where buckets hold open cells) would see
