@@ -389,6 +389,22 @@ def test_data_that_changes_between_passes_is_an_error_not_an_answer(client, smal
         pwd.ks_2samp(flaky, steady)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [1, 2, 3, 16])
+def test_partition_fingerprint_sees_any_changed_value_but_not_row_order(dtype, width):
+    # float32 rows of even width take the 64-bit-word path, odd ones the per-value path
+    rng = np.random.default_rng(width)
+    block = rng.normal(size=(257, width)).astype(dtype)
+    fp = _cells._fingerprint(block)
+    assert _cells._fingerprint(block[rng.permutation(257)]) == fp
+    assert _cells._fingerprint(np.asfortranarray(block)) == fp
+    assert _cells._fingerprint(block[:0]) == 0
+    for i, j in [(0, 0), (128, width - 1), (256, width // 2)]:
+        changed = block.copy()
+        changed[i, j] = np.nextafter(changed[i, j], np.inf)  # one bit of one value
+        assert _cells._fingerprint(changed) != fp
+
+
 def test_a_killed_worker_is_retried_or_fails_cleanly(client):
     rng = np.random.default_rng(9)
     a, b = rng.normal(size=(40_000, 2)), rng.normal(0.01, size=(30_000, 2))
